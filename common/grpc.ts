@@ -1,0 +1,57 @@
+// gRPC plumbing shared by daemons and clients: channel options, server start, calls as promises.
+import { type ChannelOptions, credentials, Server, ServerCredentials } from "@grpc/grpc-js";
+
+/** Keepalives so that a dead peer is noticed in seconds, not at the TCP timeout. */
+export const CHANNEL_OPTIONS: ChannelOptions = {
+  "grpc.keepalive_time_ms": 10_000,
+  "grpc.keepalive_timeout_ms": 5_000,
+  "grpc.keepalive_permit_without_calls": 1,
+  "grpc.max_receive_message_length": 64 * 1024 * 1024,
+  "grpc.max_send_message_length": 64 * 1024 * 1024,
+  "grpc.initial_reconnect_backoff_ms": 200,
+  "grpc.max_reconnect_backoff_ms": 2_000,
+};
+
+export const SERVER_OPTIONS: ChannelOptions = {
+  "grpc.keepalive_time_ms": 10_000,
+  "grpc.keepalive_timeout_ms": 5_000,
+  "grpc.keepalive_permit_without_calls": 1,
+  "grpc.http2.min_ping_interval_without_data_ms": 5_000,
+  "grpc.max_receive_message_length": 64 * 1024 * 1024,
+  "grpc.max_send_message_length": 64 * 1024 * 1024,
+};
+
+export function insecureChannel() {
+  return credentials.createInsecure();
+}
+
+/** Binds `server` to host:port (port 0 = a free one) and resolves the port it got. */
+export function bindServer(server: Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(`${host}:${port}`, ServerCredentials.createInsecure(), (err, bound) => {
+      if (err) reject(err);
+      else resolve(bound);
+    });
+  });
+}
+
+/** Turns a callback-style unary client method into a promise. */
+export function unary<Req, Res>(
+  fn: (
+    req: Req,
+    metadata: import("@grpc/grpc-js").Metadata,
+    options: object,
+    cb: (err: any, res: Res) => void,
+  ) => unknown,
+  self: unknown,
+  req: Req,
+  metadata: import("@grpc/grpc-js").Metadata,
+  deadlineMs = 30_000,
+): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    fn.call(self, req, metadata, { deadline: Date.now() + deadlineMs }, (err: unknown, res: Res) => {
+      if (err) reject(err);
+      else resolve(res);
+    });
+  });
+}

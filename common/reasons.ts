@@ -1,0 +1,27 @@
+// Stable reason constants carried by TaskStatus.reason. Operators and frameworks match on
+// these; the human-readable detail goes into TaskStatus.message.
+export const Reason = {
+  /** The command exited (code in exit_code). */
+  COMMAND_EXITED: "REASON_COMMAND_EXITED",
+  /** The task went past its memory limit and was OOM-killed. */
+  MEMORY_LIMIT: "REASON_MEMORY_LIMIT",
+  /** A kill was requested (by its framework, an operator or a drain). */
+  KILL_REQUESTED: "REASON_KILL_REQUESTED",
+  /** The agent could not start the task (bad command, sandbox, cgroup...). */
+  LAUNCH_FAILED: "REASON_LAUNCH_FAILED",
+  /** The agent went silent past the heartbeat timeout. */
+  AGENT_LOST: "REASON_AGENT_LOST",
+  /** The agent came back without this task. */
+  TASK_GONE: "REASON_TASK_GONE",
+  /** The agent does not know the task (answer to a kill or reconcile). */
+  TASK_UNKNOWN: "REASON_TASK_UNKNOWN",
+  /** The framework was torn down or did not come back within its failover timeout. */
+  FRAMEWORK_REMOVED: "REASON_FRAMEWORK_REMOVED",
+  /** The master answers a reconciliation from its store. */
+  RECONCILIATION: "REASON_RECONCILIATION",
+  /** After an agent restart the task's process had ended and its exit status was lost. */
+  EXIT_STATUS_UNKNOWN: "REASON_EXIT_STATUS_UNKNOWN",
+  /** The agent was drained past its deadline. */
+  AGENT_DRAINED: "REASON_AGENT_DRAINED",
+} as const;
+export type ReasonCode = (typeof Reason)[keyof typeof Reason];
