@@ -1,0 +1,200 @@
+// The agent's checkpoint: its id, the tasks it runs (with the executor's state needed to
+// re-attach after a restart) and the status updates not yet acknowledged by the master.
+// SQLite in WAL mode with synchronous=FULL: a lost update or a forgotten pid means a task
+// the cluster cannot account for.
+import fs from "node:fs";
+import path from "node:path";
+import Database from "better-sqlite3";
+import { TaskInfo, TaskState, TaskStatus } from "../proto/gen/yard/v1/common.js";
+import { isTerminal } from "../common/task-states.js";
+
+/** Executor-specific data needed to find a task again (pid, start time, cgroups...). */
+export type ExecutorState = Record<string, unknown>;
+
+export interface CheckpointedTask {
+  taskId: string;
+  frameworkId: string;
+  info: TaskInfo;
+  executor: string;
+  state: TaskState;
+  executorState?: ExecutorState;
+  killRequested: boolean;
+}
+
+export interface PendingUpdate {
+  seq: number;
+  status: TaskStatus;
+}
+
+const MIGRATIONS: string[] = [
+  `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+   CREATE TABLE tasks (
+     task_id TEXT PRIMARY KEY,
+     framework_id TEXT NOT NULL,
+     info BLOB NOT NULL,
+     executor TEXT NOT NULL,
+     state INTEGER NOT NULL,
+     executor_state TEXT,
+     kill_requested INTEGER NOT NULL DEFAULT 0
+   );
+   CREATE TABLE updates (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     uuid TEXT NOT NULL UNIQUE,
+     task_id TEXT NOT NULL,
+     status BLOB NOT NULL
+   );
+   CREATE INDEX updates_task ON updates(task_id);`,
+];
+
+interface TaskRow {
+  task_id: string;
+  framework_id: string;
+  info: Buffer;
+  executor: string;
+  state: number;
+  executor_state: string | null;
+  kill_requested: number;
+}
+
+export class Checkpoint {
+  private readonly db: Database.Database;
+
+  /** Opens (creating and migrating) `<dataDir>/agent.db`. */
+  constructor(dataDir: string) {
+    fs.mkdirSync(dataDir, { recursive: true });
+    this.db = new Database(path.join(dataDir, "agent.db"));
+    this.db.pragma("journal_mode = WAL");
+    this.db.pragma("synchronous = FULL");
+    this.db.pragma("busy_timeout = 5000");
+    this.migrate();
+  }
+
+  private migrate(): void {
+    const version = this.db.pragma("user_version", { simple: true }) as number;
+    if (version > MIGRATIONS.length) {
+      throw new Error(`agent.db has schema version ${version}, newer than this agent knows (${MIGRATIONS.length})`);
+    }
+    for (let v = version; v < MIGRATIONS.length; v++) {
+      this.db.transaction(() => {
+        this.db.exec(MIGRATIONS[v]!);
+        this.db.pragma(`user_version = ${v + 1}`);
+      })();
+    }
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  agentId(): string | undefined {
+    const row = this.db.prepare("SELECT value FROM meta WHERE key = 'agent_id'").get() as
+      | { value: string }
+      | undefined;
+    return row?.value || undefined;
+  }
+
+  setAgentId(id: string | undefined): void {
+    if (id) this.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('agent_id', ?)").run(id);
+    else this.db.prepare("DELETE FROM meta WHERE key = 'agent_id'").run();
+  }
+
+  /** Records a task about to be launched. */
+  addTask(t: CheckpointedTask): void {
+    this.db
+      .prepare(
+        `INSERT OR REPLACE INTO tasks (task_id, framework_id, info, executor, state, executor_state, kill_requested)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        t.taskId,
+        t.frameworkId,
+        Buffer.from(TaskInfo.encode(t.info).finish()),
+        t.executor,
+        t.state,
+        t.executorState ? JSON.stringify(t.executorState) : null,
+        t.killRequested ? 1 : 0,
+      );
+  }
+
+  setExecutorState(taskId: string, state: ExecutorState): void {
+    this.db.prepare("UPDATE tasks SET executor_state = ? WHERE task_id = ?").run(JSON.stringify(state), taskId);
+  }
+
+  setKillRequested(taskId: string): void {
+    this.db.prepare("UPDATE tasks SET kill_requested = 1 WHERE task_id = ?").run(taskId);
+  }
+
+  tasks(): CheckpointedTask[] {
+    const rows = this.db.prepare("SELECT * FROM tasks ORDER BY rowid").all() as TaskRow[];
+    return rows.map((r) => ({
+      taskId: r.task_id,
+      frameworkId: r.framework_id,
+      info: TaskInfo.decode(r.info),
+      executor: r.executor,
+      state: r.state as TaskState,
+      executorState: r.executor_state ? (JSON.parse(r.executor_state) as ExecutorState) : undefined,
+      killRequested: r.kill_requested === 1,
+    }));
+  }
+
+  /**
+   * Stores an update to send and, in the same transaction, the task's new latest state, so
+   * that a re-registration after a crash never reports a state older than an update sent.
+   */
+  addUpdate(status: TaskStatus): void {
+    this.db.transaction(() => {
+      this.db
+        .prepare("INSERT INTO updates (uuid, task_id, status) VALUES (?, ?, ?)")
+        .run(status.uuid, status.taskId, Buffer.from(TaskStatus.encode(status).finish()));
+      this.db.prepare("UPDATE tasks SET state = ? WHERE task_id = ?").run(status.state, status.taskId);
+    })();
+  }
+
+  /** Unacknowledged updates, oldest first (hence in order per task). */
+  pendingUpdates(): PendingUpdate[] {
+    const rows = this.db.prepare("SELECT seq, status FROM updates ORDER BY seq").all() as {
+      seq: number;
+      status: Buffer;
+    }[];
+    return rows.map((r) => ({ seq: r.seq, status: TaskStatus.decode(r.status) }));
+  }
+
+  /**
+   * Drops the acknowledged update. When it was terminal and nothing else is pending for the
+   * task, the task leaves the checkpoint (its sandbox stays on disk). Returns whether the
+   * uuid was pending.
+   */
+  ack(taskId: string, uuid: string): { known: boolean; taskRemoved: boolean } {
+    return this.db.transaction(() => {
+      const row = this.db.prepare("SELECT status FROM updates WHERE uuid = ? AND task_id = ?").get(uuid, taskId) as
+        | { status: Buffer }
+        | undefined;
+      if (!row) return { known: false, taskRemoved: false };
+      this.db.prepare("DELETE FROM updates WHERE uuid = ?").run(uuid);
+      const status = TaskStatus.decode(row.status);
+      const left = this.db.prepare("SELECT COUNT(*) AS n FROM updates WHERE task_id = ?").get(taskId) as {
+        n: number;
+      };
+      if (isTerminal(status.state) && left.n === 0) {
+        const r = this.db.prepare("DELETE FROM tasks WHERE task_id = ?").run(taskId);
+        return { known: true, taskRemoved: r.changes > 0 };
+      }
+      return { known: true, taskRemoved: false };
+    })();
+  }
+
+  /** Forgets a task and its pending updates (after STALE_AGENT). */
+  removeTask(taskId: string): void {
+    this.db.transaction(() => {
+      this.db.prepare("DELETE FROM updates WHERE task_id = ?").run(taskId);
+      this.db.prepare("DELETE FROM tasks WHERE task_id = ?").run(taskId);
+    })();
+  }
+
+  /** Forgets every task and update (a new agent identity starts empty). */
+  clearAll(): void {
+    this.db.transaction(() => {
+      this.db.exec("DELETE FROM updates; DELETE FROM tasks;");
+    })();
+  }
+}

@@ -1,0 +1,344 @@
+// The `process` executor: each task is a detached process group started through a small
+// /bin/sh wrapper in its sandbox. The wrapper joins the task's cgroups, runs the command and
+// writes the command's exit code to `.yard/exit_status` (tmp + rename). stdout and stderr are
+// files opened for the child, not pipes. So a task outlives an agent SIGKILL, and the next
+// agent process re-attaches by pid + start time and still learns how the task ended.
+import { type ChildProcess, spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { createLogger, type Logger } from "../common/logger.js";
+import { Reason } from "../common/reasons.js";
+import { firstPorts } from "../common/resources.js";
+import { TASK_ID_PATTERN } from "../common/ids.js";
+import { TaskState } from "../proto/gen/yard/v1/common.js";
+import type { CgroupManager, TaskCgroups } from "./cgroups.js";
+import {
+  type Executor,
+  type ExecutorComponents,
+  type ExecutorState,
+  LaunchError,
+  type LaunchRequest,
+  type LogStream,
+  type RecoverRequest,
+  type TaskEnded,
+  type TaskResourceUsage,
+} from "./executor.js";
+import { isSameProcessAlive, processGroupUsage, processStartTime, signalGroup } from "./proc-stat.js";
+import { buildTaskEnv, sandboxDir, shellQuote } from "./task-env.js";
+
+export interface ProcessExecutorInit {
+  dataDir: string;
+  cgroups: CgroupManager;
+  logger?: Logger;
+  /** How often a re-attached task (no longer our child) is checked for liveness. */
+  pollMs?: number;
+}
+
+/** What the checkpoint keeps for a process task. */
+interface ProcessState {
+  pid: number;
+  startTime: number;
+  sandbox: string;
+  memLimitMiB: number;
+  cgroups?: TaskCgroups;
+}
+
+interface Watched extends ProcessState {
+  taskId: string;
+  killRequested: boolean;
+  /** False for a re-attached task whose pid no longer names its process. */
+  processVerified: boolean;
+  done: boolean;
+  child?: ChildProcess;
+  poll?: NodeJS.Timeout;
+  killTimer?: NodeJS.Timeout;
+  ended: Promise<void>;
+  resolveEnded: () => void;
+}
+
+const META_DIR = ".yard";
+/** Signals whose default action the wrapper overrides with a no-op handler, so that it
+ * survives a SIGTERM to the group long enough to record the command's exit code. */
+const WRAPPER_TRAPS = "TERM INT HUP";
+
+export class ProcessExecutor implements Executor {
+  readonly name = "process";
+  private readonly tasks = new Map<string, Watched>();
+  private readonly logger: Logger;
+  private readonly pollMs: number;
+  private stopped = false;
+
+  constructor(
+    private readonly components: ExecutorComponents,
+    private readonly init: ProcessExecutorInit,
+  ) {
+    this.logger = init.logger ?? createLogger("process-executor");
+    this.pollMs = init.pollMs ?? 500;
+  }
+
+  async launch(req: LaunchRequest): Promise<ExecutorState> {
+    const { taskId, info } = req;
+    if (!TASK_ID_PATTERN.test(taskId)) throw new LaunchError(taskId, `task_id "${taskId}" is not a valid task id`);
+    const existing = this.tasks.get(taskId);
+    if (existing && !existing.done) throw new LaunchError(taskId, `task ${taskId} is already running`);
+    const command = info.command;
+    if (!command || command.value.trim() === "") {
+      throw new LaunchError(taskId, "task.command.value: the command is empty");
+    }
+    const sandbox = sandboxDir(this.init.dataDir, taskId);
+    const meta = path.join(sandbox, META_DIR);
+    let cgroups: TaskCgroups | undefined;
+    let outFd: number | undefined;
+    let errFd: number | undefined;
+    try {
+      fs.mkdirSync(meta, { recursive: true });
+      for (const f of ["exit_status", "exit_status.tmp", "launch_error"]) fs.rmSync(path.join(meta, f), { force: true });
+      const resources = info.resources;
+      cgroups = this.init.cgroups.create(req.agentId, taskId, {
+        cpus: resources?.cpus ?? 0,
+        mem: resources?.mem ?? 0,
+      });
+      const script = path.join(meta, "run.sh");
+      fs.writeFileSync(script, wrapperScript(meta, cgroups, commandLine(command.value, command.arguments, command.shell)), {
+        mode: 0o755,
+      });
+      outFd = fs.openSync(path.join(sandbox, "stdout"), "a");
+      errFd = fs.openSync(path.join(sandbox, "stderr"), "a");
+      const ports = firstPorts(resources?.ports ?? [], 1000);
+      const child = spawn("/bin/sh", [script], {
+        cwd: sandbox,
+        env: buildTaskEnv({ ...req, sandbox, ports }),
+        detached: true,
+        stdio: ["ignore", outFd, errFd],
+      });
+      if (child.pid === undefined) {
+        const err = await new Promise<Error>((resolve) => child.once("error", resolve));
+        throw new Error(`cannot start /bin/sh: ${err.message}`);
+      }
+      // Read now: until node reaps it the child is at least a zombie, so the entry exists.
+      const startTime = processStartTime(child.pid) ?? 0;
+      child.unref();
+      const w = this.watch({
+        taskId,
+        pid: child.pid,
+        startTime,
+        sandbox,
+        memLimitMiB: resources?.mem ?? 0,
+        cgroups,
+        killRequested: false,
+        processVerified: true,
+        child,
+      });
+      child.on("exit", (code, signal) => {
+        const fallback = code ?? (signal ? 128 + signalNumber(signal) : undefined);
+        this.finishSoon(w, fallback);
+      });
+      this.logger.info("task launched", { task: taskId, pid: child.pid, cgroups: cgroups ? "yes" : "no" });
+      return toState(w);
+    } catch (err) {
+      if (cgroups) await this.init.cgroups.destroy(cgroups).catch(() => undefined);
+      throw new LaunchError(taskId, `cannot launch task ${taskId}: ${(err as Error).message}`, { cause: err });
+    } finally {
+      if (outFd !== undefined) fs.closeSync(outFd);
+      if (errFd !== undefined) fs.closeSync(errFd);
+    }
+  }
+
+  async recover(req: RecoverRequest): Promise<void> {
+    const s = req.state as unknown as ProcessState;
+    if (typeof s.pid !== "number" || typeof s.startTime !== "number" || typeof s.sandbox !== "string") {
+      throw new Error(`task ${req.taskId}: checkpointed process state is malformed`);
+    }
+    const alive = isSameProcessAlive(s.pid, s.startTime);
+    const w = this.watch({
+      taskId: req.taskId,
+      pid: s.pid,
+      startTime: s.startTime,
+      sandbox: s.sandbox,
+      memLimitMiB: s.memLimitMiB ?? 0,
+      cgroups: s.cgroups,
+      killRequested: req.killRequested,
+      processVerified: alive,
+    });
+    if (!alive) {
+      this.finishSoon(w, undefined);
+      return;
+    }
+    this.logger.info("re-attached to running task", { task: req.taskId, pid: s.pid });
+    w.poll = setInterval(() => {
+      if (!isSameProcessAlive(w.pid, w.startTime)) this.finishSoon(w, undefined);
+    }, this.pollMs);
+    w.poll.unref();
+  }
+
+  kill(taskId: string, graceMs: number): Promise<void> {
+    const w = this.tasks.get(taskId);
+    if (!w || w.done) return Promise.resolve();
+    w.killRequested = true;
+    if (w.processVerified) {
+      signalGroup(w.pid, "SIGTERM");
+      if (w.killTimer === undefined) {
+        w.killTimer = setTimeout(() => {
+          this.logger.info("grace period over, sending SIGKILL", { task: taskId });
+          signalGroup(w.pid, "SIGKILL");
+        }, graceMs);
+      }
+    }
+    return w.ended;
+  }
+
+  isRunning(taskId: string): boolean {
+    const w = this.tasks.get(taskId);
+    return w !== undefined && !w.done;
+  }
+
+  usage(taskId: string): TaskResourceUsage | undefined {
+    const w = this.tasks.get(taskId);
+    if (!w || w.done) return undefined;
+    if (w.cgroups) return this.init.cgroups.usage(w.cgroups);
+    return processGroupUsage(w.pid);
+  }
+
+  logPath(taskId: string, stream: LogStream): string {
+    return path.join(sandboxDir(this.init.dataDir, taskId), stream);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const w of this.tasks.values()) {
+      if (w.poll) clearInterval(w.poll);
+      if (w.killTimer) clearTimeout(w.killTimer);
+      w.child?.removeAllListeners("exit");
+    }
+  }
+
+  private watch(fields: Omit<Watched, "done" | "ended" | "resolveEnded">): Watched {
+    let resolveEnded!: () => void;
+    const ended = new Promise<void>((r) => {
+      resolveEnded = r;
+    });
+    const w: Watched = { ...fields, done: false, ended, resolveEnded };
+    this.tasks.set(w.taskId, w);
+    return w;
+  }
+
+  private finishSoon(w: Watched, fallbackExitCode: number | undefined): void {
+    if (w.done || this.stopped) return;
+    w.done = true;
+    if (w.poll) clearInterval(w.poll);
+    if (w.killTimer) clearTimeout(w.killTimer);
+    this.finish(w, fallbackExitCode).catch((err) =>
+      this.logger.error("could not finish task", { task: w.taskId, error: (err as Error).message }),
+    );
+  }
+
+  private async finish(w: Watched, fallbackExitCode: number | undefined): Promise<void> {
+    const meta = path.join(w.sandbox, META_DIR);
+    const recorded = readExitStatus(path.join(meta, "exit_status"));
+    const exitCode = recorded ?? fallbackExitCode;
+    const launchError = readText(path.join(meta, "launch_error"));
+    const oom = w.cgroups ? this.init.cgroups.wasOomKilled(w.cgroups, exitCode) : false;
+    // Whatever the command left behind in its group or cgroup goes with it.
+    if (w.processVerified) signalGroup(w.pid, "SIGKILL");
+    if (w.cgroups) await this.init.cgroups.destroy(w.cgroups);
+    const ended = classify(w, { exitCode, launchError, oom });
+    this.logger.info("task ended", { task: w.taskId, state: TaskState[ended.state], exitCode: ended.exitCode });
+    w.resolveEnded();
+    if (!this.stopped) this.components.onEnded(ended);
+  }
+}
+
+function classify(
+  w: Watched,
+  r: { exitCode: number | undefined; launchError: string | undefined; oom: boolean },
+): TaskEnded {
+  const base = { taskId: w.taskId, exitCode: r.exitCode };
+  if (w.killRequested) {
+    return { ...base, state: TaskState.TASK_KILLED, reason: Reason.KILL_REQUESTED, message: "killed on request" };
+  }
+  if (r.launchError) {
+    return { ...base, state: TaskState.TASK_FAILED, reason: Reason.LAUNCH_FAILED, message: r.launchError };
+  }
+  if (r.oom) {
+    return {
+      ...base,
+      state: TaskState.TASK_FAILED,
+      reason: Reason.MEMORY_LIMIT,
+      message: `task exceeded its memory limit of ${w.memLimitMiB} MiB and was OOM-killed`,
+    };
+  }
+  if (r.exitCode === undefined) {
+    return {
+      taskId: w.taskId,
+      state: TaskState.TASK_FAILED,
+      reason: Reason.EXIT_STATUS_UNKNOWN,
+      message: "the task's process ended while the agent was away and left no exit status",
+    };
+  }
+  const message =
+    r.exitCode > 128 ? `exited with code ${r.exitCode} (signal ${r.exitCode - 128})` : `exited with code ${r.exitCode}`;
+  return {
+    ...base,
+    state: r.exitCode === 0 ? TaskState.TASK_FINISHED : TaskState.TASK_FAILED,
+    reason: Reason.COMMAND_EXITED,
+    message,
+  };
+}
+
+function toState(w: Watched): ExecutorState {
+  const s: ProcessState = {
+    pid: w.pid,
+    startTime: w.startTime,
+    sandbox: w.sandbox,
+    memLimitMiB: w.memLimitMiB,
+    cgroups: w.cgroups,
+  };
+  return s as unknown as ExecutorState;
+}
+
+/** The command as a line of the wrapper script, every word single-quoted. */
+function commandLine(value: string, args: readonly string[], shell: boolean): string {
+  if (shell) return `/bin/sh -c ${shellQuote(value)}`;
+  return [value, ...args].map(shellQuote).join(" ");
+}
+
+function wrapperScript(meta: string, cgroups: TaskCgroups | undefined, command: string): string {
+  const q = (p: string) => shellQuote(path.join(meta, p));
+  const join = (cgroups?.dirs ?? [])
+    .map((d) => {
+      const f = shellQuote(path.join(d, "cgroup.procs"));
+      return `if ! echo $$ > ${f}; then echo "cannot join cgroup ${d}" > ${q("launch_error")}; exit 1; fi`;
+    })
+    .join("\n");
+  return `#!/bin/sh
+# Written by the Yard agent. Joins the task's cgroups, runs the command, records its exit
+# code where an agent that restarted meanwhile can find it.
+${join}
+trap 'true' ${WRAPPER_TRAPS}
+${command}
+code=$?
+echo "$code" > ${q("exit_status.tmp")} && mv ${q("exit_status.tmp")} ${q("exit_status")}
+exit "$code"
+`;
+}
+
+function readExitStatus(file: string): number | undefined {
+  const text = readText(file);
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  return Number.isInteger(n) ? n : undefined;
+}
+
+function readText(file: string): string | undefined {
+  try {
+    const t = fs.readFileSync(file, "utf8").trim();
+    return t === "" ? undefined : t;
+  } catch {
+    return undefined;
+  }
+}
+
+function signalNumber(signal: NodeJS.Signals): number {
+  return os.constants.signals[signal] ?? 0;
+}

@@ -1,0 +1,151 @@
+// Where each setting of yardctl comes from. Precedence, highest first:
+//   flag  >  YARD_* env var  >  config file (YAML)  >  default.
+// Pure: the caller reads the env and the file and hands them in, so that tests can state
+// every layer inline. A value is validated where it is found, and the error names that
+// place: the flag (--cpus), the variable (YARD_CPUS) or the key and file.
+import { parse as parseYaml } from "yaml";
+import type { Attribute, Range } from "../proto/gen/yard/v1/common.js";
+import { UsageError } from "./errors.js";
+import * as p from "./parse.js";
+import { type Parser, quoteValue, ValueError } from "./parse.js";
+
+export interface SettingSpec<T> {
+  parse: Parser<T>;
+  /** Env var; "YARD_" + the key in SCREAMING_SNAKE_CASE unless given; null for none. */
+  env?: string | null;
+  /** The commander option key when it differs from the setting's (repeatable --attribute). */
+  flagKey?: string;
+  /** Long flag name when it differs from the kebab-case key. */
+  flag?: string;
+  default?: T;
+}
+
+/** Every setting a command may take from env or the config file, by camelCase key. */
+export const SETTINGS = {
+  master: { parse: p.hostPort, default: "127.0.0.1:7070" } as SettingSpec<string>,
+  token: { parse: p.text } as SettingSpec<string>,
+  dataDir: { parse: p.text, env: "YARD_HOME" } as SettingSpec<string>,
+  host: { parse: p.text, default: "127.0.0.1" } as SettingSpec<string>,
+  port: { parse: p.port, default: 7070 } as SettingSpec<number>,
+  httpPort: { parse: p.port, default: 7071 } as SettingSpec<number>,
+  allocationIntervalMs: { parse: p.positive } as SettingSpec<number>,
+  offerTimeout: { parse: p.positive } as SettingSpec<number>,
+  agentTimeout: { parse: p.positive } as SettingSpec<number>,
+  hostname: { parse: p.text } as SettingSpec<string>,
+  cpus: { parse: p.nonNegative } as SettingSpec<number>,
+  mem: { parse: p.nonNegative } as SettingSpec<number>,
+  disk: { parse: p.nonNegative } as SettingSpec<number>,
+  ports: { parse: p.portRanges } as SettingSpec<Range[]>,
+  attributes: { parse: p.attributes, flagKey: "attribute", flag: "attribute" } as SettingSpec<Attribute[]>,
+  executors: { parse: p.stringList } as SettingSpec<string[]>,
+  killGrace: { parse: p.nonNegative } as SettingSpec<number>,
+  batchHost: { parse: p.text, default: "127.0.0.1" } as SettingSpec<string>,
+  batchPort: { parse: p.port, default: 0 } as SettingSpec<number>,
+} satisfies Record<string, SettingSpec<unknown>>;
+
+export type SettingKey = keyof typeof SETTINGS;
+
+/** The layers below flags, as plain data. */
+export interface Layers {
+  /** commander's opts(): camelCase keys; undefined = flag not given. */
+  flags: Record<string, unknown>;
+  env: Record<string, string | undefined>;
+  /** The config file after parseConfigText (camelCase keys). */
+  file: Record<string, unknown>;
+  /** Named in messages about values from the file. */
+  fileName?: string;
+  /** Defaults computed by the caller (e.g. the data dir under the home directory). */
+  defaults?: Partial<Record<string, unknown>>;
+}
+
+export type Source = "flag" | "env" | "config" | "default";
+
+export function kebab(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+export function envName(key: string, spec: SettingSpec<unknown>): string | null {
+  if (spec.env !== undefined) return spec.env;
+  return `YARD_${kebab(key).replace(/-/g, "_").toUpperCase()}`;
+}
+
+/** Resolves one setting: its value (undefined when no layer has one) and where it came from. */
+export function resolveSetting<T>(
+  key: string,
+  spec: SettingSpec<T>,
+  layers: Layers,
+): { value: T | undefined; source: Source | undefined } {
+  const flagValue = layers.flags[spec.flagKey ?? key];
+  if (flagValue !== undefined && !(Array.isArray(flagValue) && flagValue.length === 0)) {
+    return { value: parseAt(spec.parse, flagValue, `--${spec.flag ?? kebab(key)}`), source: "flag" };
+  }
+  const env = envName(key, spec as SettingSpec<unknown>);
+  const envValue = env ? layers.env[env] : undefined;
+  if (env && envValue !== undefined && envValue !== "") {
+    return { value: parseAt(spec.parse, envValue, env), source: "env" };
+  }
+  const fileValue = layers.file[key];
+  if (fileValue !== undefined && fileValue !== null) {
+    const where = `${kebab(key)} in ${layers.fileName ?? "the config file"}`;
+    return { value: parseAt(spec.parse, fileValue, where), source: "config" };
+  }
+  const dflt = layers.defaults?.[key] ?? spec.default;
+  if (dflt !== undefined) return { value: dflt as T, source: "default" };
+  return { value: undefined, source: undefined };
+}
+
+type ValueOf<K extends SettingKey> = (typeof SETTINGS)[K] extends SettingSpec<infer T> ? T : never;
+
+/** Resolves the named settings; missing ones are undefined. */
+export function resolveSettings<K extends SettingKey>(
+  keys: readonly K[],
+  layers: Layers,
+): { [P in K]: ValueOf<P> | undefined } {
+  const out = {} as { [P in K]: ValueOf<P> | undefined };
+  for (const key of keys) {
+    out[key] = resolveSetting(key, SETTINGS[key] as SettingSpec<ValueOf<K>>, layers).value;
+  }
+  return out;
+}
+
+function parseAt<T>(parse: Parser<T>, raw: unknown, where: string): T {
+  try {
+    return parse(raw);
+  } catch (err) {
+    if (err instanceof ValueError) throw new UsageError(`${where} ${quoteValue(raw)}: ${err.message}`);
+    throw err;
+  }
+}
+
+/** Parses a flag value on its own (flags with no env or file layer, like run --cpus). */
+export function parseFlag<T>(parse: Parser<T>, raw: unknown, flag: string): T {
+  return parseAt(parse, raw, flag);
+}
+
+/**
+ * Parses a YAML config file: a map whose keys are long flag names (kebab-case, or
+ * camelCase). Unknown keys are errors, so that a typo is not silently ignored.
+ */
+export function parseConfigText(textValue: string, fileName: string): Record<string, unknown> {
+  let doc: unknown;
+  try {
+    doc = parseYaml(textValue);
+  } catch (err) {
+    throw new UsageError(`config file ${fileName} is not valid YAML: ${(err as Error).message}`);
+  }
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== "object" || Array.isArray(doc)) {
+    throw new UsageError(`config file ${fileName} must be a map of settings (e.g. "master: 127.0.0.1:7070")`);
+  }
+  const out: Record<string, unknown> = {};
+  for (const [rawKey, value] of Object.entries(doc as Record<string, unknown>)) {
+    const key = rawKey.replace(/[-_]([a-z])/g, (_, c: string) => c.toUpperCase());
+    const alias = key === "attribute" ? "attributes" : key;
+    if (!(alias in SETTINGS)) {
+      const known = Object.keys(SETTINGS).map(kebab).join(", ");
+      throw new UsageError(`config file ${fileName}: unknown key "${rawKey}" (known: ${known})`);
+    }
+    out[alias] = value;
+  }
+  return out;
+}

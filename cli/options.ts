@@ -1,0 +1,32 @@
+// Flags shared by commands, declared once so that help texts agree.
+import type { Command } from "commander";
+
+/** --master, --token, --config: on every command that talks to the master. */
+export function addClientOptions(cmd: Command): Command {
+  return cmd
+    .option("--master <host:port>", "the master's gRPC address (env YARD_MASTER; default 127.0.0.1:7070)")
+    .option("--token <token>", "auth token (env YARD_TOKEN; default: the token file in $YARD_HOME or ~/.yard)")
+    .option("--config <file>", "YAML config file (env YARD_CONFIG; default $YARD_HOME/config.yaml if present)");
+}
+
+/** Collects a repeatable flag into a list. */
+export function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+/** Agent resource flags, shared by `agent` and `up`. No commander defaults: config.ts decides. */
+export function addAgentResourceOptions(cmd: Command): Command {
+  return cmd
+    .option("--cpus <n>", "CPUs to offer (env YARD_CPUS; default: detected)")
+    .option("--mem <MiB>", "memory to offer in MiB (env YARD_MEM; default: detected)")
+    .option("--disk <MiB>", "disk to offer in MiB (env YARD_DISK; default: detected)")
+    .option("--ports <ranges>", "port ranges to offer, e.g. 31000-32000 (env YARD_PORTS)")
+    .option("--attribute <name=value>", "agent attribute, repeatable (env YARD_ATTRIBUTES=zone=a,rack=r1)", collect)
+    .option("--hostname <name>", "hostname to register with (env YARD_HOSTNAME)")
+    .option("--executors <list>", "executors to offer, comma-separated, e.g. process (env YARD_EXECUTORS)")
+    .option("--kill-grace <seconds>", "default SIGTERM-to-SIGKILL grace (env YARD_KILL_GRACE)");
+}
+
+export function print(text: string): void {
+  process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
+}

@@ -1,0 +1,143 @@
+// Value parsers for flags, YARD_* env vars and config-file entries. Pure. A parser gets
+// the raw value (a string from a flag or env var; a string, number, list or map from
+// YAML) and either returns the typed value or throws ValueError saying what is wrong with
+// it; the caller adds which flag, variable or key it came from.
+import type { Attribute, Range } from "../proto/gen/yard/v1/common.js";
+import { normalizeRanges } from "../common/resources.js";
+
+/** What is wrong with a value, without saying where it came from. */
+export class ValueError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ValueError";
+  }
+}
+
+export type Parser<T> = (raw: unknown) => T;
+
+function scalarText(raw: unknown): string {
+  if (typeof raw === "string") return raw.trim();
+  if (typeof raw === "number" || typeof raw === "boolean") return String(raw);
+  throw new ValueError("must be a single value, not a list or a map");
+}
+
+export const text: Parser<string> = (raw) => {
+  const s = scalarText(raw);
+  if (s === "") throw new ValueError("must not be empty");
+  return s;
+};
+
+export const number: Parser<number> = (raw) => {
+  const s = scalarText(raw);
+  const n = Number(s);
+  if (s === "" || !Number.isFinite(n)) throw new ValueError("is not a number");
+  return n;
+};
+
+export const nonNegative: Parser<number> = (raw) => {
+  const n = number(raw);
+  if (n < 0) throw new ValueError("must not be negative");
+  return n;
+};
+
+export const positive: Parser<number> = (raw) => {
+  const n = number(raw);
+  if (n <= 0) throw new ValueError("must be more than 0");
+  return n;
+};
+
+export const nonNegativeInt: Parser<number> = (raw) => {
+  const n = number(raw);
+  if (!Number.isInteger(n) || n < 0) throw new ValueError("must be a whole number, 0 or more");
+  return n;
+};
+
+export const positiveInt: Parser<number> = (raw) => {
+  const n = number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new ValueError("must be a whole number, 1 or more");
+  return n;
+};
+
+/** A TCP port to listen on; 0 picks a free one. */
+export const port: Parser<number> = (raw) => {
+  const n = number(raw);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ValueError("is not a port (0-65535)");
+  return n;
+};
+
+/** "HOST:PORT", e.g. 127.0.0.1:7070 or [::1]:7070. */
+export const hostPort: Parser<string> = (raw) => {
+  const s = scalarText(raw);
+  const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d+)$/.exec(s);
+  const p = m ? Number(m[2]) : NaN;
+  if (!m || p < 1 || p > 65535) throw new ValueError("is not HOST:PORT (e.g. 127.0.0.1:7070)");
+  return s;
+};
+
+/** "31000-32000,33000" (brackets allowed) or a YAML list of such pieces. */
+export const portRanges: Parser<Range[]> = (raw) => {
+  const pieces = (Array.isArray(raw) ? raw.map(scalarText) : [scalarText(raw)])
+    .flatMap((s) => s.replace(/^\[/, "").replace(/\]$/, "").split(","))
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const ranges = pieces.map((piece) => {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(piece);
+    if (!m) throw new ValueError(`"${piece}" is not BEGIN-END (e.g. 31000-32000)`);
+    const begin = Number(m[1]);
+    const end = m[2] === undefined ? begin : Number(m[2]);
+    if (begin < 1 || end > 65535) throw new ValueError(`"${piece}" lies outside 1-65535`);
+    if (end < begin) throw new ValueError(`"${piece}" ends before it begins`);
+    return { begin, end };
+  });
+  return normalizeRanges(ranges);
+};
+
+const ATTRIBUTE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
+
+function attribute(s: string): Attribute {
+  const idx = s.indexOf("=");
+  const name = idx < 0 ? "" : s.slice(0, idx).trim();
+  const value = idx < 0 ? "" : s.slice(idx + 1).trim();
+  if (!ATTRIBUTE_NAME.test(name) || value === "") {
+    throw new ValueError(`"${s}" is not NAME=VALUE (e.g. zone=a)`);
+  }
+  return { name, value };
+}
+
+/**
+ * Agent attributes: "zone=a" (a flag, repeatable: a list), "zone=a,rack=r1" (env), or a
+ * YAML map {zone: a} / list ["zone=a"]. A later entry for the same name wins.
+ */
+export const attributes: Parser<Attribute[]> = (raw) => {
+  let list: Attribute[];
+  if (raw !== null && typeof raw === "object" && !Array.isArray(raw)) {
+    list = Object.entries(raw as Record<string, unknown>).map(([k, v]) => attribute(`${k}=${scalarText(v)}`));
+  } else {
+    const items = Array.isArray(raw) ? raw.map(scalarText) : scalarText(raw).split(",");
+    list = items
+      .map((s) => s.trim())
+      .filter(Boolean)
+      .map(attribute);
+  }
+  const byName = new Map<string, Attribute>();
+  for (const a of list) byName.set(a.name, a);
+  return [...byName.values()];
+};
+
+/** "a,b" or a YAML list. */
+export const stringList: Parser<string[]> = (raw) => {
+  const items = Array.isArray(raw) ? raw.map(scalarText) : scalarText(raw).split(",");
+  const out = items.map((s) => s.trim()).filter(Boolean);
+  if (out.length === 0) throw new ValueError("must name at least one entry");
+  return out;
+};
+
+/** Quotes `raw` for an error message: strings in double quotes, the rest as JSON. */
+export function quoteValue(raw: unknown): string {
+  if (typeof raw === "string") return JSON.stringify(raw);
+  try {
+    return JSON.stringify(raw) ?? String(raw);
+  } catch {
+    return String(raw);
+  }
+}

@@ -1,0 +1,41 @@
+// The public API of the Yard framework SDK (`yard/framework-sdk`). Frameworks import only
+// from here; everything else in the repository is internal.
+export { type BackoffOptions, backoffDelay } from "./backoff.js";
+export type { DriverEvent, DriverEventMap, DriverEventName, DriverListener } from "./driver-events.js";
+export {
+  DriverStoppedError,
+  FrameworkRemovedError,
+  FrameworkSdkError,
+  GrpcStatus,
+  hasCode,
+  NotSubscribedError,
+  SchedulerCallError,
+  SdkArgumentError,
+  toSchedulerCallError,
+} from "./errors.js";
+export {
+  fits,
+  remaining,
+  type TakeResult,
+  type TaskPlacement,
+  type TaskRequirement,
+  TaskBuilder,
+  type TaskSpec,
+  takeTasks,
+  taskInfo,
+} from "./offer-matching.js";
+export { type FrameworkOptions, SchedulerDriver, type SchedulerDriverOptions } from "./scheduler-driver.js";
+export { formatResources, parseResources } from "../common/resources.js";
+export { isTerminal, stateName, TaskState } from "../common/task-states.js";
+export { Reason } from "../common/reasons.js";
+export { createLogger, type Logger, silentLogger } from "../common/logger.js";
+export type {
+  CommandInfo,
+  Filters,
+  FrameworkInfo,
+  Offer,
+  Range,
+  Resources,
+  TaskInfo,
+  TaskStatus,
+} from "../proto/gen/yard/v1/common.js";

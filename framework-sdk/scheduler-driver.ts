@@ -1,0 +1,463 @@
+// The scheduler driver: the one object a framework talks to the master through.
+//
+// It keeps one Subscribe stream open for the framework's whole life. When the stream breaks
+// (master restart, network, silence past three heartbeat intervals) it re-subscribes with
+// the framework id it was given, with backoff, until stop(). Events reach the framework one
+// at a time, in the order the master sent them, through typed `on(...)` listeners and
+// through `events()` async iterators. Unary calls are promises that reject with typed errors.
+import { EventEmitter } from "node:events";
+import os from "node:os";
+import type { ClientReadableStream } from "@grpc/grpc-js";
+import { authMetadata } from "../common/auth.js";
+import { CHANNEL_OPTIONS, insecureChannel, unary } from "../common/grpc.js";
+import { createLogger, type Logger } from "../common/logger.js";
+import type { Filters, FrameworkInfo, Offer, TaskInfo, TaskStatus } from "../proto/gen/yard/v1/common.js";
+import {
+  type Event,
+  Event_Type,
+  Operation_Type,
+  SchedulerServiceClient,
+} from "../proto/gen/yard/v1/scheduler.js";
+import { type BackoffOptions, backoffDelay } from "./backoff.js";
+import type { DriverEvent, DriverEventMap, DriverEventName, DriverListener } from "./driver-events.js";
+import {
+  DriverStoppedError,
+  FrameworkRemovedError,
+  GrpcStatus,
+  NotSubscribedError,
+  SchedulerCallError,
+  SdkArgumentError,
+  toSchedulerCallError,
+} from "./errors.js";
+import { EventQueue } from "./event-queue.js";
+
+/** Heartbeat interval assumed until the master says otherwise (protocol default). */
+const DEFAULT_HEARTBEAT_SECONDS = 5;
+/** Missing this many heartbeats in a row means the stream is dead. */
+const MISSED_HEARTBEATS = 3;
+
+export interface FrameworkOptions {
+  name: string;
+  /** Default "*". */
+  role?: string;
+  /** How long the master keeps the framework's tasks while it is away. Default 60 s. */
+  failoverTimeoutSeconds?: number;
+  /** Set to fail over: re-subscribe as a framework the master already knows. */
+  id?: string;
+  /** gRPC endpoint of an API the framework serves itself, found by operators through the master. */
+  endpoint?: string;
+  labels?: Record<string, string>;
+  /** Default: the current OS user. */
+  user?: string;
+  /** Default: this host's name. */
+  hostname?: string;
+}
+
+export interface SchedulerDriverOptions {
+  /** host:port of the master's gRPC endpoint, e.g. "127.0.0.1:7070". */
+  master: string;
+  framework: FrameworkOptions;
+  /** Shared secret of the cluster, sent as `authorization: Bearer` metadata. */
+  token?: string;
+  /** Acknowledge each status update once the `update` listeners ran. Default true. */
+  autoAcknowledge?: boolean;
+  logger?: Logger;
+  /** Re-subscription delays, default 200 ms doubling to 5 s. */
+  backoff?: BackoffOptions;
+  /** Deadline of each unary call, default 30 s. */
+  callDeadlineMs?: number;
+}
+
+type StreamEnd = { subscribed: boolean; error: unknown };
+
+function currentUser(): string {
+  try {
+    return os.userInfo().username;
+  } catch {
+    return "";
+  }
+}
+
+export class SchedulerDriver extends EventEmitter {
+  private readonly client: SchedulerServiceClient;
+  private readonly log: Logger;
+  private readonly autoAcknowledge: boolean;
+  private readonly info: FrameworkInfo;
+  private id: string | undefined;
+  private state: "new" | "running" | "stopped" = "new";
+  private stream: ClientReadableStream<Event> | undefined;
+  private loop: Promise<void> | undefined;
+  private wakeUp: (() => void) | undefined;
+  private dispatching: Promise<void> = Promise.resolve();
+  private readonly queues = new Set<EventQueue<DriverEvent>>();
+  private startWaiter: { resolve: (id: string) => void; reject: (err: Error) => void } | undefined;
+
+  constructor(private readonly opts: SchedulerDriverOptions) {
+    super();
+    if (!opts.master || !/^[^\s:]+:\d+$/.test(opts.master)) {
+      throw new SdkArgumentError("master", `${JSON.stringify(opts.master)} is not host:port`);
+    }
+    const fw = opts.framework;
+    if (!fw || typeof fw.name !== "string" || fw.name.trim() === "") {
+      throw new SdkArgumentError("framework.name", `${JSON.stringify(fw?.name)} must be a non-empty name`);
+    }
+    const failover = fw.failoverTimeoutSeconds ?? 60;
+    if (!Number.isFinite(failover) || failover < 0) {
+      throw new SdkArgumentError("framework.failoverTimeoutSeconds", `${failover} is not a non-negative number`);
+    }
+    this.log = opts.logger ?? createLogger("framework-sdk");
+    this.autoAcknowledge = opts.autoAcknowledge ?? true;
+    this.id = fw.id || undefined;
+    this.info = {
+      id: fw.id ?? "",
+      name: fw.name,
+      role: fw.role ?? "*",
+      failoverTimeoutSeconds: failover,
+      user: fw.user ?? currentUser(),
+      hostname: fw.hostname ?? os.hostname(),
+      labels: { ...(fw.labels ?? {}) },
+      endpoint: fw.endpoint ?? "",
+    };
+    this.client = new SchedulerServiceClient(opts.master, insecureChannel(), CHANNEL_OPTIONS);
+  }
+
+  /** The framework id, once the master gave one (or the one passed to fail over). */
+  get frameworkId(): string | undefined {
+    return this.id;
+  }
+
+  override on<K extends DriverEventName>(event: K, listener: DriverListener<K>): this {
+    return super.on(event, listener);
+  }
+
+  override once<K extends DriverEventName>(event: K, listener: DriverListener<K>): this {
+    return super.once(event, listener);
+  }
+
+  override off<K extends DriverEventName>(event: K, listener: DriverListener<K>): this {
+    return super.off(event, listener);
+  }
+
+  /**
+   * Every event from now on, as an async iterator; it ends when the driver stops. Note that
+   * auto-acknowledgement does not wait for iterator consumers: a framework that needs an
+   * update handled before it is acknowledged sets autoAcknowledge false and acknowledges.
+   */
+  events(): AsyncIterableIterator<DriverEvent> {
+    const q: EventQueue<DriverEvent> = new EventQueue(() => this.queues.delete(q));
+    if (this.state === "stopped") q.close();
+    else this.queues.add(q);
+    return q;
+  }
+
+  /**
+   * Subscribes and resolves with the framework id once SUBSCRIBED. It keeps trying while the
+   * master is unreachable; it rejects on a fatal answer (FrameworkRemovedError, a wrong token)
+   * or when stop() is called first.
+   */
+  start(): Promise<string> {
+    if (this.state !== "new") return Promise.reject(new Error("SchedulerDriver.start() may be called once"));
+    this.state = "running";
+    const subscribed = new Promise<string>((resolve, reject) => {
+      this.startWaiter = { resolve, reject };
+    });
+    this.loop = this.runLoop().catch((err) => this.log.error("subscription loop failed", { error: String(err) }));
+    return subscribed;
+  }
+
+  /**
+   * Closes the stream without tearing the framework down: its tasks keep running and a new
+   * driver with the same framework id can take over within the failover timeout.
+   */
+  async stop(): Promise<void> {
+    if (this.state === "stopped") return;
+    const wasRunning = this.state === "running";
+    this.state = "stopped";
+    this.stream?.cancel();
+    this.wakeUp?.();
+    if (wasRunning) await this.loop;
+    await this.dispatching;
+    this.settleStart(undefined, new DriverStoppedError("start"));
+    for (const q of this.queues) q.close();
+    this.queues.clear();
+    this.client.close();
+  }
+
+  /** Launches `tasks` on the given offers (all on one agent) in one LAUNCH operation. */
+  async accept(offerIds: readonly string[], tasks: readonly TaskInfo[], filters?: Filters): Promise<string[]> {
+    const frameworkId = this.requireId("Accept");
+    const res = await this.call("Accept", this.client.accept, {
+      frameworkId,
+      offerIds: [...offerIds],
+      operations: tasks.length > 0 ? [{ type: Operation_Type.LAUNCH, launch: { tasks: [...tasks] } }] : [],
+      filters,
+    });
+    return res.taskIds;
+  }
+
+  /** Sugar for accept([offer.id], tasks) that places the tasks on the offer's agent. */
+  launch(offer: Offer, tasks: readonly TaskInfo[], filters?: Filters): Promise<string[]> {
+    const placed = tasks.map((t) => ({ ...t, agentId: t.agentId || offer.agentId }));
+    return this.accept([offer.id], placed, filters);
+  }
+
+  async decline(offerIds: readonly string[], filters?: Filters): Promise<void> {
+    const frameworkId = this.requireId("Decline");
+    await this.call("Decline", this.client.decline, { frameworkId, offerIds: [...offerIds], filters });
+  }
+
+  /** Kills a task; SIGKILL after `graceSeconds` when given, else after the task's own grace. */
+  async kill(taskId: string, graceSeconds?: number): Promise<void> {
+    const frameworkId = this.requireId("Kill");
+    await this.call("Kill", this.client.kill, { frameworkId, taskId, graceSeconds });
+  }
+
+  /** Asks for the latest state of these tasks (all of the framework's when empty), as `update` events. */
+  async reconcile(taskIds: readonly string[] = []): Promise<void> {
+    const frameworkId = this.requireId("Reconcile");
+    await this.call("Reconcile", this.client.reconcile, { frameworkId, taskIds: [...taskIds] });
+  }
+
+  /** Acknowledges a status update; updates without a uuid (reconciliation answers) need none. */
+  async acknowledge(status: TaskStatus): Promise<void> {
+    if (!status.uuid) return;
+    const frameworkId = status.frameworkId || this.requireId("Acknowledge");
+    await this.call("Acknowledge", this.client.acknowledge, {
+      frameworkId,
+      taskId: status.taskId,
+      uuid: status.uuid,
+    });
+  }
+
+  /** No more offers until revive(). */
+  async suppress(): Promise<void> {
+    const frameworkId = this.requireId("Suppress");
+    await this.call("Suppress", this.client.suppress, { frameworkId });
+  }
+
+  /** Offers again, and clears the framework's decline filters. */
+  async revive(): Promise<void> {
+    const frameworkId = this.requireId("Revive");
+    await this.call("Revive", this.client.revive, { frameworkId });
+  }
+
+  /** Kills every task of the framework, removes it from the master, and stops the driver. */
+  async teardown(): Promise<void> {
+    const frameworkId = this.requireId("Teardown");
+    await this.call("Teardown", this.client.teardown, { frameworkId });
+    await this.stop();
+  }
+
+  private requireId(method: string): string {
+    if (!this.id) throw new NotSubscribedError(method);
+    return this.id;
+  }
+
+  private async call<Req, Res>(
+    method: string,
+    fn: (req: Req, md: import("@grpc/grpc-js").Metadata, o: object, cb: (e: any, r: Res) => void) => unknown,
+    req: Req,
+  ): Promise<Res> {
+    if (this.state === "stopped") throw new DriverStoppedError(method);
+    try {
+      return await unary(fn, this.client, req, authMetadata(this.opts.token), this.opts.callDeadlineMs ?? 30_000);
+    } catch (err) {
+      throw toSchedulerCallError(method, err);
+    }
+  }
+
+  private settleStart(id: string | undefined, err?: Error): void {
+    const w = this.startWaiter;
+    if (!w) return;
+    this.startWaiter = undefined;
+    if (id !== undefined) w.resolve(id);
+    else w.reject(err ?? new DriverStoppedError("start"));
+  }
+
+  private async runLoop(): Promise<void> {
+    let attempt = 0;
+    while (this.state === "running") {
+      const end = await this.subscribeOnce();
+      this.stream = undefined;
+      if (this.state !== "running") break;
+      const reason = toSchedulerCallError("Subscribe", end.error);
+      if (end.subscribed) {
+        attempt = 0;
+        this.dispatch("disconnected", { reason: reason.details });
+      }
+      const fatal = this.fatalError(reason);
+      if (fatal) {
+        this.log.error("subscription refused; not retrying", { error: fatal.message });
+        this.settleStart(undefined, fatal);
+        this.dispatch("error", { message: fatal.message, error: fatal });
+        this.state = "stopped";
+        await this.dispatching;
+        for (const q of this.queues) q.close();
+        this.queues.clear();
+        this.client.close();
+        return;
+      }
+      const delay = backoffDelay(attempt++, this.opts.backoff);
+      this.log.warn("event stream broken; re-subscribing", { reason: reason.message, inMs: delay });
+      await this.sleep(delay);
+    }
+  }
+
+  /** Which stream endings are final: retrying them cannot succeed or would fight another instance. */
+  private fatalError(err: SchedulerCallError): Error | undefined {
+    switch (err.code) {
+      case GrpcStatus.NOT_FOUND:
+        return this.info.id ? new FrameworkRemovedError(this.info.id, err.details, { cause: err }) : err;
+      case GrpcStatus.ABORTED: // superseded by a newer subscription with our id
+      case GrpcStatus.UNAUTHENTICATED:
+      case GrpcStatus.PERMISSION_DENIED:
+      case GrpcStatus.INVALID_ARGUMENT:
+        return err;
+      default:
+        return undefined;
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wakeUp = done;
+    });
+  }
+
+  /** One Subscribe stream, from open to end; resolves how it ended. */
+  private subscribeOnce(): Promise<StreamEnd> {
+    return new Promise((resolve) => {
+      const resubscribing = this.info.id !== "";
+      const call = this.client.subscribe({ frameworkInfo: { ...this.info } }, authMetadata(this.opts.token));
+      this.stream = call;
+      let subscribed = false;
+      let finished = false;
+      let silenceMs = DEFAULT_HEARTBEAT_SECONDS * MISSED_HEARTBEATS * 1000;
+      let watchdog: NodeJS.Timeout | undefined;
+      const finish = (error: unknown) => {
+        if (finished) return;
+        finished = true;
+        clearTimeout(watchdog);
+        resolve({ subscribed, error });
+      };
+      const arm = () => {
+        clearTimeout(watchdog);
+        watchdog = setTimeout(() => {
+          finish(
+            new SchedulerCallError("Subscribe", GrpcStatus.DEADLINE_EXCEEDED, `no event for ${silenceMs} ms`),
+          );
+          call.cancel();
+        }, silenceMs);
+      };
+      arm();
+      call.on("data", (ev: Event) => {
+        if (finished) return;
+        arm();
+        if (ev.type === Event_Type.SUBSCRIBED && ev.subscribed) {
+          subscribed = true;
+          const hb = ev.subscribed.heartbeatIntervalSeconds || DEFAULT_HEARTBEAT_SECONDS;
+          silenceMs = Math.max(50, hb * MISSED_HEARTBEATS * 1000);
+          arm();
+        }
+        this.onEvent(ev, resubscribing);
+      });
+      call.on("error", (err) => finish(err));
+      call.on("end", () =>
+        finish(new SchedulerCallError("Subscribe", GrpcStatus.UNAVAILABLE, "the master ended the event stream")),
+      );
+    });
+  }
+
+  /** Turns one wire event into a driver event. Never throws: a bad event is logged and dropped. */
+  private onEvent(ev: Event, resubscribing: boolean): void {
+    switch (ev.type) {
+      case Event_Type.SUBSCRIBED: {
+        const s = ev.subscribed;
+        if (!s?.frameworkId) {
+          this.log.warn("SUBSCRIBED event without a framework id; ignored");
+          return;
+        }
+        this.id = s.frameworkId;
+        this.info.id = s.frameworkId;
+        this.log.info("subscribed", { frameworkId: s.frameworkId, reconnected: resubscribing });
+        this.settleStart(s.frameworkId);
+        this.dispatch("subscribed", {
+          frameworkId: s.frameworkId,
+          reconnected: resubscribing,
+          heartbeatIntervalSeconds: s.heartbeatIntervalSeconds || DEFAULT_HEARTBEAT_SECONDS,
+        });
+        return;
+      }
+      case Event_Type.HEARTBEAT:
+        return;
+      case Event_Type.OFFERS:
+        this.dispatch("offers", { offers: ev.offers?.offers ?? [] });
+        return;
+      case Event_Type.RESCIND:
+        this.dispatch("rescind", { offerId: ev.rescind?.offerId ?? "", reason: ev.rescind?.reason ?? "" });
+        return;
+      case Event_Type.UPDATE: {
+        const status = ev.update?.status;
+        if (!status?.taskId) {
+          this.log.warn("UPDATE event without a task status; ignored");
+          return;
+        }
+        this.dispatch("update", { status });
+        return;
+      }
+      case Event_Type.FAILURE:
+        this.dispatch("failure", { agentId: ev.failure?.agentId ?? "", message: ev.failure?.message ?? "" });
+        return;
+      case Event_Type.ERROR:
+        this.dispatch("error", { message: ev.error?.message ?? "error from the master" });
+        return;
+      default:
+        this.log.debug("unknown event type; ignored", { type: ev.type });
+    }
+  }
+
+  /** Queues delivery behind the events before it, so that listeners see them in order. */
+  private dispatch<K extends DriverEventName>(type: K, payload: DriverEventMap[K]): void {
+    this.dispatching = this.dispatching
+      .then(() => this.deliver(type, payload))
+      .catch((err) => this.log.error("event delivery failed", { type, error: String(err) }));
+  }
+
+  private async deliver<K extends DriverEventName>(type: K, payload: DriverEventMap[K]): Promise<void> {
+    for (const q of this.queues) q.push({ type, ...payload } as DriverEvent);
+    const listeners = this.rawListeners(type) as ((p: DriverEventMap[K]) => unknown)[];
+    if (type === "error" && listeners.length === 0 && this.queues.size === 0) {
+      this.log.error("driver error (no error listener)", { message: (payload as DriverEventMap["error"]).message });
+    }
+    let allOk = true;
+    for (const listener of listeners) {
+      try {
+        await listener.call(this, payload);
+      } catch (err) {
+        allOk = false;
+        this.log.error(`${type} listener threw`, { error: err instanceof Error ? err.message : String(err) });
+      }
+    }
+    if (type === "update" && this.autoAcknowledge && this.state === "running") {
+      const status = (payload as DriverEventMap["update"]).status;
+      if (!status.uuid) return;
+      if (!allOk) {
+        this.log.warn("update not acknowledged because a listener failed; the master will resend it", {
+          taskId: status.taskId,
+        });
+        return;
+      }
+      await this.acknowledge(status).catch((err) =>
+        this.log.warn("acknowledge failed; the master will resend the update", {
+          taskId: status.taskId,
+          error: err instanceof Error ? err.message : String(err),
+        }),
+      );
+    }
+  }
+}

@@ -1,0 +1,50 @@
+// Cluster events with a monotonically increasing index, kept for a bounded window (in memory
+// and in SQLite), so that a watcher that reconnects resumes from its last index.
+import { ClusterEvent } from "../proto/gen/yard/v1/operator.js";
+import type { MasterStore } from "./master-store.js";
+
+export type EventInput = Omit<Partial<ClusterEvent>, "index" | "timestamp"> & { type: string };
+export type EventListener = (e: ClusterEvent) => void;
+
+export class EventLog {
+  private readonly window: ClusterEvent[];
+  private nextIndex: number;
+  private readonly listeners = new Set<EventListener>();
+
+  constructor(
+    private readonly store: MasterStore,
+    private readonly capacity = 10_000,
+  ) {
+    this.window = store.loadEvents();
+    const last = this.window[this.window.length - 1];
+    this.nextIndex = last ? last.index + 1 : Number(store.getMeta("next_event_index") ?? 1);
+  }
+
+  /** Records an event; call inside the transaction of the change it describes. */
+  append(input: EventInput): ClusterEvent {
+    const e = ClusterEvent.fromPartial({ ...input, index: this.nextIndex++, timestamp: Date.now() / 1000 });
+    this.window.push(e);
+    this.store.putEvent(e);
+    if (this.window.length > this.capacity) {
+      const drop = this.window.splice(0, this.window.length - this.capacity);
+      this.store.trimEventsThrough(drop[drop.length - 1]!.index);
+      this.store.putMeta("next_event_index", String(this.nextIndex));
+    }
+    for (const l of this.listeners) l(e);
+    return e;
+  }
+
+  /** Events with index > afterIndex that are still in the window. */
+  since(afterIndex: number): ClusterEvent[] {
+    return this.window.filter((e) => e.index > afterIndex);
+  }
+
+  lastIndex(): number {
+    return this.nextIndex - 1;
+  }
+
+  subscribe(listener: EventListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+}

@@ -1,0 +1,46 @@
+// The master's HTTP port: /healthz and Prometheus /metrics (later the tracker and the web UI).
+import { createServer, type Server } from "node:http";
+import type { Master } from "./master.js";
+
+export function createHttpServer(master: Master): Server {
+  return createServer((req, res) => {
+    const path = (req.url ?? "/").split("?")[0];
+    if (path === "/healthz") {
+      res.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
+      return;
+    }
+    if (path === "/metrics") {
+      res.writeHead(200, { "content-type": "text/plain; version=0.0.4" }).end(metrics(master));
+      return;
+    }
+    res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
+  });
+}
+
+function metrics(master: Master): string {
+  const agents = master.agentStates();
+  const frameworks = master.frameworkStates();
+  const lines: string[] = [];
+  const gauge = (name: string, help: string, samples: [string, number][]) => {
+    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`);
+    for (const [labels, v] of samples) lines.push(`${name}${labels} ${v}`);
+  };
+  const counter = (name: string, help: string, v: number) => {
+    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`, `${name} ${v}`);
+  };
+  const byStatus = new Map<string, number>();
+  for (const a of agents) byStatus.set(a.status, (byStatus.get(a.status) ?? 0) + 1);
+  gauge(
+    "yard_agents",
+    "Agents by status.",
+    [...byStatus].map(([s, n]) => [`{status="${s}"}`, n]),
+  );
+  gauge("yard_frameworks", "Frameworks known to the master.", [["", frameworks.length]]);
+  gauge("yard_tasks_active", "Non-terminal tasks.", [["", master.taskRecords({}).length]]);
+  counter("yard_task_placements_total", "Tasks launched through Accept.", master.counters.placements);
+  counter("yard_offers_sent_total", "Offers sent to frameworks.", master.counters.offersSent);
+  counter("yard_status_updates_total", "Status updates received from agents.", master.counters.statusUpdates);
+  counter("yard_allocation_cycles_total", "Allocation cycles run.", master.counters.cycles);
+  gauge("yard_master_rss_bytes", "Resident set size of the master process.", [["", process.memoryUsage().rss]]);
+  return `${lines.join("\n")}\n`;
+}

@@ -1,0 +1,148 @@
+// The two-level scheduling loop end to end, with real processes on 127.0.0.1: one master,
+// three agents (yardctl daemons) and two frameworks (SDK drivers). Slow suite.
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import { after, before, describe, test } from "node:test";
+import { TaskState } from "../../common/task-states.js";
+import { TestCluster, waitFor } from "./harness.js";
+import { QueueFramework } from "./queue-framework.js";
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe("scheduling loop (master, 3 agents, 2 frameworks)", { timeout: 240_000 }, () => {
+  const cluster = new TestCluster(["--agent-timeout", "4"]);
+  let fwA: QueueFramework;
+  let fwB: QueueFramework;
+
+  before(async () => {
+    await cluster.startMaster();
+    for (let i = 0; i < 3; i++) await cluster.startAgent({ cpus: 2, mem: 2048 });
+    await cluster.waitForAgents(3);
+    fwA = new QueueFramework(cluster.masterAddress, cluster.token, "alpha");
+    fwB = new QueueFramework(cluster.masterAddress, cluster.token, "beta");
+    await fwA.start();
+    await fwB.start();
+  });
+
+  after(async () => {
+    await fwA?.driver.stop();
+    await fwB?.driver.stop();
+    await cluster.stop();
+  });
+
+  test("30 tasks from two frameworks are launched and finish", async () => {
+    const idsA = Array.from({ length: 15 }, (_, i) => `a-${i}`);
+    const idsB = Array.from({ length: 15 }, (_, i) => `b-${i}`);
+    fwA.submit(...idsA.map((taskId) => ({ taskId, command: "sleep 0.2; echo done-$YARD_TASK_ID" })));
+    fwB.submit(...idsB.map((taskId) => ({ taskId, command: "sleep 0.2" })));
+    const statuses = [...(await fwA.waitForTerminal(idsA, 60_000)), ...(await fwB.waitForTerminal(idsB, 60_000))];
+    assert.equal(statuses.length, 30);
+    for (const s of statuses) assert.equal(s.state, TaskState.TASK_FINISHED, `${s.taskId}: ${s.message}`);
+    // Every task passed through RUNNING on its way, reported by its agent.
+    const running = new Set(fwA.updates.concat(fwB.updates).filter((u) => u.state === TaskState.TASK_RUNNING).map((u) => u.taskId));
+    for (const id of [...idsA, ...idsB]) assert.ok(running.has(id), `${id} was never RUNNING`);
+    const agentsUsed = new Set(statuses.map((s) => s.agentId));
+    assert.ok(agentsUsed.size >= 2, `tasks ran on ${agentsUsed.size} agent(s) only`);
+    const log = await cluster.yardctl(["logs", "a-3"]);
+    assert.equal(log.code, 0, log.stderr);
+    assert.equal(log.stdout.trim(), "done-a-3");
+  });
+
+  test("a master killed with SIGKILL comes back with its registry", async () => {
+    fwA.submit({ taskId: "long-a", command: "sleep 600" });
+    await fwA.waitForState("long-a", TaskState.TASK_RUNNING);
+    const agentsBefore = (await cluster.getAgents()).map((a) => a.info!.id).sort();
+    const frameworksBefore = (await cluster.getFrameworks()).map((f) => f.info!.id).sort();
+    const tasksBefore = new Map((await cluster.getTasks()).map((t) => [t.info!.taskId, t.status!.state]));
+
+    await cluster.kill(cluster.master, "SIGKILL");
+    await cluster.startMaster();
+
+    await cluster.waitForAgents(3);
+    assert.deepEqual((await cluster.getAgents()).map((a) => a.info!.id).sort(), agentsBefore);
+    await waitFor("both frameworks to re-subscribe", async () =>
+      (await cluster.getFrameworks()).filter((f) => f.status === "CONNECTED").length === 2,
+    );
+    assert.deepEqual((await cluster.getFrameworks()).map((f) => f.info!.id).sort(), frameworksBefore);
+    const tasksAfter = new Map((await cluster.getTasks()).map((t) => [t.info!.taskId, t.status!.state]));
+    for (const [id, state] of tasksBefore) assert.equal(tasksAfter.get(id), state, `state of ${id}`);
+    assert.equal(tasksAfter.get("long-a"), TaskState.TASK_RUNNING);
+
+    // The loop still works after the restart.
+    fwB.submit({ taskId: "after-restart", command: "true" });
+    assert.equal((await fwB.waitForTerminal(["after-restart"]))[0]!.state, TaskState.TASK_FINISHED);
+  });
+
+  test("an agent restarted keeps its running tasks", async () => {
+    const tasks = await cluster.getTasks(false);
+    const long = tasks.find((t) => t.info!.taskId === "long-a")!;
+    const index = (await cluster.getAgents()).findIndex((a) => a.info!.id === long.info!.agentId);
+    const hostIndex = Number((await cluster.getAgents())[index]!.info!.hostname.replace("host-", ""));
+    const pidsBefore = pidsOfTask(cluster.root, "long-a");
+    assert.ok(pidsBefore.length > 0, "the task's process runs");
+
+    await cluster.kill(cluster.agents[hostIndex], "SIGKILL");
+    assert.ok(pidsBefore.every(alive), "the task outlives its agent");
+    await cluster.restartAgent(hostIndex);
+    await waitFor("the agent to re-register", async () =>
+      (await cluster.getAgents()).find((a) => a.info!.id === long.info!.agentId && a.status === "ACTIVE"),
+    );
+    await new Promise((r) => setTimeout(r, 1000));
+    const after = (await cluster.getTasks(false)).find((t) => t.info!.taskId === "long-a");
+    assert.equal(after?.status?.state, TaskState.TASK_RUNNING);
+    assert.ok(pidsBefore.every(alive), "the same process still runs");
+
+    // The re-attached agent still controls it.
+    await fwA.driver.kill("long-a");
+    const killed = await fwA.waitForState("long-a", TaskState.TASK_KILLED);
+    assert.equal(killed.agentId, long.info!.agentId);
+    await waitFor("the process to be gone", () => pidsBefore.every((p) => !alive(p)));
+  });
+
+  test("an agent killed with SIGKILL leads to LOST updates for its running tasks", async () => {
+    const agents = await cluster.getAgents();
+    const victim = agents.find((a) => a.info!.hostname === "host-2")!;
+    fwB.submit(
+      { taskId: "doomed-1", command: "sleep 600", agentId: victim.info!.id },
+      { taskId: "doomed-2", command: "sleep 600", agentId: victim.info!.id },
+    );
+    await fwB.waitForState("doomed-1", TaskState.TASK_RUNNING);
+    await fwB.waitForState("doomed-2", TaskState.TASK_RUNNING);
+
+    await cluster.kill(cluster.agents[2], "SIGKILL");
+    const lost = await fwB.waitForState("doomed-1", TaskState.TASK_LOST, 20_000);
+    assert.equal(lost.reason, "REASON_AGENT_LOST");
+    assert.equal((await fwB.waitForState("doomed-2", TaskState.TASK_LOST)).reason, "REASON_AGENT_LOST");
+    const state = (await cluster.getAgents()).find((a) => a.info!.id === victim.info!.id);
+    assert.equal(state?.status, "LOST");
+
+    // When it comes back, the master reconciles: the tasks it declared lost are killed.
+    const pids = pidsOfTask(cluster.root, "doomed-1");
+    await cluster.restartAgent(2);
+    await waitFor("the lost agent to come back", async () =>
+      (await cluster.getAgents()).find((a) => a.info!.id === victim.info!.id && a.status === "ACTIVE"),
+    );
+    await waitFor("the lost task's process to be killed", () => pids.every((p) => !alive(p)), 20_000);
+  });
+});
+
+/** Pids of processes running in a task's sandbox (their cwd is the sandbox). */
+function pidsOfTask(root: string, taskId: string): number[] {
+  const out: number[] = [];
+  for (const pid of fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+    try {
+      const cwd = fs.readlinkSync(`/proc/${pid}/cwd`);
+      if (cwd.startsWith(root) && cwd.endsWith(`/${taskId}`)) out.push(Number(pid));
+    } catch {
+      // not readable
+    }
+  }
+  return out;
+}

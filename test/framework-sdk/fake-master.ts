@@ -1,0 +1,187 @@
+// A real gRPC server that plays the master's side of SchedulerService for tests of the
+// SDK and of frameworks: it subscribes frameworks, records every call, and lets the test
+// push events, refuse calls, and break or silence streams. Not a master: no allocation.
+import { randomUUID } from "node:crypto";
+import {
+  Metadata,
+  Server,
+  type ServerUnaryCall,
+  type ServerWritableStream,
+  type sendUnaryData,
+  status,
+} from "@grpc/grpc-js";
+import { bindServer, SERVER_OPTIONS } from "../../common/grpc.js";
+import type { TaskInfo, TaskStatus } from "../../proto/gen/yard/v1/common.js";
+import { TaskState } from "../../proto/gen/yard/v1/common.js";
+import {
+  type Event,
+  Event_Type,
+  type SchedulerServiceServer,
+  SchedulerServiceService,
+  type SubscribeRequest,
+} from "../../proto/gen/yard/v1/scheduler.js";
+
+export interface RecordedCall {
+  method: string;
+  request: any;
+  authorization: string | undefined;
+}
+
+export interface FakeMasterOptions {
+  heartbeatIntervalSeconds?: number;
+  /** Send HEARTBEAT events (default true); false simulates a silent, half-dead stream. */
+  heartbeats?: boolean;
+  token?: string;
+}
+
+type Refusal = { code: status; details: string };
+
+export class FakeMaster {
+  readonly server = new Server(SERVER_OPTIONS);
+  port = 0;
+  readonly calls: RecordedCall[] = [];
+  readonly subscriptions: SubscribeRequest[] = [];
+  /** Framework ids the master knows; a re-subscription with another id gets NOT_FOUND. */
+  readonly known = new Set<string>();
+  streams: ServerWritableStream<SubscribeRequest, Event>[] = [];
+  heartbeats: boolean;
+  /** Next call of this method fails with this status. */
+  readonly refuse = new Map<string, Refusal>();
+  /** Called for each launched task; by default nothing happens to launched tasks. */
+  onLaunch: ((task: TaskInfo, frameworkId: string) => void) | undefined;
+  private readonly timers: NodeJS.Timeout[] = [];
+
+  constructor(private readonly opts: FakeMasterOptions = {}) {
+    this.heartbeats = opts.heartbeats ?? true;
+    const record = (method: string) => (call: ServerUnaryCall<any, any>, cb: sendUnaryData<any>) => {
+      const auth = call.metadata.get("authorization")[0];
+      this.calls.push({ method, request: call.request, authorization: auth ? String(auth) : undefined });
+      const refusal = this.refuse.get(method);
+      if (refusal) {
+        this.refuse.delete(method);
+        cb({ code: refusal.code, details: refusal.details, metadata: new Metadata() });
+        return;
+      }
+      if (method === "Accept") {
+        const ids: string[] = [];
+        for (const op of call.request.operations ?? []) {
+          for (const t of op.launch?.tasks ?? []) {
+            ids.push(t.taskId);
+            this.onLaunch?.(t, call.request.frameworkId);
+          }
+        }
+        cb(null, { taskIds: ids });
+        return;
+      }
+      if (method === "Teardown") {
+        cb(null, {});
+        for (const s of this.streams) s.end();
+        return;
+      }
+      cb(null, {});
+    };
+    const impl: SchedulerServiceServer = {
+      subscribe: (call) => this.subscribe(call),
+      accept: record("Accept"),
+      decline: record("Decline"),
+      kill: record("Kill"),
+      reconcile: record("Reconcile"),
+      acknowledge: record("Acknowledge"),
+      suppress: record("Suppress"),
+      revive: record("Revive"),
+      teardown: record("Teardown"),
+    };
+    this.server.addService(SchedulerServiceService, impl);
+  }
+
+  async start(port = 0): Promise<this> {
+    this.port = await bindServer(this.server, "127.0.0.1", port);
+    return this;
+  }
+
+  get address(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  private subscribe(call: ServerWritableStream<SubscribeRequest, Event>): void {
+    const req = call.request;
+    this.subscriptions.push(req);
+    const auth = call.metadata.get("authorization")[0];
+    if (this.opts.token && auth !== `Bearer ${this.opts.token}`) {
+      call.emit("error", { code: status.UNAUTHENTICATED, details: "missing or wrong token", metadata: new Metadata() });
+      return;
+    }
+    let id = req.frameworkInfo?.id ?? "";
+    if (id && !this.known.has(id)) {
+      call.emit("error", { code: status.NOT_FOUND, details: `unknown framework ${id}`, metadata: new Metadata() });
+      return;
+    }
+    if (!id) id = `fw-${randomUUID()}`;
+    this.known.add(id);
+    this.streams.push(call);
+    const hb = this.opts.heartbeatIntervalSeconds ?? 5;
+    call.write({ type: Event_Type.SUBSCRIBED, subscribed: { frameworkId: id, heartbeatIntervalSeconds: hb } });
+    const timer = setInterval(() => {
+      if (this.heartbeats && !call.cancelled && !call.destroyed) call.write({ type: Event_Type.HEARTBEAT });
+    }, hb * 1000);
+    this.timers.push(timer);
+    const drop = () => {
+      clearInterval(timer);
+      this.streams = this.streams.filter((s) => s !== call);
+    };
+    call.on("cancelled", drop);
+    call.on("close", drop);
+    call.on("error", drop);
+  }
+
+  /** Sends an event on every open stream. */
+  send(ev: Event): void {
+    for (const s of this.streams) s.write(ev);
+  }
+
+  sendUpdate(status: Partial<TaskStatus> & { taskId: string; state: TaskState }): void {
+    this.send({
+      type: Event_Type.UPDATE,
+      update: {
+        status: {
+          agentId: "agent-1",
+          frameworkId: "",
+          message: "",
+          reason: "",
+          uuid: randomUUID(),
+          timestamp: Date.now() / 1000,
+          source: "agent",
+          ...status,
+        },
+      },
+    });
+  }
+
+  /** Breaks every open stream with the given status (as a master restart would). */
+  breakStreams(code: status = status.UNAVAILABLE, details = "master going away"): void {
+    for (const s of this.streams) s.emit("error", { code, details, metadata: new Metadata() });
+    this.streams = [];
+  }
+
+  callsOf(method: string): RecordedCall[] {
+    return this.calls.filter((c) => c.method === method);
+  }
+
+  /** Resolves when `pred` holds, polling every 10 ms; rejects after `ms`. */
+  static async until(pred: () => boolean, ms = 5_000, what = "condition"): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (!pred()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  async stop(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    this.breakStreams(status.UNAVAILABLE, "master stopping");
+    await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
+    this.server.forceShutdown();
+  }
+}
+
+export { TaskState };
