@@ -292,11 +292,11 @@ export class Allocator {
   recover(agentId: string, frameworkId: string, resources: Resources, nowMs: number, refuseSeconds?: number): void {
     const a = this.agents.get(agentId);
     if (!a) return;
+    const fw = this.frameworks.get(frameworkId);
     const held = a.held.get(frameworkId);
     if (held) {
       const back = intersect(resources, held);
       const rest = subtractResources(held, back);
-      const fw = this.frameworks.get(frameworkId);
       if (isZero(rest)) {
         a.held.delete(frameworkId);
         fw?.agents.delete(agentId);
@@ -310,12 +310,8 @@ export class Allocator {
       this.attach(a);
     }
     const refuse = refuseSeconds ?? this.defaultRefuseSeconds;
-    const fw = this.frameworks.get(frameworkId);
-    if (fw && Number.isFinite(refuse) && refuse > 0) {
-      fw.filters.set(agentId, nowMs + Math.min(refuse, MAX_REFUSE_SECONDS) * 1000);
-    } else if (fw && refuse === Number.POSITIVE_INFINITY) {
-      fw.filters.set(agentId, nowMs + MAX_REFUSE_SECONDS * 1000);
-    }
+    // NaN and negatives mean no filter; Infinity and huge values are capped.
+    if (fw && refuse > 0) fw.filters.set(agentId, nowMs + Math.min(refuse, MAX_REFUSE_SECONDS) * 1000);
   }
 
   suppress(frameworkId: string): void {

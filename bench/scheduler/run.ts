@@ -1,0 +1,188 @@
+// The scheduler benchmark: a real master process, N simulated agents (many per process, each
+// its own gRPC stream, reporting RUNNING at once) and M frameworks (SDK drivers) placing T tasks.
+// Prints registration, end-to-end placements/s (Accept to RUNNING), allocation cycle times,
+// master RSS, and the ratio to the allocator's own placements/s measured in-process in this run.
+//
+//   node dist/bench/scheduler/run.js [--agents 10000] [--frameworks 10] [--tasks 50000]
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { parseResources } from "../../common/resources.js";
+import { SchedulerDriver, TaskState, takeTasks, taskInfo } from "../../framework-sdk/index.js";
+import { benchAllocator } from "./allocator-bench.js";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const yardctl = resolve(here, "../../cli/yardctl.js");
+const { values } = parseArgs({
+  options: {
+    agents: { type: "string", default: "10000" },
+    frameworks: { type: "string", default: "10" },
+    tasks: { type: "string", default: "50000" },
+    "agent-procs": { type: "string", default: "1" },
+  },
+});
+const N = Number(values.agents);
+const M = Number(values.frameworks);
+const T = Number(values.tasks);
+const PROCS = Number(values["agent-procs"]);
+const TASK = { cpus: 0.5, mem: 256 };
+
+const children: ChildProcess[] = [];
+const root = mkdtempSync(join(tmpdir(), "yard-bench-"));
+const token = "bench-token";
+
+function cleanup(): void {
+  for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
+  rmSync(root, { recursive: true, force: true });
+}
+process.on("exit", cleanup);
+
+function quantile(xs: number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? Number.NaN;
+}
+
+async function metrics(httpPort: number): Promise<Map<string, number>> {
+  const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+  const out = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    if (!line || line.startsWith("#")) continue;
+    const i = line.lastIndexOf(" ");
+    out.set(line.slice(0, i), Number(line.slice(i + 1)));
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  console.log(`scheduler benchmark: ${N} simulated agents, ${M} frameworks, ${T} tasks of cpus:${TASK.cpus};mem:${TASK.mem}`);
+
+  // The limit: the allocator alone, in this process, on the same shape of cluster.
+  const alone = await benchAllocator({
+    agents: N,
+    frameworks: M,
+    tasks: T,
+    taskResources: parseResources(`cpus:${TASK.cpus};mem:${TASK.mem}`),
+  });
+  console.log(`allocator in-process: ${alone.placementsPerSecond.toFixed(0)} placements/s, cycle p50 ${alone.cycleP50Ms.toFixed(2)} ms p99 ${alone.cycleP99Ms.toFixed(2)} ms`);
+
+  const masterDir = join(root, "master");
+  const master = spawn(
+    process.execPath,
+    [yardctl, "master", "--data-dir", masterDir, "--port", "0", "--http-port", "0", "--token", token, "--agent-timeout", "60"],
+    { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, YARD_LOG_LEVEL: "warn" } },
+  );
+  children.push(master);
+  const discovery = join(masterDir, "master.json");
+  while (!existsSync(discovery)) await new Promise((r) => setTimeout(r, 50));
+  const { grpcPort, httpPort } = JSON.parse(readFileSync(discovery, "utf8"));
+  const address = `127.0.0.1:${grpcPort}`;
+
+  const regStart = performance.now();
+  const perProc = Math.ceil(N / PROCS);
+  const ready = [];
+  for (let p = 0; p < PROCS; p++) {
+    const n = Math.min(perProc, N - p * perProc);
+    const sim = spawn(process.execPath, [join(here, "sim-agents.js"), address, String(n), token, String(p * perProc)], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    children.push(sim);
+    ready.push(
+      new Promise<void>((res) => {
+        sim.stdout!.on("data", (b: Buffer) => {
+          if (b.toString().includes("ready")) res();
+        });
+      }),
+    );
+  }
+  await Promise.all(ready);
+  const registrationSeconds = (performance.now() - regStart) / 1000;
+  const afterReg = await metrics(httpPort);
+  const agentsRegistered = afterReg.get('yard_agents{status="ACTIVE"}') ?? 0;
+  console.log(`agents registered: ${agentsRegistered} in ${registrationSeconds.toFixed(1)} s`);
+
+  // Frameworks: each places T/M tasks, as many per offer as fit.
+  let running = 0;
+  let placed = 0;
+  let firstAccept = 0;
+  let lastRunning = 0;
+  const perFramework = Math.ceil(T / M);
+  const drivers: SchedulerDriver[] = [];
+  const done = new Promise<void>((resolveDone) => {
+    for (let f = 0; f < M; f++) {
+      const driver = new SchedulerDriver({
+        master: address,
+        token,
+        framework: { name: `bench-${f}` },
+        callDeadlineMs: 120_000,
+      });
+      let launched = 0;
+      driver.on("offers", async ({ offers }) => {
+        for (const offer of offers) {
+          const want = Math.min(perFramework - launched, 64);
+          if (want <= 0) {
+            await driver.decline([offer.id], { refuseSeconds: 3600 }).catch(() => undefined);
+            continue;
+          }
+          const r = takeTasks(offer, Array.from({ length: want }, () => TASK));
+          if (r.placed.length === 0) {
+            await driver.decline([offer.id], { refuseSeconds: 1 }).catch(() => undefined);
+            continue;
+          }
+          const tasks = r.placed.map((p) =>
+            taskInfo({ taskId: `f${f}-t${launched + p.index}`, command: "true", cpus: p.resources.cpus, mem: p.resources.mem }),
+          );
+          launched += tasks.length;
+          if (!firstAccept) firstAccept = performance.now();
+          try {
+            await driver.launch(offer, tasks, { refuseSeconds: 0 });
+            placed += tasks.length;
+          } catch (err) {
+            launched -= tasks.length;
+            console.error(`accept failed: ${(err as Error).message}`);
+          }
+        }
+      });
+      driver.on("update", ({ status }) => {
+        if (status.state !== TaskState.TASK_RUNNING) return;
+        running++;
+        if (running === T) {
+          lastRunning = performance.now();
+          resolveDone();
+        }
+      });
+      drivers.push(driver);
+    }
+  });
+  await Promise.all(drivers.map((d) => d.start()));
+  const timeout = setTimeout(() => {
+    console.error(`timed out: ${running} of ${T} running, ${placed} placed`);
+    process.exit(1);
+  }, 600_000);
+  await done;
+  clearTimeout(timeout);
+  const seconds = (lastRunning - firstAccept) / 1000;
+  const e2e = T / seconds;
+  const m = await metrics(httpPort);
+  const rssMiB = (m.get("yard_master_rss_bytes") ?? 0) / 2 ** 20;
+  const p50 = m.get('yard_allocation_cycle_ms{quantile="0.5"}') ?? Number.NaN;
+  const p99 = m.get('yard_allocation_cycle_ms{quantile="0.99"}') ?? Number.NaN;
+  console.log("");
+  console.log(`agents registered:          ${agentsRegistered} (${registrationSeconds.toFixed(1)} s)`);
+  console.log(`placements end to end:      ${e2e.toFixed(0)} /s (${T} tasks, Accept to RUNNING, ${seconds.toFixed(2)} s)`);
+  console.log(`allocation cycle (master):  p50 ${p50.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms`);
+  console.log(`master RSS:                 ${rssMiB.toFixed(0)} MiB`);
+  console.log(`allocator alone:            ${alone.placementsPerSecond.toFixed(0)} /s`);
+  console.log(`ratio end-to-end/allocator: ${(e2e / alone.placementsPerSecond).toFixed(3)}`);
+  await Promise.all(drivers.map((d) => d.stop()));
+  cleanup();
+  process.exit(0);
+}
+
+main().catch((err) => {
+  console.error(err);
+  cleanup();
+  process.exit(1);
+});

@@ -1,0 +1,78 @@
+// yardctl master | agent | batch: one daemon in the foreground until SIGINT/SIGTERM.
+// The daemon modules are loaded only by these commands, so that client commands start fast
+// and do not load SQLite.
+import { mkdirSync } from "node:fs";
+import type { Command } from "commander";
+import { createLogger } from "../../common/logger.js";
+import { loadLayers } from "../context.js";
+import { agentOptions, batchOptions, masterOptions } from "../daemon-options.js";
+import { assertPortFree, waitForSignal } from "../lifecycle.js";
+import { addAgentResourceOptions, print } from "../options.js";
+
+function addDaemonOptions(cmd: Command): Command {
+  return cmd
+    .option("--data-dir <dir>", "data dir, shared with the other daemons (env YARD_HOME; default ~/.yard)")
+    .option("--token <token>", "auth token (env YARD_TOKEN; default: <data dir>/token if it exists)")
+    .option("--config <file>", "YAML config file (env YARD_CONFIG; default <data dir>/config.yaml)");
+}
+
+export function registerDaemons(program: Command): void {
+  addDaemonOptions(
+    program
+      .command("master")
+      .description("run a master in the foreground")
+      .option("--host <addr>", "address to listen on (env YARD_HOST; default 127.0.0.1)")
+      .option("--port <port>", "gRPC port, 0 = a free one (env YARD_PORT; default 7070)")
+      .option("--http-port <port>", "HTTP port, 0 = a free one (env YARD_HTTP_PORT; default 7071)")
+      .option("--allocation-interval-ms <ms>", "allocation cycle (env YARD_ALLOCATION_INTERVAL_MS; default 100)")
+      .option("--offer-timeout <seconds>", "offer timeout (env YARD_OFFER_TIMEOUT; default 30)")
+      .option("--agent-timeout <seconds>", "agent heartbeat timeout (env YARD_AGENT_TIMEOUT; default 15)"),
+  ).action(async (flags: Record<string, unknown>) => {
+    const opts = masterOptions(loadLayers(flags));
+    await assertPortFree(opts.host!, opts.port!, "--port");
+    await assertPortFree(opts.host!, opts.httpPort!, "--http-port");
+    mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
+    const { startMaster } = await import("../../master/master-daemon.js");
+    const handle = await startMaster({ ...opts, logger: createLogger("master") });
+    print(`master listening on ${handle.address} (http ${opts.host}:${handle.httpPort}), data in ${opts.dataDir}`);
+    await waitForSignal();
+    await handle.stop();
+  });
+
+  addDaemonOptions(
+    addAgentResourceOptions(
+      program
+        .command("agent")
+        .description("run an agent in the foreground")
+        .option("--master <host:port>", "the master to register with (env YARD_MASTER; default 127.0.0.1:7070)"),
+    ),
+  )
+    .option("--keep-tasks", "on stop, leave the tasks running (they are re-attached on restart)")
+    .action(async (flags: Record<string, unknown>) => {
+      const opts = agentOptions(loadLayers(flags));
+      mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
+      const { startAgent } = await import("../../agent/agent-daemon.js");
+      const handle = await startAgent({ ...opts, logger: createLogger("agent") });
+      print(`agent started, master ${opts.master}, data in ${opts.dataDir}`);
+      await waitForSignal();
+      await handle.stop({ killTasks: flags.keepTasks !== true });
+    });
+
+  addDaemonOptions(
+    program
+      .command("batch")
+      .description("run the batch framework in the foreground")
+      .option("--master <host:port>", "the master to subscribe to (env YARD_MASTER; default 127.0.0.1:7070)")
+      .option("--batch-host <addr>", "address of its BatchService (env YARD_BATCH_HOST; default 127.0.0.1)")
+      .option("--batch-port <port>", "port of its BatchService, 0 = a free one (env YARD_BATCH_PORT; default 0)"),
+  ).action(async (flags: Record<string, unknown>) => {
+    const opts = batchOptions(loadLayers(flags));
+    await assertPortFree(opts.host!, opts.port!, "--batch-port");
+    mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
+    const { startBatchFramework } = await import("../../frameworks/batch/batch-daemon.js");
+    const handle = await startBatchFramework({ ...opts, logger: createLogger("batch") });
+    print(`batch framework serving on ${handle.endpoint}, master ${opts.master}`);
+    await waitForSignal();
+    await handle.stop();
+  });
+}
