@@ -54,7 +54,10 @@ export function detectCgroups(root = "/sys/fs/cgroup"): CgroupSupport {
   const memory = path.join(root, "memory");
   const cpu = path.join(root, "cpu");
   const cpuacct = path.join(root, "cpuacct");
-  if (!fs.existsSync(path.join(memory, "memory.limit_in_bytes")) || !fs.existsSync(path.join(cpu, "cpu.shares"))) {
+  if (
+    !fs.existsSync(path.join(memory, "memory.limit_in_bytes")) ||
+    !fs.existsSync(path.join(cpu, "cpu.shares"))
+  ) {
     return { version: 0, reason: `no cgroup v2 or v1 memory+cpu hierarchies under ${root}` };
   }
   try {

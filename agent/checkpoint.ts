@@ -5,7 +5,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
-import { TaskInfo, TaskState, TaskStatus } from "../proto/gen/yard/v1/common.js";
+import { TaskInfo, type TaskState, TaskStatus } from "../proto/gen/yard/v1/common.js";
 import { isTerminal } from "../common/task-states.js";
 
 /** Executor-specific data needed to find a task again (pid, start time, cgroups...). */
@@ -72,7 +72,9 @@ export class Checkpoint {
   private migrate(): void {
     const version = this.db.pragma("user_version", { simple: true }) as number;
     if (version > MIGRATIONS.length) {
-      throw new Error(`agent.db has schema version ${version}, newer than this agent knows (${MIGRATIONS.length})`);
+      throw new Error(
+        `agent.db has schema version ${version}, newer than this agent knows (${MIGRATIONS.length})`,
+      );
     }
     for (let v = version; v < MIGRATIONS.length; v++) {
       this.db.transaction(() => {
@@ -117,7 +119,9 @@ export class Checkpoint {
   }
 
   setExecutorState(taskId: string, state: ExecutorState): void {
-    this.db.prepare("UPDATE tasks SET executor_state = ? WHERE task_id = ?").run(JSON.stringify(state), taskId);
+    this.db
+      .prepare("UPDATE tasks SET executor_state = ? WHERE task_id = ?")
+      .run(JSON.stringify(state), taskId);
   }
 
   setKillRequested(taskId: string): void {
@@ -166,9 +170,9 @@ export class Checkpoint {
    */
   ack(taskId: string, uuid: string): { known: boolean; taskRemoved: boolean } {
     return this.db.transaction(() => {
-      const row = this.db.prepare("SELECT status FROM updates WHERE uuid = ? AND task_id = ?").get(uuid, taskId) as
-        | { status: Buffer }
-        | undefined;
+      const row = this.db
+        .prepare("SELECT status FROM updates WHERE uuid = ? AND task_id = ?")
+        .get(uuid, taskId) as { status: Buffer } | undefined;
       if (!row) return { known: false, taskRemoved: false };
       this.db.prepare("DELETE FROM updates WHERE uuid = ?").run(uuid);
       const status = TaskStatus.decode(row.status);

@@ -79,7 +79,8 @@ export class ProcessExecutor implements Executor {
 
   async launch(req: LaunchRequest): Promise<ExecutorState> {
     const { taskId, info } = req;
-    if (!TASK_ID_PATTERN.test(taskId)) throw new LaunchError(taskId, `task_id "${taskId}" is not a valid task id`);
+    if (!TASK_ID_PATTERN.test(taskId))
+      throw new LaunchError(taskId, `task_id "${taskId}" is not a valid task id`);
     const existing = this.tasks.get(taskId);
     if (existing && !existing.done) throw new LaunchError(taskId, `task ${taskId} is already running`);
     const command = info.command;
@@ -93,16 +94,21 @@ export class ProcessExecutor implements Executor {
     let errFd: number | undefined;
     try {
       fs.mkdirSync(meta, { recursive: true });
-      for (const f of ["exit_status", "exit_status.tmp", "launch_error"]) fs.rmSync(path.join(meta, f), { force: true });
+      for (const f of ["exit_status", "exit_status.tmp", "launch_error"])
+        fs.rmSync(path.join(meta, f), { force: true });
       const resources = info.resources;
       cgroups = this.init.cgroups.create(req.agentId, taskId, {
         cpus: resources?.cpus ?? 0,
         mem: resources?.mem ?? 0,
       });
       const script = path.join(meta, "run.sh");
-      fs.writeFileSync(script, wrapperScript(meta, cgroups, commandLine(command.value, command.arguments, command.shell)), {
-        mode: 0o755,
-      });
+      fs.writeFileSync(
+        script,
+        wrapperScript(meta, cgroups, commandLine(command.value, command.arguments, command.shell)),
+        {
+          mode: 0o755,
+        },
+      );
       outFd = fs.openSync(path.join(sandbox, "stdout"), "a");
       errFd = fs.openSync(path.join(sandbox, "stderr"), "a");
       const ports = firstPorts(resources?.ports ?? [], 1000);
@@ -138,7 +144,9 @@ export class ProcessExecutor implements Executor {
       return toState(w);
     } catch (err) {
       if (cgroups) await this.init.cgroups.destroy(cgroups).catch(() => undefined);
-      throw new LaunchError(taskId, `cannot launch task ${taskId}: ${(err as Error).message}`, { cause: err });
+      throw new LaunchError(taskId, `cannot launch task ${taskId}: ${(err as Error).message}`, {
+        cause: err,
+      });
     } finally {
       if (outFd !== undefined) fs.closeSync(outFd);
       if (errFd !== undefined) fs.closeSync(errFd);
@@ -243,7 +251,11 @@ export class ProcessExecutor implements Executor {
     if (w.processVerified) signalGroup(w.pid, "SIGKILL");
     if (w.cgroups) await this.init.cgroups.destroy(w.cgroups);
     const ended = classify(w, { exitCode, launchError, oom });
-    this.logger.info("task ended", { task: w.taskId, state: TaskState[ended.state], exitCode: ended.exitCode });
+    this.logger.info("task ended", {
+      task: w.taskId,
+      state: TaskState[ended.state],
+      exitCode: ended.exitCode,
+    });
     w.resolveEnded();
     if (!this.stopped) this.components.onEnded(ended);
   }
@@ -255,7 +267,12 @@ function classify(
 ): TaskEnded {
   const base = { taskId: w.taskId, exitCode: r.exitCode };
   if (w.killRequested) {
-    return { ...base, state: TaskState.TASK_KILLED, reason: Reason.KILL_REQUESTED, message: "killed on request" };
+    return {
+      ...base,
+      state: TaskState.TASK_KILLED,
+      reason: Reason.KILL_REQUESTED,
+      message: "killed on request",
+    };
   }
   if (r.launchError) {
     return { ...base, state: TaskState.TASK_FAILED, reason: Reason.LAUNCH_FAILED, message: r.launchError };
@@ -277,7 +294,9 @@ function classify(
     };
   }
   const message =
-    r.exitCode > 128 ? `exited with code ${r.exitCode} (signal ${r.exitCode - 128})` : `exited with code ${r.exitCode}`;
+    r.exitCode > 128
+      ? `exited with code ${r.exitCode} (signal ${r.exitCode - 128})`
+      : `exited with code ${r.exitCode}`;
   return {
     ...base,
     state: r.exitCode === 0 ? TaskState.TASK_FINISHED : TaskState.TASK_FAILED,

@@ -24,7 +24,13 @@ export function detectResources(dataDir: string, o: ResourceOverrides = {}): Res
     }
   }
   for (const r of o.ports ?? []) {
-    if (!Number.isInteger(r.begin) || !Number.isInteger(r.end) || r.begin < 1 || r.end > 65535 || r.end < r.begin) {
+    if (
+      !Number.isInteger(r.begin) ||
+      !Number.isInteger(r.end) ||
+      r.begin < 1 ||
+      r.end > 65535 ||
+      r.end < r.begin
+    ) {
       throw new InvalidArgumentError("ports", `${r.begin}-${r.end} is not a valid port range`);
     }
   }

@@ -1,7 +1,13 @@
 // yardctl's gRPC clients: the master's OperatorService and the batch framework's
 // BatchService. Unary calls get a short deadline so that a dead peer fails fast with
 // "cannot reach ...", and every gRPC error is phrased (errors.ts) with the peer's address.
-import { type Client, type ClientReadableStream, Metadata, status as GrpcStatus } from "@grpc/grpc-js";
+import {
+  type Client,
+  type ClientReadableStream,
+  connectivityState as ConnectivityState,
+  Metadata,
+  status as GrpcStatus,
+} from "@grpc/grpc-js";
 import { authMetadata } from "../common/auth.js";
 import { CHANNEL_OPTIONS, insecureChannel, unary } from "../common/grpc.js";
 import {
@@ -65,20 +71,30 @@ abstract class BaseClient<C extends Client> {
 
   /**
    * Waits until the channel is connected, so that a stream to a peer that is down fails
-   * as fast as a unary call does, instead of hanging.
+   * as fast as a unary call does (at the first failed connection attempt, or at the
+   * deadline), instead of waiting for the peer forever.
    */
   ready(): Promise<void> {
+    const channel = this.client.getChannel();
+    const deadline = Date.now() + UNARY_DEADLINE_MS;
+    const unreachable = (why: string) =>
+      fromGrpcError(
+        { code: GrpcStatus.UNAVAILABLE, details: why, message: why, metadata: new Metadata() },
+        this.peer,
+      );
     return new Promise((resolve, reject) => {
-      this.client.waitForReady(Date.now() + UNARY_DEADLINE_MS, (err) => {
-        if (!err) resolve();
-        else
-          reject(
-            fromGrpcError(
-              { code: GrpcStatus.UNAVAILABLE, details: err.message, message: err.message, metadata: new Metadata() },
-              this.peer,
-            ),
-          );
-      });
+      const check = () => {
+        const state = channel.getConnectivityState(true);
+        if (state === ConnectivityState.READY) return resolve();
+        if (state === ConnectivityState.TRANSIENT_FAILURE || state === ConnectivityState.SHUTDOWN) {
+          return reject(unreachable(ConnectivityState[state]));
+        }
+        channel.watchConnectivityState(state, deadline, (err) => {
+          if (err) reject(unreachable(err.message));
+          else check();
+        });
+      };
+      check();
     });
   }
 
@@ -94,7 +110,11 @@ abstract class BaseClient<C extends Client> {
 
 export class OperatorClient extends BaseClient<OperatorServiceClient> {
   constructor(target: ClientTarget) {
-    super(new OperatorServiceClient(target.address, insecureChannel(), CHANNEL_OPTIONS), target, "the master");
+    super(
+      new OperatorServiceClient(target.address, insecureChannel(), CHANNEL_OPTIONS),
+      target,
+      "the master",
+    );
   }
 
   getAgents(): Promise<GetAgentsResponse> {
@@ -126,7 +146,11 @@ export class OperatorClient extends BaseClient<OperatorServiceClient> {
 
 export class BatchClient extends BaseClient<BatchServiceClient> {
   constructor(target: ClientTarget) {
-    super(new BatchServiceClient(target.address, insecureChannel(), CHANNEL_OPTIONS), target, "the batch framework");
+    super(
+      new BatchServiceClient(target.address, insecureChannel(), CHANNEL_OPTIONS),
+      target,
+      "the batch framework",
+    );
   }
 
   submitJob(req: SubmitJobRequest): Promise<Job> {

@@ -45,7 +45,9 @@ export function loadLayers(flags: Record<string, unknown>, env: NodeJS.ProcessEn
       text = readFileSync(path, "utf8");
     } catch (err) {
       const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-      throw new UsageError(`${explicit?.where ?? "config file"} ${JSON.stringify(path)}: cannot read it (${why})`);
+      throw new UsageError(
+        `${explicit?.where ?? "config file"} ${JSON.stringify(path)}: cannot read it (${why})`,
+      );
     }
     file = parseConfigText(text, path);
   }

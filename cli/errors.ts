@@ -69,7 +69,7 @@ export function fromGrpcError(err: unknown, peer: Peer): unknown {
       );
     case GrpcStatus.UNAUTHENTICATED:
       return new CliError(
-        `${peer.what} at ${peer.address} refused the token: ${detail} (pass --token, set YARD_TOKEN, or keep it in $YARD_HOME/token)`,
+        `${peer.what} at ${peer.address} refused the token: ${detail}${/--token/.test(detail) ? "" : " (pass --token or set YARD_TOKEN)"}`,
         ExitCode.UNAUTHENTICATED,
         { cause: err },
       );

@@ -26,9 +26,15 @@ export function jobOutcome(job: Job): Outcome {
     const oom = /memory/i.test(exited.message);
     return { exitCode: exited.exitCode!, message: oom ? describeTask(exited) : undefined };
   }
+  if (job.state === "KILLED") {
+    // The job's last state may arrive before its tasks' final ones: say only what is known.
+    return { exitCode: 1, message: `job ${job.id} was killed${job.message ? `: ${job.message}` : ""}` };
+  }
   const bad = tasks.find((t) => t.state !== TaskState.TASK_FINISHED);
-  const why = bad ? describeTask(bad) : job.message || `job ${job.id} ended ${job.state}`;
-  return { exitCode: 1, message: job.state === "KILLED" ? `job ${job.id} was killed: ${why}` : why };
+  return {
+    exitCode: 1,
+    message: bad ? describeTask(bad) : job.message || `job ${job.id} ended ${job.state}`,
+  };
 }
 
 function describeTask(t: JobTask): string {

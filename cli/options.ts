@@ -5,8 +5,14 @@ import type { Command } from "commander";
 export function addClientOptions(cmd: Command): Command {
   return cmd
     .option("--master <host:port>", "the master's gRPC address (env YARD_MASTER; default 127.0.0.1:7070)")
-    .option("--token <token>", "auth token (env YARD_TOKEN; default: the token file in $YARD_HOME or ~/.yard)")
-    .option("--config <file>", "YAML config file (env YARD_CONFIG; default $YARD_HOME/config.yaml if present)");
+    .option(
+      "--token <token>",
+      "auth token (env YARD_TOKEN; default: the token file in $YARD_HOME or ~/.yard)",
+    )
+    .option(
+      "--config <file>",
+      "YAML config file (env YARD_CONFIG; default $YARD_HOME/config.yaml if present)",
+    );
 }
 
 /** Collects a repeatable flag into a list. */
@@ -21,7 +27,11 @@ export function addAgentResourceOptions(cmd: Command): Command {
     .option("--mem <MiB>", "memory to offer in MiB (env YARD_MEM; default: detected)")
     .option("--disk <MiB>", "disk to offer in MiB (env YARD_DISK; default: detected)")
     .option("--ports <ranges>", "port ranges to offer, e.g. 31000-32000 (env YARD_PORTS)")
-    .option("--attribute <name=value>", "agent attribute, repeatable (env YARD_ATTRIBUTES=zone=a,rack=r1)", collect)
+    .option(
+      "--attribute <name=value>",
+      "agent attribute, repeatable (env YARD_ATTRIBUTES=zone=a,rack=r1)",
+      collect,
+    )
     .option("--hostname <name>", "hostname to register with (env YARD_HOSTNAME)")
     .option("--executors <list>", "executors to offer, comma-separated, e.g. process (env YARD_EXECUTORS)")
     .option("--kill-grace <seconds>", "default SIGTERM-to-SIGKILL grace (env YARD_KILL_GRACE)");

@@ -30,7 +30,7 @@ export const text: Parser<string> = (raw) => {
 export const number: Parser<number> = (raw) => {
   const s = scalarText(raw);
   const n = Number(s);
-  if (s === "" || !Number.isFinite(n)) throw new ValueError("is not a number");
+  if (s === "" || !Number.isFinite(n)) throw new ValueError("not a number");
   return n;
 };
 
@@ -61,7 +61,7 @@ export const positiveInt: Parser<number> = (raw) => {
 /** A TCP port to listen on; 0 picks a free one. */
 export const port: Parser<number> = (raw) => {
   const n = number(raw);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ValueError("is not a port (0-65535)");
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ValueError("not a port (0-65535)");
   return n;
 };
 
@@ -70,7 +70,7 @@ export const hostPort: Parser<string> = (raw) => {
   const s = scalarText(raw);
   const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d+)$/.exec(s);
   const p = m ? Number(m[2]) : NaN;
-  if (!m || p < 1 || p > 65535) throw new ValueError("is not HOST:PORT (e.g. 127.0.0.1:7070)");
+  if (!m || p < 1 || p > 65535) throw new ValueError("not HOST:PORT (e.g. 127.0.0.1:7070)");
   return s;
 };
 
@@ -135,6 +135,7 @@ export const stringList: Parser<string[]> = (raw) => {
 /** Quotes `raw` for an error message: strings in double quotes, the rest as JSON. */
 export function quoteValue(raw: unknown): string {
   if (typeof raw === "string") return JSON.stringify(raw);
+  if (Array.isArray(raw) && raw.length === 1 && typeof raw[0] === "string") return JSON.stringify(raw[0]);
   try {
     return JSON.stringify(raw) ?? String(raw);
   } catch {

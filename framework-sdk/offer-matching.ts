@@ -82,7 +82,9 @@ export function fits(have: Offer | Resources, need: Resources | TaskRequirement)
  * A requirement that does not fit is skipped and a later, smaller one may still fit.
  */
 export function takeTasks(offer: Offer | Resources, requirements: readonly TaskRequirement[]): TakeResult {
-  requirements.forEach((r, i) => checkRequirement(r, `requirements[${i}]`));
+  requirements.forEach((r, i) => {
+    checkRequirement(r, `requirements[${i}]`);
+  });
   let left = cloneResources(offerResources(offer));
   left.ports = normalizeRanges(left.ports);
   const placed: TaskPlacement[] = [];

@@ -85,6 +85,8 @@ export class SchedulerDriver extends EventEmitter {
   private readonly info: FrameworkInfo;
   private id: string | undefined;
   private state: "new" | "running" | "stopped" = "new";
+  /** Set while Teardown is under way: the master ends the stream on purpose then. */
+  private tearingDown = false;
   private stream: ClientReadableStream<Event> | undefined;
   private loop: Promise<void> | undefined;
   private wakeUp: (() => void) | undefined;
@@ -103,7 +105,10 @@ export class SchedulerDriver extends EventEmitter {
     }
     const failover = fw.failoverTimeoutSeconds ?? 60;
     if (!Number.isFinite(failover) || failover < 0) {
-      throw new SdkArgumentError("framework.failoverTimeoutSeconds", `${failover} is not a non-negative number`);
+      throw new SdkArgumentError(
+        "framework.failoverTimeoutSeconds",
+        `${failover} is not a non-negative number`,
+      );
     }
     this.log = opts.logger ?? createLogger("framework-sdk");
     this.autoAcknowledge = opts.autoAcknowledge ?? true;
@@ -161,7 +166,9 @@ export class SchedulerDriver extends EventEmitter {
     const subscribed = new Promise<string>((resolve, reject) => {
       this.startWaiter = { resolve, reject };
     });
-    this.loop = this.runLoop().catch((err) => this.log.error("subscription loop failed", { error: String(err) }));
+    this.loop = this.runLoop().catch((err) =>
+      this.log.error("subscription loop failed", { error: String(err) }),
+    );
     return subscribed;
   }
 
@@ -184,7 +191,11 @@ export class SchedulerDriver extends EventEmitter {
   }
 
   /** Launches `tasks` on the given offers (all on one agent) in one LAUNCH operation. */
-  async accept(offerIds: readonly string[], tasks: readonly TaskInfo[], filters?: Filters): Promise<string[]> {
+  async accept(
+    offerIds: readonly string[],
+    tasks: readonly TaskInfo[],
+    filters?: Filters,
+  ): Promise<string[]> {
     const frameworkId = this.requireId("Accept");
     const res = await this.call("Accept", this.client.accept, {
       frameworkId,
@@ -244,7 +255,13 @@ export class SchedulerDriver extends EventEmitter {
   /** Kills every task of the framework, removes it from the master, and stops the driver. */
   async teardown(): Promise<void> {
     const frameworkId = this.requireId("Teardown");
-    await this.call("Teardown", this.client.teardown, { frameworkId });
+    this.tearingDown = true;
+    try {
+      await this.call("Teardown", this.client.teardown, { frameworkId });
+    } catch (err) {
+      this.tearingDown = false;
+      throw err;
+    }
     await this.stop();
   }
 
@@ -260,7 +277,13 @@ export class SchedulerDriver extends EventEmitter {
   ): Promise<Res> {
     if (this.state === "stopped") throw new DriverStoppedError(method);
     try {
-      return await unary(fn, this.client, req, authMetadata(this.opts.token), this.opts.callDeadlineMs ?? 30_000);
+      return await unary(
+        fn,
+        this.client,
+        req,
+        authMetadata(this.opts.token),
+        this.opts.callDeadlineMs ?? 30_000,
+      );
     } catch (err) {
       throw toSchedulerCallError(method, err);
     }
@@ -280,6 +303,10 @@ export class SchedulerDriver extends EventEmitter {
       const end = await this.subscribeOnce();
       this.stream = undefined;
       if (this.state !== "running") break;
+      if (this.tearingDown) {
+        await this.sleep(1_000); // stop() follows at once and wakes this up
+        continue;
+      }
       const reason = toSchedulerCallError("Subscribe", end.error);
       if (end.subscribed) {
         attempt = 0;
@@ -368,7 +395,9 @@ export class SchedulerDriver extends EventEmitter {
       });
       call.on("error", (err) => finish(err));
       call.on("end", () =>
-        finish(new SchedulerCallError("Subscribe", GrpcStatus.UNAVAILABLE, "the master ended the event stream")),
+        finish(
+          new SchedulerCallError("Subscribe", GrpcStatus.UNAVAILABLE, "the master ended the event stream"),
+        ),
       );
     });
   }
@@ -432,7 +461,9 @@ export class SchedulerDriver extends EventEmitter {
     for (const q of this.queues) q.push({ type, ...payload } as DriverEvent);
     const listeners = this.rawListeners(type) as ((p: DriverEventMap[K]) => unknown)[];
     if (type === "error" && listeners.length === 0 && this.queues.size === 0) {
-      this.log.error("driver error (no error listener)", { message: (payload as DriverEventMap["error"]).message });
+      this.log.error("driver error (no error listener)", {
+        message: (payload as DriverEventMap["error"]).message,
+      });
     }
     let allOk = true;
     for (const listener of listeners) {
@@ -443,7 +474,7 @@ export class SchedulerDriver extends EventEmitter {
         this.log.error(`${type} listener threw`, { error: err instanceof Error ? err.message : String(err) });
       }
     }
-    if (type === "update" && this.autoAcknowledge && this.state === "running") {
+    if (type === "update" && this.autoAcknowledge && this.state === "running" && !this.tearingDown) {
       const status = (payload as DriverEventMap["update"]).status;
       if (!status.uuid) return;
       if (!allOk) {

@@ -2,7 +2,12 @@
 // "Framework ↔ master"). Pure: it reads the offers through lookupOffer and throws the typed
 // errors of common/errors.ts, whose messages name the field and the offending value. It
 // changes nothing: the caller applies the plan, or on an error launches nothing.
-import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError } from "../common/errors.js";
+import {
+  AlreadyExistsError,
+  FailedPreconditionError,
+  InvalidArgumentError,
+  NotFoundError,
+} from "../common/errors.js";
 import { TASK_ID_PATTERN } from "../common/ids.js";
 import {
   addResources,
@@ -45,6 +50,8 @@ export interface AcceptInput {
   taskIdInUse: (taskId: string) => boolean;
   /** Executors the agent advertises; undefined skips the check, an empty list means "process". */
   agentExecutors?: (agentId: string) => string[] | undefined;
+  /** When given, offers whose expiresAtMs is at or before it count as expired (NOT_FOUND). */
+  nowMs?: number;
 }
 
 export function validateAccept(input: AcceptInput): AcceptPlan {
@@ -53,7 +60,8 @@ export function validateAccept(input: AcceptInput): AcceptPlan {
   let offered = emptyResources();
   for (const o of offers) offered = addResources(offered, o.resources);
   const advertised = input.agentExecutors?.(agentId);
-  const executors = advertised === undefined ? undefined : advertised.length > 0 ? advertised : [DEFAULT_EXECUTOR];
+  const executors =
+    advertised === undefined ? undefined : advertised.length > 0 ? advertised : [DEFAULT_EXECUTOR];
 
   const tasks: TaskInfo[] = [];
   const seen = new Map<string, string>(); // task id → field path of its first use
@@ -63,7 +71,10 @@ export function validateAccept(input: AcceptInput): AcceptPlan {
 
   input.operations.forEach((op, i) => {
     if (op.type !== Operation_Type.LAUNCH) {
-      throw new InvalidArgumentError(`operations[${i}].type`, `${describeType(op.type)} is not a supported operation (LAUNCH)`);
+      throw new InvalidArgumentError(
+        `operations[${i}].type`,
+        `${describeType(op.type)} is not a supported operation (LAUNCH)`,
+      );
     }
     if (!op.launch) {
       throw new InvalidArgumentError(`operations[${i}].type`, "LAUNCH without a launch field");
@@ -72,7 +83,10 @@ export function validateAccept(input: AcceptInput): AcceptPlan {
       const p = `operations[${i}].launch.tasks[${j}]`;
       checkTaskId(task, p, seen, input.taskIdInUse);
       if (task.agentId !== "" && task.agentId !== agentId) {
-        throw new InvalidArgumentError(`${p}.agent_id`, `"${task.agentId}" is not the offers' agent "${agentId}"`);
+        throw new InvalidArgumentError(
+          `${p}.agent_id`,
+          `"${task.agentId}" is not the offers' agent "${agentId}"`,
+        );
       }
       const executor = task.executor === "" ? DEFAULT_EXECUTOR : task.executor;
       checkExecutor(executor, p, agentId, executors);
@@ -84,7 +98,10 @@ export function validateAccept(input: AcceptInput): AcceptPlan {
         throw new InvalidArgumentError(`${p}.command.value`, "is empty: a process task needs a command");
       }
       if (!Number.isFinite(task.killGraceSeconds) || task.killGraceSeconds < 0) {
-        throw new InvalidArgumentError(`${p}.kill_grace_seconds`, `${task.killGraceSeconds} is not a non-negative number`);
+        throw new InvalidArgumentError(
+          `${p}.kill_grace_seconds`,
+          `${task.killGraceSeconds} is not a non-negative number`,
+        );
       }
       const r = checkResources(task.resources, p);
       for (const s of SCALAR_NAMES) {
@@ -120,8 +137,13 @@ function validateOffers(input: AcceptInput): OfferRecord[] {
     seen.add(id);
     const offer = input.lookupOffer(id);
     if (!offer) throw new NotFoundError(`offer ${id} is not outstanding (unknown, expired or already used)`);
+    if (input.nowMs !== undefined && offer.expiresAtMs <= input.nowMs) {
+      throw new NotFoundError(`offer ${id} expired ${input.nowMs - offer.expiresAtMs} ms ago`);
+    }
     if (offer.frameworkId !== input.frameworkId) {
-      throw new FailedPreconditionError(`offer ${id} was made to another framework, not to ${input.frameworkId}`);
+      throw new FailedPreconditionError(
+        `offer ${id} was made to another framework, not to ${input.frameworkId}`,
+      );
     }
     const first = offers[0];
     if (first && offer.agentId !== first.agentId) {
@@ -156,7 +178,10 @@ function checkTaskId(
 
 function checkExecutor(executor: string, p: string, agentId: string, advertised: string[] | undefined): void {
   if (!(KNOWN_EXECUTORS as readonly string[]).includes(executor)) {
-    throw new InvalidArgumentError(`${p}.executor`, `"${executor}" is not a known executor (${KNOWN_EXECUTORS.join(", ")})`);
+    throw new InvalidArgumentError(
+      `${p}.executor`,
+      `"${executor}" is not a known executor (${KNOWN_EXECUTORS.join(", ")})`,
+    );
   }
   if (advertised && !advertised.includes(executor)) {
     throw new InvalidArgumentError(
@@ -168,7 +193,8 @@ function checkExecutor(executor: string, p: string, agentId: string, advertised:
 
 /** Scalars finite and non-negative, cpus or mem positive, port ranges well-formed. */
 function checkResources(r: Resources | undefined, p: string): Resources {
-  if (!r) throw new InvalidArgumentError(`${p}.resources.cpus`, "is missing: a task needs cpus > 0 or mem > 0");
+  if (!r)
+    throw new InvalidArgumentError(`${p}.resources.cpus`, "is missing: a task needs cpus > 0 or mem > 0");
   for (const s of SCALAR_NAMES) {
     const v = r[s];
     if (typeof v !== "number" || !Number.isFinite(v) || v < 0) {
@@ -179,15 +205,28 @@ function checkResources(r: Resources | undefined, p: string): Resources {
     throw new InvalidArgumentError(`${p}.resources.cpus`, "0 with mem 0: a task needs cpus > 0 or mem > 0");
   }
   for (const [k, range] of r.ports.entries()) {
-    if (!Number.isInteger(range.begin) || !Number.isInteger(range.end) || range.begin > range.end || range.end > 65535) {
-      throw new InvalidArgumentError(`${p}.resources.ports[${k}]`, `${range.begin}-${range.end} is not a valid port range`);
+    if (
+      !Number.isInteger(range.begin) ||
+      !Number.isInteger(range.end) ||
+      range.begin > range.end ||
+      range.end > 65535
+    ) {
+      throw new InvalidArgumentError(
+        `${p}.resources.ports[${k}]`,
+        `${range.begin}-${range.end} is not a valid port range`,
+      );
     }
   }
   return r;
 }
 
 /** Every port in the offered ranges and claimed by one task only; records the claim. */
-function checkPorts(ports: Range[], field: string, offered: Range[], claimed: { ranges: Range[]; path: string }[]): void {
+function checkPorts(
+  ports: Range[],
+  field: string,
+  offered: Range[],
+  claimed: { ranges: Range[]; path: string }[],
+): void {
   if (ports.length === 0) return;
   // Within one task, overlapping ranges claim a port twice as well.
   const own: Range[] = [];

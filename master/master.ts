@@ -362,6 +362,8 @@ export class Master {
       this.store.putAgent({ ...agent, lastSeen: t / 1000 });
     });
     const a = agent!;
+    // The agent must hear that it is registered before any reconciliation kill arrives.
+    link.send({ registered: { agentId: info.id, heartbeatIntervalSeconds: this.config.agentHeartbeatMs / 1000 } });
     if (reregistered) {
       this.allocator.addAgent({ id: info.id, total: info.resources!, draining: a.draining });
       this.reconcileAgent(a, reg.tasks);

@@ -24,7 +24,10 @@ export function registerDaemons(program: Command): void {
       .option("--host <addr>", "address to listen on (env YARD_HOST; default 127.0.0.1)")
       .option("--port <port>", "gRPC port, 0 = a free one (env YARD_PORT; default 7070)")
       .option("--http-port <port>", "HTTP port, 0 = a free one (env YARD_HTTP_PORT; default 7071)")
-      .option("--allocation-interval-ms <ms>", "allocation cycle (env YARD_ALLOCATION_INTERVAL_MS; default 100)")
+      .option(
+        "--allocation-interval-ms <ms>",
+        "allocation cycle (env YARD_ALLOCATION_INTERVAL_MS; default 100)",
+      )
       .option("--offer-timeout <seconds>", "offer timeout (env YARD_OFFER_TIMEOUT; default 30)")
       .option("--agent-timeout <seconds>", "agent heartbeat timeout (env YARD_AGENT_TIMEOUT; default 15)"),
   ).action(async (flags: Record<string, unknown>) => {
@@ -34,7 +37,9 @@ export function registerDaemons(program: Command): void {
     mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
     const { startMaster } = await import("../../master/master-daemon.js");
     const handle = await startMaster({ ...opts, logger: createLogger("master") });
-    print(`master listening on ${handle.address} (http ${opts.host}:${handle.httpPort}), data in ${opts.dataDir}`);
+    print(
+      `master listening on ${handle.address} (http ${opts.host}:${handle.httpPort}), data in ${opts.dataDir}`,
+    );
     await waitForSignal();
     await handle.stop();
   });
@@ -44,7 +49,10 @@ export function registerDaemons(program: Command): void {
       program
         .command("agent")
         .description("run an agent in the foreground")
-        .option("--master <host:port>", "the master to register with (env YARD_MASTER; default 127.0.0.1:7070)"),
+        .option(
+          "--master <host:port>",
+          "the master to register with (env YARD_MASTER; default 127.0.0.1:7070)",
+        ),
     ),
   )
     .option("--keep-tasks", "on stop, leave the tasks running (they are re-attached on restart)")
@@ -64,7 +72,10 @@ export function registerDaemons(program: Command): void {
       .description("run the batch framework in the foreground")
       .option("--master <host:port>", "the master to subscribe to (env YARD_MASTER; default 127.0.0.1:7070)")
       .option("--batch-host <addr>", "address of its BatchService (env YARD_BATCH_HOST; default 127.0.0.1)")
-      .option("--batch-port <port>", "port of its BatchService, 0 = a free one (env YARD_BATCH_PORT; default 0)"),
+      .option(
+        "--batch-port <port>",
+        "port of its BatchService, 0 = a free one (env YARD_BATCH_PORT; default 0)",
+      ),
   ).action(async (flags: Record<string, unknown>) => {
     const opts = batchOptions(loadLayers(flags));
     await assertPortFree(opts.host!, opts.port!, "--batch-port");

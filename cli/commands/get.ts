@@ -49,7 +49,9 @@ export function registerGet(program: Command): void {
     try {
       if (kind === "agents") {
         const res = await client.getAgents();
-        const agents = flags.all ? res.agents : res.agents.filter((a) => a.status !== "LOST" && a.status !== "REMOVED");
+        const agents = flags.all
+          ? res.agents
+          : res.agents.filter((a) => a.status !== "LOST" && a.status !== "REMOVED");
         if (output === "json") print(JSON.stringify(GetAgentsResponse.toJSON({ agents }), null, 2));
         else print(agentsTable(agents));
       } else if (kind === "frameworks") {

@@ -15,7 +15,8 @@ export function registerKill(program: Command): void {
       .argument("<task-id>")
       .option("--grace <seconds>", "seconds between SIGTERM and SIGKILL (default: the task's own)"),
   ).action(async (taskId: string, flags: Record<string, unknown>) => {
-    const graceSeconds = flags.grace === undefined ? undefined : parseFlag(nonNegative, flags.grace, "--grace");
+    const graceSeconds =
+      flags.grace === undefined ? undefined : parseFlag(nonNegative, flags.grace, "--grace");
     const client = new OperatorClient(clientTarget(flags));
     try {
       await expectFound("task", taskId, client.killTask({ taskId, graceSeconds }));

@@ -128,8 +128,20 @@ async function followJob(operator: OperatorClient, batch: BatchClient, submitted
       pumps.set(
         t.taskId,
         Promise.all([
-          streamTaskLog(operator, t.taskId, "stdout", new LinePrefixer(prefix, process.stdout), stopLogs.signal),
-          streamTaskLog(operator, t.taskId, "stderr", new LinePrefixer(prefix, process.stderr), stopLogs.signal),
+          streamTaskLog(
+            operator,
+            t.taskId,
+            "stdout",
+            new LinePrefixer(prefix, process.stdout),
+            stopLogs.signal,
+          ),
+          streamTaskLog(
+            operator,
+            t.taskId,
+            "stderr",
+            new LinePrefixer(prefix, process.stderr),
+            stopLogs.signal,
+          ),
         ]).then(() => undefined),
       );
     }
@@ -198,7 +210,9 @@ async function streamTaskLog(
     } catch (err) {
       if (received > 0 || attempt >= 10 || signal.aborted) {
         out.flush();
-        process.stderr.write(`yardctl: cannot read the ${stream} of task ${taskId}: ${(err as Error).message}\n`);
+        process.stderr.write(
+          `yardctl: cannot read the ${stream} of task ${taskId}: ${(err as Error).message}\n`,
+        );
         return;
       }
       await new Promise((r) => setTimeout(r, 200));

@@ -98,7 +98,7 @@ export class Allocator {
   private readonly frameworks = new Map<string, FrameworkState>();
   private readonly roles = new Map<string, RoleState>();
   private readonly totals = new SorterTotals();
-  private readonly roleSorter = new DrfSorter({ totals: this.totals });
+  private readonly roleSorter = new DrfSorter({ totals: this.totals, perAgent: false });
   /** Allocations recorded (addUsed) for frameworks not added yet: fwId → agentIds. */
   private readonly orphans = new Map<string, Set<string>>();
   /** Agents with something to offer, in insertion order (the shuffle's input). */
@@ -289,7 +289,13 @@ export class Allocator {
    * refuseSeconds (default: defaultRefuseSeconds) keeps this agent from this framework until
    * nowMs + refuseSeconds * 1000. Unknown agents are ignored: their resources left with them.
    */
-  recover(agentId: string, frameworkId: string, resources: Resources, nowMs: number, refuseSeconds?: number): void {
+  recover(
+    agentId: string,
+    frameworkId: string,
+    resources: Resources,
+    nowMs: number,
+    refuseSeconds?: number,
+  ): void {
     const a = this.agents.get(agentId);
     if (!a) return;
     const fw = this.frameworks.get(frameworkId);
@@ -338,7 +344,11 @@ export class Allocator {
   }
 
   /** Allocates only these agents (right after an agent joins or resources come back). */
-  allocateAgents(agentIds: Iterable<string>, nowMs: number, hasOutstandingOffer: HasOutstandingOffer): OfferGrant[] {
+  allocateAgents(
+    agentIds: Iterable<string>,
+    nowMs: number,
+    hasOutstandingOffer: HasOutstandingOffer,
+  ): OfferGrant[] {
     const stamp = ++this.stamp;
     const list = this.scratch;
     list.length = 0;
@@ -359,7 +369,11 @@ export class Allocator {
 
   frameworkAllocation(frameworkId: string): Resources {
     const fw = this.frameworks.get(frameworkId);
-    return fw ? fw.role.sorter.allocation(frameworkId) : emptyResources();
+    let sum = emptyResources();
+    if (fw)
+      for (const agentId of fw.agents)
+        sum = addResources(sum, this.agents.get(agentId)!.held.get(frameworkId)!);
+    return sum;
   }
 
   /** The framework's dominant share of the cluster, in [0, 1]. */
@@ -448,7 +462,12 @@ export class Allocator {
   }
 
   /** The fairest framework of the role that may be offered this agent now. */
-  private pick(role: RoleState, a: AgentState, nowMs: number, has: HasOutstandingOffer): FrameworkState | undefined {
+  private pick(
+    role: RoleState,
+    a: AgentState,
+    nowMs: number,
+    has: HasOutstandingOffer,
+  ): FrameworkState | undefined {
     const ids = role.sorter.sortedView();
     for (let i = 0; i < ids.length; i++) {
       const fw = this.frameworks.get(ids[i]!)!;
@@ -475,7 +494,9 @@ export class Allocator {
     const n = this.need;
     const r = a.available;
     return (
-      f.cpus - r.cpus >= n.cpus - EPSILON && f.mem - r.mem >= n.mem - EPSILON && f.disk - r.disk >= n.disk - EPSILON
+      f.cpus - r.cpus >= n.cpus - EPSILON &&
+      f.mem - r.mem >= n.mem - EPSILON &&
+      f.disk - r.disk >= n.disk - EPSILON
     );
   }
 
@@ -512,7 +533,10 @@ export class Allocator {
       this.record(fw, a.id, r);
     } else {
       let set = this.orphans.get(frameworkId);
-      if (!set) this.orphans.set(frameworkId, (set = new Set()));
+      if (!set) {
+        set = new Set();
+        this.orphans.set(frameworkId, set);
+      }
       set.add(a.id);
     }
   }
@@ -541,7 +565,12 @@ export class Allocator {
   private role(name: string): RoleState {
     let r = this.roles.get(name);
     if (!r) {
-      r = { name, quota: undefined, quotaUnmet: false, sorter: new DrfSorter({ totals: this.totals }) };
+      r = {
+        name,
+        quota: undefined,
+        quotaUnmet: false,
+        sorter: new DrfSorter({ totals: this.totals, perAgent: false }),
+      };
       this.roles.set(name, r);
       this.roleSorter.add(name);
     }

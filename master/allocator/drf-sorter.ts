@@ -83,9 +83,17 @@ export class DrfSorter {
   private readonly dirty = new Set<Client>();
   private seenVersion = -1;
   private needsFullSort = true;
+  private readonly perAgent: boolean;
 
-  constructor(init: { totals?: SorterTotals } = {}) {
+  /**
+   * `totals`: shared with other sorters, else its own. `perAgent: false` keeps only each
+   * client's summed scalars, for a caller that tracks per-agent holdings itself (the
+   * allocator does, and saves two copies per grant); allocation() then reports no ports and
+   * unallocated() trusts the caller to take back no more than it gave.
+   */
+  constructor(init: { totals?: SorterTotals; perAgent?: boolean } = {}) {
     this.totals = init.totals ?? new SorterTotals();
+    this.perAgent = init.perAgent ?? true;
   }
 
   /** Adds a client (active) with a weight (default 1); a known client only gets its weight set. */
@@ -166,8 +174,10 @@ export class DrfSorter {
   /** Records that `r` on `agentId` now belongs to `client`. */
   allocated(client: string, agentId: string, r: Resources): void {
     const c = this.mustGet(client);
-    const prev = c.byAgent.get(agentId);
-    c.byAgent.set(agentId, prev ? addResources(prev, r) : cloneResources(r));
+    if (this.perAgent) {
+      const prev = c.byAgent.get(agentId);
+      c.byAgent.set(agentId, prev ? addResources(prev, r) : cloneResources(r));
+    }
     c.cpus += r.cpus;
     c.mem += r.mem;
     c.disk += r.disk;
@@ -178,8 +188,16 @@ export class DrfSorter {
   /** Takes back `r` on `agentId` from `client` (at most what it holds there). */
   unallocated(client: string, agentId: string, r: Resources): void {
     const c = this.clients.get(client);
-    const prev = c?.byAgent.get(agentId);
-    if (!c || !prev) return;
+    if (!c) return;
+    if (!this.perAgent) {
+      c.cpus = clamp(c.cpus - r.cpus);
+      c.mem = clamp(c.mem - r.mem);
+      c.disk = clamp(c.disk - r.disk);
+      this.dirty.add(c);
+      return;
+    }
+    const prev = c.byAgent.get(agentId);
+    if (!prev) return;
     const next = subtractResources(prev, r);
     c.cpus = clamp(c.cpus - (prev.cpus - next.cpus));
     c.mem = clamp(c.mem - (prev.mem - next.mem));
@@ -189,7 +207,7 @@ export class DrfSorter {
     this.dirty.add(c);
   }
 
-  /** Forgets everything the client holds on one agent (the agent is gone). */
+  /** Forgets everything the client holds on one agent (the agent is gone); per-agent mode only. */
   unallocatedAgent(client: string, agentId: string): void {
     const held = this.clients.get(client)?.byAgent.get(agentId);
     if (held) this.unallocated(client, agentId, held);
@@ -215,11 +233,13 @@ export class DrfSorter {
     return this.names;
   }
 
-  /** Everything the client holds, summed over agents (ports included). */
+  /** Everything the client holds, summed over agents (ports included when tracked per agent). */
   allocation(client: string): Resources {
-    let sum = emptyResources();
     const c = this.clients.get(client);
-    if (c) for (const r of c.byAgent.values()) sum = addResources(sum, r);
+    if (!c) return emptyResources();
+    if (!this.perAgent) return { cpus: c.cpus, mem: c.mem, disk: c.disk, ports: [] };
+    let sum = emptyResources();
+    for (const r of c.byAgent.values()) sum = addResources(sum, r);
     return sum;
   }
 

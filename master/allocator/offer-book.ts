@@ -125,7 +125,10 @@ export class OfferBook {
 
 function inner<V>(outer: Map<string, Map<string, V>>, key: string): Map<string, V> {
   let m = outer.get(key);
-  if (!m) outer.set(key, (m = new Map()));
+  if (!m) {
+    m = new Map();
+    outer.set(key, m);
+  }
   return m;
 }
 

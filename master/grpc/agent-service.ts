@@ -53,9 +53,6 @@ export function agentService(master: Master, token: string | undefined): AgentSe
               return;
             }
             agentId = result.agentId;
-            link.send({
-              registered: { agentId, heartbeatIntervalSeconds: master.config.agentHeartbeatMs / 1000 },
-            });
             return;
           }
           master.agentMessage(agentId, link, msg);

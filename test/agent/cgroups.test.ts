@@ -4,7 +4,15 @@ import path from "node:path";
 import { after, describe, test } from "node:test";
 import { Reason } from "../../common/reasons.js";
 import { TaskState } from "../../proto/gen/yard/v1/common.js";
-import { RecordingExecutor, cgroupSkip, cgroupSupport, killPid, shellTask, tempDir, waitFor } from "./helpers.js";
+import {
+  RecordingExecutor,
+  cgroupSkip,
+  cgroupSupport,
+  killPid,
+  shellTask,
+  tempDir,
+  waitFor,
+} from "./helpers.js";
 
 const AGENT = "agent-cgtest";
 const MIB = 1024 * 1024;
@@ -17,7 +25,10 @@ function taskDirs(taskId: string): { memory: string; cpu: string } {
     return { memory: d, cpu: d };
   }
   if (s.version === 1) {
-    return { memory: path.join(s.memory, "yard", AGENT, taskId), cpu: path.join(s.cpu, "yard", AGENT, taskId) };
+    return {
+      memory: path.join(s.memory, "yard", AGENT, taskId),
+      cpu: path.join(s.cpu, "yard", AGENT, taskId),
+    };
   }
   throw new Error("no cgroups");
 }
@@ -33,7 +44,9 @@ describe("process executor cgroups", { skip: cgroupSkip }, () => {
   });
 
   test("limits are written to the task's cgroup, the task runs in it, usage is read from it", async () => {
-    const info = shellTask("cg-limits", "sleep 30", { resources: { cpus: 0.5, mem: 48, disk: 0, ports: [] } });
+    const info = shellTask("cg-limits", "sleep 30", {
+      resources: { cpus: 0.5, mem: 48, disk: 0, ports: [] },
+    });
     const state = await rec.executor.launch({ taskId: info.taskId, frameworkId: "fw", agentId: AGENT, info });
     pids.push(state.pid as number);
     const dirs = taskDirs("cg-limits");

@@ -44,10 +44,16 @@ export class RecordingExecutor {
     readonly dataDir: string,
     opts: { cgroups?: boolean; pollMs?: number } = {},
   ) {
-    const support = opts.cgroups === false ? { version: 0 as const, reason: "off in this test" } : cgroupSupport;
+    const support =
+      opts.cgroups === false ? { version: 0 as const, reason: "off in this test" } : cgroupSupport;
     this.executor = new ProcessExecutor(
       { onEnded: (e) => this.ended.push(e) },
-      { dataDir, cgroups: new CgroupManager(support, silentLogger), logger: silentLogger, pollMs: opts.pollMs ?? 100 },
+      {
+        dataDir,
+        cgroups: new CgroupManager(support, silentLogger),
+        logger: silentLogger,
+        pollMs: opts.pollMs ?? 100,
+      },
     );
   }
 

@@ -101,6 +101,9 @@ describe("process executor", () => {
 
   test("a sandbox that cannot be created is a launch failure", async () => {
     fs.writeFileSync(path.join(dataDir, "sandboxes", "t-blocked"), "a file where the sandbox dir should be");
-    await assert.rejects(launch(shellTask("t-blocked", "true")), (err: unknown) => err instanceof LaunchError);
+    await assert.rejects(
+      launch(shellTask("t-blocked", "true")),
+      (err: unknown) => err instanceof LaunchError,
+    );
   });
 });

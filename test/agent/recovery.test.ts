@@ -23,7 +23,10 @@ describe("re-attach after a restart", () => {
   });
 
   /** Launches in a first executor, checkpoints like the agent does, then "restarts". */
-  async function launchThenRestart(taskId: string, cmd: string): Promise<{ pid: number; checkpoint: Checkpoint }> {
+  async function launchThenRestart(
+    taskId: string,
+    cmd: string,
+  ): Promise<{ pid: number; checkpoint: Checkpoint }> {
     const first = new RecordingExecutor(dataDir);
     executors.push(first);
     const info = shellTask(taskId, cmd);
@@ -48,7 +51,12 @@ describe("re-attach after a restart", () => {
     const second = new RecordingExecutor(dataDir);
     executors.push(second);
     for (const t of checkpoint.tasks().filter((x) => x.taskId === only)) {
-      await second.executor.recover({ ...t, agentId: AGENT, state: t.executorState!, killRequested: t.killRequested });
+      await second.executor.recover({
+        ...t,
+        agentId: AGENT,
+        state: t.executorState!,
+        killRequested: t.killRequested,
+      });
     }
     return second;
   }
@@ -109,7 +117,12 @@ describe("re-attach after a restart", () => {
       agentId: AGENT,
       info: shellTask("r-reused", "true"),
       // Our own pid, as if the kernel had given the task's old pid to this process.
-      state: { pid: process.pid, startTime: (processStartTime(process.pid) ?? 0) + 1, sandbox, memLimitMiB: 0 },
+      state: {
+        pid: process.pid,
+        startTime: (processStartTime(process.pid) ?? 0) + 1,
+        sandbox,
+        memLimitMiB: 0,
+      },
       killRequested: false,
     });
     const ended = await second.waitEnded("r-reused");

@@ -90,8 +90,9 @@ export class TestCluster {
   }
 
   async startMaster(): Promise<void> {
-    const dataDir = join(this.root, "master");
-    const discovery = join(dataDir, "master.json");
+    const dataDir = join(this.root, "master-home");
+    // yardctl keeps each daemon's data in its own folder under the data dir.
+    const discovery = join(dataDir, "master", "master.json");
     rmSync(discovery, { force: true });
     // The first start picks a free port; restarts reuse it so agents and frameworks find it again.
     const port = String(this.masterPort);
@@ -180,7 +181,7 @@ export class TestCluster {
 
   /** Runs `yardctl` against this cluster and returns its exit code and output. */
   yardctl(args: string[], timeoutMs = 30_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    return runYardctl(["--master", this.masterAddress, "--token", this.token, ...args], timeoutMs);
+    return runYardctl(args, timeoutMs, { YARD_MASTER: this.masterAddress, YARD_TOKEN: this.token });
   }
 
   async stop(): Promise<void> {

@@ -51,8 +51,17 @@ describe("backoffDelay", () => {
       [0, 1, 2, 3, 4, 5, 6, 20].map((a) => backoffDelay(a, {}, mid)),
       [200, 400, 800, 1600, 3200, 5000, 5000, 5000],
     );
-    assert.equal(backoffDelay(0, {}, () => 0), 160);
-    assert.equal(backoffDelay(0, {}, () => 1), 240);
-    assert.equal(backoffDelay(10, {}, () => 1), 5000);
+    assert.equal(
+      backoffDelay(0, {}, () => 0),
+      160,
+    );
+    assert.equal(
+      backoffDelay(0, {}, () => 1),
+      240,
+    );
+    assert.equal(
+      backoffDelay(10, {}, () => 1),
+      5000,
+    );
   });
 });

@@ -108,19 +108,30 @@ export class FakeMaster {
     this.subscriptions.push(req);
     const auth = call.metadata.get("authorization")[0];
     if (this.opts.token && auth !== `Bearer ${this.opts.token}`) {
-      call.emit("error", { code: status.UNAUTHENTICATED, details: "missing or wrong token", metadata: new Metadata() });
+      call.emit("error", {
+        code: status.UNAUTHENTICATED,
+        details: "missing or wrong token",
+        metadata: new Metadata(),
+      });
       return;
     }
     let id = req.frameworkInfo?.id ?? "";
     if (id && !this.known.has(id)) {
-      call.emit("error", { code: status.NOT_FOUND, details: `unknown framework ${id}`, metadata: new Metadata() });
+      call.emit("error", {
+        code: status.NOT_FOUND,
+        details: `unknown framework ${id}`,
+        metadata: new Metadata(),
+      });
       return;
     }
     if (!id) id = `fw-${randomUUID()}`;
     this.known.add(id);
     this.streams.push(call);
     const hb = this.opts.heartbeatIntervalSeconds ?? 5;
-    call.write({ type: Event_Type.SUBSCRIBED, subscribed: { frameworkId: id, heartbeatIntervalSeconds: hb } });
+    call.write({
+      type: Event_Type.SUBSCRIBED,
+      subscribed: { frameworkId: id, heartbeatIntervalSeconds: hb },
+    });
     const timer = setInterval(() => {
       if (this.heartbeats && !call.cancelled && !call.destroyed) call.write({ type: Event_Type.HEARTBEAT });
     }, hb * 1000);

@@ -13,17 +13,21 @@ import {
 const r = parseResources;
 
 describe("fits", () => {
-  const cases: [string, string, { cpus: number; mem: number; disk?: number; ports?: number } | string, boolean][] =
-    [
-      ["scalars fit", "cpus:2;mem:1024", { cpus: 2, mem: 1024 }, true],
-      ["cpus short", "cpus:1;mem:1024", { cpus: 1.5, mem: 10 }, false],
-      ["disk short", "cpus:1;mem:1024;disk:10", { cpus: 1, mem: 10, disk: 11 }, false],
-      ["0.1 + 0.2 fits in 0.3", "cpus:0.30000000000000004;mem:1", { cpus: 0.3, mem: 1 }, true],
-      ["enough ports", "cpus:1;mem:1;ports:[100-101,200]", { cpus: 1, mem: 1, ports: 3 }, true],
-      ["too few ports", "cpus:1;mem:1;ports:[100-101]", { cpus: 1, mem: 1, ports: 3 }, false],
-      ["concrete ports in range", "cpus:1;mem:1;ports:[100-110]", "cpus:1;mem:1;ports:[105]", true],
-      ["concrete port out of range", "cpus:1;mem:1;ports:[100-110]", "cpus:1;mem:1;ports:[111]", false],
-    ];
+  const cases: [
+    string,
+    string,
+    { cpus: number; mem: number; disk?: number; ports?: number } | string,
+    boolean,
+  ][] = [
+    ["scalars fit", "cpus:2;mem:1024", { cpus: 2, mem: 1024 }, true],
+    ["cpus short", "cpus:1;mem:1024", { cpus: 1.5, mem: 10 }, false],
+    ["disk short", "cpus:1;mem:1024;disk:10", { cpus: 1, mem: 10, disk: 11 }, false],
+    ["0.1 + 0.2 fits in 0.3", "cpus:0.30000000000000004;mem:1", { cpus: 0.3, mem: 1 }, true],
+    ["enough ports", "cpus:1;mem:1;ports:[100-101,200]", { cpus: 1, mem: 1, ports: 3 }, true],
+    ["too few ports", "cpus:1;mem:1;ports:[100-101]", { cpus: 1, mem: 1, ports: 3 }, false],
+    ["concrete ports in range", "cpus:1;mem:1;ports:[100-110]", "cpus:1;mem:1;ports:[105]", true],
+    ["concrete port out of range", "cpus:1;mem:1;ports:[100-110]", "cpus:1;mem:1;ports:[111]", false],
+  ];
   for (const [name, have, need, want] of cases) {
     test(name, () => {
       assert.equal(fits(r(have), typeof need === "string" ? r(need) : need), want);
@@ -101,10 +105,19 @@ describe("takeTasks", () => {
 
   test("a bad requirement is refused naming the field and the value", () => {
     assert.throws(
-      () => takeTasks(r("cpus:1;mem:1"), [{ cpus: 1, mem: 1 }, { cpus: -1, mem: 1 }]),
-      (err: unknown) => err instanceof SdkArgumentError && err.message === "requirements[1].cpus: -1 is not a non-negative number",
+      () =>
+        takeTasks(r("cpus:1;mem:1"), [
+          { cpus: 1, mem: 1 },
+          { cpus: -1, mem: 1 },
+        ]),
+      (err: unknown) =>
+        err instanceof SdkArgumentError &&
+        err.message === "requirements[1].cpus: -1 is not a non-negative number",
     );
-    assert.throws(() => takeTasks(r("cpus:1"), [{ cpus: 0, mem: 0, ports: 1.5 }]), /requirements\[0\]\.ports/);
+    assert.throws(
+      () => takeTasks(r("cpus:1"), [{ cpus: 0, mem: 0, ports: 1.5 }]),
+      /requirements\[0\]\.ports/,
+    );
   });
 });
 
@@ -137,9 +150,15 @@ describe("taskInfo and TaskBuilder", () => {
   });
 
   test("bad fields are named", () => {
-    assert.throws(() => taskInfo({ taskId: "has space", command: "x", cpus: 1, mem: 1 }), /^SdkArgumentError: taskId/);
+    assert.throws(
+      () => taskInfo({ taskId: "has space", command: "x", cpus: 1, mem: 1 }),
+      /^SdkArgumentError: taskId/,
+    );
     assert.throws(() => taskInfo({ taskId: "t", command: " ", cpus: 1, mem: 1 }), /command: a task needs/);
-    assert.throws(() => taskInfo({ taskId: "t", command: "x", cpus: 0, mem: 0 }), /cpus: a task needs cpus > 0/);
+    assert.throws(
+      () => taskInfo({ taskId: "t", command: "x", cpus: 0, mem: 0 }),
+      /cpus: a task needs cpus > 0/,
+    );
     assert.throws(() => taskInfo({ taskId: "t", command: "x", cpus: Number.NaN, mem: 1 }), /task\.cpus: NaN/);
   });
 
@@ -154,7 +173,12 @@ describe("taskInfo and TaskBuilder", () => {
       .killGraceSeconds(3)
       .build();
     assert.equal(built.agentId, "agent-7");
-    assert.deepEqual(built.command, { value: "/bin/server", arguments: ["--port", "8080"], shell: false, env: { A: "b" } });
+    assert.deepEqual(built.command, {
+      value: "/bin/server",
+      arguments: ["--port", "8080"],
+      shell: false,
+      env: { A: "b" },
+    });
     assert.deepEqual(built.resources?.ports, [{ begin: 8080, end: 8080 }]);
     assert.equal(built.killGraceSeconds, 3);
     assert.deepEqual(built.labels, { app: "web" });

@@ -207,7 +207,11 @@ describe("SchedulerDriver", () => {
       await driver.stop();
       await second.stop();
     });
-    await until(() => second.subscriptions.length >= 1 && second.streams.length === 1, 8000, "re-subscription");
+    await until(
+      () => second.subscriptions.length >= 1 && second.streams.length === 1,
+      8000,
+      "re-subscription",
+    );
     assert.equal(second.subscriptions[0].frameworkInfo!.id, id);
   });
 

@@ -1,0 +1,404 @@
+// The agent daemon: runs tasks for the master, reports their states reliably and survives
+// its own restarts. It wires the checkpoint, the executors, the master connection, status
+// updates, usage reports and log streaming; the protocol is docs/protocol.md "Agent ↔ master".
+import fs from "node:fs";
+import os from "node:os";
+import { errorMessage, InvalidArgumentError } from "../common/errors.js";
+import { TASK_ID_PATTERN } from "../common/ids.js";
+import { createLogger, type Logger } from "../common/logger.js";
+import { Reason } from "../common/reasons.js";
+import { isTerminal } from "../common/task-states.js";
+import type { KillTask, MasterMessage, Refused, Register, RunTask } from "../proto/gen/yard/v1/agent.js";
+import { type Attribute, type Range, type TaskInfo, TaskState } from "../proto/gen/yard/v1/common.js";
+import { CgroupManager, detectCgroups } from "./cgroups.js";
+import { Checkpoint } from "./checkpoint.js";
+import { type Executor, LaunchError, type TaskEnded } from "./executor.js";
+import { LogStreamer } from "./log-streamer.js";
+import { MasterConnection } from "./master-connection.js";
+import { ProcessExecutor } from "./process-executor.js";
+import { detectResources } from "./resources-detect.js";
+import { type StatusFields, StatusUpdates } from "./status-updates.js";
+
+export const AGENT_VERSION = "0.1.0";
+
+export interface AgentOptions {
+  master: string;
+  dataDir: string;
+  token?: string;
+  hostname?: string;
+  cpus?: number;
+  mem?: number;
+  disk?: number;
+  ports?: Range[];
+  attributes?: Attribute[];
+  executors?: string[];
+  killGraceMs?: number;
+  statusRetryMs?: number;
+  usageIntervalMs?: number;
+  cgroupRoot?: string;
+  logger?: Logger;
+}
+
+export interface AgentHandle {
+  agentId(): string | undefined;
+  /** Stops the agent. By default tasks keep running; with killTasks they are killed first. */
+  stop(opts?: { killTasks?: boolean }): Promise<void>;
+}
+
+/** What the agent knows of one task, mirrored in the checkpoint. */
+interface AgentTask {
+  taskId: string;
+  frameworkId: string;
+  info: TaskInfo;
+  executor: string;
+  state: TaskState;
+  killRequested: boolean;
+}
+
+export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
+  const agent = new AgentDaemon(opts);
+  await agent.start();
+  return { agentId: () => agent.id, stop: (o) => agent.stop(o) };
+}
+
+class AgentDaemon {
+  id: string | undefined;
+  private readonly log: Logger;
+  private readonly checkpoint: Checkpoint;
+  private readonly executors = new Map<string, Executor>();
+  private readonly tasks = new Map<string, AgentTask>();
+  /** Tasks being killed because the master no longer knows this agent: no update for them. */
+  private readonly forgetting = new Set<string>();
+  private readonly connection: MasterConnection;
+  private readonly updates: StatusUpdates;
+  private readonly logs: LogStreamer;
+  private readonly register: Omit<Register, "agentId" | "tasks">;
+  private usageTimer?: NodeJS.Timeout;
+  private stopping?: Promise<void>;
+
+  constructor(private readonly opts: AgentOptions) {
+    this.log = opts.logger ?? createLogger("agent");
+    if (!opts.master) throw new Error("master: an address host:port is required");
+    if (!opts.dataDir) throw new Error("dataDir: a directory is required");
+    for (const name of ["killGraceMs", "statusRetryMs", "usageIntervalMs"] as const) {
+      const v = opts[name];
+      if (v !== undefined && (!Number.isFinite(v) || v <= 0)) {
+        throw new InvalidArgumentError(name, `${v} is not a positive number of milliseconds`);
+      }
+    }
+    fs.mkdirSync(opts.dataDir, { recursive: true });
+    this.checkpoint = new Checkpoint(opts.dataDir);
+    this.id = this.checkpoint.agentId();
+
+    const names = opts.executors ?? ["process"];
+    for (const name of names) {
+      if (name !== "process") {
+        this.log.warn("executor not supported by this agent, ignored", { executor: name });
+        continue;
+      }
+      const support = detectCgroups(opts.cgroupRoot);
+      if (support.version === 0) {
+        this.log.warn("cgroups unavailable: tasks are isolated by process group only, without limits", {
+          reason: support.reason,
+        });
+      } else {
+        this.log.info("cgroups enabled", { version: support.version });
+      }
+      this.executors.set(
+        name,
+        new ProcessExecutor(
+          { onEnded: (e) => this.onEnded(e) },
+          { dataDir: opts.dataDir, cgroups: new CgroupManager(support, this.log), logger: this.log },
+        ),
+      );
+    }
+
+    this.register = {
+      info: {
+        id: "",
+        hostname: opts.hostname ?? os.hostname(),
+        resources: detectResources(opts.dataDir, opts),
+        attributes: opts.attributes ?? [],
+        executors: [...this.executors.keys()],
+        version: AGENT_VERSION,
+      },
+      token: opts.token ?? "",
+    };
+
+    this.connection = new MasterConnection({
+      address: opts.master,
+      token: opts.token,
+      logger: this.log,
+      register: () => this.buildRegister(),
+      onRegistered: (r) => {
+        if (r.agentId && r.agentId !== this.id) {
+          this.id = r.agentId;
+          this.checkpoint.setAgentId(r.agentId);
+        }
+        this.updates.resendAll();
+      },
+      onRefused: (r) => this.onRefused(r),
+      onMessage: (m) => this.onMessage(m),
+    });
+    this.updates = new StatusUpdates(
+      this.checkpoint,
+      (m) => this.connection.send(m),
+      this.log,
+      opts.statusRetryMs ?? 3000,
+    );
+    this.logs = new LogStreamer({
+      logger: this.log,
+      send: (m) => this.connection.send(m),
+      resolve: (taskId, stream) => {
+        if (!TASK_ID_PATTERN.test(taskId)) return undefined;
+        const t = this.tasks.get(taskId);
+        const ex = this.executors.get(t?.executor ?? "process");
+        if (!ex) return undefined;
+        return {
+          path: ex.logPath(taskId, stream),
+          done: () => {
+            const now = this.tasks.get(taskId);
+            return !now || isTerminal(now.state);
+          },
+        };
+      },
+    });
+  }
+
+  async start(): Promise<void> {
+    await this.recoverTasks();
+    this.updates.start();
+    this.usageTimer = setInterval(() => this.reportUsage(), this.opts.usageIntervalMs ?? 10_000);
+    this.connection.start();
+  }
+
+  stop(opts: { killTasks?: boolean } = {}): Promise<void> {
+    this.stopping ??= this.doStop(opts);
+    return this.stopping;
+  }
+
+  private async doStop(opts: { killTasks?: boolean }): Promise<void> {
+    if (opts.killTasks) {
+      await Promise.all(
+        [...this.tasks.values()]
+          .filter((t) => !isTerminal(t.state))
+          .map((t) => this.killRunning(t, undefined)),
+      );
+    }
+    if (this.usageTimer) clearInterval(this.usageTimer);
+    this.updates.stop();
+    await this.logs.stopAll();
+    await this.connection.stop();
+    for (const ex of this.executors.values()) await ex.stop();
+    this.checkpoint.close();
+    this.log.info("agent stopped", { tasksKilled: opts.killTasks === true });
+  }
+
+  /** Re-attaches to the tasks of the previous agent process. */
+  private async recoverTasks(): Promise<void> {
+    for (const t of this.checkpoint.tasks()) {
+      this.tasks.set(t.taskId, {
+        taskId: t.taskId,
+        frameworkId: t.frameworkId,
+        info: t.info,
+        executor: t.executor,
+        state: t.state,
+        killRequested: t.killRequested,
+      });
+      if (isTerminal(t.state)) continue; // only its update waits for an ack
+      const ex = this.executors.get(t.executor);
+      if (!ex || !t.executorState) {
+        this.report(t.taskId, {
+          state: TaskState.TASK_FAILED,
+          reason: ex ? Reason.LAUNCH_FAILED : Reason.EXIT_STATUS_UNKNOWN,
+          message: ex
+            ? "the agent stopped while launching the task"
+            : `executor "${t.executor}" is not available on this agent after its restart`,
+        });
+        continue;
+      }
+      try {
+        await ex.recover({ ...t, agentId: this.id ?? "", state: t.executorState });
+        // A kill that was under way when the agent stopped is carried on.
+        const task = this.tasks.get(t.taskId);
+        if (task && t.killRequested && ex.isRunning(t.taskId)) {
+          this.killRunning(task, undefined).catch((err) =>
+            this.log.error("kill failed", { error: errorMessage(err) }),
+          );
+        }
+      } catch (err) {
+        this.report(t.taskId, {
+          state: TaskState.TASK_FAILED,
+          reason: Reason.EXIT_STATUS_UNKNOWN,
+          message: `cannot re-attach to the task: ${errorMessage(err)}`,
+        });
+      }
+    }
+    if (this.tasks.size > 0) this.log.info("recovered tasks from checkpoint", { tasks: this.tasks.size });
+  }
+
+  private buildRegister(): Register {
+    const tasks = [...this.tasks.values()]
+      .filter((t) => !isTerminal(t.state))
+      .map((t) => ({ task: t.info, frameworkId: t.frameworkId, state: t.state }));
+    return {
+      ...this.register,
+      agentId: this.id ?? "",
+      info: { ...this.register.info!, id: this.id ?? "" },
+      tasks,
+    };
+  }
+
+  /** Checkpoints and sends a status update for a task, and records its new state. */
+  private report(
+    taskId: string,
+    f: Omit<StatusFields, "taskId" | "frameworkId">,
+    frameworkId?: string,
+  ): void {
+    const t = this.tasks.get(taskId);
+    if (t) t.state = f.state;
+    this.updates.emit(this.id ?? "", { taskId, frameworkId: frameworkId ?? t?.frameworkId ?? "", ...f });
+  }
+
+  private onMessage(m: MasterMessage): void {
+    if (m.runTask) {
+      this.launch(m.runTask).catch((err) => this.log.error("launch failed", { error: errorMessage(err) }));
+    }
+    if (m.killTask) this.kill(m.killTask);
+    if (m.ack) {
+      if (this.updates.ack(m.ack.taskId, m.ack.uuid)) {
+        const t = this.tasks.get(m.ack.taskId);
+        if (t && isTerminal(t.state)) this.tasks.delete(m.ack.taskId);
+      }
+    }
+    if (m.readLogs) this.logs.read(m.readLogs);
+    if (m.cancelLogs) this.logs.cancel(m.cancelLogs.requestId);
+    if (m.ping) this.connection.send({ heartbeat: { timestamp: Date.now() / 1000 } });
+    if (m.shutdown) this.log.warn("master sent shutdown, ignored", { message: m.shutdown.message });
+  }
+
+  private async launch(rt: RunTask): Promise<void> {
+    const info = rt.task;
+    if (!info || !TASK_ID_PATTERN.test(info.taskId)) {
+      this.log.warn("run_task without a valid task, ignored", { task: info?.taskId });
+      return;
+    }
+    const existing = this.tasks.get(info.taskId);
+    if (existing && !isTerminal(existing.state)) {
+      this.log.warn("run_task for a task already here, ignored", { task: info.taskId });
+      return;
+    }
+    const executorName = info.executor || "process";
+    const t: AgentTask = {
+      taskId: info.taskId,
+      frameworkId: rt.frameworkId,
+      info,
+      executor: executorName,
+      state: TaskState.TASK_STAGING,
+      killRequested: false,
+    };
+    this.tasks.set(t.taskId, t);
+    this.checkpoint.addTask({ ...t });
+    const ex = this.executors.get(executorName);
+    if (!ex) {
+      this.report(t.taskId, {
+        state: TaskState.TASK_FAILED,
+        reason: Reason.LAUNCH_FAILED,
+        message: `executor "${executorName}" is not available on this agent (it has: ${[...this.executors.keys()].join(", ")})`,
+      });
+      return;
+    }
+    try {
+      const state = await ex.launch({
+        taskId: t.taskId,
+        frameworkId: t.frameworkId,
+        agentId: this.id ?? "",
+        info,
+      });
+      this.checkpoint.setExecutorState(t.taskId, state);
+      this.report(t.taskId, { state: TaskState.TASK_RUNNING, reason: "", message: "" });
+      if (t.killRequested) {
+        this.killRunning(t, undefined).catch((err) =>
+          this.log.error("kill failed", { error: errorMessage(err) }),
+        );
+      }
+    } catch (err) {
+      this.report(t.taskId, {
+        state: TaskState.TASK_FAILED,
+        reason: Reason.LAUNCH_FAILED,
+        message: err instanceof LaunchError ? err.message : errorMessage(err),
+      });
+    }
+  }
+
+  private kill(k: KillTask): void {
+    const t = this.tasks.get(k.taskId);
+    if (!t) {
+      this.log.info("kill for an unknown task", { task: k.taskId });
+      this.updates.emit(this.id ?? "", {
+        taskId: k.taskId,
+        frameworkId: k.frameworkId,
+        state: TaskState.TASK_LOST,
+        reason: Reason.TASK_UNKNOWN,
+        message: "the agent does not know this task",
+      });
+      return;
+    }
+    if (isTerminal(t.state)) return; // its terminal update is on its way
+    const graceMs = k.graceSeconds > 0 ? k.graceSeconds * 1000 : undefined;
+    this.killRunning(t, graceMs).catch((err) => this.log.error("kill failed", { error: errorMessage(err) }));
+  }
+
+  private async killRunning(t: AgentTask, graceMs: number | undefined): Promise<void> {
+    if (!t.killRequested) {
+      t.killRequested = true;
+      this.checkpoint.setKillRequested(t.taskId);
+    }
+    const ex = this.executors.get(t.executor);
+    // A task still launching is killed as soon as its launch returns.
+    if (!ex?.isRunning(t.taskId)) return;
+    const grace =
+      graceMs ??
+      (t.info.killGraceSeconds > 0 ? t.info.killGraceSeconds * 1000 : (this.opts.killGraceMs ?? 5000));
+    this.log.info("killing task", { task: t.taskId, graceMs: grace });
+    await ex.kill(t.taskId, grace);
+  }
+
+  private onEnded(e: TaskEnded): void {
+    if (this.forgetting.has(e.taskId)) return;
+    if (!this.tasks.has(e.taskId)) {
+      this.log.warn("an unknown task ended", { task: e.taskId });
+      return;
+    }
+    this.report(e.taskId, { state: e.state, reason: e.reason, message: e.message, exitCode: e.exitCode });
+  }
+
+  /** STALE_AGENT: the master does not know this agent; kill everything and start over. */
+  private async onRefused(r: Refused): Promise<void> {
+    if (r.reason !== "STALE_AGENT") return;
+    const running = [...this.tasks.values()].filter((t) => !isTerminal(t.state));
+    this.log.warn("master does not know this agent: killing its tasks and registering anew", {
+      agent: this.id,
+      tasks: running.length,
+    });
+    for (const t of running) this.forgetting.add(t.taskId);
+    await Promise.all(running.map((t) => this.killRunning(t, undefined)));
+    this.checkpoint.clearAll();
+    this.tasks.clear();
+    this.forgetting.clear();
+    this.id = undefined;
+    this.checkpoint.setAgentId(undefined);
+  }
+
+  private reportUsage(): void {
+    if (!this.connection.registered) return;
+    const now = Date.now() / 1000;
+    const usage = [];
+    for (const t of this.tasks.values()) {
+      if (isTerminal(t.state)) continue;
+      const u = this.executors.get(t.executor)?.usage(t.taskId);
+      if (u) usage.push({ taskId: t.taskId, cpuSeconds: u.cpuSeconds, memBytes: u.memBytes, timestamp: now });
+    }
+    this.connection.send({ usage: { tasks: usage } });
+  }
+}

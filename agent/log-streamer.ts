@@ -1,0 +1,101 @@
+// Answers read_logs: streams a task's stdout or stderr file in chunks of at most 64 KiB over
+// the agent's stream (the master never dials agents). With follow it keeps tailing until the
+// task is terminal and the file is drained; cancel_logs stops it. The last message of every
+// request has eof = true, with `error` when the request could not be served.
+import fs from "node:fs";
+import { errorMessage } from "../common/errors.js";
+import type { Logger } from "../common/logger.js";
+import type { AgentMessage, ReadLogs } from "../proto/gen/yard/v1/agent.js";
+
+export const LOG_CHUNK_BYTES = 64 * 1024;
+
+export interface LogSource {
+  path: string;
+  /** True once the task is terminal: nothing more will be written. */
+  done: () => boolean;
+}
+
+export interface LogStreamerInit {
+  logger: Logger;
+  send: (msg: AgentMessage) => boolean;
+  /** The file of a task's stream, or undefined for a task this agent does not know. */
+  resolve: (taskId: string, stream: "stdout" | "stderr") => LogSource | undefined;
+  pollMs?: number;
+}
+
+export class LogStreamer {
+  private readonly active = new Map<string, { cancelled: boolean }>();
+  private readonly running = new Set<Promise<void>>();
+
+  constructor(private readonly init: LogStreamerInit) {}
+
+  read(req: ReadLogs): void {
+    const handle = { cancelled: false };
+    this.active.set(req.requestId, handle);
+    const p = this.serve(req, handle)
+      .catch((err) => this.finish(req.requestId, `cannot read logs: ${errorMessage(err)}`))
+      .finally(() => {
+        this.active.delete(req.requestId);
+        this.running.delete(p);
+      });
+    this.running.add(p);
+  }
+
+  cancel(requestId: string): void {
+    const h = this.active.get(requestId);
+    if (h) h.cancelled = true;
+  }
+
+  async stopAll(): Promise<void> {
+    for (const h of this.active.values()) h.cancelled = true;
+    await Promise.all([...this.running]);
+  }
+
+  private finish(requestId: string, error = ""): void {
+    this.init.send({ logData: { requestId, data: Buffer.alloc(0), eof: true, error } });
+  }
+
+  private async serve(req: ReadLogs, handle: { cancelled: boolean }): Promise<void> {
+    const stream = req.stream === "" ? "stdout" : req.stream;
+    if (stream !== "stdout" && stream !== "stderr") {
+      this.finish(req.requestId, `stream: "${req.stream}" is not stdout or stderr`);
+      return;
+    }
+    const source = this.init.resolve(req.taskId, stream);
+    if (!source || !fs.existsSync(source.path)) {
+      this.finish(req.requestId, `unknown task ${req.taskId}`);
+      return;
+    }
+    const fh = await fs.promises.open(source.path, "r");
+    try {
+      const size = (await fh.stat()).size;
+      const tail = Number(req.tailBytes);
+      let pos = tail > 0 ? Math.max(0, size - tail) : 0;
+      const buf = Buffer.alloc(LOG_CHUNK_BYTES);
+      for (;;) {
+        if (handle.cancelled) break;
+        // Checked before reading, so that what was written before the task ended is drained.
+        const wasDone = source.done();
+        const { bytesRead } = await fh.read(buf, 0, LOG_CHUNK_BYTES, pos);
+        if (bytesRead > 0) {
+          pos += bytesRead;
+          const sent = this.init.send({
+            logData: {
+              requestId: req.requestId,
+              data: Buffer.from(buf.subarray(0, bytesRead)),
+              eof: false,
+              error: "",
+            },
+          });
+          if (!sent) return;
+          continue;
+        }
+        if (!req.follow || wasDone) break;
+        await new Promise((r) => setTimeout(r, this.init.pollMs ?? 250));
+      }
+    } finally {
+      await fh.close();
+    }
+    this.finish(req.requestId);
+  }
+}

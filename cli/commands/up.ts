@@ -1,0 +1,115 @@
+// yardctl up: a whole cluster in one process (master, one agent, the batch framework),
+// for a laptop or a test. Ctrl-C stops the three cleanly and kills the agent's tasks.
+import { randomBytes } from "node:crypto";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { homedir, tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Command } from "commander";
+import { createLogger } from "../../common/logger.js";
+import { loadLayers, readTokenFile, resolveHome } from "../context.js";
+import { resolveSettings } from "../config.js";
+import { agentOptions, batchOptions, masterOptions } from "../daemon-options.js";
+import { UsageError } from "../errors.js";
+import { assertPortFree, pollFor, waitForSignal } from "../lifecycle.js";
+import { addAgentResourceOptions, print } from "../options.js";
+
+const log = createLogger("up");
+
+/** Reads the token file of `home`, creating it (0600, random) on first start. */
+export function ensureTokenFile(home: string): string {
+  const existing = readTokenFile(home);
+  if (existing) return existing;
+  const token = randomBytes(24).toString("hex");
+  writeFileSync(join(home, "token"), `${token}\n`, { mode: 0o600 });
+  return token;
+}
+
+interface Stoppable {
+  name: string;
+  stop(): Promise<void>;
+}
+
+export function registerUp(program: Command): void {
+  addAgentResourceOptions(
+    program
+      .command("up")
+      .description("run a master, an agent and the batch framework in this process")
+      .option("--data-dir <dir>", "where to keep state (env YARD_HOME; default ~/.yard)")
+      .option("--temp", "use a fresh temporary data dir, removed on exit")
+      .option("--host <addr>", "address to listen on (env YARD_HOST; default 127.0.0.1)")
+      .option("--port <port>", "master gRPC port, 0 = a free one (env YARD_PORT; default 7070)")
+      .option("--http-port <port>", "master HTTP port, 0 = a free one (env YARD_HTTP_PORT; default 7071)")
+      .option("--batch-port <port>", "batch framework port, 0 = a free one (env YARD_BATCH_PORT; default 0)")
+      .option(
+        "--token <token>",
+        "auth token (env YARD_TOKEN; default: <data dir>/token, created on first start)",
+      )
+      .option("--config <file>", "YAML config file (env YARD_CONFIG; default <data dir>/config.yaml)"),
+  ).action(async (flags: Record<string, unknown>) => {
+    if (flags.temp && flags.dataDir !== undefined)
+      throw new UsageError("--temp and --data-dir: give one or the other");
+    const temp = flags.temp ? mkdtempSync(join(tmpdir(), "yard-")) : undefined;
+    const layers = loadLayers(temp ? { ...flags, dataDir: temp } : flags);
+    const home = resolveHome(layers);
+    const started: Stoppable[] = [];
+    try {
+      const mopts = masterOptions(layers, "");
+      await assertPortFree(mopts.host!, mopts.port!, "--port");
+      await assertPortFree(mopts.host!, mopts.httpPort!, "--http-port");
+      mkdirSync(home, { recursive: true, mode: 0o700 });
+      const token = resolveSettings(["token"], layers).token ?? ensureTokenFile(home);
+      for (const dir of ["master", "agent", "batch"])
+        mkdirSync(join(home, dir), { recursive: true, mode: 0o700 });
+
+      const { startMaster } = await import("../../master/master-daemon.js");
+      const master = await startMaster({ ...mopts, token, logger: createLogger("master") });
+      started.push({ name: "master", stop: () => master.stop() });
+
+      const { startAgent } = await import("../../agent/agent-daemon.js");
+      const agent = await startAgent({
+        ...agentOptions(layers, token, master.address),
+        logger: createLogger("agent"),
+      });
+      started.push({ name: "agent", stop: () => agent.stop({ killTasks: true }) });
+
+      const { startBatchFramework } = await import("../../frameworks/batch/batch-daemon.js");
+      const batch = await startBatchFramework({
+        ...batchOptions(layers, token, master.address),
+        logger: createLogger("batch"),
+      });
+      started.push({ name: "batch framework", stop: () => batch.stop() });
+
+      const agentId = await pollFor(() => agent.agentId(), 10_000);
+      await pollFor(() => batch.frameworkId(), 10_000);
+      const httpAddress = `${mopts.host}:${master.httpPort}`;
+      const lines = [
+        "Yard is up.",
+        `  master      ${master.address}   (http ${httpAddress})`,
+        `  agent       ${agentId ?? "(registering)"}`,
+        `  batch       ${batch.endpoint}`,
+        `  data dir    ${home}${temp ? "   (removed on exit)" : ""}`,
+        `  token       ${join(home, "token")}`,
+        "Try:",
+      ];
+      const defaultHome = join(homedir(), ".yard");
+      const env: string[] = [];
+      if (master.address !== "127.0.0.1:7070") env.push(`YARD_MASTER=${master.address}`);
+      if (home !== (process.env.YARD_HOME ?? defaultHome)) env.push(`YARD_HOME=${home}`);
+      if (env.length > 0) lines.push(`  export ${env.join(" ")}`);
+      lines.push("  yardctl get agents", "  yardctl run -- echo hi", "Press Ctrl-C to stop.");
+      print(lines.join("\n"));
+
+      const sig = await waitForSignal(() => process.stderr.write("yardctl: stopping now\n"));
+      log.info("stopping", { signal: sig });
+    } finally {
+      // The reverse of the start order: the framework first (no new launches), then the
+      // agent (kills its tasks), the master last.
+      for (const s of started.reverse()) {
+        await s
+          .stop()
+          .catch((err: unknown) => log.error(`stopping the ${s.name} failed`, { error: String(err) }));
+      }
+      if (temp) rmSync(temp, { recursive: true, force: true });
+    }
+  });
+}

@@ -1,0 +1,30 @@
+// The yardctl command tree. Kept apart from the entry point so that tests can build it.
+import { Command } from "commander";
+import { registerDaemons } from "./commands/daemons.js";
+import { registerDrain } from "./commands/drain.js";
+import { registerEvents } from "./commands/events.js";
+import { registerGet } from "./commands/get.js";
+import { registerKill } from "./commands/kill.js";
+import { registerLogs } from "./commands/logs.js";
+import { registerRun } from "./commands/run.js";
+import { registerUp } from "./commands/up.js";
+import { registerVersion, yardVersion } from "./commands/version.js";
+
+export function buildProgram(): Command {
+  const program = new Command("yardctl")
+    .description("Yard: a two-level cluster scheduler. Operate it from here.")
+    .version(yardVersion(), "-V, --version")
+    .enablePositionalOptions()
+    .showSuggestionAfterError(true)
+    .configureHelp({ sortSubcommands: false });
+  registerUp(program);
+  registerDaemons(program);
+  registerGet(program);
+  registerRun(program);
+  registerLogs(program);
+  registerKill(program);
+  registerDrain(program);
+  registerEvents(program);
+  registerVersion(program);
+  return program;
+}

@@ -1,0 +1,94 @@
+// The batch framework as a daemon: its store, its BatchService endpoint, its scheduler.
+// Built only on the framework SDK's public API (plus the shared proto, gRPC and logging
+// helpers), like any third-party framework.
+import fs from "node:fs";
+import path from "node:path";
+import { Server } from "@grpc/grpc-js";
+import { bindServer, SERVER_OPTIONS } from "../../common/grpc.js";
+import { createLogger, type Logger } from "../../framework-sdk/index.js";
+import { BatchServiceService } from "../../proto/gen/yard/v1/batch.js";
+import { BatchScheduler } from "./batch-scheduler.js";
+import { createBatchService } from "./batch-service.js";
+import { JobStore } from "./job-store.js";
+
+export interface BatchFrameworkOptions {
+  /** host:port of the master. */
+  master: string;
+  token?: string;
+  /** Where batch.db lives. */
+  dataDir: string;
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Default 0: a free port. */
+  port?: number;
+  /** Default "batch". */
+  name?: string;
+  /** Default "*". */
+  role?: string;
+  /** Default 7 days: jobs outlive a framework restart by a wide margin. */
+  failoverTimeoutSeconds?: number;
+  logger?: Logger;
+}
+
+export interface BatchFrameworkHandle {
+  /** host:port of the BatchService, as advertised in FrameworkInfo.endpoint. */
+  endpoint: string;
+  frameworkId(): string | undefined;
+  stop(): Promise<void>;
+}
+
+const SEVEN_DAYS = 7 * 24 * 3600;
+
+export async function startBatchFramework(opts: BatchFrameworkOptions): Promise<BatchFrameworkHandle> {
+  if (!opts.master) throw new Error("master: is empty (give host:port of the master)");
+  if (!opts.dataDir) throw new Error("dataDir: is empty");
+  const port = opts.port ?? 0;
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new Error(`port: ${port} is not a port number`);
+  const log = opts.logger ?? createLogger("batch");
+  const host = opts.host ?? "127.0.0.1";
+  fs.mkdirSync(opts.dataDir, { recursive: true });
+  const store = new JobStore(path.join(opts.dataDir, "batch.db"));
+
+  const server = new Server(SERVER_OPTIONS);
+  let bound: number;
+  let scheduler: BatchScheduler;
+  try {
+    bound = await bindServer(server, host, port);
+  } catch (err) {
+    store.close();
+    throw err;
+  }
+  const endpoint = `${host}:${bound}`;
+  try {
+    scheduler = new BatchScheduler(store, log, {
+      master: opts.master,
+      token: opts.token,
+      name: opts.name ?? "batch",
+      role: opts.role ?? "*",
+      failoverTimeoutSeconds: opts.failoverTimeoutSeconds ?? SEVEN_DAYS,
+      endpoint,
+    });
+  } catch (err) {
+    server.forceShutdown();
+    store.close();
+    throw err;
+  }
+  server.addService(BatchServiceService, createBatchService(scheduler, opts.token, log));
+  scheduler.connect();
+  log.info("batch framework listening", { endpoint });
+
+  let stopping: Promise<void> | undefined;
+  return {
+    endpoint,
+    frameworkId: () => scheduler.frameworkId(),
+    stop: () => {
+      stopping ??= (async () => {
+        await scheduler.stop();
+        await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+        store.close();
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,339 @@
+// The batch framework's scheduler: it owns the jobs (in memory, written through to the
+// JobStore) and reacts to the driver's events. Offers go through the pure planner; task
+// updates through the pure job state machine; this class only does the I/O around them.
+import {
+  FrameworkRemovedError,
+  isTerminal,
+  type Logger,
+  type Offer,
+  Reason,
+  SchedulerDriver,
+  type TaskStatus,
+  TaskState,
+  taskInfo,
+} from "../../framework-sdk/index.js";
+import { Job } from "../../proto/gen/yard/v1/batch.js";
+import { type PendingTask, planOffers } from "./batch-planner.js";
+import type { JobStore } from "./job-store.js";
+import {
+  applyTaskStatus,
+  isJobEnded,
+  isLiveTask,
+  isPendingTask,
+  type JobChange,
+  killJob,
+  markLaunched,
+  markLaunchFailed,
+  newJob,
+} from "./job-state.js";
+
+/** Seconds the master keeps an agent's resources away from us after we decline or under-use them. */
+export const REFUSE_SECONDS = 5;
+
+export interface BatchSchedulerInit {
+  master: string;
+  token?: string;
+  name: string;
+  role: string;
+  failoverTimeoutSeconds: number;
+  endpoint: string;
+}
+
+/** Gets the job after each change, and undefined when the scheduler stops. */
+type Watcher = (job: Job | undefined) => void;
+
+export class BatchScheduler {
+  private readonly jobs = new Map<string, Job>();
+  /** Task id (of any attempt) → job id. */
+  private readonly owners = new Map<string, string>();
+  private readonly watchers = new Map<string, Set<Watcher>>();
+  private driver: SchedulerDriver | undefined;
+  private stopped = false;
+  /** What the master was last told: offers wanted or not (undefined after each subscription). */
+  private interest: "revived" | "suppressed" | undefined;
+  private interestSync: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly store: JobStore,
+    private readonly log: Logger,
+    private readonly init: BatchSchedulerInit,
+  ) {
+    for (const job of store.loadJobs()) this.addJob(job);
+  }
+
+  frameworkId(): string | undefined {
+    return this.driver?.frameworkId;
+  }
+
+  /** Subscribes (with the stored framework id, if any) in the background. */
+  connect(): void {
+    const id = this.store.frameworkId();
+    const driver = new SchedulerDriver({
+      master: this.init.master,
+      token: this.init.token,
+      logger: this.log,
+      framework: {
+        name: this.init.name,
+        role: this.init.role,
+        failoverTimeoutSeconds: this.init.failoverTimeoutSeconds,
+        endpoint: this.init.endpoint,
+        id,
+      },
+    });
+    this.driver = driver;
+    driver.on("subscribed", (ev) => this.onSubscribed(ev.frameworkId));
+    driver.on("offers", (ev) => this.onOffers(ev.offers));
+    driver.on("update", (ev) => this.onUpdate(ev.status));
+    driver.on("error", (ev) => this.onError(ev.error, ev.message));
+    driver.start().catch((err) => {
+      if (!(err instanceof FrameworkRemovedError))
+        this.log.warn("subscription ended", { error: String(err) });
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.driver?.stop();
+    await this.interestSync;
+    for (const set of this.watchers.values()) for (const w of set) w(undefined);
+    this.watchers.clear();
+  }
+
+  // ---- jobs (called by the BatchService handlers) ----
+
+  submit(id: string, spec: Job["spec"] & object, now = Date.now() / 1000): Job {
+    const job = newJob(id, { ...spec, name: spec.name || id }, now);
+    this.store.saveJob(job);
+    this.addJob(job);
+    this.log.info("job submitted", { job: id, tasks: spec.tasks });
+    this.syncInterest();
+    return job;
+  }
+
+  get(id: string): Job | undefined {
+    return this.jobs.get(id);
+  }
+
+  list(): Job[] {
+    return [...this.jobs.values()];
+  }
+
+  kill(id: string): Job | undefined {
+    const job = this.jobs.get(id);
+    if (!job) return undefined;
+    this.commit(job, killJob(job, Date.now() / 1000));
+    return job;
+  }
+
+  /** Calls `w` with the job after each change; `w(undefined)` when the scheduler stops. Returns an unsubscribe. */
+  watch(id: string, w: Watcher): () => void {
+    let set = this.watchers.get(id);
+    if (!set) {
+      set = new Set();
+      this.watchers.set(id, set);
+    }
+    set.add(w);
+    return () => {
+      set.delete(w);
+      if (set.size === 0) this.watchers.delete(id);
+    };
+  }
+
+  private addJob(job: Job): void {
+    this.jobs.set(job.id, job);
+    for (const t of job.tasks) this.owners.set(t.taskId, job.id);
+  }
+
+  /** Persists a change, sends the kills it asks for, tells watchers, and re-evaluates offer interest. */
+  private commit(job: Job, change: JobChange): void {
+    if (change.tasks.length === 0 && !change.job && change.kill.length === 0) return;
+    this.store.saveJob(job, change.tasks);
+    for (const t of job.tasks) this.owners.set(t.taskId, job.id);
+    for (const taskId of change.kill) this.killTask(taskId);
+    const snapshot = Job.fromPartial(job);
+    for (const w of this.watchers.get(job.id) ?? []) w(snapshot);
+    this.syncInterest();
+  }
+
+  private killTask(taskId: string): void {
+    const driver = this.driver;
+    if (!driver?.frameworkId) return; // reconciliation after subscription will find it
+    driver.kill(taskId).catch((err) => this.log.warn("kill failed", { taskId, error: String(err) }));
+  }
+
+  private pending(): PendingTask[] {
+    const out: PendingTask[] = [];
+    for (const job of this.jobs.values()) {
+      if (isJobEnded(job) || !job.spec) continue;
+      const r = job.spec.resources;
+      for (const t of job.tasks) {
+        if (!isPendingTask(t)) continue;
+        out.push({
+          jobId: job.id,
+          index: t.index,
+          taskId: t.taskId,
+          requirement: { cpus: r?.cpus ?? 0, mem: r?.mem ?? 0, disk: r?.disk ?? 0, ports: job.spec.ports },
+          executor: job.spec.executor || (job.spec.container?.image ? "docker" : "process"),
+        });
+      }
+    }
+    return out;
+  }
+
+  /** Suppress when nothing is pending, revive when something is; one call at a time, in order. */
+  private syncInterest(): void {
+    this.interestSync = this.interestSync
+      .then(async () => {
+        const driver = this.driver;
+        if (this.stopped || !driver?.frameworkId) return;
+        const want = this.pending().length > 0;
+        if (want && this.interest !== "revived") {
+          this.interest = "revived";
+          await driver.revive();
+        } else if (!want && this.interest !== "suppressed") {
+          this.interest = "suppressed";
+          await driver.suppress();
+        }
+      })
+      .catch((err) => {
+        this.interest = undefined;
+        this.log.warn("suppress/revive failed", { error: String(err) });
+      });
+  }
+
+  // ---- driver events ----
+
+  private async onSubscribed(frameworkId: string): Promise<void> {
+    this.store.setFrameworkId(frameworkId);
+    this.interest = undefined;
+    const driver = this.driver!;
+    const live: string[] = [];
+    for (const job of this.jobs.values()) for (const t of job.tasks) if (isLiveTask(t)) live.push(t.taskId);
+    try {
+      // Explicit: tasks the master never recorded come back LOST/unknown. Implicit: tasks the
+      // master has that we forgot (they are killed in onUpdate).
+      if (live.length > 0) await driver.reconcile(live);
+      await driver.reconcile([]);
+    } catch (err) {
+      this.log.warn("reconcile failed", { error: String(err) });
+    }
+    this.syncInterest();
+  }
+
+  private async onOffers(offers: Offer[]): Promise<void> {
+    const driver = this.driver!;
+    const plan = planOffers(offers, this.pending());
+    for (const { offer, launches } of plan.accept) {
+      const tasks = launches.map(({ task, resources }) => {
+        const job = this.jobs.get(task.jobId)!;
+        const spec = job.spec!;
+        return taskInfo({
+          taskId: task.taskId,
+          name: `${spec.name}.${task.index}`,
+          agentId: offer.agentId,
+          command: spec.command?.value
+            ? { value: spec.command.value, arguments: spec.command.arguments, shell: spec.command.shell }
+            : undefined,
+          env: { ...(spec.command?.env ?? {}), YARD_TASK_INDEX: String(task.index), YARD_JOB_ID: job.id },
+          cpus: resources.cpus,
+          mem: resources.mem,
+          disk: resources.disk,
+          ports: resources.ports,
+          executor: spec.executor || undefined,
+          image: spec.container?.image || undefined,
+          labels: { "yard.job": job.id, "yard.task-index": String(task.index) },
+        });
+      });
+      // Persist the launch before sending it: after a crash, reconciliation finds the task.
+      for (const { task } of launches) {
+        const job = this.jobs.get(task.jobId)!;
+        this.commit(job, markLaunched(job, task.index, offer.agentId));
+      }
+      try {
+        await driver.launch(offer, tasks, { refuseSeconds: REFUSE_SECONDS });
+        this.log.info("launched", { agent: offer.agentId, tasks: tasks.map((t) => t.taskId).join(",") });
+        // A job killed while the Accept was in flight: its kill could not reach these yet.
+        for (const { task } of launches) {
+          if (isJobEnded(this.jobs.get(task.jobId)!)) this.killTask(task.taskId);
+        }
+      } catch (err) {
+        this.log.warn("launch refused", { offer: offer.id, error: String(err) });
+        for (const { task } of launches) {
+          const job = this.jobs.get(task.jobId)!;
+          this.commit(
+            job,
+            markLaunchFailed(job, task.index, err instanceof Error ? err.message : String(err)),
+          );
+        }
+      }
+    }
+    if (plan.decline.length > 0) {
+      await driver
+        .decline(
+          plan.decline.map((o) => o.id),
+          { refuseSeconds: REFUSE_SECONDS },
+        )
+        .catch((err) => this.log.warn("decline failed", { error: String(err) }));
+    }
+    this.syncInterest();
+  }
+
+  private onUpdate(status: TaskStatus): void {
+    const jobId = this.owners.get(status.taskId);
+    const job = jobId ? this.jobs.get(jobId) : undefined;
+    if (!job) {
+      // Not one of ours (e.g. the store was lost): a task nobody tracks must not run forever.
+      if (!isTerminal(status.state)) {
+        this.log.warn("killing a task no job knows", { taskId: status.taskId });
+        this.killTask(status.taskId);
+      }
+      return;
+    }
+    const current = job.tasks.find((t) => t.taskId === status.taskId);
+    if (!current && !isTerminal(status.state)) {
+      // A live task of an older attempt (e.g. back from a lost agent): a newer one replaced it.
+      this.killTask(status.taskId);
+      return;
+    }
+    this.commit(job, applyTaskStatus(job, status, Date.now() / 1000));
+  }
+
+  private onError(error: Error | undefined, message: string): void {
+    if (!(error instanceof FrameworkRemovedError)) {
+      this.log.warn("error from the master", { message });
+      return;
+    }
+    // The master removed us (failover timeout passed): our tasks were killed. Count them as
+    // lost, forget the id and subscribe as a new framework.
+    this.log.error("framework was removed by the master; subscribing anew", { message });
+    this.store.setFrameworkId(undefined);
+    const now = Date.now() / 1000;
+    for (const job of this.jobs.values()) {
+      for (const t of [...job.tasks]) {
+        if (!isLiveTask(t)) continue;
+        this.commit(
+          job,
+          applyTaskStatus(
+            job,
+            {
+              taskId: t.taskId,
+              state: TaskState.TASK_LOST,
+              agentId: t.agentId,
+              frameworkId: "",
+              message: "the framework was removed by the master",
+              reason: Reason.FRAMEWORK_REMOVED,
+              uuid: "",
+              timestamp: now,
+              source: "framework",
+            },
+            now,
+          ),
+        );
+      }
+    }
+    if (this.stopped) return;
+    setImmediate(() => {
+      if (!this.stopped) this.connect();
+    });
+  }
+}

@@ -1,0 +1,73 @@
+// BatchService: the gRPC API of the batch framework (submit, get, list, kill, watch jobs).
+// Requests are checked here; the BatchScheduler owns the jobs.
+import type { Metadata, ServerWritableStream } from "@grpc/grpc-js";
+import { checkToken } from "../../common/auth.js";
+import { InvalidArgumentError, NotFoundError, toGrpcError } from "../../common/errors.js";
+import type { Logger } from "../../framework-sdk/index.js";
+import { type BatchServiceServer, type GetJobRequest, Job } from "../../proto/gen/yard/v1/batch.js";
+import type { BatchScheduler } from "./batch-scheduler.js";
+import { newJobId, validateJobSpec } from "./job-spec.js";
+import { isJobEnded } from "./job-state.js";
+
+function copy(job: Job): Job {
+  return Job.fromPartial(job);
+}
+
+export function createBatchService(scheduler: BatchScheduler, token: string | undefined, log: Logger) {
+  const guard = (md: Metadata) => checkToken(token, md);
+  const find = (jobId: string): Job => {
+    if (!jobId) throw new InvalidArgumentError("job_id", "is empty");
+    const job = scheduler.get(jobId);
+    if (!job) throw new NotFoundError(`job ${JSON.stringify(jobId)} not found`);
+    return job;
+  };
+  const unary =
+    <Req, Res>(fn: (req: Req) => Res) =>
+    (call: { request: Req; metadata: Metadata }, cb: (err: any, res?: Res) => void) => {
+      try {
+        guard(call.metadata);
+        cb(null, fn(call.request));
+      } catch (err) {
+        cb(toGrpcError(err));
+      }
+    };
+
+  const impl: BatchServiceServer = {
+    submitJob: unary((req) => {
+      const spec = validateJobSpec(req.spec);
+      return copy(scheduler.submit(newJobId(spec.name), spec));
+    }),
+    getJob: unary((req) => copy(find(req.jobId))),
+    listJobs: unary(() => ({ jobs: scheduler.list().map(copy) })),
+    killJob: unary((req) => copy(scheduler.kill(find(req.jobId).id)!)),
+    watchJob: (call: ServerWritableStream<GetJobRequest, Job>) => {
+      let job: Job;
+      try {
+        guard(call.metadata);
+        job = find(call.request.jobId);
+      } catch (err) {
+        call.emit("error", toGrpcError(err));
+        return;
+      }
+      call.write(copy(job));
+      if (isJobEnded(job)) {
+        call.end();
+        return;
+      }
+      const unwatch = scheduler.watch(job.id, (next) => {
+        if (call.cancelled || call.destroyed) return;
+        if (next) call.write(next);
+        if (!next || isJobEnded(next)) {
+          unwatch();
+          call.end();
+        }
+      });
+      call.on("cancelled", unwatch);
+      call.on("error", (err) => {
+        unwatch();
+        log.debug("watch stream error", { error: String(err) });
+      });
+    },
+  };
+  return impl;
+}

@@ -1,0 +1,236 @@
+// The agent against a test master speaking the real AgentService protocol.
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import { after, describe, test } from "node:test";
+import { silentLogger } from "../../common/logger.js";
+import { Reason } from "../../common/reasons.js";
+import { TaskState } from "../../proto/gen/yard/v1/common.js";
+import { type AgentHandle, startAgent } from "../../agent/agent-daemon.js";
+import { processStartTime } from "../../agent/proc-stat.js";
+import { killPid, shellTask, tempDir, waitFor } from "./helpers.js";
+import { TestMaster } from "./test-master.js";
+
+const FW = "fw-1";
+
+function statusesOf(master: TestMaster, taskId: string) {
+  return master
+    .all("status")
+    .map((s) => s.status!)
+    .filter((s) => s.taskId === taskId);
+}
+
+function waitState(master: TestMaster, taskId: string, state: TaskState) {
+  return waitFor(`${taskId} in ${TaskState[state]}`, () =>
+    statusesOf(master, taskId).find((s) => s.state === state),
+  );
+}
+
+describe("agent daemon", () => {
+  const dirs: string[] = [];
+  const agents: AgentHandle[] = [];
+  const masters: TestMaster[] = [];
+  const pids: number[] = [];
+  after(async () => {
+    for (const a of agents) await a.stop({ killTasks: true }).catch(() => undefined);
+    for (const m of masters) await m.stop();
+    for (const p of pids) killPid(p);
+    for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+  });
+
+  async function setup(opts: { token?: string } = {}) {
+    const master = new TestMaster();
+    await master.start();
+    masters.push(master);
+    const dataDir = tempDir("agent");
+    dirs.push(dataDir);
+    const start = () =>
+      startAgent({
+        master: master.address,
+        dataDir,
+        token: opts.token,
+        cpus: 2,
+        mem: 512,
+        disk: 1024,
+        ports: [{ begin: 31000, end: 31009 }],
+        attributes: [{ name: "zone", value: "a" }],
+        statusRetryMs: 200,
+        usageIntervalMs: 200,
+        killGraceMs: 2000,
+        logger: silentLogger,
+      }).then((a) => {
+        agents.push(a);
+        return a;
+      });
+    return { master, dataDir, start };
+  }
+
+  test("registers with its resources and token, heartbeats, and runs a task to FINISHED", async () => {
+    const { master, start } = await setup({ token: "s3cret" });
+    const agent = await start();
+    const s = await master.waitStreams(1);
+    assert.equal(s.authorization, "Bearer s3cret");
+    assert.equal(s.register.agentId, "");
+    assert.deepEqual(s.register.info?.resources, {
+      cpus: 2,
+      mem: 512,
+      disk: 1024,
+      ports: [{ begin: 31000, end: 31009 }],
+    });
+    assert.deepEqual(s.register.info?.attributes, [{ name: "zone", value: "a" }]);
+    assert.deepEqual(s.register.info?.executors, ["process"]);
+    await waitFor("agent id", () => agent.agentId() === "agent-1" || undefined);
+    await waitFor("two heartbeats", () => master.all("heartbeat").length >= 2 || undefined);
+
+    s.call.write({ runTask: { frameworkId: FW, task: shellTask("d-ok", "echo hello") } });
+    const running = await waitState(master, "d-ok", TaskState.TASK_RUNNING);
+    const finished = await waitState(master, "d-ok", TaskState.TASK_FINISHED);
+    assert.equal(finished.exitCode, 0);
+    assert.equal(finished.agentId, "agent-1");
+    assert.equal(finished.frameworkId, FW);
+    assert.notEqual(running.uuid, finished.uuid);
+  });
+
+  test("unacked updates are resent in order until acked; kill of an unknown task is LOST", async () => {
+    const { master, start } = await setup();
+    await start();
+    const s = await master.waitStreams(1);
+    s.call.write({ runTask: { frameworkId: FW, task: shellTask("d-retry", "exit 3") } });
+    const failed = await waitState(master, "d-retry", TaskState.TASK_FAILED);
+    assert.equal(failed.exitCode, 3);
+    // Resent with the same uuids, RUNNING always before FAILED.
+    await waitFor("resends", () => statusesOf(master, "d-retry").length >= 6 || undefined);
+    const seen = statusesOf(master, "d-retry");
+    const uuids = [...new Set(seen.map((x) => x.uuid))];
+    assert.equal(uuids.length, 2);
+    assert.equal(seen[0]!.state, TaskState.TASK_RUNNING);
+    assert.equal(seen[1]!.state, TaskState.TASK_FAILED);
+    for (const st of seen) s.call.write({ ack: { taskId: st.taskId, uuid: st.uuid } });
+    await new Promise((r) => setTimeout(r, 300));
+    const count = statusesOf(master, "d-retry").length;
+    await new Promise((r) => setTimeout(r, 600));
+    assert.equal(statusesOf(master, "d-retry").length, count, "acked updates are not sent again");
+
+    s.call.write({ killTask: { taskId: "nobody", frameworkId: FW, graceSeconds: 0 } });
+    const lost = await waitState(master, "nobody", TaskState.TASK_LOST);
+    assert.equal(lost.reason, Reason.TASK_UNKNOWN);
+  });
+
+  test("survives bad messages, streams logs, reports usage, re-registers with its tasks, kills", async () => {
+    const { master, start } = await setup();
+    await start();
+    const s = await master.waitStreams(1);
+    s.call.write({ runTask: { frameworkId: FW } }); // no task: logged and ignored
+    s.call.write({ ack: { taskId: "x", uuid: "not-pending" } });
+    const info = shellTask("d-long", "echo line1; echo $PORT0; sleep 30", {
+      resources: { cpus: 0.5, mem: 64, disk: 0, ports: [{ begin: 31003, end: 31003 }] },
+    });
+    s.call.write({ runTask: { frameworkId: FW, task: info } });
+    const running = await waitState(master, "d-long", TaskState.TASK_RUNNING);
+    s.call.write({ ack: { taskId: "d-long", uuid: running.uuid } });
+    await waitFor(
+      "usage for d-long",
+      () => master.all("usage").some((u) => u.tasks.some((t) => t.taskId === "d-long")) || undefined,
+    );
+
+    s.call.write({
+      readLogs: { requestId: "r1", taskId: "d-long", stream: "stdout", follow: false, tailBytes: 0 },
+    });
+    s.call.write({
+      readLogs: { requestId: "r2", taskId: "ghost", stream: "stdout", follow: false, tailBytes: 0 },
+    });
+    await waitFor("log eofs", () => master.all("logData").filter((l) => l.eof).length >= 2 || undefined);
+    const r1 = master.all("logData").filter((l) => l.requestId === "r1");
+    assert.equal(Buffer.concat(r1.map((l) => l.data)).toString(), "line1\n31003\n");
+    assert.equal(r1.at(-1)!.eof, true);
+    assert.equal(r1.at(-1)!.error, "");
+    const r2 = master.all("logData").filter((l) => l.requestId === "r2");
+    assert.match(r2.at(-1)!.error, /unknown task ghost/);
+
+    // A follow that ends when the task does.
+    s.call.write({
+      readLogs: { requestId: "r3", taskId: "d-long", stream: "stdout", follow: true, tailBytes: 6 },
+    });
+
+    // The master drops the stream: the agent dials again and re-registers with its task.
+    s.call.end();
+    const s2 = await master.waitStreams(2);
+    assert.equal(s2.register.agentId, "agent-1");
+    assert.deepEqual(
+      s2.register.tasks.map((t) => [t.task?.taskId, t.state, t.frameworkId]),
+      [["d-long", TaskState.TASK_RUNNING, FW]],
+    );
+    s2.call.write({
+      readLogs: { requestId: "r4", taskId: "d-long", stream: "stdout", follow: true, tailBytes: 0 },
+    });
+    await waitFor("r4 data", () => master.all("logData").some((l) => l.requestId === "r4") || undefined);
+    s2.call.write({ killTask: { taskId: "d-long", frameworkId: FW, graceSeconds: 1 } });
+    const killed = await waitState(master, "d-long", TaskState.TASK_KILLED);
+    assert.equal(killed.reason, Reason.KILL_REQUESTED);
+    const r4 = await waitFor("r4 eof", () =>
+      master.all("logData").find((l) => l.requestId === "r4" && l.eof) ? master.all("logData") : undefined,
+    );
+    const text = Buffer.concat(r4.filter((l) => l.requestId === "r4").map((l) => l.data)).toString();
+    assert.equal(text, "line1\n31003\n");
+  });
+
+  test("a restarted agent re-attaches to its running task and re-registers with it", async () => {
+    const { master, start } = await setup();
+    const first = await start();
+    const s = await master.waitStreams(1);
+    s.call.write({ runTask: { frameworkId: FW, task: shellTask("d-survive", "sleep 1.5; exit 7") } });
+    const running = await waitState(master, "d-survive", TaskState.TASK_RUNNING);
+    s.call.write({ ack: { taskId: "d-survive", uuid: running.uuid } });
+    await new Promise((r) => setTimeout(r, 100));
+    await first.stop(); // tasks keep running
+    const second = await start();
+    const s2 = await master.waitStreams(2);
+    assert.equal(s2.register.agentId, "agent-1");
+    assert.deepEqual(
+      s2.register.tasks.map((t) => [t.task?.taskId, t.state]),
+      [["d-survive", TaskState.TASK_RUNNING]],
+    );
+    const failed = await waitState(master, "d-survive", TaskState.TASK_FAILED);
+    assert.equal(failed.exitCode, 7);
+    s2.call.write({ ack: { taskId: "d-survive", uuid: failed.uuid } });
+    await new Promise((r) => setTimeout(r, 100));
+    await second.stop();
+    // The acked terminal task left the checkpoint: the next registration lists nothing.
+    await start();
+    const s3 = await master.waitStreams(3);
+    assert.deepEqual(s3.register.tasks, []);
+  });
+
+  test("STALE_AGENT: the agent kills its tasks, forgets its id and registers anew; other refusals back off", async () => {
+    const { master, start } = await setup();
+    await start();
+    const s = await master.waitStreams(1);
+    s.call.write({
+      runTask: { frameworkId: FW, task: shellTask("d-stale", "echo $$ > pid; exec sleep 30") },
+    });
+    const running = await waitState(master, "d-stale", TaskState.TASK_RUNNING);
+    s.call.write({ ack: { taskId: "d-stale", uuid: running.uuid } });
+    let refusals = 0;
+    master.answer = (reg) => {
+      if (reg.agentId === "agent-1") return { refused: { reason: "STALE_AGENT", message: "unknown agent" } };
+      if (refusals++ < 2) return { refused: { reason: "DUPLICATE_AGENT", message: "busy" } };
+      return { registered: { agentId: "agent-2", heartbeatIntervalSeconds: 1 } };
+    };
+    s.call.end();
+    const fresh = await master.waitStreams(3);
+    assert.equal(fresh.register.agentId, "", "a stale agent registers without its old id");
+    assert.deepEqual(fresh.register.tasks, []);
+    const s4 = await master.waitStreams(4);
+    assert.ok(
+      s4.openedAt - fresh.openedAt >= 100,
+      "a refusal other than STALE_AGENT is retried after a backoff",
+    );
+    assert.equal(s4.register.agentId, "");
+    const pid = Number(fs.readFileSync(`${dirs.at(-1)}/sandboxes/d-stale/pid`, "utf8"));
+    assert.equal(processStartTime(pid), undefined, "the stale agent's task was killed");
+    // The task was killed, and no update about it goes to the new identity.
+    assert.equal(
+      statusesOf(master, "d-stale").some((st) => st.state === TaskState.TASK_KILLED),
+      false,
+    );
+  });
+});

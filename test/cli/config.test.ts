@@ -1,0 +1,143 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { type Layers, parseConfigText, resolveSetting, resolveSettings, SETTINGS } from "../../cli/config.js";
+import { ExitCode, UsageError } from "../../cli/errors.js";
+
+function layers(partial: Partial<Layers>): Layers {
+  return { flags: {}, env: {}, file: {}, fileName: "/etc/yard.yaml", ...partial };
+}
+
+describe("config precedence: flag > env > config file > default", () => {
+  const cases: { name: string; l: Partial<Layers>; want: unknown; source: string | undefined }[] = [
+    {
+      name: "flag wins over all",
+      l: { flags: { cpus: "4" }, env: { YARD_CPUS: "3" }, file: { cpus: 2 } },
+      want: 4,
+      source: "flag",
+    },
+    { name: "env wins over file", l: { env: { YARD_CPUS: "3" }, file: { cpus: 2 } }, want: 3, source: "env" },
+    { name: "file wins over default", l: { file: { port: 7000 } }, want: 7000, source: "config" },
+    {
+      name: "an empty env var counts as unset",
+      l: { env: { YARD_CPUS: "" }, file: { cpus: 2 } },
+      want: 2,
+      source: "config",
+    },
+    { name: "nothing set: undefined", l: {}, want: undefined, source: undefined },
+  ];
+  for (const c of cases) {
+    test(c.name, () => {
+      const key = c.name.startsWith("file wins") ? "port" : "cpus";
+      const r = resolveSetting(key, SETTINGS[key as "cpus"], layers(c.l));
+      assert.equal(r.value, c.want);
+      assert.equal(r.source, c.source);
+    });
+  }
+
+  test("defaults: spec default, overridden by the caller's defaults", () => {
+    assert.deepEqual(resolveSettings(["master", "port", "httpPort"], layers({})), {
+      master: "127.0.0.1:7070",
+      port: 7070,
+      httpPort: 7071,
+    });
+    assert.equal(
+      resolveSettings(["dataDir"], layers({ defaults: { dataDir: "/home/u/.yard" } })).dataDir,
+      "/home/u/.yard",
+    );
+  });
+
+  test("env var names: YARD_ + SCREAMING_SNAKE, data dir is YARD_HOME", () => {
+    const l = layers({
+      env: { YARD_HTTP_PORT: "9001", YARD_HOME: "/srv/yard", YARD_MASTER: "10.0.0.1:7070" },
+    });
+    assert.deepEqual(resolveSettings(["httpPort", "dataDir", "master"], l), {
+      httpPort: 9001,
+      dataDir: "/srv/yard",
+      master: "10.0.0.1:7070",
+    });
+  });
+
+  test("repeatable --attribute flag, YARD_ATTRIBUTES list, and a YAML map all give attributes", () => {
+    const want = [
+      { name: "zone", value: "a" },
+      { name: "rack", value: "r1" },
+    ];
+    assert.deepEqual(
+      resolveSettings(["attributes"], layers({ flags: { attribute: ["zone=a", "rack=r1"] } })).attributes,
+      want,
+    );
+    assert.deepEqual(
+      resolveSettings(["attributes"], layers({ env: { YARD_ATTRIBUTES: "zone=a,rack=r1" } })).attributes,
+      want,
+    );
+    assert.deepEqual(
+      resolveSettings(["attributes"], layers({ file: { attributes: { zone: "a", rack: "r1" } } })).attributes,
+      want,
+    );
+  });
+
+  test("an empty repeatable flag falls through to the env", () => {
+    const l = layers({ flags: { attribute: [] }, env: { YARD_ATTRIBUTES: "zone=b" } });
+    assert.deepEqual(resolveSettings(["attributes"], l).attributes, [{ name: "zone", value: "b" }]);
+  });
+});
+
+describe("config errors name where the bad value came from", () => {
+  const cases: { name: string; l: Partial<Layers>; key: "cpus" | "ports" | "master"; message: string }[] = [
+    { name: "flag", l: { flags: { cpus: "-1" } }, key: "cpus", message: '--cpus "-1": must not be negative' },
+    {
+      name: "env",
+      l: { env: { YARD_CPUS: "lots" } },
+      key: "cpus",
+      message: 'YARD_CPUS "lots": not a number',
+    },
+    {
+      name: "config file",
+      l: { file: { ports: "5-3" } },
+      key: "ports",
+      message: 'ports in /etc/yard.yaml "5-3": "5-3" ends before it begins',
+    },
+    {
+      name: "host:port",
+      l: { flags: { master: "nohost" } },
+      key: "master",
+      message: '--master "nohost": not HOST:PORT (e.g. 127.0.0.1:7070)',
+    },
+  ];
+  for (const c of cases) {
+    test(c.name, () => {
+      assert.throws(
+        () => resolveSettings([c.key], layers(c.l)),
+        (err: unknown) =>
+          err instanceof UsageError && err.message === c.message && err.exitCode === ExitCode.USAGE,
+      );
+    });
+  }
+
+  test("a bad value in a lower layer is not looked at when a higher one is set", () => {
+    assert.equal(
+      resolveSettings(["cpus"], layers({ flags: { cpus: "1" }, env: { YARD_CPUS: "bad" } })).cpus,
+      1,
+    );
+  });
+});
+
+describe("parseConfigText", () => {
+  test("kebab-case and camelCase keys, an empty file", () => {
+    assert.deepEqual(parseConfigText("master: 10.0.0.1:7070\nhttp-port: 8081\nkillGrace: 3\n", "c.yaml"), {
+      master: "10.0.0.1:7070",
+      httpPort: 8081,
+      killGrace: 3,
+    });
+    assert.deepEqual(parseConfigText("", "c.yaml"), {});
+  });
+
+  test("an unknown key is an error that names it", () => {
+    assert.throws(() => parseConfigText("cpu: 4\n", "c.yaml"), /config file c.yaml: unknown key "cpu"/);
+  });
+
+  test("not a map, or not YAML", () => {
+    assert.throws(() => parseConfigText("- a\n- b\n", "c.yaml"), /must be a map/);
+    assert.throws(() => parseConfigText("a: [1, 2\n", "c.yaml"), /c.yaml is not valid YAML/);
+  });
+});
