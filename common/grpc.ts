@@ -1,5 +1,5 @@
 // gRPC plumbing shared by daemons and clients: channel options, server start, calls as promises.
-import { type ChannelOptions, credentials, Server, ServerCredentials } from "@grpc/grpc-js";
+import { type ChannelOptions, credentials, type Server, ServerCredentials } from "@grpc/grpc-js";
 
 /** Keepalives so that a dead peer is noticed in seconds, not at the TCP timeout. */
 export const CHANNEL_OPTIONS: ChannelOptions = {

@@ -42,11 +42,14 @@ function metrics(master: Master): string {
   counter("yard_status_updates_total", "Status updates received from agents.", master.counters.statusUpdates);
   counter("yard_allocation_cycles_total", "Allocation cycles run.", master.counters.cycles);
   const cycles = master.cycleTimes().sort((a, b) => a - b);
-  const q = (x: number) => (cycles.length ? cycles[Math.min(cycles.length - 1, Math.floor(x * cycles.length))]! : 0);
+  const q = (x: number) =>
+    cycles.length ? cycles[Math.min(cycles.length - 1, Math.floor(x * cycles.length))]! : 0;
   gauge("yard_allocation_cycle_ms", "Allocation cycle duration over the last cycles.", [
     ['{quantile="0.5"}', q(0.5)],
     ['{quantile="0.99"}', q(0.99)],
   ]);
-  gauge("yard_master_rss_bytes", "Resident set size of the master process.", [["", process.memoryUsage().rss]]);
+  gauge("yard_master_rss_bytes", "Resident set size of the master process.", [
+    ["", process.memoryUsage().rss],
+  ]);
   return `${lines.join("\n")}\n`;
 }

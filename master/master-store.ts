@@ -4,7 +4,13 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { AgentInfo, FrameworkInfo, TaskInfo, TaskStatus, TaskUsage } from "../proto/gen/yard/v1/common.js";
+import {
+  AgentInfo,
+  FrameworkInfo,
+  TaskInfo,
+  TaskStatus,
+  type TaskUsage,
+} from "../proto/gen/yard/v1/common.js";
 import { ClusterEvent } from "../proto/gen/yard/v1/operator.js";
 
 export type AgentStatusName = "ACTIVE" | "DISCONNECTED" | "LOST";

@@ -3,11 +3,7 @@
 // decides with the pure allocator and Accept validation; every state change is written to
 // SQLite in one transaction before anyone is told about it.
 import { status as Code } from "@grpc/grpc-js";
-import {
-  FailedPreconditionError,
-  InvalidArgumentError,
-  NotFoundError,
-} from "../common/errors.js";
+import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from "../common/errors.js";
 import { newId, newUuid } from "../common/ids.js";
 import { createLogger, type Logger } from "../common/logger.js";
 import { Reason } from "../common/reasons.js";
@@ -19,7 +15,7 @@ import {
   subtractResources,
 } from "../common/resources.js";
 import { canTransition, isTerminal, TaskState } from "../common/task-states.js";
-import type { AgentMessage, MasterMessage, Register, RunningTask } from "../proto/gen/yard/v1/agent.js";
+import type { AgentMessage, Register, RunningTask } from "../proto/gen/yard/v1/agent.js";
 import {
   type AgentInfo,
   type FrameworkInfo,
@@ -164,7 +160,12 @@ export class Master {
       };
       this.frameworks.set(f.info.id, entry);
       if (entry.status !== "INACTIVE") {
-        this.allocator.addFramework({ id: f.info.id, role: roleOf(f.info), active: false, suppressed: f.suppressed });
+        this.allocator.addFramework({
+          id: f.info.id,
+          role: roleOf(f.info),
+          active: false,
+          suppressed: f.suppressed,
+        });
       }
     }
     for (const stored of this.store.loadTasks()) {
@@ -192,7 +193,12 @@ export class Master {
   }
 
   start(): void {
-    this.timers.push(setInterval(() => this.guard("allocation", () => this.allocationTick()), this.config.allocationIntervalMs));
+    this.timers.push(
+      setInterval(
+        () => this.guard("allocation", () => this.allocationTick()),
+        this.config.allocationIntervalMs,
+      ),
+    );
     this.timers.push(setInterval(() => this.guard("maintenance", () => this.maintenanceTick()), 500));
     for (const t of this.timers) t.unref();
   }
@@ -267,7 +273,10 @@ export class Master {
       }
       const rec = this.offers.add(g, t);
       let list = byFramework.get(g.frameworkId);
-      if (!list) byFramework.set(g.frameworkId, (list = []));
+      if (!list) {
+        list = [];
+        byFramework.set(g.frameworkId, list);
+      }
       list.push({
         id: rec.id,
         frameworkId: g.frameworkId,
@@ -299,10 +308,12 @@ export class Master {
   private maintenanceTick(): void {
     const t = now();
     for (const agent of this.agents.values()) {
-      if (agent.status !== "LOST" && t - agent.lastSeenMs > this.config.agentTimeoutMs) this.agentLost(agent, t);
+      if (agent.status !== "LOST" && t - agent.lastSeenMs > this.config.agentTimeoutMs)
+        this.agentLost(agent, t);
       if (agent.drainKillAtMs !== undefined && t >= agent.drainKillAtMs) {
         agent.drainKillAtMs = undefined;
-        for (const id of agent.tasks) this.killTaskInternal(this.tasks.get(id)!, undefined, Reason.AGENT_DRAINED);
+        for (const id of agent.tasks)
+          this.killTaskInternal(this.tasks.get(id)!, undefined, Reason.AGENT_DRAINED);
       }
     }
     for (const fw of this.frameworks.values()) {
@@ -347,7 +358,14 @@ export class Master {
     const reregistered = agent !== undefined;
     this.store.transaction(() => {
       if (!agent) {
-        agent = { info, status: "ACTIVE", draining: false, registeredAt: t / 1000, lastSeenMs: t, tasks: new Set() };
+        agent = {
+          info,
+          status: "ACTIVE",
+          draining: false,
+          registeredAt: t / 1000,
+          lastSeenMs: t,
+          tasks: new Set(),
+        };
         this.agents.set(info.id, agent);
         this.events.append({ type: "AGENT_ADDED", agentId: info.id, message: info.hostname });
       } else {
@@ -363,7 +381,9 @@ export class Master {
     });
     const a = agent!;
     // The agent must hear that it is registered before any reconciliation kill arrives.
-    link.send({ registered: { agentId: info.id, heartbeatIntervalSeconds: this.config.agentHeartbeatMs / 1000 } });
+    link.send({
+      registered: { agentId: info.id, heartbeatIntervalSeconds: this.config.agentHeartbeatMs / 1000 },
+    });
     if (reregistered) {
       this.allocator.addAgent({ id: info.id, total: info.resources!, draining: a.draining });
       this.reconcileAgent(a, reg.tasks);
@@ -477,19 +497,25 @@ export class Master {
       // Not ours (forgotten or never launched here): acknowledge so the agent stops retrying.
       ack();
       if (!isTerminal(status.state)) {
-        agent.link?.send({ killTask: { taskId: status.taskId, frameworkId: status.frameworkId, graceSeconds: 0 } });
+        agent.link?.send({
+          killTask: { taskId: status.taskId, frameworkId: status.frameworkId, graceSeconds: 0 },
+        });
       }
       return;
     }
-    if (status.uuid && task.seenUuids.includes(status.uuid)) return ack();
-    if (task.info.agentId !== agent.info.id) return ack();
+    const duplicate = status.uuid !== "" && task.seenUuids.includes(status.uuid);
+    if (duplicate || task.info.agentId !== agent.info.id) {
+      ack();
+      return;
+    }
     this.counters.statusUpdates++;
     if (status.uuid) {
       task.seenUuids.push(status.uuid);
       if (task.seenUuids.length > 8) task.seenUuids.shift();
     }
-    if (!canTransition(task.status.state, status.state)) return ack();
-    this.store.transaction(() => this.applyStatus(task, { ...status, source: "agent" }));
+    if (canTransition(task.status.state, status.state)) {
+      this.store.transaction(() => this.applyStatus(task, { ...status, source: "agent" }));
+    }
     ack();
   }
 
@@ -583,7 +609,10 @@ export class Master {
         old.end(Code.ABORTED, "superseded by a newer subscription of the same framework");
       }
       if (roleOf(fw.info) !== role) {
-        throw new InvalidArgumentError("framework_info.role", `cannot change from "${fw.info.role}" to "${info.role}"`);
+        throw new InvalidArgumentError(
+          "framework_info.role",
+          `cannot change from "${fw.info.role}" to "${info.role}"`,
+        );
       }
       fw.info = { ...info, role };
     } else {
@@ -656,7 +685,7 @@ export class Master {
   private requireSubscribed(frameworkId: string): FrameworkEntry {
     if (!frameworkId) throw new InvalidArgumentError("framework_id", "is required");
     const fw = this.frameworks.get(frameworkId);
-    if (!fw || !fw.link || fw.removing) {
+    if (!fw?.link || fw.removing) {
       throw new FailedPreconditionError(`framework ${frameworkId} is not subscribed`);
     }
     return fw;
@@ -694,7 +723,8 @@ export class Master {
       for (const o of plan.offers) this.allocator.recover(o.agentId, frameworkId, o.resources, t, 0);
       throw new FailedPreconditionError(`agent ${plan.agentId} is not connected`);
     }
-    if (!isEmptyResources(plan.unused)) this.allocator.recover(plan.agentId, frameworkId, plan.unused, t, refuse);
+    if (!isEmptyResources(plan.unused))
+      this.allocator.recover(plan.agentId, frameworkId, plan.unused, t, refuse);
     if (plan.tasks.length === 0) return [];
     const created: TaskEntry[] = [];
     this.store.transaction(() => {
@@ -750,7 +780,13 @@ export class Master {
     for (const id of offerIds) {
       const o = this.offers.remove(id);
       if (!o) continue;
-      this.allocator.recover(o.agentId, frameworkId, o.resources, t, refuseSeconds ?? this.config.defaultRefuseSeconds);
+      this.allocator.recover(
+        o.agentId,
+        frameworkId,
+        o.resources,
+        t,
+        refuseSeconds ?? this.config.defaultRefuseSeconds,
+      );
       this.allocateSoon(o.agentId);
     }
   }
@@ -794,7 +830,10 @@ export class Master {
   reconcile(frameworkId: string, taskIds: string[]): void {
     const fw = this.requireSubscribed(frameworkId);
     const send = (status: TaskStatus) =>
-      fw.link?.send({ type: Event_Type.UPDATE, update: { status: { ...status, uuid: "", source: "master" } } });
+      fw.link?.send({
+        type: Event_Type.UPDATE,
+        update: { status: { ...status, uuid: "", source: "master" } },
+      });
     if (taskIds.length === 0) {
       for (const id of fw.tasks) send(this.tasks.get(id)!.status);
       for (const id of fw.unacked.keys()) if (!fw.tasks.has(id)) send(this.tasks.get(id)!.status);
@@ -835,7 +874,8 @@ export class Master {
     fw.suppressed = true;
     this.allocator.suppress(frameworkId);
     const t = now();
-    for (const o of this.offers.forFramework(frameworkId)) this.rescindOffer(o, "framework suppressed offers", t);
+    for (const o of this.offers.forFramework(frameworkId))
+      this.rescindOffer(o, "framework suppressed offers", t);
     this.store.putFramework({ ...fw, disconnectedAt: 0 });
   }
 
@@ -922,9 +962,16 @@ export class Master {
     if (!task) throw new NotFoundError(`task ${taskId} not found`);
     const agent = this.agents.get(task.info.agentId);
     if (!agent?.link) {
-      throw new FailedPreconditionError(`the agent of task ${taskId} (${task.info.agentId}) is not connected`);
+      throw new FailedPreconditionError(
+        `the agent of task ${taskId} (${task.info.agentId}) is not connected`,
+      );
     }
-    return { agentId: agent.info.id, link: agent.link, task: task.info, terminal: isTerminal(task.status.state) };
+    return {
+      agentId: agent.info.id,
+      link: agent.link,
+      task: task.info,
+      terminal: isTerminal(task.status.state),
+    };
   }
 
   private requireAgent(agentId: string): AgentEntry {
@@ -944,7 +991,8 @@ export class Master {
     let offered = emptyResources();
     for (const o of this.offers.forAgent(a.info.id)) offered = addResources(offered, o.resources);
     const allocated = subtractResources(subtractResources(total, available), offered);
-    const status = a.status === "ACTIVE" && a.draining ? (a.tasks.size > 0 ? "DRAINING" : "DRAINED") : a.status;
+    const status =
+      a.status === "ACTIVE" && a.draining ? (a.tasks.size > 0 ? "DRAINING" : "DRAINED") : a.status;
     return {
       info: a.info,
       status,
@@ -964,7 +1012,9 @@ export class Master {
       return {
         info: f.info,
         status: f.status,
-        allocated: active ? subtractResources(this.allocator.frameworkAllocation(f.info.id), offered) : emptyResources(),
+        allocated: active
+          ? subtractResources(this.allocator.frameworkAllocation(f.info.id), offered)
+          : emptyResources(),
         offered,
         registeredAt: f.registeredAt,
         disconnectedAt: f.disconnectedAtMs / 1000,
@@ -981,7 +1031,13 @@ export class Master {
       if (filter.frameworkId && t.frameworkId !== filter.frameworkId) continue;
       if (filter.agentId && t.info.agentId !== filter.agentId) continue;
       if (!filter.includeTerminal && isTerminal(t.status.state)) continue;
-      out.push({ info: t.info, frameworkId: t.frameworkId, status: t.status, createdAt: t.createdAt, usage: t.usage });
+      out.push({
+        info: t.info,
+        frameworkId: t.frameworkId,
+        status: t.status,
+        createdAt: t.createdAt,
+        usage: t.usage,
+      });
     }
     return out;
   }
@@ -1006,11 +1062,12 @@ function validateRegistration(reg: Register): string | undefined {
   const r = info.resources;
   if (!r) return "info.resources is required";
   for (const name of ["cpus", "mem", "disk"] as const) {
-    if (!Number.isFinite(r[name]) || r[name] < 0) return `info.resources.${name}: ${r[name]} is not a valid amount`;
+    if (!Number.isFinite(r[name]) || r[name] < 0)
+      return `info.resources.${name}: ${r[name]} is not a valid amount`;
   }
   for (const p of r.ports) {
-    if (p.begin > p.end || p.end > 65535) return `info.resources.ports: ${p.begin}-${p.end} is not a valid range`;
+    if (p.begin > p.end || p.end > 65535)
+      return `info.resources.ports: ${p.begin}-${p.end} is not a valid range`;
   }
   return undefined;
 }
-

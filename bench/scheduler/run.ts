@@ -40,11 +40,6 @@ function cleanup(): void {
 }
 process.on("exit", cleanup);
 
-function quantile(xs: number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? Number.NaN;
-}
-
 async function metrics(httpPort: number): Promise<Map<string, number>> {
   const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
   const out = new Map<string, number>();
@@ -57,7 +52,9 @@ async function metrics(httpPort: number): Promise<Map<string, number>> {
 }
 
 async function main(): Promise<void> {
-  console.log(`scheduler benchmark: ${N} simulated agents, ${M} frameworks, ${T} tasks of cpus:${TASK.cpus};mem:${TASK.mem}`);
+  console.log(
+    `scheduler benchmark: ${N} simulated agents, ${M} frameworks, ${T} tasks of cpus:${TASK.cpus};mem:${TASK.mem}`,
+  );
 
   // The limit: the allocator alone, in this process, on the same shape of cluster.
   const alone = await benchAllocator({
@@ -66,12 +63,27 @@ async function main(): Promise<void> {
     tasks: T,
     taskResources: parseResources(`cpus:${TASK.cpus};mem:${TASK.mem}`),
   });
-  console.log(`allocator in-process: ${alone.placementsPerSecond.toFixed(0)} placements/s, cycle p50 ${alone.cycleP50Ms.toFixed(2)} ms p99 ${alone.cycleP99Ms.toFixed(2)} ms`);
+  console.log(
+    `allocator in-process: ${alone.placementsPerSecond.toFixed(0)} placements/s, cycle p50 ${alone.cycleP50Ms.toFixed(2)} ms p99 ${alone.cycleP99Ms.toFixed(2)} ms`,
+  );
 
   const masterDir = join(root, "master");
   const master = spawn(
     process.execPath,
-    [yardctl, "master", "--data-dir", masterDir, "--port", "0", "--http-port", "0", "--token", token, "--agent-timeout", "60"],
+    [
+      yardctl,
+      "master",
+      "--data-dir",
+      masterDir,
+      "--port",
+      "0",
+      "--http-port",
+      "0",
+      "--token",
+      token,
+      "--agent-timeout",
+      "60",
+    ],
     { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, YARD_LOG_LEVEL: "warn" } },
   );
   children.push(master);
@@ -85,9 +97,13 @@ async function main(): Promise<void> {
   const ready = [];
   for (let p = 0; p < PROCS; p++) {
     const n = Math.min(perProc, N - p * perProc);
-    const sim = spawn(process.execPath, [join(here, "sim-agents.js"), address, String(n), token, String(p * perProc)], {
-      stdio: ["ignore", "pipe", "inherit"],
-    });
+    const sim = spawn(
+      process.execPath,
+      [join(here, "sim-agents.js"), address, String(n), token, String(p * perProc)],
+      {
+        stdio: ["ignore", "pipe", "inherit"],
+      },
+    );
     children.push(sim);
     ready.push(
       new Promise<void>((res) => {
@@ -126,13 +142,21 @@ async function main(): Promise<void> {
             await driver.decline([offer.id], { refuseSeconds: 3600 }).catch(() => undefined);
             continue;
           }
-          const r = takeTasks(offer, Array.from({ length: want }, () => TASK));
+          const r = takeTasks(
+            offer,
+            Array.from({ length: want }, () => TASK),
+          );
           if (r.placed.length === 0) {
             await driver.decline([offer.id], { refuseSeconds: 1 }).catch(() => undefined);
             continue;
           }
           const tasks = r.placed.map((p) =>
-            taskInfo({ taskId: `f${f}-t${launched + p.index}`, command: "true", cpus: p.resources.cpus, mem: p.resources.mem }),
+            taskInfo({
+              taskId: `f${f}-t${launched + p.index}`,
+              command: "true",
+              cpus: p.resources.cpus,
+              mem: p.resources.mem,
+            }),
           );
           launched += tasks.length;
           if (!firstAccept) firstAccept = performance.now();
@@ -171,7 +195,9 @@ async function main(): Promise<void> {
   const p99 = m.get('yard_allocation_cycle_ms{quantile="0.99"}') ?? Number.NaN;
   console.log("");
   console.log(`agents registered:          ${agentsRegistered} (${registrationSeconds.toFixed(1)} s)`);
-  console.log(`placements end to end:      ${e2e.toFixed(0)} /s (${T} tasks, Accept to RUNNING, ${seconds.toFixed(2)} s)`);
+  console.log(
+    `placements end to end:      ${e2e.toFixed(0)} /s (${T} tasks, Accept to RUNNING, ${seconds.toFixed(2)} s)`,
+  );
   console.log(`allocation cycle (master):  p50 ${p50.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms`);
   console.log(`master RSS:                 ${rssMiB.toFixed(0)} MiB`);
   console.log(`allocator alone:            ${alone.placementsPerSecond.toFixed(0)} /s`);

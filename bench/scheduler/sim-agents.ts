@@ -20,7 +20,9 @@ const AGENTS_PER_CHANNEL = 500;
 const clients: AgentServiceClient[] = [];
 for (let i = 0; i < Math.ceil(count / AGENTS_PER_CHANNEL); i++) {
   // A distinct option value gives each client its own connection instead of a shared one.
-  clients.push(new AgentServiceClient(master!, insecureChannel(), { ...CHANNEL_OPTIONS, "yard.bench.channel": i }));
+  clients.push(
+    new AgentServiceClient(master!, insecureChannel(), { ...CHANNEL_OPTIONS, "yard.bench.channel": i }),
+  );
 }
 
 let registered = 0;
@@ -35,7 +37,10 @@ function connect(i: number): void {
   call.on("data", (msg: MasterMessage) => {
     if (msg.registered) {
       agentId = msg.registered.agentId;
-      heartbeat = setInterval(() => call.write({ heartbeat: { timestamp: Date.now() / 1000 } }), msg.registered.heartbeatIntervalSeconds * 1000);
+      heartbeat = setInterval(
+        () => call.write({ heartbeat: { timestamp: Date.now() / 1000 } }),
+        msg.registered.heartbeatIntervalSeconds * 1000,
+      );
       heartbeat.unref();
       registered++;
       if (registered % 1000 === 0) console.log(`registered ${registered}`);

@@ -34,7 +34,9 @@ export function agentService(master: Master, token: string | undefined): AgentSe
         try {
           if (!agentId) {
             if (!msg.register) {
-              link.send({ refused: { reason: "BAD_REGISTRATION", message: "the first message must be a register" } });
+              link.send({
+                refused: { reason: "BAD_REGISTRATION", message: "the first message must be a register" },
+              });
               link.close();
               return;
             }

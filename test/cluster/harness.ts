@@ -49,7 +49,9 @@ export async function waitFor<T>(
       lastError = err;
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${lastError}` : ""}`);
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${lastError}` : ""}`,
+      );
     }
     await new Promise((r) => setTimeout(r, intervalMs));
   }
@@ -97,7 +99,18 @@ export class TestCluster {
     // The first start picks a free port; restarts reuse it so agents and frameworks find it again.
     const port = String(this.masterPort);
     this.master = this.spawnDaemon(
-      ["master", "--data-dir", dataDir, "--port", port, "--http-port", "0", "--token", this.token, ...this.masterArgs],
+      [
+        "master",
+        "--data-dir",
+        dataDir,
+        "--port",
+        port,
+        "--http-port",
+        "0",
+        "--token",
+        this.token,
+        ...this.masterArgs,
+      ],
       dataDir,
     );
     const m = this.master;
@@ -180,7 +193,10 @@ export class TestCluster {
   }
 
   /** Runs `yardctl` against this cluster and returns its exit code and output. */
-  yardctl(args: string[], timeoutMs = 30_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  yardctl(
+    args: string[],
+    timeoutMs = 30_000,
+  ): Promise<{ code: number | null; stdout: string; stderr: string }> {
     return runYardctl(args, timeoutMs, { YARD_MASTER: this.masterAddress, YARD_TOKEN: this.token });
   }
 

@@ -80,16 +80,24 @@ export class QueueFramework {
   }
 
   waitForState(taskId: string, state: TaskState, timeoutMs = 20_000): Promise<TaskStatus> {
-    return waitFor(`task ${taskId} to reach state ${state}`, () => {
-      const s = this.latest.get(taskId);
-      return s?.state === state && s;
-    }, timeoutMs);
+    return waitFor(
+      `task ${taskId} to reach state ${state}`,
+      () => {
+        const s = this.latest.get(taskId);
+        return s?.state === state && s;
+      },
+      timeoutMs,
+    );
   }
 
   waitForTerminal(taskIds: string[], timeoutMs = 30_000): Promise<TaskStatus[]> {
-    return waitFor(`${taskIds.length} tasks to end`, () => {
-      const all = taskIds.map((id) => this.latest.get(id));
-      return all.every((s) => s && isTerminal(s.state)) && (all as TaskStatus[]);
-    }, timeoutMs);
+    return waitFor(
+      `${taskIds.length} tasks to end`,
+      () => {
+        const all = taskIds.map((id) => this.latest.get(id));
+        return all.every((s) => s && isTerminal(s.state)) && (all as TaskStatus[]);
+      },
+      timeoutMs,
+    );
   }
 }

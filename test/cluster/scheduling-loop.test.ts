@@ -42,11 +42,19 @@ describe("scheduling loop (master, 3 agents, 2 frameworks)", { timeout: 240_000 
     const idsB = Array.from({ length: 15 }, (_, i) => `b-${i}`);
     fwA.submit(...idsA.map((taskId) => ({ taskId, command: "sleep 0.2; echo done-$YARD_TASK_ID" })));
     fwB.submit(...idsB.map((taskId) => ({ taskId, command: "sleep 0.2" })));
-    const statuses = [...(await fwA.waitForTerminal(idsA, 60_000)), ...(await fwB.waitForTerminal(idsB, 60_000))];
+    const statuses = [
+      ...(await fwA.waitForTerminal(idsA, 60_000)),
+      ...(await fwB.waitForTerminal(idsB, 60_000)),
+    ];
     assert.equal(statuses.length, 30);
     for (const s of statuses) assert.equal(s.state, TaskState.TASK_FINISHED, `${s.taskId}: ${s.message}`);
     // Every task passed through RUNNING on its way, reported by its agent.
-    const running = new Set(fwA.updates.concat(fwB.updates).filter((u) => u.state === TaskState.TASK_RUNNING).map((u) => u.taskId));
+    const running = new Set(
+      fwA.updates
+        .concat(fwB.updates)
+        .filter((u) => u.state === TaskState.TASK_RUNNING)
+        .map((u) => u.taskId),
+    );
     for (const id of [...idsA, ...idsB]) assert.ok(running.has(id), `${id} was never RUNNING`);
     const agentsUsed = new Set(statuses.map((s) => s.agentId));
     assert.ok(agentsUsed.size >= 2, `tasks ran on ${agentsUsed.size} agent(s) only`);
@@ -67,8 +75,9 @@ describe("scheduling loop (master, 3 agents, 2 frameworks)", { timeout: 240_000 
 
     await cluster.waitForAgents(3);
     assert.deepEqual((await cluster.getAgents()).map((a) => a.info!.id).sort(), agentsBefore);
-    await waitFor("both frameworks to re-subscribe", async () =>
-      (await cluster.getFrameworks()).filter((f) => f.status === "CONNECTED").length === 2,
+    await waitFor(
+      "both frameworks to re-subscribe",
+      async () => (await cluster.getFrameworks()).filter((f) => f.status === "CONNECTED").length === 2,
     );
     assert.deepEqual((await cluster.getFrameworks()).map((f) => f.info!.id).sort(), frameworksBefore);
     const tasksAfter = new Map((await cluster.getTasks()).map((t) => [t.info!.taskId, t.status!.state]));
