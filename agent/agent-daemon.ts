@@ -123,6 +123,7 @@ class AgentDaemon {
         version: AGENT_VERSION,
       },
       token: opts.token ?? "",
+      artifacts: [],
     };
 
     this.connection = new MasterConnection({

@@ -137,6 +137,8 @@ export interface TaskSpec {
   labels?: Record<string, string>;
   /** SIGTERM, then SIGKILL after this many seconds; 0 = the agent's default. */
   killGraceSeconds?: number;
+  /** NAME@VERSION of a release the agent fetches (and verifies) before starting the task. */
+  release?: string;
 }
 
 /** Builds a TaskInfo from plain fields, checking them first (the error names the field). */
@@ -185,6 +187,7 @@ export function taskInfo(spec: TaskSpec): TaskInfo {
     executor: spec.executor ?? (spec.image ? "docker" : ""),
     labels: { ...(spec.labels ?? {}) },
     killGraceSeconds: spec.killGraceSeconds ?? 0,
+    release: spec.release ?? "",
   };
 }
 

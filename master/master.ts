@@ -285,6 +285,7 @@ export class Master {
         resources: g.resources,
         attributes: agent.info.attributes,
         executors: agent.info.executors,
+        releases: [],
       });
     }
     for (const [fwId, offers] of byFramework) {

@@ -72,6 +72,7 @@ function connect(i: number): void {
       agentId: "",
       token: "",
       tasks: [],
+      artifacts: [],
       info: {
         id: "",
         hostname: `sim-${first + i}`,

@@ -99,6 +99,7 @@ describe("takeTasks", () => {
       resources: r("cpus:1;mem:64"),
       attributes: [],
       executors: [],
+      releases: [],
     };
     assert.equal(takeTasks(offer, [{ cpus: 1, mem: 64 }]).placed.length, 1);
   });

@@ -46,6 +46,7 @@ const offer = {
   resources: { cpus: 4, mem: 4096, disk: 0, ports: [{ begin: 31000, end: 31010 }] },
   attributes: [],
   executors: ["process"],
+  releases: [],
 };
 
 describe("SchedulerDriver", () => {

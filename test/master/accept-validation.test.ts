@@ -36,6 +36,7 @@ function task(over: Partial<TaskInfo> & { res?: string } = {}): TaskInfo {
     executor: "",
     labels: {},
     killGraceSeconds: 0,
+    release: "",
     ...rest,
   };
 }

@@ -31,6 +31,7 @@ function offer(id: string, cpus: number, ports = "") {
     resources: { cpus, mem: 4096, disk: 0, ports: ports ? [{ begin: 31000, end: 31009 }] : [] },
     attributes: [],
     executors: ["process"],
+    releases: [],
   };
 }
 

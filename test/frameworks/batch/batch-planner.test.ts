@@ -12,6 +12,7 @@ function offer(id: string, res: string, executors: string[] = ["process"]) {
     resources: parseResources(res),
     attributes: [],
     executors,
+    releases: [],
   };
 }
 

@@ -29,6 +29,7 @@ export interface AgentMessage {
   status?: StatusUpdate | undefined;
   usage?: UsageReport | undefined;
   logData?: LogData | undefined;
+  fetchProgress?: FetchProgress | undefined;
 }
 
 export interface Register {
@@ -41,6 +42,15 @@ export interface Register {
   tasks: RunningTask[];
   /** Shared secret, when the master requires one. */
   token: string;
+  /** Releases in the agent's cache (verified), so offers can carry locality. */
+  artifacts: CachedArtifact[];
+}
+
+export interface CachedArtifact {
+  /** NAME@VERSION */
+  release: string;
+  sha256: string;
+  size: number;
 }
 
 export interface RunningTask {
@@ -72,6 +82,8 @@ export interface MasterMessage {
   ping?: Ping | undefined;
   readLogs?: ReadLogs | undefined;
   cancelLogs?: CancelLogs | undefined;
+  fetchArtifact?: FetchArtifact | undefined;
+  evictArtifact?: EvictArtifact | undefined;
 }
 
 export interface Registered {
@@ -88,7 +100,11 @@ export interface Refused {
 
 export interface RunTask {
   frameworkId: string;
-  task?: TaskInfo | undefined;
+  task?:
+    | TaskInfo
+    | undefined;
+  /** Set by the master when task.release names a release: what to fetch before launching. */
+  artifact?: FetchArtifact | undefined;
 }
 
 export interface KillTask {
@@ -134,8 +150,47 @@ export interface LogData {
   error: string;
 }
 
+/** Fetch a release into the agent's cache from the BitTorrent swarm (master + other agents). */
+export interface FetchArtifact {
+  /** NAME@VERSION */
+  release: string;
+  /** sha256 of the whole artifact, hex; verified before use. */
+  sha256: string;
+  /** The .torrent metainfo (BitTorrent v1, announce = the master's tracker). */
+  torrent: Buffer;
+  /** "file", "tar" (a directory, tarred) or "docker-image" (docker save output). */
+  kind: string;
+  size: number;
+}
+
+export interface EvictArtifact {
+  release: string;
+}
+
+/** Progress of a fetch, sent on changes (at most every 500 ms) and at the end. */
+export interface FetchProgress {
+  release: string;
+  sha256: string;
+  /** FETCHING, VERIFYING, DONE, FAILED, EVICTED */
+  state: string;
+  downloaded: number;
+  uploaded: number;
+  size: number;
+  /** Bytes per second over the last interval. */
+  downloadRate: number;
+  uploadRate: number;
+  error: string;
+}
+
 function createBaseAgentMessage(): AgentMessage {
-  return { register: undefined, heartbeat: undefined, status: undefined, usage: undefined, logData: undefined };
+  return {
+    register: undefined,
+    heartbeat: undefined,
+    status: undefined,
+    usage: undefined,
+    logData: undefined,
+    fetchProgress: undefined,
+  };
 }
 
 export const AgentMessage: MessageFns<AgentMessage> = {
@@ -154,6 +209,9 @@ export const AgentMessage: MessageFns<AgentMessage> = {
     }
     if (message.logData !== undefined) {
       LogData.encode(message.logData, writer.uint32(42).fork()).join();
+    }
+    if (message.fetchProgress !== undefined) {
+      FetchProgress.encode(message.fetchProgress, writer.uint32(50).fork()).join();
     }
     return writer;
   },
@@ -211,6 +269,14 @@ export const AgentMessage: MessageFns<AgentMessage> = {
             message.logData = LogData.decode(reader, reader.uint32());
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.fetchProgress = FetchProgress.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -234,6 +300,11 @@ export const AgentMessage: MessageFns<AgentMessage> = {
         : isSet(object.log_data)
         ? LogData.fromJSON(object.log_data)
         : undefined,
+      fetchProgress: isSet(object.fetchProgress)
+        ? FetchProgress.fromJSON(object.fetchProgress)
+        : isSet(object.fetch_progress)
+        ? FetchProgress.fromJSON(object.fetch_progress)
+        : undefined,
     };
   },
 
@@ -253,6 +324,9 @@ export const AgentMessage: MessageFns<AgentMessage> = {
     }
     if (message.logData !== undefined) {
       obj.logData = LogData.toJSON(message.logData);
+    }
+    if (message.fetchProgress !== undefined) {
+      obj.fetchProgress = FetchProgress.toJSON(message.fetchProgress);
     }
     return obj;
   },
@@ -277,12 +351,15 @@ export const AgentMessage: MessageFns<AgentMessage> = {
     message.logData = (object.logData !== undefined && object.logData !== null)
       ? LogData.fromPartial(object.logData)
       : undefined;
+    message.fetchProgress = (object.fetchProgress !== undefined && object.fetchProgress !== null)
+      ? FetchProgress.fromPartial(object.fetchProgress)
+      : undefined;
     return message;
   },
 };
 
 function createBaseRegister(): Register {
-  return { agentId: "", info: undefined, tasks: [], token: "" };
+  return { agentId: "", info: undefined, tasks: [], token: "", artifacts: [] };
 }
 
 export const Register: MessageFns<Register> = {
@@ -298,6 +375,9 @@ export const Register: MessageFns<Register> = {
     }
     if (message.token !== "") {
       writer.uint32(34).string(message.token);
+    }
+    for (const v of message.artifacts) {
+      CachedArtifact.encode(v!, writer.uint32(42).fork()).join();
     }
     return writer;
   },
@@ -347,6 +427,14 @@ export const Register: MessageFns<Register> = {
             message.token = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.artifacts.push(CachedArtifact.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -369,6 +457,9 @@ export const Register: MessageFns<Register> = {
       info: isSet(object.info) ? AgentInfo.fromJSON(object.info) : undefined,
       tasks: globalThis.Array.isArray(object?.tasks) ? object.tasks.map((e: any) => RunningTask.fromJSON(e)) : [],
       token: isSet(object.token) ? globalThis.String(object.token) : "",
+      artifacts: globalThis.Array.isArray(object?.artifacts)
+        ? object.artifacts.map((e: any) => CachedArtifact.fromJSON(e))
+        : [],
     };
   },
 
@@ -386,6 +477,9 @@ export const Register: MessageFns<Register> = {
     if (message.token !== "") {
       obj.token = message.token;
     }
+    if (message.artifacts?.length) {
+      obj.artifacts = message.artifacts.map((e) => CachedArtifact.toJSON(e));
+    }
     return obj;
   },
 
@@ -398,6 +492,108 @@ export const Register: MessageFns<Register> = {
     message.info = (object.info !== undefined && object.info !== null) ? AgentInfo.fromPartial(object.info) : undefined;
     message.tasks = object.tasks?.map((e) => RunningTask.fromPartial(e)) || [];
     message.token = object.token ?? "";
+    message.artifacts = object.artifacts?.map((e) => CachedArtifact.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseCachedArtifact(): CachedArtifact {
+  return { release: "", sha256: "", size: 0 };
+}
+
+export const CachedArtifact: MessageFns<CachedArtifact> = {
+  encode(message: CachedArtifact, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.release !== "") {
+      writer.uint32(10).string(message.release);
+    }
+    if (message.sha256 !== "") {
+      writer.uint32(18).string(message.sha256);
+    }
+    if (message.size !== 0) {
+      writer.uint32(24).uint64(message.size);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CachedArtifact {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCachedArtifact();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.release = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.sha256 = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.size = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CachedArtifact {
+    return {
+      release: isSet(object.release) ? globalThis.String(object.release) : "",
+      sha256: isSet(object.sha256) ? globalThis.String(object.sha256) : "",
+      size: isSet(object.size) ? globalThis.Number(object.size) : 0,
+    };
+  },
+
+  toJSON(message: CachedArtifact): unknown {
+    const obj: any = {};
+    if (message.release !== "") {
+      obj.release = message.release;
+    }
+    if (message.sha256 !== "") {
+      obj.sha256 = message.sha256;
+    }
+    if (message.size !== 0) {
+      obj.size = Math.round(message.size);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CachedArtifact>, I>>(base?: I): CachedArtifact {
+    return CachedArtifact.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CachedArtifact>, I>>(object: I): CachedArtifact {
+    const message = createBaseCachedArtifact();
+    message.release = object.release ?? "";
+    message.sha256 = object.sha256 ?? "";
+    message.size = object.size ?? 0;
     return message;
   },
 };
@@ -723,6 +919,8 @@ function createBaseMasterMessage(): MasterMessage {
     ping: undefined,
     readLogs: undefined,
     cancelLogs: undefined,
+    fetchArtifact: undefined,
+    evictArtifact: undefined,
   };
 }
 
@@ -754,6 +952,12 @@ export const MasterMessage: MessageFns<MasterMessage> = {
     }
     if (message.cancelLogs !== undefined) {
       CancelLogs.encode(message.cancelLogs, writer.uint32(74).fork()).join();
+    }
+    if (message.fetchArtifact !== undefined) {
+      FetchArtifact.encode(message.fetchArtifact, writer.uint32(82).fork()).join();
+    }
+    if (message.evictArtifact !== undefined) {
+      EvictArtifact.encode(message.evictArtifact, writer.uint32(90).fork()).join();
     }
     return writer;
   },
@@ -843,6 +1047,22 @@ export const MasterMessage: MessageFns<MasterMessage> = {
             message.cancelLogs = CancelLogs.decode(reader, reader.uint32());
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.fetchArtifact = FetchArtifact.decode(reader, reader.uint32());
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.evictArtifact = EvictArtifact.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -882,6 +1102,16 @@ export const MasterMessage: MessageFns<MasterMessage> = {
         : isSet(object.cancel_logs)
         ? CancelLogs.fromJSON(object.cancel_logs)
         : undefined,
+      fetchArtifact: isSet(object.fetchArtifact)
+        ? FetchArtifact.fromJSON(object.fetchArtifact)
+        : isSet(object.fetch_artifact)
+        ? FetchArtifact.fromJSON(object.fetch_artifact)
+        : undefined,
+      evictArtifact: isSet(object.evictArtifact)
+        ? EvictArtifact.fromJSON(object.evictArtifact)
+        : isSet(object.evict_artifact)
+        ? EvictArtifact.fromJSON(object.evict_artifact)
+        : undefined,
     };
   },
 
@@ -914,6 +1144,12 @@ export const MasterMessage: MessageFns<MasterMessage> = {
     if (message.cancelLogs !== undefined) {
       obj.cancelLogs = CancelLogs.toJSON(message.cancelLogs);
     }
+    if (message.fetchArtifact !== undefined) {
+      obj.fetchArtifact = FetchArtifact.toJSON(message.fetchArtifact);
+    }
+    if (message.evictArtifact !== undefined) {
+      obj.evictArtifact = EvictArtifact.toJSON(message.evictArtifact);
+    }
     return obj;
   },
 
@@ -944,6 +1180,12 @@ export const MasterMessage: MessageFns<MasterMessage> = {
       : undefined;
     message.cancelLogs = (object.cancelLogs !== undefined && object.cancelLogs !== null)
       ? CancelLogs.fromPartial(object.cancelLogs)
+      : undefined;
+    message.fetchArtifact = (object.fetchArtifact !== undefined && object.fetchArtifact !== null)
+      ? FetchArtifact.fromPartial(object.fetchArtifact)
+      : undefined;
+    message.evictArtifact = (object.evictArtifact !== undefined && object.evictArtifact !== null)
+      ? EvictArtifact.fromPartial(object.evictArtifact)
       : undefined;
     return message;
   },
@@ -1128,7 +1370,7 @@ export const Refused: MessageFns<Refused> = {
 };
 
 function createBaseRunTask(): RunTask {
-  return { frameworkId: "", task: undefined };
+  return { frameworkId: "", task: undefined, artifact: undefined };
 }
 
 export const RunTask: MessageFns<RunTask> = {
@@ -1138,6 +1380,9 @@ export const RunTask: MessageFns<RunTask> = {
     }
     if (message.task !== undefined) {
       TaskInfo.encode(message.task, writer.uint32(18).fork()).join();
+    }
+    if (message.artifact !== undefined) {
+      FetchArtifact.encode(message.artifact, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -1171,6 +1416,14 @@ export const RunTask: MessageFns<RunTask> = {
             message.task = TaskInfo.decode(reader, reader.uint32());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.artifact = FetchArtifact.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1191,6 +1444,7 @@ export const RunTask: MessageFns<RunTask> = {
         ? globalThis.String(object.framework_id)
         : "",
       task: isSet(object.task) ? TaskInfo.fromJSON(object.task) : undefined,
+      artifact: isSet(object.artifact) ? FetchArtifact.fromJSON(object.artifact) : undefined,
     };
   },
 
@@ -1202,6 +1456,9 @@ export const RunTask: MessageFns<RunTask> = {
     if (message.task !== undefined) {
       obj.task = TaskInfo.toJSON(message.task);
     }
+    if (message.artifact !== undefined) {
+      obj.artifact = FetchArtifact.toJSON(message.artifact);
+    }
     return obj;
   },
 
@@ -1212,6 +1469,9 @@ export const RunTask: MessageFns<RunTask> = {
     const message = createBaseRunTask();
     message.frameworkId = object.frameworkId ?? "";
     message.task = (object.task !== undefined && object.task !== null) ? TaskInfo.fromPartial(object.task) : undefined;
+    message.artifact = (object.artifact !== undefined && object.artifact !== null)
+      ? FetchArtifact.fromPartial(object.artifact)
+      : undefined;
     return message;
   },
 };
@@ -1871,6 +2131,421 @@ export const LogData: MessageFns<LogData> = {
     message.requestId = object.requestId ?? "";
     message.data = object.data ?? Buffer.alloc(0);
     message.eof = object.eof ?? false;
+    message.error = object.error ?? "";
+    return message;
+  },
+};
+
+function createBaseFetchArtifact(): FetchArtifact {
+  return { release: "", sha256: "", torrent: Buffer.alloc(0), kind: "", size: 0 };
+}
+
+export const FetchArtifact: MessageFns<FetchArtifact> = {
+  encode(message: FetchArtifact, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.release !== "") {
+      writer.uint32(10).string(message.release);
+    }
+    if (message.sha256 !== "") {
+      writer.uint32(18).string(message.sha256);
+    }
+    if (message.torrent.length !== 0) {
+      writer.uint32(26).bytes(message.torrent);
+    }
+    if (message.kind !== "") {
+      writer.uint32(34).string(message.kind);
+    }
+    if (message.size !== 0) {
+      writer.uint32(40).uint64(message.size);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FetchArtifact {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFetchArtifact();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.release = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.sha256 = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.torrent = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.size = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FetchArtifact {
+    return {
+      release: isSet(object.release) ? globalThis.String(object.release) : "",
+      sha256: isSet(object.sha256) ? globalThis.String(object.sha256) : "",
+      torrent: isSet(object.torrent) ? Buffer.from(bytesFromBase64(object.torrent)) : Buffer.alloc(0),
+      kind: isSet(object.kind) ? globalThis.String(object.kind) : "",
+      size: isSet(object.size) ? globalThis.Number(object.size) : 0,
+    };
+  },
+
+  toJSON(message: FetchArtifact): unknown {
+    const obj: any = {};
+    if (message.release !== "") {
+      obj.release = message.release;
+    }
+    if (message.sha256 !== "") {
+      obj.sha256 = message.sha256;
+    }
+    if (message.torrent.length !== 0) {
+      obj.torrent = base64FromBytes(message.torrent);
+    }
+    if (message.kind !== "") {
+      obj.kind = message.kind;
+    }
+    if (message.size !== 0) {
+      obj.size = Math.round(message.size);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<FetchArtifact>, I>>(base?: I): FetchArtifact {
+    return FetchArtifact.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<FetchArtifact>, I>>(object: I): FetchArtifact {
+    const message = createBaseFetchArtifact();
+    message.release = object.release ?? "";
+    message.sha256 = object.sha256 ?? "";
+    message.torrent = object.torrent ?? Buffer.alloc(0);
+    message.kind = object.kind ?? "";
+    message.size = object.size ?? 0;
+    return message;
+  },
+};
+
+function createBaseEvictArtifact(): EvictArtifact {
+  return { release: "" };
+}
+
+export const EvictArtifact: MessageFns<EvictArtifact> = {
+  encode(message: EvictArtifact, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.release !== "") {
+      writer.uint32(10).string(message.release);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EvictArtifact {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEvictArtifact();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.release = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EvictArtifact {
+    return { release: isSet(object.release) ? globalThis.String(object.release) : "" };
+  },
+
+  toJSON(message: EvictArtifact): unknown {
+    const obj: any = {};
+    if (message.release !== "") {
+      obj.release = message.release;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<EvictArtifact>, I>>(base?: I): EvictArtifact {
+    return EvictArtifact.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EvictArtifact>, I>>(object: I): EvictArtifact {
+    const message = createBaseEvictArtifact();
+    message.release = object.release ?? "";
+    return message;
+  },
+};
+
+function createBaseFetchProgress(): FetchProgress {
+  return {
+    release: "",
+    sha256: "",
+    state: "",
+    downloaded: 0,
+    uploaded: 0,
+    size: 0,
+    downloadRate: 0,
+    uploadRate: 0,
+    error: "",
+  };
+}
+
+export const FetchProgress: MessageFns<FetchProgress> = {
+  encode(message: FetchProgress, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.release !== "") {
+      writer.uint32(10).string(message.release);
+    }
+    if (message.sha256 !== "") {
+      writer.uint32(18).string(message.sha256);
+    }
+    if (message.state !== "") {
+      writer.uint32(26).string(message.state);
+    }
+    if (message.downloaded !== 0) {
+      writer.uint32(32).uint64(message.downloaded);
+    }
+    if (message.uploaded !== 0) {
+      writer.uint32(40).uint64(message.uploaded);
+    }
+    if (message.size !== 0) {
+      writer.uint32(48).uint64(message.size);
+    }
+    if (message.downloadRate !== 0) {
+      writer.uint32(57).double(message.downloadRate);
+    }
+    if (message.uploadRate !== 0) {
+      writer.uint32(65).double(message.uploadRate);
+    }
+    if (message.error !== "") {
+      writer.uint32(74).string(message.error);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FetchProgress {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFetchProgress();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.release = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.sha256 = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.state = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.downloaded = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.uploaded = longToNumber(reader.uint64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.size = longToNumber(reader.uint64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 57) {
+              break;
+            }
+
+            message.downloadRate = reader.double();
+            continue;
+          }
+          case 8: {
+            if (tag !== 65) {
+              break;
+            }
+
+            message.uploadRate = reader.double();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.error = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FetchProgress {
+    return {
+      release: isSet(object.release) ? globalThis.String(object.release) : "",
+      sha256: isSet(object.sha256) ? globalThis.String(object.sha256) : "",
+      state: isSet(object.state) ? globalThis.String(object.state) : "",
+      downloaded: isSet(object.downloaded) ? globalThis.Number(object.downloaded) : 0,
+      uploaded: isSet(object.uploaded) ? globalThis.Number(object.uploaded) : 0,
+      size: isSet(object.size) ? globalThis.Number(object.size) : 0,
+      downloadRate: isSet(object.downloadRate)
+        ? globalThis.Number(object.downloadRate)
+        : isSet(object.download_rate)
+        ? globalThis.Number(object.download_rate)
+        : 0,
+      uploadRate: isSet(object.uploadRate)
+        ? globalThis.Number(object.uploadRate)
+        : isSet(object.upload_rate)
+        ? globalThis.Number(object.upload_rate)
+        : 0,
+      error: isSet(object.error) ? globalThis.String(object.error) : "",
+    };
+  },
+
+  toJSON(message: FetchProgress): unknown {
+    const obj: any = {};
+    if (message.release !== "") {
+      obj.release = message.release;
+    }
+    if (message.sha256 !== "") {
+      obj.sha256 = message.sha256;
+    }
+    if (message.state !== "") {
+      obj.state = message.state;
+    }
+    if (message.downloaded !== 0) {
+      obj.downloaded = Math.round(message.downloaded);
+    }
+    if (message.uploaded !== 0) {
+      obj.uploaded = Math.round(message.uploaded);
+    }
+    if (message.size !== 0) {
+      obj.size = Math.round(message.size);
+    }
+    if (message.downloadRate !== 0) {
+      obj.downloadRate = floatToJson(message.downloadRate);
+    }
+    if (message.uploadRate !== 0) {
+      obj.uploadRate = floatToJson(message.uploadRate);
+    }
+    if (message.error !== "") {
+      obj.error = message.error;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<FetchProgress>, I>>(base?: I): FetchProgress {
+    return FetchProgress.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<FetchProgress>, I>>(object: I): FetchProgress {
+    const message = createBaseFetchProgress();
+    message.release = object.release ?? "";
+    message.sha256 = object.sha256 ?? "";
+    message.state = object.state ?? "";
+    message.downloaded = object.downloaded ?? 0;
+    message.uploaded = object.uploaded ?? 0;
+    message.size = object.size ?? 0;
+    message.downloadRate = object.downloadRate ?? 0;
+    message.uploadRate = object.uploadRate ?? 0;
     message.error = object.error ?? "";
     return message;
   },

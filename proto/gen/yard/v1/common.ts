@@ -181,6 +181,11 @@ export interface TaskInfo {
   labels: { [key: string]: string };
   /** SIGTERM, then SIGKILL after this many seconds. 0 means the agent default. */
   killGraceSeconds: number;
+  /**
+   * NAME@VERSION of a release from the distributor: the agent fetches and verifies it
+   * before it starts the task (docker images are loaded; files are unpacked into the sandbox).
+   */
+  release: string;
 }
 
 export interface TaskInfo_LabelsEntry {
@@ -220,6 +225,11 @@ export interface Offer {
   resources?: Resources | undefined;
   attributes: Attribute[];
   executors: string[];
+  /**
+   * Releases (NAME@VERSION) the agent already holds, so frameworks can prefer hosts that
+   * need no download.
+   */
+  releases: string[];
 }
 
 export interface Filters {
@@ -1291,6 +1301,7 @@ function createBaseTaskInfo(): TaskInfo {
     executor: "",
     labels: {},
     killGraceSeconds: 0,
+    release: "",
   };
 }
 
@@ -1322,6 +1333,9 @@ export const TaskInfo: MessageFns<TaskInfo> = {
     });
     if (message.killGraceSeconds !== 0) {
       writer.uint32(73).double(message.killGraceSeconds);
+    }
+    if (message.release !== "") {
+      writer.uint32(82).string(message.release);
     }
     return writer;
   },
@@ -1414,6 +1428,14 @@ export const TaskInfo: MessageFns<TaskInfo> = {
             message.killGraceSeconds = reader.double();
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.release = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1462,6 +1484,7 @@ export const TaskInfo: MessageFns<TaskInfo> = {
         : isSet(object.kill_grace_seconds)
         ? globalThis.Number(object.kill_grace_seconds)
         : 0,
+      release: isSet(object.release) ? globalThis.String(object.release) : "",
     };
   },
 
@@ -1500,6 +1523,9 @@ export const TaskInfo: MessageFns<TaskInfo> = {
     if (message.killGraceSeconds !== 0) {
       obj.killGraceSeconds = floatToJson(message.killGraceSeconds);
     }
+    if (message.release !== "") {
+      obj.release = message.release;
+    }
     return obj;
   },
 
@@ -1531,6 +1557,7 @@ export const TaskInfo: MessageFns<TaskInfo> = {
       {},
     );
     message.killGraceSeconds = object.killGraceSeconds ?? 0;
+    message.release = object.release ?? "";
     return message;
   },
 };
@@ -1861,7 +1888,16 @@ export const TaskStatus: MessageFns<TaskStatus> = {
 };
 
 function createBaseOffer(): Offer {
-  return { id: "", frameworkId: "", agentId: "", hostname: "", resources: undefined, attributes: [], executors: [] };
+  return {
+    id: "",
+    frameworkId: "",
+    agentId: "",
+    hostname: "",
+    resources: undefined,
+    attributes: [],
+    executors: [],
+    releases: [],
+  };
 }
 
 export const Offer: MessageFns<Offer> = {
@@ -1886,6 +1922,9 @@ export const Offer: MessageFns<Offer> = {
     }
     for (const v of message.executors) {
       writer.uint32(58).string(v!);
+    }
+    for (const v of message.releases) {
+      writer.uint32(66).string(v!);
     }
     return writer;
   },
@@ -1959,6 +1998,14 @@ export const Offer: MessageFns<Offer> = {
             message.executors.push(reader.string());
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.releases.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1992,6 +2039,7 @@ export const Offer: MessageFns<Offer> = {
       executors: globalThis.Array.isArray(object?.executors)
         ? object.executors.map((e: any) => globalThis.String(e))
         : [],
+      releases: globalThis.Array.isArray(object?.releases) ? object.releases.map((e: any) => globalThis.String(e)) : [],
     };
   },
 
@@ -2018,6 +2066,9 @@ export const Offer: MessageFns<Offer> = {
     if (message.executors?.length) {
       obj.executors = message.executors;
     }
+    if (message.releases?.length) {
+      obj.releases = message.releases;
+    }
     return obj;
   },
 
@@ -2035,6 +2086,7 @@ export const Offer: MessageFns<Offer> = {
       : undefined;
     message.attributes = object.attributes?.map((e) => Attribute.fromPartial(e)) || [];
     message.executors = object.executors?.map((e) => e) || [];
+    message.releases = object.releases?.map((e) => e) || [];
     return message;
   },
 };
