@@ -92,6 +92,7 @@ export class SchedulerDriver extends EventEmitter {
   private wakeUp: (() => void) | undefined;
   private dispatching: Promise<void> = Promise.resolve();
   private readonly queues = new Set<EventQueue<DriverEvent>>();
+  private readonly pendingAcks: { taskId: string; uuid: string }[] = [];
   private startWaiter: { resolve: (id: string) => void; reject: (err: Error) => void } | undefined;
 
   constructor(private readonly opts: SchedulerDriverOptions) {
@@ -237,6 +238,28 @@ export class SchedulerDriver extends EventEmitter {
       frameworkId,
       taskId: status.taskId,
       uuid: status.uuid,
+      acks: [],
+    });
+  }
+
+  /** Sends the acknowledgements queued during this tick in one Acknowledge call. */
+  private queueAcknowledgement(status: TaskStatus): void {
+    this.pendingAcks.push({ taskId: status.taskId, uuid: status.uuid });
+    if (this.pendingAcks.length > 1) return;
+    setImmediate(() => {
+      const acks = this.pendingAcks.splice(0);
+      if (acks.length === 0 || !this.id) return;
+      this.call("Acknowledge", this.client.acknowledge, {
+        frameworkId: this.id,
+        taskId: "",
+        uuid: "",
+        acks,
+      }).catch((err) =>
+        this.log.warn("acknowledge failed; the master will resend the updates", {
+          updates: acks.length,
+          error: err instanceof Error ? err.message : String(err),
+        }),
+      );
     });
   }
 
@@ -483,12 +506,9 @@ export class SchedulerDriver extends EventEmitter {
         });
         return;
       }
-      await this.acknowledge(status).catch((err) =>
-        this.log.warn("acknowledge failed; the master will resend the update", {
-          taskId: status.taskId,
-          error: err instanceof Error ? err.message : String(err),
-        }),
-      );
+      // Not awaited: acknowledgements of one tick go to the master in one call, and the next
+      // event need not wait for the round trip.
+      this.queueAcknowledgement(status);
     }
   }
 }

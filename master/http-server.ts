@@ -1,10 +1,21 @@
-// The master's HTTP port: /healthz and Prometheus /metrics (later the tracker and the web UI).
-import { createServer, type Server } from "node:http";
+// The master's HTTP port: /healthz, Prometheus /metrics and the BitTorrent tracker
+// (/announce, /scrape); later the web UI.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Master } from "./master.js";
 
-export function createHttpServer(master: Master): Server {
+/** The tracker's side of the HTTP port (master/releases/release-tracker.ts). */
+export interface TrackerRoute {
+  handles(path: string): boolean;
+  handle(req: IncomingMessage, res: ServerResponse): void;
+}
+
+export function createHttpServer(master: Master, tracker?: TrackerRoute): Server {
   return createServer((req, res) => {
-    const path = (req.url ?? "/").split("?")[0];
+    const path = (req.url ?? "/").split("?")[0] ?? "/";
+    if (tracker?.handles(path)) {
+      tracker.handle(req, res);
+      return;
+    }
     if (path === "/healthz") {
       res.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
       return;

@@ -1,19 +1,25 @@
-// Starts a master: SQLite registry, the core, the gRPC services and the HTTP port.
+// Starts a master: SQLite registry, the core, the release store with its tracker and seeder,
+// the gRPC services and the HTTP port.
 import { renameSync, writeFileSync } from "node:fs";
 import { once } from "node:events";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { Server } from "@grpc/grpc-js";
 import { bindServer, SERVER_OPTIONS } from "../common/grpc.js";
 import { createLogger, type Logger } from "../common/logger.js";
 import { AgentServiceService } from "../proto/gen/yard/v1/agent.js";
 import { OperatorServiceService } from "../proto/gen/yard/v1/operator.js";
+import { ReleaseServiceService } from "../proto/gen/yard/v1/release.js";
 import { SchedulerServiceService } from "../proto/gen/yard/v1/scheduler.js";
 import { agentService } from "./grpc/agent-service.js";
 import { operatorService } from "./grpc/operator-service.js";
+import { releaseService } from "./grpc/release-service.js";
 import { schedulerService } from "./grpc/scheduler-service.js";
 import { createHttpServer } from "./http-server.js";
 import { DEFAULT_MASTER_CONFIG, Master, type MasterConfig } from "./master.js";
 import { MasterStore } from "./master-store.js";
+import { ReleaseManager } from "./releases/release-manager.js";
+import { ReleaseTracker } from "./releases/release-tracker.js";
 
 export interface MasterOptions extends Partial<MasterConfig> {
   dataDir: string;
@@ -25,6 +31,16 @@ export interface MasterOptions extends Partial<MasterConfig> {
   httpPort?: number;
   token?: string;
   logger?: Logger;
+  /**
+   * Host name or address that peers use to reach this master's HTTP port, in the announce
+   * URL of every torrent; `host` by default (this machine's hostname when `host` is a
+   * wildcard address).
+   */
+  advertiseHost?: string;
+  /** BitTorrent peer port of the master's seeder; 0 (a free one) by default. */
+  peerPort?: number;
+  /** Upload cap of the master's seeder in bytes per second; none by default. */
+  seedUploadLimit?: number;
 }
 
 export interface MasterHandle {
@@ -32,6 +48,7 @@ export interface MasterHandle {
   httpPort: number;
   address: string;
   master: Master;
+  releases: ReleaseManager;
   stop(): Promise<void>;
 }
 
@@ -44,11 +61,32 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   }
   const store = new MasterStore(opts.dataDir);
   const master = new Master(store, config, log);
+  let releases: ReleaseManager | undefined;
+  let tracker: ReleaseTracker;
+  try {
+    tracker = await ReleaseTracker.create({
+      isKnown: (infoHash) => releases?.knows(infoHash) ?? false,
+      logger: createLogger("master.tracker"),
+    });
+    releases = new ReleaseManager(
+      { store, cluster: master, logger: createLogger("master.releases"), tracker },
+      {
+        dataDir: opts.dataDir,
+        seeder: { listenHost: host, peerPort: opts.peerPort, uploadLimit: opts.seedUploadLimit },
+      },
+    );
+  } catch (err) {
+    store.close();
+    throw err;
+  }
+  const releaseStore = releases;
+  master.attachReleases(releaseStore);
   const server = new Server(SERVER_OPTIONS);
   server.addService(AgentServiceService, agentService(master, opts.token));
   server.addService(SchedulerServiceService, schedulerService(master, opts.token));
   server.addService(OperatorServiceService, operatorService(master, opts.token));
-  const http = createHttpServer(master);
+  server.addService(ReleaseServiceService, releaseService(releaseStore, opts.token));
+  const http = createHttpServer(master, tracker);
   let grpcPort: number;
   try {
     grpcPort = await bindServer(server, host, opts.port ?? 7070);
@@ -65,6 +103,15 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
     throw new Error(`cannot listen for HTTP on ${host}:${opts.httpPort ?? 7071}: ${(err as Error).message}`);
   }
   const httpPort = (http.address() as { port: number }).port;
+  try {
+    await releaseStore.start(`http://${announceHost(opts.advertiseHost, host)}:${httpPort}/announce`);
+  } catch (err) {
+    server.forceShutdown();
+    http.close();
+    await releaseStore.stop();
+    store.close();
+    throw new Error(`cannot start the release store: ${(err as Error).message}`);
+  }
   master.start();
   const discovery = join(opts.dataDir, "master.json");
   writeFileSync(`${discovery}.tmp`, JSON.stringify({ grpcPort, httpPort, pid: process.pid }));
@@ -76,6 +123,7 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
     httpPort,
     address: `${host}:${grpcPort}`,
     master,
+    releases: releaseStore,
     async stop() {
       if (stopped) return;
       stopped = true;
@@ -84,7 +132,15 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
       server.forceShutdown();
       http.closeAllConnections();
       await new Promise<void>((resolve) => http.close(() => resolve()));
+      await releaseStore.stop();
+      await tracker.close();
       store.close();
     },
   };
+}
+
+/** The host part of the tracker URL: the advertised name, else the bound address. */
+function announceHost(advertised: string | undefined, bound: string): string {
+  const h = advertised || (bound === "0.0.0.0" || bound === "::" ? hostname() : bound);
+  return h.includes(":") && !h.startsWith("[") ? `[${h}]` : h;
 }

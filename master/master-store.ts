@@ -12,6 +12,7 @@ import {
   type TaskUsage,
 } from "../proto/gen/yard/v1/common.js";
 import { ClusterEvent } from "../proto/gen/yard/v1/operator.js";
+import type { Release } from "../proto/gen/yard/v1/release.js";
 
 export type AgentStatusName = "ACTIVE" | "DISCONNECTED" | "LOST";
 export type FrameworkStatusName = "CONNECTED" | "DISCONNECTED" | "INACTIVE";
@@ -43,6 +44,20 @@ export interface StoredTask {
   usage?: TaskUsage;
 }
 
+/** What the master last knew of one agent's copy of one release (master/releases/staging.ts). */
+export interface StoredFetch {
+  /** NAME@VERSION */
+  release: string;
+  agentId: string;
+  state: string;
+  /** A Stage call asked this agent to hold the release. */
+  staged: boolean;
+  downloaded: number;
+  size: number;
+  error: string;
+  updatedAt: number;
+}
+
 /** Each entry migrates the schema from user_version i to i+1. */
 const MIGRATIONS: string[] = [
   `CREATE TABLE agents (
@@ -58,6 +73,16 @@ const MIGRATIONS: string[] = [
    CREATE INDEX tasks_terminal ON tasks(terminal, updated_at);
    CREATE TABLE events (idx INTEGER PRIMARY KEY, event TEXT NOT NULL);
    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
+  // Release store (master/releases/): the releases and the agents' copies of them.
+  `CREATE TABLE releases (
+     name TEXT NOT NULL, version TEXT NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL,
+     info_hash TEXT NOT NULL UNIQUE, piece_length INTEGER NOT NULL, kind TEXT NOT NULL,
+     file_name TEXT NOT NULL, image TEXT NOT NULL, created_at REAL NOT NULL,
+     PRIMARY KEY (name, version));
+   CREATE TABLE release_fetches (
+     release TEXT NOT NULL, agent_id TEXT NOT NULL, state TEXT NOT NULL, staged INTEGER NOT NULL,
+     downloaded INTEGER NOT NULL, size INTEGER NOT NULL, error TEXT NOT NULL, updated_at REAL NOT NULL,
+     PRIMARY KEY (release, agent_id));`,
 ];
 
 export class MasterStore {
@@ -94,6 +119,10 @@ export class MasterStore {
          ON CONFLICT(id) DO UPDATE SET status=@status, terminal=@terminal, acknowledged=@acknowledged,
            kill_requested=@killRequested, updated_at=@updatedAt`,
       ),
+      updateTask: this.db.prepare(
+        `UPDATE tasks SET status=@status, terminal=@terminal, acknowledged=@acknowledged,
+           kill_requested=@killRequested, updated_at=@updatedAt WHERE id=@id`,
+      ),
       deleteTask: this.db.prepare(`DELETE FROM tasks WHERE id = ?`),
       putEvent: this.db.prepare(`INSERT INTO events (idx, event) VALUES (?, ?)`),
       trimEvents: this.db.prepare(`DELETE FROM events WHERE idx <= ?`),
@@ -114,10 +143,40 @@ export class MasterStore {
     }
   }
 
-  /** Runs `fn` in one transaction (nested calls join the outer one). */
+  /**
+   * Runs `fn` in one transaction: all of it or nothing. Inside an open group (or another
+   * transaction) it is a savepoint, so a failure still undoes exactly its own writes.
+   */
   transaction<T>(fn: () => T): T {
-    if (this.db.inTransaction) return fn();
     return this.db.transaction(fn)();
+  }
+
+  private groupOpen = false;
+  private readonly afterCommitQueue: (() => void)[] = [];
+
+  /**
+   * Opens a group transaction, if none is open, that commits at the end of this turn of the
+   * event loop: the status updates of many agents that arrive together share one commit
+   * instead of paying for one each. Acknowledge what the group holds with afterCommit.
+   */
+  beginGroup(): void {
+    if (this.groupOpen || this.db.inTransaction) return;
+    this.db.exec("BEGIN");
+    this.groupOpen = true;
+    setImmediate(() => this.commitGroup());
+  }
+
+  commitGroup(): void {
+    if (!this.groupOpen) return;
+    this.db.exec("COMMIT");
+    this.groupOpen = false;
+    for (const fn of this.afterCommitQueue.splice(0)) fn();
+  }
+
+  /** Runs `fn` once what was written so far is committed (at once when no group is open). */
+  afterCommit(fn: () => void): void {
+    if (this.groupOpen) this.afterCommitQueue.push(fn);
+    else fn();
   }
 
   putAgent(a: StoredAgent): void {
@@ -181,6 +240,18 @@ export class MasterStore {
     });
   }
 
+  /** Records a stored task's new status and flags (its TaskInfo never changes). */
+  updateTask(t: StoredTask, terminal: boolean, now: number): void {
+    this.stmts.updateTask.run({
+      id: t.info.taskId,
+      status: JSON.stringify(TaskStatus.toJSON(t.status)),
+      terminal: terminal ? 1 : 0,
+      acknowledged: t.acknowledged ? 1 : 0,
+      killRequested: t.killRequested ? 1 : 0,
+      updatedAt: now,
+    });
+  }
+
   deleteTask(id: string): void {
     this.stmts.deleteTask.run(id);
   }
@@ -219,7 +290,68 @@ export class MasterStore {
     this.stmts.putMeta.run(key, value);
   }
 
+  putRelease(r: Release): void {
+    this.db
+      .prepare(
+        `INSERT INTO releases (name, version, sha256, size, info_hash, piece_length, kind, file_name, image, created_at)
+         VALUES (@name, @version, @sha256, @size, @infoHash, @pieceLength, @kind, @fileName, @image, @createdAt)`,
+      )
+      .run(r);
+  }
+
+  /** Deletes a release and every agent's fetch record of it, in one transaction. */
+  deleteRelease(name: string, version: string): void {
+    this.transaction(() => {
+      this.db.prepare(`DELETE FROM releases WHERE name = ? AND version = ?`).run(name, version);
+      this.db.prepare(`DELETE FROM release_fetches WHERE release = ?`).run(`${name}@${version}`);
+    });
+  }
+
+  loadReleases(): Release[] {
+    return (this.db.prepare(`SELECT * FROM releases ORDER BY name, created_at`).all() as any[]).map((r) => ({
+      name: r.name,
+      version: r.version,
+      sha256: r.sha256,
+      size: r.size,
+      infoHash: r.info_hash,
+      pieceLength: r.piece_length,
+      kind: r.kind,
+      fileName: r.file_name,
+      image: r.image,
+      createdAt: r.created_at,
+    }));
+  }
+
+  putFetch(f: StoredFetch): void {
+    this.db
+      .prepare(
+        `INSERT INTO release_fetches (release, agent_id, state, staged, downloaded, size, error, updated_at)
+         VALUES (@release, @agentId, @state, @staged, @downloaded, @size, @error, @updatedAt)
+         ON CONFLICT(release, agent_id) DO UPDATE SET state=@state, staged=@staged, downloaded=@downloaded,
+           size=@size, error=@error, updated_at=@updatedAt`,
+      )
+      .run({ ...f, staged: f.staged ? 1 : 0 });
+  }
+
+  deleteFetch(release: string, agentId: string): void {
+    this.db.prepare(`DELETE FROM release_fetches WHERE release = ? AND agent_id = ?`).run(release, agentId);
+  }
+
+  loadFetches(): StoredFetch[] {
+    return (this.db.prepare(`SELECT * FROM release_fetches`).all() as any[]).map((r) => ({
+      release: r.release,
+      agentId: r.agent_id,
+      state: r.state,
+      staged: r.staged === 1,
+      downloaded: r.downloaded,
+      size: r.size,
+      error: r.error,
+      updatedAt: r.updated_at,
+    }));
+  }
+
   close(): void {
+    this.commitGroup();
     this.db.close();
   }
 }

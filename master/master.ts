@@ -15,7 +15,7 @@ import {
   subtractResources,
 } from "../common/resources.js";
 import { canTransition, isTerminal, TaskState } from "../common/task-states.js";
-import type { AgentMessage, Register, RunningTask } from "../proto/gen/yard/v1/agent.js";
+import type { AgentMessage, MasterMessage, Register, RunningTask } from "../proto/gen/yard/v1/agent.js";
 import {
   type AgentInfo,
   type FrameworkInfo,
@@ -33,6 +33,7 @@ import { EventLog } from "./event-log.js";
 import type { AgentLink, FrameworkLink } from "./links.js";
 import { LogRelay } from "./log-relay.js";
 import type { AgentStatusName, FrameworkStatusName, MasterStore, StoredTask } from "./master-store.js";
+import type { ReleaseHooks } from "./releases/release-hooks.js";
 
 export interface MasterConfig {
   allocationIntervalMs: number;
@@ -113,6 +114,8 @@ export class Master {
   private readonly startedAt = now() / 1000;
   private readonly cycleTimesMs: number[] = [];
   readonly counters = { placements: 0, offersSent: 0, statusUpdates: 0, cycles: 0 };
+  /** The release store (master/releases/), once the daemon attached it. */
+  private releases?: ReleaseHooks;
 
   constructor(
     private readonly store: MasterStore,
@@ -210,6 +213,11 @@ export class Master {
     for (const f of this.frameworks.values()) f.link?.end(Code.UNAVAILABLE, "master is shutting down");
   }
 
+  /** Connects the release store: fetch reports, cached artifacts, releases on tasks and offers. */
+  attachReleases(hooks: ReleaseHooks): void {
+    this.releases = hooks;
+  }
+
   private guard(what: string, fn: () => void): void {
     try {
       fn();
@@ -285,7 +293,7 @@ export class Master {
         resources: g.resources,
         attributes: agent.info.attributes,
         executors: agent.info.executors,
-        releases: [],
+        releases: this.releases?.releasesHeldBy(g.agentId) ?? [],
       });
     }
     for (const [fwId, offers] of byFramework) {
@@ -396,6 +404,8 @@ export class Master {
       hostname: info.hostname,
       tasks: reg.tasks.length,
     });
+    // After `registered`: fetch commands for the releases staged on it and not held.
+    this.guard("release bookkeeping", () => this.releases?.agentRegistered(info.id, reg.artifacts));
     this.allocateSoon(info.id);
     return { agentId: info.id };
   }
@@ -440,6 +450,37 @@ export class Master {
       }
     }
     if (msg.logData) this.logs.deliver(msg.logData);
+    const progress = msg.fetchProgress;
+    if (progress) this.guard("fetch progress", () => this.releases?.fetchProgress(agentId, progress));
+  }
+
+  /** Sends down an agent's stream; false when the agent is not connected. */
+  sendToAgent(agentId: string, msg: MasterMessage): boolean {
+    const link = this.agents.get(agentId)?.link;
+    if (!link) return false;
+    link.send(msg);
+    return true;
+  }
+
+  /** Ids of the non-terminal tasks that run `release` (NAME@VERSION). */
+  tasksUsingRelease(release: string): string[] {
+    const out: string[] = [];
+    for (const t of this.tasks.values()) {
+      if (t.info.release === release && !isTerminal(t.status.state)) out.push(t.info.taskId);
+    }
+    return out;
+  }
+
+  /** Refuses launches that name a release the release store does not hold. */
+  private checkTaskReleases(operations: Operation[]): void {
+    operations.forEach((op, i) =>
+      op.launch?.tasks.forEach((task, j) => {
+        if (!task.release) return;
+        const field = `operations[${i}].launch.tasks[${j}].release`;
+        if (!this.releases) throw new InvalidArgumentError(field, `"${task.release}" is not a known release`);
+        this.releases.checkTaskRelease(task.release, field);
+      }),
+    );
   }
 
   agentDisconnected(agentId: string, link: AgentLink): void {
@@ -491,8 +532,11 @@ export class Master {
 
   private agentStatus(agent: AgentEntry, status: TaskStatus): void {
     const task = this.tasks.get(status.taskId);
+    this.store.beginGroup();
+    // The agent stops resending an update once acked, so ack only what is committed.
     const ack = () => {
-      if (status.uuid) agent.link?.send({ ack: { taskId: status.taskId, uuid: status.uuid } });
+      if (!status.uuid) return;
+      this.store.afterCommit(() => agent.link?.send({ ack: { taskId: status.taskId, uuid: status.uuid } }));
     };
     if (!task) {
       // Not ours (forgotten or never launched here): acknowledge so the agent stops retrying.
@@ -538,7 +582,7 @@ export class Master {
     task.acknowledged = false;
     const terminal = isTerminal(task.status.state);
     this.store.transaction(() => {
-      this.store.putTask(task, terminal, t / 1000);
+      this.store.updateTask(task, terminal, t / 1000);
       this.events.append({
         type: "TASK_UPDATED",
         taskId: task.info.taskId,
@@ -568,7 +612,8 @@ export class Master {
       return;
     }
     fw.unacked.set(task.info.taskId, t);
-    fw.link?.send({ type: Event_Type.UPDATE, update: { status: task.status } });
+    const status = task.status;
+    this.store.afterCommit(() => fw.link?.send({ type: Event_Type.UPDATE, update: { status } }));
   }
 
   /** Keeps a bounded number of terminal tasks for operators; forgets the oldest. */
@@ -705,6 +750,7 @@ export class Master {
         taskIdInUse: (id) => this.tasks.has(id),
         agentExecutors: (id) => this.agents.get(id)?.info.executors,
       });
+      this.checkTaskReleases(operations);
     } catch (err) {
       // Nothing of a rejected Accept is applied; the offers it named return to the pool now.
       for (const id of new Set(offerIds)) {
@@ -761,7 +807,8 @@ export class Master {
       this.tasks.set(task.info.taskId, task);
       agent.tasks.add(task.info.taskId);
       fw.tasks.add(task.info.taskId);
-      agent.link.send({ runTask: { frameworkId, task: task.info } });
+      const artifact = task.info.release ? this.releases?.artifactFor(task.info.release) : undefined;
+      agent.link.send({ runTask: { frameworkId, task: task.info, artifact } });
     }
     this.counters.placements += created.length;
     if (!isEmptyResources(plan.unused)) this.allocateSoon(plan.agentId);
@@ -806,7 +853,7 @@ export class Master {
   private killTaskInternal(task: TaskEntry, graceSeconds: number | undefined, reason: string): void {
     if (!task.killRequested) {
       task.killRequested = true;
-      this.store.putTask(task, false, now() / 1000);
+      this.store.updateTask(task, false, now() / 1000);
     }
     const agent = this.agents.get(task.info.agentId);
     if (agent?.link) {
@@ -866,8 +913,20 @@ export class Master {
     fw.unacked.delete(taskId);
     task.acknowledged = true;
     const terminal = isTerminal(task.status.state);
-    this.store.putTask(task, terminal, now() / 1000);
+    this.store.updateTask(task, terminal, now() / 1000);
     if (terminal) this.forgetLater(task);
+  }
+
+  /** Batched acknowledgements: each as if sent alone, except that unknown tasks are skipped. */
+  acknowledgeBatch(frameworkId: string, acks: { taskId: string; uuid: string }[]): void {
+    if (acks.length === 0) return;
+    this.requireSubscribed(frameworkId);
+    this.store.transaction(() => {
+      for (const a of acks) {
+        if (!a.uuid || !this.tasks.has(a.taskId)) continue;
+        this.acknowledge(frameworkId, a.taskId, a.uuid);
+      }
+    });
   }
 
   suppress(frameworkId: string): void {

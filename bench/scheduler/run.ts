@@ -22,6 +22,8 @@ const { values } = parseArgs({
     frameworks: { type: "string", default: "10" },
     tasks: { type: "string", default: "50000" },
     "agent-procs": { type: "string", default: "1" },
+    /** Write a CPU profile of the master process into this dir. */
+    "profile-dir": { type: "string" },
   },
 });
 const N = Number(values.agents);
@@ -68,9 +70,11 @@ async function main(): Promise<void> {
   );
 
   const masterDir = join(root, "master");
+  const profile = values["profile-dir"] ? ["--cpu-prof", "--cpu-prof-dir", values["profile-dir"]] : [];
   const master = spawn(
     process.execPath,
     [
+      ...profile,
       yardctl,
       "master",
       "--data-dir",
@@ -87,7 +91,7 @@ async function main(): Promise<void> {
     { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, YARD_LOG_LEVEL: "warn" } },
   );
   children.push(master);
-  const discovery = join(masterDir, "master.json");
+  const discovery = join(masterDir, "master", "master.json");
   while (!existsSync(discovery)) await new Promise((r) => setTimeout(r, 50));
   const { grpcPort, httpPort } = JSON.parse(readFileSync(discovery, "utf8"));
   const address = `127.0.0.1:${grpcPort}`;
@@ -135,39 +139,42 @@ async function main(): Promise<void> {
         callDeadlineMs: 120_000,
       });
       let launched = 0;
+      // Answers every offer of the event at once: the calls overlap instead of queueing.
       driver.on("offers", async ({ offers }) => {
-        for (const offer of offers) {
-          const want = Math.min(perFramework - launched, 64);
-          if (want <= 0) {
-            await driver.decline([offer.id], { refuseSeconds: 3600 }).catch(() => undefined);
-            continue;
-          }
-          const r = takeTasks(
-            offer,
-            Array.from({ length: want }, () => TASK),
-          );
-          if (r.placed.length === 0) {
-            await driver.decline([offer.id], { refuseSeconds: 1 }).catch(() => undefined);
-            continue;
-          }
-          const tasks = r.placed.map((p) =>
-            taskInfo({
-              taskId: `f${f}-t${launched + p.index}`,
-              command: "true",
-              cpus: p.resources.cpus,
-              mem: p.resources.mem,
-            }),
-          );
-          launched += tasks.length;
-          if (!firstAccept) firstAccept = performance.now();
-          try {
-            await driver.launch(offer, tasks, { refuseSeconds: 0 });
-            placed += tasks.length;
-          } catch (err) {
-            launched -= tasks.length;
-            console.error(`accept failed: ${(err as Error).message}`);
-          }
-        }
+        await Promise.all(
+          offers.map(async (offer) => {
+            const want = Math.min(perFramework - launched, 64);
+            if (want <= 0) {
+              await driver.decline([offer.id], { refuseSeconds: 3600 }).catch(() => undefined);
+              return;
+            }
+            const r = takeTasks(
+              offer,
+              Array.from({ length: want }, () => TASK),
+            );
+            if (r.placed.length === 0) {
+              await driver.decline([offer.id], { refuseSeconds: 1 }).catch(() => undefined);
+              return;
+            }
+            const first = launched;
+            const tasks = r.placed.map((p) =>
+              taskInfo({
+                taskId: `f${f}-t${first + p.index}`,
+                command: "true",
+                cpus: p.resources.cpus,
+                mem: p.resources.mem,
+              }),
+            );
+            launched += tasks.length;
+            if (!firstAccept) firstAccept = performance.now();
+            try {
+              await driver.launch(offer, tasks, { refuseSeconds: 0 });
+              placed += tasks.length;
+            } catch (err) {
+              console.error(`accept failed: ${(err as Error).message}`);
+            }
+          }),
+        );
       });
       driver.on("update", ({ status }) => {
         if (status.state !== TaskState.TASK_RUNNING) return;
@@ -203,6 +210,9 @@ async function main(): Promise<void> {
   console.log(`allocator alone:            ${alone.placementsPerSecond.toFixed(0)} /s`);
   console.log(`ratio end-to-end/allocator: ${(e2e / alone.placementsPerSecond).toFixed(3)}`);
   await Promise.all(drivers.map((d) => d.stop()));
+  // SIGINT lets the master write its CPU profile before it exits.
+  master.kill("SIGINT");
+  await new Promise((r) => master.once("exit", r));
   cleanup();
   process.exit(0);
 }

@@ -62,7 +62,8 @@ export function schedulerService(master: Master, token: string | undefined): Sch
       return done;
     }),
     acknowledge: unaryHandler(token, (req) => {
-      master.acknowledge(req.frameworkId, req.taskId, req.uuid);
+      if (req.taskId || req.acks.length === 0) master.acknowledge(req.frameworkId, req.taskId, req.uuid);
+      master.acknowledgeBatch(req.frameworkId, req.acks);
       return done;
     }),
     suppress: unaryHandler(token, (req) => {

@@ -208,6 +208,16 @@ export interface AcknowledgeRequest {
   frameworkId: string;
   taskId: string;
   uuid: string;
+  /**
+   * More acknowledgements in the same call (a driver batches the updates it handled in one
+   * tick); each is handled as if sent alone.
+   */
+  acks: Acknowledgement[];
+}
+
+export interface Acknowledgement {
+  taskId: string;
+  uuid: string;
 }
 
 export interface SuppressRequest {
@@ -1631,7 +1641,7 @@ export const ReconcileRequest: MessageFns<ReconcileRequest> = {
 };
 
 function createBaseAcknowledgeRequest(): AcknowledgeRequest {
-  return { frameworkId: "", taskId: "", uuid: "" };
+  return { frameworkId: "", taskId: "", uuid: "", acks: [] };
 }
 
 export const AcknowledgeRequest: MessageFns<AcknowledgeRequest> = {
@@ -1644,6 +1654,9 @@ export const AcknowledgeRequest: MessageFns<AcknowledgeRequest> = {
     }
     if (message.uuid !== "") {
       writer.uint32(26).string(message.uuid);
+    }
+    for (const v of message.acks) {
+      Acknowledgement.encode(v!, writer.uint32(34).fork()).join();
     }
     return writer;
   },
@@ -1685,6 +1698,14 @@ export const AcknowledgeRequest: MessageFns<AcknowledgeRequest> = {
             message.uuid = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.acks.push(Acknowledgement.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1710,6 +1731,7 @@ export const AcknowledgeRequest: MessageFns<AcknowledgeRequest> = {
         ? globalThis.String(object.task_id)
         : "",
       uuid: isSet(object.uuid) ? globalThis.String(object.uuid) : "",
+      acks: globalThis.Array.isArray(object?.acks) ? object.acks.map((e: any) => Acknowledgement.fromJSON(e)) : [],
     };
   },
 
@@ -1724,6 +1746,9 @@ export const AcknowledgeRequest: MessageFns<AcknowledgeRequest> = {
     if (message.uuid !== "") {
       obj.uuid = message.uuid;
     }
+    if (message.acks?.length) {
+      obj.acks = message.acks.map((e) => Acknowledgement.toJSON(e));
+    }
     return obj;
   },
 
@@ -1733,6 +1758,96 @@ export const AcknowledgeRequest: MessageFns<AcknowledgeRequest> = {
   fromPartial<I extends Exact<DeepPartial<AcknowledgeRequest>, I>>(object: I): AcknowledgeRequest {
     const message = createBaseAcknowledgeRequest();
     message.frameworkId = object.frameworkId ?? "";
+    message.taskId = object.taskId ?? "";
+    message.uuid = object.uuid ?? "";
+    message.acks = object.acks?.map((e) => Acknowledgement.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseAcknowledgement(): Acknowledgement {
+  return { taskId: "", uuid: "" };
+}
+
+export const Acknowledgement: MessageFns<Acknowledgement> = {
+  encode(message: Acknowledgement, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.taskId !== "") {
+      writer.uint32(10).string(message.taskId);
+    }
+    if (message.uuid !== "") {
+      writer.uint32(18).string(message.uuid);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Acknowledgement {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAcknowledgement();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.taskId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.uuid = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Acknowledgement {
+    return {
+      taskId: isSet(object.taskId)
+        ? globalThis.String(object.taskId)
+        : isSet(object.task_id)
+        ? globalThis.String(object.task_id)
+        : "",
+      uuid: isSet(object.uuid) ? globalThis.String(object.uuid) : "",
+    };
+  },
+
+  toJSON(message: Acknowledgement): unknown {
+    const obj: any = {};
+    if (message.taskId !== "") {
+      obj.taskId = message.taskId;
+    }
+    if (message.uuid !== "") {
+      obj.uuid = message.uuid;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Acknowledgement>, I>>(base?: I): Acknowledgement {
+    return Acknowledgement.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Acknowledgement>, I>>(object: I): Acknowledgement {
+    const message = createBaseAcknowledgement();
     message.taskId = object.taskId ?? "";
     message.uuid = object.uuid ?? "";
     return message;

@@ -1,0 +1,464 @@
+// The master's release store and distributor: stores pushed releases, keeps their torrents,
+// seeds them, tells agents what to fetch and follows their progress. The gRPC shell
+// (master/grpc/release-service.ts) and the master's core (through ReleaseHooks) call it.
+import {
+  AlreadyExistsError,
+  FailedPreconditionError,
+  InvalidArgumentError,
+  NotFoundError,
+} from "../../common/errors.js";
+import type { Logger } from "../../common/logger.js";
+import type { CachedArtifact, FetchArtifact, FetchProgress } from "../../proto/gen/yard/v1/agent.js";
+import {
+  type AgentFetch,
+  type PushResponse,
+  type Release,
+  type ReleaseStatus,
+  type StageRequest,
+  StageStatus,
+  type TorrentFile,
+} from "../../proto/gen/yard/v1/release.js";
+import type { MasterStore } from "../master-store.js";
+import { ReleaseFiles } from "./release-files.js";
+import type { ClusterView, ReleaseHooks } from "./release-hooks.js";
+import {
+  checkKind,
+  checkName,
+  checkVersion,
+  parseReleaseRef,
+  releaseKey,
+  torrentFileName,
+} from "./release-ref.js";
+import { buildTorrent, withAnnounce } from "./release-torrent.js";
+import { Seeder, type SeederInit } from "./seeder.js";
+import { type FetchRecord, StagingBook } from "./staging.js";
+import type { ReceivedUpload } from "./upload.js";
+
+export interface ReleaseManagerComponents {
+  store: MasterStore;
+  cluster: ClusterView;
+  logger: Logger;
+  /** Told when a release is removed, so that it forgets the release's swarm. */
+  tracker?: { forget(infoHash: string): void };
+}
+
+export interface ReleaseManagerInit {
+  /** The master's data dir; the store lives in its releases/ subdirectory. */
+  dataDir: string;
+  seeder?: SeederInit;
+  /** How often a WatchStage stream re-checks its agents (e.g. for lost ones), in ms. */
+  watchRecheckMs?: number;
+}
+
+export class ReleaseManager implements ReleaseHooks {
+  private readonly log: Logger;
+  private readonly files: ReleaseFiles;
+  /** NAME@VERSION → release */
+  private readonly releases = new Map<string, Release>();
+  private readonly byInfoHash = new Map<string, string>();
+  /** NAME@VERSION → the .torrent announcing to the master's current tracker URL. */
+  private readonly torrents = new Map<string, Buffer>();
+  private readonly book: StagingBook;
+  private readonly locks = new Map<string, Promise<unknown>>();
+  private seeder?: Seeder;
+  private announceUrl = "";
+
+  constructor(
+    private readonly components: ReleaseManagerComponents,
+    private readonly init: ReleaseManagerInit,
+  ) {
+    this.log = components.logger;
+    this.files = new ReleaseFiles(init.dataDir);
+    for (const r of components.store.loadReleases()) this.remember(r);
+    this.book = new StagingBook(
+      {
+        persist: (f) => components.store.putFetch(f),
+        lookup: (key) => this.releases.get(key),
+      },
+      components.store.loadFetches(),
+    );
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  /**
+   * Starts the seeder and seeds every stored release, announcing to `announceUrl` (the
+   * master's tracker, known once its HTTP port is bound).
+   */
+  async start(announceUrl: string): Promise<void> {
+    this.announceUrl = announceUrl;
+    this.files.clearTmp();
+    this.seeder = await Seeder.create({ logger: this.log }, this.init.seeder);
+    for (const release of this.releases.values()) {
+      try {
+        await this.seedStored(release);
+      } catch (err) {
+        this.log.error("cannot seed a stored release", { release: keyOf(release), error: String(err) });
+      }
+    }
+    this.log.info("release store started", { releases: this.releases.size, peerPort: this.seeder.port });
+  }
+
+  async stop(): Promise<void> {
+    const seeder = this.seeder;
+    this.seeder = undefined;
+    await seeder?.stop();
+  }
+
+  private async seedStored(release: Release): Promise<void> {
+    const key = keyOf(release);
+    const size = this.files.blobSize(release.sha256);
+    if (size !== release.size) {
+      throw new Error(
+        `its blob ${this.files.blobPath(release.sha256)} is ${size === undefined ? "missing" : `${size} bytes, not ${release.size}`}`,
+      );
+    }
+    this.torrents.set(key, await withAnnounce(this.files.readTorrent(release.infoHash), this.announceUrl));
+    const dir = this.files.prepareSeed(release.sha256, release.infoHash, release.fileName);
+    await this.requireSeeder().seed(release.infoHash, this.torrents.get(key)!, dir, false);
+  }
+
+  private requireSeeder(): Seeder {
+    if (!this.seeder) throw new FailedPreconditionError("the release store is not started");
+    return this.seeder;
+  }
+
+  /** Whether `infoHash` is the torrent of a stored release (the tracker's filter). */
+  knows(infoHash: string): boolean {
+    return this.byInfoHash.has(infoHash.toLowerCase());
+  }
+
+  /** Where pushes are received before they are stored. */
+  get uploadDir(): string {
+    return this.files.tmpDir;
+  }
+
+  /** The peer port of the master's seeder (0 before start). */
+  get seederPort(): number {
+    return this.seeder?.port ?? 0;
+  }
+
+  // ---------------------------------------------------------------- the API
+
+  /** Stores an upload. The temporary file is always consumed. */
+  async push(up: ReceivedUpload): Promise<PushResponse> {
+    try {
+      const h = up.header;
+      const ref = {
+        name: checkName(h.name, "header.name"),
+        version: checkVersion(h.version, "header.version"),
+      };
+      const kind = checkKind(h.kind, "header.kind");
+      const fileName = torrentFileName(ref, kind, h.fileName, "header.file_name");
+      if (kind === "docker-image" && !h.image) {
+        throw new InvalidArgumentError(
+          "header.image",
+          "is empty: a docker-image release names the image it holds",
+        );
+      }
+      if (h.size > 0 && up.size !== h.size) {
+        throw new InvalidArgumentError("header.size", `${h.size} bytes announced, ${up.size} received`);
+      }
+      if (up.size === 0) throw new InvalidArgumentError("data", "the release is empty (0 bytes)");
+      const key = releaseKey(ref);
+      return await this.locked(key, async () => {
+        const existing = this.releases.get(key);
+        if (existing) {
+          if (existing.sha256 === up.sha256) return { release: existing, unchanged: true };
+          throw new AlreadyExistsError(
+            `release ${key} already exists with other bytes (stored sha256 ${existing.sha256}, pushed ${up.sha256}); push them as a new version`,
+          );
+        }
+        const seeder = this.requireSeeder();
+        const blob = this.files.adoptBlob(up.path, up.sha256);
+        const built = await buildTorrent(blob, {
+          fileName,
+          size: up.size,
+          announce: this.announceUrl,
+          source: `yard:${key}`,
+        });
+        const release: Release = {
+          name: ref.name,
+          version: ref.version,
+          sha256: up.sha256,
+          size: up.size,
+          infoHash: built.infoHash,
+          pieceLength: built.pieceLength,
+          createdAt: Date.now() / 1000,
+          kind,
+          fileName,
+          image: h.image,
+        };
+        this.files.writeTorrent(built.infoHash, built.torrent);
+        this.components.store.putRelease(release);
+        this.remember(release);
+        this.torrents.set(key, built.torrent);
+        const dir = this.files.prepareSeed(release.sha256, release.infoHash, fileName);
+        await seeder.seed(release.infoHash, built.torrent, dir, false);
+        this.log.info("release stored", { release: key, sha256: release.sha256, size: release.size });
+        return { release, unchanged: false };
+      });
+    } finally {
+      this.files.clearFile(up.path);
+    }
+  }
+
+  list(): Release[] {
+    return [...this.releases.values()].sort((a, b) =>
+      a.name !== b.name ? (a.name < b.name ? -1 : 1) : a.createdAt - b.createdAt,
+    );
+  }
+
+  /** Removes a release; refused while a task that has not ended uses it. */
+  async remove(text: string): Promise<void> {
+    const key = releaseKey(parseReleaseRef(text));
+    await this.locked(key, async () => {
+      const release = this.requireRelease(key);
+      const users = this.components.cluster.tasksUsingRelease(key);
+      if (users.length > 0) {
+        const shown = users.slice(0, 5).join(", ") + (users.length > 5 ? ", ..." : "");
+        throw new FailedPreconditionError(
+          `release ${key} is in use by ${users.length} task(s) that have not ended (${shown}); kill them or wait for them to end`,
+        );
+      }
+      const holders = this.book.forRelease(key).filter((r) => r.state !== "EVICTED");
+      this.components.store.deleteRelease(release.name, release.version);
+      this.releases.delete(key);
+      this.byInfoHash.delete(release.infoHash);
+      this.torrents.delete(key);
+      this.book.removeRelease(key);
+      this.components.tracker?.forget(release.infoHash);
+      await this.seeder?.unseed(release.infoHash);
+      const blobInUse = [...this.releases.values()].some((r) => r.sha256 === release.sha256);
+      this.files.remove(release.sha256, release.infoHash, blobInUse);
+      for (const h of holders)
+        this.components.cluster.sendToAgent(h.agentId, { evictArtifact: { release: key } });
+      this.log.info("release removed", { release: key, evictedFrom: holders.length });
+    });
+  }
+
+  status(text: string): ReleaseStatus {
+    const key = releaseKey(parseReleaseRef(text));
+    const release = this.requireRelease(key);
+    const hosts = this.agentIndex();
+    return {
+      release,
+      seeded: this.seeder?.isSeeding(release.infoHash) ?? false,
+      agents: this.book.forRelease(key).map((r) => agentFetch(r, hosts.get(r.agentId))),
+    };
+  }
+
+  torrent(text: string): TorrentFile {
+    const key = releaseKey(parseReleaseRef(text));
+    const release = this.requireRelease(key);
+    const torrent = this.torrents.get(key);
+    if (!torrent)
+      throw new FailedPreconditionError(`the torrent of ${key} is not loaded (see the master's log)`);
+    return { torrent, fileName: `${release.fileName}.torrent` };
+  }
+
+  /** Stages a release on agents (all active ones when none are named); idempotent. */
+  stage(req: StageRequest): StageStatus {
+    const { key, targets } = this.stageTargets(req);
+    for (const agentId of this.book.stage(key, targets)) this.sendFetch(agentId, key);
+    return this.stageStatus(key, targets);
+  }
+
+  /**
+   * Stages like `stage`, then hands every change of the targets' progress to `send` until
+   * they are all DONE or one FAILED; then calls `end()`. `end(err)` when the release is
+   * removed meanwhile. Returns a function that stops watching.
+   */
+  watchStage(req: StageRequest, send: (s: StageStatus) => void, end: (err?: unknown) => void): () => void {
+    const { key, targets } = this.stageTargets(req);
+    for (const agentId of this.book.stage(key, targets)) this.sendFetch(agentId, key);
+    let last = "";
+    let finished = false;
+    const finish = (err?: unknown) => {
+      finished = true;
+      unsubscribe();
+      clearInterval(timer);
+      end(err);
+    };
+    const emit = () => {
+      if (finished) return;
+      if (!this.releases.has(key)) return finish(new NotFoundError(`release ${key} was removed`));
+      const s = this.stageStatus(key, targets);
+      const encoded = JSON.stringify(StageStatus.toJSON(s));
+      if (encoded !== last) {
+        last = encoded;
+        send(s);
+      }
+      if (s.complete || s.failed) finish();
+    };
+    const unsubscribe = this.book.subscribe((release) => {
+      if (release === key) emit();
+    });
+    // Agents that get lost send nothing: look at them now and then.
+    const timer = setInterval(emit, this.init.watchRecheckMs ?? 2000);
+    timer.unref();
+    emit();
+    return () => {
+      if (finished) return;
+      finished = true;
+      unsubscribe();
+      clearInterval(timer);
+    };
+  }
+
+  private stageTargets(req: StageRequest): { key: string; targets: string[] } {
+    const key = releaseKey(parseReleaseRef(req.release));
+    this.requireRelease(key);
+    const agents = this.agentIndex();
+    if (req.agentIds.length === 0) {
+      const targets = [...agents.values()].filter((a) => a.status === "ACTIVE").map((a) => a.id);
+      return { key, targets: targets.sort() };
+    }
+    const targets = [...new Set(req.agentIds)];
+    targets.forEach((id, i) => {
+      const a = agents.get(id);
+      if (!a) throw new NotFoundError(`agent_ids[${i}]: agent ${id} not found`);
+      if (a.status === "LOST") throw new FailedPreconditionError(`agent_ids[${i}]: agent ${id} is lost`);
+    });
+    return { key, targets };
+  }
+
+  private stageStatus(key: string, targets: readonly string[]): StageStatus {
+    const hosts = this.agentIndex();
+    const size = this.releases.get(key)?.size ?? 0;
+    const agents = targets.map((id) => {
+      const r = this.book.get(key, id);
+      const host = hosts.get(id);
+      const a = r ? agentFetch(r, host) : pendingFetch(id, host, size);
+      if (a.state !== "DONE" && host?.status === "LOST") {
+        return { ...a, state: "FAILED", error: `agent ${id} was lost before it held the release` };
+      }
+      return a;
+    });
+    const complete = agents.every((a) => a.state === "DONE");
+    const failed = !complete && agents.some((a) => a.state === "FAILED");
+    return { release: key, agents, complete, failed };
+  }
+
+  // ---------------------------------------------------------------- ReleaseHooks
+
+  agentRegistered(agentId: string, artifacts: readonly CachedArtifact[]): void {
+    for (const key of this.book.registered(agentId, artifacts)) this.sendFetch(agentId, key);
+  }
+
+  fetchProgress(agentId: string, progress: FetchProgress): void {
+    if (!this.book.progress(agentId, progress)) {
+      this.log.debug("ignored a fetch report", {
+        agent: agentId,
+        release: progress.release,
+        state: progress.state,
+      });
+      return;
+    }
+    if (progress.state === "FAILED") {
+      this.log.warn("an agent failed to fetch a release", {
+        agent: agentId,
+        release: progress.release,
+        error: progress.error,
+      });
+    }
+  }
+
+  checkTaskRelease(release: string, field: string): void {
+    if (release !== "" && !this.releases.has(release)) {
+      throw new InvalidArgumentError(field, `"${release}" is not a known release`);
+    }
+  }
+
+  artifactFor(release: string): FetchArtifact | undefined {
+    const r = release ? this.releases.get(release) : undefined;
+    const torrent = r && this.torrents.get(release);
+    if (!r || !torrent) return undefined;
+    return { release, sha256: r.sha256, torrent, kind: r.kind, size: r.size };
+  }
+
+  releasesHeldBy(agentId: string): string[] {
+    return this.book.heldBy(agentId);
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  private sendFetch(agentId: string, key: string): void {
+    const artifact = this.artifactFor(key);
+    if (!artifact) return;
+    // An agent that is not connected gets it when it registers again.
+    this.components.cluster.sendToAgent(agentId, { fetchArtifact: artifact });
+  }
+
+  private remember(r: Release): void {
+    this.releases.set(keyOf(r), r);
+    this.byInfoHash.set(r.infoHash, keyOf(r));
+  }
+
+  private requireRelease(key: string): Release {
+    const r = this.releases.get(key);
+    if (!r) throw new NotFoundError(`release ${key} not found`);
+    return r;
+  }
+
+  private agentIndex(): Map<string, AgentHost> {
+    const out = new Map<string, AgentHost>();
+    for (const a of this.components.cluster.agentStates()) {
+      if (a.info) out.set(a.info.id, { id: a.info.id, hostname: a.info.hostname, status: a.status });
+    }
+    return out;
+  }
+
+  /** Runs `fn` after every earlier call for the same key has settled. */
+  private async locked<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const before = this.locks.get(key) ?? Promise.resolve();
+    const run = before.then(fn);
+    const tail = run.catch(() => undefined);
+    this.locks.set(key, tail);
+    try {
+      return await run;
+    } finally {
+      if (this.locks.get(key) === tail) this.locks.delete(key);
+    }
+  }
+}
+
+interface AgentHost {
+  id: string;
+  hostname: string;
+  status: string;
+}
+
+function keyOf(r: Release): string {
+  return `${r.name}@${r.version}`;
+}
+
+function agentFetch(r: FetchRecord, host: AgentHost | undefined): AgentFetch {
+  return {
+    agentId: r.agentId,
+    hostname: host?.hostname ?? "",
+    state: r.state,
+    downloaded: r.downloaded,
+    uploaded: r.uploaded,
+    size: r.size,
+    downloadRate: r.downloadRate,
+    uploadRate: r.uploadRate,
+    error: r.error,
+    updatedAt: r.updatedAt,
+  };
+}
+
+function pendingFetch(agentId: string, host: AgentHost | undefined, size: number): AgentFetch {
+  return {
+    agentId,
+    hostname: host?.hostname ?? "",
+    state: "PENDING",
+    downloaded: 0,
+    uploaded: 0,
+    size,
+    downloadRate: 0,
+    uploadRate: 0,
+    error: "",
+    updatedAt: 0,
+  };
+}
