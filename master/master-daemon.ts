@@ -66,10 +66,10 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   try {
     tracker = await ReleaseTracker.create({
       isKnown: (infoHash) => releases?.knows(infoHash) ?? false,
-      logger: createLogger("master.tracker"),
+      logger: opts.logger ?? createLogger("master.tracker"),
     });
     releases = new ReleaseManager(
-      { store, cluster: master, logger: createLogger("master.releases"), tracker },
+      { store, cluster: master, logger: opts.logger ?? createLogger("master.releases"), tracker },
       {
         dataDir: opts.dataDir,
         seeder: { listenHost: host, peerPort: opts.peerPort, uploadLimit: opts.seedUploadLimit },

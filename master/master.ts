@@ -88,6 +88,8 @@ interface FrameworkEntry {
   tasks: Set<string>;
   /** Torn down or past its failover timeout: its tasks are being killed. */
   removing: boolean;
+  /** The allocator has forgotten it (all its tasks ended after the removal). */
+  forgotten: boolean;
 }
 
 interface TaskEntry extends StoredTask {
@@ -160,16 +162,11 @@ export class Master {
         unacked: new Map(),
         tasks: new Set(),
         removing: f.status === "INACTIVE",
+        forgotten: false,
       };
       this.frameworks.set(f.info.id, entry);
-      if (entry.status !== "INACTIVE") {
-        this.allocator.addFramework({
-          id: f.info.id,
-          role: roleOf(f.info),
-          active: false,
-          suppressed: f.suppressed,
-        });
-      }
+      // Removed frameworks stay known to the allocator until their last task has ended.
+      this.allocator.addFramework({ id: f.info.id, role: roleOf(f.info), active: false, suppressed: f.suppressed });
     }
     for (const stored of this.store.loadTasks()) {
       const task: TaskEntry = { ...stored, seenUuids: [] };
@@ -342,7 +339,7 @@ export class Master {
           if (t - sentAt >= this.config.updateRetryMs) this.sendUpdate(fw, this.tasks.get(taskId), t);
         }
       }
-      if (fw.removing && fw.tasks.size === 0 && fw.status !== "INACTIVE") this.finishRemoval(fw);
+      if (fw.removing && fw.tasks.size === 0 && !fw.forgotten) this.finishRemoval(fw);
     }
   }
 
@@ -473,14 +470,14 @@ export class Master {
 
   /** Refuses launches that name a release the release store does not hold. */
   private checkTaskReleases(operations: Operation[]): void {
-    operations.forEach((op, i) =>
+    operations.forEach((op, i) => {
       op.launch?.tasks.forEach((task, j) => {
         if (!task.release) return;
         const field = `operations[${i}].launch.tasks[${j}].release`;
         if (!this.releases) throw new InvalidArgumentError(field, `"${task.release}" is not a known release`);
         this.releases.checkTaskRelease(task.release, field);
-      }),
-    );
+      });
+    });
   }
 
   agentDisconnected(agentId: string, link: AgentLink): void {
@@ -673,6 +670,7 @@ export class Master {
         unacked: new Map(),
         tasks: new Set(),
         removing: false,
+        forgotten: false,
       };
       this.frameworks.set(id, fw);
       this.allocator.addFramework({ id, role, active: true });
@@ -957,6 +955,7 @@ export class Master {
   /** Kills every task of the framework; it is forgotten once they have all ended. */
   private removeFramework(fw: FrameworkEntry, why: string): void {
     fw.removing = true;
+    fw.status = "INACTIVE";
     const t = now();
     this.allocator.setFrameworkActive(fw.info.id, false);
     for (const o of this.offers.forFramework(fw.info.id)) this.rescindOffer(o, `framework ${why}`, t);
@@ -969,7 +968,7 @@ export class Master {
   }
 
   private finishRemoval(fw: FrameworkEntry): void {
-    fw.status = "INACTIVE";
+    fw.forgotten = true;
     fw.unacked.clear();
     this.allocator.removeFramework(fw.info.id);
     this.log.info("framework removed", { framework: fw.info.id });

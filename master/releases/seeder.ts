@@ -134,7 +134,7 @@ export class Seeder {
 
   isSeeding(infoHash: string): boolean {
     const t = this.torrents.get(infoHash);
-    return t !== undefined && t.ready && t.done;
+    return t?.ready === true && t.done;
   }
 
   stats(infoHash: string): SeedStats | undefined {
