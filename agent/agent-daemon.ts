@@ -8,16 +8,27 @@ import { TASK_ID_PATTERN } from "../common/ids.js";
 import { createLogger, type Logger } from "../common/logger.js";
 import { Reason } from "../common/reasons.js";
 import { isTerminal } from "../common/task-states.js";
-import type { KillTask, MasterMessage, Refused, Register, RunTask } from "../proto/gen/yard/v1/agent.js";
+import type {
+  FetchArtifact,
+  KillTask,
+  MasterMessage,
+  Refused,
+  Register,
+  RunTask,
+} from "../proto/gen/yard/v1/agent.js";
 import { type Attribute, type Range, type TaskInfo, TaskState } from "../proto/gen/yard/v1/common.js";
 import { CgroupManager, detectCgroups } from "./cgroups.js";
+import { DockerExecutor } from "./docker-executor.js";
+import { connectEngine, engineAddress, pingEngine } from "./docker/docker-engine.js";
 import { Checkpoint } from "./checkpoint.js";
+import { ArtifactFetcher } from "./fetcher/artifact-fetcher.js";
 import { type Executor, LaunchError, type TaskEnded } from "./executor.js";
 import { LogStreamer } from "./log-streamer.js";
 import { MasterConnection } from "./master-connection.js";
 import { ProcessExecutor } from "./process-executor.js";
 import { detectResources } from "./resources-detect.js";
 import { type StatusFields, StatusUpdates } from "./status-updates.js";
+import { sandboxDir } from "./task-env.js";
 
 export const AGENT_VERSION = "0.1.0";
 
@@ -31,8 +42,27 @@ export interface AgentOptions {
   disk?: number;
   ports?: Range[];
   attributes?: Attribute[];
+  /**
+   * Executors to offer (default `process`). A listed `docker` whose engine does not answer
+   * is left out, with a warning: the agent still runs and advertises the others.
+   */
   executors?: string[];
+  /** With `executors` unset: offer `docker` too when an engine answers (`yardctl up`). */
+  dockerIfAvailable?: boolean;
+  /** The Docker engine: unix:///path, /path or tcp://host:port (default DOCKER_HOST, then /var/run/docker.sock). */
+  dockerSocket?: string;
+  /** Host paths docker tasks may mount; none by default. */
+  allowedHostPaths?: string[];
   killGraceMs?: number;
+  /** Release cache (default <dataDir>/cache), its limit in MiB (default unlimited). */
+  cacheDir?: string;
+  cacheSizeMiB?: number;
+  /** BitTorrent rate limits in bytes per second (default unlimited). */
+  uploadRate?: number;
+  downloadRate?: number;
+  /** BitTorrent listen port (default 0: a free one) and address (default all interfaces). */
+  peerPort?: number;
+  peerHost?: string;
   statusRetryMs?: number;
   usageIntervalMs?: number;
   cgroupRoot?: string;
@@ -41,6 +71,8 @@ export interface AgentOptions {
 
 export interface AgentHandle {
   agentId(): string | undefined;
+  /** The executors the agent offers (known once started). */
+  executors(): string[];
   /** Stops the agent. By default tasks keep running; with killTasks they are killed first. */
   stop(opts?: { killTasks?: boolean }): Promise<void>;
 }
@@ -58,7 +90,7 @@ interface AgentTask {
 export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
   const agent = new AgentDaemon(opts);
   await agent.start();
-  return { agentId: () => agent.id, stop: (o) => agent.stop(o) };
+  return { agentId: () => agent.id, executors: () => agent.executorNames(), stop: (o) => agent.stop(o) };
 }
 
 class AgentDaemon {
@@ -75,6 +107,8 @@ class AgentDaemon {
   private readonly register: Omit<Register, "agentId" | "tasks">;
   private usageTimer?: NodeJS.Timeout;
   private stopping?: Promise<void>;
+  /** Created in start(), once the docker engine (for `docker load`) is known. */
+  private fetcher?: ArtifactFetcher;
 
   constructor(private readonly opts: AgentOptions) {
     this.log = opts.logger ?? createLogger("agent");
@@ -92,6 +126,7 @@ class AgentDaemon {
 
     const names = opts.executors ?? ["process"];
     for (const name of names) {
+      if (name === "docker") continue; // needs the engine's answer: set up in start()
       if (name !== "process") {
         this.log.warn("executor not supported by this agent, ignored", { executor: name });
         continue;
@@ -167,10 +202,25 @@ class AgentDaemon {
   }
 
   async start(): Promise<void> {
-    await this.recoverTasks();
+    await this.setUpDocker();
+    this.fetcher = this.createFetcher();
+    await this.recoverTasks(); // pins the releases of running tasks before the cache is touched
+    await this.fetcher.start();
+    const docker = this.executors.get("docker");
+    if (docker instanceof DockerExecutor && this.id) {
+      // Containers of tasks the checkpoint no longer has (the master forgot them, or the
+      // agent died between create and checkpoint) would run unaccounted for.
+      await docker
+        .removeOrphans(this.id)
+        .catch((err) => this.log.warn("cannot sweep orphan containers", { error: errorMessage(err) }));
+    }
     this.updates.start();
     this.usageTimer = setInterval(() => this.reportUsage(), this.opts.usageIntervalMs ?? 10_000);
     this.connection.start();
+  }
+
+  executorNames(): string[] {
+    return [...this.executors.keys()];
   }
 
   stop(opts: { killTasks?: boolean } = {}): Promise<void> {
@@ -190,9 +240,49 @@ class AgentDaemon {
     this.updates.stop();
     await this.logs.stopAll();
     await this.connection.stop();
+    await this.fetcher?.stop();
     for (const ex of this.executors.values()) await ex.stop();
     this.checkpoint.close();
     this.log.info("agent stopped", { tasksKilled: opts.killTasks === true });
+  }
+
+  /**
+   * Adds the docker executor when it is asked for (or executors are unset) and an engine
+   * answers; the registration then advertises it.
+   */
+  private async setUpDocker(): Promise<void> {
+    const explicit = this.opts.executors?.includes("docker") ?? false;
+    if (!explicit && !(this.opts.executors === undefined && this.opts.dockerIfAvailable)) return;
+    let address: ReturnType<typeof engineAddress>;
+    try {
+      address = engineAddress(this.opts.dockerSocket);
+    } catch (err) {
+      this.log.warn("docker executor disabled", { reason: errorMessage(err) });
+      return;
+    }
+    const docker = connectEngine(address);
+    try {
+      const version = await pingEngine(docker, 3000);
+      this.executors.set(
+        "docker",
+        new DockerExecutor(
+          { onEnded: (e) => this.onEnded(e) },
+          {
+            dataDir: this.opts.dataDir,
+            docker,
+            engine: address.display,
+            allowedHostPaths: this.opts.allowedHostPaths,
+            logger: this.log,
+          },
+        ),
+      );
+      this.log.info("docker executor enabled", { engine: address.display, version });
+    } catch (err) {
+      const fields = { engine: address.display, reason: errorMessage(err) };
+      if (explicit) this.log.warn("no Docker engine answers: docker executor disabled", fields);
+      else this.log.info("no Docker engine answers: docker executor disabled", fields);
+    }
+    this.register.info!.executors = [...this.executors.keys()];
   }
 
   /** Re-attaches to the tasks of the previous agent process. */
@@ -207,6 +297,7 @@ class AgentDaemon {
         killRequested: t.killRequested,
       });
       if (isTerminal(t.state)) continue; // only its update waits for an ack
+      if (t.info.release) this.fetcher?.pin(t.info.release, t.taskId);
       const ex = this.executors.get(t.executor);
       if (!ex || !t.executorState) {
         this.report(t.taskId, {
@@ -247,6 +338,7 @@ class AgentDaemon {
       agentId: this.id ?? "",
       info: { ...this.register.info!, id: this.id ?? "" },
       tasks,
+      artifacts: this.fetcher?.cached() ?? [],
     };
   }
 
@@ -266,6 +358,16 @@ class AgentDaemon {
       this.launch(m.runTask).catch((err) => this.log.error("launch failed", { error: errorMessage(err) }));
     }
     if (m.killTask) this.kill(m.killTask);
+    if (m.fetchArtifact) this.fetchArtifact(m.fetchArtifact);
+    if (m.evictArtifact) {
+      const release = m.evictArtifact.release;
+      this.fetcher?.evict(release).catch((err) => {
+        this.log.warn("evict refused", { release, error: errorMessage(err) });
+        this.connection.send({
+          fetchProgress: { ...emptyProgress(release), state: "FAILED", error: `evict: ${errorMessage(err)}` },
+        });
+      });
+    }
     if (m.ack) {
       if (this.updates.ack(m.ack.taskId, m.ack.uuid)) {
         const t = this.tasks.get(m.ack.taskId);
@@ -308,6 +410,29 @@ class AgentDaemon {
         message: `executor "${executorName}" is not available on this agent (it has: ${[...this.executors.keys()].join(", ")})`,
       });
       return;
+    }
+    // A container may take a while to create (and its image to arrive): say so.
+    if (executorName === "docker")
+      this.report(t.taskId, { state: TaskState.TASK_STARTING, reason: "", message: "" });
+    if (rt.artifact?.release) {
+      // The task's release must be in the cache, verified, and installed before it starts.
+      const release = rt.artifact.release;
+      this.fetcher?.pin(release, t.taskId);
+      try {
+        if (!this.fetcher) throw new Error("the agent has no artifact fetcher");
+        await this.fetcher.prepare(
+          rt.artifact,
+          executorName === "process" ? sandboxDir(this.opts.dataDir, t.taskId) : undefined,
+        );
+      } catch (err) {
+        this.fetcher?.unpin(release, t.taskId);
+        this.report(t.taskId, {
+          state: TaskState.TASK_FAILED,
+          reason: Reason.LAUNCH_FAILED,
+          message: `release ${release} could not be fetched and verified: ${errorMessage(err)}`,
+        });
+        return;
+      }
     }
     try {
       const state = await ex.launch({
@@ -366,6 +491,8 @@ class AgentDaemon {
   }
 
   private onEnded(e: TaskEnded): void {
+    const release = this.tasks.get(e.taskId)?.info.release;
+    if (release) this.fetcher?.unpin(release, e.taskId);
     if (this.forgetting.has(e.taskId)) return;
     if (!this.tasks.has(e.taskId)) {
       this.log.warn("an unknown task ended", { task: e.taskId });
@@ -391,6 +518,32 @@ class AgentDaemon {
     this.checkpoint.setAgentId(undefined);
   }
 
+  private createFetcher(): ArtifactFetcher {
+    const o = this.opts;
+    const docker = this.executors.has("docker") ? engineAddress(o.dockerSocket).display : undefined;
+    return new ArtifactFetcher(
+      { onProgress: (p) => this.connection.send({ fetchProgress: p }) },
+      {
+        cacheDir: o.cacheDir ?? `${o.dataDir}/cache`,
+        cacheSizeBytes: o.cacheSizeMiB === undefined ? undefined : o.cacheSizeMiB * 1024 * 1024,
+        uploadRate: o.uploadRate,
+        downloadRate: o.downloadRate,
+        peerPort: o.peerPort,
+        listenHost: o.peerHost,
+        dockerHost: docker,
+        logger: this.log,
+      },
+    );
+  }
+
+  /** A fetch command from the master; the outcome travels as fetch_progress. */
+  private fetchArtifact(f: FetchArtifact): void {
+    if (!this.fetcher) return;
+    this.fetcher
+      .fetch(f)
+      .catch((err) => this.log.warn("fetch failed", { release: f.release, error: errorMessage(err) }));
+  }
+
   private reportUsage(): void {
     if (!this.connection.registered) return;
     const now = Date.now() / 1000;
@@ -402,4 +555,18 @@ class AgentDaemon {
     }
     this.connection.send({ usage: { tasks: usage } });
   }
+}
+
+function emptyProgress(release: string) {
+  return {
+    release,
+    sha256: "",
+    state: "",
+    downloaded: 0,
+    uploaded: 0,
+    size: 0,
+    downloadRate: 0,
+    uploadRate: 0,
+    error: "",
+  };
 }

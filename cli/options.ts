@@ -33,8 +33,41 @@ export function addAgentResourceOptions(cmd: Command): Command {
       collect,
     )
     .option("--hostname <name>", "hostname to register with (env YARD_HOSTNAME)")
-    .option("--executors <list>", "executors to offer, comma-separated, e.g. process (env YARD_EXECUTORS)")
-    .option("--kill-grace <seconds>", "default SIGTERM-to-SIGKILL grace (env YARD_KILL_GRACE)");
+    .option(
+      "--executors <list>",
+      "executors to offer, comma-separated, e.g. docker,process (env YARD_EXECUTORS; default: process; with up, also docker when an engine answers)",
+    )
+    .option(
+      "--docker-socket <addr>",
+      "the Docker engine: unix:///path, /path or tcp://host:port (env YARD_DOCKER_SOCKET, then DOCKER_HOST; default /var/run/docker.sock)",
+    )
+    .option(
+      "--allow-host-path <path>",
+      "a host path docker tasks may mount, repeatable (env YARD_ALLOWED_HOST_PATHS=/a,/b; default none)",
+      collect,
+    )
+    .option("--kill-grace <seconds>", "default SIGTERM-to-SIGKILL grace (env YARD_KILL_GRACE)")
+    .option(
+      "--cache-dir <dir>",
+      "release cache directory (env YARD_CACHE_DIR; default <data dir>/agent/cache)",
+    )
+    .option(
+      "--cache-size <MiB>",
+      "release cache limit in MiB, LRU eviction past it (env YARD_CACHE_SIZE; default unlimited)",
+    )
+    .option(
+      "--upload-rate <rate>",
+      "BitTorrent upload limit in bytes/s, e.g. 10M (env YARD_UPLOAD_RATE; default unlimited)",
+    )
+    .option(
+      "--download-rate <rate>",
+      "BitTorrent download limit in bytes/s, e.g. 10M (env YARD_DOWNLOAD_RATE; default unlimited)",
+    )
+    .option("--peer-port <port>", "BitTorrent listen port, 0 = a free one (env YARD_PEER_PORT; default 0)")
+    .option(
+      "--peer-host <addr>",
+      "address the BitTorrent listener binds to (env YARD_PEER_HOST; default all)",
+    );
 }
 
 export function print(text: string): void {

@@ -1,11 +1,15 @@
 // The yardctl command tree. Kept apart from the entry point so that tests can build it.
 import { Command } from "commander";
+import { registerApps } from "./commands/apps.js";
 import { registerDaemons } from "./commands/daemons.js";
+import { registerDeploy } from "./commands/deploy.js";
 import { registerDrain } from "./commands/drain.js";
 import { registerEvents } from "./commands/events.js";
 import { registerGet } from "./commands/get.js";
 import { registerKill } from "./commands/kill.js";
 import { registerLogs } from "./commands/logs.js";
+import { registerRelease } from "./commands/release.js";
+import { registerRollout } from "./commands/rollout.js";
 import { registerRun } from "./commands/run.js";
 import { registerUp } from "./commands/up.js";
 import { registerVersion, yardVersion } from "./commands/version.js";
@@ -21,10 +25,14 @@ export function buildProgram(): Command {
   registerDaemons(program);
   registerGet(program);
   registerRun(program);
+  registerDeploy(program);
+  registerRollout(program);
+  registerApps(program);
   registerLogs(program);
   registerKill(program);
   registerDrain(program);
   registerEvents(program);
+  registerRelease(program);
   registerVersion(program);
   return program;
 }

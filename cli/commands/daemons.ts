@@ -1,11 +1,11 @@
-// yardctl master | agent | batch: one daemon in the foreground until SIGINT/SIGTERM.
+// yardctl master | agent | batch | service: one daemon in the foreground until SIGINT/SIGTERM.
 // The daemon modules are loaded only by these commands, so that client commands start fast
 // and do not load SQLite.
 import { mkdirSync } from "node:fs";
 import type { Command } from "commander";
 import { createLogger } from "../../common/logger.js";
 import { loadLayers } from "../context.js";
-import { agentOptions, batchOptions, masterOptions } from "../daemon-options.js";
+import { agentOptions, batchOptions, masterOptions, serviceOptions } from "../daemon-options.js";
 import { assertPortFree, waitForSignal } from "../lifecycle.js";
 import { addAgentResourceOptions, print } from "../options.js";
 
@@ -83,6 +83,28 @@ export function registerDaemons(program: Command): void {
     const { startBatchFramework } = await import("../../frameworks/batch/batch-daemon.js");
     const handle = await startBatchFramework({ ...opts, logger: createLogger("batch") });
     print(`batch framework serving on ${handle.endpoint}, master ${opts.master}`);
+    await waitForSignal();
+    await handle.stop();
+  });
+
+  addDaemonOptions(
+    program
+      .command("service")
+      .description("run the service framework (apps, rollouts) in the foreground")
+      .option("--master <host:port>", "the master to subscribe to (env YARD_MASTER; default 127.0.0.1:7070)")
+      .option("--service-host <addr>", "address of its DeployService (env YARD_SERVICE_HOST; default 127.0.0.1)")
+      .option("--service-port <port>", "port of its DeployService, 0 = a free one (env YARD_SERVICE_PORT; default 0)")
+      .option(
+        "--check-host <addr>",
+        "address health checks dial (env YARD_CHECK_HOST; default: the agent's address attribute, else its hostname)",
+      ),
+  ).action(async (flags: Record<string, unknown>) => {
+    const opts = serviceOptions(loadLayers(flags));
+    await assertPortFree(opts.host!, opts.port!, "--service-port");
+    mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
+    const { startServiceFramework } = await import("../../frameworks/service/service-daemon.js");
+    const handle = await startServiceFramework({ ...opts, logger: createLogger("service") });
+    print(`service framework serving on ${handle.endpoint}, master ${opts.master}`);
     await waitForSignal();
     await handle.stop();
   });

@@ -45,6 +45,7 @@ export function registerRun(program: Command): void {
       .option("--retries <n>", "extra attempts per failed task", "0")
       .option("--ports <n>", "ports per task (env PORT0..)", "0")
       .option("--name <name>", "job name (default: generated)")
+      .option("--image <image>", "run the command in a container of this image (the docker executor)")
       .option("-d, --detach", "print the job id and return at once")
       .passThroughOptions(),
   ).action(async (argv: string[], flags: Record<string, unknown>) => {
@@ -55,6 +56,7 @@ export function registerRun(program: Command): void {
     const maxRetries = parseFlag(nonNegativeInt, flags.retries, "--retries");
     const ports = parseFlag(nonNegativeInt, flags.ports, "--ports");
     const name = flags.name === undefined ? "" : parseFlag(text, flags.name, "--name");
+    const image = flags.image === undefined ? "" : parseFlag(text, flags.image, "--image");
     if (argv.length === 0 || argv.every((a) => a.trim() === "")) {
       throw new UsageError("run: give a command after --, e.g. yardctl run -- echo hi");
     }
@@ -71,7 +73,8 @@ export function registerRun(program: Command): void {
           tasks,
           maxRetries,
           ports,
-          executor: "",
+          executor: image ? "docker" : "",
+          container: image ? { image } : undefined,
         },
       });
       if (flags.detach) {

@@ -8,7 +8,7 @@ import type { Command } from "commander";
 import { createLogger } from "../../common/logger.js";
 import { loadLayers, readTokenFile, resolveHome } from "../context.js";
 import { resolveSettings } from "../config.js";
-import { agentOptions, batchOptions, masterOptions } from "../daemon-options.js";
+import { agentOptions, batchOptions, masterOptions, serviceOptions } from "../daemon-options.js";
 import { UsageError } from "../errors.js";
 import { assertPortFree, pollFor, waitForSignal } from "../lifecycle.js";
 import { addAgentResourceOptions, print } from "../options.js";
@@ -33,7 +33,7 @@ export function registerUp(program: Command): void {
   addAgentResourceOptions(
     program
       .command("up")
-      .description("run a master, an agent and the batch framework in this process")
+      .description("run a master, an agent, the batch and the service frameworks in this process")
       .option("--data-dir <dir>", "where to keep state (env YARD_HOME; default ~/.yard)")
       .option("--temp", "use a fresh temporary data dir, removed on exit")
       .option("--host <addr>", "address to listen on (env YARD_HOST; default 127.0.0.1)")
@@ -58,7 +58,7 @@ export function registerUp(program: Command): void {
       await assertPortFree(mopts.host!, mopts.httpPort!, "--http-port");
       mkdirSync(home, { recursive: true, mode: 0o700 });
       const token = resolveSettings(["token"], layers).token ?? ensureTokenFile(home);
-      for (const dir of ["master", "agent", "batch"])
+      for (const dir of ["master", "agent", "batch", "service"])
         mkdirSync(join(home, dir), { recursive: true, mode: 0o700 });
 
       const { startMaster } = await import("../../master/master-daemon.js");
@@ -66,8 +66,11 @@ export function registerUp(program: Command): void {
       started.push({ name: "master", stop: () => master.stop() });
 
       const { startAgent } = await import("../../agent/agent-daemon.js");
+      const aopts = agentOptions(layers, token, master.address);
       const agent = await startAgent({
-        ...agentOptions(layers, token, master.address),
+        ...aopts,
+        // A laptop cluster uses the engine it finds (--docker-socket, DOCKER_HOST).
+        dockerIfAvailable: aopts.executors === undefined,
         logger: createLogger("agent"),
       });
       started.push({ name: "agent", stop: () => agent.stop({ killTasks: true }) });
@@ -79,14 +82,24 @@ export function registerUp(program: Command): void {
       });
       started.push({ name: "batch framework", stop: () => batch.stop() });
 
+      // Everything runs on this host: health checks dial the loopback address.
+      const { startServiceFramework } = await import("../../frameworks/service/service-daemon.js");
+      const service = await startServiceFramework({
+        ...serviceOptions(layers, token, master.address),
+        checkHost: "127.0.0.1",
+        logger: createLogger("service"),
+      });
+      started.push({ name: "service framework", stop: () => service.stop() });
+
       const agentId = await pollFor(() => agent.agentId(), 10_000);
       await pollFor(() => batch.frameworkId(), 10_000);
       const httpAddress = `${mopts.host}:${master.httpPort}`;
       const lines = [
         "Yard is up.",
         `  master      ${master.address}   (http ${httpAddress})`,
-        `  agent       ${agentId ?? "(registering)"}`,
+        `  agent       ${agentId ?? "(registering)"}   (executors: ${agent.executors().join(", ")})`,
         `  batch       ${batch.endpoint}`,
+        `  service     ${service.endpoint}`,
         `  data dir    ${home}${temp ? "   (removed on exit)" : ""}`,
         `  token       ${join(home, "token")}`,
         "Try:",
@@ -96,7 +109,9 @@ export function registerUp(program: Command): void {
       if (master.address !== "127.0.0.1:7070") env.push(`YARD_MASTER=${master.address}`);
       if (home !== (process.env.YARD_HOME ?? defaultHome)) env.push(`YARD_HOME=${home}`);
       if (env.length > 0) lines.push(`  export ${env.join(" ")}`);
-      lines.push("  yardctl get agents", "  yardctl run -- echo hi", "Press Ctrl-C to stop.");
+      lines.push("  yardctl get agents", "  yardctl run -- echo hi");
+      if (agent.executors().includes("docker")) lines.push("  yardctl run --image IMAGE -- echo hi");
+      lines.push("Press Ctrl-C to stop.");
       print(lines.join("\n"));
 
       const sig = await waitForSignal(() => process.stderr.write("yardctl: stopping now\n"));

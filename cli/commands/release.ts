@@ -1,0 +1,432 @@
+// yardctl release push|ls|rm|status|torrent|stage: the master's release store and its
+// BitTorrent distributor (docs/releases.md).
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { createReadStream, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, join } from "node:path";
+import type { ClientReadableStream, Metadata } from "@grpc/grpc-js";
+import type { Command } from "commander";
+import { authMetadata } from "../../common/auth.js";
+import { CHANNEL_OPTIONS, insecureChannel, unary } from "../../common/grpc.js";
+import {
+  type AgentFetch,
+  ListReleasesResponse,
+  type PushHeader,
+  type PushResponse,
+  Release,
+  ReleaseServiceClient,
+  ReleaseStatus,
+  type StageRequest,
+  type StageStatus,
+  type TorrentFile,
+} from "../../proto/gen/yard/v1/release.js";
+import { type ClientTarget, UNARY_DEADLINE_MS } from "../clients.js";
+import { clientTarget } from "../context.js";
+import { CliError, ExitCode, fromGrpcError, type Peer, UsageError } from "../errors.js";
+import { addClientOptions, collect, print } from "../options.js";
+import { consume } from "../streams.js";
+import { renderTable } from "../table.js";
+import { formatAge, formatBytes } from "../views.js";
+
+const CHUNK_BYTES = 1 << 20;
+const RELEASE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*@[A-Za-z0-9][A-Za-z0-9._+-]*$/;
+
+/** The master's ReleaseService, with errors phrased for the operator. */
+export class ReleaseClient {
+  private readonly client: ReleaseServiceClient;
+  private readonly md: Metadata;
+  private readonly peer: Peer;
+
+  constructor(target: ClientTarget) {
+    this.client = new ReleaseServiceClient(target.address, insecureChannel(), CHANNEL_OPTIONS);
+    this.md = authMetadata(target.token);
+    this.peer = { what: "the master", address: target.address };
+  }
+
+  private async call<Req, Res>(fn: (...args: any[]) => unknown, req: Req): Promise<Res> {
+    try {
+      return await unary<Req, Res>(fn as any, this.client, req, this.md, UNARY_DEADLINE_MS);
+    } catch (err) {
+      throw fromGrpcError(err, this.peer);
+    }
+  }
+
+  list(): Promise<ListReleasesResponse> {
+    return this.call(this.client.list, {});
+  }
+  remove(release: string): Promise<unknown> {
+    return this.call(this.client.remove, { release });
+  }
+  status(release: string): Promise<ReleaseStatus> {
+    return this.call(this.client.status, { release });
+  }
+  getTorrent(release: string): Promise<TorrentFile> {
+    return this.call(this.client.getTorrent, { release });
+  }
+  stage(req: StageRequest): Promise<StageStatus> {
+    return this.call(this.client.stage, req);
+  }
+  watchStage(req: StageRequest): ClientReadableStream<StageStatus> {
+    return this.client.watchStage(req, this.md);
+  }
+
+  /** Streams `path` after `header`; `onProgress` gets the bytes sent so far. */
+  async push(header: PushHeader, path: string, onProgress: (sent: number) => void): Promise<PushResponse> {
+    let call: ReturnType<ReleaseServiceClient["push"]> | undefined;
+    const response = new Promise<PushResponse>((resolve, reject) => {
+      call = this.client.push(this.md, (err, res) =>
+        err ? reject(fromGrpcError(err, this.peer)) : resolve(res),
+      );
+    });
+    const stream = call!;
+    // A refusal (e.g. a bad name) may end the call while bytes are still being sent.
+    let refused = false;
+    response.catch(() => {
+      refused = true;
+    });
+    stream.write({ header, data: Buffer.alloc(0) });
+    let sent = 0;
+    for await (const chunk of createReadStream(path, { highWaterMark: CHUNK_BYTES })) {
+      if (refused) break;
+      const data = chunk as Buffer;
+      sent += data.length;
+      if (!stream.write({ data }))
+        await Promise.race([once(stream, "drain"), response.catch(() => undefined)]);
+      onProgress(sent);
+    }
+    stream.end();
+    return response;
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}
+
+/** A one-line progress bar on stderr, redrawn in place when stderr is a terminal. */
+export class ProgressBar {
+  private lastDraw = 0;
+  private readonly started = Date.now();
+  constructor(
+    private readonly label: string,
+    private readonly total: number,
+    private readonly out: NodeJS.WriteStream = process.stderr,
+  ) {}
+
+  update(done: number, force = false): void {
+    if (!this.out.isTTY) return;
+    const now = Date.now();
+    if (!force && now - this.lastDraw < 100) return;
+    this.lastDraw = now;
+    this.out.write(`\r${progressLine(this.label, done, this.total, (now - this.started) / 1000)}\x1b[K`);
+  }
+
+  finish(done: number): void {
+    if (this.out.isTTY) {
+      this.update(done, true);
+      this.out.write("\n");
+    }
+  }
+}
+
+/** "label [#####.....]  50% 10MiB/20MiB 5MiB/s". Pure. */
+export function progressLine(label: string, done: number, total: number, seconds: number): string {
+  const width = 30;
+  const frac = total > 0 ? Math.min(1, done / total) : 0;
+  const full = Math.round(frac * width);
+  const rate = seconds > 0 ? done / seconds : 0;
+  return `${label} [${"#".repeat(full)}${".".repeat(width - full)}] ${String(Math.floor(frac * 100)).padStart(3)}% ${formatBytes(done)}/${formatBytes(total)} ${formatBytes(rate)}/s`;
+}
+
+function checkRelease(text: string): string {
+  if (!RELEASE_PATTERN.test(text)) {
+    throw new UsageError(`"${text}" is not NAME@VERSION (e.g. web@1.0)`);
+  }
+  return text;
+}
+
+function checkOutput(flags: { output?: string }): "table" | "json" {
+  const output = flags.output ?? "table";
+  if (output !== "table" && output !== "json")
+    throw new UsageError(`--output "${output}": must be table or json`);
+  return output;
+}
+
+/** Runs a command, failing with its stderr when it exits non-zero. */
+async function run(cmd: string, args: string[], what: string): Promise<void> {
+  const child = spawn(cmd, args, { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr.on("data", (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const [code] = (await Promise.race([
+    once(child, "exit"),
+    once(child, "error").then(([err]) => {
+      throw new CliError(`${what}: cannot run ${cmd}: ${(err as Error).message}`);
+    }),
+  ])) as [number | null];
+  if (code !== 0) throw new CliError(`${what}: ${cmd} failed: ${stderr.trim() || `exit code ${code}`}`);
+}
+
+interface Artifact {
+  path: string;
+  kind: "file" | "tar" | "docker-image";
+  fileName: string;
+  image: string;
+}
+
+/**
+ * What to upload: a file as is, a directory as a tarball (sorted, owner-free, so the same
+ * tree gives the same bytes and a second push is a no-op), or `docker save` of an image.
+ */
+async function prepareArtifact(
+  release: string,
+  path: string | undefined,
+  image: string | undefined,
+  work: string,
+): Promise<Artifact> {
+  const base = release.replace("@", "-");
+  if (image !== undefined) {
+    if (path !== undefined) throw new UsageError("release push: give a PATH or --image, not both");
+    const out = join(work, `${base}.tar`);
+    await run("docker", ["save", "-o", out, image], `docker save ${image}`);
+    return { path: out, kind: "docker-image", fileName: `${base}.tar`, image };
+  }
+  if (path === undefined)
+    throw new UsageError("release push: give a PATH (a file or a directory) or --image IMG");
+  let st: ReturnType<typeof statSync>;
+  try {
+    st = statSync(path);
+  } catch (err) {
+    throw new UsageError(
+      `release push: ${JSON.stringify(path)}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+    );
+  }
+  if (st.isDirectory()) {
+    const out = join(work, `${base}.tar`);
+    await run(
+      "tar",
+      [
+        "--sort=name",
+        "--owner=0",
+        "--group=0",
+        "--numeric-owner",
+        "--format=gnu",
+        "-C",
+        path,
+        "-cf",
+        out,
+        ".",
+      ],
+      `tar of ${path}`,
+    );
+    return { path: out, kind: "tar", fileName: `${base}.tar`, image: "" };
+  }
+  if (!st.isFile())
+    throw new UsageError(`release push: ${JSON.stringify(path)} is neither a file nor a directory`);
+  return { path, kind: "file", fileName: basename(path), image: "" };
+}
+
+function fetchRow(a: AgentFetch): string[] {
+  const pct = a.size > 0 ? `${Math.floor((Math.min(a.downloaded, a.size) / a.size) * 100)}%` : "-";
+  return [
+    a.agentId,
+    a.hostname || "-",
+    a.state,
+    `${pct} ${formatBytes(a.downloaded)}/${formatBytes(a.size)}`,
+    a.state === "FETCHING" ? `${formatBytes(a.downloadRate)}/s` : "-",
+    formatBytes(a.uploaded),
+    a.error || "-",
+  ];
+}
+
+const FETCH_HEADERS = ["AGENT", "HOSTNAME", "STATE", "PROGRESS", "RATE", "UPLOADED", "ERROR"];
+
+function stageSummary(s: StageStatus): string {
+  const done = s.agents.filter((a) => a.state === "DONE").length;
+  const verdict = s.complete ? "complete" : s.failed ? "failed" : "in progress";
+  return `${s.release}: ${done}/${s.agents.length} agents hold it (${verdict})`;
+}
+
+export function registerRelease(program: Command): void {
+  const release = program.command("release").description("push releases and distribute them to agents");
+
+  addClientOptions(
+    release
+      .command("push")
+      .description("upload a file, a directory (tarred) or a docker image as NAME@VERSION")
+      .argument("<release>", "NAME@VERSION")
+      .argument("[path]", "a file or a directory")
+      .option("--image <image>", "a local docker image to push (docker save)"),
+  ).action(async (name: string, path: string | undefined, flags: Record<string, unknown>) => {
+    const rel = checkRelease(name);
+    const client = new ReleaseClient(clientTarget(flags));
+    const work = mkdtempSync(join(tmpdir(), "yard-push-"));
+    try {
+      const art = await prepareArtifact(rel, path, flags.image as string | undefined, work);
+      const size = statSync(art.path).size;
+      const [n, v] = rel.split("@") as [string, string];
+      const bar = new ProgressBar(`push ${rel}`, size);
+      const res = await client.push(
+        { name: n, version: v, kind: art.kind, fileName: art.fileName, size, image: art.image },
+        art.path,
+        (sent) => bar.update(sent),
+      );
+      bar.finish(size);
+      const r = res.release!;
+      if (res.unchanged) print(`${rel} unchanged: the master holds these bytes already (sha256 ${r.sha256})`);
+      else print(`pushed ${rel}: ${formatBytes(r.size)}, sha256 ${r.sha256}, info hash ${r.infoHash}`);
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+      client.close();
+    }
+  });
+
+  addClientOptions(
+    release
+      .command("ls")
+      .description("list the releases the master stores")
+      .option("-o, --output <format>", "table or json", "table"),
+  ).action(async (flags: Record<string, unknown>) => {
+    const output = checkOutput(flags);
+    const client = new ReleaseClient(clientTarget(flags));
+    try {
+      const res = await client.list();
+      if (output === "json") return print(JSON.stringify(ListReleasesResponse.toJSON(res), null, 2));
+      const now = Date.now() / 1000;
+      print(
+        renderTable(
+          ["RELEASE", "KIND", "SIZE", "SHA256", "INFO HASH", "AGE"],
+          res.releases.map((r) => [
+            `${r.name}@${r.version}`,
+            r.kind,
+            formatBytes(r.size),
+            r.sha256.slice(0, 12),
+            r.infoHash.slice(0, 12),
+            formatAge(now - r.createdAt),
+          ]),
+        ),
+      );
+    } finally {
+      client.close();
+    }
+  });
+
+  addClientOptions(
+    release
+      .command("rm")
+      .description("remove a release (refused while a task uses it)")
+      .argument("<release>", "NAME@VERSION"),
+  ).action(async (name: string, flags: Record<string, unknown>) => {
+    const rel = checkRelease(name);
+    const client = new ReleaseClient(clientTarget(flags));
+    try {
+      await client.remove(rel);
+      print(`removed ${rel}`);
+    } finally {
+      client.close();
+    }
+  });
+
+  addClientOptions(
+    release
+      .command("status")
+      .description("whether the master seeds a release, and which agents hold or fetch it")
+      .argument("<release>", "NAME@VERSION")
+      .option("-o, --output <format>", "table or json", "table"),
+  ).action(async (name: string, flags: Record<string, unknown>) => {
+    const rel = checkRelease(name);
+    const output = checkOutput(flags);
+    const client = new ReleaseClient(clientTarget(flags));
+    try {
+      const s = await client.status(rel);
+      if (output === "json") return print(JSON.stringify(ReleaseStatus.toJSON(s), null, 2));
+      const r = s.release ?? Release.fromPartial({});
+      print(
+        [
+          `release:      ${rel} (${r.kind}${r.image ? ` ${r.image}` : ""})`,
+          `size:         ${formatBytes(r.size)} (${r.size} bytes)`,
+          `sha256:       ${r.sha256}`,
+          `info hash:    ${r.infoHash} (pieces of ${formatBytes(r.pieceLength)})`,
+          `seeded:       ${s.seeded ? "yes" : "no"}`,
+          `agents:       ${s.agents.filter((a) => a.state === "DONE").length} hold it, ${s.agents.filter((a) => a.state === "FETCHING" || a.state === "VERIFYING" || a.state === "PENDING").length} fetching`,
+        ].join("\n"),
+      );
+      if (s.agents.length > 0) print(`\n${renderTable(FETCH_HEADERS, s.agents.map(fetchRow))}`);
+    } finally {
+      client.close();
+    }
+  });
+
+  addClientOptions(
+    release
+      .command("torrent")
+      .description("write the release's .torrent (BitTorrent v1) to stdout or to a file")
+      .argument("<release>", "NAME@VERSION")
+      .option("-f, --file <path>", "write it to this file instead of stdout"),
+  ).action(async (name: string, flags: Record<string, unknown>) => {
+    const rel = checkRelease(name);
+    const file = flags.file as string | undefined;
+    if (!file && process.stdout.isTTY) {
+      throw new UsageError(
+        `release torrent: stdout is a terminal; redirect it (> ${rel.replace("@", "-")}.torrent) or pass --file`,
+      );
+    }
+    const client = new ReleaseClient(clientTarget(flags));
+    try {
+      const t = await client.getTorrent(rel);
+      if (file) writeFileSync(file, t.torrent);
+      else process.stdout.write(t.torrent);
+    } finally {
+      client.close();
+    }
+  });
+
+  addClientOptions(
+    release
+      .command("stage")
+      .description("make agents fetch a release now (all active agents unless --agent is given)")
+      .argument("<release>", "NAME@VERSION")
+      .option("--agent <id>", "an agent to stage on, repeatable", collect)
+      .option("-w, --watch", "follow the progress until every agent holds it (exit 1 if one fails)"),
+  ).action(async (name: string, flags: Record<string, unknown>) => {
+    const req: StageRequest = {
+      release: checkRelease(name),
+      agentIds: (flags.agent as string[] | undefined) ?? [],
+    };
+    const client = new ReleaseClient(clientTarget(flags));
+    try {
+      let last = await client.stage(req);
+      if (flags.watch) {
+        const tty = process.stderr.isTTY;
+        let lines = 0;
+        let lastStates = "";
+        await consume(client.watchStage(req), (s) => {
+          last = s;
+          if (tty) {
+            const text = `${stageSummary(s)}\n${renderTable(FETCH_HEADERS, s.agents.map(fetchRow))}`;
+            if (lines > 0) process.stderr.write(`\x1b[${lines}A\x1b[J`);
+            process.stderr.write(text);
+            lines = text.split("\n").length - 1;
+          } else {
+            const states = s.agents.map((a) => `${a.agentId}=${a.state}`).join(" ");
+            if (states !== lastStates) process.stderr.write(`${stageSummary(s)}: ${states}\n`);
+            lastStates = states;
+          }
+          return undefined;
+        }).catch((err: unknown) => {
+          throw fromGrpcError(err, { what: "the master", address: clientTarget(flags).address });
+        });
+      }
+      print(stageSummary(last));
+      if (!flags.watch) print(renderTable(FETCH_HEADERS, last.agents.map(fetchRow)));
+      if (last.failed) {
+        const bad = last.agents.filter((a) => a.state === "FAILED").map((a) => `${a.agentId}: ${a.error}`);
+        throw new CliError(`staging ${req.release} failed on ${bad.join("; ")}`, ExitCode.FAILURE);
+      }
+    } finally {
+      client.close();
+    }
+  });
+}

@@ -1,0 +1,192 @@
+// DeployService: the gRPC API of the service framework. Requests are checked here; the
+// ServiceScheduler owns the apps. Views are built from the scheduler's plain records.
+import type { Metadata, ServerWritableStream } from "@grpc/grpc-js";
+import { checkToken } from "../../common/auth.js";
+import { InvalidArgumentError, NotFoundError, toGrpcError } from "../../common/errors.js";
+import type { Logger } from "../../framework-sdk/index.js";
+import type {
+  AppStatus,
+  Deployment,
+  DeployServiceServer,
+  Revision,
+  WatchAppRequest,
+} from "../../proto/gen/yard/v1/deploy.js";
+import type { AppView, ServiceScheduler } from "./service-scheduler.js";
+import { type DeploymentRecord, isEnded } from "./service-state.js";
+
+export function deploymentMessage(d: DeploymentRecord, steps: number[]): Deployment {
+  return {
+    id: d.id,
+    fromRevision: d.fromRevision,
+    toRevision: d.toRevision,
+    state: d.state,
+    step: Math.min(d.step + 1, Math.max(steps.length, 1)),
+    steps: steps.length,
+    stepTargets: steps,
+    message: d.message,
+    startedAt: d.startedAt,
+    endedAt: d.endedAt,
+    staging: {
+      release: "",
+      complete: d.stagingComplete,
+      failed: false,
+      agents: d.staging.map((a) => ({
+        agentId: a.agentId,
+        hostname: a.hostname,
+        state: a.state,
+        downloaded: a.downloaded,
+        uploaded: 0,
+        size: a.size,
+        downloadRate: 0,
+        uploadRate: 0,
+        error: a.error,
+        updatedAt: 0,
+      })),
+    },
+    rollingBack: d.rollingBack,
+    failure: d.failure,
+  };
+}
+
+export function appStatus(v: AppView): AppStatus {
+  return {
+    name: v.app.name,
+    revision: v.app.revision,
+    instances: v.app.instances,
+    release: v.spec.release,
+    image: v.spec.image,
+    deployment: v.deployment && deploymentMessage(v.deployment, v.deploymentSteps),
+    tasks: v.instances.map((i) => ({
+      taskId: i.taskId,
+      revision: i.revision,
+      agentId: i.agentId,
+      hostname: i.hostname,
+      state: i.state,
+      healthy: i.healthy,
+      ready: i.ready,
+      port: i.port,
+      launchedAt: i.launchedAt,
+      message: i.message,
+      stopping: i.stopping,
+    })),
+    deleting: v.app.deleting,
+    updatedAt: v.app.updatedAt,
+  };
+}
+
+function appName(name: string): string {
+  if (!name) throw new InvalidArgumentError("app", "is empty");
+  return name;
+}
+
+export function createDeployService(scheduler: ServiceScheduler, token: string | undefined, log: Logger) {
+  const guard = (md: Metadata) => checkToken(token, md);
+  const status = (name: string) => appStatus(scheduler.view(name));
+  const unary =
+    <Req, Res>(fn: (req: Req) => Res) =>
+    (call: { request: Req; metadata: Metadata }, cb: (err: any, res?: Res) => void) => {
+      try {
+        guard(call.metadata);
+        cb(null, fn(call.request));
+      } catch (err) {
+        cb(toGrpcError(err));
+      }
+    };
+
+  const impl: DeployServiceServer = {
+    apply: unary((req) => {
+      if (!req.specYaml.trim()) throw new InvalidArgumentError("spec_yaml", "is empty");
+      const r = scheduler.apply(req.specYaml, req.fileName || "spec");
+      return { app: status(r.name), unchanged: r.unchanged, scaled: r.scaled, revision: r.revision, deploymentId: r.deploymentId };
+    }),
+    getApp: unary((req) => status(appName(req.app))),
+    listApps: unary(() => ({ apps: scheduler.names().map(status) })),
+    pause: unary((req) => {
+      scheduler.pause(appName(req.app));
+      return status(req.app);
+    }),
+    resume: unary((req) => {
+      scheduler.resume(appName(req.app));
+      return status(req.app);
+    }),
+    promote: unary((req) => {
+      scheduler.promote(appName(req.app));
+      return status(req.app);
+    }),
+    abort: unary((req) => {
+      scheduler.abort(appName(req.app));
+      return status(req.app);
+    }),
+    undo: unary((req) => {
+      const r = scheduler.undo(appName(req.app), req.toRevision);
+      return { app: status(req.app), unchanged: false, scaled: false, revision: r.revision, deploymentId: r.deploymentId };
+    }),
+    scale: unary((req) => {
+      scheduler.scale(appName(req.app), req.instances);
+      return status(req.app);
+    }),
+    delete: unary((req) => {
+      scheduler.delete(appName(req.app));
+      return status(req.app);
+    }),
+    history: unary((req) => {
+      const h = scheduler.history(appName(req.app));
+      const revisions: Revision[] = h.revisions.map((r) => ({
+        number: r.number,
+        createdAt: r.createdAt,
+        specYaml: r.specYaml,
+        release: r.spec.release,
+        image: r.spec.image,
+        deploymentState: [...h.deployments].reverse().find((d) => d.toRevision === r.number)?.state ?? "",
+        changeCause: r.changeCause,
+      }));
+      return { revisions, deployments: h.deployments.map((d) => deploymentMessage(d, [])) };
+    }),
+    watchApp: (call: ServerWritableStream<WatchAppRequest, AppStatus>) => {
+      const name = call.request.app;
+      const depId = call.request.deploymentId;
+      let last = "";
+      let unwatch = () => {};
+      const send = (): boolean => {
+        if (!scheduler.has(name)) {
+          call.end();
+          return false;
+        }
+        const s = status(name);
+        const key = JSON.stringify({ ...s, updatedAt: 0 });
+        if (key !== last) {
+          last = key;
+          call.write(s);
+        }
+        if (depId) {
+          const d = scheduler.deployment(name, depId);
+          if (!d || isEnded(d)) {
+            call.end();
+            return false;
+          }
+        }
+        return true;
+      };
+      try {
+        guard(call.metadata);
+        appName(name);
+        if (!scheduler.has(name)) throw new NotFoundError(`app ${JSON.stringify(name)} not found`);
+        if (!send()) return;
+      } catch (err) {
+        call.emit("error", toGrpcError(err));
+        return;
+      }
+      unwatch = scheduler.watch((changed) => {
+        if (changed !== name || call.cancelled || call.destroyed) return;
+        if (!send()) unwatch();
+      });
+      call.on("cancelled", () => unwatch());
+      call.on("error", (err) => {
+        unwatch();
+        log.debug("watch stream error", { error: String(err) });
+      });
+    },
+  };
+  return impl;
+}
+

@@ -1,0 +1,99 @@
+// The service framework's records: apps, revisions, instances, deployments. Plain data,
+// persisted as they are by ServiceStore; the runtime health of an instance is not persisted
+// (after a restart every instance is checked again before it counts as healthy).
+import type { AppSpec } from "./app-spec.js";
+
+export interface AppRecord {
+  name: string;
+  /** The revision the app runs, or moves to during a deployment (its source during a rollback). */
+  revision: number;
+  instances: number;
+  deleting: boolean;
+  updatedAt: number;
+}
+
+export interface RevisionRecord {
+  app: string;
+  number: number;
+  spec: AppSpec;
+  specYaml: string;
+  createdAt: number;
+  changeCause: string;
+}
+
+export interface InstanceRecord {
+  taskId: string;
+  app: string;
+  revision: number;
+  agentId: string;
+  hostname: string;
+  /** The address health checks dial. */
+  host: string;
+  port: number;
+  /** TaskState. */
+  state: number;
+  launchedAt: number;
+  message: string;
+  /** The framework asked the master to kill it. */
+  stopping: boolean;
+}
+
+export type DeploymentState =
+  | "STAGING"
+  | "RUNNING"
+  | "PAUSED"
+  | "WAITING_PROMOTION"
+  | "ROLLING_BACK"
+  | "SUCCEEDED"
+  | "FAILED"
+  | "ROLLED_BACK"
+  | "ABORTED"
+  | "SUPERSEDED";
+
+export const ENDED_STATES: ReadonlySet<DeploymentState> = new Set([
+  "SUCCEEDED",
+  "FAILED",
+  "ROLLED_BACK",
+  "ABORTED",
+  "SUPERSEDED",
+]);
+
+export interface StagingAgent {
+  agentId: string;
+  hostname: string;
+  state: string;
+  downloaded: number;
+  size: number;
+  error: string;
+}
+
+export interface DeploymentRecord {
+  id: string;
+  app: string;
+  fromRevision: number;
+  toRevision: number;
+  state: DeploymentState;
+  /** Set by `rollout pause`; the state shows PAUSED while it is. */
+  paused: boolean;
+  rollingBack: boolean;
+  /** 0-based index of the current step. */
+  step: number;
+  /** When the current step's target was reached (for the pause between steps); 0 = not yet. */
+  stepDoneAt: number;
+  /** Last time the deployment moved (an instance became ready, a step ended). */
+  lastProgressAt: number;
+  /** Best count of ready target-revision instances seen, to tell progress from churn. */
+  bestReady: number;
+  /** Target-revision instances that exited or turned unhealthy in this deployment. */
+  failures: number;
+  message: string;
+  failure: string;
+  startedAt: number;
+  endedAt: number;
+  staging: StagingAgent[];
+  stagingComplete: boolean;
+}
+
+export function isEnded(d: DeploymentRecord): boolean {
+  return ENDED_STATES.has(d.state);
+}
