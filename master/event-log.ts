@@ -25,7 +25,8 @@ export class EventLog {
     const e = ClusterEvent.fromPartial({ ...input, index: this.nextIndex++, timestamp: Date.now() / 1000 });
     this.window.push(e);
     this.store.putEvent(e);
-    if (this.window.length > this.capacity) {
+    // Trim in slices of a tenth of the window, not one row per event.
+    if (this.window.length > this.capacity + Math.ceil(this.capacity / 10)) {
       const drop = this.window.splice(0, this.window.length - this.capacity);
       this.store.trimEventsThrough(drop[drop.length - 1]!.index);
       this.store.putMeta("next_event_index", String(this.nextIndex));

@@ -52,13 +52,18 @@ function metrics(master: Master): string {
   counter("yard_offers_sent_total", "Offers sent to frameworks.", master.counters.offersSent);
   counter("yard_status_updates_total", "Status updates received from agents.", master.counters.statusUpdates);
   counter("yard_allocation_cycles_total", "Allocation cycles run.", master.counters.cycles);
-  const cycles = master.cycleTimes().sort((a, b) => a - b);
-  const q = (x: number) =>
-    cycles.length ? cycles[Math.min(cycles.length - 1, Math.floor(x * cycles.length))]! : 0;
-  gauge("yard_allocation_cycle_ms", "Allocation cycle duration over the last cycles.", [
-    ['{quantile="0.5"}', q(0.5)],
-    ['{quantile="0.99"}', q(0.99)],
-  ]);
+  const samples: [string, number][] = [];
+  for (const kind of ["full", "immediate"] as const) {
+    const cycles = master.cycleTimes(kind).sort((a, b) => a - b);
+    const q = (x: number) =>
+      cycles.length ? cycles[Math.min(cycles.length - 1, Math.floor(x * cycles.length))]! : 0;
+    samples.push([`{kind="${kind}",quantile="0.5"}`, q(0.5)], [`{kind="${kind}",quantile="0.99"}`, q(0.99)]);
+  }
+  gauge(
+    "yard_allocation_cycle_ms",
+    "Allocation cycle duration over recent cycles: full (all agents) or immediate.",
+    samples,
+  );
   gauge("yard_master_rss_bytes", "Resident set size of the master process.", [
     ["", process.memoryUsage().rss],
   ]);

@@ -123,6 +123,7 @@ export class MasterStore {
         `UPDATE tasks SET status=@status, terminal=@terminal, acknowledged=@acknowledged,
            kill_requested=@killRequested, updated_at=@updatedAt WHERE id=@id`,
       ),
+      markAcknowledged: this.db.prepare(`UPDATE tasks SET acknowledged = 1, updated_at = ? WHERE id = ?`),
       deleteTask: this.db.prepare(`DELETE FROM tasks WHERE id = ?`),
       putEvent: this.db.prepare(`INSERT INTO events (idx, event) VALUES (?, ?)`),
       trimEvents: this.db.prepare(`DELETE FROM events WHERE idx <= ?`),
@@ -250,6 +251,10 @@ export class MasterStore {
       killRequested: t.killRequested ? 1 : 0,
       updatedAt: now,
     });
+  }
+
+  markAcknowledged(id: string, now: number): void {
+    this.stmts.markAcknowledged.run(now, id);
   }
 
   deleteTask(id: string): void {

@@ -114,7 +114,8 @@ export class Master {
   private immediateScheduled = false;
   private timers: NodeJS.Timeout[] = [];
   private readonly startedAt = now() / 1000;
-  private readonly cycleTimesMs: number[] = [];
+  /** Durations of recent full cycles (all agents) and of immediate cycles (a few agents). */
+  private readonly cycleTimesMs = { full: [] as number[], immediate: [] as number[] };
   readonly counters = { placements: 0, offersSent: 0, statusUpdates: 0, cycles: 0 };
   /** The release store (master/releases/), once the daemon attached it. */
   private releases?: ReleaseHooks;
@@ -166,7 +167,12 @@ export class Master {
       };
       this.frameworks.set(f.info.id, entry);
       // Removed frameworks stay known to the allocator until their last task has ended.
-      this.allocator.addFramework({ id: f.info.id, role: roleOf(f.info), active: false, suppressed: f.suppressed });
+      this.allocator.addFramework({
+        id: f.info.id,
+        role: roleOf(f.info),
+        active: false,
+        suppressed: f.suppressed,
+      });
     }
     for (const stored of this.store.loadTasks()) {
       const task: TaskEntry = { ...stored, seenUuids: [] };
@@ -230,7 +236,7 @@ export class Master {
     for (const offer of this.offers.expired(t)) this.rescindOffer(offer, "offer timed out", t);
     const started = performance.now();
     const grants = this.allocator.allocate(t, (a, f) => this.offers.has(a, f));
-    this.recordCycle(performance.now() - started);
+    this.recordCycle(performance.now() - started, true);
     this.dirtyAgents.clear();
     this.sendGrants(grants, t);
   }
@@ -249,20 +255,21 @@ export class Master {
         const t = now();
         const started = performance.now();
         const grants = this.allocator.allocateAgents(ids, t, (a, f) => this.offers.has(a, f));
-        this.recordCycle(performance.now() - started);
+        this.recordCycle(performance.now() - started, false);
         this.sendGrants(grants, t);
       });
     });
   }
 
-  private recordCycle(ms: number): void {
+  private recordCycle(ms: number, full: boolean): void {
     this.counters.cycles++;
-    this.cycleTimesMs.push(ms);
-    if (this.cycleTimesMs.length > 2000) this.cycleTimesMs.splice(0, 1000);
+    const list = full ? this.cycleTimesMs.full : this.cycleTimesMs.immediate;
+    list.push(ms);
+    if (list.length > 2000) list.splice(0, 1000);
   }
 
-  cycleTimes(): number[] {
-    return [...this.cycleTimesMs];
+  cycleTimes(kind: "full" | "immediate"): number[] {
+    return [...this.cycleTimesMs[kind]];
   }
 
   private sendGrants(grants: ReturnType<Allocator["allocate"]>, t: number): void {
@@ -555,9 +562,8 @@ export class Master {
       task.seenUuids.push(status.uuid);
       if (task.seenUuids.length > 8) task.seenUuids.shift();
     }
-    if (canTransition(task.status.state, status.state)) {
-      this.store.transaction(() => this.applyStatus(task, { ...status, source: "agent" }));
-    }
+    if (canTransition(task.status.state, status.state))
+      this.applyStatus(task, { ...status, source: "agent" });
     ack();
   }
 
@@ -910,9 +916,8 @@ export class Master {
     if (task.status.uuid !== uuid) return; // an older update: the newer one is still pending
     fw.unacked.delete(taskId);
     task.acknowledged = true;
-    const terminal = isTerminal(task.status.state);
-    this.store.updateTask(task, terminal, now() / 1000);
-    if (terminal) this.forgetLater(task);
+    this.store.markAcknowledged(taskId, now() / 1000);
+    if (isTerminal(task.status.state)) this.forgetLater(task);
   }
 
   /** Batched acknowledgements: each as if sent alone, except that unknown tasks are skipped. */

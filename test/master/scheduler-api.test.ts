@@ -161,7 +161,9 @@ describe("scheduler and agent APIs refuse bad input", { timeout: 60_000 }, () =>
 
   test("a port outside the offered ranges is INVALID_ARGUMENT naming the port", async () => {
     const offer = await a.take();
-    const err = await refusal(a.driver.launch(offer, [task("t-port", { ports: [{ begin: 40000, end: 40000 }] })]));
+    const err = await refusal(
+      a.driver.launch(offer, [task("t-port", { ports: [{ begin: 40000, end: 40000 }] })]),
+    );
     assert.equal(err.code, Code.INVALID_ARGUMENT);
     assert.match(err.details, /40000/);
     assert.match(err.details, /ports/);
@@ -177,11 +179,18 @@ describe("scheduler and agent APIs refuse bad input", { timeout: 60_000 }, () =>
 
   test("a rejected Accept launches nothing, not even its valid tasks", async () => {
     const offer = await a.take();
-    const err = await refusal(a.driver.launch(offer, [task("t-good-half"), task("t-bad-half", { cpus: 64 })]));
+    const err = await refusal(
+      a.driver.launch(offer, [task("t-good-half"), task("t-bad-half", { cpus: 64 })]),
+    );
     assert.equal(err.code, Code.INVALID_ARGUMENT);
     assert.match(err.details, /tasks\[1\]\.resources\.cpus/);
     const op = new OperatorServiceClient(master.address, insecureChannel(), CHANNEL_OPTIONS);
-    const tasks = await unary(op.getTasks, op, { frameworkId: "", agentId: "", includeTerminal: true }, authMetadata(TOKEN));
+    const tasks = await unary(
+      op.getTasks,
+      op,
+      { frameworkId: "", agentId: "", includeTerminal: true },
+      authMetadata(TOKEN),
+    );
     op.close();
     assert.deepEqual(
       tasks.tasks.map((t) => t.info!.taskId).filter((id) => id.includes("half")),
@@ -289,7 +298,12 @@ describe("scheduler and agent APIs refuse bad input", { timeout: 60_000 }, () =>
       const killed = await waitFor(
         "the orphaned task to be killed",
         async () => {
-          const res = await unary(op.getTasks, op, { frameworkId, agentId: "", includeTerminal: true }, authMetadata(TOKEN));
+          const res = await unary(
+            op.getTasks,
+            op,
+            { frameworkId, agentId: "", includeTerminal: true },
+            authMetadata(TOKEN),
+          );
           const t = res.tasks.find((x) => x.info!.taskId === "t-orphan");
           return t?.status?.state === TaskState.TASK_KILLED && t;
         },
