@@ -1,7 +1,7 @@
 // The server host of the distribution benchmark: a bittorrent-tracker and a webtorrent seed of
 // the release (Yard's side), and a plain HTTP server of the same file (the central-server
 // baseline). Prints one JSON line when everything listens; stops on stdin "exit".
-// Usage: bench-server.js IP FILE TORRENT
+// Usage: bench-server.js IP FILE TORRENT [UPLOAD_SLOTS]
 import fs from "node:fs";
 import http from "node:http";
 import path from "node:path";
@@ -10,7 +10,7 @@ import { createSwarmClient, destroySwarmClient } from "../../agent/fetcher/webto
 import { HTTP_PORT, TRACKER_PORT } from "./ports.js";
 
 async function main(): Promise<void> {
-  const [ip, file, torrentPath] = process.argv.slice(2);
+  const [ip, file, torrentPath, slots] = process.argv.slice(2);
   if (!ip || !file || !torrentPath) throw new Error("usage: bench-server.js IP FILE TORRENT");
   type ServerCtor = new (
     opts: Record<string, unknown>,
@@ -27,10 +27,14 @@ async function main(): Promise<void> {
   const client = await createSwarmClient({ listenHost: ip });
   client.on("error", (err) => process.stderr.write(`seed error: ${String(err)}\n`));
   await new Promise<void>((r) =>
-    client.add(fs.readFileSync(torrentPath), { path: path.dirname(file), skipVerify: true }, () => r()),
+    client.add(
+      fs.readFileSync(torrentPath),
+      { path: path.dirname(file), skipVerify: true, uploads: slots ? Number(slots) : undefined },
+      () => r(),
+    ),
   );
 
-  const server = http.createServer((req, res) => {
+  const server = http.createServer((_req, res) => {
     const st = fs.statSync(file);
     res.writeHead(200, { "content-length": st.size, "content-type": "application/octet-stream" });
     fs.createReadStream(file, { highWaterMark: 1 << 20 }).pipe(res);

@@ -4,7 +4,7 @@
 // agent pulling it over HTTP from the server host. Prints both times, their ratio, and Yard's
 // time against the theoretical minimum max(S/u, N·S/((N+1)·u)). Needs root (ip netns, tc).
 // Usage: node dist/bench/distribute/run.js [--agents 16] [--size-mib 64] [--rate-mbit 100]
-//        [--piece-kib 1024] [--only bt|http]
+//        [--piece-kib 1024] [--seed-slots N] [--only bt|http]
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import fs from "node:fs";
@@ -22,6 +22,8 @@ interface Args {
   sizeMiB: number;
   rateMbit: number;
   pieceKiB: number;
+  /** Peers the seed uploads to at once (webtorrent's default 10). */
+  seedSlots?: number;
   only?: string;
 }
 
@@ -39,6 +41,7 @@ function parseArgs(argv: string[]): Args {
     else if (flag === "--size-mib") a.sizeMiB = positive();
     else if (flag === "--rate-mbit") a.rateMbit = positive();
     else if (flag === "--piece-kib") a.pieceKiB = Math.floor(positive());
+    else if (flag === "--seed-slots") a.seedSlots = Math.floor(positive());
     else if (flag === "--only") a.only = value;
     else throw new Error(`unknown flag ${flag}`);
   }
@@ -202,7 +205,12 @@ async function main(): Promise<void> {
     );
     const torrentPath = path.join(dir, "release.torrent");
     fs.writeFileSync(torrentPath, torrent);
-    server = startProcess(serverHost, "bench-server.js", [serverHost.ip, file, torrentPath]);
+    server = startProcess(serverHost, "bench-server.js", [
+      serverHost.ip,
+      file,
+      torrentPath,
+      ...(args.seedSlots ? [String(args.seedSlots)] : []),
+    ]);
     await server.next();
 
     const u = (args.rateMbit * 1e6) / 8; // bytes per second of one link

@@ -52,7 +52,11 @@ function start(args: string[], home: string): ChildProcess {
   return c;
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, ms = 60_000): Promise<T> {
+async function until<T>(
+  what: string,
+  probe: () => Promise<T | undefined> | T | undefined,
+  ms = 60_000,
+): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
     try {
@@ -87,7 +91,13 @@ function spec(version: string): string {
 /** Applies a spec and resolves with the seconds from Apply to the deployment's SUCCEEDED. */
 async function deploy(client: DeployServiceClient, version: string): Promise<number> {
   const t0 = performance.now();
-  const res = await unary(client.apply, client, { specYaml: spec(version), fileName: "bench.yaml" }, md, 10_000);
+  const res = await unary(
+    client.apply,
+    client,
+    { specYaml: spec(version), fileName: "bench.yaml" },
+    md,
+    10_000,
+  );
   const final = await new Promise<string>((resolvePromise, reject) => {
     let last = "";
     const call = client.watchApp({ app: "bench", deploymentId: res.deploymentId }, md);
@@ -110,14 +120,31 @@ async function main(): Promise<void> {
   const mhome = join(root, "master");
   start([yardctl, "master", "--data-dir", mhome, "--port", "0", "--http-port", "0", "--token", token], mhome);
   const discovery = join(mhome, "master", "master.json");
-  const info = await until("the master", () => existsSync(discovery) && JSON.parse(readFileSync(discovery, "utf8")));
+  const info = await until(
+    "the master",
+    () => existsSync(discovery) && JSON.parse(readFileSync(discovery, "utf8")),
+  );
   const master = `127.0.0.1:${info.grpcPort}`;
 
   const sims = start([join(here, "sim-agents.js"), master, String(AGENTS), token], root);
   await new Promise<void>((r) => sims.stdout!.on("data", (b) => String(b).includes("ready") && r()));
 
   const shome = join(root, "service");
-  start([yardctl, "service", "--master", master, "--data-dir", shome, "--token", token, "--check-host", "127.0.0.1"], shome);
+  start(
+    [
+      yardctl,
+      "service",
+      "--master",
+      master,
+      "--data-dir",
+      shome,
+      "--token",
+      token,
+      "--check-host",
+      "127.0.0.1",
+    ],
+    shome,
+  );
   const operator = new OperatorServiceClient(master, insecureChannel(), CHANNEL_OPTIONS);
   const fw = await until("the service framework", async () => {
     const { frameworks } = await unary(operator.getFrameworks, operator, {}, md, 5_000);
@@ -134,7 +161,9 @@ async function main(): Promise<void> {
   const unavoidable = STEPS.length * MIN_HEALTHY;
   const overhead = total - unavoidable;
   console.log(`v1 -> v2 rollout: total ${total.toFixed(2)} s`);
-  console.log(`unavoidable waits: ${unavoidable.toFixed(2)} s (min healthy time ${STEPS.length} steps x ${MIN_HEALTHY} s)`);
+  console.log(
+    `unavoidable waits: ${unavoidable.toFixed(2)} s (min healthy time ${STEPS.length} steps x ${MIN_HEALTHY} s)`,
+  );
   console.log(
     `Yard overhead: ${overhead.toFixed(2)} s = ${((overhead / total) * 100).toFixed(1)}% of the total (target < 10%); ` +
       `${(overhead / STEPS.length).toFixed(2)} s per step`,

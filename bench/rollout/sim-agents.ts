@@ -87,7 +87,12 @@ function connect(i: number): void {
       info: {
         id: "",
         hostname: `sim-${i}`,
-        resources: { cpus: 32, mem: 65536, disk: 100_000, ports: [{ begin, end: begin + PORTS_PER_AGENT - 1 }] },
+        resources: {
+          cpus: 32,
+          mem: 65536,
+          disk: 100_000,
+          ports: [{ begin, end: begin + PORTS_PER_AGENT - 1 }],
+        },
         attributes: [{ name: "zone", value: `zone-${i % 3}` }],
         executors: ["process"],
         version: "sim",

@@ -92,8 +92,14 @@ export function registerDaemons(program: Command): void {
       .command("service")
       .description("run the service framework (apps, rollouts) in the foreground")
       .option("--master <host:port>", "the master to subscribe to (env YARD_MASTER; default 127.0.0.1:7070)")
-      .option("--service-host <addr>", "address of its DeployService (env YARD_SERVICE_HOST; default 127.0.0.1)")
-      .option("--service-port <port>", "port of its DeployService, 0 = a free one (env YARD_SERVICE_PORT; default 0)")
+      .option(
+        "--service-host <addr>",
+        "address of its DeployService (env YARD_SERVICE_HOST; default 127.0.0.1)",
+      )
+      .option(
+        "--service-port <port>",
+        "port of its DeployService, 0 = a free one (env YARD_SERVICE_PORT; default 0)",
+      )
       .option(
         "--check-host <addr>",
         "address health checks dial (env YARD_CHECK_HOST; default: the agent's address attribute, else its hostname)",

@@ -27,7 +27,12 @@ export const SERVICE_FRAMEWORK_NAME = "service";
 /** Deployment states after which nothing moves any more. */
 export const ENDED = new Set(["SUCCEEDED", "FAILED", "ROLLED_BACK", "ABORTED", "SUPERSEDED"]);
 
-type Fn<Req, Res> = (req: Req, md: import("@grpc/grpc-js").Metadata, o: object, cb: (e: any, r: Res) => void) => unknown;
+type Fn<Req, Res> = (
+  req: Req,
+  md: import("@grpc/grpc-js").Metadata,
+  o: object,
+  cb: (e: any, r: Res) => void,
+) => unknown;
 
 export class DeployClient {
   private readonly client: DeployServiceClient;
@@ -133,7 +138,9 @@ export function renderRollout(s: AppStatus): string {
   ];
   const d = s.deployment;
   if (d) {
-    const target = d.rollingBack ? `${d.toRevision} → ${d.fromRevision} (rollback)` : `${d.fromRevision} → ${d.toRevision}`;
+    const target = d.rollingBack
+      ? `${d.toRevision} → ${d.fromRevision} (rollback)`
+      : `${d.fromRevision} → ${d.toRevision}`;
     const stepTarget = d.stepTargets[d.step - 1] ?? s.instances;
     lines.push(
       `deployment ${d.id}   revision ${target}   ${d.state}   step ${d.step} of ${d.steps} (${stepTarget} new)`,
@@ -150,7 +157,9 @@ export function renderRollout(s: AppStatus): string {
     }
     if (d.message) lines.push(`  ${d.message}`);
   } else {
-    lines.push(`  ${bar(c.newReady, s.instances)} ${c.newReady}/${s.instances} ready   healthy ${c.healthy}/${s.instances}`);
+    lines.push(
+      `  ${bar(c.newReady, s.instances)} ${c.newReady}/${s.instances} ready   healthy ${c.healthy}/${s.instances}`,
+    );
   }
   return `${lines.join("\n")}\n`;
 }
@@ -202,12 +211,15 @@ export async function followDeployment(
   let final = "";
   const stream = client.watchApp({ app, deploymentId });
   await new Promise<void>((resolve, reject) => {
+    let lastText = "";
     stream.on("data", (s: AppStatus) => {
+      if (s.deployment?.id === deploymentId) final = s.deployment.state;
       const text = renderRollout(s);
+      if (text === lastText) return; // a change the view does not show (e.g. STAGING -> STARTING)
+      lastText = text;
       if (tty && lastLines > 0) process.stdout.write(`\x1b[${lastLines}A\x1b[J`);
       out(text);
       lastLines = text.split("\n").length - 1;
-      if (s.deployment?.id === deploymentId) final = s.deployment.state;
     });
     stream.on("end", () => resolve());
     stream.on("error", (err) => reject(client.streamError(err)));

@@ -5,6 +5,7 @@ import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { clientTarget } from "../context.js";
 import { CliError, ExitCode, UsageError } from "../errors.js";
+import type { ApplyResponse } from "../../proto/gen/yard/v1/deploy.js";
 import { addClientOptions, print } from "../options.js";
 import { connectDeploy, type DeployClient, followDeployment } from "./deploy-client.js";
 
@@ -15,7 +16,10 @@ export async function watchToEnd(client: DeployClient, app: string, deploymentId
     print(`deployment ${deploymentId} succeeded`);
     return;
   }
-  throw new CliError(`deployment ${deploymentId} ended ${final || "without a final state"}`, ExitCode.FAILURE);
+  throw new CliError(
+    `deployment ${deploymentId} ended ${final || "without a final state"}`,
+    ExitCode.FAILURE,
+  );
 }
 
 export function registerDeploy(program: Command): void {
@@ -30,11 +34,13 @@ export function registerDeploy(program: Command): void {
     try {
       text = readFileSync(flags.file === "-" ? 0 : flags.file, "utf8");
     } catch (err) {
-      throw new UsageError(`--file ${JSON.stringify(flags.file)}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+      throw new UsageError(
+        `--file ${JSON.stringify(flags.file)}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+      );
     }
     const client = await connectDeploy(clientTarget(flags));
     try {
-      let res;
+      let res: ApplyResponse;
       try {
         res = await client.apply({ specYaml: text, fileName: flags.file });
       } catch (err) {
@@ -47,7 +53,10 @@ export function registerDeploy(program: Command): void {
       }
       const name = res.app?.name ?? "";
       if (res.unchanged) print(`app ${name} unchanged (revision ${res.revision})`);
-      else if (res.scaled) print(`app ${name} scaled to ${res.app?.instances} instance(s) (revision ${res.revision}, no rollout)`);
+      else if (res.scaled)
+        print(
+          `app ${name} scaled to ${res.app?.instances} instance(s) (revision ${res.revision}, no rollout)`,
+        );
       else print(`app ${name}: revision ${res.revision}, deployment ${res.deploymentId} started`);
       if (flags.watch && res.deploymentId) await watchToEnd(client, name, res.deploymentId);
     } finally {

@@ -87,7 +87,13 @@ export function registerRollout(program: Command): void {
       print(
         renderTable(
           ["REVISION", "CREATED", "RELEASE", "CAUSE", "DEPLOYMENT"],
-          h.revisions.map((r) => [String(r.number), when(r.createdAt), r.release || r.image, r.changeCause, r.deploymentState]),
+          h.revisions.map((r) => [
+            String(r.number),
+            when(r.createdAt),
+            r.release || r.image,
+            r.changeCause,
+            r.deploymentState,
+          ]),
         ),
       );
       print(
@@ -100,7 +106,7 @@ export function registerRollout(program: Command): void {
             d.state,
             when(d.startedAt),
             when(d.endedAt),
-            d.failure && d.failure !== d.message ? `${d.message} (${d.failure})` : d.message,
+            d.failure && !d.message.includes(d.failure) ? `${d.message} (${d.failure})` : d.message,
           ]),
         ),
       );

@@ -91,7 +91,7 @@ export const DEFAULT_ROLLOUT: RolloutPolicy = {
 type Obj = Record<string, unknown>;
 
 function show(v: unknown): string {
-  return typeof v === "string" ? JSON.stringify(v) : JSON.stringify(v) ?? String(v);
+  return typeof v === "string" ? JSON.stringify(v) : (JSON.stringify(v) ?? String(v));
 }
 
 class Checker {
@@ -129,7 +129,12 @@ class Checker {
     return String(v);
   }
 
-  number(v: unknown, path: string, dflt: number, opts: { min?: number; int?: boolean; positive?: boolean } = {}) {
+  number(
+    v: unknown,
+    path: string,
+    dflt: number,
+    opts: { min?: number; int?: boolean; positive?: boolean } = {},
+  ) {
     if (v === undefined || v === null) return dflt;
     if (typeof v !== "number" || !Number.isFinite(v)) {
       this.fail(path, `${show(v)} is not a number`);
@@ -196,15 +201,7 @@ class Checker {
 function parseHealthCheck(c: Checker, raw: unknown): HealthCheck | undefined {
   const o = c.map(raw, "health_check");
   if (!o) return undefined;
-  c.known(o, "health_check", [
-    "http",
-    "tcp",
-    "command",
-    "interval",
-    "timeout",
-    "grace_period",
-    "failures",
-  ]);
+  c.known(o, "health_check", ["http", "tcp", "command", "interval", "timeout", "grace_period", "failures"]);
   const kinds = (["http", "tcp", "command"] as const).filter((k) => o[k] !== undefined && o[k] !== null);
   if (kinds.length !== 1) {
     c.fail("health_check", `give exactly one of http, tcp or command (found ${kinds.length})`);
@@ -409,7 +406,10 @@ export function validateAppSpec(doc: unknown): AppSpec {
   if (last && amountOf(last, instances, "up") < instances) {
     c.fail(`rollout.steps[${rollout.steps.length - 1}]`, "the last step must be 100% (or all instances)");
   }
-  if (amountOf(rollout.maxSurge, instances, "up") === 0 && amountOf(rollout.maxUnavailable, instances, "down") === 0) {
+  if (
+    amountOf(rollout.maxSurge, instances, "up") === 0 &&
+    amountOf(rollout.maxUnavailable, instances, "down") === 0
+  ) {
     c.fail("rollout", "max_surge and max_unavailable are both 0: no instance could ever be replaced");
   }
   const killGraceSeconds = c.duration(o.kill_grace, "kill_grace", 5);

@@ -17,7 +17,7 @@ export interface AgentView {
   attributes: Readonly<Record<string, string>>;
 }
 
-export function valueOf(agent: AgentView, field: string): string {
+export function attributeOf(agent: AgentView, field: string): string {
   if (field === "hostname") return agent.hostname;
   if (field === "agent_id") return agent.agentId;
   return agent.attributes[field] ?? "";
@@ -36,9 +36,11 @@ function anchored(re: string): RegExp {
 /** The first LIKE/UNLIKE constraint the agent breaks, as a reason; undefined when none. */
 export function staticViolation(constraints: readonly Constraint[], agent: AgentView): string | undefined {
   for (const c of constraints) {
-    const v = valueOf(agent, c.field);
-    if (c.op === "LIKE" && !anchored(c.value).test(v)) return `${c.field} ${JSON.stringify(v)} is not LIKE ${c.value}`;
-    if (c.op === "UNLIKE" && anchored(c.value).test(v)) return `${c.field} ${JSON.stringify(v)} is LIKE ${c.value}`;
+    const v = attributeOf(agent, c.field);
+    if (c.op === "LIKE" && !anchored(c.value).test(v))
+      return `${c.field} ${JSON.stringify(v)} is not LIKE ${c.value}`;
+    if (c.op === "UNLIKE" && anchored(c.value).test(v))
+      return `${c.field} ${JSON.stringify(v)} is LIKE ${c.value}`;
   }
   return undefined;
 }
@@ -57,21 +59,22 @@ export function placementViolation(
   const stat = staticViolation(constraints, agent);
   if (stat) return stat;
   for (const c of constraints) {
-    const v = valueOf(agent, c.field);
-    if (c.op === "UNIQUE" && placed.some((p) => valueOf(p, c.field) === v)) {
+    const v = attributeOf(agent, c.field);
+    if (c.op === "UNIQUE" && placed.some((p) => attributeOf(p, c.field) === v)) {
       return `${c.field} ${JSON.stringify(v)} already runs an instance (UNIQUE)`;
     }
     if (c.op === "GROUP_BY") {
       const counts = new Map<string, number>();
       for (const k of [...known, agent]) {
-        if (!staticViolation(constraints, k)) counts.set(valueOf(k, c.field), 0);
+        if (!staticViolation(constraints, k)) counts.set(attributeOf(k, c.field), 0);
       }
       for (const p of placed) {
-        const pv = valueOf(p, c.field);
+        const pv = attributeOf(p, c.field);
         counts.set(pv, (counts.get(pv) ?? 0) + 1);
       }
       const min = Math.min(...counts.values());
-      if ((counts.get(v) ?? 0) > min) return `${c.field} ${JSON.stringify(v)} has more instances than another value (GROUP_BY)`;
+      if ((counts.get(v) ?? 0) > min)
+        return `${c.field} ${JSON.stringify(v)} has more instances than another value (GROUP_BY)`;
     }
   }
   return undefined;

@@ -11,7 +11,8 @@ import type {
   Revision,
   WatchAppRequest,
 } from "../../proto/gen/yard/v1/deploy.js";
-import type { AppView, ServiceScheduler } from "./service-scheduler.js";
+import type { AppView } from "./app-book.js";
+import type { ServiceScheduler } from "./service-scheduler.js";
 import { type DeploymentRecord, isEnded } from "./service-state.js";
 
 export function deploymentMessage(d: DeploymentRecord, steps: number[]): Deployment {
@@ -97,7 +98,13 @@ export function createDeployService(scheduler: ServiceScheduler, token: string |
     apply: unary((req) => {
       if (!req.specYaml.trim()) throw new InvalidArgumentError("spec_yaml", "is empty");
       const r = scheduler.apply(req.specYaml, req.fileName || "spec");
-      return { app: status(r.name), unchanged: r.unchanged, scaled: r.scaled, revision: r.revision, deploymentId: r.deploymentId };
+      return {
+        app: status(r.name),
+        unchanged: r.unchanged,
+        scaled: r.scaled,
+        revision: r.revision,
+        deploymentId: r.deploymentId,
+      };
     }),
     getApp: unary((req) => status(appName(req.app))),
     listApps: unary(() => ({ apps: scheduler.names().map(status) })),
@@ -119,7 +126,13 @@ export function createDeployService(scheduler: ServiceScheduler, token: string |
     }),
     undo: unary((req) => {
       const r = scheduler.undo(appName(req.app), req.toRevision);
-      return { app: status(req.app), unchanged: false, scaled: false, revision: r.revision, deploymentId: r.deploymentId };
+      return {
+        app: status(req.app),
+        unchanged: false,
+        scaled: false,
+        revision: r.revision,
+        deploymentId: r.deploymentId,
+      };
     }),
     scale: unary((req) => {
       scheduler.scale(appName(req.app), req.instances);
@@ -189,4 +202,3 @@ export function createDeployService(scheduler: ServiceScheduler, token: string |
   };
   return impl;
 }
-

@@ -49,7 +49,8 @@ export async function startServiceFramework(opts: ServiceFrameworkOptions): Prom
   if (!opts.master) throw new Error("master: is empty (give host:port of the master)");
   if (!opts.dataDir) throw new Error("dataDir: is empty");
   const port = opts.port ?? 0;
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`port: ${port} is not a port number`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new Error(`port: ${port} is not a port number`);
   const log = opts.logger ?? createLogger("service");
   const host = opts.host ?? "127.0.0.1";
   fs.mkdirSync(opts.dataDir, { recursive: true });

@@ -48,7 +48,9 @@ export class ServiceStore {
   private migrate(): void {
     const version = this.db.pragma("user_version", { simple: true }) as number;
     if (version > MIGRATIONS.length) {
-      throw new Error(`service store schema v${version} is newer than this build knows (v${MIGRATIONS.length})`);
+      throw new Error(
+        `service store schema v${version} is newer than this build knows (v${MIGRATIONS.length})`,
+      );
     }
     for (let v = version; v < MIGRATIONS.length; v++) {
       this.db.transaction(() => {
@@ -106,9 +108,15 @@ export class ServiceStore {
       for (const r of c.revisions ?? []) putRev.run(r.app, r.number, JSON.stringify(r));
       for (const i of c.instances ?? []) putInst.run(i.taskId, i.app, JSON.stringify(i));
       for (const d of c.deployments ?? []) putDep.run(d.id, d.app, d.startedAt, JSON.stringify(d));
-      for (const id of c.deleteInstances ?? []) this.db.prepare("DELETE FROM instances WHERE task_id = ?").run(id);
+      for (const id of c.deleteInstances ?? [])
+        this.db.prepare("DELETE FROM instances WHERE task_id = ?").run(id);
       for (const name of c.deleteApps ?? []) {
-        for (const t of ["apps WHERE name", "revisions WHERE app", "instances WHERE app", "deployments WHERE app"]) {
+        for (const t of [
+          "apps WHERE name",
+          "revisions WHERE app",
+          "instances WHERE app",
+          "deployments WHERE app",
+        ]) {
           this.db.prepare(`DELETE FROM ${t} = ?`).run(name);
         }
       }

@@ -20,7 +20,11 @@ export interface StageProgress {
 
 export interface Stager {
   /** Resolves once the release is on every agent (ok) or staging failed; never rejects. */
-  stage(release: string, agentIds: readonly string[], onProgress: (p: StageProgress) => void): Promise<StageResult>;
+  stage(
+    release: string,
+    agentIds: readonly string[],
+    onProgress: (p: StageProgress) => void,
+  ): Promise<StageResult>;
   close(): void;
 }
 
@@ -86,7 +90,9 @@ export class ReleaseStager implements Stager {
         this.log.debug("stage watch ended", { error: String(err) });
         settle({ ok: false, error: errorMessage(err) });
       });
-      call.on("end", () => settle({ ok: false, error: "the staging watch ended before the release was staged" }));
+      call.on("end", () =>
+        settle({ ok: false, error: "the staging watch ended before the release was staged" }),
+      );
     });
   }
 

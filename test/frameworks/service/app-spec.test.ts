@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { amountOf, parseAppSpec, SpecError, sameExceptInstances } from "../../../frameworks/service/app-spec.js";
+import {
+  amountOf,
+  parseAppSpec,
+  SpecError,
+  sameExceptInstances,
+} from "../../../frameworks/service/app-spec.js";
 
 const GOOD = `
 name: web
@@ -50,7 +55,10 @@ describe("app spec", () => {
     assert.equal(s.healthCheck?.kind, "http");
     assert.equal(s.healthCheck?.path, "/healthz");
     assert.equal(s.healthCheck?.intervalSeconds, 0.5);
-    assert.deepEqual(s.constraints.map((c) => c.op), ["UNIQUE", "GROUP_BY", "LIKE", "UNLIKE"]);
+    assert.deepEqual(
+      s.constraints.map((c) => c.op),
+      ["UNIQUE", "GROUP_BY", "LIKE", "UNLIKE"],
+    );
     assert.deepEqual(s.rollout.steps, [{ count: 1 }, { percent: 10 }, { percent: 50 }, { percent: 100 }]);
     assert.deepEqual(s.rollout.maxSurge, { count: 1 });
     assert.deepEqual(s.rollout.maxUnavailable, { percent: 25 });
@@ -81,36 +89,44 @@ extra: 1
 `);
     const expected = [
       "extra: unknown key",
-      "name: \"Web_App\" is not a valid app name",
+      'name: "Web_App" is not a valid app name',
       "command: is required (or give an image)",
       "env.1BAD: is not a valid variable name",
       "instances: -1 must be at least 0",
-      "resources.cpus: \"fast\" is not a number",
-      "health_check.interval: \"soon\" is not a duration",
-      "health_check.http.path: \"nope\" must start with \"/\"",
+      'resources.cpus: "fast" is not a number',
+      'health_check.interval: "soon" is not a duration',
+      'health_check.http.path: "nope" must start with "/"',
       "health_check.http.port_index: 0 but the app asks for 0 port(s)",
-      "constraints[0]: \"SOMETIMES\" is not an operator",
-      "constraints[1]: \"([\" is not a regular expression",
-      "constraints[2]: 7 is not \"FIELD OPERATOR [VALUE]\"",
+      'constraints[0]: "SOMETIMES" is not an operator',
+      'constraints[1]: "([" is not a regular expression',
+      'constraints[2]: 7 is not "FIELD OPERATOR [VALUE]"',
       "rollout.colour: unknown key",
       "rollout.steps[1]: 150% is over 100%",
       "rollout.max_surge: -2 is not a whole number of instances",
-      "rollout.auto_rollback: \"maybe\" is not true or false",
+      'rollout.auto_rollback: "maybe" is not true or false',
     ];
     for (const e of expected) {
-      assert.ok(got.some((p) => p.startsWith(e)), `missing "${e}" in:\n${got.join("\n")}`);
+      assert.ok(
+        got.some((p) => p.startsWith(e)),
+        `missing "${e}" in:\n${got.join("\n")}`,
+      );
     }
   });
 
   test("the last step must reach every instance and steps must not go down", () => {
     const got = problems("name: a\ncommand: x\ninstances: 10\nrollout: { steps: [5, 2, 50%] }\n");
     assert.ok(got.includes("rollout.steps[1]: steps must not go down"), got.join("\n"));
-    assert.ok(got.includes("rollout.steps[2]: the last step must be 100% (or all instances)"), got.join("\n"));
+    assert.ok(
+      got.includes("rollout.steps[2]: the last step must be 100% (or all instances)"),
+      got.join("\n"),
+    );
   });
 
   test("zero surge and zero unavailable is refused: nothing could ever be replaced", () => {
     const got = problems("name: a\ncommand: x\nrollout: { max_surge: 0, max_unavailable: 0 }\n");
-    assert.deepEqual(got, ["rollout: max_surge and max_unavailable are both 0: no instance could ever be replaced"]);
+    assert.deepEqual(got, [
+      "rollout: max_surge and max_unavailable are both 0: no instance could ever be replaced",
+    ]);
   });
 
   test("a health check needs exactly one kind", () => {

@@ -1,7 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { Constraint } from "../../../frameworks/service/app-spec.js";
-import { type AgentView, placementViolation, staticViolation } from "../../../frameworks/service/constraints.js";
+import {
+  type AgentView,
+  placementViolation,
+  staticViolation,
+} from "../../../frameworks/service/constraints.js";
 
 const agent = (id: string, zone: string, rack = "r1"): AgentView => ({
   agentId: id,

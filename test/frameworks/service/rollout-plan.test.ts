@@ -20,7 +20,12 @@ function snap(s: Partial<StepSnapshot> & { old: StepSnapshot["old"] }): StepSnap
 
 describe("stepTargets", () => {
   const cases: [string, RolloutPolicy["steps"], number, number[]][] = [
-    ["[1, 10%, 50%, 100%] of 100", [{ count: 1 }, { percent: 10 }, { percent: 50 }, { percent: 100 }], 100, [1, 10, 50, 100]],
+    [
+      "[1, 10%, 50%, 100%] of 100",
+      [{ count: 1 }, { percent: 10 }, { percent: 50 }, { percent: 100 }],
+      100,
+      [1, 10, 50, 100],
+    ],
     ["percentages round up", [{ percent: 10 }, { percent: 50 }, { percent: 100 }], 3, [1, 2, 3]],
     ["a count over the total is clamped", [{ count: 5 }, { percent: 100 }], 3, [3, 3]],
     ["a missing final step is added", [{ count: 1 }], 4, [1, 4]],
@@ -43,8 +48,16 @@ describe("planStep", () => {
 
   test("surge 0, unavailable 1: stop one old first, then start its replacement", () => {
     const p = policy({ maxSurge: { count: 0 }, maxUnavailable: { count: 1 } });
-    assert.deepEqual(planStep(snap({ policy: p, old: old([true, true, true]) })), { start: 0, stop: ["old-0"], done: false });
-    assert.deepEqual(planStep(snap({ policy: p, old: old([true, true]) })), { start: 1, stop: [], done: false });
+    assert.deepEqual(planStep(snap({ policy: p, old: old([true, true, true]) })), {
+      start: 0,
+      stop: ["old-0"],
+      done: false,
+    });
+    assert.deepEqual(planStep(snap({ policy: p, old: old([true, true]) })), {
+      start: 1,
+      stop: [],
+      done: false,
+    });
   });
 
   test("unhealthy old instances are stopped first and cost no availability", () => {
@@ -65,7 +78,15 @@ describe("planStep", () => {
   test("percent surge and unavailability on 100 instances: 25% each way", () => {
     const p = policy({ maxSurge: { percent: 25 }, maxUnavailable: { percent: 25 } });
     const o = Array.from({ length: 100 }, (_, i) => ({ taskId: `o${i}`, healthy: true }));
-    const d = planStep({ instances: 100, policy: p, target: 50, newLive: 0, newHealthy: 0, newReady: 0, old: o });
+    const d = planStep({
+      instances: 100,
+      policy: p,
+      target: 50,
+      newLive: 0,
+      newHealthy: 0,
+      newReady: 0,
+      old: o,
+    });
     assert.equal(d.start, 25);
     assert.equal(d.stop.length, 25);
   });
@@ -73,7 +94,15 @@ describe("planStep", () => {
   test("never below instances - max_unavailable healthy", () => {
     const p = policy({ maxSurge: { count: 2 }, maxUnavailable: { count: 1 } });
     // 3 old healthy, 2 new running but not healthy: only one old may go.
-    const d = planStep({ instances: 3, policy: p, target: 3, newLive: 2, newHealthy: 0, newReady: 0, old: old([true, true, true]) });
+    const d = planStep({
+      instances: 3,
+      policy: p,
+      target: 3,
+      newLive: 2,
+      newHealthy: 0,
+      newReady: 0,
+      old: old([true, true, true]),
+    });
     assert.equal(d.stop.length, 1);
     assert.equal(d.start, 0);
   });

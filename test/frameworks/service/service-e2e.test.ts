@@ -62,7 +62,18 @@ async function startService(): Promise<void> {
   serviceOutput = [];
   service = spawn(
     process.execPath,
-    [YARDCTL, "service", "--master", cluster.masterAddress, "--data-dir", serviceHome, "--token", cluster.token, "--check-host", "127.0.0.1"],
+    [
+      YARDCTL,
+      "service",
+      "--master",
+      cluster.masterAddress,
+      "--data-dir",
+      serviceHome,
+      "--token",
+      cluster.token,
+      "--check-host",
+      "127.0.0.1",
+    ],
     { env: { ...process.env, YARD_HOME: serviceHome }, stdio: ["ignore", "pipe", "pipe"] },
   );
   service.stdout!.on("data", (b) => serviceOutput.push(String(b)));
@@ -219,5 +230,4 @@ describe("service framework end to end", { concurrency: false }, () => {
     const a = await answers();
     assert.deepEqual(a, ["v4", "v4", "v4"]);
   });
-
 });

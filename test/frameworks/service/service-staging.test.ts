@@ -51,11 +51,27 @@ before(async () => {
   const home = path.join(cluster.root, "service-home");
   service = spawn(
     process.execPath,
-    [YARDCTL, "service", "--master", cluster.masterAddress, "--data-dir", home, "--token", cluster.token, "--check-host", "127.0.0.1"],
-    { env: { ...process.env, YARD_HOME: home, YARD_LOG_LEVEL: "warn" }, stdio: ["ignore", "ignore", "inherit"] },
+    [
+      YARDCTL,
+      "service",
+      "--master",
+      cluster.masterAddress,
+      "--data-dir",
+      home,
+      "--token",
+      cluster.token,
+      "--check-host",
+      "127.0.0.1",
+    ],
+    {
+      env: { ...process.env, YARD_HOME: home, YARD_LOG_LEVEL: "warn" },
+      stdio: ["ignore", "ignore", "inherit"],
+    },
   );
   const fw = await waitFor("the service framework", async () =>
-    (await cluster.getFrameworks()).find((f) => f.info?.name === "service" && f.status === "CONNECTED" && f.info.endpoint),
+    (await cluster.getFrameworks()).find(
+      (f) => f.info?.name === "service" && f.status === "CONNECTED" && f.info.endpoint,
+    ),
   );
   client = new DeployServiceClient(fw.info!.endpoint, insecureChannel(), CHANNEL_OPTIONS);
   for (const v of ["1", "2"]) {
@@ -100,9 +116,16 @@ describe("service framework with the distributor", () => {
     const firstStop = seen.findIndex((s) => s.tasks.some((t) => t.revision === 1 && t.stopping));
     assert.ok(firstStop >= 0, "no v1 instance was seen stopping");
     const atStop = seen[firstStop]!.deployment!;
-    assert.equal(atStop.staging?.complete, true, "staging was not complete when the first v1 instance stopped");
+    assert.equal(
+      atStop.staging?.complete,
+      true,
+      "staging was not complete when the first v1 instance stopped",
+    );
     assert.ok(atStop.staging!.agents.length >= 1);
-    assert.ok(atStop.staging!.agents.every((a) => a.state === "DONE"), JSON.stringify(atStop.staging!.agents));
+    assert.ok(
+      atStop.staging!.agents.every((a) => a.state === "DONE"),
+      JSON.stringify(atStop.staging!.agents),
+    );
     const s = await unary(client!.getApp, client!, { app: "web" }, authMetadata(cluster.token), 5_000);
     const bodies = await Promise.all(s.tasks.filter((t) => !t.stopping).map((t) => get(t.port)));
     assert.deepEqual(bodies, ["v2", "v2"]);

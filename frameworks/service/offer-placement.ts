@@ -1,0 +1,92 @@
+// Placing the launches the apps want onto one offer. Pure: the offer, the wants and a view of
+// where each app's instances run in; the tasks to launch and their instance records out. An
+// app's instances go on the offer while its constraints allow and its resources fit; the
+// wants' counts go down by what was placed.
+import { type Offer, type TaskInfo, TaskState, takeTasks, taskInfo } from "../../framework-sdk/index.js";
+import type { AppSpec } from "./app-spec.js";
+import { type AgentView, placementViolation } from "./constraints.js";
+import type { InstanceRecord } from "./service-state.js";
+
+export interface Want {
+  revision: number;
+  count: number;
+}
+
+export interface PlacementInput {
+  offer: Offer;
+  agent: AgentView;
+  /** By app name; counts are decremented in place. */
+  wants: Map<string, Want>;
+  /** The spec of an app's revision; undefined to skip the app (e.g. being deleted). */
+  specOf(app: string, revision: number): AppSpec | undefined;
+  /** Agents that run the live instances of an app's revision (one entry per instance). */
+  placedOf(app: string, revision: number): AgentView[];
+  /** Every agent known in the cluster (for GROUP_BY). */
+  known: AgentView[];
+  /** The address health checks dial; default the agent's `address` attribute, else its hostname. */
+  checkHost?: string;
+  now: number;
+  newTaskId(app: string, revision: number): string;
+}
+
+export interface Placement {
+  tasks: TaskInfo[];
+  instances: InstanceRecord[];
+}
+
+export function placeOnOffer(input: PlacementInput): Placement {
+  const { offer, agent } = input;
+  const out: Placement = { tasks: [], instances: [] };
+  let left = offer.resources;
+  if (!left) return out;
+  for (const [name, want] of input.wants) {
+    const spec = input.specOf(name, want.revision);
+    if (!spec) continue;
+    const executor = spec.image ? "docker" : "process";
+    if (offer.executors.length > 0 && !offer.executors.includes(executor)) continue;
+    const placed = input.placedOf(name, want.revision);
+    while (want.count > 0) {
+      if (placementViolation(spec.constraints, agent, placed, input.known)) break;
+      const r = spec.resources;
+      const take = takeTasks(left, [{ cpus: r.cpus, mem: r.mem, disk: r.disk, ports: r.ports }]);
+      const p = take.placed[0];
+      if (!p) break;
+      left = take.remaining;
+      const taskId = input.newTaskId(name, want.revision);
+      out.instances.push({
+        taskId,
+        app: name,
+        revision: want.revision,
+        agentId: offer.agentId,
+        hostname: offer.hostname,
+        host: input.checkHost || agent.attributes.address || offer.hostname,
+        port: p.resources.ports[0]?.begin ?? 0,
+        state: TaskState.TASK_STAGING,
+        launchedAt: input.now,
+        message: "",
+        stopping: false,
+      });
+      out.tasks.push(
+        taskInfo({
+          taskId,
+          name: `${name}.${want.revision}`,
+          agentId: offer.agentId,
+          command: spec.command || undefined,
+          env: { ...spec.env, YARD_APP: name, YARD_REVISION: String(want.revision) },
+          cpus: r.cpus,
+          mem: r.mem,
+          disk: r.disk,
+          ports: p.resources.ports,
+          executor,
+          image: spec.image || undefined,
+          labels: { "yard.app": name, "yard.revision": String(want.revision) },
+          killGraceSeconds: spec.killGraceSeconds,
+          release: spec.release || undefined,
+        }),
+      );
+      placed.push(agent);
+      want.count--;
+    }
+  }
+  return out;
+}
