@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 NODE_MODULES_STAMP := node_modules/.package-lock.json
 
-.PHONY: all install build proto lint format test test-unit test-cluster up bench clean
+.PHONY: all install build proto lint format test test-unit test-cluster up bench bench-distribute clean
 
 all: build
 
@@ -34,6 +34,13 @@ up: build
 
 bench: build
 	node dist/bench/scheduler/run.js
+
+# Release distribution in network namespaces (docs/benchmarks.md). Needs root and iproute2
+# (ip, tc); not part of `bench`. Options: make bench-distribute ARGS="--agents 8 --size-mib 32"
+bench-distribute: build
+	@[ "$$(id -u)" = 0 ] || { echo "bench-distribute needs root (network namespaces, tc)" >&2; exit 1; }
+	@command -v ip >/dev/null && command -v tc >/dev/null || { echo "bench-distribute needs iproute2 (ip, tc)" >&2; exit 1; }
+	node dist/bench/distribute/run.js $(ARGS)
 
 clean:
 	rm -rf dist

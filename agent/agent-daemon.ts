@@ -354,8 +354,9 @@ class AgentDaemon {
   }
 
   private onMessage(m: MasterMessage): void {
-    if (m.runTask) {
-      this.launch(m.runTask).catch((err) => this.log.error("launch failed", { error: errorMessage(err) }));
+    const runTasks = m.batch?.runTasks ?? [];
+    for (const rt of m.runTask ? [m.runTask, ...runTasks] : runTasks) {
+      this.launch(rt).catch((err) => this.log.error("launch failed", { error: errorMessage(err) }));
     }
     if (m.killTask) this.kill(m.killTask);
     if (m.fetchArtifact) this.fetchArtifact(m.fetchArtifact);
@@ -368,10 +369,11 @@ class AgentDaemon {
         });
       });
     }
-    if (m.ack) {
-      if (this.updates.ack(m.ack.taskId, m.ack.uuid)) {
-        const t = this.tasks.get(m.ack.taskId);
-        if (t && isTerminal(t.state)) this.tasks.delete(m.ack.taskId);
+    const acks = m.batch?.acks ?? [];
+    for (const ack of m.ack ? [m.ack, ...acks] : acks) {
+      if (this.updates.ack(ack.taskId, ack.uuid)) {
+        const t = this.tasks.get(ack.taskId);
+        if (t && isTerminal(t.state)) this.tasks.delete(ack.taskId);
       }
     }
     if (m.readLogs) this.logs.read(m.readLogs);

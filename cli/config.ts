@@ -4,6 +4,7 @@
 // every layer inline. A value is validated where it is found, and the error names that
 // place: the flag (--cpus), the variable (YARD_CPUS) or the key and file.
 import { parse as parseYaml } from "yaml";
+import { parseByteRate } from "../agent/fetcher/byte-rate.js";
 import type { Attribute, Range } from "../proto/gen/yard/v1/common.js";
 import { UsageError } from "./errors.js";
 import * as p from "./parse.js";
@@ -18,6 +19,25 @@ export interface SettingSpec<T> {
   /** Long flag name when it differs from the kebab-case key. */
   flag?: string;
   default?: T;
+}
+
+/** Bytes per second as operators write them: "10M", "512K", a plain number of bytes. */
+function byteRate(raw: unknown): number {
+  const textValue = p.text(raw);
+  try {
+    return parseByteRate(textValue);
+  } catch (err) {
+    throw new ValueError((err as Error).message);
+  }
+}
+
+/** A list of absolute paths (a YAML list, or "a,b" from a flag or env var). */
+function absolutePaths(raw: unknown): string[] {
+  const list = p.stringList(raw);
+  for (const item of list) {
+    if (!item.startsWith("/")) throw new ValueError(`"${item}" is not an absolute path`);
+  }
+  return list;
 }
 
 /** Every setting a command may take from env or the config file, by camelCase key. */
@@ -41,6 +61,25 @@ export const SETTINGS = {
   killGrace: { parse: p.nonNegative } as SettingSpec<number>,
   batchHost: { parse: p.text, default: "127.0.0.1" } as SettingSpec<string>,
   batchPort: { parse: p.port, default: 0 } as SettingSpec<number>,
+  // Agent: Docker executor (docs/docker.md).
+  dockerSocket: { parse: p.text } as SettingSpec<string>,
+  allowedHostPaths: {
+    parse: absolutePaths,
+    flagKey: "allowHostPath",
+    flag: "allow-host-path",
+  } as SettingSpec<string[]>,
+  // Agent: release cache and BitTorrent fetcher (docs/releases.md).
+  cacheDir: { parse: p.text } as SettingSpec<string>,
+  cacheSize: { parse: p.positive } as SettingSpec<number>,
+  uploadRate: { parse: byteRate } as SettingSpec<number>,
+  downloadRate: { parse: byteRate } as SettingSpec<number>,
+  peerPort: { parse: p.port } as SettingSpec<number>,
+  peerHost: { parse: p.text } as SettingSpec<string>,
+  // Master: release seeder and tracker. Its peer port is `seedPort`, not `peerPort`, so that
+  // one config file (or `yardctl up`) can set both daemons' ports on one host.
+  advertiseHost: { parse: p.text } as SettingSpec<string>,
+  seedPort: { parse: p.port } as SettingSpec<number>,
+  seedUploadLimit: { parse: byteRate } as SettingSpec<number>,
 } satisfies Record<string, SettingSpec<unknown>>;
 
 export type SettingKey = keyof typeof SETTINGS;

@@ -4,13 +4,11 @@
 //   <home>/token   <home>/master/   <home>/agent/   <home>/batch/
 import { join } from "node:path";
 import type { AgentOptions } from "../agent/agent-daemon.js";
-import { parseByteRate } from "../agent/fetcher/byte-rate.js";
 import type { BatchFrameworkOptions } from "../frameworks/batch/batch-daemon.js";
 import type { ServiceFrameworkOptions } from "../frameworks/service/service-daemon.js";
 import type { MasterOptions } from "../master/master-daemon.js";
 import { type Layers, resolveSetting, resolveSettings, type SettingSpec } from "./config.js";
 import * as p from "./parse.js";
-import { ValueError } from "./parse.js";
 import { resolveHome, resolveToken } from "./context.js";
 
 export function masterDir(home: string): string {
@@ -26,7 +24,17 @@ export function batchDir(home: string): string {
 /** Everything but the logger. Seconds in flags, milliseconds in MasterOptions. */
 export function masterOptions(layers: Layers, token = resolveToken(layers)): MasterOptions {
   const s = resolveSettings(
-    ["host", "port", "httpPort", "allocationIntervalMs", "offerTimeout", "agentTimeout"],
+    [
+      "host",
+      "port",
+      "httpPort",
+      "allocationIntervalMs",
+      "offerTimeout",
+      "agentTimeout",
+      "advertiseHost",
+      "seedPort",
+      "seedUploadLimit",
+    ],
     layers,
   );
   return {
@@ -38,58 +46,34 @@ export function masterOptions(layers: Layers, token = resolveToken(layers)): Mas
     allocationIntervalMs: s.allocationIntervalMs,
     offerTimeoutMs: s.offerTimeout === undefined ? undefined : s.offerTimeout * 1000,
     agentTimeoutMs: s.agentTimeout === undefined ? undefined : s.agentTimeout * 1000,
-  };
-}
-
-/** Docker settings of the agent (flags and env; see docs/docker.md). */
-const DOCKER_SOCKET: SettingSpec<string> = { parse: p.text, env: "YARD_DOCKER_SOCKET" };
-const ALLOWED_HOST_PATHS: SettingSpec<string[]> = {
-  parse: (raw) => {
-    const list = p.stringList(raw);
-    for (const item of list) {
-      if (!item.startsWith("/")) throw new ValueError(`"${item}" is not an absolute path`);
-    }
-    return list;
-  },
-  env: "YARD_ALLOWED_HOST_PATHS",
-  flagKey: "allowHostPath",
-  flag: "allow-host-path",
-};
-
-/** Distribution settings of the agent (flags and env; docs/releases.md). */
-const byteRate: p.Parser<number> = (raw) => {
-  try {
-    return parseByteRate(String(raw));
-  } catch (err) {
-    throw new ValueError((err as Error).message);
-  }
-};
-const FETCHER_SETTINGS = {
-  cacheDir: { parse: p.text } as SettingSpec<string>,
-  cacheSize: { parse: p.positive } as SettingSpec<number>,
-  uploadRate: { parse: byteRate } as SettingSpec<number>,
-  downloadRate: { parse: byteRate } as SettingSpec<number>,
-  peerPort: { parse: p.port } as SettingSpec<number>,
-  peerHost: { parse: p.text } as SettingSpec<string>,
-};
-
-function fetcherOptions(layers: Layers): Partial<AgentOptions> {
-  const get = <K extends keyof typeof FETCHER_SETTINGS>(k: K) =>
-    resolveSetting(k, FETCHER_SETTINGS[k] as SettingSpec<unknown>, layers).value;
-  return {
-    cacheDir: get("cacheDir") as string | undefined,
-    cacheSizeMiB: get("cacheSize") as number | undefined,
-    uploadRate: get("uploadRate") as number | undefined,
-    downloadRate: get("downloadRate") as number | undefined,
-    peerPort: get("peerPort") as number | undefined,
-    peerHost: get("peerHost") as string | undefined,
+    advertiseHost: s.advertiseHost,
+    peerPort: s.seedPort,
+    seedUploadLimit: s.seedUploadLimit,
   };
 }
 
 /** `master` overrides the resolved address (yardctl up dials the master it just started). */
 export function agentOptions(layers: Layers, token = resolveToken(layers), master?: string): AgentOptions {
   const s = resolveSettings(
-    ["master", "hostname", "cpus", "mem", "disk", "ports", "attributes", "executors", "killGrace"],
+    [
+      "master",
+      "hostname",
+      "cpus",
+      "mem",
+      "disk",
+      "ports",
+      "attributes",
+      "executors",
+      "killGrace",
+      "dockerSocket",
+      "allowedHostPaths",
+      "cacheDir",
+      "cacheSize",
+      "uploadRate",
+      "downloadRate",
+      "peerPort",
+      "peerHost",
+    ],
     layers,
   );
   return {
@@ -103,10 +87,15 @@ export function agentOptions(layers: Layers, token = resolveToken(layers), maste
     ports: s.ports,
     attributes: s.attributes,
     executors: s.executors,
-    dockerSocket: resolveSetting("dockerSocket", DOCKER_SOCKET, layers).value,
-    allowedHostPaths: resolveSetting("allowedHostPaths", ALLOWED_HOST_PATHS, layers).value,
+    dockerSocket: s.dockerSocket,
+    allowedHostPaths: s.allowedHostPaths,
     killGraceMs: s.killGrace === undefined ? undefined : s.killGrace * 1000,
-    ...fetcherOptions(layers),
+    cacheDir: s.cacheDir,
+    cacheSizeMiB: s.cacheSize,
+    uploadRate: s.uploadRate,
+    downloadRate: s.downloadRate,
+    peerPort: s.peerPort,
+    peerHost: s.peerHost,
   };
 }
 

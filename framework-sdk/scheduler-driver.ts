@@ -454,12 +454,14 @@ export class SchedulerDriver extends EventEmitter {
         this.dispatch("rescind", { offerId: ev.rescind?.offerId ?? "", reason: ev.rescind?.reason ?? "" });
         return;
       case Event_Type.UPDATE: {
-        const status = ev.update?.status;
-        if (!status?.taskId) {
-          this.log.warn("UPDATE event without a task status; ignored");
-          return;
+        const first = ev.update?.status;
+        for (const status of first ? [first, ...(ev.update?.statuses ?? [])] : (ev.update?.statuses ?? [])) {
+          if (!status.taskId) {
+            this.log.warn("UPDATE event without a task status; ignored");
+            continue;
+          }
+          this.dispatch("update", { status });
         }
-        this.dispatch("update", { status });
         return;
       }
       case Event_Type.FAILURE:

@@ -72,6 +72,8 @@ interface AgentEntry {
   link?: AgentLink;
   /** Non-terminal tasks on this agent. */
   tasks: Set<string>;
+  /** Acks waiting for the current commit, sent together after it. */
+  ackOutbox: { taskId: string; uuid: string }[];
 }
 
 interface FrameworkEntry {
@@ -86,6 +88,8 @@ interface FrameworkEntry {
   unacked: Map<string, number>;
   /** Non-terminal tasks of this framework. */
   tasks: Set<string>;
+  /** Updates waiting for the current commit, sent together after it. */
+  outbox: TaskStatus[];
   /** Torn down or past its failover timeout: its tasks are being killed. */
   removing: boolean;
   /** The allocator has forgotten it (all its tasks ended after the removal). */
@@ -148,6 +152,7 @@ export class Master {
         registeredAt: a.registeredAt,
         lastSeenMs: t,
         tasks: new Set(),
+        ackOutbox: [],
       });
       this.allocator.addAgent({ id: a.info.id, total: a.info.resources!, draining: a.draining });
       this.allocator.setAgentActive(a.info.id, false);
@@ -162,6 +167,7 @@ export class Master {
         lastHeartbeatMs: 0,
         unacked: new Map(),
         tasks: new Set(),
+        outbox: [],
         removing: f.status === "INACTIVE",
         forgotten: false,
       };
@@ -378,6 +384,7 @@ export class Master {
           registeredAt: t / 1000,
           lastSeenMs: t,
           tasks: new Set(),
+          ackOutbox: [],
         };
         this.agents.set(info.id, agent);
         this.events.append({ type: "AGENT_ADDED", agentId: info.id, message: info.hostname });
@@ -447,6 +454,7 @@ export class Master {
     if (!agent || agent.link !== link) return;
     agent.lastSeenMs = now();
     if (msg.status?.status) this.agentStatus(agent, msg.status.status);
+    for (const u of msg.batch?.statuses ?? []) if (u.status) this.agentStatus(agent, u.status);
     if (msg.usage) {
       for (const u of msg.usage.tasks) {
         const task = this.tasks.get(u.taskId);
@@ -537,10 +545,16 @@ export class Master {
   private agentStatus(agent: AgentEntry, status: TaskStatus): void {
     const task = this.tasks.get(status.taskId);
     this.store.beginGroup();
-    // The agent stops resending an update once acked, so ack only what is committed.
+    // The agent stops resending an update once acked, so ack only what is committed; the
+    // acks of one commit go down in one message.
     const ack = () => {
       if (!status.uuid) return;
-      this.store.afterCommit(() => agent.link?.send({ ack: { taskId: status.taskId, uuid: status.uuid } }));
+      agent.ackOutbox.push({ taskId: status.taskId, uuid: status.uuid });
+      if (agent.ackOutbox.length > 1) return;
+      this.store.afterCommit(() => {
+        const acks = agent.ackOutbox.splice(0);
+        agent.link?.send({ batch: { runTasks: [], acks } });
+      });
     };
     if (!task) {
       // Not ours (forgotten or never launched here): acknowledge so the agent stops retrying.
@@ -615,8 +629,13 @@ export class Master {
       return;
     }
     fw.unacked.set(task.info.taskId, t);
-    const status = task.status;
-    this.store.afterCommit(() => fw.link?.send({ type: Event_Type.UPDATE, update: { status } }));
+    fw.outbox.push(task.status);
+    if (fw.outbox.length > 1) return;
+    // The updates of one commit reach the framework in one event.
+    this.store.afterCommit(() => {
+      const [status, ...statuses] = fw.outbox.splice(0);
+      if (status) fw.link?.send({ type: Event_Type.UPDATE, update: { status, statuses } });
+    });
   }
 
   /** Keeps a bounded number of terminal tasks for operators; forgets the oldest. */
@@ -675,6 +694,7 @@ export class Master {
         lastHeartbeatMs: t,
         unacked: new Map(),
         tasks: new Set(),
+        outbox: [],
         removing: false,
         forgotten: false,
       };
@@ -807,13 +827,16 @@ export class Master {
         created.push(task);
       }
     });
+    const runTasks = [];
     for (const task of created) {
       this.tasks.set(task.info.taskId, task);
       agent.tasks.add(task.info.taskId);
       fw.tasks.add(task.info.taskId);
       const artifact = task.info.release ? this.releases?.artifactFor(task.info.release) : undefined;
-      agent.link.send({ runTask: { frameworkId, task: task.info, artifact } });
+      runTasks.push({ frameworkId, task: task.info, artifact });
     }
+    // The tasks of one Accept go down the agent's stream in one message.
+    agent.link.send({ batch: { runTasks, acks: [] } });
     this.counters.placements += created.length;
     if (!isEmptyResources(plan.unused)) this.allocateSoon(plan.agentId);
     return created.map((c) => c.info.taskId);
@@ -848,7 +871,10 @@ export class Master {
     const task = this.tasks.get(taskId);
     if (!task || task.frameworkId !== frameworkId) throw new NotFoundError(`task ${taskId} not found`);
     if (isTerminal(task.status.state)) {
-      fw.link?.send({ type: Event_Type.UPDATE, update: { status: { ...task.status, uuid: "" } } });
+      fw.link?.send({
+        type: Event_Type.UPDATE,
+        update: { status: { ...task.status, uuid: "" }, statuses: [] },
+      });
       return;
     }
     this.killTaskInternal(task, graceSeconds, Reason.KILL_REQUESTED);
@@ -884,7 +910,7 @@ export class Master {
     const send = (status: TaskStatus) =>
       fw.link?.send({
         type: Event_Type.UPDATE,
-        update: { status: { ...status, uuid: "", source: "master" } },
+        update: { status: { ...status, uuid: "", source: "master" }, statuses: [] },
       });
     if (taskIds.length === 0) {
       for (const id of fw.tasks) send(this.tasks.get(id)!.status);

@@ -45,23 +45,25 @@ function connect(i: number): void {
       registered++;
       if (registered % 1000 === 0) console.log(`registered ${registered}`);
       if (registered === count) console.log("ready");
-    } else if (msg.runTask?.task) {
-      const t = msg.runTask.task;
-      call.write({
-        status: {
+    } else if (msg.runTask || msg.batch?.runTasks.length) {
+      // Every launched task is RUNNING at once; one message answers the whole batch.
+      const launched = msg.runTask ? [msg.runTask, ...(msg.batch?.runTasks ?? [])] : msg.batch!.runTasks;
+      const statuses = launched
+        .filter((rt) => rt.task)
+        .map((rt) => ({
           status: {
-            taskId: t.taskId,
+            taskId: rt.task!.taskId,
             state: TaskState.TASK_RUNNING,
             agentId,
-            frameworkId: msg.runTask.frameworkId,
+            frameworkId: rt.frameworkId,
             message: "",
             reason: "",
             uuid: newUuid(),
             timestamp: Date.now() / 1000,
             source: "agent",
           },
-        },
-      });
+        }));
+      call.write({ batch: { statuses } });
     } else if (msg.refused) {
       console.error(`agent ${i} refused: ${msg.refused.message}`);
     }

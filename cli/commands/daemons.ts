@@ -29,7 +29,19 @@ export function registerDaemons(program: Command): void {
         "allocation cycle (env YARD_ALLOCATION_INTERVAL_MS; default 100)",
       )
       .option("--offer-timeout <seconds>", "offer timeout (env YARD_OFFER_TIMEOUT; default 30)")
-      .option("--agent-timeout <seconds>", "agent heartbeat timeout (env YARD_AGENT_TIMEOUT; default 15)"),
+      .option("--agent-timeout <seconds>", "agent heartbeat timeout (env YARD_AGENT_TIMEOUT; default 15)")
+      .option(
+        "--advertise-host <addr>",
+        "address in the announce URL of release torrents (env YARD_ADVERTISE_HOST; default --host, or the hostname when --host is a wildcard)",
+      )
+      .option(
+        "--seed-port <port>",
+        "BitTorrent port of the release seeder, 0 = a free one (env YARD_SEED_PORT; default 0)",
+      )
+      .option(
+        "--seed-upload-limit <rate>",
+        "upload cap of the release seeder in bytes/s, e.g. 50M (env YARD_SEED_UPLOAD_LIMIT; default none)",
+      ),
   ).action(async (flags: Record<string, unknown>) => {
     const opts = masterOptions(loadLayers(flags));
     await assertPortFree(opts.host!, opts.port!, "--port");

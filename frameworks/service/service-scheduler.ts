@@ -1,11 +1,9 @@
-// The service framework's scheduler: it owns the apps (in memory, written through to the
-// ServiceStore) and drives them toward what their specs ask for. A tick (every few hundred
-// ms, and soon after each event) reconciles every app: outside a deployment it keeps
-// `instances` of the app's revision running (replacing those that exit, with backoff);
-// inside one it walks the steps through the pure planner (rollout-plan.ts). Launches are
-// decided in the tick as "wants" and carried out when offers come; every instance is
-// persisted before its launch is sent, so a restarted framework reconciles it instead of
-// launching a second one.
+// The service framework's scheduler: the daemon shell around the pure parts. It owns the
+// driver, the tick (every 250 ms, soon after each event, and when an instance is due to turn
+// ready), the health probes, staging, kills and crash backoff. Each tick the AppController
+// decides per app what to launch and stop; launches are kept as "wants" and placed on the
+// next offers (offer-placement.ts). Every instance is persisted before its launch is sent,
+// so a restarted framework reconciles it instead of launching a second one.
 import { randomUUID } from "node:crypto";
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from "../../common/errors.js";
 import {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { type Layers, parseConfigText, resolveSetting, resolveSettings, SETTINGS } from "../../cli/config.js";
+import { agentOptions, masterOptions } from "../../cli/daemon-options.js";
 import { ExitCode, UsageError } from "../../cli/errors.js";
 
 function layers(partial: Partial<Layers>): Layers {
@@ -139,5 +140,78 @@ describe("parseConfigText", () => {
   test("not a map, or not YAML", () => {
     assert.throws(() => parseConfigText("- a\n- b\n", "c.yaml"), /must be a map/);
     assert.throws(() => parseConfigText("a: [1, 2\n", "c.yaml"), /c.yaml is not valid YAML/);
+  });
+});
+
+describe("distribution and docker settings", () => {
+  const yaml = [
+    "data-dir: /srv/yard",
+    "docker-socket: unix:///run/docker.sock",
+    "allowed-host-paths: [/srv/data, /var/log]",
+    "cache-dir: /srv/cache",
+    "cache-size: 2048",
+    "upload-rate: 10M",
+    "download-rate: 512K",
+    "peer-port: 6881",
+    "peer-host: 10.0.0.5",
+    "advertise-host: master.example",
+    "seed-port: 6882",
+    "seed-upload-limit: 1G",
+  ].join("\n");
+
+  test("a config file carries the agent's and the master's settings", () => {
+    const l = layers({ file: parseConfigText(yaml, "yard.yaml") });
+    const a = agentOptions(l, "tok");
+    assert.equal(a.dockerSocket, "unix:///run/docker.sock");
+    assert.deepEqual(a.allowedHostPaths, ["/srv/data", "/var/log"]);
+    assert.equal(a.cacheDir, "/srv/cache");
+    assert.equal(a.cacheSizeMiB, 2048);
+    assert.equal(a.uploadRate, 10 * 1024 * 1024);
+    assert.equal(a.downloadRate, 512 * 1024);
+    assert.equal(a.peerPort, 6881);
+    assert.equal(a.peerHost, "10.0.0.5");
+    const m = masterOptions(l, "tok");
+    assert.equal(m.advertiseHost, "master.example");
+    assert.equal(m.peerPort, 6882);
+    assert.equal(m.seedUploadLimit, 1024 ** 3);
+  });
+
+  test("flags and env vars win over the file; the master's seed port is its own", () => {
+    const l = layers({
+      file: parseConfigText(yaml, "yard.yaml"),
+      flags: { seedUploadLimit: "20M", allowHostPath: ["/a"] },
+      env: { YARD_UPLOAD_RATE: "1K", YARD_SEED_PORT: "0" },
+    });
+    assert.equal(masterOptions(l, "tok").seedUploadLimit, 20 * 1024 * 1024);
+    assert.equal(masterOptions(l, "tok").peerPort, 0);
+    assert.deepEqual(agentOptions(l, "tok").allowedHostPaths, ["/a"]);
+    assert.equal(agentOptions(l, "tok").uploadRate, 1024);
+    assert.equal(agentOptions(l, "tok").peerPort, 6881);
+  });
+
+  test("bad values are refused, naming the key and the value", () => {
+    const cases: [string, RegExp][] = [
+      ["upload-rate: fast", /^upload-rate in yard.yaml "fast": "fast" is not a rate/],
+      ["seed-upload-limit: -5", /^seed-upload-limit in yard.yaml -5: "-5" is not a rate/],
+      [
+        "allowed-host-paths: [rel/path]",
+        /^allowed-host-paths in yard.yaml "rel\/path": "rel\/path" is not an absolute path/,
+      ],
+      ["seed-port: 70000", /^seed-port in yard.yaml 70000: not a port/],
+    ];
+    for (const [text, want] of cases) {
+      const l = layers({
+        file: parseConfigText(`data-dir: /srv/yard\n${text}`, "yard.yaml"),
+        fileName: "yard.yaml",
+      });
+      assert.throws(
+        () => {
+          agentOptions(l, "tok");
+          masterOptions(l, "tok");
+        },
+        (err: unknown) => err instanceof UsageError && want.test(err.message),
+        text,
+      );
+    }
   });
 });

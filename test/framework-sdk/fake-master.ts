@@ -55,7 +55,18 @@ export class FakeMaster {
     this.heartbeats = opts.heartbeats ?? true;
     const record = (method: string) => (call: ServerUnaryCall<any, any>, cb: sendUnaryData<any>) => {
       const auth = call.metadata.get("authorization")[0];
-      this.calls.push({ method, request: call.request, authorization: auth ? String(auth) : undefined });
+      const authorization = auth ? String(auth) : undefined;
+      // A batched Acknowledge is recorded as one call per acknowledgement, as if sent alone.
+      const acks: { taskId: string; uuid: string }[] =
+        method === "Acknowledge" ? (call.request.acks ?? []) : [];
+      if (acks.length > 0 && !call.request.taskId) {
+        for (const a of acks) {
+          const request = { frameworkId: call.request.frameworkId, taskId: a.taskId, uuid: a.uuid, acks: [] };
+          this.calls.push({ method, request, authorization });
+        }
+      } else {
+        this.calls.push({ method, request: call.request, authorization });
+      }
       const refusal = this.refuse.get(method);
       if (refusal) {
         this.refuse.delete(method);
@@ -164,6 +175,7 @@ export class FakeMaster {
           source: "agent",
           ...status,
         },
+        statuses: [],
       },
     });
   }

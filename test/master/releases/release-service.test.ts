@@ -190,7 +190,10 @@ describe("release service", () => {
       });
       offer = await nextOffer(seen);
       await launch("web@1.0", offer.id);
-      const run = await waitFor("run_task", () => agent.received.find((m) => m.runTask)?.runTask);
+      const run = await waitFor(
+        "run_task",
+        () => agent.received.find((m) => m.batch?.runTasks.length)?.batch!.runTasks[0],
+      );
       assert.equal(run.task?.release, "web@1.0");
       assert.equal(run.artifact?.release, "web@1.0");
       assert.equal(run.artifact?.sha256, web.sha256);

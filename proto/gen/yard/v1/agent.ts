@@ -29,7 +29,15 @@ export interface AgentMessage {
   status?: StatusUpdate | undefined;
   usage?: UsageReport | undefined;
   logData?: LogData | undefined;
-  fetchProgress?: FetchProgress | undefined;
+  fetchProgress?:
+    | FetchProgress
+    | undefined;
+  /** Several status updates in one message, in order (each retried and acked on its own). */
+  batch?: AgentBatch | undefined;
+}
+
+export interface AgentBatch {
+  statuses: StatusUpdate[];
 }
 
 export interface Register {
@@ -83,7 +91,16 @@ export interface MasterMessage {
   readLogs?: ReadLogs | undefined;
   cancelLogs?: CancelLogs | undefined;
   fetchArtifact?: FetchArtifact | undefined;
-  evictArtifact?: EvictArtifact | undefined;
+  evictArtifact?:
+    | EvictArtifact
+    | undefined;
+  /** The tasks of one Accept travel in one message; the acks of one commit too. */
+  batch?: MasterBatch | undefined;
+}
+
+export interface MasterBatch {
+  runTasks: RunTask[];
+  acks: StatusAck[];
 }
 
 export interface Registered {
@@ -190,6 +207,7 @@ function createBaseAgentMessage(): AgentMessage {
     usage: undefined,
     logData: undefined,
     fetchProgress: undefined,
+    batch: undefined,
   };
 }
 
@@ -212,6 +230,9 @@ export const AgentMessage: MessageFns<AgentMessage> = {
     }
     if (message.fetchProgress !== undefined) {
       FetchProgress.encode(message.fetchProgress, writer.uint32(50).fork()).join();
+    }
+    if (message.batch !== undefined) {
+      AgentBatch.encode(message.batch, writer.uint32(58).fork()).join();
     }
     return writer;
   },
@@ -277,6 +298,14 @@ export const AgentMessage: MessageFns<AgentMessage> = {
             message.fetchProgress = FetchProgress.decode(reader, reader.uint32());
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.batch = AgentBatch.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -305,6 +334,7 @@ export const AgentMessage: MessageFns<AgentMessage> = {
         : isSet(object.fetch_progress)
         ? FetchProgress.fromJSON(object.fetch_progress)
         : undefined,
+      batch: isSet(object.batch) ? AgentBatch.fromJSON(object.batch) : undefined,
     };
   },
 
@@ -327,6 +357,9 @@ export const AgentMessage: MessageFns<AgentMessage> = {
     }
     if (message.fetchProgress !== undefined) {
       obj.fetchProgress = FetchProgress.toJSON(message.fetchProgress);
+    }
+    if (message.batch !== undefined) {
+      obj.batch = AgentBatch.toJSON(message.batch);
     }
     return obj;
   },
@@ -354,6 +387,80 @@ export const AgentMessage: MessageFns<AgentMessage> = {
     message.fetchProgress = (object.fetchProgress !== undefined && object.fetchProgress !== null)
       ? FetchProgress.fromPartial(object.fetchProgress)
       : undefined;
+    message.batch = (object.batch !== undefined && object.batch !== null)
+      ? AgentBatch.fromPartial(object.batch)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseAgentBatch(): AgentBatch {
+  return { statuses: [] };
+}
+
+export const AgentBatch: MessageFns<AgentBatch> = {
+  encode(message: AgentBatch, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.statuses) {
+      StatusUpdate.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AgentBatch {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAgentBatch();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.statuses.push(StatusUpdate.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AgentBatch {
+    return {
+      statuses: globalThis.Array.isArray(object?.statuses)
+        ? object.statuses.map((e: any) => StatusUpdate.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: AgentBatch): unknown {
+    const obj: any = {};
+    if (message.statuses?.length) {
+      obj.statuses = message.statuses.map((e) => StatusUpdate.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AgentBatch>, I>>(base?: I): AgentBatch {
+    return AgentBatch.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AgentBatch>, I>>(object: I): AgentBatch {
+    const message = createBaseAgentBatch();
+    message.statuses = object.statuses?.map((e) => StatusUpdate.fromPartial(e)) || [];
     return message;
   },
 };
@@ -921,6 +1028,7 @@ function createBaseMasterMessage(): MasterMessage {
     cancelLogs: undefined,
     fetchArtifact: undefined,
     evictArtifact: undefined,
+    batch: undefined,
   };
 }
 
@@ -958,6 +1066,9 @@ export const MasterMessage: MessageFns<MasterMessage> = {
     }
     if (message.evictArtifact !== undefined) {
       EvictArtifact.encode(message.evictArtifact, writer.uint32(90).fork()).join();
+    }
+    if (message.batch !== undefined) {
+      MasterBatch.encode(message.batch, writer.uint32(98).fork()).join();
     }
     return writer;
   },
@@ -1063,6 +1174,14 @@ export const MasterMessage: MessageFns<MasterMessage> = {
             message.evictArtifact = EvictArtifact.decode(reader, reader.uint32());
             continue;
           }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.batch = MasterBatch.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1112,6 +1231,7 @@ export const MasterMessage: MessageFns<MasterMessage> = {
         : isSet(object.evict_artifact)
         ? EvictArtifact.fromJSON(object.evict_artifact)
         : undefined,
+      batch: isSet(object.batch) ? MasterBatch.fromJSON(object.batch) : undefined,
     };
   },
 
@@ -1150,6 +1270,9 @@ export const MasterMessage: MessageFns<MasterMessage> = {
     if (message.evictArtifact !== undefined) {
       obj.evictArtifact = EvictArtifact.toJSON(message.evictArtifact);
     }
+    if (message.batch !== undefined) {
+      obj.batch = MasterBatch.toJSON(message.batch);
+    }
     return obj;
   },
 
@@ -1187,6 +1310,98 @@ export const MasterMessage: MessageFns<MasterMessage> = {
     message.evictArtifact = (object.evictArtifact !== undefined && object.evictArtifact !== null)
       ? EvictArtifact.fromPartial(object.evictArtifact)
       : undefined;
+    message.batch = (object.batch !== undefined && object.batch !== null)
+      ? MasterBatch.fromPartial(object.batch)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseMasterBatch(): MasterBatch {
+  return { runTasks: [], acks: [] };
+}
+
+export const MasterBatch: MessageFns<MasterBatch> = {
+  encode(message: MasterBatch, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.runTasks) {
+      RunTask.encode(v!, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.acks) {
+      StatusAck.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MasterBatch {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMasterBatch();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.runTasks.push(RunTask.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.acks.push(StatusAck.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MasterBatch {
+    return {
+      runTasks: globalThis.Array.isArray(object?.runTasks)
+        ? object.runTasks.map((e: any) => RunTask.fromJSON(e))
+        : globalThis.Array.isArray(object?.run_tasks)
+        ? object.run_tasks.map((e: any) => RunTask.fromJSON(e))
+        : [],
+      acks: globalThis.Array.isArray(object?.acks) ? object.acks.map((e: any) => StatusAck.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: MasterBatch): unknown {
+    const obj: any = {};
+    if (message.runTasks?.length) {
+      obj.runTasks = message.runTasks.map((e) => RunTask.toJSON(e));
+    }
+    if (message.acks?.length) {
+      obj.acks = message.acks.map((e) => StatusAck.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<MasterBatch>, I>>(base?: I): MasterBatch {
+    return MasterBatch.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<MasterBatch>, I>>(object: I): MasterBatch {
+    const message = createBaseMasterBatch();
+    message.runTasks = object.runTasks?.map((e) => RunTask.fromPartial(e)) || [];
+    message.acks = object.acks?.map((e) => StatusAck.fromPartial(e)) || [];
     return message;
   },
 };

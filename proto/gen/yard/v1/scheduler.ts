@@ -121,7 +121,14 @@ export interface Rescind {
 }
 
 export interface Update {
-  status?: TaskStatus | undefined;
+  status?:
+    | TaskStatus
+    | undefined;
+  /**
+   * More updates in the same event, after `status`, in order (the master sends the updates
+   * of one commit together).
+   */
+  statuses: TaskStatus[];
 }
 
 export interface Failure {
@@ -743,13 +750,16 @@ export const Rescind: MessageFns<Rescind> = {
 };
 
 function createBaseUpdate(): Update {
-  return { status: undefined };
+  return { status: undefined, statuses: [] };
 }
 
 export const Update: MessageFns<Update> = {
   encode(message: Update, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.status !== undefined) {
       TaskStatus.encode(message.status, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.statuses) {
+      TaskStatus.encode(v!, writer.uint32(18).fork()).join();
     }
     return writer;
   },
@@ -775,6 +785,14 @@ export const Update: MessageFns<Update> = {
             message.status = TaskStatus.decode(reader, reader.uint32());
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.statuses.push(TaskStatus.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -788,13 +806,21 @@ export const Update: MessageFns<Update> = {
   },
 
   fromJSON(object: any): Update {
-    return { status: isSet(object.status) ? TaskStatus.fromJSON(object.status) : undefined };
+    return {
+      status: isSet(object.status) ? TaskStatus.fromJSON(object.status) : undefined,
+      statuses: globalThis.Array.isArray(object?.statuses)
+        ? object.statuses.map((e: any) => TaskStatus.fromJSON(e))
+        : [],
+    };
   },
 
   toJSON(message: Update): unknown {
     const obj: any = {};
     if (message.status !== undefined) {
       obj.status = TaskStatus.toJSON(message.status);
+    }
+    if (message.statuses?.length) {
+      obj.statuses = message.statuses.map((e) => TaskStatus.toJSON(e));
     }
     return obj;
   },
@@ -807,6 +833,7 @@ export const Update: MessageFns<Update> = {
     message.status = (object.status !== undefined && object.status !== null)
       ? TaskStatus.fromPartial(object.status)
       : undefined;
+    message.statuses = object.statuses?.map((e) => TaskStatus.fromPartial(e)) || [];
     return message;
   },
 };

@@ -1,0 +1,66 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import type { Offer } from "../../../framework-sdk/index.js";
+import { parseAppSpec } from "../../../frameworks/service/app-spec.js";
+import type { AgentView } from "../../../frameworks/service/constraints.js";
+import { placeOnOffer, type Want } from "../../../frameworks/service/offer-placement.js";
+
+const offer = (cpus: number, ports: [number, number]): Offer => ({
+  id: "o1",
+  frameworkId: "fw",
+  agentId: "a1",
+  hostname: "host-1",
+  resources: { cpus, mem: 1024, disk: 0, ports: [{ begin: ports[0], end: ports[1] }] },
+  attributes: [],
+  executors: ["process"],
+  releases: [],
+});
+const agent: AgentView = { agentId: "a1", hostname: "host-1", attributes: {} };
+
+function place(yaml: string, o: Offer, want: Want, placed: AgentView[] = []) {
+  const spec = parseAppSpec(yaml);
+  let n = 0;
+  return placeOnOffer({
+    offer: o,
+    agent,
+    wants: new Map([[spec.name, want]]),
+    specOf: () => spec,
+    placedOf: () => [...placed],
+    known: [agent],
+    now: 100,
+    newTaskId: (app, rev) => `${app}.${rev}.${n++}`,
+  });
+}
+
+describe("placeOnOffer", () => {
+  test("places as many as fit, each with its own port, and counts the want down", () => {
+    const want = { revision: 2, count: 5 };
+    const p = place(
+      "name: web\ncommand: x\nresources: { cpus: 1, mem: 64, ports: 1 }\n",
+      offer(3, [31000, 31010]),
+      want,
+    );
+    assert.deepEqual(
+      p.tasks.map((t) => t.taskId),
+      ["web.2.0", "web.2.1", "web.2.2"],
+    );
+    assert.deepEqual(
+      p.instances.map((i) => i.port),
+      [31000, 31001, 31002],
+    );
+    assert.equal(want.count, 2);
+    assert.equal(p.tasks[0]?.command?.env.YARD_REVISION, "2");
+    assert.equal(p.instances[0]?.host, "host-1");
+  });
+
+  test("hostname UNIQUE: one per offer, none where one already runs", () => {
+    const yaml = "name: web\ncommand: x\nconstraints: [hostname UNIQUE]\n";
+    assert.equal(place(yaml, offer(4, [31000, 31010]), { revision: 1, count: 3 }).tasks.length, 1);
+    assert.equal(place(yaml, offer(4, [31000, 31010]), { revision: 1, count: 3 }, [agent]).tasks.length, 0);
+  });
+
+  test("an image app needs an agent with the docker executor", () => {
+    const p = place("name: web\nimage: web:1\n", offer(4, [31000, 31010]), { revision: 1, count: 1 });
+    assert.equal(p.tasks.length, 0);
+  });
+});
