@@ -192,7 +192,7 @@ describe("release service", () => {
       await launch("web@1.0", offer.id);
       const run = await waitFor(
         "run_task",
-        () => agent.received.find((m) => m.batch?.runTasks.length)?.batch!.runTasks[0],
+        () => agent.received.find((m) => m.batch?.runTasks.length)?.batch?.runTasks[0],
       );
       assert.equal(run.task?.release, "web@1.0");
       assert.equal(run.artifact?.release, "web@1.0");
