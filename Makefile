@@ -32,8 +32,13 @@ test: build lint
 up: build
 	node dist/cli/yardctl.js up
 
+# The benchmarks of docs/benchmarks.md, each printing its ratios. The docker launch benchmark
+# runs when an engine answers at DOCKER_HOST (scripts/docker-engine.sh starts one).
 bench: build
 	node dist/bench/scheduler/run.js
+	node dist/bench/rollout/run.js
+	@if [ -n "$${DOCKER_HOST:-}" ]; then node dist/bench/docker-launch/run.js; \
+	 else echo "bench/docker-launch skipped: no DOCKER_HOST (eval \"\$$(scripts/docker-engine.sh start /tmp/yard-docker)\")"; fi
 
 # Release distribution in network namespaces (docs/benchmarks.md). Needs root and iproute2
 # (ip, tc); not part of `bench`. Options: make bench-distribute ARGS="--agents 8 --size-mib 32"
