@@ -58,6 +58,14 @@ export interface StoredFetch {
   updatedAt: number;
 }
 
+/** A framework's pin on a release: Remove refuses the release while it is pinned. */
+export interface StoredPin {
+  frameworkId: string;
+  /** NAME@VERSION */
+  release: string;
+  pinnedAt: number;
+}
+
 /** Each entry migrates the schema from user_version i to i+1. */
 const MIGRATIONS: string[] = [
   `CREATE TABLE agents (
@@ -83,6 +91,11 @@ const MIGRATIONS: string[] = [
      release TEXT NOT NULL, agent_id TEXT NOT NULL, state TEXT NOT NULL, staged INTEGER NOT NULL,
      downloaded INTEGER NOT NULL, size INTEGER NOT NULL, error TEXT NOT NULL, updated_at REAL NOT NULL,
      PRIMARY KEY (release, agent_id));`,
+  // Release pins (master/releases/pins.ts): the releases each framework's deployed revisions use.
+  `CREATE TABLE release_pins (
+     framework_id TEXT NOT NULL, release TEXT NOT NULL, pinned_at REAL NOT NULL,
+     PRIMARY KEY (framework_id, release));
+   CREATE INDEX release_pins_release ON release_pins(release);`,
 ];
 
 export class MasterStore {
@@ -353,6 +366,23 @@ export class MasterStore {
       error: r.error,
       updatedAt: r.updated_at,
     }));
+  }
+
+  /** Replaces the releases `frameworkId` pins, in one transaction (an empty list drops them). */
+  setPins(frameworkId: string, releases: readonly string[], pinnedAt: number): void {
+    this.transaction(() => {
+      this.db.prepare(`DELETE FROM release_pins WHERE framework_id = ?`).run(frameworkId);
+      const put = this.db.prepare(
+        `INSERT INTO release_pins (framework_id, release, pinned_at) VALUES (?, ?, ?)`,
+      );
+      for (const r of releases) put.run(frameworkId, r, pinnedAt);
+    });
+  }
+
+  loadPins(): StoredPin[] {
+    return (this.db.prepare(`SELECT * FROM release_pins ORDER BY framework_id, release`).all() as any[]).map(
+      (r) => ({ frameworkId: r.framework_id, release: r.release, pinnedAt: r.pinned_at }),
+    );
   }
 
   close(): void {

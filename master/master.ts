@@ -7,13 +7,7 @@ import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from "..
 import { newId, newUuid } from "../common/ids.js";
 import { createLogger, type Logger } from "../common/logger.js";
 import { Reason } from "../common/reasons.js";
-import {
-  addResources,
-  emptyResources,
-  isEmptyResources,
-  type Resources,
-  subtractResources,
-} from "../common/resources.js";
+import { isEmptyResources } from "../common/resources.js";
 import { canTransition, isTerminal, TaskState } from "../common/task-states.js";
 import type { AgentMessage, MasterMessage, Register, RunningTask } from "../proto/gen/yard/v1/agent.js";
 import {
@@ -32,74 +26,14 @@ import { type OfferRecord, OfferBook } from "./allocator/offer-book.js";
 import { EventLog } from "./event-log.js";
 import type { AgentLink, FrameworkLink } from "./links.js";
 import { LogRelay } from "./log-relay.js";
-import type { AgentStatusName, FrameworkStatusName, MasterStore, StoredTask } from "./master-store.js";
+import type { AgentStatusName, MasterStore } from "./master-store.js";
+import { DEFAULT_MASTER_CONFIG, failoverSeconds, type MasterConfig, roleOf } from "./master-config.js";
+import { agentView, frameworkView, type TaskFilter, taskViews } from "./operator-views.js";
+import { validateRegistration } from "./registration-check.js";
+import type { AgentEntry, FrameworkEntry, TaskEntry } from "./registry-entries.js";
 import type { ReleaseHooks } from "./releases/release-hooks.js";
 
-export interface MasterConfig {
-  allocationIntervalMs: number;
-  offerTimeoutMs: number;
-  agentTimeoutMs: number;
-  agentHeartbeatMs: number;
-  frameworkHeartbeatMs: number;
-  updateRetryMs: number;
-  defaultFailoverTimeoutSeconds: number;
-  defaultRefuseSeconds: number;
-  /** Terminal, acknowledged tasks kept for `get tasks --all`; older ones are forgotten. */
-  maxTerminalTasks: number;
-  roles: Record<string, { weight?: number; quota?: Partial<Resources> }>;
-}
-
-export const DEFAULT_MASTER_CONFIG: MasterConfig = {
-  allocationIntervalMs: 100,
-  offerTimeoutMs: 30_000,
-  agentTimeoutMs: 15_000,
-  agentHeartbeatMs: 3_000,
-  frameworkHeartbeatMs: 5_000,
-  updateRetryMs: 10_000,
-  defaultFailoverTimeoutSeconds: 60,
-  defaultRefuseSeconds: 5,
-  maxTerminalTasks: 10_000,
-  roles: {},
-};
-
-interface AgentEntry {
-  info: AgentInfo;
-  status: AgentStatusName;
-  draining: boolean;
-  drainKillAtMs?: number;
-  registeredAt: number;
-  lastSeenMs: number;
-  link?: AgentLink;
-  /** Non-terminal tasks on this agent. */
-  tasks: Set<string>;
-  /** Acks waiting for the current commit, sent together after it. */
-  ackOutbox: { taskId: string; uuid: string }[];
-}
-
-interface FrameworkEntry {
-  info: FrameworkInfo;
-  status: FrameworkStatusName;
-  registeredAt: number;
-  disconnectedAtMs: number;
-  suppressed: boolean;
-  link?: FrameworkLink;
-  lastHeartbeatMs: number;
-  /** Tasks whose latest status (with a uuid) the framework has not acknowledged yet. */
-  unacked: Map<string, number>;
-  /** Non-terminal tasks of this framework. */
-  tasks: Set<string>;
-  /** Updates waiting for the current commit, sent together after it. */
-  outbox: TaskStatus[];
-  /** Torn down or past its failover timeout: its tasks are being killed. */
-  removing: boolean;
-  /** The allocator has forgotten it (all its tasks ended after the removal). */
-  forgotten: boolean;
-}
-
-interface TaskEntry extends StoredTask {
-  /** Recent update uuids from the agent, to drop retransmissions. */
-  seenUuids: string[];
-}
+export { DEFAULT_MASTER_CONFIG, type MasterConfig };
 
 const now = () => Date.now();
 
@@ -1076,88 +1010,18 @@ export class Master {
   }
 
   private agentState(a: AgentEntry): AgentState {
-    const total = a.info.resources ?? emptyResources();
-    const available = this.allocator.available(a.info.id);
-    let offered = emptyResources();
-    for (const o of this.offers.forAgent(a.info.id)) offered = addResources(offered, o.resources);
-    const allocated = subtractResources(subtractResources(total, available), offered);
-    const status =
-      a.status === "ACTIVE" && a.draining ? (a.tasks.size > 0 ? "DRAINING" : "DRAINED") : a.status;
-    return {
-      info: a.info,
-      status,
-      allocated,
-      offered,
-      registeredAt: a.registeredAt,
-      lastHeartbeat: a.lastSeenMs / 1000,
-      runningTasks: a.tasks.size,
-    };
+    return agentView(a, this.allocator, this.offers);
   }
 
   frameworkStates(): FrameworkState[] {
-    return [...this.frameworks.values()].map((f) => {
-      let offered = emptyResources();
-      for (const o of this.offers.forFramework(f.info.id)) offered = addResources(offered, o.resources);
-      const active = f.status !== "INACTIVE";
-      return {
-        info: f.info,
-        status: f.status,
-        allocated: active
-          ? subtractResources(this.allocator.frameworkAllocation(f.info.id), offered)
-          : emptyResources(),
-        offered,
-        registeredAt: f.registeredAt,
-        disconnectedAt: f.disconnectedAtMs / 1000,
-        suppressed: f.suppressed,
-        activeTasks: f.tasks.size,
-        dominantShare: active ? this.allocator.dominantShare(f.info.id) : 0,
-      };
-    });
+    return [...this.frameworks.values()].map((f) => frameworkView(f, this.allocator, this.offers));
   }
 
-  taskRecords(filter: { frameworkId?: string; agentId?: string; includeTerminal?: boolean }): TaskRecord[] {
-    const out: TaskRecord[] = [];
-    for (const t of this.tasks.values()) {
-      if (filter.frameworkId && t.frameworkId !== filter.frameworkId) continue;
-      if (filter.agentId && t.info.agentId !== filter.agentId) continue;
-      if (!filter.includeTerminal && isTerminal(t.status.state)) continue;
-      out.push({
-        info: t.info,
-        frameworkId: t.frameworkId,
-        status: t.status,
-        createdAt: t.createdAt,
-        usage: t.usage,
-      });
-    }
-    return out;
+  taskRecords(filter: TaskFilter): TaskRecord[] {
+    return taskViews(this.tasks.values(), filter);
   }
 
   get startedAtSeconds(): number {
     return this.startedAt;
   }
-}
-
-function roleOf(info: FrameworkInfo): string {
-  return info.role || "*";
-}
-
-function failoverSeconds(info: FrameworkInfo, config: MasterConfig): number {
-  return info.failoverTimeoutSeconds > 0 ? info.failoverTimeoutSeconds : config.defaultFailoverTimeoutSeconds;
-}
-
-function validateRegistration(reg: Register): string | undefined {
-  const info = reg.info;
-  if (!info) return "info is required";
-  if (!info.hostname) return "info.hostname must not be empty";
-  const r = info.resources;
-  if (!r) return "info.resources is required";
-  for (const name of ["cpus", "mem", "disk"] as const) {
-    if (!Number.isFinite(r[name]) || r[name] < 0)
-      return `info.resources.${name}: ${r[name]} is not a valid amount`;
-  }
-  for (const p of r.ports) {
-    if (p.begin > p.end || p.end > 65535)
-      return `info.resources.ports: ${p.begin}-${p.end} is not a valid range`;
-  }
-  return undefined;
 }

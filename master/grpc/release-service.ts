@@ -46,6 +46,10 @@ export function releaseService(releases: ReleaseManager, token: string | undefin
       );
     },
     status: unaryHandler(token, (req) => releases.status(req.release)),
+    setPins: unaryHandler(token, (req) => {
+      releases.setPins(req);
+      return {};
+    }),
     getTorrent: unaryHandler(token, (req) => releases.torrent(req.release)),
     stage: unaryHandler(token, (req) => releases.stage(req)),
     watchStage(call: ServerWritableStream<StageRequest, StageStatus>) {

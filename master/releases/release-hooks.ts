@@ -1,6 +1,6 @@
 // The seam between the master's core (master.ts) and the release store: what the core tells
 // the release store, and what the release store needs to know of the cluster.
-import type { AgentState } from "../../proto/gen/yard/v1/operator.js";
+import type { AgentState, FrameworkState } from "../../proto/gen/yard/v1/operator.js";
 import type {
   CachedArtifact,
   FetchArtifact,
@@ -26,6 +26,8 @@ export interface ClusterView {
   /** Sends down the agent's stream; false when the agent is not connected. */
   sendToAgent(agentId: string, msg: MasterMessage): boolean;
   agentStates(): AgentState[];
+  /** Every framework the master knows; status INACTIVE once it was removed. */
+  frameworkStates(): FrameworkState[];
   /** Ids of the non-terminal tasks whose `release` is `release`. */
   tasksUsingRelease(release: string): string[];
 }

@@ -14,12 +14,14 @@ import {
   type PushResponse,
   type Release,
   type ReleaseStatus,
+  type SetPinsRequest,
   type StageRequest,
   StageStatus,
   type TorrentFile,
 } from "../../proto/gen/yard/v1/release.js";
 import type { MasterStore } from "../master-store.js";
 import { ReleaseFiles } from "./release-files.js";
+import { PinBook } from "./pins.js";
 import type { ClusterView, ReleaseHooks } from "./release-hooks.js";
 import {
   checkKind,
@@ -30,7 +32,7 @@ import {
   torrentFileName,
 } from "./release-ref.js";
 import { buildTorrent, withAnnounce } from "./release-torrent.js";
-import { Seeder, type SeederInit } from "./seeder.js";
+import { type SeedStats, Seeder, type SeederInit } from "./seeder.js";
 import { type FetchRecord, StagingBook } from "./staging.js";
 import type { ReceivedUpload } from "./upload.js";
 
@@ -59,6 +61,7 @@ export class ReleaseManager implements ReleaseHooks {
   /** NAME@VERSION → the .torrent announcing to the master's current tracker URL. */
   private readonly torrents = new Map<string, Buffer>();
   private readonly book: StagingBook;
+  private readonly pins: PinBook;
   private readonly locks = new Map<string, Promise<unknown>>();
   private seeder?: Seeder;
   private announceUrl = "";
@@ -76,6 +79,13 @@ export class ReleaseManager implements ReleaseHooks {
         lookup: (key) => this.releases.get(key),
       },
       components.store.loadFetches(),
+    );
+    this.pins = new PinBook(
+      {
+        persist: (fw, releases, at) => components.store.setPins(fw, releases, at),
+        isLive: (fw) => this.frameworks().get(fw)?.live ?? false,
+      },
+      components.store.loadPins(),
     );
   }
 
@@ -209,11 +219,19 @@ export class ReleaseManager implements ReleaseHooks {
     );
   }
 
-  /** Removes a release; refused while a task that has not ended uses it. */
+  /** Removes a release; refused while a framework pins it or a task that has not ended uses it. */
   async remove(text: string): Promise<void> {
     const key = releaseKey(parseReleaseRef(text));
     await this.locked(key, async () => {
       const release = this.requireRelease(key);
+      const pinners = this.pins.pinners(key);
+      if (pinners.length > 0) {
+        const fws = this.frameworks();
+        const shown = pinners.map((id) => `framework ${fws.get(id)?.name || "?"} (${id})`).join(", ");
+        throw new FailedPreconditionError(
+          `release ${key} is in use by ${shown}: deployed revision; deploy another release or delete the app first`,
+        );
+      }
       const users = this.components.cluster.tasksUsingRelease(key);
       if (users.length > 0) {
         const shown = users.slice(0, 5).join(", ") + (users.length > 5 ? ", ..." : "");
@@ -237,6 +255,35 @@ export class ReleaseManager implements ReleaseHooks {
     });
   }
 
+  /**
+   * Replaces the releases a framework pins. The framework must be known and not removed, and
+   * every release stored; otherwise nothing changes.
+   */
+  setPins(req: SetPinsRequest): void {
+    const frameworkId = req.frameworkId.trim();
+    if (!frameworkId) throw new InvalidArgumentError("framework_id", "is empty");
+    const fw = this.frameworks().get(frameworkId);
+    if (!fw) throw new NotFoundError(`framework_id: framework ${frameworkId} not found`);
+    if (!fw.live) {
+      throw new FailedPreconditionError(
+        `framework_id: framework ${frameworkId} was removed; it cannot pin releases`,
+      );
+    }
+    const keys = req.releases.map((text, i) => {
+      const field = `releases[${i}]`;
+      const key = releaseKey(parseReleaseRef(text, field));
+      if (!this.releases.has(key)) throw new NotFoundError(`${field}: release ${key} not found`);
+      return key;
+    });
+    this.pins.set(frameworkId, keys);
+    this.log.info("release pins set", { framework: frameworkId, releases: keys.length });
+  }
+
+  /** The releases a framework pins (for tests and status). */
+  pinsOf(frameworkId: string): string[] {
+    return this.pins.of(frameworkId);
+  }
+
   status(text: string): ReleaseStatus {
     const key = releaseKey(parseReleaseRef(text));
     const release = this.requireRelease(key);
@@ -246,6 +293,12 @@ export class ReleaseManager implements ReleaseHooks {
       seeded: this.seeder?.isSeeding(release.infoHash) ?? false,
       agents: this.book.forRelease(key).map((r) => agentFetch(r, hosts.get(r.agentId))),
     };
+  }
+
+  /** The master seeder's counters for a release (bytes uploaded since the master started). */
+  seedStats(text: string): SeedStats | undefined {
+    const release = this.requireRelease(releaseKey(parseReleaseRef(text)));
+    return this.seeder?.stats(release.infoHash);
   }
 
   torrent(text: string): TorrentFile {
@@ -399,6 +452,15 @@ export class ReleaseManager implements ReleaseHooks {
     const r = this.releases.get(key);
     if (!r) throw new NotFoundError(`release ${key} not found`);
     return r;
+  }
+
+  /** Frameworks the master knows, by id: their name and whether they are not removed. */
+  private frameworks(): Map<string, { name: string; live: boolean }> {
+    const out = new Map<string, { name: string; live: boolean }>();
+    for (const f of this.components.cluster.frameworkStates()) {
+      if (f.info) out.set(f.info.id, { name: f.info.name, live: f.status !== "INACTIVE" });
+    }
+    return out;
   }
 
   private agentIndex(): Map<string, AgentHost> {

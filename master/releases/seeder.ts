@@ -4,6 +4,7 @@
 // peer exchange; peers are found through the master's tracker alone.
 import net from "node:net";
 import type { Logger } from "../../common/logger.js";
+import { type ChokerTorrent, SeedChoker } from "./seed-choker.js";
 
 interface Wire {
   uploaded: number;
@@ -49,8 +50,12 @@ export interface SeederInit {
   peerPort?: number;
   /** Upload cap in bytes per second; 0 or less = none. */
   uploadLimit?: number;
-  /** Unchoke slots: how many peers download from the master at once. */
+  /** Unchoke slots: how many peers download from the master at once (default 4). */
   uploadSlots?: number;
+  /** Bytes a peer gets from the seed per turn before the next waiting peer's turn (default 4 MiB). */
+  turnBytes?: number;
+  /** Longest turn in milliseconds (default 2000). */
+  turnMs?: number;
 }
 
 export interface SeedStats {
@@ -62,6 +67,7 @@ export interface SeedStats {
 
 export class Seeder {
   private readonly torrents = new Map<string, Torrent>();
+  private readonly chokers = new Map<string, SeedChoker>();
 
   private constructor(
     private readonly client: WebTorrentClient,
@@ -110,12 +116,18 @@ export class Seeder {
     if (this.torrents.has(infoHash)) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       let settled = false;
-      const t = this.client.add(
-        torrent,
-        { path: dir, skipVerify: !verify, strategy: "rarest", uploads: this.init.uploadSlots ?? 16 },
-        () => {},
-      );
+      const t = this.client.add(torrent, { path: dir, skipVerify: !verify, strategy: "rarest" }, () => {});
       this.torrents.set(infoHash, t);
+      const choker = new SeedChoker(
+        {
+          slots: this.init.uploadSlots ?? 4,
+          quantum: this.init.turnBytes ?? 4 * 1024 * 1024,
+          maxHoldMs: this.init.turnMs ?? 2000,
+        },
+        this.log,
+      );
+      choker.attach(t as unknown as ChokerTorrent);
+      this.chokers.set(infoHash, choker);
       t.once("ready", () => {
         settled = true;
         resolve();
@@ -123,6 +135,7 @@ export class Seeder {
       t.on("error", (err) => {
         const message = typeof err === "string" ? err : err.message;
         this.torrents.delete(infoHash);
+        this.dropChoker(infoHash);
         if (!settled) {
           settled = true;
           reject(new Error(`cannot seed ${infoHash}: ${message}`));
@@ -130,6 +143,11 @@ export class Seeder {
       });
       t.on("warning", (err) => this.log.debug("seeder warning", { infoHash, warning: String(err) }));
     });
+  }
+
+  private dropChoker(infoHash: string): void {
+    this.chokers.get(infoHash)?.stop();
+    this.chokers.delete(infoHash);
   }
 
   isSeeding(infoHash: string): boolean {
@@ -145,6 +163,7 @@ export class Seeder {
 
   /** Stops seeding; the files stay where they are. */
   unseed(infoHash: string): Promise<void> {
+    this.dropChoker(infoHash);
     if (!this.torrents.delete(infoHash)) return Promise.resolve();
     return new Promise((resolve) =>
       this.client.remove(infoHash, { destroyStore: false }, (err) => {
@@ -155,6 +174,7 @@ export class Seeder {
   }
 
   stop(): Promise<void> {
+    for (const infoHash of [...this.chokers.keys()]) this.dropChoker(infoHash);
     this.torrents.clear();
     return new Promise((resolve) => this.client.destroy(() => resolve()));
   }

@@ -1,0 +1,39 @@
+// The master's tunables and their defaults (flags and the config file map onto these).
+import type { Resources } from "../common/resources.js";
+import type { FrameworkInfo } from "../proto/gen/yard/v1/common.js";
+
+export interface MasterConfig {
+  allocationIntervalMs: number;
+  offerTimeoutMs: number;
+  agentTimeoutMs: number;
+  agentHeartbeatMs: number;
+  frameworkHeartbeatMs: number;
+  updateRetryMs: number;
+  defaultFailoverTimeoutSeconds: number;
+  defaultRefuseSeconds: number;
+  /** Terminal, acknowledged tasks kept for `get tasks --all`; older ones are forgotten. */
+  maxTerminalTasks: number;
+  roles: Record<string, { weight?: number; quota?: Partial<Resources> }>;
+}
+
+export const DEFAULT_MASTER_CONFIG: MasterConfig = {
+  allocationIntervalMs: 100,
+  offerTimeoutMs: 30_000,
+  agentTimeoutMs: 15_000,
+  agentHeartbeatMs: 3_000,
+  frameworkHeartbeatMs: 5_000,
+  updateRetryMs: 10_000,
+  defaultFailoverTimeoutSeconds: 60,
+  defaultRefuseSeconds: 5,
+  maxTerminalTasks: 10_000,
+  roles: {},
+};
+
+/** The role a framework subscribed under ("*" when it named none). */
+export function roleOf(info: FrameworkInfo): string {
+  return info.role || "*";
+}
+
+export function failoverSeconds(info: FrameworkInfo, config: MasterConfig): number {
+  return info.failoverTimeoutSeconds > 0 ? info.failoverTimeoutSeconds : config.defaultFailoverTimeoutSeconds;
+}

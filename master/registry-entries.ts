@@ -1,0 +1,43 @@
+// What the master keeps in memory per agent, framework and task, beside what it stores.
+import type { AgentInfo, FrameworkInfo, TaskStatus } from "../proto/gen/yard/v1/common.js";
+import type { AgentLink, FrameworkLink } from "./links.js";
+import type { AgentStatusName, FrameworkStatusName, StoredTask } from "./master-store.js";
+
+export interface AgentEntry {
+  info: AgentInfo;
+  status: AgentStatusName;
+  draining: boolean;
+  drainKillAtMs?: number;
+  registeredAt: number;
+  lastSeenMs: number;
+  link?: AgentLink;
+  /** Non-terminal tasks on this agent. */
+  tasks: Set<string>;
+  /** Acks waiting for the current commit, sent together after it. */
+  ackOutbox: { taskId: string; uuid: string }[];
+}
+
+export interface FrameworkEntry {
+  info: FrameworkInfo;
+  status: FrameworkStatusName;
+  registeredAt: number;
+  disconnectedAtMs: number;
+  suppressed: boolean;
+  link?: FrameworkLink;
+  lastHeartbeatMs: number;
+  /** Tasks whose latest status (with a uuid) the framework has not acknowledged yet. */
+  unacked: Map<string, number>;
+  /** Non-terminal tasks of this framework. */
+  tasks: Set<string>;
+  /** Updates waiting for the current commit, sent together after it. */
+  outbox: TaskStatus[];
+  /** Torn down or past its failover timeout: its tasks are being killed. */
+  removing: boolean;
+  /** The allocator has forgotten it (all its tasks ended after the removal). */
+  forgotten: boolean;
+}
+
+export interface TaskEntry extends StoredTask {
+  /** Recent update uuids from the agent, to drop retransmissions. */
+  seenUuids: string[];
+}

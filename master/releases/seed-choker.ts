@@ -1,0 +1,139 @@
+// Who the master's seed uploads to. webtorrent unchokes every peer that says "interested"
+// and re-chokes only every 10 s, so at the start of a staging the seed splits its link among
+// all agents and sends each of them much the same pieces: the agents then have little to
+// trade. This choker replaces that policy for the seed's torrents:
+//   - at most `slots` peers are unchoked at once; other interested peers wait in a queue;
+//   - an unchoked peer is choked again (and sent to the back of the queue) once it received
+//     `quantum` bytes or held its slot `maxHoldMs`, whichever comes first, if others wait.
+// Each agent thus gets a few pieces straight from the seed, at the seed's full rate, and the
+// agents (which pick rarest first) fetch the rest from each other: close to super-seeding,
+// where the seed sends every piece about once, without changing the wire protocol.
+//
+// It hooks webtorrent 2.8 internals (Torrent#_rechoke, Wire#unchoke); the version is pinned.
+import type { Logger } from "../../common/logger.js";
+
+export interface ChokerWire {
+  uploaded: number;
+  peerInterested: boolean;
+  destroyed: boolean;
+  unchoke(): void;
+  choke(): void;
+  on(event: "interested" | "uninterested" | "close", cb: () => void): void;
+}
+
+export interface ChokerTorrent {
+  on(event: "wire", cb: (wire: ChokerWire) => void): void;
+  _rechoke?: () => void;
+}
+
+export interface ChokerOptions {
+  slots: number;
+  /** Bytes a peer receives per turn. */
+  quantum: number;
+  maxHoldMs: number;
+}
+
+interface Slot {
+  since: number;
+  uploadedAtGrant: number;
+}
+
+export class SeedChoker {
+  private readonly unchoked = new Map<ChokerWire, Slot>();
+  private readonly waiting: ChokerWire[] = [];
+  private readonly grant = new Map<ChokerWire, () => void>();
+  private timer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly opts: ChokerOptions,
+    private readonly log: Logger,
+    private readonly now: () => number = Date.now,
+  ) {
+    if (!(opts.slots >= 1)) throw new Error(`seed upload slots: ${opts.slots} is not 1 or more`);
+  }
+
+  /** Takes over the choking of `torrent`'s wires; call before it gets peers. */
+  attach(torrent: ChokerTorrent): void {
+    torrent._rechoke = () => this.rotate();
+    torrent.on("wire", (wire) => this.add(wire));
+    this.timer = setInterval(() => this.rotate(), Math.max(100, Math.floor(this.opts.maxHoldMs / 4)));
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  /** Peers holding a slot, and peers waiting for one (for tests and logs). */
+  counts(): { unchoked: number; waiting: number } {
+    return { unchoked: this.unchoked.size, waiting: this.waiting.length };
+  }
+
+  add(wire: ChokerWire): void {
+    const unchoke = wire.unchoke.bind(wire);
+    this.grant.set(wire, unchoke);
+    // webtorrent calls unchoke() when the peer gets interested: that becomes a slot request.
+    wire.unchoke = () => {
+      if (this.unchoked.has(wire)) unchoke();
+      else this.request(wire);
+    };
+    wire.on("uninterested", () => this.release(wire, false));
+    wire.on("close", () => this.release(wire, false));
+  }
+
+  private request(wire: ChokerWire): void {
+    if (wire.destroyed || !wire.peerInterested || this.unchoked.has(wire)) return;
+    if (this.unchoked.size < this.opts.slots) this.give(wire);
+    else if (!this.waiting.includes(wire)) this.waiting.push(wire);
+  }
+
+  private give(wire: ChokerWire): void {
+    const i = this.waiting.indexOf(wire);
+    if (i >= 0) this.waiting.splice(i, 1);
+    this.unchoked.set(wire, { since: this.now(), uploadedAtGrant: wire.uploaded });
+    try {
+      this.grant.get(wire)?.();
+    } catch (err) {
+      this.log.debug("unchoke failed", { error: String(err) });
+      this.unchoked.delete(wire);
+    }
+  }
+
+  /** Frees `wire`'s slot (and queue place); with `requeue`, it waits for another turn. */
+  private release(wire: ChokerWire, requeue: boolean): void {
+    const held = this.unchoked.delete(wire);
+    const i = this.waiting.indexOf(wire);
+    if (i >= 0) this.waiting.splice(i, 1);
+    if (held && !wire.destroyed) {
+      try {
+        wire.choke();
+      } catch (err) {
+        this.log.debug("choke failed", { error: String(err) });
+      }
+    }
+    if (requeue && !wire.destroyed && wire.peerInterested) this.waiting.push(wire);
+    this.fill();
+  }
+
+  private fill(): void {
+    while (this.unchoked.size < this.opts.slots && this.waiting.length > 0) {
+      const next = this.waiting.shift()!;
+      if (!next.destroyed && next.peerInterested) this.give(next);
+    }
+  }
+
+  /** Ends the turns that are used up while others wait. */
+  rotate(): void {
+    const now = this.now();
+    for (const [wire, slot] of [...this.unchoked]) {
+      if (wire.destroyed || !wire.peerInterested) {
+        this.release(wire, false);
+        continue;
+      }
+      if (this.waiting.length === 0) continue;
+      const spent = wire.uploaded - slot.uploadedAtGrant >= this.opts.quantum;
+      if (spent || now - slot.since >= this.opts.maxHoldMs) this.release(wire, true);
+    }
+    this.fill();
+  }
+}
