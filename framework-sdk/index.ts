@@ -25,6 +25,14 @@ export {
   taskInfo,
 } from "./offer-matching.js";
 export { type FrameworkOptions, SchedulerDriver, type SchedulerDriverOptions } from "./scheduler-driver.js";
+export {
+  type AgentStageProgress,
+  type ReleaseFetchState,
+  ReleaseStaging,
+  type ReleaseStagingOptions,
+  StagingFailedError,
+  type StageProgress,
+} from "./release-staging.js";
 export { formatResources, parseResources } from "../common/resources.js";
 export { isTerminal, stateName, TaskState } from "../common/task-states.js";
 export { Reason } from "../common/reasons.js";

@@ -1,58 +1,67 @@
-// The server host of the distribution benchmark: a bittorrent-tracker and a webtorrent seed of
-// the release (Yard's side), and a plain HTTP server of the same file (the central-server
-// baseline). Prints one JSON line when everything listens; stops on stdin "exit".
-// Usage: bench-server.js IP FILE TORRENT [UPLOAD_SLOTS]
+// The server host of the distribution benchmark: a real Yard master (release store, tracker on
+// its HTTP port, seeder) holding the release, pushed through its ReleaseService as
+// `yardctl release push` does; and a plain HTTP server of the same file (the central-server
+// baseline). Writes the master's .torrent of the release to TORRENT_OUT, prints one JSON line
+// when everything listens, answers "stats" with the seeder's counters, stops on "exit".
+// Usage: bench-server.js IP FILE TORRENT_OUT DATA_DIR
 import fs from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import { createInterface } from "node:readline";
-import { createSwarmClient, destroySwarmClient } from "../../agent/fetcher/webtorrent-api.js";
-import { HTTP_PORT, TRACKER_PORT } from "./ports.js";
+import { ReleaseClient } from "../../cli/commands/release.js";
+import { silentLogger } from "../../common/logger.js";
+import { startMaster } from "../../master/master-daemon.js";
+import { GRPC_PORT, HTTP_PORT, TRACKER_PORT } from "./ports.js";
+
+/** The release name bench-agent.ts fetches. */
+const BENCH_RELEASE = "bench@1";
 
 async function main(): Promise<void> {
-  const [ip, file, torrentPath, slots] = process.argv.slice(2);
-  if (!ip || !file || !torrentPath) throw new Error("usage: bench-server.js IP FILE TORRENT");
-  type ServerCtor = new (
-    opts: Record<string, unknown>,
-  ) => {
-    listen(port: number, host: string, cb: () => void): void;
-    on(e: string, cb: (err: unknown) => void): void;
-    close(cb: () => void): void;
-  };
-  const { Server } = (await import("bittorrent-tracker" as string)) as { Server: ServerCtor };
-  const tracker = new Server({ http: true, udp: false, ws: false, stats: false });
-  tracker.on("warning", () => undefined);
-  await new Promise<void>((r) => tracker.listen(TRACKER_PORT, ip, r));
-
-  const client = await createSwarmClient({ listenHost: ip });
-  client.on("error", (err) => process.stderr.write(`seed error: ${String(err)}\n`));
-  await new Promise<void>((r) =>
-    client.add(
-      fs.readFileSync(torrentPath),
-      { path: path.dirname(file), skipVerify: true, uploads: slots ? Number(slots) : undefined },
-      () => r(),
-    ),
+  const [ip, file, torrentOut, dataDir] = process.argv.slice(2);
+  if (!ip || !file || !torrentOut || !dataDir)
+    throw new Error("usage: bench-server.js IP FILE TORRENT_OUT DATA_DIR");
+  const token = "bench";
+  fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const master = await startMaster({
+    dataDir,
+    host: ip,
+    port: GRPC_PORT,
+    httpPort: TRACKER_PORT,
+    token,
+    logger: silentLogger,
+  });
+  const client = new ReleaseClient({ address: master.address, token });
+  const size = fs.statSync(file).size;
+  const [name, version] = BENCH_RELEASE.split("@") as [string, string];
+  await client.push(
+    { name, version, kind: "file", fileName: path.basename(file), size, image: "" },
+    file,
+    () => undefined,
   );
+  fs.writeFileSync(torrentOut, (await client.getTorrent(BENCH_RELEASE)).torrent);
+  const status = await client.status(BENCH_RELEASE);
+  if (!status.seeded) throw new Error(`the master does not seed ${BENCH_RELEASE}`);
+  client.close();
 
   const server = http.createServer((_req, res) => {
-    const st = fs.statSync(file);
-    res.writeHead(200, { "content-length": st.size, "content-type": "application/octet-stream" });
+    res.writeHead(200, { "content-length": size, "content-type": "application/octet-stream" });
     fs.createReadStream(file, { highWaterMark: 1 << 20 }).pipe(res);
   });
   await new Promise<void>((r) => server.listen(HTTP_PORT, ip, r));
-  process.stdout.write(`${JSON.stringify({ ready: true })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ ready: true, sha256: status.release?.sha256, pieceLength: status.release?.pieceLength })}\n`,
+  );
 
   const rl = createInterface({ input: process.stdin });
   for await (const line of rl) {
     if (line.trim() === "stats") {
-      const t = client.torrents[0];
-      process.stdout.write(`${JSON.stringify({ uploaded: t?.uploaded ?? 0 })}\n`);
+      const s = master.releases.seedStats(BENCH_RELEASE);
+      process.stdout.write(`${JSON.stringify({ uploaded: s?.uploaded ?? 0 })}\n`);
     }
     if (line.trim() === "exit") break;
   }
   server.close();
-  await destroySwarmClient(client);
-  await new Promise<void>((r) => tracker.close(r));
+  await master.stop();
   process.exit(0);
 }
 

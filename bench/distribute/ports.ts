@@ -1,3 +1,5 @@
 // Fixed ports of the benchmark's server host (its own network namespace, so nothing clashes).
+/** The master's HTTP port: its tracker announces here. */
 export const TRACKER_PORT = 6969;
+export const GRPC_PORT = 7070;
 export const HTTP_PORT = 8080;

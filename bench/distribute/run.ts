@@ -3,8 +3,9 @@
 // BitTorrent fetcher (tracker + seed on the server host, agents trading pieces), and by every
 // agent pulling it over HTTP from the server host. Prints both times, their ratio, and Yard's
 // time against the theoretical minimum max(S/u, N·S/((N+1)·u)). Needs root (ip netns, tc).
+// The server host runs a real Yard master (bench-server.ts); the agents run Yard's fetcher.
 // Usage: node dist/bench/distribute/run.js [--agents 16] [--size-mib 64] [--rate-mbit 100]
-//        [--piece-kib 1024] [--seed-slots N] [--only bt|http]
+//        [--only bt|http]
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import fs from "node:fs";
@@ -12,7 +13,6 @@ import os from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { TRACKER_PORT } from "./ports.js";
 import { type Host, Testbed } from "./testbed.js";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -21,14 +21,11 @@ interface Args {
   agents: number;
   sizeMiB: number;
   rateMbit: number;
-  pieceKiB: number;
-  /** Peers the seed uploads to at once (webtorrent's default 10). */
-  seedSlots?: number;
   only?: string;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { agents: 16, sizeMiB: 64, rateMbit: 100, pieceKiB: 1024 };
+  const a: Args = { agents: 16, sizeMiB: 64, rateMbit: 100 };
   for (let i = 0; i < argv.length; i += 2) {
     const flag = argv[i];
     const value = argv[i + 1] ?? "";
@@ -40,8 +37,6 @@ function parseArgs(argv: string[]): Args {
     if (flag === "--agents") a.agents = Math.floor(positive());
     else if (flag === "--size-mib") a.sizeMiB = positive();
     else if (flag === "--rate-mbit") a.rateMbit = positive();
-    else if (flag === "--piece-kib") a.pieceKiB = Math.floor(positive());
-    else if (flag === "--seed-slots") a.seedSlots = Math.floor(positive());
     else if (flag === "--only") a.only = value;
     else throw new Error(`unknown flag ${flag}`);
   }
@@ -159,20 +154,6 @@ async function phase(
   };
 }
 
-async function makeTorrent(file: string, announce: string, pieceLength: number): Promise<Buffer> {
-  type Create = (
-    input: string,
-    opts: Record<string, unknown>,
-    cb: (err: Error | null, t: Buffer) => void,
-  ) => void;
-  const createTorrent = ((await import("create-torrent" as string)) as { default: Create }).default;
-  return new Promise((resolve, reject) =>
-    createTorrent(file, { announceList: [[announce]], urlList: [], pieceLength }, (err, t) =>
-      err ? reject(err) : resolve(t),
-    ),
-  );
-}
-
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const size = Math.round(args.sizeMiB * 1024 * 1024);
@@ -198,25 +179,23 @@ async function main(): Promise<void> {
     const sha256 = createHash("sha256").update(data).digest("hex");
     bed.create();
     const serverHost = bed.hosts[0]!;
-    const torrent = await makeTorrent(
-      file,
-      `http://${serverHost.ip}:${TRACKER_PORT}/announce`,
-      args.pieceKiB * 1024,
-    );
+    // The master stores and seeds the release and writes its torrent to torrentPath.
     const torrentPath = path.join(dir, "release.torrent");
-    fs.writeFileSync(torrentPath, torrent);
     server = startProcess(serverHost, "bench-server.js", [
       serverHost.ip,
       file,
       torrentPath,
-      ...(args.seedSlots ? [String(args.seedSlots)] : []),
+      path.join(dir, "master"),
     ]);
-    await server.next();
+    const ready = await server.next();
+    if (ready.sha256 !== sha256)
+      throw new Error(`the master stored sha256 ${ready.sha256}, expected ${sha256}`);
+    const pieceKiB = Number(ready.pieceLength) / 1024;
 
     const u = (args.rateMbit * 1e6) / 8; // bytes per second of one link
     const minimum = Math.max(size / u, (args.agents * size) / ((args.agents + 1) * u));
     console.log(
-      `distribute: ${args.agents} agents, ${args.sizeMiB} MiB, ${args.rateMbit} Mbit/s links, ${args.pieceKiB} KiB pieces; theoretical minimum ${minimum.toFixed(1)} s`,
+      `distribute: ${args.agents} agents, ${args.sizeMiB} MiB, ${args.rateMbit} Mbit/s links, ${pieceKiB} KiB pieces (the master's choice); theoretical minimum ${minimum.toFixed(1)} s`,
     );
     let bt: Awaited<ReturnType<typeof phase>> | undefined;
     let central: Awaited<ReturnType<typeof phase>> | undefined;

@@ -64,8 +64,12 @@ export async function startServiceFramework(opts: ServiceFrameworkOptions): Prom
     throw err;
   }
   const endpoint = `${host}:${bound}`;
-  const stager = new ReleaseStager(opts.master, opts.token, log);
-  let scheduler: ServiceScheduler;
+  let scheduler: ServiceScheduler | undefined;
+  const stager = new ReleaseStager(opts.master, opts.token, log, {
+    get frameworkId() {
+      return scheduler?.frameworkId();
+    },
+  });
   try {
     scheduler = new ServiceScheduler(store, stager, log, {
       master: opts.master,
@@ -83,16 +87,17 @@ export async function startServiceFramework(opts: ServiceFrameworkOptions): Prom
     store.close();
     throw err;
   }
-  server.addService(DeployServiceService, createDeployService(scheduler, opts.token, log));
-  scheduler.connect();
+  const running = scheduler;
+  server.addService(DeployServiceService, createDeployService(running, opts.token, log));
+  running.connect();
   log.info("service framework listening", { endpoint });
   let stopping: Promise<void> | undefined;
   return {
     endpoint,
-    frameworkId: () => scheduler.frameworkId(),
+    frameworkId: () => running.frameworkId(),
     stop: () => {
       stopping ??= (async () => {
-        await scheduler.stop();
+        await running.stop();
         server.forceShutdown();
         store.close();
       })();

@@ -25,6 +25,7 @@ import { placeOnOffer, type Want } from "./offer-placement.js";
 import { probe } from "./health-check.js";
 import type { AppRecord, DeploymentRecord, RevisionRecord } from "./service-state.js";
 import type { ServiceStore } from "./service-store.js";
+import { PinSync, pinnedReleases } from "./release-pins.js";
 import type { Stager } from "./stager.js";
 
 /** Seconds the master keeps an agent's resources from us after a decline. */
@@ -78,6 +79,7 @@ export class ServiceScheduler {
   private stopped = false;
   private interest: "revived" | "suppressed" | undefined;
   private interestSync: Promise<void> = Promise.resolve();
+  private readonly pins: PinSync;
 
   constructor(
     private readonly store: ServiceStore,
@@ -87,6 +89,7 @@ export class ServiceScheduler {
     private readonly now: () => number = () => Date.now() / 1000,
   ) {
     this.book = new AppBook(store);
+    this.pins = new PinSync(stager, log);
     this.controller = new AppController(this.book, log, {
       want: (app, revision, count, now) => this.want(app, revision, count, now),
       stop: (l, why, now) => this.stopInstance(l, why, now),
@@ -331,6 +334,8 @@ export class ServiceScheduler {
     }
     this.book.flush();
     this.syncInterest();
+    const pinning = this.pins.sync(this.driver?.frameworkId, pinnedReleases(this.book));
+    if (pinning) this.track(pinning);
     for (const w of this.watchers) {
       for (const name of this.book.apps.keys()) w(name);
     }

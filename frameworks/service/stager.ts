@@ -1,12 +1,12 @@
-// Staging a release on agents before a rollout replaces anything, through the master's
-// ReleaseService (Stage, then WatchStage until every target holds it or one failed). The
-// framework SDK has no staging call yet, so this dials the master's ReleaseService with the
-// generated client, like any other client of the master.
-import { authMetadata } from "../../common/auth.js";
-import { CHANNEL_OPTIONS, insecureChannel, unary } from "../../common/grpc.js";
-import { errorMessage } from "../../common/errors.js";
-import type { Logger } from "../../framework-sdk/index.js";
-import { ReleaseServiceClient, type StageStatus } from "../../proto/gen/yard/v1/release.js";
+// Staging a release on agents before a rollout replaces anything, and pinning the releases
+// of the deployed revisions, through the framework SDK's ReleaseStaging (the master's
+// distributor): stage, then watch until every target holds it or one failed.
+import {
+  type Logger,
+  ReleaseStaging,
+  type StageProgress as SdkStageProgress,
+  StagingFailedError,
+} from "../../framework-sdk/index.js";
 import type { StagingAgent } from "./service-state.js";
 
 export interface StageResult {
@@ -25,11 +25,13 @@ export interface Stager {
     agentIds: readonly string[],
     onProgress: (p: StageProgress) => void,
   ): Promise<StageResult>;
+  /** Replaces the releases the framework pins (the master refuses to remove them). */
+  setPins(releases: readonly string[]): Promise<void>;
   close(): void;
 }
 
-function agentsOf(s: StageStatus): StagingAgent[] {
-  return s.agents.map((a) => ({
+function agentsOf(p: SdkStageProgress): StagingAgent[] {
+  return p.agents.map((a) => ({
     agentId: a.agentId,
     hostname: a.hostname,
     state: a.state,
@@ -39,21 +41,17 @@ function agentsOf(s: StageStatus): StagingAgent[] {
   }));
 }
 
-function failureOf(s: StageStatus): string {
-  const bad = s.agents.filter((a) => a.state === "FAILED");
-  return bad.map((a) => `${a.hostname || a.agentId}: ${a.error || "failed"}`).join("; ") || "staging failed";
-}
-
 export class ReleaseStager implements Stager {
-  private readonly client: ReleaseServiceClient;
-  private readonly calls = new Set<{ cancel(): void }>();
+  private readonly staging: ReleaseStaging;
 
+  /** `driver` gives the framework id that pins are set for, once subscribed. */
   constructor(
     master: string,
-    private readonly token: string | undefined,
+    token: string | undefined,
     private readonly log: Logger,
+    driver: { readonly frameworkId: string | undefined },
   ) {
-    this.client = new ReleaseServiceClient(master, insecureChannel(), CHANNEL_OPTIONS);
+    this.staging = new ReleaseStaging({ master, token, driver, logger: log });
   }
 
   async stage(
@@ -61,44 +59,27 @@ export class ReleaseStager implements Stager {
     agentIds: readonly string[],
     onProgress: (p: StageProgress) => void,
   ): Promise<StageResult> {
-    const req = { release, agentIds: [...agentIds] };
     try {
-      const first = await unary(this.client.stage, this.client, req, authMetadata(this.token), 30_000);
-      onProgress({ agents: agentsOf(first) });
-      if (first.failed) return { ok: false, error: failureOf(first) };
-      if (first.complete) return { ok: true, error: "" };
+      await this.staging.stageAndWait(release, agentIds, (p) => onProgress({ agents: agentsOf(p) }));
+      return { ok: true, error: "" };
     } catch (err) {
-      return { ok: false, error: errorMessage(err) };
+      if (err instanceof StagingFailedError) {
+        const bad = err.progress.agents.filter((a) => a.state === "FAILED");
+        return {
+          ok: false,
+          error: bad.map((a) => `${a.hostname || a.agentId}: ${a.error || "failed"}`).join("; "),
+        };
+      }
+      this.log.debug("staging call failed", { error: String(err) });
+      return { ok: false, error: err instanceof Error ? err.message : String(err) };
     }
-    return new Promise<StageResult>((resolve) => {
-      const call = this.client.watchStage(req, authMetadata(this.token));
-      this.calls.add(call);
-      let settled = false;
-      const settle = (r: StageResult) => {
-        if (settled) return;
-        settled = true;
-        this.calls.delete(call);
-        call.cancel();
-        resolve(r);
-      };
-      call.on("data", (s: StageStatus) => {
-        onProgress({ agents: agentsOf(s) });
-        if (s.failed) settle({ ok: false, error: failureOf(s) });
-        else if (s.complete) settle({ ok: true, error: "" });
-      });
-      call.on("error", (err) => {
-        this.log.debug("stage watch ended", { error: String(err) });
-        settle({ ok: false, error: errorMessage(err) });
-      });
-      call.on("end", () =>
-        settle({ ok: false, error: "the staging watch ended before the release was staged" }),
-      );
-    });
+  }
+
+  setPins(releases: readonly string[]): Promise<void> {
+    return this.staging.setPins(releases);
   }
 
   close(): void {
-    for (const c of this.calls) c.cancel();
-    this.calls.clear();
-    this.client.close();
+    this.staging.close();
   }
 }

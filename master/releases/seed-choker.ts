@@ -77,6 +77,7 @@ export class SeedChoker {
       if (this.unchoked.has(wire)) unchoke();
       else this.request(wire);
     };
+    wire.on("interested", () => this.request(wire));
     wire.on("uninterested", () => this.release(wire, false));
     wire.on("close", () => this.release(wire, false));
   }

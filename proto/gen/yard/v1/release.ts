@@ -129,6 +129,15 @@ export interface StageStatus {
   failed: boolean;
 }
 
+export interface SetPinsRequest {
+  frameworkId: string;
+  /** NAME@VERSION of stored releases. */
+  releases: string[];
+}
+
+export interface SetPinsResponse {
+}
+
 function createBaseRelease(): Release {
   return {
     name: "",
@@ -1708,6 +1717,147 @@ export const StageStatus: MessageFns<StageStatus> = {
   },
 };
 
+function createBaseSetPinsRequest(): SetPinsRequest {
+  return { frameworkId: "", releases: [] };
+}
+
+export const SetPinsRequest: MessageFns<SetPinsRequest> = {
+  encode(message: SetPinsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.frameworkId !== "") {
+      writer.uint32(10).string(message.frameworkId);
+    }
+    for (const v of message.releases) {
+      writer.uint32(18).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetPinsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetPinsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.frameworkId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.releases.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetPinsRequest {
+    return {
+      frameworkId: isSet(object.frameworkId)
+        ? globalThis.String(object.frameworkId)
+        : isSet(object.framework_id)
+        ? globalThis.String(object.framework_id)
+        : "",
+      releases: globalThis.Array.isArray(object?.releases) ? object.releases.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: SetPinsRequest): unknown {
+    const obj: any = {};
+    if (message.frameworkId !== "") {
+      obj.frameworkId = message.frameworkId;
+    }
+    if (message.releases?.length) {
+      obj.releases = message.releases;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SetPinsRequest>, I>>(base?: I): SetPinsRequest {
+    return SetPinsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SetPinsRequest>, I>>(object: I): SetPinsRequest {
+    const message = createBaseSetPinsRequest();
+    message.frameworkId = object.frameworkId ?? "";
+    message.releases = object.releases?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseSetPinsResponse(): SetPinsResponse {
+  return {};
+}
+
+export const SetPinsResponse: MessageFns<SetPinsResponse> = {
+  encode(_: SetPinsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetPinsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetPinsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): SetPinsResponse {
+    return {};
+  },
+
+  toJSON(_: SetPinsResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SetPinsResponse>, I>>(base?: I): SetPinsResponse {
+    return SetPinsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SetPinsResponse>, I>>(_: I): SetPinsResponse {
+    const message = createBaseSetPinsResponse();
+    return message;
+  },
+};
+
 /** The master's release store and BitTorrent distributor (served on the master's gRPC port). */
 export type ReleaseServiceService = typeof ReleaseServiceService;
 export const ReleaseServiceService = {
@@ -1787,6 +1937,20 @@ export const ReleaseServiceService = {
     responseSerialize: (value: StageStatus): Buffer => Buffer.from(StageStatus.encode(value).finish()),
     responseDeserialize: (value: Buffer): StageStatus => StageStatus.decode(value),
   },
+  /**
+   * Replaces the set of releases (NAME@VERSION) that a framework pins: Remove refuses a
+   * pinned release. A framework pins the releases its deployed revisions use; its pins are
+   * dropped when it is removed. An empty list drops them all.
+   */
+  setPins: {
+    path: "/yard.v1.ReleaseService/SetPins" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SetPinsRequest): Buffer => Buffer.from(SetPinsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SetPinsRequest => SetPinsRequest.decode(value),
+    responseSerialize: (value: SetPinsResponse): Buffer => Buffer.from(SetPinsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SetPinsResponse => SetPinsResponse.decode(value),
+  },
 } as const;
 
 export interface ReleaseServiceServer extends UntypedServiceImplementation {
@@ -1808,6 +1972,12 @@ export interface ReleaseServiceServer extends UntypedServiceImplementation {
    * (complete) or one FAILED (failed); then the stream ends.
    */
   watchStage: handleServerStreamingCall<StageRequest, StageStatus>;
+  /**
+   * Replaces the set of releases (NAME@VERSION) that a framework pins: Remove refuses a
+   * pinned release. A framework pins the releases its deployed revisions use; its pins are
+   * dropped when it is removed. An empty list drops them all.
+   */
+  setPins: handleUnaryCall<SetPinsRequest, SetPinsResponse>;
 }
 
 export interface ReleaseServiceClient extends Client {
@@ -1914,6 +2084,26 @@ export interface ReleaseServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<StageStatus>;
+  /**
+   * Replaces the set of releases (NAME@VERSION) that a framework pins: Remove refuses a
+   * pinned release. A framework pins the releases its deployed revisions use; its pins are
+   * dropped when it is removed. An empty list drops them all.
+   */
+  setPins(
+    request: SetPinsRequest,
+    callback: (error: ServiceError | null, response: SetPinsResponse) => void,
+  ): ClientUnaryCall;
+  setPins(
+    request: SetPinsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SetPinsResponse) => void,
+  ): ClientUnaryCall;
+  setPins(
+    request: SetPinsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SetPinsResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const ReleaseServiceClient = makeGenericClientConstructor(
