@@ -37,6 +37,18 @@ export { formatResources, parseResources } from "../common/resources.js";
 export { isTerminal, stateName, TaskState } from "../common/task-states.js";
 export { Reason } from "../common/reasons.js";
 export { createLogger, type Logger, silentLogger } from "../common/logger.js";
+// Serving the framework's own gRPC API (FrameworkOptions.endpoint): the server plumbing Yard's
+// daemons use, and the API of the built-in service framework (DeployService, the contract
+// yardctl speaks to it).
+export { bindServer, SERVER_OPTIONS } from "../common/grpc.js";
+export {
+  type AppStatus,
+  type Deployment,
+  type DeployServiceServer,
+  DeployServiceService,
+  type Revision,
+  type WatchAppRequest,
+} from "../proto/gen/yard/v1/deploy.js";
 export type {
   CommandInfo,
   Filters,

@@ -3,14 +3,14 @@
 import type { Metadata, ServerWritableStream } from "@grpc/grpc-js";
 import { checkToken } from "../../common/auth.js";
 import { InvalidArgumentError, NotFoundError, toGrpcError } from "../../common/errors.js";
-import type { Logger } from "../../framework-sdk/index.js";
 import type {
   AppStatus,
   Deployment,
   DeployServiceServer,
+  Logger,
   Revision,
   WatchAppRequest,
-} from "../../proto/gen/yard/v1/deploy.js";
+} from "../../framework-sdk/index.js";
 import type { AppView } from "./app-book.js";
 import type { ServiceScheduler } from "./service-scheduler.js";
 import { type DeploymentRecord, isEnded } from "./service-state.js";

@@ -1,12 +1,15 @@
 // The service framework as a daemon: its store, its DeployService endpoint, its scheduler.
-// Built only on the framework SDK's public API (plus the shared proto, gRPC and logging
-// helpers), like any third-party framework.
+// Built only on the framework SDK's public API, like any third-party framework.
 import fs from "node:fs";
 import path from "node:path";
 import { Server } from "@grpc/grpc-js";
-import { bindServer, SERVER_OPTIONS } from "../../common/grpc.js";
-import { createLogger, type Logger } from "../../framework-sdk/index.js";
-import { DeployServiceService } from "../../proto/gen/yard/v1/deploy.js";
+import {
+  bindServer,
+  createLogger,
+  DeployServiceService,
+  type Logger,
+  SERVER_OPTIONS,
+} from "../../framework-sdk/index.js";
 import { createDeployService } from "./deploy-service.js";
 import { ServiceScheduler } from "./service-scheduler.js";
 import { ServiceStore } from "./service-store.js";

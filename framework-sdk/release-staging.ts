@@ -1,0 +1,260 @@
+// Release staging and pinning for frameworks: the master's distributor seen through the SDK.
+//
+// A framework that rolls out a release asks the master to stage it on the agents that will
+// run it (each agent fetches it from the swarm) and waits until they all hold it, so that the
+// rollout does not start on a host that is still downloading. It pins the releases its
+// deployed revisions use, so that an operator cannot remove one an undo would need.
+//
+// Calls go to the master named in the options, with the cluster token and a deadline per
+// unary call; every failure of a call is a SchedulerCallError (its `method` is the
+// ReleaseService method), a staging that ended with a failed agent a StagingFailedError.
+import type { ClientReadableStream, Metadata } from "@grpc/grpc-js";
+import { authMetadata } from "../common/auth.js";
+import { CHANNEL_OPTIONS, insecureChannel, unary } from "../common/grpc.js";
+import { createLogger, type Logger } from "../common/logger.js";
+import { type AgentFetch, ReleaseServiceClient, type StageStatus } from "../proto/gen/yard/v1/release.js";
+import {
+  DriverStoppedError,
+  FrameworkSdkError,
+  NotSubscribedError,
+  SdkArgumentError,
+  toSchedulerCallError,
+} from "./errors.js";
+import { EventQueue } from "./event-queue.js";
+
+/** Where an agent's copy of a release stands (PENDING: asked, not heard of yet). */
+export type ReleaseFetchState = "PENDING" | "FETCHING" | "VERIFYING" | "DONE" | "FAILED" | "EVICTED";
+
+const FETCH_STATES: ReadonlySet<string> = new Set([
+  "PENDING",
+  "FETCHING",
+  "VERIFYING",
+  "DONE",
+  "FAILED",
+  "EVICTED",
+]);
+
+export interface AgentStageProgress {
+  agentId: string;
+  hostname: string;
+  state: ReleaseFetchState;
+  /** Bytes held so far, out of `size`. */
+  downloaded: number;
+  size: number;
+  /** Bytes this agent served to its peers. */
+  uploaded: number;
+  /** Bytes per second. */
+  downloadRate: number;
+  uploadRate: number;
+  /** Why the fetch failed (state FAILED). */
+  error: string;
+  /** Seconds since the epoch of the agent's last report. */
+  updatedAt: number;
+}
+
+export interface StageProgress {
+  /** NAME@VERSION */
+  release: string;
+  agents: AgentStageProgress[];
+  /** Every target holds the release, verified. */
+  complete: boolean;
+  /** A target failed (and the release is not on every target). */
+  failed: boolean;
+}
+
+export interface ReleaseStagingOptions {
+  /** host:port of the master's gRPC endpoint (the driver's). */
+  master: string;
+  /** Shared secret of the cluster (the driver's). */
+  token?: string;
+  /** Deadline of each unary call, default 30 s. */
+  callDeadlineMs?: number;
+  /** The driver whose framework id setPins() pins for; needed by setPins() only. */
+  driver?: { readonly frameworkId: string | undefined };
+  logger?: Logger;
+}
+
+/** A staging ended with at least one target that could not fetch the release. */
+export class StagingFailedError extends FrameworkSdkError {
+  constructor(readonly progress: StageProgress) {
+    const bad = progress.agents.filter((a) => a.state === "FAILED");
+    const why = bad.map((a) => `${a.hostname || a.agentId}: ${a.error || "failed"}`).join("; ");
+    super(`staging ${progress.release} failed on ${bad.length} agent(s): ${why || "no reason given"}`);
+  }
+}
+
+function checkRelease(release: unknown): string {
+  if (typeof release !== "string" || !/^[^@\s]+@[^@\s]+$/.test(release)) {
+    throw new SdkArgumentError("release", `${JSON.stringify(release)} is not NAME@VERSION`);
+  }
+  return release;
+}
+
+function checkAgentIds(agentIds: readonly string[]): string[] {
+  if (!Array.isArray(agentIds)) throw new SdkArgumentError("agentIds", "must be an array of agent ids");
+  agentIds.forEach((id, i) => {
+    if (typeof id !== "string" || id.trim() === "") {
+      throw new SdkArgumentError(`agentIds[${i}]`, `${JSON.stringify(id)} is not an agent id`);
+    }
+  });
+  return [...agentIds];
+}
+
+function agentProgress(a: AgentFetch): AgentStageProgress {
+  return {
+    agentId: a.agentId,
+    hostname: a.hostname,
+    // A state this SDK does not know (a newer master) reads as not there yet.
+    state: (FETCH_STATES.has(a.state) ? a.state : "PENDING") as ReleaseFetchState,
+    downloaded: a.downloaded,
+    size: a.size,
+    uploaded: a.uploaded,
+    downloadRate: a.downloadRate,
+    uploadRate: a.uploadRate,
+    error: a.error,
+    updatedAt: a.updatedAt,
+  };
+}
+
+function progressOf(s: StageStatus): StageProgress {
+  return { release: s.release, agents: s.agents.map(agentProgress), complete: s.complete, failed: s.failed };
+}
+
+export class ReleaseStaging {
+  private readonly client: ReleaseServiceClient;
+  private readonly log: Logger;
+  private readonly streams = new Set<ClientReadableStream<StageStatus>>();
+  private closed = false;
+
+  constructor(private readonly opts: ReleaseStagingOptions) {
+    if (!opts.master || !/^[^\s:]+:\d+$/.test(opts.master)) {
+      throw new SdkArgumentError("master", `${JSON.stringify(opts.master)} is not host:port`);
+    }
+    const deadline = opts.callDeadlineMs ?? 30_000;
+    if (!Number.isFinite(deadline) || deadline <= 0) {
+      throw new SdkArgumentError("callDeadlineMs", `${deadline} is not a positive number`);
+    }
+    this.log = opts.logger ?? createLogger("framework-sdk.releases");
+    this.client = new ReleaseServiceClient(opts.master, insecureChannel(), CHANNEL_OPTIONS);
+  }
+
+  /**
+   * Asks the master to stage `release` on `agentIds` (every active agent when empty) and
+   * returns where they stand now; it does not wait. Idempotent: agents that hold the release
+   * count as done, agents fetching it are not asked again.
+   */
+  async stage(release: string, agentIds: readonly string[] = []): Promise<StageProgress> {
+    const req = { release: checkRelease(release), agentIds: checkAgentIds(agentIds) };
+    return progressOf(await this.call("Stage", this.client.stage, req));
+  }
+
+  /**
+   * Stages like stage(), then yields the targets' progress after every change, the first one
+   * at once. The iteration ends after the progress that is complete or failed; it throws a
+   * SchedulerCallError when the call fails (unknown release or agent, the release removed
+   * meanwhile, the master gone). Leaving the loop early (break) cancels the watch.
+   */
+  watchStage(release: string, agentIds: readonly string[] = []): AsyncIterableIterator<StageProgress> {
+    const req = { release: checkRelease(release), agentIds: checkAgentIds(agentIds) };
+    if (this.closed) throw new DriverStoppedError("WatchStage");
+    const stream = this.client.watchStage(req, this.metadata());
+    this.streams.add(stream);
+    let failure: unknown;
+    const queue = new EventQueue<StageProgress>(() => {
+      this.streams.delete(stream);
+      stream.cancel();
+    });
+    const finish = () => {
+      this.streams.delete(stream);
+      queue.close();
+    };
+    stream.on("data", (s: StageStatus) => queue.push(progressOf(s)));
+    stream.on("end", finish);
+    stream.on("error", (err) => {
+      failure = this.closed ? new DriverStoppedError("WatchStage") : toSchedulerCallError("WatchStage", err);
+      finish();
+    });
+    // Errors surface after the progress received before them.
+    const iterator: AsyncIterableIterator<StageProgress> = {
+      next: async () => {
+        const r = await queue.next();
+        if (r.done && failure !== undefined) {
+          const err = failure;
+          failure = undefined;
+          throw err;
+        }
+        return r;
+      },
+      return: () => queue.return(),
+      [Symbol.asyncIterator]: () => iterator,
+    };
+    return iterator;
+  }
+
+  /**
+   * Stages `release` and waits until every target holds it: resolves the final progress,
+   * rejects with StagingFailedError when a target failed, with SchedulerCallError when a
+   * call did, or when the watch ended without an outcome. `onProgress` sees every change.
+   */
+  async stageAndWait(
+    release: string,
+    agentIds: readonly string[] = [],
+    onProgress?: (p: StageProgress) => void,
+  ): Promise<StageProgress> {
+    for await (const p of this.watchStage(release, agentIds)) {
+      onProgress?.(p);
+      if (p.failed) throw new StagingFailedError(p);
+      if (p.complete) return p;
+    }
+    throw toSchedulerCallError(
+      "WatchStage",
+      new Error("the master ended the watch before the staging ended"),
+    );
+  }
+
+  /**
+   * Replaces the set of releases this framework pins (an empty list unpins all). The master
+   * refuses to remove a pinned release; it drops the pins when the framework is removed.
+   * Needs the driver to be subscribed (its framework id).
+   */
+  async setPins(releases: readonly string[]): Promise<void> {
+    const frameworkId = this.opts.driver?.frameworkId;
+    if (!frameworkId) throw new NotSubscribedError("SetPins");
+    if (!Array.isArray(releases)) throw new SdkArgumentError("releases", "must be an array of NAME@VERSION");
+    releases.forEach((r, i) => {
+      try {
+        checkRelease(r);
+      } catch {
+        throw new SdkArgumentError(`releases[${i}]`, `${JSON.stringify(r)} is not NAME@VERSION`);
+      }
+    });
+    await this.call("SetPins", this.client.setPins, { frameworkId, releases: [...releases] });
+  }
+
+  /** Cancels the open watches (their iterators throw DriverStoppedError) and closes the channel. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const s of this.streams) s.cancel();
+    this.streams.clear();
+    this.client.close();
+    this.log.debug("release staging client closed");
+  }
+
+  private metadata(): Metadata {
+    return authMetadata(this.opts.token);
+  }
+
+  private async call<Req, Res>(
+    method: string,
+    fn: (req: Req, md: Metadata, o: object, cb: (e: any, r: Res) => void) => unknown,
+    req: Req,
+  ): Promise<Res> {
+    if (this.closed) throw new DriverStoppedError(method);
+    try {
+      return await unary(fn, this.client, req, this.metadata(), this.opts.callDeadlineMs ?? 30_000);
+    } catch (err) {
+      throw toSchedulerCallError(method, err);
+    }
+  }
+}
