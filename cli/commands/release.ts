@@ -316,7 +316,7 @@ export function registerRelease(program: Command): void {
   addClientOptions(
     release
       .command("rm")
-      .description("remove a release (refused while a task uses it)")
+      .description("remove a release (refused while a framework pins it or a task uses it)")
       .argument("<release>", "NAME@VERSION"),
   ).action(async (name: string, flags: Record<string, unknown>) => {
     const rel = checkRelease(name);
