@@ -2,8 +2,8 @@
 // the raw value (a string from a flag or env var; a string, number, list or map from
 // YAML) and either returns the typed value or throws ValueError saying what is wrong with
 // it; the caller adds which flag, variable or key it came from.
+import { normalizeRanges, parseResources, type Resources } from "../common/resources.js";
 import type { Attribute, Range } from "../proto/gen/yard/v1/common.js";
-import { normalizeRanges } from "../common/resources.js";
 
 /** What is wrong with a value, without saying where it came from. */
 export class ValueError extends Error {
@@ -122,6 +122,53 @@ export const attributes: Parser<Attribute[]> = (raw) => {
   const byName = new Map<string, Attribute>();
   for (const a of list) byName.set(a.name, a);
   return [...byName.values()];
+};
+
+export interface RoleSetting {
+  weight?: number;
+  quota?: Partial<Resources>;
+}
+
+/**
+ * Role weights and quotas: a YAML map `{ analytics: { weight: 2, quota: "cpus:8;mem:4096" } }`,
+ * or flags/env entries `NAME=WEIGHT[/QUOTA]` such as `analytics=2/cpus:8;mem:4096`.
+ */
+export const roles: Parser<Record<string, RoleSetting>> = (raw) => {
+  const out: Record<string, RoleSetting> = {};
+  const add = (name: string, weight: unknown, quota: unknown) => {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name))
+      throw new ValueError(`role "${name}" is not a valid role name`);
+    const setting: RoleSetting = {};
+    if (weight !== undefined && weight !== "") {
+      const w = Number(weight);
+      if (!Number.isFinite(w) || w <= 0)
+        throw new ValueError(`role ${name}: weight "${weight}" is not a positive number`);
+      setting.weight = w;
+    }
+    if (quota !== undefined && quota !== "") {
+      try {
+        setting.quota = parseResources(scalarText(quota));
+      } catch (err) {
+        throw new ValueError(`role ${name}: quota: ${(err as Error).message}`);
+      }
+    }
+    out[name] = setting;
+  };
+  if (raw && typeof raw === "object" && !Array.isArray(raw)) {
+    for (const [name, v] of Object.entries(raw as Record<string, any>)) {
+      if (v === null || typeof v !== "object")
+        throw new ValueError(`role ${name}: expected { weight, quota }`);
+      add(name, v.weight, v.quota);
+    }
+    return out;
+  }
+  const entries = Array.isArray(raw) ? raw.map(scalarText) : scalarText(raw).split(",");
+  for (const entry of entries.map((e) => e.trim()).filter(Boolean)) {
+    const m = /^([^=]+)=([^/]*)(?:\/(.*))?$/.exec(entry);
+    if (!m) throw new ValueError(`"${entry}" is not NAME=WEIGHT[/QUOTA]`);
+    add(m[1]!.trim(), m[2]!.trim(), m[3]?.trim());
+  }
+  return out;
 };
 
 /** "a,b" or a YAML list. */

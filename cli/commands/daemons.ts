@@ -7,7 +7,7 @@ import { createLogger } from "../../common/logger.js";
 import { loadLayers } from "../context.js";
 import { agentOptions, batchOptions, masterOptions, serviceOptions } from "../daemon-options.js";
 import { assertPortFree, waitForSignal } from "../lifecycle.js";
-import { addAgentResourceOptions, print } from "../options.js";
+import { addAgentResourceOptions, collect, print } from "../options.js";
 
 function addDaemonOptions(cmd: Command): Command {
   return cmd
@@ -30,6 +30,11 @@ export function registerDaemons(program: Command): void {
       )
       .option("--offer-timeout <seconds>", "offer timeout (env YARD_OFFER_TIMEOUT; default 30)")
       .option("--agent-timeout <seconds>", "agent heartbeat timeout (env YARD_AGENT_TIMEOUT; default 15)")
+      .option(
+        "--role <name=weight[/quota]>",
+        "role weight and optional quota, repeatable, e.g. analytics=2/cpus:8;mem:4096 (env YARD_ROLES; config: roles)",
+        collect,
+      )
       .option(
         "--advertise-host <addr>",
         "address in the announce URL of release torrents (env YARD_ADVERTISE_HOST; default --host, or the hostname when --host is a wildcard)",

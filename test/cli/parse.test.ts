@@ -51,3 +51,22 @@ describe("value parsers", () => {
     assert.deepEqual(p.stringList("process, docker"), ["process", "docker"]);
   });
 });
+
+describe("roles", () => {
+  test("flag entries NAME=WEIGHT[/QUOTA], and a YAML map", () => {
+    assert.deepEqual(p.roles(["analytics=2/cpus:8;mem:4096", "web=1"]), {
+      analytics: { weight: 2, quota: { cpus: 8, mem: 4096, disk: 0, ports: [] } },
+      web: { weight: 1 },
+    });
+    assert.deepEqual(p.roles({ batch: { weight: 3, quota: "cpus:2" } }), {
+      batch: { weight: 3, quota: { cpus: 2, mem: 0, disk: 0, ports: [] } },
+    });
+  });
+
+  test("bad entries name the role and the value", () => {
+    assert.throws(() => p.roles("analytics=-2"), /role analytics: weight "-2" is not a positive number/);
+    assert.throws(() => p.roles("analytics"), /"analytics" is not NAME=WEIGHT\[\/QUOTA\]/);
+    assert.throws(() => p.roles("a=1/gpus:2"), /role a: quota: unknown resource "gpus"/);
+    assert.throws(() => p.roles("bad name=1"), /role "bad name" is not a valid role name/);
+  });
+});
