@@ -4,7 +4,8 @@
 // the cluster cannot account for.
 import fs from "node:fs";
 import path from "node:path";
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
+import { MetaTable, openDatabase } from "../common/sqlite.js";
 import { TaskInfo, type TaskState, TaskStatus } from "../proto/gen/yard/v1/common.js";
 import { isTerminal } from "../common/task-states.js";
 
@@ -58,30 +59,17 @@ interface TaskRow {
 
 export class Checkpoint {
   private readonly db: Database.Database;
+  private readonly meta: MetaTable;
 
   /** Opens (creating and migrating) `<dataDir>/agent.db`. */
   constructor(dataDir: string) {
     fs.mkdirSync(dataDir, { recursive: true });
-    this.db = new Database(path.join(dataDir, "agent.db"));
-    this.db.pragma("journal_mode = WAL");
-    this.db.pragma("synchronous = FULL");
-    this.db.pragma("busy_timeout = 5000");
-    this.migrate();
-  }
-
-  private migrate(): void {
-    const version = this.db.pragma("user_version", { simple: true }) as number;
-    if (version > MIGRATIONS.length) {
-      throw new Error(
-        `agent.db has schema version ${version}, newer than this agent knows (${MIGRATIONS.length})`,
-      );
-    }
-    for (let v = version; v < MIGRATIONS.length; v++) {
-      this.db.transaction(() => {
-        this.db.exec(MIGRATIONS[v]!);
-        this.db.pragma(`user_version = ${v + 1}`);
-      })();
-    }
+    this.db = openDatabase(path.join(dataDir, "agent.db"), {
+      migrations: MIGRATIONS,
+      name: "agent checkpoint",
+      synchronous: "FULL",
+    });
+    this.meta = new MetaTable(this.db);
   }
 
   close(): void {
@@ -89,15 +77,11 @@ export class Checkpoint {
   }
 
   agentId(): string | undefined {
-    const row = this.db.prepare("SELECT value FROM meta WHERE key = 'agent_id'").get() as
-      | { value: string }
-      | undefined;
-    return row?.value || undefined;
+    return this.meta.get("agent_id");
   }
 
   setAgentId(id: string | undefined): void {
-    if (id) this.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('agent_id', ?)").run(id);
-    else this.db.prepare("DELETE FROM meta WHERE key = 'agent_id'").run();
+    this.meta.set("agent_id", id);
   }
 
   /** Records a task about to be launched. */

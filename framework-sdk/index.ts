@@ -59,3 +59,6 @@ export type {
   TaskInfo,
   TaskStatus,
 } from "../proto/gen/yard/v1/common.js";
+
+/** State for frameworks: SQLite opened with WAL and user_version migrations, and a meta map. */
+export { MetaTable, openDatabase as openStateDatabase, type OpenDatabaseOptions } from "../common/sqlite.js";

@@ -3,7 +3,8 @@
 // with SIGKILL comes back from this file with its registry.
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
+import { openDatabase } from "../common/sqlite.js";
 import {
   AgentInfo,
   FrameworkInfo,
@@ -104,13 +105,13 @@ export class MasterStore {
 
   constructor(dataDir: string) {
     mkdirSync(dataDir, { recursive: true });
-    this.db = new Database(join(dataDir, "master.db"));
-    this.db.pragma("journal_mode = WAL");
     // NORMAL in WAL mode: a committed transaction survives a process crash (SIGKILL);
     // only an OS crash may lose the last transactions.
-    this.db.pragma("synchronous = NORMAL");
-    this.db.pragma("busy_timeout = 5000");
-    this.migrate();
+    this.db = openDatabase(join(dataDir, "master.db"), {
+      migrations: MIGRATIONS,
+      name: "master registry",
+      synchronous: "NORMAL",
+    });
     this.stmts = {
       putAgent: this.db.prepare(
         `INSERT INTO agents (id, info, status, draining, registered_at, last_seen)
@@ -145,16 +146,6 @@ export class MasterStore {
         `INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
       ),
     };
-  }
-
-  private migrate(): void {
-    const version = this.db.pragma("user_version", { simple: true }) as number;
-    for (let v = version; v < MIGRATIONS.length; v++) {
-      this.db.transaction(() => {
-        this.db.exec(MIGRATIONS[v]!);
-        this.db.pragma(`user_version = ${v + 1}`);
-      })();
-    }
   }
 
   /**

@@ -1,7 +1,8 @@
 // Durable state of the batch framework: its framework id and its jobs, in SQLite (WAL,
 // synchronous=FULL: a job the client was told about, or a launch about to be sent, must not
 // vanish in a crash). Schema versioned with PRAGMA user_version.
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
+import { MetaTable, openStateDatabase } from "../../framework-sdk/index.js";
 import { type Job, JobSpec, type JobTask } from "../../proto/gen/yard/v1/batch.js";
 
 const MIGRATIONS: string[] = [
@@ -50,47 +51,24 @@ interface TaskRow {
 
 export class JobStore {
   private readonly db: Database.Database;
+  private readonly meta: MetaTable;
 
   constructor(file: string) {
-    this.db = new Database(file);
-    this.db.pragma("journal_mode = WAL");
-    this.db.pragma("synchronous = FULL");
-    this.db.pragma("foreign_keys = ON");
-    this.migrate();
-  }
-
-  private migrate(): void {
-    const version = this.db.pragma("user_version", { simple: true }) as number;
-    if (version > MIGRATIONS.length) {
-      throw new Error(
-        `batch store schema v${version} is newer than this build knows (v${MIGRATIONS.length})`,
-      );
-    }
-    for (let v = version; v < MIGRATIONS.length; v++) {
-      this.db.transaction(() => {
-        this.db.exec(MIGRATIONS[v]);
-        this.db.pragma(`user_version = ${v + 1}`);
-      })();
-    }
+    this.db = openStateDatabase(file, {
+      migrations: MIGRATIONS,
+      name: "batch store",
+      synchronous: "FULL",
+      foreignKeys: true,
+    });
+    this.meta = new MetaTable(this.db);
   }
 
   frameworkId(): string | undefined {
-    const row = this.db.prepare("SELECT value FROM meta WHERE key = 'framework_id'").get() as
-      | { value: string }
-      | undefined;
-    return row?.value || undefined;
+    return this.meta.get("framework_id");
   }
 
   setFrameworkId(id: string | undefined): void {
-    if (id) {
-      this.db
-        .prepare(
-          "INSERT INTO meta (key, value) VALUES ('framework_id', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        )
-        .run(id);
-    } else {
-      this.db.prepare("DELETE FROM meta WHERE key = 'framework_id'").run();
-    }
+    this.meta.set("framework_id", id);
   }
 
   /** Every job with its tasks, oldest first. */

@@ -3,7 +3,8 @@
 // instance about to be launched must not be forgotten in a crash, else a restarted
 // framework would launch a second one). Records are stored as JSON documents keyed by
 // their ids; schema changes go through PRAGMA user_version migrations.
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
+import { MetaTable, openStateDatabase } from "../../framework-sdk/index.js";
 import type { AppRecord, DeploymentRecord, InstanceRecord, RevisionRecord } from "./service-state.js";
 
 const MIGRATIONS: string[] = [
@@ -37,46 +38,23 @@ export interface StoreChanges {
 
 export class ServiceStore {
   private readonly db: Database.Database;
+  private readonly meta: MetaTable;
 
   constructor(file: string) {
-    this.db = new Database(file);
-    this.db.pragma("journal_mode = WAL");
-    this.db.pragma("synchronous = FULL");
-    this.migrate();
-  }
-
-  private migrate(): void {
-    const version = this.db.pragma("user_version", { simple: true }) as number;
-    if (version > MIGRATIONS.length) {
-      throw new Error(
-        `service store schema v${version} is newer than this build knows (v${MIGRATIONS.length})`,
-      );
-    }
-    for (let v = version; v < MIGRATIONS.length; v++) {
-      this.db.transaction(() => {
-        this.db.exec(MIGRATIONS[v]!);
-        this.db.pragma(`user_version = ${v + 1}`);
-      })();
-    }
+    this.db = openStateDatabase(file, {
+      migrations: MIGRATIONS,
+      name: "service store",
+      synchronous: "FULL",
+    });
+    this.meta = new MetaTable(this.db);
   }
 
   frameworkId(): string | undefined {
-    const row = this.db.prepare("SELECT value FROM meta WHERE key = 'framework_id'").get() as
-      | { value: string }
-      | undefined;
-    return row?.value || undefined;
+    return this.meta.get("framework_id");
   }
 
   setFrameworkId(id: string | undefined): void {
-    if (id) {
-      this.db
-        .prepare(
-          "INSERT INTO meta (key, value) VALUES ('framework_id', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        )
-        .run(id);
-    } else {
-      this.db.prepare("DELETE FROM meta WHERE key = 'framework_id'").run();
-    }
+    this.meta.set("framework_id", id);
   }
 
   load(): StoredState {

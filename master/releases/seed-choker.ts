@@ -4,7 +4,8 @@
 // trade. This choker replaces that policy for the seed's torrents:
 //   - at most `slots` peers are unchoked at once; other interested peers wait in a queue;
 //   - an unchoked peer is choked again (and sent to the back of the queue) once it received
-//     `quantum` bytes or held its slot `maxHoldMs`, whichever comes first, if others wait.
+//     `quantum` bytes, held its slot `maxHoldMs`, or took next to nothing during a tick (it
+//     gets its pieces elsewhere), whichever comes first, if others wait.
 // Each agent thus gets a few pieces straight from the seed, at the seed's full rate, and the
 // agents (which pick rarest first) fetch the rest from each other: close to super-seeding,
 // where the seed sends every piece about once, without changing the wire protocol.
@@ -36,7 +37,12 @@ export interface ChokerOptions {
 interface Slot {
   since: number;
   uploadedAtGrant: number;
+  /** wire.uploaded at the previous rotation check: a holder that stopped asking is let go. */
+  uploadedAtCheck: number;
 }
+
+/** A holder that took less than this since the last check (a tick) does not use its slot. */
+const IDLE_BYTES = 64 * 1024;
 
 export class SeedChoker {
   private readonly unchoked = new Map<ChokerWire, Slot>();
@@ -56,8 +62,12 @@ export class SeedChoker {
   attach(torrent: ChokerTorrent): void {
     torrent._rechoke = () => this.rotate();
     torrent.on("wire", (wire) => this.add(wire));
-    this.timer = setInterval(() => this.rotate(), Math.max(100, Math.floor(this.opts.maxHoldMs / 4)));
+    this.timer = setInterval(() => this.rotate(), this.tickMs());
     this.timer.unref();
+  }
+
+  private tickMs(): number {
+    return Math.max(100, Math.floor(this.opts.maxHoldMs / 4));
   }
 
   stop(): void {
@@ -91,7 +101,11 @@ export class SeedChoker {
   private give(wire: ChokerWire): void {
     const i = this.waiting.indexOf(wire);
     if (i >= 0) this.waiting.splice(i, 1);
-    this.unchoked.set(wire, { since: this.now(), uploadedAtGrant: wire.uploaded });
+    this.unchoked.set(wire, {
+      since: this.now(),
+      uploadedAtGrant: wire.uploaded,
+      uploadedAtCheck: wire.uploaded,
+    });
     try {
       this.grant.get(wire)?.();
     } catch (err) {
@@ -131,9 +145,12 @@ export class SeedChoker {
         this.release(wire, false);
         continue;
       }
+      const sinceCheck = wire.uploaded - slot.uploadedAtCheck;
+      slot.uploadedAtCheck = wire.uploaded;
       if (this.waiting.length === 0) continue;
       const spent = wire.uploaded - slot.uploadedAtGrant >= this.opts.quantum;
-      if (spent || now - slot.since >= this.opts.maxHoldMs) this.release(wire, true);
+      const idle = now - slot.since >= this.tickMs() && sinceCheck < IDLE_BYTES;
+      if (spent || idle || now - slot.since >= this.opts.maxHoldMs) this.release(wire, true);
     }
     this.fill();
   }
