@@ -4,7 +4,7 @@
 // address changes (e.g. a restart on another port) without changing the info hash.
 import { loadCreateTorrent, loadParseTorrent, type ParsedTorrent } from "./bittorrent-modules.js";
 
-export const MIN_PIECE_LENGTH = 256 * 1024;
+export const MIN_PIECE_LENGTH = 1024 * 1024;
 export const MAX_PIECE_LENGTH = 4 * 1024 * 1024;
 /** Aim for at most this many pieces: fewer, larger pieces cost less CPU per byte. */
 const TARGET_PIECES = 2000;

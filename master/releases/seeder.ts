@@ -50,11 +50,9 @@ export interface SeederInit {
   peerPort?: number;
   /** Upload cap in bytes per second; 0 or less = none. */
   uploadLimit?: number;
-  /** Unchoke slots: how many peers download from the master at once (default 4). */
+  /** Unchoke slots: how many peers download from the master at once (default 4; seed-choker.ts). */
   uploadSlots?: number;
-  /** Bytes a peer gets from the seed per turn before the next waiting peer's turn (default 4 MiB). */
-  turnBytes?: number;
-  /** Longest turn in milliseconds (default 2000). */
+  /** Longest turn of a peer at the seed while others wait, in milliseconds (default 10 s). */
   turnMs?: number;
 }
 
@@ -121,8 +119,7 @@ export class Seeder {
       const choker = new SeedChoker(
         {
           slots: this.init.uploadSlots ?? 4,
-          quantum: this.init.turnBytes ?? 4 * 1024 * 1024,
-          maxHoldMs: this.init.turnMs ?? 2000,
+          maxHoldMs: this.init.turnMs ?? 10_000,
         },
         this.log,
       );

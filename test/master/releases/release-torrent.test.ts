@@ -18,8 +18,8 @@ describe("piece length", () => {
   const cases: [string, number, number][] = [
     ["tiny release", 10, MIN_PIECE_LENGTH],
     ["64 MiB", 64 * MiB, MIN_PIECE_LENGTH],
-    ["512 MiB", 512 * MiB, 512 * 1024],
-    ["1 GiB", 1024 * MiB, MiB],
+    ["1 GiB", 1024 * MiB, MIN_PIECE_LENGTH],
+    ["4 GiB", 4096 * MiB, 4 * MiB],
     ["100 GiB", 100 * 1024 * MiB, MAX_PIECE_LENGTH],
   ];
   for (const [name, size, expected] of cases) {
