@@ -157,6 +157,8 @@ export class MasterStore {
   }
 
   private groupOpen = false;
+  /** Told when a group commit fails (the master logs it; the agents' retries recover). */
+  onGroupFailure?: (err: unknown) => void;
   private readonly afterCommitQueue: (() => void)[] = [];
 
   /**
@@ -168,14 +170,30 @@ export class MasterStore {
     if (this.groupOpen || this.db.inTransaction) return;
     this.db.exec("BEGIN");
     this.groupOpen = true;
-    setImmediate(() => this.commitGroup());
+    setImmediate(() => {
+      try {
+        this.commitGroup();
+      } catch (err) {
+        this.onGroupFailure?.(err);
+      }
+    });
   }
 
+  /**
+   * Commits the open group, then runs what waited for it. If the commit fails, nothing of the
+   * group is kept and nothing that waited runs: no ack goes out, so agents send again.
+   */
   commitGroup(): void {
     if (!this.groupOpen) return;
-    this.db.exec("COMMIT");
     this.groupOpen = false;
-    for (const fn of this.afterCommitQueue.splice(0)) fn();
+    const waiting = this.afterCommitQueue.splice(0);
+    try {
+      this.db.exec("COMMIT");
+    } catch (err) {
+      if (this.db.inTransaction) this.db.exec("ROLLBACK");
+      throw err;
+    }
+    for (const fn of waiting) fn();
   }
 
   /** Runs `fn` once what was written so far is committed (at once when no group is open). */

@@ -67,6 +67,8 @@ export class Master {
     this.allocator = new Allocator({ defaultRefuseSeconds: config.defaultRefuseSeconds });
     this.offers = new OfferBook({ offerTimeoutMs: config.offerTimeoutMs });
     this.events = new EventLog(store);
+    store.onGroupFailure = (err) =>
+      this.log.error("committing status updates failed; agents will send them again", { error: String(err) });
     for (const [role, opts] of Object.entries(config.roles)) this.allocator.setRole(role, opts);
     this.recover();
   }
