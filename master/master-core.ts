@@ -1,0 +1,329 @@
+import { newUuid } from "../common/ids.js";
+import { createLogger, type Logger } from "../common/logger.js";
+import { isTerminal, TaskState } from "../common/task-states.js";
+import type { MasterMessage } from "../proto/gen/yard/v1/agent.js";
+import { type Offer, TaskStatus } from "../proto/gen/yard/v1/common.js";
+import { Event_Type } from "../proto/gen/yard/v1/scheduler.js";
+import { Allocator } from "./allocator/allocator.js";
+import { type OfferRecord, OfferBook } from "./allocator/offer-book.js";
+import { EventLog } from "./event-log.js";
+import { LogRelay } from "./log-relay.js";
+import type { AgentStatusName, MasterStore } from "./master-store.js";
+import { DEFAULT_MASTER_CONFIG, type MasterConfig, roleOf } from "./master-config.js";
+import type { AgentEntry, FrameworkEntry, TaskEntry } from "./registry-entries.js";
+import type { ReleaseHooks } from "./releases/release-hooks.js";
+
+export const now = () => Date.now();
+
+export class MasterCore {
+  /** False once the master stops: late callbacks then do nothing. */
+  running = false;
+  readonly log: Logger;
+  readonly agents = new Map<string, AgentEntry>();
+  readonly frameworks = new Map<string, FrameworkEntry>();
+  readonly tasks = new Map<string, TaskEntry>();
+  /** Terminal, acknowledged task ids, oldest first (Map keeps insertion order). */
+  readonly finished = new Map<string, true>();
+  readonly allocator: Allocator;
+  readonly offers: OfferBook;
+  readonly events: EventLog;
+  readonly logs = new LogRelay();
+  readonly dirtyAgents = new Set<string>();
+  immediateScheduled = false;
+  /** Durations of recent full cycles (all agents) and of immediate cycles (a few agents). */
+  readonly cycleTimesMs = { full: [] as number[], immediate: [] as number[] };
+  readonly counters = { placements: 0, offersSent: 0, statusUpdates: 0, cycles: 0 };
+  /** The release store (master/releases/), once the daemon attached it. */
+  releases?: ReleaseHooks;
+
+  constructor(
+    readonly store: MasterStore,
+    readonly config: MasterConfig = DEFAULT_MASTER_CONFIG,
+    logger?: Logger,
+  ) {
+    this.log = logger ?? createLogger("master");
+    this.allocator = new Allocator({ defaultRefuseSeconds: config.defaultRefuseSeconds });
+    this.offers = new OfferBook({ offerTimeoutMs: config.offerTimeoutMs });
+    this.events = new EventLog(store);
+    store.onGroupFailure = (err) =>
+      this.log.error("committing status updates failed; agents will send them again", { error: String(err) });
+    for (const [role, opts] of Object.entries(config.roles)) this.allocator.setRole(role, opts);
+    this.recover();
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  /** Rebuilds the in-memory registry from SQLite after a (re)start. */
+  recover(): void {
+    const t = now();
+    for (const a of this.store.loadAgents()) {
+      // Nobody is connected yet: agents have agentTimeout from now to come back.
+      const status: AgentStatusName = a.status === "LOST" ? "LOST" : "DISCONNECTED";
+      this.agents.set(a.info.id, {
+        info: a.info,
+        status,
+        draining: a.draining,
+        registeredAt: a.registeredAt,
+        lastSeenMs: t,
+        tasks: new Set(),
+        ackOutbox: [],
+      });
+      this.allocator.addAgent({ id: a.info.id, total: a.info.resources!, draining: a.draining });
+      this.allocator.setAgentActive(a.info.id, false);
+    }
+    for (const f of this.store.loadFrameworks()) {
+      const entry: FrameworkEntry = {
+        info: f.info,
+        status: f.status === "INACTIVE" ? "INACTIVE" : "DISCONNECTED",
+        registeredAt: f.registeredAt,
+        disconnectedAtMs: f.status === "CONNECTED" ? t : f.disconnectedAt * 1000 || t,
+        suppressed: f.suppressed,
+        lastHeartbeatMs: 0,
+        unacked: new Map(),
+        tasks: new Set(),
+        outbox: [],
+        removing: f.status === "INACTIVE",
+        forgotten: false,
+      };
+      this.frameworks.set(f.info.id, entry);
+      // Removed frameworks stay known to the allocator until their last task has ended.
+      this.allocator.addFramework({
+        id: f.info.id,
+        role: roleOf(f.info),
+        active: false,
+        suppressed: f.suppressed,
+      });
+    }
+    for (const stored of this.store.loadTasks()) {
+      const task: TaskEntry = { ...stored, seenUuids: [] };
+      this.tasks.set(task.info.taskId, task);
+      const fw = this.frameworks.get(task.frameworkId);
+      if (isTerminal(task.status.state)) {
+        if (task.acknowledged || !task.status.uuid) this.finished.set(task.info.taskId, true);
+        else fw?.unacked.set(task.info.taskId, 0);
+        continue;
+      }
+      if (task.status.uuid && !task.acknowledged) fw?.unacked.set(task.info.taskId, 0);
+      fw?.tasks.add(task.info.taskId);
+      const agent = this.agents.get(task.info.agentId);
+      agent?.tasks.add(task.info.taskId);
+      if (agent && fw && !fw.removing) {
+        this.allocator.addUsed(agent.info.id, fw.info.id, task.info.resources!);
+      }
+    }
+    this.log.info("registry recovered", {
+      agents: this.agents.size,
+      frameworks: this.frameworks.size,
+      tasks: this.tasks.size,
+    });
+  }
+
+  /** Connects the release store: fetch reports, cached artifacts, releases on tasks and offers. */
+  attachReleases(hooks: ReleaseHooks): void {
+    this.releases = hooks;
+  }
+
+  guard(what: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.log.error(`${what} failed`, { error: err instanceof Error ? err.stack : String(err) });
+    }
+  }
+
+  // ---------------------------------------------------------------- allocation
+
+  allocationTick(): void {
+    const t = now();
+    for (const offer of this.offers.expired(t)) this.rescindOffer(offer, "offer timed out", t);
+    const started = performance.now();
+    const grants = this.allocator.allocate(t, (a, f) => this.offers.has(a, f));
+    this.recordCycle(performance.now() - started, true);
+    this.dirtyAgents.clear();
+    this.sendGrants(grants, t);
+  }
+
+  /** Runs an allocation cycle for the given agent soon, without waiting for the batch tick. */
+  allocateSoon(agentId: string): void {
+    this.dirtyAgents.add(agentId);
+    if (this.immediateScheduled) return;
+    this.immediateScheduled = true;
+    setImmediate(() => {
+      this.immediateScheduled = false;
+      if (this.dirtyAgents.size === 0 || !this.running) return;
+      const ids = [...this.dirtyAgents];
+      this.dirtyAgents.clear();
+      this.guard("allocation", () => {
+        const t = now();
+        const started = performance.now();
+        const grants = this.allocator.allocateAgents(ids, t, (a, f) => this.offers.has(a, f));
+        this.recordCycle(performance.now() - started, false);
+        this.sendGrants(grants, t);
+      });
+    });
+  }
+
+  recordCycle(ms: number, full: boolean): void {
+    this.counters.cycles++;
+    const list = full ? this.cycleTimesMs.full : this.cycleTimesMs.immediate;
+    list.push(ms);
+    if (list.length > 2000) list.splice(0, 1000);
+  }
+
+  cycleTimes(kind: "full" | "immediate"): number[] {
+    return [...this.cycleTimesMs[kind]];
+  }
+
+  sendGrants(grants: ReturnType<Allocator["allocate"]>, t: number): void {
+    if (grants.length === 0) return;
+    const byFramework = new Map<string, Offer[]>();
+    for (const g of grants) {
+      const fw = this.frameworks.get(g.frameworkId);
+      const agent = this.agents.get(g.agentId);
+      if (!fw?.link || !agent) {
+        // Raced with a disconnect: give the resources straight back.
+        this.allocator.recover(g.agentId, g.frameworkId, g.resources, t, 0);
+        continue;
+      }
+      const rec = this.offers.add(g, t);
+      let list = byFramework.get(g.frameworkId);
+      if (!list) {
+        list = [];
+        byFramework.set(g.frameworkId, list);
+      }
+      list.push({
+        id: rec.id,
+        frameworkId: g.frameworkId,
+        agentId: g.agentId,
+        hostname: agent.info.hostname,
+        resources: g.resources,
+        attributes: agent.info.attributes,
+        executors: agent.info.executors,
+        releases: this.releases?.releasesHeldBy(g.agentId) ?? [],
+      });
+    }
+    for (const [fwId, offers] of byFramework) {
+      this.counters.offersSent += offers.length;
+      this.frameworks.get(fwId)!.link!.send({ type: Event_Type.OFFERS, offers: { offers } });
+    }
+  }
+
+  rescindOffer(offer: OfferRecord, reason: string, t: number): void {
+    this.offers.remove(offer.id);
+    this.allocator.recover(offer.agentId, offer.frameworkId, offer.resources, t, 0);
+    this.frameworks.get(offer.frameworkId)?.link?.send({
+      type: Event_Type.RESCIND,
+      rescind: { offerId: offer.id, reason },
+    });
+    this.allocateSoon(offer.agentId);
+  }
+
+  /** Sends down an agent's stream; false when the agent is not connected. */
+  sendToAgent(agentId: string, msg: MasterMessage): boolean {
+    const link = this.agents.get(agentId)?.link;
+    if (!link) return false;
+    link.send(msg);
+    return true;
+  }
+
+  /** Ids of the non-terminal tasks that run `release` (NAME@VERSION). */
+  tasksUsingRelease(release: string): string[] {
+    const out: string[] = [];
+    for (const t of this.tasks.values()) {
+      if (t.info.release === release && !isTerminal(t.status.state)) out.push(t.info.taskId);
+    }
+    return out;
+  }
+
+  /**
+   * Records a task's new state, returns its resources when it ends, and forwards it to the
+   * framework. Master-made updates get a uuid so that they too are delivered reliably.
+   */
+  applyStatus(task: TaskEntry, update: Partial<TaskStatus> & { state: TaskState }): void {
+    const t = now();
+    const wasTerminal = isTerminal(task.status.state);
+    task.status = TaskStatus.fromPartial({
+      ...update,
+      taskId: task.info.taskId,
+      agentId: task.info.agentId,
+      frameworkId: task.frameworkId,
+      uuid: update.uuid || newUuid(),
+      timestamp: update.timestamp || t / 1000,
+    });
+    task.acknowledged = false;
+    const terminal = isTerminal(task.status.state);
+    this.store.transaction(() => {
+      this.store.updateTask(task, terminal, t / 1000);
+      this.events.append({
+        type: "TASK_UPDATED",
+        taskId: task.info.taskId,
+        agentId: task.info.agentId,
+        frameworkId: task.frameworkId,
+        taskState: task.status.state,
+        message: task.status.message,
+      });
+    });
+    const fw = this.frameworks.get(task.frameworkId);
+    if (terminal && !wasTerminal) {
+      this.agents.get(task.info.agentId)?.tasks.delete(task.info.taskId);
+      fw?.tasks.delete(task.info.taskId);
+      this.allocator.recover(task.info.agentId, task.frameworkId, task.info.resources!, t, 0);
+      this.allocateSoon(task.info.agentId);
+    }
+    if (fw && fw.status !== "INACTIVE") {
+      fw.unacked.set(task.info.taskId, 0);
+      this.sendUpdate(fw, task, t);
+    } else if (terminal) {
+      this.forgetLater(task);
+    }
+  }
+
+  sendUpdate(fw: FrameworkEntry, task: TaskEntry | undefined, t: number): void {
+    if (!task) {
+      return;
+    }
+    fw.unacked.set(task.info.taskId, t);
+    fw.outbox.push(task.status);
+    if (fw.outbox.length > 1) return;
+    // The updates of one commit reach the framework in one event.
+    this.store.afterCommit(() => {
+      const [status, ...statuses] = fw.outbox.splice(0);
+      if (status) fw.link?.send({ type: Event_Type.UPDATE, update: { status, statuses } });
+    });
+  }
+
+  /** Keeps a bounded number of terminal tasks for operators; forgets the oldest. */
+  forgetLater(task: TaskEntry): void {
+    this.finished.set(task.info.taskId, true);
+    if (this.finished.size <= this.config.maxTerminalTasks) return;
+    const oldest = this.finished.keys().next().value as string;
+    this.finished.delete(oldest);
+    this.tasks.delete(oldest);
+    this.store.deleteTask(oldest);
+  }
+
+  killTaskInternal(task: TaskEntry, graceSeconds: number | undefined, reason: string): void {
+    if (!task.killRequested) {
+      task.killRequested = true;
+      this.store.updateTask(task, false, now() / 1000);
+    }
+    const agent = this.agents.get(task.info.agentId);
+    if (agent?.link) {
+      agent.link.send({
+        killTask: {
+          taskId: task.info.taskId,
+          frameworkId: task.frameworkId,
+          graceSeconds: graceSeconds ?? task.info.killGraceSeconds,
+        },
+      });
+    } else if (agent?.status === "LOST" || !agent) {
+      this.applyStatus(task, {
+        state: TaskState.TASK_KILLED,
+        reason,
+        message: "killed while its agent was lost",
+        source: "master",
+      });
+    }
+    // A disconnected agent gets the kill when it re-registers (killRequested).
+  }
+}
