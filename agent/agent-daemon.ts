@@ -18,9 +18,9 @@ import type {
 } from "../proto/gen/yard/v1/agent.js";
 import { type Attribute, type Range, type TaskInfo, TaskState } from "../proto/gen/yard/v1/common.js";
 import { CgroupManager, detectCgroups } from "./cgroups.js";
-import { DockerExecutor } from "./docker-executor.js";
+import { type DockerLaunchRequest, DockerExecutor } from "./docker-executor.js";
 import { connectEngine, engineAddress, pingEngine } from "./docker/docker-engine.js";
-import { Checkpoint } from "./checkpoint.js";
+import { Checkpoint, type CheckpointedTask, type UpdateExtras } from "./checkpoint.js";
 import { ArtifactFetcher } from "./fetcher/artifact-fetcher.js";
 import { type Executor, LaunchError, type TaskEnded } from "./executor.js";
 import { LogStreamer } from "./log-streamer.js";
@@ -299,20 +299,39 @@ class AgentDaemon {
       if (isTerminal(t.state)) continue; // only its update waits for an ack
       if (t.info.release) this.fetcher?.pin(t.info.release, t.taskId);
       const ex = this.executors.get(t.executor);
-      if (!ex || !t.executorState) {
+      let executorState = t.executorState;
+      let lookupError = "";
+      if (ex instanceof DockerExecutor && !executorState) {
+        // Killed between create and the RUNNING write: the container's labels name the task.
+        try {
+          executorState = await ex.findLaunched({ ...t, agentId: this.id ?? "" });
+          if (executorState) this.checkpoint.setExecutorState(t.taskId, executorState);
+        } catch (err) {
+          lookupError = `; its container could not be looked for: ${errorMessage(err)}`;
+        }
+      }
+      if (!ex || !executorState) {
         this.report(t.taskId, {
           state: TaskState.TASK_FAILED,
           reason: ex ? Reason.LAUNCH_FAILED : Reason.EXIT_STATUS_UNKNOWN,
           message: ex
-            ? "the agent stopped while launching the task"
+            ? `the agent stopped while launching the task${lookupError}`
             : `executor "${t.executor}" is not available on this agent after its restart`,
         });
         continue;
       }
       try {
-        await ex.recover({ ...t, agentId: this.id ?? "", state: t.executorState });
-        // A kill that was under way when the agent stopped is carried on.
+        await ex.recover({ ...t, agentId: this.id ?? "", state: executorState });
         const task = this.tasks.get(t.taskId);
+        // A launch cut short before its RUNNING update: the task runs, so say it.
+        if (
+          task &&
+          (task.state === TaskState.TASK_STAGING || task.state === TaskState.TASK_STARTING) &&
+          ex.isRunning(t.taskId)
+        ) {
+          this.report(t.taskId, { state: TaskState.TASK_RUNNING, reason: "", message: "" });
+        }
+        // A kill that was under way when the agent stopped is carried on.
         if (task && t.killRequested && ex.isRunning(t.taskId)) {
           this.killRunning(task, undefined).catch((err) =>
             this.log.error("kill failed", { error: errorMessage(err) }),
@@ -342,15 +361,23 @@ class AgentDaemon {
     };
   }
 
-  /** Checkpoints and sends a status update for a task, and records its new state. */
+  /**
+   * Checkpoints and sends a status update for a task, and records its new state; `extra` goes
+   * into the same checkpoint write.
+   */
   private report(
     taskId: string,
     f: Omit<StatusFields, "taskId" | "frameworkId">,
     frameworkId?: string,
+    extra?: UpdateExtras,
   ): void {
     const t = this.tasks.get(taskId);
     if (t) t.state = f.state;
-    this.updates.emit(this.id ?? "", { taskId, frameworkId: frameworkId ?? t?.frameworkId ?? "", ...f });
+    this.updates.emit(
+      this.id ?? "",
+      { taskId, frameworkId: frameworkId ?? t?.frameworkId ?? "", ...f },
+      extra,
+    );
   }
 
   private onMessage(m: MasterMessage): void {
@@ -403,19 +430,38 @@ class AgentDaemon {
       killRequested: false,
     };
     this.tasks.set(t.taskId, t);
-    this.checkpoint.addTask({ ...t });
+    // The task enters the checkpoint with its first update, in one write. A process task is
+    // written before it is spawned; a docker task while its create request is with the engine
+    // (an agent killed before that write leaves a container no checkpoint names, which the
+    // orphan sweep removes, and the master, not hearing of the task, declares it lost).
+    let recorded = false;
+    const firstWrite = (): CheckpointedTask | undefined => {
+      if (recorded) return undefined;
+      recorded = true;
+      return { ...t };
+    };
     const ex = this.executors.get(executorName);
     if (!ex) {
-      this.report(t.taskId, {
-        state: TaskState.TASK_FAILED,
-        reason: Reason.LAUNCH_FAILED,
-        message: `executor "${executorName}" is not available on this agent (it has: ${[...this.executors.keys()].join(", ")})`,
-      });
+      this.report(
+        t.taskId,
+        {
+          state: TaskState.TASK_FAILED,
+          reason: Reason.LAUNCH_FAILED,
+          message: `executor "${executorName}" is not available on this agent (it has: ${[...this.executors.keys()].join(", ")})`,
+        },
+        undefined,
+        { task: firstWrite() },
+      );
       return;
     }
+    const docker = ex instanceof DockerExecutor;
     // A container may take a while to create (and its image to arrive): say so.
-    if (executorName === "docker")
-      this.report(t.taskId, { state: TaskState.TASK_STARTING, reason: "", message: "" });
+    const starting = () =>
+      this.report(t.taskId, { state: TaskState.TASK_STARTING, reason: "", message: "" }, undefined, {
+        task: firstWrite(),
+      });
+    if (!docker) this.checkpoint.addTask(firstWrite()!);
+    else if (rt.artifact?.release) starting();
     if (rt.artifact?.release) {
       // The task's release must be in the cache, verified, and installed before it starts.
       const release = rt.artifact.release;
@@ -437,25 +483,35 @@ class AgentDaemon {
       }
     }
     try {
-      const state = await ex.launch({
+      const req: DockerLaunchRequest = {
         taskId: t.taskId,
         frameworkId: t.frameworkId,
         agentId: this.id ?? "",
         info,
+        onCreating: docker && !recorded ? starting : undefined,
+      };
+      const state = await ex.launch(req);
+      // The executor's state (pid, container id) and RUNNING: durable together, one write.
+      this.report(t.taskId, { state: TaskState.TASK_RUNNING, reason: "", message: "" }, undefined, {
+        task: firstWrite(),
+        executorState: state,
       });
-      this.checkpoint.setExecutorState(t.taskId, state);
-      this.report(t.taskId, { state: TaskState.TASK_RUNNING, reason: "", message: "" });
       if (t.killRequested) {
         this.killRunning(t, undefined).catch((err) =>
           this.log.error("kill failed", { error: errorMessage(err) }),
         );
       }
     } catch (err) {
-      this.report(t.taskId, {
-        state: TaskState.TASK_FAILED,
-        reason: Reason.LAUNCH_FAILED,
-        message: err instanceof LaunchError ? err.message : errorMessage(err),
-      });
+      this.report(
+        t.taskId,
+        {
+          state: TaskState.TASK_FAILED,
+          reason: Reason.LAUNCH_FAILED,
+          message: err instanceof LaunchError ? err.message : errorMessage(err),
+        },
+        undefined,
+        { task: firstWrite() },
+      );
     }
   }
 

@@ -1,7 +1,9 @@
 // The agent's checkpoint: its id, the tasks it runs (with the executor's state needed to
 // re-attach after a restart) and the status updates not yet acknowledged by the master.
 // SQLite in WAL mode with synchronous=FULL: a lost update or a forgotten pid means a task
-// the cluster cannot account for.
+// the cluster cannot account for. Each write that a launch waits for is one transaction
+// (one fsync): the task with its first update, then the executor's state with RUNNING.
+// Acks alone are committed without their own fsync (see `ack`).
 import fs from "node:fs";
 import path from "node:path";
 import type Database from "better-sqlite3";
@@ -20,6 +22,13 @@ export interface CheckpointedTask {
   state: TaskState;
   executorState?: ExecutorState;
   killRequested: boolean;
+}
+
+/** What an update may carry into the checkpoint in its own transaction. */
+export interface UpdateExtras {
+  /** The task, not yet checkpointed, that this update is the first of. */
+  task?: CheckpointedTask;
+  executorState?: ExecutorState;
 }
 
 export interface PendingUpdate {
@@ -60,6 +69,10 @@ interface TaskRow {
 export class Checkpoint {
   private readonly db: Database.Database;
   private readonly meta: MetaTable;
+  private readonly insertTask: Database.Statement;
+  private readonly insertUpdate: Database.Statement;
+  private readonly updateState: Database.Statement;
+  private readonly updateExecutorState: Database.Statement;
 
   /** Opens (creating and migrating) `<dataDir>/agent.db`. */
   constructor(dataDir: string) {
@@ -70,6 +83,13 @@ export class Checkpoint {
       synchronous: "FULL",
     });
     this.meta = new MetaTable(this.db);
+    this.insertTask = this.db.prepare(
+      `INSERT OR REPLACE INTO tasks (task_id, framework_id, info, executor, state, executor_state, kill_requested)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.insertUpdate = this.db.prepare("INSERT INTO updates (uuid, task_id, status) VALUES (?, ?, ?)");
+    this.updateState = this.db.prepare("UPDATE tasks SET state = ? WHERE task_id = ?");
+    this.updateExecutorState = this.db.prepare("UPDATE tasks SET executor_state = ? WHERE task_id = ?");
   }
 
   close(): void {
@@ -86,26 +106,19 @@ export class Checkpoint {
 
   /** Records a task about to be launched. */
   addTask(t: CheckpointedTask): void {
-    this.db
-      .prepare(
-        `INSERT OR REPLACE INTO tasks (task_id, framework_id, info, executor, state, executor_state, kill_requested)
-         VALUES (?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(
-        t.taskId,
-        t.frameworkId,
-        Buffer.from(TaskInfo.encode(t.info).finish()),
-        t.executor,
-        t.state,
-        t.executorState ? JSON.stringify(t.executorState) : null,
-        t.killRequested ? 1 : 0,
-      );
+    this.insertTask.run(
+      t.taskId,
+      t.frameworkId,
+      Buffer.from(TaskInfo.encode(t.info).finish()),
+      t.executor,
+      t.state,
+      t.executorState ? JSON.stringify(t.executorState) : null,
+      t.killRequested ? 1 : 0,
+    );
   }
 
   setExecutorState(taskId: string, state: ExecutorState): void {
-    this.db
-      .prepare("UPDATE tasks SET executor_state = ? WHERE task_id = ?")
-      .run(JSON.stringify(state), taskId);
+    this.updateExecutorState.run(JSON.stringify(state), taskId);
   }
 
   setKillRequested(taskId: string): void {
@@ -128,13 +141,16 @@ export class Checkpoint {
   /**
    * Stores an update to send and, in the same transaction, the task's new latest state, so
    * that a re-registration after a crash never reports a state older than an update sent.
+   * `with.task` records the task itself first (its first update: one write, not two);
+   * `with.executorState` stores what re-attaches to it (RUNNING: the container id and the
+   * update are durable together, or neither is).
    */
-  addUpdate(status: TaskStatus): void {
+  addUpdate(status: TaskStatus, extra: UpdateExtras = {}): void {
     this.db.transaction(() => {
-      this.db
-        .prepare("INSERT INTO updates (uuid, task_id, status) VALUES (?, ?, ?)")
-        .run(status.uuid, status.taskId, Buffer.from(TaskStatus.encode(status).finish()));
-      this.db.prepare("UPDATE tasks SET state = ? WHERE task_id = ?").run(status.state, status.taskId);
+      if (extra.task) this.addTask(extra.task);
+      this.insertUpdate.run(status.uuid, status.taskId, Buffer.from(TaskStatus.encode(status).finish()));
+      this.updateState.run(status.state, status.taskId);
+      if (extra.executorState) this.setExecutorState(status.taskId, extra.executorState);
     })();
   }
 
@@ -151,24 +167,33 @@ export class Checkpoint {
    * Drops the acknowledged update. When it was terminal and nothing else is pending for the
    * task, the task leaves the checkpoint (its sandbox stays on disk). Returns whether the
    * uuid was pending.
+   *
+   * Committed with synchronous=NORMAL: WAL keeps it across a kill of the agent process, and
+   * after a power loss the worst case is the update still pending, which is sent again and
+   * deduplicated by the master by uuid. Every later FULL commit makes it durable as well.
    */
   ack(taskId: string, uuid: string): { known: boolean; taskRemoved: boolean } {
-    return this.db.transaction(() => {
-      const row = this.db
-        .prepare("SELECT status FROM updates WHERE uuid = ? AND task_id = ?")
-        .get(uuid, taskId) as { status: Buffer } | undefined;
-      if (!row) return { known: false, taskRemoved: false };
-      this.db.prepare("DELETE FROM updates WHERE uuid = ?").run(uuid);
-      const status = TaskStatus.decode(row.status);
-      const left = this.db.prepare("SELECT COUNT(*) AS n FROM updates WHERE task_id = ?").get(taskId) as {
-        n: number;
-      };
-      if (isTerminal(status.state) && left.n === 0) {
-        const r = this.db.prepare("DELETE FROM tasks WHERE task_id = ?").run(taskId);
-        return { known: true, taskRemoved: r.changes > 0 };
-      }
-      return { known: true, taskRemoved: false };
-    })();
+    this.db.pragma("synchronous = NORMAL");
+    try {
+      return this.db.transaction(() => {
+        const row = this.db
+          .prepare("SELECT status FROM updates WHERE uuid = ? AND task_id = ?")
+          .get(uuid, taskId) as { status: Buffer } | undefined;
+        if (!row) return { known: false, taskRemoved: false };
+        this.db.prepare("DELETE FROM updates WHERE uuid = ?").run(uuid);
+        const status = TaskStatus.decode(row.status);
+        const left = this.db.prepare("SELECT COUNT(*) AS n FROM updates WHERE task_id = ?").get(taskId) as {
+          n: number;
+        };
+        if (isTerminal(status.state) && left.n === 0) {
+          const r = this.db.prepare("DELETE FROM tasks WHERE task_id = ?").run(taskId);
+          return { known: true, taskRemoved: r.changes > 0 };
+        }
+        return { known: true, taskRemoved: false };
+      })();
+    } finally {
+      this.db.pragma("synchronous = FULL");
+    }
   }
 
   /** Forgets a task and its pending updates (after STALE_AGENT). */

@@ -5,6 +5,11 @@
 // (state, exit watch, logs). Ends are learnt from the engine's `die` events and read back
 // with inspect (exit code, OOMKilled); a finished container is removed once its output is
 // in the sandbox files, so a long-lived agent leaks no containers.
+//
+// A launch costs the agent two checkpoint writes, neither of them in front of the engine:
+// the task with its STARTING update is written while the create request is with the engine
+// (`onCreating`), the container id with RUNNING once the container runs. An agent killed
+// between the two finds the container again by its labels (`findLaunched`).
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
@@ -41,6 +46,17 @@ import {
   type TaskResourceUsage,
 } from "./executor.js";
 import { sandboxDir } from "./task-env.js";
+
+/** A launch, with the docker executor's hook into it. */
+export interface DockerLaunchRequest extends LaunchRequest {
+  /**
+   * Called once, after the create request has gone to the engine and before its answer is
+   * awaited: the agent checkpoints the task and its STARTING update there, while the engine
+   * works. If it throws, the container is removed and the launch rejects with that error.
+   * It is not called when the launch fails before asking the engine.
+   */
+  onCreating?: () => void;
+}
 
 export interface DockerExecutorInit {
   dataDir: string;
@@ -116,7 +132,7 @@ export class DockerExecutor implements Executor {
     });
   }
 
-  async launch(req: LaunchRequest): Promise<ExecutorState> {
+  async launch(req: DockerLaunchRequest): Promise<ExecutorState> {
     const { taskId } = req;
     if (!TASK_ID_PATTERN.test(taskId))
       throw new LaunchError(taskId, `task_id "${taskId}" is not a valid task id`);
@@ -135,7 +151,21 @@ export class DockerExecutor implements Executor {
       });
     }
     await this.events.ensureStarted();
-    const container = await this.create(taskId, spec);
+    const creating = this.create(taskId, spec);
+    if (req.onCreating) {
+      // Handled below; without this a fast rejection during the wait would be unhandled.
+      creating.catch(() => undefined);
+      // One turn of the event loop puts the request on the engine's socket.
+      await new Promise((r) => setImmediate(r));
+      try {
+        req.onCreating();
+      } catch (err) {
+        const c = await creating.catch(() => undefined);
+        await c?.remove({ force: true }).catch(() => undefined);
+        throw err;
+      }
+    }
+    const container = await creating;
     let markReady!: () => void;
     const ready = new Promise<void>((r) => {
       markReady = r;
@@ -209,6 +239,50 @@ export class DockerExecutor implements Executor {
     } else {
       this.finishSoon(w);
     }
+  }
+
+  /**
+   * For a task checkpointed without a container id (the agent stopped mid-launch): the state
+   * of the container that launch made, found by its `yard.task` and `yard.agent` labels, to
+   * pass to `recover`. Undefined when the launch never got a container started; a container
+   * created but never started is removed then (the task is reported as failed to launch).
+   */
+  async findLaunched(req: LaunchRequest): Promise<ExecutorState | undefined> {
+    if (!req.agentId) return undefined;
+    const list = await withTimeout(
+      this.docker.listContainers({
+        all: true,
+        filters: { label: [`${LABEL_TASK}=${req.taskId}`, `${LABEL_AGENT}=${req.agentId}`] },
+      }),
+      this.engineTimeoutMs,
+      "the Docker engine did not list containers",
+    );
+    let found: Docker.ContainerInfo | undefined;
+    for (const c of list) {
+      if (c.State === "created") {
+        await this.docker
+          .getContainer(c.Id)
+          .remove({ force: true })
+          .catch((err) => {
+            if (engineStatus(err) !== 404) throw err;
+          });
+      } else if (!found || c.Created > found.Created) {
+        found = c;
+      }
+    }
+    if (!found) return undefined;
+    const state: DockerState = {
+      containerId: found.Id,
+      containerName: found.Names[0]?.replace(/^\//, "") ?? found.Id,
+      image: found.Image,
+      sandbox: sandboxDir(this.init.dataDir, req.taskId),
+      memLimitMiB: req.info.resources?.mem ?? 0,
+    };
+    this.logger.info("found the container of a task launched before the restart", {
+      task: req.taskId,
+      container: state.containerName,
+    });
+    return { ...state };
   }
 
   async kill(taskId: string, graceMs: number): Promise<void> {

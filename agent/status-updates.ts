@@ -5,7 +5,7 @@ import type { Logger } from "../common/logger.js";
 import { newUuid } from "../common/ids.js";
 import type { AgentMessage } from "../proto/gen/yard/v1/agent.js";
 import type { TaskState, TaskStatus } from "../proto/gen/yard/v1/common.js";
-import type { Checkpoint } from "./checkpoint.js";
+import type { Checkpoint, UpdateExtras } from "./checkpoint.js";
 
 export interface StatusFields {
   taskId: string;
@@ -36,8 +36,11 @@ export class StatusUpdates {
     this.timer = undefined;
   }
 
-  /** Checkpoints and sends a new update; returns it. */
-  emit(agentId: string, f: StatusFields): TaskStatus {
+  /**
+   * Checkpoints and sends a new update; returns it. `extra` is written in the same
+   * transaction (the task itself with its first update, the executor's state with RUNNING).
+   */
+  emit(agentId: string, f: StatusFields, extra?: UpdateExtras): TaskStatus {
     const status: TaskStatus = {
       taskId: f.taskId,
       state: f.state,
@@ -50,7 +53,7 @@ export class StatusUpdates {
       exitCode: f.exitCode,
       source: "agent",
     };
-    this.checkpoint.addUpdate(status);
+    this.checkpoint.addUpdate(status, extra);
     this.send({ status: { status } });
     return status;
   }

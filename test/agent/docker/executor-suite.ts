@@ -282,5 +282,70 @@ export function dockerExecutorSuite(engine: TestEngine): void {
       assert.equal((await second.waitEnded("t-re-run")).state, TaskState.TASK_KILLED);
       await second.executor.stop();
     });
+
+    test("onCreating runs while the engine creates; a launch cut short is found again by its labels", async () => {
+      const first = new Recorder(init);
+      const info = task("t-midlaunch", "echo up; sleep 60");
+      let seenBeforeCreated = false;
+      const state = await first.executor.launch({
+        taskId: info.taskId,
+        frameworkId: FW,
+        agentId,
+        info,
+        onCreating: () => {
+          // Called before the create call's answer was awaited: no watched container yet.
+          seenBeforeCreated = !first.executor.isRunning(info.taskId);
+        },
+      });
+      assert.equal(seenBeforeCreated, true);
+      // The agent dies before it checkpoints the container id: a new executor looks by label.
+      await first.executor.stop();
+      const second = new Recorder(init);
+      const req = { taskId: info.taskId, frameworkId: FW, agentId, info };
+      const found = await second.executor.findLaunched(req);
+      assert.ok(found, "the running container is found by its labels");
+      assert.equal(found.containerId, state.containerId);
+      assert.equal(found.sandbox, state.sandbox);
+      await second.executor.recover({ ...req, killRequested: false, state: found });
+      assert.equal(second.executor.isRunning(info.taskId), true);
+      assert.deepEqual(
+        await second.executor.removeOrphans(agentId),
+        [],
+        "a re-attached container is no orphan",
+      );
+      await second.executor.kill(info.taskId, 1000);
+      assert.equal((await second.waitEnded(info.taskId)).state, TaskState.TASK_KILLED);
+      assert.equal(readFile(second.executor.logPath(info.taskId, "stdout")), "up\n");
+      // Created but never started (the agent died between create and start): removed, not found.
+      const created = await docker.createContainer({
+        Image: TEST_IMAGE,
+        Cmd: ["sleep", "60"],
+        Labels: { [LABEL_AGENT]: agentId, [LABEL_TASK]: "t-never-started" },
+        HostConfig: { NetworkMode: "none" },
+      });
+      const none = await second.executor.findLaunched({ ...req, taskId: "t-never-started" });
+      assert.equal(none, undefined);
+      assert.equal(await exists(docker, created.id), false);
+      // A failing onCreating (the checkpoint write) undoes the launch: no container is left.
+      const bad = task("t-oncreating-throws", "sleep 60");
+      await assert.rejects(
+        second.executor.launch({
+          taskId: bad.taskId,
+          frameworkId: FW,
+          agentId,
+          info: bad,
+          onCreating: () => {
+            throw new Error("disk full");
+          },
+        }),
+        /disk full/,
+      );
+      const left = await docker.listContainers({
+        all: true,
+        filters: { label: [`${LABEL_TASK}=t-oncreating-throws`] },
+      });
+      assert.equal(left.length, 0);
+      await second.executor.stop();
+    });
   });
 }
