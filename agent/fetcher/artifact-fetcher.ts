@@ -22,7 +22,12 @@ import { dockerLoad, installIntoSandbox } from "./artifact-install.js";
 import { verifyArtifact } from "./artifact-verify.js";
 import { planEviction } from "./cache-eviction.js";
 import { PeerGuard } from "./peer-guard.js";
-import { createSwarmClient, destroySwarmClient, type SwarmClient, type Torrent } from "./webtorrent-api.js";
+import {
+  createSwarmClient,
+  destroySwarmClient,
+  type SwarmClient,
+  type Torrent,
+} from "../../common/swarm-client.js";
 
 export type FetchState = "FETCHING" | "VERIFYING" | "DONE" | "FAILED" | "EVICTED";
 

@@ -6,7 +6,7 @@
 // life of the torrent (by peer id, so a reconnect from another port is refused too).
 // A disconnected peer stays among a piece's sources: its blocks stay in the piece too.
 import type { Logger } from "../../common/logger.js";
-import type { Torrent, Wire } from "./webtorrent-api.js";
+import type { Torrent, Wire } from "../../common/swarm-client.js";
 
 interface PieceWire extends Wire {
   on(event: "close", cb: () => void): void;

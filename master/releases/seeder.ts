@@ -2,42 +2,14 @@
 // release from the release store, so that a swarm always has a complete source. BitTorrent
 // over TCP only: no DHT, no local peer discovery, no uTP, no web seeds, no NAT traversal, no
 // peer exchange; peers are found through the master's tracker alone.
-import net from "node:net";
 import type { Logger } from "../../common/logger.js";
+import {
+  createSwarmClient,
+  destroySwarmClient,
+  type SwarmClient,
+  type Torrent,
+} from "../../common/swarm-client.js";
 import { type ChokerTorrent, SeedChoker } from "./seed-choker.js";
-
-interface Wire {
-  uploaded: number;
-}
-
-interface Torrent {
-  infoHash: string;
-  uploaded: number;
-  uploadSpeed: number;
-  numPeers: number;
-  ready: boolean;
-  done: boolean;
-  wires: Wire[];
-  on(event: "error" | "warning", cb: (err: Error | string) => void): void;
-  once(event: "ready", cb: () => void): void;
-  once(event: "error", cb: (err: Error | string) => void): void;
-}
-
-interface WebTorrentClient {
-  listening: boolean;
-  add(
-    torrent: Uint8Array,
-    opts: { path: string; skipVerify: boolean; strategy?: string; uploads?: number },
-    cb: (t: Torrent) => void,
-  ): Torrent;
-  remove(infoHash: string, opts: { destroyStore: boolean }, cb: (err?: Error | null) => void): void;
-  address(): { address: string; port: number } | null;
-  on(event: "error", cb: (err: Error | string) => void): void;
-  once(event: "listening", cb: () => void): void;
-  destroy(cb: (err?: Error | null) => void): void;
-}
-
-type WebTorrentCtor = new (opts: Record<string, unknown>) => WebTorrentClient;
 
 export interface SeederComponents {
   logger: Logger;
@@ -68,35 +40,17 @@ export class Seeder {
   private readonly chokers = new Map<string, SeedChoker>();
 
   private constructor(
-    private readonly client: WebTorrentClient,
+    private readonly client: SwarmClient,
     private readonly log: Logger,
     private readonly init: SeederInit,
   ) {}
 
   static async create(components: SeederComponents, init: SeederInit = {}): Promise<Seeder> {
-    const name = "webtorrent";
-    const WebTorrent = ((await import(name)) as { default: WebTorrentCtor }).default;
-    const opts = {
-      dht: false,
-      lsd: false,
-      utp: false,
-      utPex: false,
-      webSeeds: false,
-      natUpnp: false,
-      natPmp: false,
-      tracker: {},
-      torrentPort: init.peerPort ?? 0,
-      uploadLimit: init.uploadLimit && init.uploadLimit > 0 ? init.uploadLimit : -1,
-    };
-    const client = init.listenHost
-      ? bindingTo(init.listenHost, () => new WebTorrent(opts))
-      : new WebTorrent(opts);
-    if (!client.listening) {
-      await new Promise<void>((resolve, reject) => {
-        client.once("listening", resolve);
-        client.on("error", (err) => reject(typeof err === "string" ? new Error(err) : err));
-      });
-    }
+    const client = await createSwarmClient({
+      peerPort: init.peerPort,
+      listenHost: init.listenHost,
+      uploadLimit: init.uploadLimit,
+    });
     client.on("error", (err) => components.logger.error("seeder error", { error: String(err) }));
     return new Seeder(client, components.logger, init);
   }
@@ -173,26 +127,6 @@ export class Seeder {
   stop(): Promise<void> {
     for (const infoHash of [...this.chokers.keys()]) this.dropChoker(infoHash);
     this.torrents.clear();
-    return new Promise((resolve) => this.client.destroy(() => resolve()));
-  }
-}
-
-/**
- * Runs `create` with the TCP listener it opens bound to `host`. webtorrent binds its listener
- * synchronously in its constructor with listen(port, cb) and offers no address option; this
- * redirects exactly that call, and only while `create` runs.
- */
-function bindingTo<T>(host: string, create: () => T): T {
-  const original = net.Server.prototype.listen;
-  net.Server.prototype.listen = function (this: net.Server, ...args: unknown[]) {
-    if (typeof args[0] === "number" && typeof args[1] === "function") {
-      return original.apply(this, [args[0], host, args[1]] as unknown as Parameters<typeof original>);
-    }
-    return original.apply(this, args as Parameters<typeof original>);
-  } as typeof original;
-  try {
-    return create();
-  } finally {
-    net.Server.prototype.listen = original;
+    return destroySwarmClient(this.client);
   }
 }

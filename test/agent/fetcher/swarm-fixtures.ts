@@ -6,11 +6,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { FetchArtifact } from "../../../proto/gen/yard/v1/agent.js";
-import {
-  createSwarmClient,
-  destroySwarmClient,
-  type SwarmClient,
-} from "../../../agent/fetcher/webtorrent-api.js";
+import { createSwarmClient, destroySwarmClient, type SwarmClient } from "../../../common/swarm-client.js";
 
 export interface Tracker {
   announce: string;

@@ -1,5 +1,5 @@
-// The part of webtorrent 2.8 that the fetcher uses, typed here because the package ships no
-// types. The client is created with BitTorrent over TCP only: no DHT, no local peer
+// The part of webtorrent 2.8 that Yard uses (the agents' fetcher and the master's seeder),
+// typed here because the package ships no types. The client is created with BitTorrent over TCP only: no DHT, no local peer
 // discovery, no uTP, no web seeds, no NAT traversal; the only tracker is the announce URL in
 // each torrent (the master's). Its TCP listener binds to `listenHost` when given, since
 // webtorrent itself has no option for the listen address.
