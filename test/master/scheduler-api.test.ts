@@ -101,6 +101,7 @@ describe("scheduler and agent APIs refuse bad input", { timeout: 60_000 }, () =>
       token: TOKEN,
       logger: silentLogger,
       defaultRefuseSeconds: 5,
+      updateRetryMs: 500,
     });
     agent = await startAgent({
       master: master.address,
@@ -208,6 +209,73 @@ describe("scheduler and agent APIs refuse bad input", { timeout: 60_000 }, () =>
     assert.match(err.details, /t-dup/);
     await a.driver.kill("t-dup");
     await waitFor("t-dup to be killed", () => a.latest("t-dup")?.state === TaskState.TASK_KILLED);
+  });
+
+  test("reconciliation answers from the master's store, without uuids: explicit and implicit", async () => {
+    const offer = await a.take();
+    await a.driver.launch(offer, [task("t-rec")]);
+    await waitFor("t-rec to run", () => a.latest("t-rec")?.state === TaskState.TASK_RUNNING);
+    const before = a.updates.length;
+    await a.driver.reconcile(["t-rec", "t-never-seen"]);
+    const answers = await waitFor("two reconciliation answers", () => {
+      const got = a.updates.slice(before);
+      return got.length >= 2 && got;
+    });
+    const known = answers.find((u) => u.taskId === "t-rec")!;
+    assert.equal(known.state, TaskState.TASK_RUNNING);
+    assert.equal(known.uuid, "", "answers need no acknowledgement");
+    const unknown = answers.find((u) => u.taskId === "t-never-seen")!;
+    assert.equal(unknown.state, TaskState.TASK_LOST);
+    assert.equal(unknown.reason, "REASON_TASK_UNKNOWN");
+
+    const mark = a.updates.length;
+    await a.driver.reconcile();
+    const implicit = await waitFor("an implicit answer for t-rec", () =>
+      a.updates.slice(mark).find((u) => u.taskId === "t-rec"),
+    );
+    assert.equal(implicit.state, TaskState.TASK_RUNNING);
+    await a.driver.kill("t-rec");
+    await waitFor("t-rec to be killed", () => a.latest("t-rec")?.state === TaskState.TASK_KILLED);
+  });
+
+  test("an update the framework does not acknowledge is sent again until it is", async () => {
+    await a.quiet();
+    const manual = new SchedulerDriver({
+      master: master.address,
+      token: TOKEN,
+      framework: { name: "manual-acks" },
+      autoAcknowledge: false,
+      logger: silentLogger,
+    });
+    const seen: TaskStatus[] = [];
+    let offer: Offer | undefined;
+    manual.on("offers", ({ offers }) => {
+      offer ??= offers[0];
+    });
+    manual.on("update", ({ status }) => {
+      seen.push(status);
+    });
+    try {
+      await manual.start();
+      await waitFor("an offer for the manual framework", () => offer);
+      await manual.launch(offer!, [task("t-manual", { command: "true" })]);
+      const finished = await waitFor("FINISHED twice (sent again while unacknowledged)", () => {
+        const f = seen.filter((s) => s.taskId === "t-manual" && s.state === TaskState.TASK_FINISHED);
+        return f.length >= 2 && f;
+      });
+      assert.equal(finished[0]!.uuid, finished[1]!.uuid, "the same update, not a new one");
+      await manual.acknowledge(finished[0]!);
+      // A resend already on the wire when the ack landed may still arrive; let it.
+      await new Promise((r) => setTimeout(r, 300));
+      const sameUpdate = () => seen.filter((s) => s.uuid === finished[0]!.uuid).length;
+      const afterAck = sameUpdate();
+      await new Promise((r) => setTimeout(r, 1_500));
+      assert.equal(sameUpdate(), afterAck, "no resend after the acknowledgement (retry interval 0.5 s)");
+    } finally {
+      await manual.teardown().catch(() => undefined);
+      await manual.stop();
+      await a.wake();
+    }
   });
 
   test("killing an unknown task is NOT_FOUND", async () => {
