@@ -36,6 +36,11 @@ export class AlreadyExistsError extends YardError {
   readonly code = GrpcStatus.ALREADY_EXISTS;
 }
 
+/** The caller proved who it is, but acts for someone else (another framework's id). */
+export class PermissionDeniedError extends YardError {
+  readonly code = GrpcStatus.PERMISSION_DENIED;
+}
+
 /** The caller did not prove who it is. */
 export class UnauthenticatedError extends YardError {
   readonly code = GrpcStatus.UNAUTHENTICATED;

@@ -70,7 +70,7 @@ export interface ReleaseStagingOptions {
   /** Deadline of each unary call, default 30 s. */
   callDeadlineMs?: number;
   /** The driver whose framework id setPins() pins for; needed by setPins() only. */
-  driver?: { readonly frameworkId: string | undefined };
+  driver?: { readonly frameworkId: string | undefined; readonly session?: string };
   logger?: Logger;
 }
 
@@ -241,8 +241,9 @@ export class ReleaseStaging {
     this.log.debug("release staging client closed");
   }
 
+  /** The cluster token, and the driver's subscription secret when there is a driver. */
   private metadata(): Metadata {
-    return authMetadata(this.opts.token);
+    return authMetadata(this.opts.token, this.opts.driver?.session);
   }
 
   private async call<Req, Res>(

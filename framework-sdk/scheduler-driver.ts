@@ -92,6 +92,7 @@ export class SchedulerDriver extends EventEmitter {
   private wakeUp: (() => void) | undefined;
   private dispatching: Promise<void> = Promise.resolve();
   private readonly queues = new Set<EventQueue<DriverEvent>>();
+  private sessionSecret: string | undefined;
   private readonly pendingAcks: { taskId: string; uuid: string }[] = [];
   private startWaiter: { resolve: (id: string) => void; reject: (err: Error) => void } | undefined;
 
@@ -128,6 +129,14 @@ export class SchedulerDriver extends EventEmitter {
   }
 
   /** The framework id, once the master gave one (or the one passed to fail over). */
+  /**
+   * The secret of the current subscription, sent with every call so that the master knows the
+   * call comes from this framework (ReleaseStaging sends it with setPins too). Never log it.
+   */
+  get session(): string | undefined {
+    return this.sessionSecret;
+  }
+
   get frameworkId(): string | undefined {
     return this.id;
   }
@@ -304,7 +313,7 @@ export class SchedulerDriver extends EventEmitter {
         fn,
         this.client,
         req,
-        authMetadata(this.opts.token),
+        authMetadata(this.opts.token, this.sessionSecret),
         this.opts.callDeadlineMs ?? 30_000,
       );
     } catch (err) {
@@ -436,6 +445,7 @@ export class SchedulerDriver extends EventEmitter {
         }
         this.id = s.frameworkId;
         this.info.id = s.frameworkId;
+        this.sessionSecret = s.session || undefined;
         this.log.info("subscribed", { frameworkId: s.frameworkId, reconnected: resubscribing });
         this.settleStart(s.frameworkId);
         this.dispatch("subscribed", {

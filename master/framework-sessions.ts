@@ -1,7 +1,14 @@
 // The frameworks' side of the master: subscriptions and failover, and the SchedulerService
 // calls (Accept, Decline, Kill, Reconcile, Acknowledge, Suppress, Revive, Teardown).
+import { randomBytes } from "node:crypto";
+import { sameSecret } from "../common/auth.js";
 import { status as Code } from "@grpc/grpc-js";
-import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from "../common/errors.js";
+import {
+  FailedPreconditionError,
+  PermissionDeniedError,
+  InvalidArgumentError,
+  NotFoundError,
+} from "../common/errors.js";
 import { newId } from "../common/ids.js";
 import { Reason } from "../common/reasons.js";
 import { isEmptyResources } from "../common/resources.js";
@@ -78,6 +85,7 @@ export class FrameworkSessions {
         unacked: new Map(),
         tasks: new Set(),
         outbox: [],
+        session: "",
         removing: false,
         forgotten: false,
       };
@@ -88,6 +96,7 @@ export class FrameworkSessions {
     const reconnected = info.id !== "";
     entry.status = "CONNECTED";
     entry.link = link;
+    entry.session = randomBytes(18).toString("base64url");
     entry.lastHeartbeatMs = t;
     this.core.store.transaction(() => {
       this.core.store.putFramework({ ...entry, disconnectedAt: 0 });
@@ -102,6 +111,7 @@ export class FrameworkSessions {
       subscribed: {
         frameworkId: entry.info.id,
         heartbeatIntervalSeconds: this.core.config.frameworkHeartbeatMs / 1000,
+        session: entry.session,
       },
     });
     this.core.allocator.setFrameworkActive(entry.info.id, true);
@@ -134,6 +144,20 @@ export class FrameworkSessions {
       framework: frameworkId,
       failoverTimeoutSeconds: failoverSeconds(fw.info, this.core.config),
     });
+  }
+
+  /**
+   * Refuses a call made in the name of a subscribed framework by anyone but its current
+   * subscription. Calls for frameworks that are not subscribed fail later, with their own reason.
+   */
+  checkSession(frameworkId: string, session: string): void {
+    const fw = this.core.frameworks.get(frameworkId);
+    if (!fw?.link || fw.removing) return;
+    if (!sameSecret(session, fw.session)) {
+      throw new PermissionDeniedError(
+        `framework ${frameworkId}: the call does not come from its current subscription (yard-session metadata)`,
+      );
+    }
   }
 
   private requireSubscribed(frameworkId: string): FrameworkEntry {

@@ -82,6 +82,7 @@ export class MasterCore {
         unacked: new Map(),
         tasks: new Set(),
         outbox: [],
+        session: "",
         removing: f.status === "INACTIVE",
         forgotten: false,
       };

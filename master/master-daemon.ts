@@ -85,7 +85,12 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   server.addService(AgentServiceService, agentService(master, opts.token));
   server.addService(SchedulerServiceService, schedulerService(master, opts.token));
   server.addService(OperatorServiceService, operatorService(master, opts.token));
-  server.addService(ReleaseServiceService, releaseService(releaseStore, opts.token));
+  server.addService(
+    ReleaseServiceService,
+    releaseService(releaseStore, opts.token, (frameworkId, session) =>
+      master.checkSession(frameworkId, session),
+    ),
+  );
   const http = createHttpServer(master, tracker);
   let grpcPort: number;
   try {

@@ -90,6 +90,10 @@ export class Master {
     return this.frameworks.subscribe(...args);
   }
 
+  checkSession(frameworkId: string, session: string): void {
+    this.frameworks.checkSession(frameworkId, session);
+  }
+
   frameworkDisconnected(...args: Parameters<FrameworkSessions["frameworkDisconnected"]>): void {
     this.frameworks.frameworkDisconnected(...args);
   }

@@ -31,6 +31,8 @@ export interface FrameworkEntry {
   tasks: Set<string>;
   /** Updates waiting for the current commit, sent together after it. */
   outbox: TaskStatus[];
+  /** The secret of the current subscription (Subscribed.session); not kept across restarts. */
+  session: string;
   /** Torn down or past its failover timeout: its tasks are being killed. */
   removing: boolean;
   /** The allocator has forgotten it (all its tasks ended after the removal). */

@@ -72,6 +72,9 @@ export async function startServiceFramework(opts: ServiceFrameworkOptions): Prom
     get frameworkId() {
       return scheduler?.frameworkId();
     },
+    get session() {
+      return scheduler?.session();
+    },
   });
   try {
     scheduler = new ServiceScheduler(store, stager, log, {

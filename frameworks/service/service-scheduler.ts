@@ -106,6 +106,11 @@ export class ServiceScheduler {
     return this.driver?.frameworkId;
   }
 
+  /** The driver's subscription secret, for calls made in the framework's name (pins). */
+  session(): string | undefined {
+    return this.driver?.session;
+  }
+
   connect(): void {
     const driver = new SchedulerDriver({
       master: this.init.master,

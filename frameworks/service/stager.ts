@@ -44,12 +44,12 @@ function agentsOf(p: SdkStageProgress): StagingAgent[] {
 export class ReleaseStager implements Stager {
   private readonly staging: ReleaseStaging;
 
-  /** `driver` gives the framework id that pins are set for, once subscribed. */
+  /** `driver` gives the framework id that pins are set for, and its subscription secret. */
   constructor(
     master: string,
     token: string | undefined,
     private readonly log: Logger,
-    driver: { readonly frameworkId: string | undefined },
+    driver: { readonly frameworkId: string | undefined; readonly session?: string },
   ) {
     this.staging = new ReleaseStaging({ master, token, driver, logger: log });
   }

@@ -1,5 +1,6 @@
 // The gRPC shell of ReleaseService: pushes (client streams), lists, removal, status, torrent
 // export and staging. The work is done by the ReleaseManager (master/releases/).
+import { sessionOf } from "../../common/auth.js";
 import type { sendUnaryData, ServerReadableStream, ServerWritableStream } from "@grpc/grpc-js";
 import { checkToken } from "../../common/auth.js";
 import { toGrpcError } from "../../common/errors.js";
@@ -17,7 +18,14 @@ import { failStream, unaryHandler } from "./call-guard.js";
 
 const log = createLogger("master.releases");
 
-export function releaseService(releases: ReleaseManager, token: string | undefined): ReleaseServiceServer {
+/** Throws unless `session` is the current subscription secret of the framework (when subscribed). */
+export type SessionCheck = (frameworkId: string, session: string) => void;
+
+export function releaseService(
+  releases: ReleaseManager,
+  token: string | undefined,
+  checkSession: SessionCheck,
+): ReleaseServiceServer {
   return {
     push(call: ServerReadableStream<PushChunk, PushResponse>, callback: sendUnaryData<PushResponse>) {
       const run = async () => {
@@ -46,7 +54,8 @@ export function releaseService(releases: ReleaseManager, token: string | undefin
       );
     },
     status: unaryHandler(token, (req) => releases.status(req.release)),
-    setPins: unaryHandler(token, (req) => {
+    setPins: unaryHandler(token, (req, call) => {
+      checkSession(req.frameworkId, sessionOf(call.metadata));
       releases.setPins(req);
       return {};
     }),

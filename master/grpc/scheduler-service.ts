@@ -1,6 +1,6 @@
 // The gRPC shell of SchedulerService: one event stream per framework and unary calls.
 import { type ServerWritableStream, status } from "@grpc/grpc-js";
-import { checkToken } from "../../common/auth.js";
+import { checkToken, sessionOf } from "../../common/auth.js";
 import type {
   CallResponse,
   Event,
@@ -12,6 +12,18 @@ import type { Master } from "../master.js";
 import { failStream, unaryHandler } from "./call-guard.js";
 
 const done: CallResponse = {};
+
+/** A unary call made in a framework's name: token first, then that framework's session. */
+function sessionHandler<Req extends { frameworkId: string }, Res>(
+  master: Master,
+  token: string | undefined,
+  fn: (req: Req) => Res,
+) {
+  return unaryHandler<Req, Res>(token, (req, call) => {
+    master.checkSession(req.frameworkId, sessionOf(call.metadata));
+    return fn(req);
+  });
+}
 
 export function schedulerService(master: Master, token: string | undefined): SchedulerServiceServer {
   return {
@@ -46,35 +58,35 @@ export function schedulerService(master: Master, token: string | undefined): Sch
       call.on("close", gone);
       call.on("error", gone);
     },
-    accept: unaryHandler(token, (req) => ({
+    accept: sessionHandler(master, token, (req) => ({
       taskIds: master.accept(req.frameworkId, req.offerIds, req.operations, req.filters?.refuseSeconds),
     })),
-    decline: unaryHandler(token, (req) => {
+    decline: sessionHandler(master, token, (req) => {
       master.decline(req.frameworkId, req.offerIds, req.filters?.refuseSeconds);
       return done;
     }),
-    kill: unaryHandler(token, (req) => {
+    kill: sessionHandler(master, token, (req) => {
       master.kill(req.frameworkId, req.taskId, req.graceSeconds);
       return done;
     }),
-    reconcile: unaryHandler(token, (req) => {
+    reconcile: sessionHandler(master, token, (req) => {
       master.reconcile(req.frameworkId, req.taskIds);
       return done;
     }),
-    acknowledge: unaryHandler(token, (req) => {
+    acknowledge: sessionHandler(master, token, (req) => {
       if (req.taskId || req.acks.length === 0) master.acknowledge(req.frameworkId, req.taskId, req.uuid);
       master.acknowledgeBatch(req.frameworkId, req.acks);
       return done;
     }),
-    suppress: unaryHandler(token, (req) => {
+    suppress: sessionHandler(master, token, (req) => {
       master.suppress(req.frameworkId);
       return done;
     }),
-    revive: unaryHandler(token, (req) => {
+    revive: sessionHandler(master, token, (req) => {
       master.revive(req.frameworkId);
       return done;
     }),
-    teardown: unaryHandler(token, (req) => {
+    teardown: sessionHandler(master, token, (req) => {
       master.teardown(req.frameworkId);
       return done;
     }),

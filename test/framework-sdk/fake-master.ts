@@ -141,7 +141,7 @@ export class FakeMaster {
     const hb = this.opts.heartbeatIntervalSeconds ?? 5;
     call.write({
       type: Event_Type.SUBSCRIBED,
-      subscribed: { frameworkId: id, heartbeatIntervalSeconds: hb },
+      subscribed: { frameworkId: id, heartbeatIntervalSeconds: hb, session: "" },
     });
     const timer = setInterval(() => {
       if (this.heartbeats && !call.cancelled && !call.destroyed) call.write({ type: Event_Type.HEARTBEAT });

@@ -304,6 +304,35 @@ describe("scheduler and agent APIs refuse bad input", { timeout: 60_000 }, () =>
     }
   });
 
+  test("calls in another framework's name are PERMISSION_DENIED, even with the cluster token", async () => {
+    const client = new SchedulerServiceClient(master.address, insecureChannel(), CHANNEL_OPTIONS);
+    const victim = a.driver.frameworkId!;
+    try {
+      // No subscription secret at all.
+      await assert.rejects(
+        unary(client.teardown, client, { frameworkId: victim }, authMetadata(TOKEN)),
+        (err: any) => err.code === Code.PERMISSION_DENIED && err.details.includes(victim),
+      );
+      // Framework B's own secret does not let it act for A.
+      await assert.rejects(
+        unary(
+          client.kill,
+          client,
+          { frameworkId: victim, taskId: "t-dup" },
+          authMetadata(TOKEN, b.driver.session),
+        ),
+        (err: any) => err.code === Code.PERMISSION_DENIED,
+      );
+      // A's own calls go through.
+      await a.driver.revive();
+    } finally {
+      client.close();
+    }
+    const offer = await a.take();
+    assert.equal(offer.frameworkId, victim, "A is still subscribed and offered");
+    a.offers.unshift(offer);
+  });
+
   test("re-subscribing with an unknown framework id is NOT_FOUND", async () => {
     const ghost = new SchedulerDriver({
       master: master.address,

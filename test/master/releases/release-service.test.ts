@@ -124,7 +124,6 @@ describe("release service", () => {
       { release: "web@1.0", sha256: web.sha256, size: 300_000 },
     ]);
     const sched = new SchedulerServiceClient(master.address, insecureChannel(), CHANNEL_OPTIONS);
-    const md = authMetadata(undefined);
     const events: Event[] = [];
     const stream = sched.subscribe({
       frameworkInfo: {
@@ -141,8 +140,10 @@ describe("release service", () => {
     stream.on("data", (e: Event) => events.push(e));
     stream.on("error", () => undefined);
     try {
-      const fwId = (await waitFor("subscribed", () => events.find((e) => e.subscribed)))!.subscribed!
-        .frameworkId;
+      const subscribed = (await waitFor("subscribed", () => events.find((e) => e.subscribed)))!.subscribed!;
+      const fwId = subscribed.frameworkId;
+      // Calls in the framework's name carry its subscription secret.
+      const md = authMetadata(undefined, subscribed.session);
       const nextOffer = async (seen: number) =>
         waitFor(
           "an offer",

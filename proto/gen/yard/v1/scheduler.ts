@@ -109,6 +109,12 @@ export function event_TypeToJSON(object: Event_Type): string {
 export interface Subscribed {
   frameworkId: string;
   heartbeatIntervalSeconds: number;
+  /**
+   * A secret of this subscription: every call the framework makes (SchedulerService, and
+   * ReleaseService.SetPins) carries it as `yard-session` metadata, so that no other client
+   * can act in the framework's name. A new subscription gets a new one.
+   */
+  session: string;
 }
 
 export interface Offers {
@@ -501,7 +507,7 @@ export const Event: MessageFns<Event> = {
 };
 
 function createBaseSubscribed(): Subscribed {
-  return { frameworkId: "", heartbeatIntervalSeconds: 0 };
+  return { frameworkId: "", heartbeatIntervalSeconds: 0, session: "" };
 }
 
 export const Subscribed: MessageFns<Subscribed> = {
@@ -511,6 +517,9 @@ export const Subscribed: MessageFns<Subscribed> = {
     }
     if (message.heartbeatIntervalSeconds !== 0) {
       writer.uint32(17).double(message.heartbeatIntervalSeconds);
+    }
+    if (message.session !== "") {
+      writer.uint32(26).string(message.session);
     }
     return writer;
   },
@@ -544,6 +553,14 @@ export const Subscribed: MessageFns<Subscribed> = {
             message.heartbeatIntervalSeconds = reader.double();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.session = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -568,6 +585,7 @@ export const Subscribed: MessageFns<Subscribed> = {
         : isSet(object.heartbeat_interval_seconds)
         ? globalThis.Number(object.heartbeat_interval_seconds)
         : 0,
+      session: isSet(object.session) ? globalThis.String(object.session) : "",
     };
   },
 
@@ -579,6 +597,9 @@ export const Subscribed: MessageFns<Subscribed> = {
     if (message.heartbeatIntervalSeconds !== 0) {
       obj.heartbeatIntervalSeconds = floatToJson(message.heartbeatIntervalSeconds);
     }
+    if (message.session !== "") {
+      obj.session = message.session;
+    }
     return obj;
   },
 
@@ -589,6 +610,7 @@ export const Subscribed: MessageFns<Subscribed> = {
     const message = createBaseSubscribed();
     message.frameworkId = object.frameworkId ?? "";
     message.heartbeatIntervalSeconds = object.heartbeatIntervalSeconds ?? 0;
+    message.session = object.session ?? "";
     return message;
   },
 };
