@@ -159,6 +159,7 @@ class AgentDaemon {
       },
       token: opts.token ?? "",
       artifacts: [],
+      agentSecret: "",
     };
 
     this.connection = new MasterConnection({
@@ -171,6 +172,8 @@ class AgentDaemon {
           this.id = r.agentId;
           this.checkpoint.setAgentId(r.agentId);
         }
+        // Given on a first registration: what proves this agent id from now on.
+        if (r.agentSecret) this.checkpoint.setAgentSecret(r.agentSecret);
         this.updates.resendAll();
       },
       onRefused: (r) => this.onRefused(r),
@@ -355,6 +358,7 @@ class AgentDaemon {
     return {
       ...this.register,
       agentId: this.id ?? "",
+      agentSecret: this.id ? (this.checkpoint.agentSecret() ?? "") : "",
       info: { ...this.register.info!, id: this.id ?? "" },
       tasks,
       artifacts: this.fetcher?.cached() ?? [],
@@ -574,6 +578,7 @@ class AgentDaemon {
     this.forgetting.clear();
     this.id = undefined;
     this.checkpoint.setAgentId(undefined);
+    this.checkpoint.setAgentSecret(undefined);
   }
 
   private createFetcher(): ArtifactFetcher {

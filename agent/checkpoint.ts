@@ -104,6 +104,15 @@ export class Checkpoint {
     this.meta.set("agent_id", id);
   }
 
+  /** The secret the master issued with the agent id; never logged. */
+  agentSecret(): string | undefined {
+    return this.meta.get("agent_secret");
+  }
+
+  setAgentSecret(secret: string | undefined): void {
+    this.meta.set("agent_secret", secret);
+  }
+
   /** Records a task about to be launched. */
   addTask(t: CheckpointedTask): void {
     this.insertTask.run(

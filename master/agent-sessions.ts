@@ -1,3 +1,5 @@
+import { createHash, randomBytes } from "node:crypto";
+import { sameSecret } from "../common/auth.js";
 import { newId } from "../common/ids.js";
 import { Reason } from "../common/reasons.js";
 import { canTransition, isTerminal, TaskState } from "../common/task-states.js";
@@ -31,11 +33,20 @@ export class AgentSessions {
     if (agent?.link) {
       return { refused: "DUPLICATE_AGENT", message: `agent ${reg.agentId} is already connected` };
     }
+    if (agent && !sameSecret(hashSecret(reg.agentSecret), agent.secretHash)) {
+      return {
+        refused: "UNAUTHENTICATED",
+        message: `agent ${reg.agentId}: the agent secret does not match the one issued to this id`,
+      };
+    }
     const reregistered = agent !== undefined;
+    // A new agent gets the secret that proves its id from now on; the master keeps its hash.
+    const secret = reregistered ? "" : randomBytes(24).toString("base64url");
     this.core.store.transaction(() => {
       if (!agent) {
         agent = {
           info,
+          secretHash: hashSecret(secret),
           status: "ACTIVE",
           draining: false,
           registeredAt: t / 1000,
@@ -59,7 +70,11 @@ export class AgentSessions {
     const a = agent!;
     // The agent must hear that it is registered before any reconciliation kill arrives.
     link.send({
-      registered: { agentId: info.id, heartbeatIntervalSeconds: this.core.config.agentHeartbeatMs / 1000 },
+      registered: {
+        agentId: info.id,
+        heartbeatIntervalSeconds: this.core.config.agentHeartbeatMs / 1000,
+        agentSecret: secret,
+      },
     });
     if (reregistered) {
       this.core.allocator.addAgent({ id: info.id, total: info.resources!, draining: a.draining });
@@ -212,4 +227,8 @@ export class AgentSessions {
       this.core.applyStatus(task, { ...status, source: "agent" });
     ack();
   }
+}
+
+function hashSecret(secret: string): string {
+  return createHash("sha256").update(secret).digest("hex");
 }

@@ -61,6 +61,7 @@ export class MasterCore {
       const status: AgentStatusName = a.status === "LOST" ? "LOST" : "DISCONNECTED";
       this.agents.set(a.info.id, {
         info: a.info,
+        secretHash: a.secretHash,
         status,
         draining: a.draining,
         registeredAt: a.registeredAt,

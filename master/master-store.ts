@@ -20,6 +20,8 @@ export type FrameworkStatusName = "CONNECTED" | "DISCONNECTED" | "INACTIVE";
 
 export interface StoredAgent {
   info: AgentInfo;
+  /** sha256 (hex) of the agent's secret. */
+  secretHash: string;
   status: AgentStatusName;
   draining: boolean;
   registeredAt: number;
@@ -97,6 +99,8 @@ const MIGRATIONS: string[] = [
      framework_id TEXT NOT NULL, release TEXT NOT NULL, pinned_at REAL NOT NULL,
      PRIMARY KEY (framework_id, release));
    CREATE INDEX release_pins_release ON release_pins(release);`,
+  // Agents prove their id with a secret issued at their first registration; only its hash is kept.
+  `ALTER TABLE agents ADD COLUMN secret_hash TEXT NOT NULL DEFAULT '';`,
 ];
 
 export class MasterStore {
@@ -114,9 +118,10 @@ export class MasterStore {
     });
     this.stmts = {
       putAgent: this.db.prepare(
-        `INSERT INTO agents (id, info, status, draining, registered_at, last_seen)
-         VALUES (@id, @info, @status, @draining, @registeredAt, @lastSeen)
-         ON CONFLICT(id) DO UPDATE SET info=@info, status=@status, draining=@draining, last_seen=@lastSeen`,
+        `INSERT INTO agents (id, info, status, draining, registered_at, last_seen, secret_hash)
+         VALUES (@id, @info, @status, @draining, @registeredAt, @lastSeen, @secretHash)
+         ON CONFLICT(id) DO UPDATE SET info=@info, status=@status, draining=@draining, last_seen=@lastSeen,
+           secret_hash=@secretHash`,
       ),
       putFramework: this.db.prepare(
         `INSERT INTO frameworks (id, info, status, registered_at, disconnected_at, suppressed)
@@ -210,6 +215,7 @@ export class MasterStore {
       draining: a.draining ? 1 : 0,
       registeredAt: a.registeredAt,
       lastSeen: a.lastSeen,
+      secretHash: a.secretHash,
     });
   }
 
@@ -220,6 +226,7 @@ export class MasterStore {
       draining: r.draining === 1,
       registeredAt: r.registered_at,
       lastSeen: r.last_seen,
+      secretHash: r.secret_hash,
     }));
   }
 

@@ -5,6 +5,8 @@ import type { AgentStatusName, FrameworkStatusName, StoredTask } from "./master-
 
 export interface AgentEntry {
   info: AgentInfo;
+  /** sha256 (hex) of the secret that proves this agent id. */
+  secretHash: string;
   status: AgentStatusName;
   draining: boolean;
   drainKillAtMs?: number;

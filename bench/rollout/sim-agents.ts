@@ -84,6 +84,7 @@ function connect(i: number): void {
       token: "",
       tasks: [],
       artifacts: [],
+      agentSecret: "",
       info: {
         id: "",
         hostname: `sim-${i}`,

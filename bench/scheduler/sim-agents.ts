@@ -75,6 +75,7 @@ function connect(i: number): void {
       token: "",
       tasks: [],
       artifacts: [],
+      agentSecret: "",
       info: {
         id: "",
         hostname: `sim-${first + i}`,

@@ -213,7 +213,7 @@ describe("agent daemon", () => {
     master.answer = (reg) => {
       if (reg.agentId === "agent-1") return { refused: { reason: "STALE_AGENT", message: "unknown agent" } };
       if (refusals++ < 2) return { refused: { reason: "DUPLICATE_AGENT", message: "busy" } };
-      return { registered: { agentId: "agent-2", heartbeatIntervalSeconds: 1 } };
+      return { registered: { agentId: "agent-2", heartbeatIntervalSeconds: 1, agentSecret: "" } };
     };
     s.call.end();
     const fresh = await master.waitStreams(3);

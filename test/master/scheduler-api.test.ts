@@ -345,7 +345,7 @@ describe("scheduler and agent APIs refuse bad input", { timeout: 60_000 }, () =>
   });
 
   test("agents with a stale id or a duplicate id are refused with the reason", async () => {
-    const register = (agentId: string) =>
+    const register = (agentId: string, agentSecret = "") =>
       new Promise<MasterMessage>((resolve, reject) => {
         const client = new AgentServiceClient(master.address, insecureChannel(), CHANNEL_OPTIONS);
         const call = client.connect(authMetadata(TOKEN));
@@ -362,6 +362,7 @@ describe("scheduler and agent APIs refuse bad input", { timeout: 60_000 }, () =>
             token: "",
             tasks: [],
             artifacts: [],
+            agentSecret,
             info: {
               id: "",
               hostname: "intruder",
@@ -379,6 +380,20 @@ describe("scheduler and agent APIs refuse bad input", { timeout: 60_000 }, () =>
     const duplicate = await register(agent.agentId()!);
     assert.equal(duplicate.refused?.reason, "DUPLICATE_AGENT");
     assert.match(duplicate.refused!.message, new RegExp(agent.agentId()!));
+
+    // An id proves itself with the secret issued at its first registration.
+    const first = await register("");
+    const { agentId: newId, agentSecret } = first.registered!;
+    assert.ok(agentSecret.length >= 24, "a new agent is given a secret");
+    const impostor = await waitFor("the first stream to be gone", async () => {
+      const m = await register(newId, "guessed-secret");
+      return m.refused?.reason !== "DUPLICATE_AGENT" && m;
+    });
+    assert.equal(impostor.refused?.reason, "UNAUTHENTICATED");
+    assert.match(impostor.refused!.message, /agent secret does not match/);
+    const back = await register(newId, agentSecret);
+    assert.equal(back.registered?.agentId, newId);
+    assert.equal(back.registered?.agentSecret, "", "the secret is issued once, not again");
   });
 
   test("a framework gone past its failover timeout has its tasks killed", async () => {

@@ -68,6 +68,8 @@ export function pushFile(
 export class RawAgent {
   readonly received: MasterMessage[] = [];
   agentId = "";
+  /** Issued at the first registration; a re-registration presents it. */
+  agentSecret = "";
   private readonly client: AgentServiceClient;
   private stream?: ClientDuplexStream<AgentMessage, MasterMessage>;
 
@@ -83,6 +85,7 @@ export class RawAgent {
     stream.write({
       register: {
         agentId: this.agentId,
+        agentSecret: this.agentSecret,
         info: {
           id: "",
           version: "test",
@@ -99,6 +102,7 @@ export class RawAgent {
     const reg = await waitFor("registered", () => this.received.find((m) => m.registered || m.refused));
     if (reg.refused) throw new Error(`refused: ${reg.refused.message}`);
     this.agentId = reg.registered!.agentId;
+    if (reg.registered!.agentSecret) this.agentSecret = reg.registered!.agentSecret;
     return this.agentId;
   }
 

@@ -52,6 +52,11 @@ export interface Register {
   token: string;
   /** Releases in the agent's cache (verified), so offers can carry locality. */
   artifacts: CachedArtifact[];
+  /**
+   * The secret the master gave this agent id at its first registration: only the agent that
+   * holds it may re-register with the id.
+   */
+  agentSecret: string;
 }
 
 export interface CachedArtifact {
@@ -106,11 +111,19 @@ export interface MasterBatch {
 export interface Registered {
   agentId: string;
   heartbeatIntervalSeconds: number;
+  /**
+   * Set on a first registration only: the agent keeps it (checkpoint) and presents it when
+   * it re-registers. The master keeps only its hash.
+   */
+  agentSecret: string;
 }
 
 /** Registration refused; the agent must not retry with the same id. */
 export interface Refused {
-  /** DUPLICATE_AGENT, STALE_AGENT, UNAUTHENTICATED, BAD_REGISTRATION */
+  /**
+   * DUPLICATE_AGENT, STALE_AGENT, UNAUTHENTICATED (token, or the agent secret of the id),
+   * BAD_REGISTRATION
+   */
   reason: string;
   message: string;
 }
@@ -466,7 +479,7 @@ export const AgentBatch: MessageFns<AgentBatch> = {
 };
 
 function createBaseRegister(): Register {
-  return { agentId: "", info: undefined, tasks: [], token: "", artifacts: [] };
+  return { agentId: "", info: undefined, tasks: [], token: "", artifacts: [], agentSecret: "" };
 }
 
 export const Register: MessageFns<Register> = {
@@ -485,6 +498,9 @@ export const Register: MessageFns<Register> = {
     }
     for (const v of message.artifacts) {
       CachedArtifact.encode(v!, writer.uint32(42).fork()).join();
+    }
+    if (message.agentSecret !== "") {
+      writer.uint32(50).string(message.agentSecret);
     }
     return writer;
   },
@@ -542,6 +558,14 @@ export const Register: MessageFns<Register> = {
             message.artifacts.push(CachedArtifact.decode(reader, reader.uint32()));
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.agentSecret = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -567,6 +591,11 @@ export const Register: MessageFns<Register> = {
       artifacts: globalThis.Array.isArray(object?.artifacts)
         ? object.artifacts.map((e: any) => CachedArtifact.fromJSON(e))
         : [],
+      agentSecret: isSet(object.agentSecret)
+        ? globalThis.String(object.agentSecret)
+        : isSet(object.agent_secret)
+        ? globalThis.String(object.agent_secret)
+        : "",
     };
   },
 
@@ -587,6 +616,9 @@ export const Register: MessageFns<Register> = {
     if (message.artifacts?.length) {
       obj.artifacts = message.artifacts.map((e) => CachedArtifact.toJSON(e));
     }
+    if (message.agentSecret !== "") {
+      obj.agentSecret = message.agentSecret;
+    }
     return obj;
   },
 
@@ -600,6 +632,7 @@ export const Register: MessageFns<Register> = {
     message.tasks = object.tasks?.map((e) => RunningTask.fromPartial(e)) || [];
     message.token = object.token ?? "";
     message.artifacts = object.artifacts?.map((e) => CachedArtifact.fromPartial(e)) || [];
+    message.agentSecret = object.agentSecret ?? "";
     return message;
   },
 };
@@ -1407,7 +1440,7 @@ export const MasterBatch: MessageFns<MasterBatch> = {
 };
 
 function createBaseRegistered(): Registered {
-  return { agentId: "", heartbeatIntervalSeconds: 0 };
+  return { agentId: "", heartbeatIntervalSeconds: 0, agentSecret: "" };
 }
 
 export const Registered: MessageFns<Registered> = {
@@ -1417,6 +1450,9 @@ export const Registered: MessageFns<Registered> = {
     }
     if (message.heartbeatIntervalSeconds !== 0) {
       writer.uint32(17).double(message.heartbeatIntervalSeconds);
+    }
+    if (message.agentSecret !== "") {
+      writer.uint32(26).string(message.agentSecret);
     }
     return writer;
   },
@@ -1450,6 +1486,14 @@ export const Registered: MessageFns<Registered> = {
             message.heartbeatIntervalSeconds = reader.double();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.agentSecret = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1474,6 +1518,11 @@ export const Registered: MessageFns<Registered> = {
         : isSet(object.heartbeat_interval_seconds)
         ? globalThis.Number(object.heartbeat_interval_seconds)
         : 0,
+      agentSecret: isSet(object.agentSecret)
+        ? globalThis.String(object.agentSecret)
+        : isSet(object.agent_secret)
+        ? globalThis.String(object.agent_secret)
+        : "",
     };
   },
 
@@ -1485,6 +1534,9 @@ export const Registered: MessageFns<Registered> = {
     if (message.heartbeatIntervalSeconds !== 0) {
       obj.heartbeatIntervalSeconds = floatToJson(message.heartbeatIntervalSeconds);
     }
+    if (message.agentSecret !== "") {
+      obj.agentSecret = message.agentSecret;
+    }
     return obj;
   },
 
@@ -1495,6 +1547,7 @@ export const Registered: MessageFns<Registered> = {
     const message = createBaseRegistered();
     message.agentId = object.agentId ?? "";
     message.heartbeatIntervalSeconds = object.heartbeatIntervalSeconds ?? 0;
+    message.agentSecret = object.agentSecret ?? "";
     return message;
   },
 };
