@@ -33,7 +33,8 @@ export class AgentSessions {
     if (agent?.link) {
       return { refused: "DUPLICATE_AGENT", message: `agent ${reg.agentId} is already connected` };
     }
-    if (agent && !sameSecret(hashSecret(reg.agentSecret), agent.secretHash)) {
+    // An agent registered before secrets existed has none on record: it gets one now.
+    if (agent?.secretHash && !sameSecret(hashSecret(reg.agentSecret), agent.secretHash)) {
       return {
         refused: "UNAUTHENTICATED",
         message: `agent ${reg.agentId}: the agent secret does not match the one issued to this id`,
@@ -41,7 +42,7 @@ export class AgentSessions {
     }
     const reregistered = agent !== undefined;
     // A new agent gets the secret that proves its id from now on; the master keeps its hash.
-    const secret = reregistered ? "" : randomBytes(24).toString("base64url");
+    const secret = reregistered && agent?.secretHash ? "" : randomBytes(24).toString("base64url");
     this.core.store.transaction(() => {
       if (!agent) {
         agent = {
@@ -60,6 +61,7 @@ export class AgentSessions {
         for (const o of this.core.offers.forAgent(info.id)) this.core.offers.remove(o.id);
         this.core.allocator.removeAgent(info.id);
         agent.info = info;
+        if (secret) agent.secretHash = hashSecret(secret);
         agent.status = "ACTIVE";
         agent.lastSeenMs = t;
         this.core.events.append({ type: "AGENT_REREGISTERED", agentId: info.id, message: info.hostname });
