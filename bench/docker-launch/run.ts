@@ -2,7 +2,8 @@
 // master and agent as processes, this process as the framework), timed from the Accept call
 // to the RUNNING update, next to the engine itself in the same run: `docker run -d` (the CLI)
 // and create+start through the engine API (dockerode), with the same image, command and
-// limits. Prints median and p99 of each and Yard's overhead over the engine's median.
+// limits, in interleaved rounds of 10 per series. Prints median and p99 of each and Yard's
+// overhead over the engine's median.
 //
 //   DOCKER_HOST=unix:///... node dist/bench/docker-launch/run.js [--tasks 50] [--image yard/busybox:test]
 //     [--profile-dir DIR]   (writes a CPU profile of the agent process there)
@@ -39,6 +40,8 @@ const CMD = "sleep 600";
 const CPUS = 0.05;
 const MEM = 16;
 const LABEL = `yard-bench-${process.pid}`;
+/** Containers per series in one round of the interleaved run. */
+const ROUND = 10;
 
 const children: ChildProcess[] = [];
 const root = mkdtempSync(join(tmpdir(), "yard-bench-docker-"));
@@ -72,160 +75,162 @@ function stats(ms: number[]): { median: number; p99: number; mean: number } {
 
 const fmt = (x: number) => `${x.toFixed(1)} ms`;
 
-/** Yard's launches: Accept -> RUNNING, and the part of it before the STARTING update arrived. */
-interface YardTimes {
-  running: number[];
-  starting: number[];
-}
+/**
+ * A running Yard: a real master and agent as processes, this process as the framework. It
+ * launches one container at a time and times Accept -> STARTING and Accept -> RUNNING.
+ */
+class YardLauncher {
+  private readonly offers: Offer[] = [];
+  private readonly running = new Map<string, number>();
+  private readonly starting = new Map<string, number>();
+  private readonly ended = new Map<string, TaskStatus>();
+  private readonly live = new Set<string>();
 
-async function yardLaunches(socket: string): Promise<YardTimes> {
-  const masterHome = join(root, "master");
-  spawnYardctl(["master", "--data-dir", masterHome, "--port", "0", "--http-port", "0", "--token", token]);
-  const info = await waitFor("the master", () => {
-    const f = join(masterHome, "master", "master.json");
-    return existsSync(f) && (JSON.parse(readFileSync(f, "utf8")) as { grpcPort: number });
-  });
-  const master = `127.0.0.1:${info.grpcPort}`;
-  const profile = values["profile-dir"];
-  const agent = spawnYardctl(
-    [
-      "agent",
-      "--master",
+  private constructor(
+    private readonly driver: SchedulerDriver,
+    private readonly agent: ChildProcess,
+  ) {
+    driver.on("offers", ({ offers }: { offers: Offer[] }) => {
+      this.offers.push(...offers);
+    });
+    driver.on("rescind", ({ offerId }: { offerId: string }) => {
+      const i = this.offers.findIndex((o) => o.id === offerId);
+      if (i >= 0) this.offers.splice(i, 1);
+    });
+    driver.on("update", ({ status }: { status: TaskStatus }) => {
+      if (status.state === TaskState.TASK_RUNNING) this.running.set(status.taskId, performance.now());
+      else if (status.state === TaskState.TASK_STARTING) this.starting.set(status.taskId, performance.now());
+      else this.ended.set(status.taskId, status);
+    });
+  }
+
+  static async start(socket: string): Promise<YardLauncher> {
+    const masterHome = join(root, "master");
+    spawnYardctl(["master", "--data-dir", masterHome, "--port", "0", "--http-port", "0", "--token", token]);
+    const info = await waitFor("the master", () => {
+      const f = join(masterHome, "master", "master.json");
+      return existsSync(f) && (JSON.parse(readFileSync(f, "utf8")) as { grpcPort: number });
+    });
+    const master = `127.0.0.1:${info.grpcPort}`;
+    const profile = values["profile-dir"];
+    const agent = spawnYardctl(
+      [
+        "agent",
+        "--master",
+        master,
+        "--data-dir",
+        join(root, "agent"),
+        "--token",
+        token,
+        "--cpus",
+        String(Math.ceil(ROUND * CPUS) + 1),
+        "--mem",
+        String(ROUND * MEM + 256),
+        "--executors",
+        "docker",
+        "--docker-socket",
+        socket,
+      ],
+      profile ? ["--cpu-prof", "--cpu-prof-dir", profile] : [],
+    );
+    const driver = new SchedulerDriver({
       master,
-      "--data-dir",
-      join(root, "agent"),
-      "--token",
       token,
-      "--cpus",
-      String(Math.ceil(N * CPUS) + 1),
-      "--mem",
-      String(N * MEM + 256),
-      "--executors",
-      "docker",
-      "--docker-socket",
-      socket,
-    ],
-    profile ? ["--cpu-prof", "--cpu-prof-dir", profile] : [],
-  );
+      logger: silentLogger,
+      framework: { name: "docker-launch-bench", role: "*", failoverTimeoutSeconds: 30 },
+    });
+    const launcher = new YardLauncher(driver, agent);
+    await driver.start();
+    return launcher;
+  }
 
-  const driver = new SchedulerDriver({
-    master,
-    token,
-    logger: silentLogger,
-    framework: { name: "docker-launch-bench", role: "*", failoverTimeoutSeconds: 30 },
-  });
-  const offers: Offer[] = [];
-  const running = new Map<string, number>();
-  const starting = new Map<string, number>();
-  const failed = new Map<string, TaskStatus>();
-  driver.on("offers", ({ offers: o }: { offers: Offer[] }) => {
-    offers.push(...o);
-  });
-  driver.on("rescind", ({ offerId }: { offerId: string }) => {
-    const i = offers.findIndex((o) => o.id === offerId);
-    if (i >= 0) offers.splice(i, 1);
-  });
-  driver.on("update", ({ status }: { status: TaskStatus }) => {
-    if (status.state === TaskState.TASK_RUNNING) running.set(status.taskId, performance.now());
-    else if (status.state === TaskState.TASK_STARTING) starting.set(status.taskId, performance.now());
-    else failed.set(status.taskId, status);
-  });
-  await driver.start();
-
-  // One warm-up launch (first events stream, first container of the image), not counted.
-  const times: number[] = [];
-  const toStarting: number[] = [];
-  for (let i = -1; i < N; i++) {
-    const offer = await waitFor("an offer", () => offers.shift());
-    const taskId = `bench-${i < 0 ? "warm" : i}`;
+  /** Launches one container; resolves with Accept -> STARTING and Accept -> RUNNING in ms. */
+  async launch(taskId: string): Promise<{ starting: number; running: number }> {
+    const offer = await waitFor("an offer", () => this.offers.shift());
     const task = taskInfo({ taskId, image: IMAGE, command: CMD, cpus: CPUS, mem: MEM, killGraceSeconds: 1 });
     const t0 = performance.now();
-    await driver.launch(offer, [task], { refuseSeconds: 0 });
+    await this.driver.launch(offer, [task], { refuseSeconds: 0 });
+    this.live.add(taskId);
     const t1 = await waitFor(`${taskId} RUNNING`, () => {
-      const f = failed.get(taskId);
+      const f = this.ended.get(taskId);
       if (f) throw new Error(`${taskId} ended ${TaskState[f.state]}: ${f.message}`);
-      return running.get(taskId);
+      return this.running.get(taskId);
     });
-    if (i >= 0) {
-      times.push(t1 - t0);
-      toStarting.push((starting.get(taskId) ?? t1) - t0);
-    }
     // Let the next offer come: the unused resources return at once (refuseSeconds 0).
-    await driver.revive();
+    await this.driver.revive();
+    return { starting: (this.starting.get(taskId) ?? t1) - t0, running: t1 - t0 };
   }
-  await Promise.all([...running.keys()].map((id) => driver.kill(id, 1)));
-  await waitFor("every task to end", () => failed.size >= running.size, 60_000);
-  await driver.stop();
-  const exited = new Promise((r) => agent.once("exit", r));
-  agent.kill("SIGTERM");
-  await exited;
-  return { running: times, starting: toStarting };
+
+  /** Kills every container it launched and waits until all have ended (and are removed). */
+  async killAll(): Promise<void> {
+    const ids = [...this.live];
+    await Promise.all(ids.map((id) => this.driver.kill(id, 1)));
+    await waitFor("every task to end", () => ids.every((id) => this.ended.has(id)), 60_000);
+    this.live.clear();
+  }
+
+  async stop(): Promise<void> {
+    await this.killAll();
+    await this.driver.stop();
+    const exited = new Promise((r) => this.agent.once("exit", r));
+    this.agent.kill("SIGTERM");
+    await exited;
+  }
 }
 
-async function dockerRunLaunches(socket: string): Promise<number[]> {
-  const times: number[] = [];
-  const env = { ...process.env, DOCKER_HOST: socket };
-  for (let i = -1; i < N; i++) {
-    const t0 = performance.now();
-    await run(
-      "docker",
-      [
-        "run",
-        "-d",
-        "--network",
-        "host",
-        "--init",
-        "--security-opt",
-        "no-new-privileges",
-        "--cpus",
-        String(CPUS),
-        "--cpu-shares",
-        String(Math.max(2, Math.round(CPUS * 1024))),
-        "-m",
-        `${MEM}m`,
-        "--memory-swap",
-        `${MEM}m`,
-        "--pids-limit",
-        "4096",
-        "--label",
-        `${LABEL}=cli`,
-        "--entrypoint",
-        "/bin/sh",
-        IMAGE,
-        "-c",
-        CMD,
-      ],
-      { env },
-    );
-    if (i >= 0) times.push(performance.now() - t0);
-  }
-  return times;
+const DOCKER_RUN_ARGS = [
+  "run",
+  "-d",
+  "--network",
+  "host",
+  "--init",
+  "--security-opt",
+  "no-new-privileges",
+  "--cpus",
+  String(CPUS),
+  "--cpu-shares",
+  String(Math.max(2, Math.round(CPUS * 1024))),
+  "-m",
+  `${MEM}m`,
+  "--memory-swap",
+  `${MEM}m`,
+  "--pids-limit",
+  "4096",
+  "--label",
+  `${LABEL}=cli`,
+  "--entrypoint",
+  "/bin/sh",
+  IMAGE,
+  "-c",
+  CMD,
+];
+
+async function dockerRunOnce(socket: string): Promise<number> {
+  const t0 = performance.now();
+  await run("docker", DOCKER_RUN_ARGS, { env: { ...process.env, DOCKER_HOST: socket } });
+  return performance.now() - t0;
 }
 
-async function apiLaunches(docker: Docker): Promise<number[]> {
-  const times: number[] = [];
-  for (let i = -1; i < N; i++) {
-    const t0 = performance.now();
-    const c = await docker.createContainer({
-      Image: IMAGE,
-      Entrypoint: ["/bin/sh", "-c"],
-      Cmd: [CMD],
-      Labels: { [LABEL]: "api" },
-      HostConfig: {
-        NetworkMode: "host",
-        Init: true,
-        SecurityOpt: ["no-new-privileges"],
-        NanoCpus: Math.round(CPUS * 1e9),
-        CpuShares: Math.max(2, Math.round(CPUS * 1024)),
-        Memory: MEM * 1024 * 1024,
-        MemorySwap: MEM * 1024 * 1024,
-        PidsLimit: 4096,
-      },
-    });
-    await c.start();
-    if (i >= 0) times.push(performance.now() - t0);
-  }
-  return times;
+async function apiOnce(docker: Docker): Promise<number> {
+  const t0 = performance.now();
+  const c = await docker.createContainer({
+    Image: IMAGE,
+    Entrypoint: ["/bin/sh", "-c"],
+    Cmd: [CMD],
+    Labels: { [LABEL]: "api" },
+    HostConfig: {
+      NetworkMode: "host",
+      Init: true,
+      SecurityOpt: ["no-new-privileges"],
+      NanoCpus: Math.round(CPUS * 1e9),
+      CpuShares: Math.max(2, Math.round(CPUS * 1024)),
+      Memory: MEM * 1024 * 1024,
+      MemorySwap: MEM * 1024 * 1024,
+      PidsLimit: 4096,
+    },
+  });
+  await c.start();
+  return performance.now() - t0;
 }
 
 async function removeLabelled(docker: Docker): Promise<void> {
@@ -233,25 +238,54 @@ async function removeLabelled(docker: Docker): Promise<void> {
   await Promise.all(list.map((c) => docker.getContainer(c.Id).remove({ force: true })));
 }
 
+type Series = "cli" | "api" | "yard";
+
 async function main(): Promise<void> {
   const address = engineAddress(undefined);
   const docker = connectEngine(address);
   const version = await pingEngine(docker);
   console.log(
-    `docker launch benchmark: ${N} containers of ${IMAGE}, engine ${version} at ${address.display}`,
+    `docker launch benchmark: ${N} containers of ${IMAGE} per series, engine ${version} at ${address.display}`,
   );
-  // Interleaved order would mix the engine's own state; each series runs alone, the engine's
-  // first so that Yard gets no warmer engine than the baseline.
-  const cli = await dockerRunLaunches(address.display);
-  await removeLabelled(docker);
-  const api = await apiLaunches(docker);
-  await removeLabelled(docker);
-  const yardTimes = await yardLaunches(address.display);
-  const yard = yardTimes.running;
+  const yardLauncher = await YardLauncher.start(address.display);
+  const times: Record<Series, number[]> = { cli: [], api: [], yard: [] };
+  const toStarting: number[] = [];
+  let launched = 0;
+  const launchOne = async (series: Series): Promise<number> => {
+    if (series === "cli") return dockerRunOnce(address.display);
+    if (series === "api") return apiOnce(docker);
+    const t = await yardLauncher.launch(`bench-${launched++}`);
+    toStarting.push(t.starting);
+    return t.running;
+  };
+  const cleanUp = (series: Series) => (series === "yard" ? yardLauncher.killAll() : removeLabelled(docker));
+
+  // One warm-up launch of each series (first events stream, first container of the image).
+  for (const series of ["cli", "api", "yard"] as Series[]) {
+    await launchOne(series);
+    await cleanUp(series);
+  }
+  toStarting.length = 0;
+  // Interleaved rounds: each series launches ROUND containers onto an engine with none of the
+  // benchmark's containers left, in an order that rotates every round, so that the engine's
+  // drift over the run (its own state, the machine's load) falls on all three alike.
+  const orders: Series[][] = [
+    ["cli", "api", "yard"],
+    ["api", "yard", "cli"],
+    ["yard", "cli", "api"],
+  ];
+  for (let r = 0; r * ROUND < N; r++) {
+    for (const series of orders[r % orders.length]!) {
+      for (let k = 0; k < Math.min(ROUND, N - r * ROUND); k++) times[series].push(await launchOne(series));
+      await cleanUp(series);
+    }
+  }
+  await yardLauncher.stop();
+
   const rows: [string, number[]][] = [
-    ["docker run -d (CLI)", cli],
-    ["engine API create+start", api],
-    ["Yard Accept -> RUNNING", yard],
+    ["docker run -d (CLI)", times.cli],
+    ["engine API create+start", times.api],
+    ["Yard Accept -> RUNNING", times.yard],
   ];
   for (const [name, t] of rows) {
     const s = stats(t);
@@ -259,16 +293,16 @@ async function main(): Promise<void> {
       `${name.padEnd(26)} median ${fmt(s.median).padStart(9)}  p99 ${fmt(s.p99).padStart(9)}  mean ${fmt(s.mean).padStart(9)}`,
     );
   }
-  const y = stats(yard).median;
-  const c = stats(cli).median;
-  const a = stats(api).median;
+  const y = stats(times.yard).median;
+  const c = stats(times.cli).median;
+  const a = stats(times.api).median;
   console.log(
     `Yard / docker run -d median: ${(y / c).toFixed(3)}  (overhead ${(((y - c) / c) * 100).toFixed(1)}%, target < 10%)`,
   );
   console.log(`Yard / engine API median:    ${(y / a).toFixed(3)}  (overhead ${fmt(y - a)} per launch)`);
   // Accept -> STARTING is Yard alone: the master's Accept, run_task to the agent, the task's
   // first checkpoint write and the update back through the master to the framework.
-  const st = stats(yardTimes.starting);
+  const st = stats(toStarting);
   console.log(`Yard Accept -> STARTING:     median ${fmt(st.median)}  p99 ${fmt(st.p99)}`);
 }
 
