@@ -1,3 +1,4 @@
+// Identifiers the master makes up: prefixed ids for agents, frameworks and offers, and uuids.
 import { randomUUID } from "node:crypto";
 
 /** Ids are prefixed so that an operator can tell what kind of object a bare id names. */

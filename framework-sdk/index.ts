@@ -62,3 +62,8 @@ export type {
 
 /** State for frameworks: SQLite opened with WAL and user_version migrations, and a meta map. */
 export { MetaTable, openDatabase as openStateDatabase, type OpenDatabaseOptions } from "../common/sqlite.js";
+export {
+  type FrameworkApiListener,
+  type FrameworkApiOptions,
+  listenForFrameworkApi,
+} from "./framework-api.js";

@@ -239,6 +239,16 @@ export class SchedulerDriver extends EventEmitter {
     await this.call("Reconcile", this.client.reconcile, { frameworkId, taskIds: [...taskIds] });
   }
 
+  /**
+   * The reconciliation a framework runs after (re-)subscribing: explicit for the tasks it
+   * knows (those the master never recorded come back LOST, REASON_TASK_UNKNOWN), then
+   * implicit (every task the master has for it, including any the framework forgot).
+   */
+  async reconcileKnown(knownTaskIds: readonly string[]): Promise<void> {
+    if (knownTaskIds.length > 0) await this.reconcile(knownTaskIds);
+    await this.reconcile([]);
+  }
+
   /** Acknowledges a status update; updates without a uuid (reconciliation answers) need none. */
   async acknowledge(status: TaskStatus): Promise<void> {
     if (!status.uuid) return;

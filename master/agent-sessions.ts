@@ -1,3 +1,6 @@
+// The agents' side of the master: registration and re-registration (with reconciliation and
+// the agent secret that proves an id), heartbeats, status updates from agents, disconnects
+// and loss.
 import { createHash, randomBytes } from "node:crypto";
 import { sameSecret } from "../common/auth.js";
 import { newId } from "../common/ids.js";

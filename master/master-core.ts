@@ -1,3 +1,6 @@
+// The master's shared state and the mechanisms every part of it uses: the registry maps, the
+// allocator and its offer cycle, task status delivery (record, commit, forward, forget) and
+// kills. AgentSessions and FrameworkSessions act on it; Master (master.ts) composes them.
 import { newUuid } from "../common/ids.js";
 import { createLogger, type Logger } from "../common/logger.js";
 import { isTerminal, TaskState } from "../common/task-states.js";

@@ -1,11 +1,8 @@
 // The batch framework as a daemon: its store, its BatchService endpoint, its scheduler.
-// Built only on the framework SDK's public API (plus the shared proto, gRPC and logging
-// helpers), like any third-party framework.
-import fs from "node:fs";
+// Built only on the framework SDK's public API (plus the shared proto and logging helpers),
+// like any third-party framework.
 import path from "node:path";
-import { Server } from "@grpc/grpc-js";
-import { bindServer, SERVER_OPTIONS } from "../../common/grpc.js";
-import { createLogger, type Logger } from "../../framework-sdk/index.js";
+import { createLogger, type Logger, listenForFrameworkApi } from "../../framework-sdk/index.js";
 import { BatchServiceService } from "../../proto/gen/yard/v1/batch.js";
 import { BatchScheduler } from "./batch-scheduler.js";
 import { createBatchService } from "./batch-service.js";
@@ -40,26 +37,16 @@ export interface BatchFrameworkHandle {
 const SEVEN_DAYS = 7 * 24 * 3600;
 
 export async function startBatchFramework(opts: BatchFrameworkOptions): Promise<BatchFrameworkHandle> {
-  if (!opts.master) throw new Error("master: is empty (give host:port of the master)");
-  if (!opts.dataDir) throw new Error("dataDir: is empty");
-  const port = opts.port ?? 0;
-  if (!Number.isInteger(port) || port < 0 || port > 65535)
-    throw new Error(`port: ${port} is not a port number`);
   const log = opts.logger ?? createLogger("batch");
-  const host = opts.host ?? "127.0.0.1";
-  fs.mkdirSync(opts.dataDir, { recursive: true });
-  const store = new JobStore(path.join(opts.dataDir, "batch.db"));
-
-  const server = new Server(SERVER_OPTIONS);
-  let bound: number;
+  const { server, endpoint } = await listenForFrameworkApi(opts);
+  let store: JobStore;
   let scheduler: BatchScheduler;
   try {
-    bound = await bindServer(server, host, port);
+    store = new JobStore(path.join(opts.dataDir, "batch.db"));
   } catch (err) {
-    store.close();
+    server.forceShutdown();
     throw err;
   }
-  const endpoint = `${host}:${bound}`;
   try {
     scheduler = new BatchScheduler(store, log, {
       master: opts.master,

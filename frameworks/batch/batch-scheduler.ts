@@ -210,10 +210,8 @@ export class BatchScheduler {
     const live: string[] = [];
     for (const job of this.jobs.values()) for (const t of job.tasks) if (isLiveTask(t)) live.push(t.taskId);
     try {
-      // Explicit: tasks the master never recorded come back LOST/unknown. Implicit: tasks the
-      // master has that we forgot (they are killed in onUpdate).
-      if (live.length > 0) await driver.reconcile(live);
-      await driver.reconcile([]);
+      // Tasks the master has that no job knows are killed in onUpdate.
+      await driver.reconcileKnown(live);
     } catch (err) {
       this.log.warn("reconcile failed", { error: String(err) });
     }

@@ -1,14 +1,11 @@
 // The service framework as a daemon: its store, its DeployService endpoint, its scheduler.
 // Built only on the framework SDK's public API, like any third-party framework.
-import fs from "node:fs";
 import path from "node:path";
-import { Server } from "@grpc/grpc-js";
 import {
-  bindServer,
   createLogger,
   DeployServiceService,
   type Logger,
-  SERVER_OPTIONS,
+  listenForFrameworkApi,
 } from "../../framework-sdk/index.js";
 import { createDeployService } from "./deploy-service.js";
 import { ServiceScheduler } from "./service-scheduler.js";
@@ -49,24 +46,15 @@ export interface ServiceFrameworkHandle {
 const SEVEN_DAYS = 7 * 24 * 3600;
 
 export async function startServiceFramework(opts: ServiceFrameworkOptions): Promise<ServiceFrameworkHandle> {
-  if (!opts.master) throw new Error("master: is empty (give host:port of the master)");
-  if (!opts.dataDir) throw new Error("dataDir: is empty");
-  const port = opts.port ?? 0;
-  if (!Number.isInteger(port) || port < 0 || port > 65535)
-    throw new Error(`port: ${port} is not a port number`);
   const log = opts.logger ?? createLogger("service");
-  const host = opts.host ?? "127.0.0.1";
-  fs.mkdirSync(opts.dataDir, { recursive: true });
-  const store = new ServiceStore(path.join(opts.dataDir, "service.db"));
-  const server = new Server(SERVER_OPTIONS);
-  let bound: number;
+  const { server, endpoint } = await listenForFrameworkApi(opts);
+  let store: ServiceStore;
   try {
-    bound = await bindServer(server, host, port);
+    store = new ServiceStore(path.join(opts.dataDir, "service.db"));
   } catch (err) {
-    store.close();
+    server.forceShutdown();
     throw err;
   }
-  const endpoint = `${host}:${bound}`;
   let scheduler: ServiceScheduler | undefined;
   const stager = new ReleaseStager(opts.master, opts.token, log, {
     get frameworkId() {

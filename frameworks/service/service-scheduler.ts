@@ -508,8 +508,7 @@ export class ServiceScheduler {
     const driver = this.driver!;
     const ids = [...this.book.live.keys()];
     try {
-      if (ids.length > 0) await driver.reconcile(ids);
-      await driver.reconcile([]);
+      await driver.reconcileKnown(ids);
     } catch (err) {
       this.log.warn("reconcile failed", { error: String(err) });
     }

@@ -123,6 +123,17 @@ describe("SchedulerDriver", () => {
     });
   });
 
+  test("reconcileKnown asks for the known tasks, then for all; with none known, only for all", async () => {
+    const { master, driver } = await setup();
+    await driver.start();
+    await driver.reconcileKnown(["t1", "t2"]);
+    await driver.reconcileKnown([]);
+    assert.deepEqual(
+      master.callsOf("Reconcile").map((c) => c.request.taskIds),
+      [["t1", "t2"], [], []],
+    );
+  });
+
   test("updates are acknowledged after async listeners ran; reconciliation answers are not", async () => {
     const { master, driver } = await setup();
     const order: string[] = [];

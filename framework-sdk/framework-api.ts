@@ -1,0 +1,39 @@
+// What every framework daemon that serves its own API (batch's BatchService, service's
+// DeployService) does first: check its common options, make its data dir, and bind a gRPC
+// server whose address it then advertises in FrameworkInfo.endpoint.
+import fs from "node:fs";
+import { Server } from "@grpc/grpc-js";
+import { bindServer, SERVER_OPTIONS } from "../common/grpc.js";
+import { SdkArgumentError } from "./errors.js";
+
+export interface FrameworkApiOptions {
+  /** host:port of the master. */
+  master: string;
+  /** The framework's own state lives here. */
+  dataDir: string;
+  /** Address the API listens on; 127.0.0.1 by default. */
+  host?: string;
+  /** 0 (the default) picks a free port. */
+  port?: number;
+}
+
+export interface FrameworkApiListener {
+  /** Add the framework's services to it; it is already bound. */
+  server: Server;
+  /** host:port, for FrameworkInfo.endpoint. */
+  endpoint: string;
+}
+
+export async function listenForFrameworkApi(opts: FrameworkApiOptions): Promise<FrameworkApiListener> {
+  if (!opts.master) throw new SdkArgumentError("master", "is empty (give host:port of the master)");
+  if (!opts.dataDir) throw new SdkArgumentError("dataDir", "is empty");
+  const port = opts.port ?? 0;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new SdkArgumentError("port", `${port} is not a port number`);
+  }
+  const host = opts.host ?? "127.0.0.1";
+  fs.mkdirSync(opts.dataDir, { recursive: true });
+  const server = new Server(SERVER_OPTIONS);
+  const bound = await bindServer(server, host, port);
+  return { server, endpoint: `${host}:${bound}` };
+}
