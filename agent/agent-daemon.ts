@@ -158,6 +158,7 @@ class AgentDaemon {
         version: AGENT_VERSION,
       },
       token: opts.token ?? "",
+      clusterId: "",
       artifacts: [],
       agentSecret: "",
     };

@@ -23,6 +23,7 @@ export async function pumpLogs(
   let bytes = 0;
   const stream = client.getTaskLogs({
     taskId: req.taskId,
+    frameworkId: "",
     stream: req.stream,
     follow: req.follow,
     tailBytes: req.tailBytes ?? 0,

@@ -79,6 +79,7 @@ export class AgentSessions {
         agentId: info.id,
         heartbeatIntervalSeconds: this.core.config.agentHeartbeatMs / 1000,
         agentSecret: secret,
+        clusterId: "",
       },
     });
     if (reregistered) {
@@ -201,7 +202,7 @@ export class AgentSessions {
     // acks of one commit go down in one message.
     const ack = () => {
       if (!status.uuid) return;
-      agent.ackOutbox.push({ taskId: status.taskId, uuid: status.uuid });
+      agent.ackOutbox.push({ taskId: status.taskId, uuid: status.uuid, frameworkId: status.frameworkId });
       if (agent.ackOutbox.length > 1) return;
       this.core.store.afterCommit(() => {
         const acks = agent.ackOutbox.splice(0);

@@ -353,6 +353,9 @@ export class MasterStore {
       fileName: r.file_name,
       image: r.image,
       createdAt: r.created_at,
+      corrupt: false,
+      corruptMessage: "",
+      verifiedAt: 0,
     }));
   }
 

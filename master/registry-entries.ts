@@ -16,7 +16,7 @@ export interface AgentEntry {
   /** Non-terminal tasks on this agent. */
   tasks: Set<string>;
   /** Acks waiting for the current commit, sent together after it. */
-  ackOutbox: { taskId: string; uuid: string }[];
+  ackOutbox: { taskId: string; uuid: string; frameworkId: string }[];
 }
 
 export interface FrameworkEntry {

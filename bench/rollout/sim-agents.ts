@@ -85,6 +85,7 @@ function connect(i: number): void {
       tasks: [],
       artifacts: [],
       agentSecret: "",
+      clusterId: "",
       info: {
         id: "",
         hostname: `sim-${i}`,

@@ -76,6 +76,7 @@ function connect(i: number): void {
       tasks: [],
       artifacts: [],
       agentSecret: "",
+      clusterId: "",
       info: {
         id: "",
         hostname: `sim-${first + i}`,

@@ -19,7 +19,7 @@ export function registerKill(program: Command): void {
       flags.grace === undefined ? undefined : parseFlag(nonNegative, flags.grace, "--grace");
     const client = new OperatorClient(clientTarget(flags));
     try {
-      await expectFound("task", taskId, client.killTask({ taskId, graceSeconds }));
+      await expectFound("task", taskId, client.killTask({ taskId, graceSeconds, frameworkId: "" }));
       print(`task ${taskId} is being killed`);
     } finally {
       client.close();

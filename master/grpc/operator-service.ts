@@ -74,7 +74,14 @@ export function operatorService(master: Master, token: string | undefined): Oper
           source.link.send({ cancelLogs: { requestId } });
         });
         source.link.send({
-          readLogs: { requestId, taskId: req.taskId, stream, follow: req.follow, tailBytes: req.tailBytes },
+          readLogs: {
+            requestId,
+            taskId: req.taskId,
+            frameworkId: "",
+            stream,
+            follow: req.follow,
+            tailBytes: req.tailBytes,
+          },
         });
       } catch (err) {
         failStream(call, err);

@@ -198,6 +198,9 @@ export class ReleaseManager implements ReleaseHooks {
           kind,
           fileName,
           image: h.image,
+          corrupt: false,
+          corruptMessage: "",
+          verifiedAt: 0,
         };
         this.files.writeTorrent(built.infoHash, built.torrent);
         this.components.store.putRelease(release);

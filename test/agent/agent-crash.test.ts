@@ -62,7 +62,7 @@ test("a task outlives an agent SIGKILL and the restarted agent reports how it en
       .all("status")
       .find((u) => u.status?.taskId === "c-task" && u.status.state === TaskState.TASK_RUNNING),
   );
-  s.call.write({ ack: { taskId: "c-task", uuid: running.status!.uuid } });
+  s.call.write({ ack: { taskId: "c-task", uuid: running.status!.uuid, frameworkId: "" } });
   await new Promise((r) => setTimeout(r, 100));
   first.kill("SIGKILL");
   await new Promise((r) => first.once("exit", r));

@@ -104,7 +104,7 @@ describe("agent daemon", () => {
     assert.equal(uuids.length, 2);
     assert.equal(seen[0]!.state, TaskState.TASK_RUNNING);
     assert.equal(seen[1]!.state, TaskState.TASK_FAILED);
-    for (const st of seen) s.call.write({ ack: { taskId: st.taskId, uuid: st.uuid } });
+    for (const st of seen) s.call.write({ ack: { taskId: st.taskId, uuid: st.uuid, frameworkId: "" } });
     await new Promise((r) => setTimeout(r, 300));
     const count = statusesOf(master, "d-retry").length;
     await new Promise((r) => setTimeout(r, 600));
@@ -120,23 +120,37 @@ describe("agent daemon", () => {
     await start();
     const s = await master.waitStreams(1);
     s.call.write({ runTask: { frameworkId: FW } }); // no task: logged and ignored
-    s.call.write({ ack: { taskId: "x", uuid: "not-pending" } });
+    s.call.write({ ack: { taskId: "x", uuid: "not-pending", frameworkId: "" } });
     const info = shellTask("d-long", "echo line1; echo $PORT0; sleep 30", {
       resources: { cpus: 0.5, mem: 64, disk: 0, ports: [{ begin: 31003, end: 31003 }] },
     });
     s.call.write({ runTask: { frameworkId: FW, task: info } });
     const running = await waitState(master, "d-long", TaskState.TASK_RUNNING);
-    s.call.write({ ack: { taskId: "d-long", uuid: running.uuid } });
+    s.call.write({ ack: { taskId: "d-long", uuid: running.uuid, frameworkId: "" } });
     await waitFor(
       "usage for d-long",
       () => master.all("usage").some((u) => u.tasks.some((t) => t.taskId === "d-long")) || undefined,
     );
 
     s.call.write({
-      readLogs: { requestId: "r1", taskId: "d-long", stream: "stdout", follow: false, tailBytes: 0 },
+      readLogs: {
+        requestId: "r1",
+        frameworkId: "",
+        taskId: "d-long",
+        stream: "stdout",
+        follow: false,
+        tailBytes: 0,
+      },
     });
     s.call.write({
-      readLogs: { requestId: "r2", taskId: "ghost", stream: "stdout", follow: false, tailBytes: 0 },
+      readLogs: {
+        requestId: "r2",
+        frameworkId: "",
+        taskId: "ghost",
+        stream: "stdout",
+        follow: false,
+        tailBytes: 0,
+      },
     });
     await waitFor("log eofs", () => master.all("logData").filter((l) => l.eof).length >= 2 || undefined);
     const r1 = master.all("logData").filter((l) => l.requestId === "r1");
@@ -148,7 +162,14 @@ describe("agent daemon", () => {
 
     // A follow that ends when the task does.
     s.call.write({
-      readLogs: { requestId: "r3", taskId: "d-long", stream: "stdout", follow: true, tailBytes: 6 },
+      readLogs: {
+        requestId: "r3",
+        frameworkId: "",
+        taskId: "d-long",
+        stream: "stdout",
+        follow: true,
+        tailBytes: 6,
+      },
     });
 
     // The master drops the stream: the agent dials again and re-registers with its task.
@@ -160,7 +181,14 @@ describe("agent daemon", () => {
       [["d-long", TaskState.TASK_RUNNING, FW]],
     );
     s2.call.write({
-      readLogs: { requestId: "r4", taskId: "d-long", stream: "stdout", follow: true, tailBytes: 0 },
+      readLogs: {
+        requestId: "r4",
+        frameworkId: "",
+        taskId: "d-long",
+        stream: "stdout",
+        follow: true,
+        tailBytes: 0,
+      },
     });
     await waitFor("r4 data", () => master.all("logData").some((l) => l.requestId === "r4") || undefined);
     s2.call.write({ killTask: { taskId: "d-long", frameworkId: FW, graceSeconds: 1 } });
@@ -179,7 +207,7 @@ describe("agent daemon", () => {
     const s = await master.waitStreams(1);
     s.call.write({ runTask: { frameworkId: FW, task: shellTask("d-survive", "sleep 1.5; exit 7") } });
     const running = await waitState(master, "d-survive", TaskState.TASK_RUNNING);
-    s.call.write({ ack: { taskId: "d-survive", uuid: running.uuid } });
+    s.call.write({ ack: { taskId: "d-survive", uuid: running.uuid, frameworkId: "" } });
     await new Promise((r) => setTimeout(r, 100));
     await first.stop(); // tasks keep running
     const second = await start();
@@ -191,7 +219,7 @@ describe("agent daemon", () => {
     );
     const failed = await waitState(master, "d-survive", TaskState.TASK_FAILED);
     assert.equal(failed.exitCode, 7);
-    s2.call.write({ ack: { taskId: "d-survive", uuid: failed.uuid } });
+    s2.call.write({ ack: { taskId: "d-survive", uuid: failed.uuid, frameworkId: "" } });
     await new Promise((r) => setTimeout(r, 100));
     await second.stop();
     // The acked terminal task left the checkpoint: the next registration lists nothing.
@@ -208,12 +236,14 @@ describe("agent daemon", () => {
       runTask: { frameworkId: FW, task: shellTask("d-stale", "echo $$ > pid; exec sleep 30") },
     });
     const running = await waitState(master, "d-stale", TaskState.TASK_RUNNING);
-    s.call.write({ ack: { taskId: "d-stale", uuid: running.uuid } });
+    s.call.write({ ack: { taskId: "d-stale", uuid: running.uuid, frameworkId: "" } });
     let refusals = 0;
     master.answer = (reg) => {
       if (reg.agentId === "agent-1") return { refused: { reason: "STALE_AGENT", message: "unknown agent" } };
       if (refusals++ < 2) return { refused: { reason: "DUPLICATE_AGENT", message: "busy" } };
-      return { registered: { agentId: "agent-2", heartbeatIntervalSeconds: 1, agentSecret: "" } };
+      return {
+        registered: { agentId: "agent-2", heartbeatIntervalSeconds: 1, agentSecret: "", clusterId: "" },
+      };
     };
     s.call.end();
     const fresh = await master.waitStreams(3);

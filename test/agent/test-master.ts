@@ -25,7 +25,12 @@ export class TestMaster {
   port = 0;
   /** Decides the answer to each registration; default: registered as "agent-1". */
   answer: (reg: Register, s: TestStream) => MasterMessage | undefined = (reg) => ({
-    registered: { agentId: reg.agentId || "agent-1", heartbeatIntervalSeconds: 0.2, agentSecret: "" },
+    registered: {
+      agentId: reg.agentId || "agent-1",
+      heartbeatIntervalSeconds: 0.2,
+      agentSecret: "",
+      clusterId: "",
+    },
   });
 
   async start(port = 0): Promise<void> {

@@ -363,6 +363,7 @@ describe("scheduler and agent APIs refuse bad input", { timeout: 60_000 }, () =>
             tasks: [],
             artifacts: [],
             agentSecret,
+            clusterId: "",
             info: {
               id: "",
               hostname: "intruder",

@@ -86,6 +86,7 @@ export class RawAgent {
       register: {
         agentId: this.agentId,
         agentSecret: this.agentSecret,
+        clusterId: "",
         info: {
           id: "",
           version: "test",

@@ -17,7 +17,16 @@ import {
   type Metadata,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { AgentInfo, TaskInfo, TaskState, taskStateFromJSON, taskStateToJSON, TaskStatus, TaskUsage } from "./common.js";
+import {
+  AgentConditions,
+  AgentInfo,
+  TaskInfo,
+  TaskState,
+  taskStateFromJSON,
+  taskStateToJSON,
+  TaskStatus,
+  TaskUsage,
+} from "./common.js";
 
 export const protobufPackage = "yard.v1";
 
@@ -57,6 +66,12 @@ export interface Register {
    * holds it may re-register with the id.
    */
   agentSecret: string;
+  /**
+   * The cluster this agent belongs to (from its first Registered); empty for a new agent.
+   * A master of another cluster refuses it with WRONG_CLUSTER, and the agent keeps its tasks.
+   */
+  clusterId: string;
+  conditions?: AgentConditions | undefined;
 }
 
 export interface CachedArtifact {
@@ -74,6 +89,7 @@ export interface RunningTask {
 
 export interface Heartbeat {
   timestamp: number;
+  conditions?: AgentConditions | undefined;
 }
 
 /** A task status update. The agent retries it until the master acks its uuid. */
@@ -116,13 +132,15 @@ export interface Registered {
    * it re-registers. The master keeps only its hash.
    */
   agentSecret: string;
+  /** The id of the master's cluster: the agent remembers it. */
+  clusterId: string;
 }
 
 /** Registration refused; the agent must not retry with the same id. */
 export interface Refused {
   /**
    * DUPLICATE_AGENT, STALE_AGENT, UNAUTHENTICATED (token, or the agent secret of the id),
-   * BAD_REGISTRATION
+   * BAD_REGISTRATION, WRONG_CLUSTER (the agent belongs to another cluster)
    */
   reason: string;
   message: string;
@@ -146,6 +164,8 @@ export interface KillTask {
 export interface StatusAck {
   taskId: string;
   uuid: string;
+  /** Task ids are unique per framework, not cluster-wide. */
+  frameworkId: string;
 }
 
 export interface Shutdown {
@@ -163,6 +183,7 @@ export interface ReadLogs {
   stream: string;
   follow: boolean;
   tailBytes: number;
+  frameworkId: string;
 }
 
 export interface CancelLogs {
@@ -479,7 +500,16 @@ export const AgentBatch: MessageFns<AgentBatch> = {
 };
 
 function createBaseRegister(): Register {
-  return { agentId: "", info: undefined, tasks: [], token: "", artifacts: [], agentSecret: "" };
+  return {
+    agentId: "",
+    info: undefined,
+    tasks: [],
+    token: "",
+    artifacts: [],
+    agentSecret: "",
+    clusterId: "",
+    conditions: undefined,
+  };
 }
 
 export const Register: MessageFns<Register> = {
@@ -501,6 +531,12 @@ export const Register: MessageFns<Register> = {
     }
     if (message.agentSecret !== "") {
       writer.uint32(50).string(message.agentSecret);
+    }
+    if (message.clusterId !== "") {
+      writer.uint32(58).string(message.clusterId);
+    }
+    if (message.conditions !== undefined) {
+      AgentConditions.encode(message.conditions, writer.uint32(66).fork()).join();
     }
     return writer;
   },
@@ -566,6 +602,22 @@ export const Register: MessageFns<Register> = {
             message.agentSecret = reader.string();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.clusterId = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.conditions = AgentConditions.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -596,6 +648,12 @@ export const Register: MessageFns<Register> = {
         : isSet(object.agent_secret)
         ? globalThis.String(object.agent_secret)
         : "",
+      clusterId: isSet(object.clusterId)
+        ? globalThis.String(object.clusterId)
+        : isSet(object.cluster_id)
+        ? globalThis.String(object.cluster_id)
+        : "",
+      conditions: isSet(object.conditions) ? AgentConditions.fromJSON(object.conditions) : undefined,
     };
   },
 
@@ -619,6 +677,12 @@ export const Register: MessageFns<Register> = {
     if (message.agentSecret !== "") {
       obj.agentSecret = message.agentSecret;
     }
+    if (message.clusterId !== "") {
+      obj.clusterId = message.clusterId;
+    }
+    if (message.conditions !== undefined) {
+      obj.conditions = AgentConditions.toJSON(message.conditions);
+    }
     return obj;
   },
 
@@ -633,6 +697,10 @@ export const Register: MessageFns<Register> = {
     message.token = object.token ?? "";
     message.artifacts = object.artifacts?.map((e) => CachedArtifact.fromPartial(e)) || [];
     message.agentSecret = object.agentSecret ?? "";
+    message.clusterId = object.clusterId ?? "";
+    message.conditions = (object.conditions !== undefined && object.conditions !== null)
+      ? AgentConditions.fromPartial(object.conditions)
+      : undefined;
     return message;
   },
 };
@@ -844,13 +912,16 @@ export const RunningTask: MessageFns<RunningTask> = {
 };
 
 function createBaseHeartbeat(): Heartbeat {
-  return { timestamp: 0 };
+  return { timestamp: 0, conditions: undefined };
 }
 
 export const Heartbeat: MessageFns<Heartbeat> = {
   encode(message: Heartbeat, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.timestamp !== 0) {
       writer.uint32(9).double(message.timestamp);
+    }
+    if (message.conditions !== undefined) {
+      AgentConditions.encode(message.conditions, writer.uint32(18).fork()).join();
     }
     return writer;
   },
@@ -876,6 +947,14 @@ export const Heartbeat: MessageFns<Heartbeat> = {
             message.timestamp = reader.double();
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.conditions = AgentConditions.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -889,13 +968,19 @@ export const Heartbeat: MessageFns<Heartbeat> = {
   },
 
   fromJSON(object: any): Heartbeat {
-    return { timestamp: isSet(object.timestamp) ? globalThis.Number(object.timestamp) : 0 };
+    return {
+      timestamp: isSet(object.timestamp) ? globalThis.Number(object.timestamp) : 0,
+      conditions: isSet(object.conditions) ? AgentConditions.fromJSON(object.conditions) : undefined,
+    };
   },
 
   toJSON(message: Heartbeat): unknown {
     const obj: any = {};
     if (message.timestamp !== 0) {
       obj.timestamp = floatToJson(message.timestamp);
+    }
+    if (message.conditions !== undefined) {
+      obj.conditions = AgentConditions.toJSON(message.conditions);
     }
     return obj;
   },
@@ -906,6 +991,9 @@ export const Heartbeat: MessageFns<Heartbeat> = {
   fromPartial<I extends Exact<DeepPartial<Heartbeat>, I>>(object: I): Heartbeat {
     const message = createBaseHeartbeat();
     message.timestamp = object.timestamp ?? 0;
+    message.conditions = (object.conditions !== undefined && object.conditions !== null)
+      ? AgentConditions.fromPartial(object.conditions)
+      : undefined;
     return message;
   },
 };
@@ -1440,7 +1528,7 @@ export const MasterBatch: MessageFns<MasterBatch> = {
 };
 
 function createBaseRegistered(): Registered {
-  return { agentId: "", heartbeatIntervalSeconds: 0, agentSecret: "" };
+  return { agentId: "", heartbeatIntervalSeconds: 0, agentSecret: "", clusterId: "" };
 }
 
 export const Registered: MessageFns<Registered> = {
@@ -1453,6 +1541,9 @@ export const Registered: MessageFns<Registered> = {
     }
     if (message.agentSecret !== "") {
       writer.uint32(26).string(message.agentSecret);
+    }
+    if (message.clusterId !== "") {
+      writer.uint32(34).string(message.clusterId);
     }
     return writer;
   },
@@ -1494,6 +1585,14 @@ export const Registered: MessageFns<Registered> = {
             message.agentSecret = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.clusterId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1523,6 +1622,11 @@ export const Registered: MessageFns<Registered> = {
         : isSet(object.agent_secret)
         ? globalThis.String(object.agent_secret)
         : "",
+      clusterId: isSet(object.clusterId)
+        ? globalThis.String(object.clusterId)
+        : isSet(object.cluster_id)
+        ? globalThis.String(object.cluster_id)
+        : "",
     };
   },
 
@@ -1537,6 +1641,9 @@ export const Registered: MessageFns<Registered> = {
     if (message.agentSecret !== "") {
       obj.agentSecret = message.agentSecret;
     }
+    if (message.clusterId !== "") {
+      obj.clusterId = message.clusterId;
+    }
     return obj;
   },
 
@@ -1548,6 +1655,7 @@ export const Registered: MessageFns<Registered> = {
     message.agentId = object.agentId ?? "";
     message.heartbeatIntervalSeconds = object.heartbeatIntervalSeconds ?? 0;
     message.agentSecret = object.agentSecret ?? "";
+    message.clusterId = object.clusterId ?? "";
     return message;
   },
 };
@@ -1858,7 +1966,7 @@ export const KillTask: MessageFns<KillTask> = {
 };
 
 function createBaseStatusAck(): StatusAck {
-  return { taskId: "", uuid: "" };
+  return { taskId: "", uuid: "", frameworkId: "" };
 }
 
 export const StatusAck: MessageFns<StatusAck> = {
@@ -1868,6 +1976,9 @@ export const StatusAck: MessageFns<StatusAck> = {
     }
     if (message.uuid !== "") {
       writer.uint32(18).string(message.uuid);
+    }
+    if (message.frameworkId !== "") {
+      writer.uint32(26).string(message.frameworkId);
     }
     return writer;
   },
@@ -1901,6 +2012,14 @@ export const StatusAck: MessageFns<StatusAck> = {
             message.uuid = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.frameworkId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1921,6 +2040,11 @@ export const StatusAck: MessageFns<StatusAck> = {
         ? globalThis.String(object.task_id)
         : "",
       uuid: isSet(object.uuid) ? globalThis.String(object.uuid) : "",
+      frameworkId: isSet(object.frameworkId)
+        ? globalThis.String(object.frameworkId)
+        : isSet(object.framework_id)
+        ? globalThis.String(object.framework_id)
+        : "",
     };
   },
 
@@ -1932,6 +2056,9 @@ export const StatusAck: MessageFns<StatusAck> = {
     if (message.uuid !== "") {
       obj.uuid = message.uuid;
     }
+    if (message.frameworkId !== "") {
+      obj.frameworkId = message.frameworkId;
+    }
     return obj;
   },
 
@@ -1942,6 +2069,7 @@ export const StatusAck: MessageFns<StatusAck> = {
     const message = createBaseStatusAck();
     message.taskId = object.taskId ?? "";
     message.uuid = object.uuid ?? "";
+    message.frameworkId = object.frameworkId ?? "";
     return message;
   },
 };
@@ -2066,7 +2194,7 @@ export const Ping: MessageFns<Ping> = {
 };
 
 function createBaseReadLogs(): ReadLogs {
-  return { requestId: "", taskId: "", stream: "", follow: false, tailBytes: 0 };
+  return { requestId: "", taskId: "", stream: "", follow: false, tailBytes: 0, frameworkId: "" };
 }
 
 export const ReadLogs: MessageFns<ReadLogs> = {
@@ -2085,6 +2213,9 @@ export const ReadLogs: MessageFns<ReadLogs> = {
     }
     if (message.tailBytes !== 0) {
       writer.uint32(40).uint64(message.tailBytes);
+    }
+    if (message.frameworkId !== "") {
+      writer.uint32(50).string(message.frameworkId);
     }
     return writer;
   },
@@ -2142,6 +2273,14 @@ export const ReadLogs: MessageFns<ReadLogs> = {
             message.tailBytes = longToNumber(reader.uint64());
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.frameworkId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2173,6 +2312,11 @@ export const ReadLogs: MessageFns<ReadLogs> = {
         : isSet(object.tail_bytes)
         ? globalThis.Number(object.tail_bytes)
         : 0,
+      frameworkId: isSet(object.frameworkId)
+        ? globalThis.String(object.frameworkId)
+        : isSet(object.framework_id)
+        ? globalThis.String(object.framework_id)
+        : "",
     };
   },
 
@@ -2193,6 +2337,9 @@ export const ReadLogs: MessageFns<ReadLogs> = {
     if (message.tailBytes !== 0) {
       obj.tailBytes = Math.round(message.tailBytes);
     }
+    if (message.frameworkId !== "") {
+      obj.frameworkId = message.frameworkId;
+    }
     return obj;
   },
 
@@ -2206,6 +2353,7 @@ export const ReadLogs: MessageFns<ReadLogs> = {
     message.stream = object.stream ?? "";
     message.follow = object.follow ?? false;
     message.tailBytes = object.tailBytes ?? 0;
+    message.frameworkId = object.frameworkId ?? "";
     return message;
   },
 };

@@ -94,6 +94,42 @@ export function taskStateToJSON(object: TaskState): string {
   }
 }
 
+export enum HealthState {
+  /** HEALTH_UNKNOWN - No verdict yet (not checked, or within the grace period), or no check at all. */
+  HEALTH_UNKNOWN = 0,
+  HEALTH_HEALTHY = 1,
+  HEALTH_UNHEALTHY = 2,
+}
+
+export function healthStateFromJSON(object: any): HealthState {
+  switch (object) {
+    case 0:
+    case "HEALTH_UNKNOWN":
+      return HealthState.HEALTH_UNKNOWN;
+    case 1:
+    case "HEALTH_HEALTHY":
+      return HealthState.HEALTH_HEALTHY;
+    case 2:
+    case "HEALTH_UNHEALTHY":
+      return HealthState.HEALTH_UNHEALTHY;
+    default:
+      throw new globalThis.Error("Unrecognized enum value " + object + " for enum HealthState");
+  }
+}
+
+export function healthStateToJSON(object: HealthState): string {
+  switch (object) {
+    case HealthState.HEALTH_UNKNOWN:
+      return "HEALTH_UNKNOWN";
+    case HealthState.HEALTH_HEALTHY:
+      return "HEALTH_HEALTHY";
+    case HealthState.HEALTH_UNHEALTHY:
+      return "HEALTH_UNHEALTHY";
+    default:
+      throw new globalThis.Error("Unrecognized enum value " + object + " for enum HealthState");
+  }
+}
+
 /** A closed interval of integers, used for port ranges: [begin, end]. */
 export interface Range {
   begin: number;
@@ -122,6 +158,13 @@ export interface AgentInfo {
   /** Executors this agent can run: "process", later "docker". */
   executors: string[];
   version: string;
+}
+
+/** What keeps an agent from taking work, reported at registration and with every heartbeat. */
+export interface AgentConditions {
+  /** The agent cannot write its checkpoint (disk full): it takes no launches until it can. */
+  diskPressure: boolean;
+  message: string;
 }
 
 export interface FrameworkInfo {
@@ -186,11 +229,46 @@ export interface TaskInfo {
    * before it starts the task (docker images are loaded; files are unpacked into the sandbox).
    */
   release: string;
+  /** Run by the agent next to the task; its results travel in TaskStatus.health. */
+  healthCheck?: HealthCheck | undefined;
 }
 
 export interface TaskInfo_LabelsEntry {
   key: string;
   value: string;
+}
+
+/**
+ * A health check that the agent runs next to its task, as Kubernetes' kubelet and Mesos's
+ * native checks do: the result does not depend on the framework being up.
+ */
+export interface HealthCheck {
+  /** "http", "tcp" or "command". */
+  kind: string;
+  /** http: the path of a GET on 127.0.0.1; a 2xx or 3xx answer passes. */
+  httpPath: string;
+  /** http, tcp: which of the task's ports (0 = the first port of its resources). */
+  portIndex: number;
+  /**
+   * command: run with /bin/sh -c in the task's sandbox (process) or inside its container
+   * (docker), with the task's environment; exit 0 passes.
+   */
+  command: string;
+  intervalSeconds: number;
+  timeoutSeconds: number;
+  /** Failures in this time after the task started do not count. */
+  gracePeriodSeconds: number;
+  /** Consecutive failures before the task is reported unhealthy. */
+  failures: number;
+}
+
+export interface TaskHealth {
+  state: HealthState;
+  consecutiveFailures: number;
+  /** Unix time in seconds of the last check; 0 = none yet. */
+  lastCheck: number;
+  /** What the last failing check said, e.g. "HTTP 503" or "connection refused". */
+  message: string;
 }
 
 export interface TaskStatus {
@@ -215,6 +293,8 @@ export interface TaskStatus {
     | undefined;
   /** Where the update comes from: "agent", "master". */
   source: string;
+  /** The result of the task's health check (agent-run); absent when it has none. */
+  health?: TaskHealth | undefined;
 }
 
 export interface Offer {
@@ -685,6 +765,95 @@ export const AgentInfo: MessageFns<AgentInfo> = {
     message.attributes = object.attributes?.map((e) => Attribute.fromPartial(e)) || [];
     message.executors = object.executors?.map((e) => e) || [];
     message.version = object.version ?? "";
+    return message;
+  },
+};
+
+function createBaseAgentConditions(): AgentConditions {
+  return { diskPressure: false, message: "" };
+}
+
+export const AgentConditions: MessageFns<AgentConditions> = {
+  encode(message: AgentConditions, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.diskPressure !== false) {
+      writer.uint32(8).bool(message.diskPressure);
+    }
+    if (message.message !== "") {
+      writer.uint32(18).string(message.message);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AgentConditions {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAgentConditions();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.diskPressure = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AgentConditions {
+    return {
+      diskPressure: isSet(object.diskPressure)
+        ? globalThis.Boolean(object.diskPressure)
+        : isSet(object.disk_pressure)
+        ? globalThis.Boolean(object.disk_pressure)
+        : false,
+      message: isSet(object.message) ? globalThis.String(object.message) : "",
+    };
+  },
+
+  toJSON(message: AgentConditions): unknown {
+    const obj: any = {};
+    if (message.diskPressure !== false) {
+      obj.diskPressure = message.diskPressure;
+    }
+    if (message.message !== "") {
+      obj.message = message.message;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AgentConditions>, I>>(base?: I): AgentConditions {
+    return AgentConditions.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AgentConditions>, I>>(object: I): AgentConditions {
+    const message = createBaseAgentConditions();
+    message.diskPressure = object.diskPressure ?? false;
+    message.message = object.message ?? "";
     return message;
   },
 };
@@ -1302,6 +1471,7 @@ function createBaseTaskInfo(): TaskInfo {
     labels: {},
     killGraceSeconds: 0,
     release: "",
+    healthCheck: undefined,
   };
 }
 
@@ -1336,6 +1506,9 @@ export const TaskInfo: MessageFns<TaskInfo> = {
     }
     if (message.release !== "") {
       writer.uint32(82).string(message.release);
+    }
+    if (message.healthCheck !== undefined) {
+      HealthCheck.encode(message.healthCheck, writer.uint32(90).fork()).join();
     }
     return writer;
   },
@@ -1436,6 +1609,14 @@ export const TaskInfo: MessageFns<TaskInfo> = {
             message.release = reader.string();
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.healthCheck = HealthCheck.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1485,6 +1666,11 @@ export const TaskInfo: MessageFns<TaskInfo> = {
         ? globalThis.Number(object.kill_grace_seconds)
         : 0,
       release: isSet(object.release) ? globalThis.String(object.release) : "",
+      healthCheck: isSet(object.healthCheck)
+        ? HealthCheck.fromJSON(object.healthCheck)
+        : isSet(object.health_check)
+        ? HealthCheck.fromJSON(object.health_check)
+        : undefined,
     };
   },
 
@@ -1526,6 +1712,9 @@ export const TaskInfo: MessageFns<TaskInfo> = {
     if (message.release !== "") {
       obj.release = message.release;
     }
+    if (message.healthCheck !== undefined) {
+      obj.healthCheck = HealthCheck.toJSON(message.healthCheck);
+    }
     return obj;
   },
 
@@ -1558,6 +1747,9 @@ export const TaskInfo: MessageFns<TaskInfo> = {
     );
     message.killGraceSeconds = object.killGraceSeconds ?? 0;
     message.release = object.release ?? "";
+    message.healthCheck = (object.healthCheck !== undefined && object.healthCheck !== null)
+      ? HealthCheck.fromPartial(object.healthCheck)
+      : undefined;
     return message;
   },
 };
@@ -1647,6 +1839,341 @@ export const TaskInfo_LabelsEntry: MessageFns<TaskInfo_LabelsEntry> = {
   },
 };
 
+function createBaseHealthCheck(): HealthCheck {
+  return {
+    kind: "",
+    httpPath: "",
+    portIndex: 0,
+    command: "",
+    intervalSeconds: 0,
+    timeoutSeconds: 0,
+    gracePeriodSeconds: 0,
+    failures: 0,
+  };
+}
+
+export const HealthCheck: MessageFns<HealthCheck> = {
+  encode(message: HealthCheck, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.kind !== "") {
+      writer.uint32(10).string(message.kind);
+    }
+    if (message.httpPath !== "") {
+      writer.uint32(18).string(message.httpPath);
+    }
+    if (message.portIndex !== 0) {
+      writer.uint32(24).uint32(message.portIndex);
+    }
+    if (message.command !== "") {
+      writer.uint32(34).string(message.command);
+    }
+    if (message.intervalSeconds !== 0) {
+      writer.uint32(41).double(message.intervalSeconds);
+    }
+    if (message.timeoutSeconds !== 0) {
+      writer.uint32(49).double(message.timeoutSeconds);
+    }
+    if (message.gracePeriodSeconds !== 0) {
+      writer.uint32(57).double(message.gracePeriodSeconds);
+    }
+    if (message.failures !== 0) {
+      writer.uint32(64).uint32(message.failures);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HealthCheck {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHealthCheck();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.httpPath = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.portIndex = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.command = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 41) {
+              break;
+            }
+
+            message.intervalSeconds = reader.double();
+            continue;
+          }
+          case 6: {
+            if (tag !== 49) {
+              break;
+            }
+
+            message.timeoutSeconds = reader.double();
+            continue;
+          }
+          case 7: {
+            if (tag !== 57) {
+              break;
+            }
+
+            message.gracePeriodSeconds = reader.double();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.failures = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): HealthCheck {
+    return {
+      kind: isSet(object.kind) ? globalThis.String(object.kind) : "",
+      httpPath: isSet(object.httpPath)
+        ? globalThis.String(object.httpPath)
+        : isSet(object.http_path)
+        ? globalThis.String(object.http_path)
+        : "",
+      portIndex: isSet(object.portIndex)
+        ? globalThis.Number(object.portIndex)
+        : isSet(object.port_index)
+        ? globalThis.Number(object.port_index)
+        : 0,
+      command: isSet(object.command) ? globalThis.String(object.command) : "",
+      intervalSeconds: isSet(object.intervalSeconds)
+        ? globalThis.Number(object.intervalSeconds)
+        : isSet(object.interval_seconds)
+        ? globalThis.Number(object.interval_seconds)
+        : 0,
+      timeoutSeconds: isSet(object.timeoutSeconds)
+        ? globalThis.Number(object.timeoutSeconds)
+        : isSet(object.timeout_seconds)
+        ? globalThis.Number(object.timeout_seconds)
+        : 0,
+      gracePeriodSeconds: isSet(object.gracePeriodSeconds)
+        ? globalThis.Number(object.gracePeriodSeconds)
+        : isSet(object.grace_period_seconds)
+        ? globalThis.Number(object.grace_period_seconds)
+        : 0,
+      failures: isSet(object.failures) ? globalThis.Number(object.failures) : 0,
+    };
+  },
+
+  toJSON(message: HealthCheck): unknown {
+    const obj: any = {};
+    if (message.kind !== "") {
+      obj.kind = message.kind;
+    }
+    if (message.httpPath !== "") {
+      obj.httpPath = message.httpPath;
+    }
+    if (message.portIndex !== 0) {
+      obj.portIndex = Math.round(message.portIndex);
+    }
+    if (message.command !== "") {
+      obj.command = message.command;
+    }
+    if (message.intervalSeconds !== 0) {
+      obj.intervalSeconds = floatToJson(message.intervalSeconds);
+    }
+    if (message.timeoutSeconds !== 0) {
+      obj.timeoutSeconds = floatToJson(message.timeoutSeconds);
+    }
+    if (message.gracePeriodSeconds !== 0) {
+      obj.gracePeriodSeconds = floatToJson(message.gracePeriodSeconds);
+    }
+    if (message.failures !== 0) {
+      obj.failures = Math.round(message.failures);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<HealthCheck>, I>>(base?: I): HealthCheck {
+    return HealthCheck.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<HealthCheck>, I>>(object: I): HealthCheck {
+    const message = createBaseHealthCheck();
+    message.kind = object.kind ?? "";
+    message.httpPath = object.httpPath ?? "";
+    message.portIndex = object.portIndex ?? 0;
+    message.command = object.command ?? "";
+    message.intervalSeconds = object.intervalSeconds ?? 0;
+    message.timeoutSeconds = object.timeoutSeconds ?? 0;
+    message.gracePeriodSeconds = object.gracePeriodSeconds ?? 0;
+    message.failures = object.failures ?? 0;
+    return message;
+  },
+};
+
+function createBaseTaskHealth(): TaskHealth {
+  return { state: 0, consecutiveFailures: 0, lastCheck: 0, message: "" };
+}
+
+export const TaskHealth: MessageFns<TaskHealth> = {
+  encode(message: TaskHealth, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.state !== 0) {
+      writer.uint32(8).int32(message.state);
+    }
+    if (message.consecutiveFailures !== 0) {
+      writer.uint32(16).uint32(message.consecutiveFailures);
+    }
+    if (message.lastCheck !== 0) {
+      writer.uint32(25).double(message.lastCheck);
+    }
+    if (message.message !== "") {
+      writer.uint32(34).string(message.message);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TaskHealth {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTaskHealth();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.state = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.consecutiveFailures = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 25) {
+              break;
+            }
+
+            message.lastCheck = reader.double();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TaskHealth {
+    return {
+      state: isSet(object.state) ? healthStateFromJSON(object.state) : 0,
+      consecutiveFailures: isSet(object.consecutiveFailures)
+        ? globalThis.Number(object.consecutiveFailures)
+        : isSet(object.consecutive_failures)
+        ? globalThis.Number(object.consecutive_failures)
+        : 0,
+      lastCheck: isSet(object.lastCheck)
+        ? globalThis.Number(object.lastCheck)
+        : isSet(object.last_check)
+        ? globalThis.Number(object.last_check)
+        : 0,
+      message: isSet(object.message) ? globalThis.String(object.message) : "",
+    };
+  },
+
+  toJSON(message: TaskHealth): unknown {
+    const obj: any = {};
+    if (message.state !== 0) {
+      obj.state = healthStateToJSON(message.state);
+    }
+    if (message.consecutiveFailures !== 0) {
+      obj.consecutiveFailures = Math.round(message.consecutiveFailures);
+    }
+    if (message.lastCheck !== 0) {
+      obj.lastCheck = floatToJson(message.lastCheck);
+    }
+    if (message.message !== "") {
+      obj.message = message.message;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TaskHealth>, I>>(base?: I): TaskHealth {
+    return TaskHealth.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TaskHealth>, I>>(object: I): TaskHealth {
+    const message = createBaseTaskHealth();
+    message.state = object.state ?? 0;
+    message.consecutiveFailures = object.consecutiveFailures ?? 0;
+    message.lastCheck = object.lastCheck ?? 0;
+    message.message = object.message ?? "";
+    return message;
+  },
+};
+
 function createBaseTaskStatus(): TaskStatus {
   return {
     taskId: "",
@@ -1659,6 +2186,7 @@ function createBaseTaskStatus(): TaskStatus {
     timestamp: 0,
     exitCode: undefined,
     source: "",
+    health: undefined,
   };
 }
 
@@ -1693,6 +2221,9 @@ export const TaskStatus: MessageFns<TaskStatus> = {
     }
     if (message.source !== "") {
       writer.uint32(82).string(message.source);
+    }
+    if (message.health !== undefined) {
+      TaskHealth.encode(message.health, writer.uint32(90).fork()).join();
     }
     return writer;
   },
@@ -1790,6 +2321,14 @@ export const TaskStatus: MessageFns<TaskStatus> = {
             message.source = reader.string();
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.health = TaskHealth.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1830,6 +2369,7 @@ export const TaskStatus: MessageFns<TaskStatus> = {
         ? globalThis.Number(object.exit_code)
         : undefined,
       source: isSet(object.source) ? globalThis.String(object.source) : "",
+      health: isSet(object.health) ? TaskHealth.fromJSON(object.health) : undefined,
     };
   },
 
@@ -1865,6 +2405,9 @@ export const TaskStatus: MessageFns<TaskStatus> = {
     if (message.source !== "") {
       obj.source = message.source;
     }
+    if (message.health !== undefined) {
+      obj.health = TaskHealth.toJSON(message.health);
+    }
     return obj;
   },
 
@@ -1883,6 +2426,9 @@ export const TaskStatus: MessageFns<TaskStatus> = {
     message.timestamp = object.timestamp ?? 0;
     message.exitCode = object.exitCode ?? undefined;
     message.source = object.source ?? "";
+    message.health = (object.health !== undefined && object.health !== null)
+      ? TaskHealth.fromPartial(object.health)
+      : undefined;
     return message;
   },
 };

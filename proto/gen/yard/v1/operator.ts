@@ -21,6 +21,7 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import {
+  AgentConditions,
   AgentInfo,
   FrameworkInfo,
   Resources,
@@ -43,13 +44,15 @@ export interface AgentState {
   info?:
     | AgentInfo
     | undefined;
-  /** ACTIVE, DRAINING, DRAINED, DISCONNECTED, LOST */
+  /** ACTIVE, DRAINING, DRAINED, DISCONNECTED, UNREACHABLE, LOST */
   status: string;
   allocated?: Resources | undefined;
   offered?: Resources | undefined;
   registeredAt: number;
   lastHeartbeat: number;
   runningTasks: number;
+  /** As the agent last reported them; an agent under disk pressure gets no offers. */
+  conditions?: AgentConditions | undefined;
 }
 
 export interface FrameworkState {
@@ -124,7 +127,11 @@ export interface UndrainAgentRequest {
 
 export interface KillTaskRequest {
   taskId: string;
-  graceSeconds?: number | undefined;
+  graceSeconds?:
+    | number
+    | undefined;
+  /** Needed only when frameworks share the task id (ids are unique per framework). */
+  frameworkId: string;
 }
 
 export interface KillTaskResponse {
@@ -159,6 +166,8 @@ export interface GetTaskLogsRequest {
   follow: boolean;
   /** Start this many bytes before the end; 0 = from the start. */
   tailBytes: number;
+  /** Needed only when frameworks share the task id (ids are unique per framework). */
+  frameworkId: string;
 }
 
 export interface LogChunk {
@@ -228,6 +237,7 @@ function createBaseAgentState(): AgentState {
     registeredAt: 0,
     lastHeartbeat: 0,
     runningTasks: 0,
+    conditions: undefined,
   };
 }
 
@@ -253,6 +263,9 @@ export const AgentState: MessageFns<AgentState> = {
     }
     if (message.runningTasks !== 0) {
       writer.uint32(56).uint32(message.runningTasks);
+    }
+    if (message.conditions !== undefined) {
+      AgentConditions.encode(message.conditions, writer.uint32(66).fork()).join();
     }
     return writer;
   },
@@ -326,6 +339,14 @@ export const AgentState: MessageFns<AgentState> = {
             message.runningTasks = reader.uint32();
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.conditions = AgentConditions.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -359,6 +380,7 @@ export const AgentState: MessageFns<AgentState> = {
         : isSet(object.running_tasks)
         ? globalThis.Number(object.running_tasks)
         : 0,
+      conditions: isSet(object.conditions) ? AgentConditions.fromJSON(object.conditions) : undefined,
     };
   },
 
@@ -385,6 +407,9 @@ export const AgentState: MessageFns<AgentState> = {
     if (message.runningTasks !== 0) {
       obj.runningTasks = Math.round(message.runningTasks);
     }
+    if (message.conditions !== undefined) {
+      obj.conditions = AgentConditions.toJSON(message.conditions);
+    }
     return obj;
   },
 
@@ -404,6 +429,9 @@ export const AgentState: MessageFns<AgentState> = {
     message.registeredAt = object.registeredAt ?? 0;
     message.lastHeartbeat = object.lastHeartbeat ?? 0;
     message.runningTasks = object.runningTasks ?? 0;
+    message.conditions = (object.conditions !== undefined && object.conditions !== null)
+      ? AgentConditions.fromPartial(object.conditions)
+      : undefined;
     return message;
   },
 };
@@ -1587,7 +1615,7 @@ export const UndrainAgentRequest: MessageFns<UndrainAgentRequest> = {
 };
 
 function createBaseKillTaskRequest(): KillTaskRequest {
-  return { taskId: "", graceSeconds: undefined };
+  return { taskId: "", graceSeconds: undefined, frameworkId: "" };
 }
 
 export const KillTaskRequest: MessageFns<KillTaskRequest> = {
@@ -1597,6 +1625,9 @@ export const KillTaskRequest: MessageFns<KillTaskRequest> = {
     }
     if (message.graceSeconds !== undefined) {
       writer.uint32(17).double(message.graceSeconds);
+    }
+    if (message.frameworkId !== "") {
+      writer.uint32(26).string(message.frameworkId);
     }
     return writer;
   },
@@ -1630,6 +1661,14 @@ export const KillTaskRequest: MessageFns<KillTaskRequest> = {
             message.graceSeconds = reader.double();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.frameworkId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1654,6 +1693,11 @@ export const KillTaskRequest: MessageFns<KillTaskRequest> = {
         : isSet(object.grace_seconds)
         ? globalThis.Number(object.grace_seconds)
         : undefined,
+      frameworkId: isSet(object.frameworkId)
+        ? globalThis.String(object.frameworkId)
+        : isSet(object.framework_id)
+        ? globalThis.String(object.framework_id)
+        : "",
     };
   },
 
@@ -1665,6 +1709,9 @@ export const KillTaskRequest: MessageFns<KillTaskRequest> = {
     if (message.graceSeconds !== undefined) {
       obj.graceSeconds = floatToJson(message.graceSeconds);
     }
+    if (message.frameworkId !== "") {
+      obj.frameworkId = message.frameworkId;
+    }
     return obj;
   },
 
@@ -1675,6 +1722,7 @@ export const KillTaskRequest: MessageFns<KillTaskRequest> = {
     const message = createBaseKillTaskRequest();
     message.taskId = object.taskId ?? "";
     message.graceSeconds = object.graceSeconds ?? undefined;
+    message.frameworkId = object.frameworkId ?? "";
     return message;
   },
 };
@@ -2018,7 +2066,7 @@ export const ClusterEvent: MessageFns<ClusterEvent> = {
 };
 
 function createBaseGetTaskLogsRequest(): GetTaskLogsRequest {
-  return { taskId: "", stream: "", follow: false, tailBytes: 0 };
+  return { taskId: "", stream: "", follow: false, tailBytes: 0, frameworkId: "" };
 }
 
 export const GetTaskLogsRequest: MessageFns<GetTaskLogsRequest> = {
@@ -2034,6 +2082,9 @@ export const GetTaskLogsRequest: MessageFns<GetTaskLogsRequest> = {
     }
     if (message.tailBytes !== 0) {
       writer.uint32(32).uint64(message.tailBytes);
+    }
+    if (message.frameworkId !== "") {
+      writer.uint32(42).string(message.frameworkId);
     }
     return writer;
   },
@@ -2083,6 +2134,14 @@ export const GetTaskLogsRequest: MessageFns<GetTaskLogsRequest> = {
             message.tailBytes = longToNumber(reader.uint64());
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.frameworkId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2109,6 +2168,11 @@ export const GetTaskLogsRequest: MessageFns<GetTaskLogsRequest> = {
         : isSet(object.tail_bytes)
         ? globalThis.Number(object.tail_bytes)
         : 0,
+      frameworkId: isSet(object.frameworkId)
+        ? globalThis.String(object.frameworkId)
+        : isSet(object.framework_id)
+        ? globalThis.String(object.framework_id)
+        : "",
     };
   },
 
@@ -2126,6 +2190,9 @@ export const GetTaskLogsRequest: MessageFns<GetTaskLogsRequest> = {
     if (message.tailBytes !== 0) {
       obj.tailBytes = Math.round(message.tailBytes);
     }
+    if (message.frameworkId !== "") {
+      obj.frameworkId = message.frameworkId;
+    }
     return obj;
   },
 
@@ -2138,6 +2205,7 @@ export const GetTaskLogsRequest: MessageFns<GetTaskLogsRequest> = {
     message.stream = object.stream ?? "";
     message.follow = object.follow ?? false;
     message.tailBytes = object.tailBytes ?? 0;
+    message.frameworkId = object.frameworkId ?? "";
     return message;
   },
 };

@@ -42,6 +42,14 @@ export interface Release {
   fileName: string;
   /** For docker images: the image reference that `docker load` restores. */
   image: string;
+  /**
+   * The master's blob no longer matches sha256 (checked at start and on a schedule): it is
+   * not seeded, and staging it fails at once.
+   */
+  corrupt: boolean;
+  corruptMessage: string;
+  /** Unix time in seconds of the last verification of the blob at rest; 0 = never. */
+  verifiedAt: number;
 }
 
 export interface PushHeader {
@@ -150,6 +158,9 @@ function createBaseRelease(): Release {
     kind: "",
     fileName: "",
     image: "",
+    corrupt: false,
+    corruptMessage: "",
+    verifiedAt: 0,
   };
 }
 
@@ -184,6 +195,15 @@ export const Release: MessageFns<Release> = {
     }
     if (message.image !== "") {
       writer.uint32(82).string(message.image);
+    }
+    if (message.corrupt !== false) {
+      writer.uint32(88).bool(message.corrupt);
+    }
+    if (message.corruptMessage !== "") {
+      writer.uint32(98).string(message.corruptMessage);
+    }
+    if (message.verifiedAt !== 0) {
+      writer.uint32(105).double(message.verifiedAt);
     }
     return writer;
   },
@@ -281,6 +301,30 @@ export const Release: MessageFns<Release> = {
             message.image = reader.string();
             continue;
           }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.corrupt = reader.bool();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.corruptMessage = reader.string();
+            continue;
+          }
+          case 13: {
+            if (tag !== 105) {
+              break;
+            }
+
+            message.verifiedAt = reader.double();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -321,6 +365,17 @@ export const Release: MessageFns<Release> = {
         ? globalThis.String(object.file_name)
         : "",
       image: isSet(object.image) ? globalThis.String(object.image) : "",
+      corrupt: isSet(object.corrupt) ? globalThis.Boolean(object.corrupt) : false,
+      corruptMessage: isSet(object.corruptMessage)
+        ? globalThis.String(object.corruptMessage)
+        : isSet(object.corrupt_message)
+        ? globalThis.String(object.corrupt_message)
+        : "",
+      verifiedAt: isSet(object.verifiedAt)
+        ? globalThis.Number(object.verifiedAt)
+        : isSet(object.verified_at)
+        ? globalThis.Number(object.verified_at)
+        : 0,
     };
   },
 
@@ -356,6 +411,15 @@ export const Release: MessageFns<Release> = {
     if (message.image !== "") {
       obj.image = message.image;
     }
+    if (message.corrupt !== false) {
+      obj.corrupt = message.corrupt;
+    }
+    if (message.corruptMessage !== "") {
+      obj.corruptMessage = message.corruptMessage;
+    }
+    if (message.verifiedAt !== 0) {
+      obj.verifiedAt = floatToJson(message.verifiedAt);
+    }
     return obj;
   },
 
@@ -374,6 +438,9 @@ export const Release: MessageFns<Release> = {
     message.kind = object.kind ?? "";
     message.fileName = object.fileName ?? "";
     message.image = object.image ?? "";
+    message.corrupt = object.corrupt ?? false;
+    message.corruptMessage = object.corruptMessage ?? "";
+    message.verifiedAt = object.verifiedAt ?? 0;
     return message;
   },
 };
