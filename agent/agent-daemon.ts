@@ -18,17 +18,22 @@ import type {
 } from "../proto/gen/yard/v1/agent.js";
 import { type Attribute, type Range, type TaskInfo, TaskState } from "../proto/gen/yard/v1/common.js";
 import { CgroupManager, detectCgroups } from "./cgroups.js";
-import { type DockerLaunchRequest, DockerExecutor } from "./docker-executor.js";
+import { DockerExecutor } from "./docker-executor.js";
 import { connectEngine, engineAddress, pingEngine } from "./docker/docker-engine.js";
 import { Checkpoint, type CheckpointedTask, type UpdateExtras } from "./checkpoint.js";
 import { ArtifactFetcher } from "./fetcher/artifact-fetcher.js";
-import { type Executor, LaunchError, type TaskEnded } from "./executor.js";
+import {
+  type Executor,
+  type ExecutorFactory,
+  LaunchError,
+  type LaunchRequest,
+  type TaskEnded,
+} from "./executor.js";
 import { LogStreamer } from "./log-streamer.js";
 import { MasterConnection } from "./master-connection.js";
 import { ProcessExecutor } from "./process-executor.js";
 import { detectResources } from "./resources-detect.js";
 import { type StatusFields, StatusUpdates } from "./status-updates.js";
-import { sandboxDir } from "./task-env.js";
 
 export const AGENT_VERSION = "0.1.0";
 
@@ -69,6 +74,15 @@ export interface AgentOptions {
   logger?: Logger;
 }
 
+/** What the agent is built with besides its options: the seams a test or benchmark fills. */
+export interface AgentComponents {
+  /**
+   * The executors to offer, by name, in place of those that `executors`, `dockerIfAvailable`
+   * and the host would give (the process executor, docker when an engine answers).
+   */
+  executors?: Readonly<Record<string, ExecutorFactory>>;
+}
+
 export interface AgentHandle {
   agentId(): string | undefined;
   /** The executors the agent offers (known once started). */
@@ -87,8 +101,8 @@ interface AgentTask {
   killRequested: boolean;
 }
 
-export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
-  const agent = new AgentDaemon(opts);
+export async function startAgent(opts: AgentOptions, components: AgentComponents = {}): Promise<AgentHandle> {
+  const agent = new AgentDaemon(opts, components);
   await agent.start();
   return { agentId: () => agent.id, executors: () => agent.executorNames(), stop: (o) => agent.stop(o) };
 }
@@ -110,7 +124,10 @@ class AgentDaemon {
   /** Created in start(), once the docker engine (for `docker load`) is known. */
   private fetcher?: ArtifactFetcher;
 
-  constructor(private readonly opts: AgentOptions) {
+  constructor(
+    private readonly opts: AgentOptions,
+    private readonly components: AgentComponents = {},
+  ) {
     this.log = opts.logger ?? createLogger("agent");
     if (!opts.master) throw new Error("master: an address host:port is required");
     if (!opts.dataDir) throw new Error("dataDir: a directory is required");
@@ -124,7 +141,10 @@ class AgentDaemon {
     this.checkpoint = new Checkpoint(opts.dataDir);
     this.id = this.checkpoint.agentId();
 
-    const names = opts.executors ?? ["process"];
+    for (const [name, create] of Object.entries(components.executors ?? {})) {
+      this.executors.set(name, create({ onEnded: (e) => this.onEnded(e) }));
+    }
+    const names = components.executors ? [] : (opts.executors ?? ["process"]);
     for (const name of names) {
       if (name === "docker") continue; // needs the engine's answer: set up in start()
       if (name !== "process") {
@@ -210,13 +230,14 @@ class AgentDaemon {
     this.fetcher = this.createFetcher();
     await this.recoverTasks(); // pins the releases of running tasks before the cache is touched
     await this.fetcher.start();
-    const docker = this.executors.get("docker");
-    if (docker instanceof DockerExecutor && this.id) {
+    for (const ex of this.id ? this.executors.values() : []) {
       // Containers of tasks the checkpoint no longer has (the master forgot them, or the
       // agent died between create and checkpoint) would run unaccounted for.
-      await docker
-        .removeOrphans(this.id)
-        .catch((err) => this.log.warn("cannot sweep orphan containers", { error: errorMessage(err) }));
+      await ex
+        .removeOrphans?.(this.id!)
+        .catch((err) =>
+          this.log.warn("cannot sweep orphans", { executor: ex.name, error: errorMessage(err) }),
+        );
     }
     this.updates.start();
     this.usageTimer = setInterval(() => this.reportUsage(), this.opts.usageIntervalMs ?? 10_000);
@@ -255,6 +276,7 @@ class AgentDaemon {
    * answers; the registration then advertises it.
    */
   private async setUpDocker(): Promise<void> {
+    if (this.components.executors) return;
     const explicit = this.opts.executors?.includes("docker") ?? false;
     if (!explicit && !(this.opts.executors === undefined && this.opts.dockerIfAvailable)) return;
     let address: ReturnType<typeof engineAddress>;
@@ -305,8 +327,8 @@ class AgentDaemon {
       const ex = this.executors.get(t.executor);
       let executorState = t.executorState;
       let lookupError = "";
-      if (ex instanceof DockerExecutor && !executorState) {
-        // Killed between create and the RUNNING write: the container's labels name the task.
+      if (ex?.findLaunched && !executorState) {
+        // Killed between create and the RUNNING write: what it started says which task it is.
         try {
           executorState = await ex.findLaunched({ ...t, agentId: this.id ?? "" });
           if (executorState) this.checkpoint.setExecutorState(t.taskId, executorState);
@@ -459,13 +481,13 @@ class AgentDaemon {
       );
       return;
     }
-    const docker = ex instanceof DockerExecutor;
+    const whileCreating = ex.checkpointAt === "while-creating";
     // A container may take a while to create (and its image to arrive): say so.
     const starting = () =>
       this.report(t.taskId, { state: TaskState.TASK_STARTING, reason: "", message: "" }, undefined, {
         task: firstWrite(),
       });
-    if (!docker) this.checkpoint.addTask(firstWrite()!);
+    if (!whileCreating) this.checkpoint.addTask(firstWrite()!);
     else if (rt.artifact?.release) starting();
     if (rt.artifact?.release) {
       // The task's release must be in the cache, verified, and installed before it starts.
@@ -473,10 +495,7 @@ class AgentDaemon {
       this.fetcher?.pin(release, t.taskId);
       try {
         if (!this.fetcher) throw new Error("the agent has no artifact fetcher");
-        await this.fetcher.prepare(
-          rt.artifact,
-          executorName === "process" ? sandboxDir(this.opts.dataDir, t.taskId) : undefined,
-        );
+        await this.fetcher.prepare(rt.artifact, ex.releaseDir(t.taskId));
       } catch (err) {
         this.fetcher?.unpin(release, t.taskId);
         this.report(t.taskId, {
@@ -488,12 +507,12 @@ class AgentDaemon {
       }
     }
     try {
-      const req: DockerLaunchRequest = {
+      const req: LaunchRequest = {
         taskId: t.taskId,
         frameworkId: t.frameworkId,
         agentId: this.id ?? "",
         info,
-        onCreating: docker && !recorded ? starting : undefined,
+        onCreating: whileCreating && !recorded ? starting : undefined,
       };
       const state = await ex.launch(req);
       // The executor's state (pid, container id) and RUNNING: durable together, one write.

@@ -47,17 +47,6 @@ import {
 } from "./executor.js";
 import { sandboxDir } from "./task-env.js";
 
-/** A launch, with the docker executor's hook into it. */
-export interface DockerLaunchRequest extends LaunchRequest {
-  /**
-   * Called once, after the create request has gone to the engine and before its answer is
-   * awaited: the agent checkpoints the task and its STARTING update there, while the engine
-   * works. If it throws, the container is removed and the launch rejects with that error.
-   * It is not called when the launch fails before asking the engine.
-   */
-  onCreating?: () => void;
-}
-
 export interface DockerExecutorInit {
   dataDir: string;
   docker: Docker;
@@ -101,6 +90,7 @@ interface Watched extends DockerState {
 
 export class DockerExecutor implements Executor {
   readonly name = "docker";
+  readonly checkpointAt = "while-creating";
   private readonly tasks = new Map<string, Watched>();
   private readonly byContainer = new Map<string, Watched>();
   private readonly logger: Logger;
@@ -132,7 +122,7 @@ export class DockerExecutor implements Executor {
     });
   }
 
-  async launch(req: DockerLaunchRequest): Promise<ExecutorState> {
+  async launch(req: LaunchRequest): Promise<ExecutorState> {
     const { taskId } = req;
     if (!TASK_ID_PATTERN.test(taskId))
       throw new LaunchError(taskId, `task_id "${taskId}" is not a valid task id`);
@@ -320,6 +310,11 @@ export class DockerExecutor implements Executor {
 
   logPath(taskId: string, stream: LogStream): string {
     return path.join(sandboxDir(this.init.dataDir, taskId), stream);
+  }
+
+  /** A docker release is an image, loaded into the engine when it is fetched. */
+  releaseDir(): undefined {
+    return undefined;
   }
 
   async stop(): Promise<void> {

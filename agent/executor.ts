@@ -1,6 +1,8 @@
-// The seam between the agent and the ways it runs tasks: `process` today, `docker` beside it
-// later. An executor launches, kills, re-attaches after an agent restart, measures and
-// locates logs; it reports the end of every task exactly once through `onEnded`.
+// The seam between the agent and the ways it runs tasks (`process`, `docker`, or whatever a
+// benchmark or test injects). An executor launches, kills, re-attaches after an agent
+// restart, measures and locates logs; it reports the end of every task exactly once through
+// `onEnded`. What differs between executors is said by the interface, never by asking which
+// class an executor is: the agent stays the same whatever runs its tasks.
 import type { TaskInfo, TaskState } from "../proto/gen/yard/v1/common.js";
 import type { ExecutorState } from "./checkpoint.js";
 
@@ -11,6 +13,13 @@ export interface LaunchRequest {
   frameworkId: string;
   agentId: string;
   info: TaskInfo;
+  /**
+   * For an executor that checkpoints "while-creating": called once, after its slow create
+   * request has gone out and before its answer is awaited; the agent writes the task and its
+   * STARTING update there. If it throws, the launch is undone and rejects with that error.
+   * Not called when the launch fails before the create request.
+   */
+  onCreating?: () => void;
 }
 
 export interface RecoverRequest extends LaunchRequest {
@@ -50,6 +59,20 @@ export class LaunchError extends Error {
 export interface Executor {
   readonly name: string;
   /**
+   * When a new task enters the agent's checkpoint. "before-launch": before `launch` is called,
+   * because what the executor starts could not be found again without it (a process).
+   * "while-creating": the executor calls `onCreating` while its create request is in flight
+   * and the agent reports TASK_STARTING then (a container: nothing waits for the write); what
+   * the executor started without a checkpointed state is found by `findLaunched`, or removed
+   * by `removeOrphans`.
+   */
+  readonly checkpointAt: "before-launch" | "while-creating";
+  /**
+   * The directory a task's release is unpacked into before `launch`; undefined when the
+   * executor takes the release in at fetch time itself (an image loaded into the engine).
+   */
+  releaseDir(taskId: string): string | undefined;
+  /**
    * Starts the task and resolves the state to checkpoint (once the task runs). Rejects with
    * LaunchError when it could not start. The end is reported later through onEnded, never
    * before this promise has resolved.
@@ -69,8 +92,21 @@ export interface Executor {
   logPath(taskId: string, stream: LogStream): string;
   /** Stops watching; the tasks themselves keep running. */
   stop(): Promise<void>;
+  /**
+   * For a task checkpointed without executor state (the agent stopped mid-launch): the state
+   * of what that launch started, to pass to `recover`; undefined when it started nothing.
+   */
+  findLaunched?(req: LaunchRequest): Promise<ExecutorState | undefined>;
+  /**
+   * Removes what the executor runs for this agent that no watched task holds (the checkpoint
+   * lost it). Called once after every recover.
+   */
+  removeOrphans?(agentId: string): Promise<unknown>;
 }
 
 export interface ExecutorComponents {
   onEnded: (ended: TaskEnded) => void;
 }
+
+/** Builds an executor for an agent; the agent hands it where to report ends. */
+export type ExecutorFactory = (components: ExecutorComponents) => Executor;

@@ -64,6 +64,7 @@ const WRAPPER_TRAPS = "TERM INT HUP";
 
 export class ProcessExecutor implements Executor {
   readonly name = "process";
+  readonly checkpointAt = "before-launch";
   private readonly tasks = new Map<string, Watched>();
   private readonly logger: Logger;
   private readonly pollMs: number;
@@ -210,6 +211,11 @@ export class ProcessExecutor implements Executor {
 
   logPath(taskId: string, stream: LogStream): string {
     return path.join(sandboxDir(this.init.dataDir, taskId), stream);
+  }
+
+  /** The release is unpacked into the task's sandbox, its working directory. */
+  releaseDir(taskId: string): string {
+    return sandboxDir(this.init.dataDir, taskId);
   }
 
   async stop(): Promise<void> {

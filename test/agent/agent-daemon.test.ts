@@ -5,8 +5,9 @@ import { after, describe, test } from "node:test";
 import { silentLogger } from "../../common/logger.js";
 import { Reason } from "../../common/reasons.js";
 import { TaskState } from "../../proto/gen/yard/v1/common.js";
-import { type AgentHandle, startAgent } from "../../agent/agent-daemon.js";
+import { type AgentComponents, type AgentHandle, startAgent } from "../../agent/agent-daemon.js";
 import { processStartTime } from "../../agent/proc-stat.js";
+import { NullExecutor } from "../../bench/executors/null-executor.js";
 import { killPid, shellTask, tempDir, waitFor } from "./helpers.js";
 import { TestMaster } from "./test-master.js";
 
@@ -37,27 +38,30 @@ describe("agent daemon", () => {
     for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
   });
 
-  async function setup(opts: { token?: string } = {}) {
+  async function setup(opts: { token?: string; components?: AgentComponents } = {}) {
     const master = new TestMaster();
     await master.start();
     masters.push(master);
     const dataDir = tempDir("agent");
     dirs.push(dataDir);
     const start = () =>
-      startAgent({
-        master: master.address,
-        dataDir,
-        token: opts.token,
-        cpus: 2,
-        mem: 512,
-        disk: 1024,
-        ports: [{ begin: 31000, end: 31009 }],
-        attributes: [{ name: "zone", value: "a" }],
-        statusRetryMs: 200,
-        usageIntervalMs: 200,
-        killGraceMs: 2000,
-        logger: silentLogger,
-      }).then((a) => {
+      startAgent(
+        {
+          master: master.address,
+          dataDir,
+          token: opts.token,
+          cpus: 2,
+          mem: 512,
+          disk: 1024,
+          ports: [{ begin: 31000, end: 31009 }],
+          attributes: [{ name: "zone", value: "a" }],
+          statusRetryMs: 200,
+          usageIntervalMs: 200,
+          killGraceMs: 2000,
+          logger: silentLogger,
+        },
+        opts.components,
+      ).then((a) => {
         agents.push(a);
         return a;
       });
@@ -88,6 +92,26 @@ describe("agent daemon", () => {
     assert.equal(finished.agentId, "agent-1");
     assert.equal(finished.frameworkId, FW);
     assert.notEqual(running.uuid, finished.uuid);
+  });
+
+  test("injected executors replace the host's: advertised by name, they run and kill the tasks", async () => {
+    const { master, start } = await setup({
+      components: { executors: { stub: (c) => new NullExecutor(c, "stub") } },
+    });
+    const agent = await start();
+    const s = await master.waitStreams(1);
+    assert.deepEqual(s.register.info?.executors, ["stub"]);
+    assert.deepEqual(agent.executors(), ["stub"]);
+    s.call.write({ runTask: { frameworkId: FW, task: shellTask("d-stub", "exit 1", { executor: "stub" }) } });
+    await waitState(master, "d-stub", TaskState.TASK_RUNNING);
+    s.call.write({ killTask: { taskId: "d-stub", frameworkId: FW, graceSeconds: 0 } });
+    const killed = await waitState(master, "d-stub", TaskState.TASK_KILLED);
+    assert.equal(killed.reason, Reason.KILL_REQUESTED);
+    // The process executor was not built beside it.
+    s.call.write({ runTask: { frameworkId: FW, task: shellTask("d-proc", "true") } });
+    const failed = await waitState(master, "d-proc", TaskState.TASK_FAILED);
+    assert.equal(failed.reason, Reason.LAUNCH_FAILED);
+    assert.match(failed.message, /executor "process" is not available on this agent \(it has: stub\)/);
   });
 
   test("unacked updates are resent in order until acked; kill of an unknown task is LOST", async () => {
