@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 NODE_MODULES_STAMP := node_modules/.package-lock.json
 
-.PHONY: all install build proto lint format test test-unit test-cluster up bench bench-distribute clean
+.PHONY: all install build proto lint format test test-unit test-cluster up bench bench-smoke bench-distribute clean
 
 all: build
 
@@ -25,23 +25,29 @@ lint: install
 format: install
 	npx biome format --write .
 
-# Unit tests of the pure cores, then the suites that start real daemons.
+# Unit tests of the pure cores, then the suites that start real daemons, then every benchmark
+# at a tiny size (bench-smoke), so that no benchmark can stop working unnoticed.
 test: build lint
 	node --test --test-reporter=spec $$(find dist/test -name '*.test.js' | sort)
+	scripts/bench.sh smoke
 
 up: build
 	node dist/cli/yardctl.js up
 
-# The benchmarks of docs/benchmarks.md, each printing its ratios. The docker launch benchmark
-# runs when an engine answers at DOCKER_HOST (scripts/docker-engine.sh starts one).
+# The benchmarks of docs/benchmarks.md at full size, each printing its ratios measured in the
+# same run: scheduler, rollout (with its failover run), docker launch when an engine answers at
+# DOCKER_HOST (scripts/docker-engine.sh starts one), distribution when root with iproute2.
+# Under CI=true none is skipped. Run on an otherwise quiet machine.
 bench: build
-	node dist/bench/scheduler/run.js
-	node dist/bench/rollout/run.js
-	@if [ -n "$${DOCKER_HOST:-}" ]; then node dist/bench/docker-launch/run.js; \
-	 else echo "bench/docker-launch skipped: no DOCKER_HOST (eval \"\$$(scripts/docker-engine.sh start /tmp/yard-docker)\")"; fi
+	scripts/bench.sh full
 
-# Release distribution in network namespaces (docs/benchmarks.md). Needs root and iproute2
-# (ip, tc); not part of `bench`. Options: make bench-distribute ARGS="--agents 8 --size-mib 32"
+# Every benchmark at a tiny size, under a minute in all: proves each still runs to its end on
+# the real code paths (the figures at this size mean nothing). Part of `make test`.
+bench-smoke: build
+	scripts/bench.sh smoke
+
+# Release distribution alone, with options (docs/benchmarks.md). Needs root and iproute2
+# (ip, tc). Options: make bench-distribute ARGS="--agents 8 --size-mib 32"
 bench-distribute: build
 	@[ "$$(id -u)" = 0 ] || { echo "bench-distribute needs root (network namespaces, tc)" >&2; exit 1; }
 	@command -v ip >/dev/null && command -v tc >/dev/null || { echo "bench-distribute needs iproute2 (ip, tc)" >&2; exit 1; }

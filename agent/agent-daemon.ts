@@ -71,6 +71,12 @@ export interface AgentOptions {
   statusRetryMs?: number;
   usageIntervalMs?: number;
   cgroupRoot?: string;
+  /**
+   * Keeps the checkpoint in memory instead of <dataDir>/agent.db: the same writes, without
+   * their fsyncs and files, and nothing survives the agent. For running thousands of agents
+   * in one process (the benchmarks); a real agent needs its checkpoint on disk.
+   */
+  checkpointInMemory?: boolean;
   logger?: Logger;
 }
 
@@ -138,7 +144,7 @@ class AgentDaemon {
       }
     }
     fs.mkdirSync(opts.dataDir, { recursive: true });
-    this.checkpoint = new Checkpoint(opts.dataDir);
+    this.checkpoint = new Checkpoint(opts.dataDir, { inMemory: opts.checkpointInMemory });
     this.id = this.checkpoint.agentId();
 
     for (const [name, create] of Object.entries(components.executors ?? {})) {

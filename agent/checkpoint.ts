@@ -74,10 +74,13 @@ export class Checkpoint {
   private readonly updateState: Database.Statement;
   private readonly updateExecutorState: Database.Statement;
 
-  /** Opens (creating and migrating) `<dataDir>/agent.db`. */
-  constructor(dataDir: string) {
+  /**
+   * Opens (creating and migrating) `<dataDir>/agent.db`; with `inMemory`, a database of the
+   * same schema that lives only as long as this object (for many agents in one process).
+   */
+  constructor(dataDir: string, opts: { inMemory?: boolean } = {}) {
     fs.mkdirSync(dataDir, { recursive: true });
-    this.db = openDatabase(path.join(dataDir, "agent.db"), {
+    this.db = openDatabase(opts.inMemory ? ":memory:" : path.join(dataDir, "agent.db"), {
       migrations: MIGRATIONS,
       name: "agent checkpoint",
       synchronous: "FULL",

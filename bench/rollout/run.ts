@@ -1,10 +1,18 @@
-// The rollout benchmark: a real master process, 10 simulated agents (real protocol, see
-// sim-agents.ts) and the service framework as a real process. An app of 100 instances with a
-// TCP health check rolls from v1 to v2 through steps [1, 10%, 50%, 100%] with no pauses. It
-// prints the total time next to the waits the spec makes unavoidable (the min healthy time of
-// each step); Yard's own orchestration overhead is the difference.
+// The rollout benchmark: a real master process, real agents (AgentDaemon in a fleet process,
+// with an executor whose task is a TCP listener on its PORT0, so health checks and a client
+// see it serve) and the service framework as a real process. An app of 100 instances with a
+// TCP health check rolls through steps [1, 10%, 50%, 100%] with no pauses, twice:
+//
+// - without faults: the total time next to the waits the spec makes unavoidable (the min
+//   healthy time of each step); Yard's own orchestration overhead is the difference;
+// - with a failover: the service framework is killed (SIGKILL) part-way through the rollout and
+//   started again; the rollout's extra time over the run without faults.
+//
+// A poller dials every instance during both rollouts and reports the fewest serving, next to
+// what the spec promises (instances − max_unavailable).
 //
 //   node dist/bench/rollout/run.js [--instances 100] [--agents 10] [--min-healthy 5] [--interval 0.5]
+//                                  [--kill-at 0.4] [--no-failover] [--timeout 600]
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -14,7 +22,10 @@ import { parseArgs } from "node:util";
 import { authMetadata } from "../../common/auth.js";
 import { CHANNEL_OPTIONS, insecureChannel, unary } from "../../common/grpc.js";
 import { type AppStatus, DeployServiceClient } from "../../proto/gen/yard/v1/deploy.js";
+import { stepTargets } from "../../frameworks/service/rollout-plan.js";
 import { OperatorServiceClient } from "../../proto/gen/yard/v1/operator.js";
+import { type FleetProcess, spawnFleet, stopFleet } from "../fleet/spawn-fleet.js";
+import { type ServingFigures, ServingPoller } from "./serving-poller.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const yardctl = resolve(here, "../../cli/yardctl.js");
@@ -24,18 +35,36 @@ const { values } = parseArgs({
     agents: { type: "string", default: "10" },
     "min-healthy": { type: "string", default: "5" },
     interval: { type: "string", default: "0.5" },
+    /** When the framework is killed, as a fraction of the fault-free rollout's time. */
+    "kill-at": { type: "string", default: "0.4" },
+    "no-failover": { type: "boolean", default: false },
+    timeout: { type: "string", default: "600" },
   },
 });
 const INSTANCES = Number(values.instances);
 const AGENTS = Number(values.agents);
 const MIN_HEALTHY = Number(values["min-healthy"]);
 const INTERVAL = Number(values.interval);
+const KILL_AT = Number(values["kill-at"]);
 const STEPS = ["1", "10%", "50%", "100%"];
+const MAX_UNAVAILABLE = 0;
+/** Steps that add instances: a step that rounds to its predecessor's count waits for nothing. */
+const DISTINCT_STEPS = new Set(
+  stepTargets(
+    STEPS.map((s) => (s.endsWith("%") ? { percent: Number(s.slice(0, -1)) } : { count: Number(s) })),
+    INSTANCES,
+  ),
+).size;
+/** Ports per agent: all agents share 127.0.0.1, so their ranges must not overlap. */
+const PORTS_PER_AGENT = Math.max(300, Math.ceil((4 * INSTANCES) / AGENTS));
+// Below the usual ephemeral range (32768+), where outgoing connections take ports.
+const FIRST_PORT = 20_000;
 
 const root = mkdtempSync(join(tmpdir(), "yard-rollout-bench-"));
 const token = "bench-token";
 const md = authMetadata(token);
 const children: ChildProcess[] = [];
+let fleet: FleetProcess | undefined;
 
 function cleanup(): void {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
@@ -43,10 +72,10 @@ function cleanup(): void {
 }
 process.on("exit", cleanup);
 
-function start(args: string[], home: string): ChildProcess {
+function start(args: string[], home: string, env: Record<string, string> = {}): ChildProcess {
   const c = spawn(process.execPath, args, {
-    env: { ...process.env, YARD_HOME: home, YARD_LOG_LEVEL: "warn" },
-    stdio: ["ignore", "pipe", "inherit"],
+    env: { ...process.env, YARD_HOME: home, YARD_LOG_LEVEL: "warn", ...env },
+    stdio: ["ignore", "ignore", "inherit"],
   });
   children.push(c);
   return c;
@@ -73,7 +102,7 @@ async function until<T>(
 function spec(version: string): string {
   return [
     "name: bench",
-    "command: sleep 100000",
+    "command: serve",
     `env: { VERSION: ${version} }`,
     `instances: ${INSTANCES}`,
     "resources: { cpus: 0.01, mem: 1, ports: 1 }",
@@ -81,15 +110,83 @@ function spec(version: string): string {
     "rollout:",
     `  steps: [${STEPS.join(", ")}]`,
     "  max_surge: 100%",
-    "  max_unavailable: 0",
+    `  max_unavailable: ${MAX_UNAVAILABLE}`,
     `  min_healthy_time: ${MIN_HEALTHY}`,
     "  progress_deadline: 120",
     "",
   ].join("\n");
 }
 
-/** Applies a spec and resolves with the seconds from Apply to the deployment's SUCCEEDED. */
-async function deploy(client: DeployServiceClient, version: string): Promise<number> {
+/** The service framework as a process of its own, on the same data dir every time. */
+class ServiceProcess {
+  private child?: ChildProcess;
+  private readonly home = join(root, "service");
+
+  constructor(private readonly master: string) {}
+
+  /** Starts the framework and resolves a client of its DeployService once it has subscribed. */
+  async start(operator: OperatorServiceClient, previousEndpoint = ""): Promise<DeployServiceClient> {
+    this.child = start(
+      [yardctl, "service", "--master", this.master, "--data-dir", this.home, "--token", token],
+      this.home,
+      // The framework's own checks (where it still runs them) dial the agents' listeners here.
+      { YARD_CHECK_HOST: "127.0.0.1" },
+    );
+    const fw = await until("the service framework", async () => {
+      const { frameworks } = await unary(operator.getFrameworks, operator, {}, md, 5_000);
+      return frameworks.find(
+        (f) =>
+          f.info?.name === "service" &&
+          f.status === "CONNECTED" &&
+          f.info.endpoint &&
+          f.info.endpoint !== previousEndpoint,
+      );
+    });
+    return new DeployServiceClient(fw.info!.endpoint, insecureChannel(), CHANNEL_OPTIONS);
+  }
+
+  /** kill -9, as a crash would. */
+  async kill(): Promise<void> {
+    const c = this.child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    const exited = new Promise((r) => c.once("exit", r));
+    c.kill("SIGKILL");
+    await exited;
+  }
+}
+
+/** Follows a deployment to its end; rejects if the stream breaks before that. */
+function watchDeployment(client: DeployServiceClient, deploymentId: string): Promise<string> {
+  return new Promise<string>((resolvePromise, reject) => {
+    let last = "";
+    const call = client.watchApp({ app: "bench", deploymentId }, md);
+    call.on("data", (s: AppStatus) => {
+      if (s.deployment?.id === deploymentId) last = s.deployment.state;
+    });
+    call.on("end", () => resolvePromise(last));
+    call.on("error", reject);
+  });
+}
+
+interface RolloutResult {
+  seconds: number;
+  serving: ServingFigures;
+}
+
+/**
+ * Applies a spec and resolves with the seconds from Apply to the deployment's SUCCEEDED. With
+ * `failover`, the framework is killed `failover.afterSeconds` after Apply and started again,
+ * and the deployment is followed through the new process.
+ */
+async function deploy(
+  service: ServiceProcess,
+  operator: OperatorServiceClient,
+  client: DeployServiceClient,
+  version: string,
+  poller?: ServingPoller,
+  failover?: { afterSeconds: number; endpoint: string },
+): Promise<RolloutResult & { client: DeployServiceClient }> {
+  poller?.start();
   const t0 = performance.now();
   const res = await unary(
     client.apply,
@@ -98,24 +195,35 @@ async function deploy(client: DeployServiceClient, version: string): Promise<num
     md,
     10_000,
   );
-  const final = await new Promise<string>((resolvePromise, reject) => {
-    let last = "";
-    const call = client.watchApp({ app: "bench", deploymentId: res.deploymentId }, md);
-    call.on("data", (s: AppStatus) => {
-      if (s.deployment?.id === res.deploymentId) last = s.deployment.state;
-    });
-    call.on("end", () => resolvePromise(last));
-    call.on("error", reject);
-  });
+  let final: string;
+  if (failover) {
+    const watching = watchDeployment(client, res.deploymentId).catch(() => "");
+    const wait = failover.afterSeconds * 1000 - (performance.now() - t0);
+    await new Promise((r) => setTimeout(r, Math.max(0, wait)));
+    await service.kill();
+    const ended = await watching;
+    if (ended === "SUCCEEDED") throw new Error("the rollout ended before the framework was killed");
+    console.log(
+      `  framework killed ${((performance.now() - t0) / 1000).toFixed(2)} s after Apply; restarting`,
+    );
+    client.close();
+    client = await service.start(operator, failover.endpoint);
+    console.log(`  framework back ${((performance.now() - t0) / 1000).toFixed(2)} s after Apply`);
+    final = await watchDeployment(client, res.deploymentId);
+  } else {
+    final = await watchDeployment(client, res.deploymentId);
+  }
   const seconds = (performance.now() - t0) / 1000;
-  if (final !== "SUCCEEDED") throw new Error(`deployment of ${version} ended ${final}`);
-  return seconds;
+  const serving = poller ? await poller.stop() : { min: Number.NaN, polls: 0, secondsBelowTarget: 0 };
+  if (final !== "SUCCEEDED") throw new Error(`deployment of ${version} ended ${final || "without a state"}`);
+  return { seconds, serving, client };
 }
 
 async function main(): Promise<void> {
+  const target = INSTANCES - MAX_UNAVAILABLE;
   console.log(
-    `rollout benchmark: ${INSTANCES} instances on ${AGENTS} simulated agents, steps [${STEPS.join(", ")}], ` +
-      `min healthy ${MIN_HEALTHY} s, TCP check every ${INTERVAL} s, max surge 100%, max unavailable 0`,
+    `rollout benchmark: ${INSTANCES} instances on ${AGENTS} agents (listener executor), steps [${STEPS.join(", ")}], ` +
+      `min healthy ${MIN_HEALTHY} s, TCP check every ${INTERVAL} s, max surge 100%, max unavailable ${MAX_UNAVAILABLE}`,
   );
   const mhome = join(root, "master");
   start([yardctl, "master", "--data-dir", mhome, "--port", "0", "--http-port", "0", "--token", token], mhome);
@@ -126,53 +234,90 @@ async function main(): Promise<void> {
   );
   const master = `127.0.0.1:${info.grpcPort}`;
 
-  const sims = start([join(here, "sim-agents.js"), master, String(AGENTS), token], root);
-  await new Promise<void>((r) => sims.stdout!.on("data", (b) => String(b).includes("ready") && r()));
-
-  const shome = join(root, "service");
-  start(
-    [
-      yardctl,
-      "service",
-      "--master",
-      master,
-      "--data-dir",
-      shome,
-      "--token",
-      token,
-      "--check-host",
-      "127.0.0.1",
-    ],
-    shome,
-  );
-  const operator = new OperatorServiceClient(master, insecureChannel(), CHANNEL_OPTIONS);
-  const fw = await until("the service framework", async () => {
-    const { frameworks } = await unary(operator.getFrameworks, operator, {}, md, 5_000);
-    return frameworks.find((f) => f.info?.name === "service" && f.status === "CONNECTED" && f.info.endpoint);
+  fleet = await spawnFleet({
+    master,
+    token,
+    dir: join(root, "agents"),
+    count: AGENTS,
+    executor: "listener",
+    cpus: 32,
+    mem: 65536,
+    disk: 100_000,
+    firstPort: FIRST_PORT,
+    portsPerAgent: PORTS_PER_AGENT,
+    portStride: PORTS_PER_AGENT,
+    zones: 3,
   });
-  operator.close();
-  const client = new DeployServiceClient(fw.info!.endpoint, insecureChannel(), CHANNEL_OPTIONS);
+  children.push(fleet.child);
 
-  const first = await deploy(client, "v1");
-  console.log(`v1 (first deployment, ${STEPS.length} steps): ${first.toFixed(2)} s`);
-  const total = await deploy(client, "v2");
+  const operator = new OperatorServiceClient(master, insecureChannel(), CHANNEL_OPTIONS);
+  const service = new ServiceProcess(master);
+  let client = await service.start(operator);
+  const poller = new ServingPoller(operator, md, target);
+
+  const first = await deploy(service, operator, client, "v1");
+  console.log(`v1 (first deployment, ${STEPS.length} steps): ${first.seconds.toFixed(2)} s`);
+  const plain = await deploy(service, operator, client, "v2", poller);
+  const unavoidable = DISTINCT_STEPS * MIN_HEALTHY;
+  const overhead = plain.seconds - unavoidable;
   // The first probe runs as soon as an instance reports RUNNING, so the interval adds no
   // wait of its own: what the spec makes unavoidable is the min healthy time of each step.
-  const unavoidable = STEPS.length * MIN_HEALTHY;
-  const overhead = total - unavoidable;
-  console.log(`v1 -> v2 rollout: total ${total.toFixed(2)} s`);
+  console.log(`v1 -> v2 rollout: total ${plain.seconds.toFixed(2)} s, fewest serving ${plain.serving.min}`);
+
+  let failover: RolloutResult | undefined;
+  if (!values["no-failover"]) {
+    const endpoint = (await unary(operator.getFrameworks, operator, {}, md, 5_000)).frameworks.find(
+      (f) => f.info?.name === "service",
+    )?.info?.endpoint;
+    const afterSeconds = Math.max(1, KILL_AT * plain.seconds);
+    const r = await deploy(service, operator, client, "v3", poller, {
+      afterSeconds,
+      endpoint: endpoint ?? "",
+    });
+    client = r.client;
+    failover = r;
+    console.log(
+      `v2 -> v3 rollout, framework killed: total ${r.seconds.toFixed(2)} s, fewest serving ${r.serving.min}`,
+    );
+  }
+
+  console.log("");
   console.log(
-    `unavoidable waits: ${unavoidable.toFixed(2)} s (min healthy time ${STEPS.length} steps x ${MIN_HEALTHY} s)`,
+    `unavoidable waits:           ${unavoidable.toFixed(2)} s (min healthy time ${DISTINCT_STEPS} steps x ${MIN_HEALTHY} s)`,
   );
   console.log(
-    `Yard overhead: ${overhead.toFixed(2)} s = ${((overhead / total) * 100).toFixed(1)}% of the total (target < 10%); ` +
-      `${(overhead / STEPS.length).toFixed(2)} s per step`,
+    `Yard overhead:               ${overhead.toFixed(2)} s = ${((overhead / plain.seconds) * 100).toFixed(1)}% of the total ` +
+      `(target < 10%); ${(overhead / DISTINCT_STEPS).toFixed(2)} s per step`,
+  );
+  const row = (name: string, r: RolloutResult) =>
+    `${name.padEnd(28)} ${`${r.seconds.toFixed(2)} s`.padStart(9)}   fewest serving ${String(r.serving.min).padStart(4)} of ${target} ` +
+    `(${r.serving.polls} polls, ${r.serving.secondsBelowTarget.toFixed(1)} s below)`;
+  console.log(row("rollout without faults:", plain));
+  if (failover) {
+    console.log(row("rollout, framework killed:", failover));
+    const extra = failover.seconds - plain.seconds;
+    console.log(
+      `failover extra time:         ${extra.toFixed(2)} s (${((extra / plain.seconds) * 100).toFixed(1)}% over the rollout without faults)`,
+    );
+  }
+  const held = plain.serving.min >= target && (!failover || failover.serving.min >= target);
+  console.log(
+    `availability (never below instances - max_unavailable = ${target}): ${held ? "held" : "NOT held"}`,
   );
   client.close();
+  operator.close();
+  await stopFleet(fleet);
 }
+
+const timeout = setTimeout(() => {
+  console.error(`timed out after ${values.timeout} s`);
+  cleanup();
+  process.exit(1);
+}, Number(values.timeout) * 1000);
 
 main()
   .then(() => {
+    clearTimeout(timeout);
     cleanup();
     process.exit(0);
   })

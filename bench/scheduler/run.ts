@@ -1,5 +1,6 @@
-// The scheduler benchmark: a real master process, N simulated agents (many per process, each
-// its own gRPC stream, reporting RUNNING at once) and M frameworks (SDK drivers) placing T tasks.
+// The scheduler benchmark: a real master process, N real agents (AgentDaemon, many per fleet
+// process, each its own master stream and in-memory checkpoint, with an executor that starts
+// no process: a task is RUNNING at once) and M frameworks (SDK drivers) placing T tasks.
 // Prints registration, end-to-end placements/s (Accept to RUNNING), allocation cycle times,
 // master RSS, and the ratio to the allocator's own placements/s measured in-process in this run.
 //
@@ -12,6 +13,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { parseResources } from "../../common/resources.js";
 import { SchedulerDriver, TaskState, takeTasks, taskInfo } from "../../framework-sdk/index.js";
+import { type FleetProcess, spawnFleet, stopFleet } from "../fleet/spawn-fleet.js";
 import { benchAllocator } from "./allocator-bench.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -33,6 +35,7 @@ const PROCS = Number(values["agent-procs"]);
 const TASK = { cpus: 0.5, mem: 256 };
 
 const children: ChildProcess[] = [];
+const fleets: FleetProcess[] = [];
 const root = mkdtempSync(join(tmpdir(), "yard-bench-"));
 const token = "bench-token";
 
@@ -55,7 +58,7 @@ async function metrics(httpPort: number): Promise<Map<string, number>> {
 
 async function main(): Promise<void> {
   console.log(
-    `scheduler benchmark: ${N} simulated agents, ${M} frameworks, ${T} tasks of cpus:${TASK.cpus};mem:${TASK.mem}`,
+    `scheduler benchmark: ${N} agents (in ${PROCS} fleet process(es), null executor), ${M} frameworks, ${T} tasks of cpus:${TASK.cpus};mem:${TASK.mem}`,
   );
 
   // The limit: the allocator alone, in this process, on the same shape of cluster.
@@ -98,33 +101,39 @@ async function main(): Promise<void> {
 
   const regStart = performance.now();
   const perProc = Math.ceil(N / PROCS);
-  const ready = [];
+  const starting = [];
   for (let p = 0; p < PROCS; p++) {
-    const n = Math.min(perProc, N - p * perProc);
-    const sim = spawn(
-      process.execPath,
-      [join(here, "sim-agents.js"), address, String(n), token, String(p * perProc)],
-      {
-        stdio: ["ignore", "pipe", "inherit"],
-      },
-    );
-    children.push(sim);
-    ready.push(
-      new Promise<void>((res) => {
-        sim.stdout!.on("data", (b: Buffer) => {
-          if (b.toString().includes("ready")) res();
-        });
+    const count = Math.min(perProc, N - p * perProc);
+    starting.push(
+      spawnFleet({
+        master: address,
+        token,
+        dir: join(root, `fleet-${p}`),
+        count,
+        first: p * perProc,
+        executor: "null",
+        cpus: 32,
+        mem: 65536,
+        disk: 100_000,
+        firstPort: 31000,
+        portsPerAgent: 1001,
+        portStride: 0,
+        zones: 4,
+      }).then((f) => {
+        fleets.push(f);
+        children.push(f.child);
+        return f;
       }),
     );
   }
-  await Promise.all(ready);
+  const fleetRssMiB = (await Promise.all(starting)).reduce((sum, f) => sum + f.rssMiB, 0);
   const registrationSeconds = (performance.now() - regStart) / 1000;
   const afterReg = await metrics(httpPort);
   const agentsRegistered = afterReg.get('yard_agents{status="ACTIVE"}') ?? 0;
   console.log(`agents registered: ${agentsRegistered} in ${registrationSeconds.toFixed(1)} s`);
 
   // Frameworks: each places T/M tasks, as many per offer as fit.
-  let running = 0;
+  const running = new Set<string>();
   let placed = 0;
   let firstAccept = 0;
   let lastRunning = 0;
@@ -177,9 +186,9 @@ async function main(): Promise<void> {
         );
       });
       driver.on("update", ({ status }) => {
-        if (status.state !== TaskState.TASK_RUNNING) return;
-        running++;
-        if (running === T) {
+        if (status.state !== TaskState.TASK_RUNNING || running.has(status.taskId)) return;
+        running.add(status.taskId);
+        if (running.size === T) {
           lastRunning = performance.now();
           resolveDone();
         }
@@ -189,7 +198,7 @@ async function main(): Promise<void> {
   });
   await Promise.all(drivers.map((d) => d.start()));
   const timeout = setTimeout(() => {
-    console.error(`timed out: ${running} of ${T} running, ${placed} placed`);
+    console.error(`timed out: ${running.size} of ${T} running, ${placed} placed`);
     process.exit(1);
   }, 600_000);
   await done;
@@ -210,12 +219,16 @@ async function main(): Promise<void> {
     `allocation cycle (master):  full p50 ${p50.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms; immediate p99 ${ip99.toFixed(2)} ms`,
   );
   console.log(`master RSS:                 ${rssMiB.toFixed(0)} MiB`);
+  console.log(
+    `agent fleet RSS:            ${fleetRssMiB.toFixed(0)} MiB at registration (${((fleetRssMiB * 1024) / N).toFixed(0)} KiB per agent)`,
+  );
   console.log(`allocator alone:            ${alone.placementsPerSecond.toFixed(0)} /s`);
   console.log(`ratio end-to-end/allocator: ${(e2e / alone.placementsPerSecond).toFixed(3)}`);
   await Promise.all(drivers.map((d) => d.stop()));
   // SIGINT lets the master write its CPU profile before it exits.
   master.kill("SIGINT");
   await new Promise((r) => master.once("exit", r));
+  await Promise.all(fleets.map(stopFleet));
   cleanup();
   process.exit(0);
 }

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Runs every benchmark of docs/benchmarks.md, at full size (`full`, for `make bench`) or at a
+# tiny size (`smoke`, for `make bench-smoke` and `make test`), failing as soon as one fails or
+# does not finish. At smoke size the figures mean nothing: it proves that each benchmark still
+# runs to its end on the real code, so none can rot unnoticed.
+#
+# The docker launch benchmark runs when DOCKER_HOST is set, the distribution benchmark when
+# running as root with ip and tc (iproute2); under CI=true both always run, so a missing engine
+# or tool fails instead of skipping.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode=${1:-}
+case "$mode" in
+  smoke | full) ;;
+  *)
+    echo "usage: scripts/bench.sh smoke|full" >&2
+    exit 2
+    ;;
+esac
+ci=false
+[ "${CI:-}" = true ] && ci=true
+
+# name, limit in seconds, then the command.
+run() {
+  local name=$1 limit=$2
+  shift 2
+  echo "== $name: $*"
+  local start=$SECONDS
+  if ! timeout --kill-after=10 "$limit" "$@"; then
+    echo "bench: $name failed or did not finish within $limit s" >&2
+    exit 1
+  fi
+  echo "== $name: done in $((SECONDS - start)) s"
+}
+
+if [ "$mode" = smoke ]; then
+  run scheduler 60 node dist/bench/scheduler/run.js --agents 50 --frameworks 2 --tasks 500
+  run rollout 90 node dist/bench/rollout/run.js --instances 6 --agents 2 --min-healthy 1 --timeout 80
+else
+  run scheduler 1200 node dist/bench/scheduler/run.js
+  run rollout 1200 node dist/bench/rollout/run.js
+fi
+
+if [ -n "${DOCKER_HOST:-}" ] || $ci; then
+  if [ "$mode" = smoke ]; then
+    run docker-launch 90 node dist/bench/docker-launch/run.js --tasks 3
+  else
+    run docker-launch 1800 node dist/bench/docker-launch/run.js
+  fi
+else
+  echo "== docker-launch skipped: no DOCKER_HOST (eval \"\$(scripts/docker-engine.sh start /tmp/yard-docker)\")"
+fi
+
+if { [ "$(id -u)" = 0 ] && command -v ip >/dev/null && command -v tc >/dev/null; } || $ci; then
+  if [ "$mode" = smoke ]; then
+    run distribution 90 node dist/bench/distribute/run.js --agents 2 --size-mib 4
+  else
+    run distribution 1800 node dist/bench/distribute/run.js
+  fi
+else
+  echo "== distribution skipped: needs root and iproute2 (ip, tc)"
+fi
