@@ -15,6 +15,7 @@ export {
 } from "./errors.js";
 export {
   fits,
+  offerRunsExecutor,
   remaining,
   type TakeResult,
   type TaskPlacement,

@@ -12,6 +12,7 @@ import {
   rangesCount,
   subtractResources,
 } from "../common/resources.js";
+import { runsExecutor } from "../common/executors.js";
 import { TASK_ID_PATTERN } from "../common/ids.js";
 import type { CommandInfo, Offer, Range, Resources, TaskInfo } from "../proto/gen/yard/v1/common.js";
 import { SdkArgumentError } from "./errors.js";
@@ -139,6 +140,14 @@ export interface TaskSpec {
   killGraceSeconds?: number;
   /** NAME@VERSION of a release the agent fetches (and verifies) before starting the task. */
   release?: string;
+}
+
+/**
+ * True when the offer's agent can run a task of `executor` ("" = process). An offer that
+ * lists no executors comes from an agent that runs plain processes only (common/executors.ts).
+ */
+export function offerRunsExecutor(offer: Pick<Offer, "executors">, executor: string): boolean {
+  return runsExecutor(offer.executors, executor);
 }
 
 /** Builds a TaskInfo from plain fields, checking them first (the error names the field). */

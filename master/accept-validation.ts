@@ -20,13 +20,12 @@ import {
   SCALAR_NAMES,
   subtractResources,
 } from "../common/resources.js";
+import { agentExecutors, DEFAULT_EXECUTOR, KNOWN_EXECUTORS } from "../common/executors.js";
 import type { TaskInfo } from "../proto/gen/yard/v1/common.js";
 import { type Operation, Operation_Type } from "../proto/gen/yard/v1/scheduler.js";
 import type { OfferRecord } from "./allocator/offer-book.js";
 
-/** Executors the master knows of; an agent advertises the subset it can run. */
-export const KNOWN_EXECUTORS = ["process", "docker"] as const;
-export const DEFAULT_EXECUTOR = "process";
+export { DEFAULT_EXECUTOR, KNOWN_EXECUTORS };
 
 /** Scalars are compared with this tolerance so that 0.1 + 0.2 fits in 0.3. */
 const EPSILON = 1e-9;
@@ -60,8 +59,7 @@ export function validateAccept(input: AcceptInput): AcceptPlan {
   let offered = emptyResources();
   for (const o of offers) offered = addResources(offered, o.resources);
   const advertised = input.agentExecutors?.(agentId);
-  const executors =
-    advertised === undefined ? undefined : advertised.length > 0 ? advertised : [DEFAULT_EXECUTOR];
+  const executors = advertised === undefined ? undefined : agentExecutors(advertised);
 
   const tasks: TaskInfo[] = [];
   const seen = new Map<string, string>(); // task id → field path of its first use

@@ -1,6 +1,7 @@
 // The master's shared state and the mechanisms every part of it uses: the registry maps, the
 // allocator and its offer cycle, task status delivery (record, commit, forward, forget) and
 // kills. AgentSessions and FrameworkSessions act on it; Master (master.ts) composes them.
+import { agentExecutors } from "../common/executors.js";
 import { newUuid } from "../common/ids.js";
 import { createLogger, type Logger } from "../common/logger.js";
 import { isTerminal, TaskState } from "../common/task-states.js";
@@ -203,7 +204,8 @@ export class MasterCore {
         hostname: agent.info.hostname,
         resources: g.resources,
         attributes: agent.info.attributes,
-        executors: agent.info.executors,
+        // Always the full list, so that no framework has to guess what an empty one means.
+        executors: agentExecutors(agent.info.executors),
         releases: this.releases?.releasesHeldBy(g.agentId) ?? [],
       });
     }

@@ -3,8 +3,14 @@
 // Tasks are served first come, first served: jobs in submission order, tasks by index. Each
 // offer takes as many of the remaining tasks as fit (SDK takeTasks: greedy, lowest ports
 // first); an offer that takes none is declined. A task that needs an executor the offer's
-// agent lacks is skipped for that offer.
-import { type Offer, type Resources, type TaskRequirement, takeTasks } from "../../framework-sdk/index.js";
+// agent lacks is skipped for that offer (the SDK's offerRunsExecutor, as the service framework).
+import {
+  type Offer,
+  offerRunsExecutor,
+  type Resources,
+  type TaskRequirement,
+  takeTasks,
+} from "../../framework-sdk/index.js";
 
 export interface PendingTask {
   jobId: string;
@@ -33,17 +39,11 @@ export interface Plan {
   decline: Offer[];
 }
 
-function offersExecutor(offer: Offer, executor: string): boolean {
-  // Agents that list no executors run plain processes only.
-  const have = offer.executors.length > 0 ? offer.executors : ["process"];
-  return have.includes(executor || "process");
-}
-
 export function planOffers(offers: readonly Offer[], pending: readonly PendingTask[]): Plan {
   let left = [...pending];
   const plan: Plan = { accept: [], decline: [] };
   for (const offer of offers) {
-    const candidates = left.filter((t) => offersExecutor(offer, t.executor));
+    const candidates = left.filter((t) => offerRunsExecutor(offer, t.executor));
     const taken = takeTasks(
       offer,
       candidates.map((t) => t.requirement),

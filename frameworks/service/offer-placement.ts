@@ -2,7 +2,14 @@
 // where each app's instances run in; the tasks to launch and their instance records out. An
 // app's instances go on the offer while its constraints allow and its resources fit; the
 // wants' counts go down by what was placed.
-import { type Offer, type TaskInfo, TaskState, takeTasks, taskInfo } from "../../framework-sdk/index.js";
+import {
+  type Offer,
+  offerRunsExecutor,
+  type TaskInfo,
+  TaskState,
+  takeTasks,
+  taskInfo,
+} from "../../framework-sdk/index.js";
 import type { AppSpec } from "./app-spec.js";
 import { type AgentView, placementViolation } from "./constraints.js";
 import type { InstanceRecord } from "./service-state.js";
@@ -43,7 +50,7 @@ export function placeOnOffer(input: PlacementInput): Placement {
     const spec = input.specOf(name, want.revision);
     if (!spec) continue;
     const executor = spec.image ? "docker" : "process";
-    if (offer.executors.length > 0 && !offer.executors.includes(executor)) continue;
+    if (!offerRunsExecutor(offer, executor)) continue;
     const placed = input.placedOf(name, want.revision);
     while (want.count > 0) {
       if (placementViolation(spec.constraints, agent, placed, input.known)) break;

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import {
+  offerRunsExecutor,
   fits,
   parseResources,
   remaining,
@@ -11,6 +12,23 @@ import {
 } from "../../framework-sdk/index.js";
 
 const r = parseResources;
+
+describe("offerRunsExecutor", () => {
+  const cases: [string[], string, boolean][] = [
+    [[], "process", true],
+    [[], "", true],
+    [[], "docker", false],
+    [["process"], "docker", false],
+    [["process", "docker"], "docker", true],
+    [["docker"], "process", false],
+    [["docker"], "", false],
+  ];
+  for (const [executors, executor, runs] of cases) {
+    test(`agent [${executors.join(", ")}] ${runs ? "runs" : "does not run"} "${executor}"`, () => {
+      assert.equal(offerRunsExecutor({ executors }, executor), runs);
+    });
+  }
+});
 
 describe("fits", () => {
   const cases: [

@@ -75,6 +75,14 @@ describe("planOffers", () => {
     );
   });
 
+  test("an offer that lists no executors runs processes only: it takes process tasks, not docker ones", () => {
+    const plan = planOffers(
+      [offer("plain", "cpus:4;mem:1024", [])],
+      [...pending(1, 1, 64, 0, "docker", "d"), ...pending(1, 1, 64, 0, "process", "p")],
+    );
+    assert.deepEqual(ids(plan), ["plain:p.0.0"]);
+  });
+
   test("nothing pending: every offer is declined", () => {
     const plan = planOffers([offer("a", "cpus:1;mem:1")], []);
     assert.equal(plan.accept.length, 0);

@@ -63,4 +63,12 @@ describe("placeOnOffer", () => {
     const p = place("name: web\nimage: web:1\n", offer(4, [31000, 31010]), { revision: 1, count: 1 });
     assert.equal(p.tasks.length, 0);
   });
+
+  test("an offer that lists no executors runs processes only (the same rule as the batch framework)", () => {
+    const plain = { ...offer(4, [31000, 31010]), executors: [] };
+    assert.equal(place("name: web\nimage: web:1\n", plain, { revision: 1, count: 1 }).tasks.length, 0);
+    assert.equal(place("name: web\ncommand: x\n", plain, { revision: 1, count: 1 }).tasks.length, 1);
+    const docker = { ...offer(4, [31000, 31010]), executors: ["process", "docker"] };
+    assert.equal(place("name: web\nimage: web:1\n", docker, { revision: 1, count: 1 }).tasks.length, 1);
+  });
 });
