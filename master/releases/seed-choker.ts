@@ -71,13 +71,23 @@ export class SeedChoker {
     return Math.max(100, Math.floor(this.opts.maxHoldMs / 4));
   }
 
+  /** Stops rotating and lets go of every wire (the torrent is removed or the seeder stops). */
   stop(): void {
     if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.unchoked.clear();
+    this.waiting.length = 0;
+    this.grant.clear();
   }
 
   /** Peers holding a slot, and peers waiting for one (for tests and logs). */
   counts(): { unchoked: number; waiting: number } {
     return { unchoked: this.unchoked.size, waiting: this.waiting.length };
+  }
+
+  /** Wires the choker still holds on to: the peers that are connected now, no more. */
+  tracked(): number {
+    return this.grant.size;
   }
 
   add(wire: ChokerWire): void {
@@ -90,10 +100,16 @@ export class SeedChoker {
     };
     wire.on("interested", () => this.request(wire));
     wire.on("uninterested", () => this.release(wire, false));
-    wire.on("close", () => this.release(wire, false));
+    // A closed wire is gone for good: forget it, or a long-lived seed holds every peer it
+    // ever had (and the wire's buffers) through the bound unchoke.
+    wire.on("close", () => {
+      this.release(wire, false);
+      this.grant.delete(wire);
+    });
   }
 
   private request(wire: ChokerWire): void {
+    if (!this.grant.has(wire)) return;
     if (wire.destroyed || !wire.peerInterested || this.unchoked.has(wire)) return;
     if (this.unchoked.size < this.opts.slots) this.give(wire);
     else if (!this.waiting.includes(wire)) this.waiting.push(wire);

@@ -109,4 +109,22 @@ describe("seed choker", () => {
     assert.deepEqual(s.open(), [0, 1, 2, 3, 4]);
     s.choker.stop();
   });
+
+  test("peers that closed are forgotten; a removed torrent's choker holds nothing", () => {
+    const s = setUp(2, 10_000);
+    for (const w of s.wires) w.interested();
+    assert.equal(s.choker.tracked(), 5);
+    for (const w of s.wires.slice(0, 3)) {
+      w.destroyed = true;
+      w.emit("close");
+    }
+    assert.equal(s.choker.tracked(), 2);
+    assert.deepEqual(s.choker.counts(), { unchoked: 2, waiting: 0 });
+    // A late "interested" from a closed wire must not put it back.
+    s.wires[0]!.emit("interested");
+    assert.equal(s.choker.tracked(), 2);
+    s.choker.stop();
+    assert.equal(s.choker.tracked(), 0);
+    assert.deepEqual(s.choker.counts(), { unchoked: 0, waiting: 0 });
+  });
 });
