@@ -18,6 +18,7 @@ import type {
 } from "../proto/gen/yard/v1/agent.js";
 import { type Attribute, type Range, type TaskInfo, TaskState } from "../proto/gen/yard/v1/common.js";
 import { CgroupManager, detectCgroups } from "./cgroups.js";
+import { DEFAULT_SHUTDOWN_GRACE_MS, stopStep } from "../common/shutdown.js";
 import { DockerExecutor } from "./docker-executor.js";
 import { connectEngine, engineAddress, pingEngine } from "./docker/docker-engine.js";
 import { Checkpoint, type CheckpointedTask, type UpdateExtras } from "./checkpoint.js";
@@ -59,6 +60,11 @@ export interface AgentOptions {
   /** Host paths docker tasks may mount; none by default. */
   allowedHostPaths?: string[];
   killGraceMs?: number;
+  /** Limits on `docker load` (default 10 min) and on unpacking a tar release (default 5 min). */
+  dockerLoadTimeoutMs?: number;
+  tarTimeoutMs?: number;
+  /** How long stop() waits for its parts (connection, fetcher, executors) before it leaves them (default 10 s). */
+  shutdownGraceMs?: number;
   /** Release cache (default <dataDir>/cache), its limit in MiB (default unlimited). */
   cacheDir?: string;
   cacheSizeMiB?: number;
@@ -137,7 +143,14 @@ class AgentDaemon {
     this.log = opts.logger ?? createLogger("agent");
     if (!opts.master) throw new Error("master: an address host:port is required");
     if (!opts.dataDir) throw new Error("dataDir: a directory is required");
-    for (const name of ["killGraceMs", "statusRetryMs", "usageIntervalMs"] as const) {
+    for (const name of [
+      "killGraceMs",
+      "statusRetryMs",
+      "usageIntervalMs",
+      "dockerLoadTimeoutMs",
+      "tarTimeoutMs",
+      "shutdownGraceMs",
+    ] as const) {
       const v = opts[name];
       if (v !== undefined && (!Number.isFinite(v) || v <= 0)) {
         throw new InvalidArgumentError(name, `${v} is not a positive number of milliseconds`);
@@ -259,20 +272,27 @@ class AgentDaemon {
     return this.stopping;
   }
 
+  /**
+   * Ends within the shutdown grace (plus the tasks' kill grace with killTasks): a step that
+   * hangs (an engine that does not answer, a peer that does not close) is left behind.
+   */
   private async doStop(opts: { killTasks?: boolean }): Promise<void> {
-    if (opts.killTasks) {
-      await Promise.all(
-        [...this.tasks.values()]
-          .filter((t) => !isTerminal(t.state))
-          .map((t) => this.killRunning(t, undefined)),
-      );
-    }
     if (this.usageTimer) clearInterval(this.usageTimer);
+    if (opts.killTasks) {
+      const live = [...this.tasks.values()].filter((t) => !isTerminal(t.state));
+      const kills = Promise.all(live.map((t) => this.killRunning(t, undefined)));
+      const longestGrace = Math.max(0, ...live.map((t) => this.killGraceOf(t)));
+      await stopStep(this.log, "killing the tasks", () => kills, longestGrace + this.shutdownGraceMs);
+    }
+    const deadline = Date.now() + this.shutdownGraceMs;
+    const left = () => Math.max(0, deadline - Date.now());
     this.updates.stop();
-    await this.logs.stopAll();
-    await this.connection.stop();
-    await this.fetcher?.stop();
-    for (const ex of this.executors.values()) await ex.stop();
+    await stopStep(this.log, "ending the log reads", () => this.logs.stopAll(), left());
+    await stopStep(this.log, "closing the master connection", () => this.connection.stop(), left());
+    await stopStep(this.log, "stopping the fetcher", () => this.fetcher?.stop(), left());
+    for (const [name, ex] of this.executors) {
+      await stopStep(this.log, `stopping the ${name} executor`, () => ex.stop(), left());
+    }
     this.checkpoint.close();
     this.log.info("agent stopped", { tasksKilled: opts.killTasks === true });
   }
@@ -438,6 +458,7 @@ class AgentDaemon {
     }
     if (m.readLogs) this.logs.read(m.readLogs);
     if (m.cancelLogs) this.logs.cancel(m.cancelLogs.requestId);
+    if (m.logFlow) this.logs.flow(m.logFlow.requestId, m.logFlow.paused);
     if (m.ping) this.connection.send({ heartbeat: { timestamp: Date.now() / 1000 } });
     if (m.shutdown) this.log.warn("master sent shutdown, ignored", { message: m.shutdown.message });
   }
@@ -507,7 +528,7 @@ class AgentDaemon {
         this.report(t.taskId, {
           state: TaskState.TASK_FAILED,
           reason: Reason.LAUNCH_FAILED,
-          message: `release ${release} could not be fetched and verified: ${errorMessage(err)}`,
+          message: `release ${release} could not be fetched, verified and installed: ${errorMessage(err)}`,
         });
         return;
       }
@@ -571,11 +592,17 @@ class AgentDaemon {
     const ex = this.executors.get(t.executor);
     // A task still launching is killed as soon as its launch returns.
     if (!ex?.isRunning(t.taskId)) return;
-    const grace =
-      graceMs ??
-      (t.info.killGraceSeconds > 0 ? t.info.killGraceSeconds * 1000 : (this.opts.killGraceMs ?? 5000));
+    const grace = graceMs ?? this.killGraceOf(t);
     this.log.info("killing task", { task: t.taskId, graceMs: grace });
     await ex.kill(t.taskId, grace);
+  }
+
+  private killGraceOf(t: AgentTask): number {
+    return t.info.killGraceSeconds > 0 ? t.info.killGraceSeconds * 1000 : (this.opts.killGraceMs ?? 5000);
+  }
+
+  private get shutdownGraceMs(): number {
+    return this.opts.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
   }
 
   private onEnded(e: TaskEnded): void {
@@ -620,6 +647,8 @@ class AgentDaemon {
         peerPort: o.peerPort,
         listenHost: o.peerHost,
         dockerHost: docker,
+        dockerLoadTimeoutMs: o.dockerLoadTimeoutMs,
+        tarTimeoutMs: o.tarTimeoutMs,
         logger: this.log,
       },
     );

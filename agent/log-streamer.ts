@@ -1,7 +1,8 @@
 // Answers read_logs: streams a task's stdout or stderr file in chunks of at most 64 KiB over
 // the agent's stream (the master never dials agents). With follow it keeps tailing until the
-// task is terminal and the file is drained; cancel_logs stops it. The last message of every
-// request has eof = true, with `error` when the request could not be served.
+// task is terminal and the file is drained; cancel_logs stops it. log_flow pauses and resumes a
+// read whose operator is behind: the file waits on disk, not in anyone's memory. The last
+// message of every request has eof = true, with `error` when the request could not be served.
 import fs from "node:fs";
 import { errorMessage } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
@@ -23,14 +24,21 @@ export interface LogStreamerInit {
   pollMs?: number;
 }
 
+interface ReadHandle {
+  cancelled: boolean;
+  paused: boolean;
+  /** Resolves the wait of a paused read (on resume or cancel). */
+  wake?: () => void;
+}
+
 export class LogStreamer {
-  private readonly active = new Map<string, { cancelled: boolean }>();
+  private readonly active = new Map<string, ReadHandle>();
   private readonly running = new Set<Promise<void>>();
 
   constructor(private readonly init: LogStreamerInit) {}
 
   read(req: ReadLogs): void {
-    const handle = { cancelled: false };
+    const handle: ReadHandle = { cancelled: false, paused: false };
     this.active.set(req.requestId, handle);
     const p = this.serve(req, handle)
       .catch((err) => this.finish(req.requestId, `cannot read logs: ${errorMessage(err)}`))
@@ -43,11 +51,24 @@ export class LogStreamer {
 
   cancel(requestId: string): void {
     const h = this.active.get(requestId);
-    if (h) h.cancelled = true;
+    if (!h) return;
+    h.cancelled = true;
+    h.wake?.();
+  }
+
+  /** Pauses or resumes a read (the master's flow control for a reader that is behind). */
+  flow(requestId: string, paused: boolean): void {
+    const h = this.active.get(requestId);
+    if (!h) return;
+    h.paused = paused;
+    if (!paused) h.wake?.();
   }
 
   async stopAll(): Promise<void> {
-    for (const h of this.active.values()) h.cancelled = true;
+    for (const h of this.active.values()) {
+      h.cancelled = true;
+      h.wake?.();
+    }
     await Promise.all([...this.running]);
   }
 
@@ -55,7 +76,7 @@ export class LogStreamer {
     this.init.send({ logData: { requestId, data: Buffer.alloc(0), eof: true, error } });
   }
 
-  private async serve(req: ReadLogs, handle: { cancelled: boolean }): Promise<void> {
+  private async serve(req: ReadLogs, handle: ReadHandle): Promise<void> {
     const stream = req.stream === "" ? "stdout" : req.stream;
     if (stream !== "stdout" && stream !== "stderr") {
       this.finish(req.requestId, `stream: "${req.stream}" is not stdout or stderr`);
@@ -73,6 +94,12 @@ export class LogStreamer {
       let pos = tail > 0 ? Math.max(0, size - tail) : 0;
       const buf = Buffer.alloc(LOG_CHUNK_BYTES);
       for (;;) {
+        while (handle.paused && !handle.cancelled) {
+          await new Promise<void>((resolve) => {
+            handle.wake = resolve;
+          });
+          handle.wake = undefined;
+        }
         if (handle.cancelled) break;
         // Checked before reading, so that what was written before the task ended is drained.
         const wasDone = source.done();
@@ -91,7 +118,14 @@ export class LogStreamer {
           continue;
         }
         if (!req.follow || wasDone) break;
-        await new Promise((r) => setTimeout(r, this.init.pollMs ?? 250));
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, this.init.pollMs ?? 250);
+          handle.wake = () => {
+            clearTimeout(t);
+            resolve();
+          };
+        });
+        handle.wake = undefined;
       }
     } finally {
       await fh.close();

@@ -86,6 +86,14 @@ export const SETTINGS = {
   advertiseHost: { parse: p.text } as SettingSpec<string>,
   seedPort: { parse: p.port } as SettingSpec<number>,
   seedUploadLimit: { parse: byteRate } as SettingSpec<number>,
+  // Every daemon: how long stop() waits before it cuts what is still open (docs/architecture.md).
+  shutdownGrace: { parse: p.positive } as SettingSpec<number>,
+  // Agent: limits on the tools that install a release (docs/releases.md, docs/docker.md).
+  tarTimeout: { parse: p.positive } as SettingSpec<number>,
+  dockerLoadTimeout: { parse: p.positive } as SettingSpec<number>,
+  // Batch framework: how long ended jobs are remembered (docs/yardctl.md).
+  finishedJobsKept: { parse: p.nonNegative } as SettingSpec<number>,
+  finishedJobsMaxAge: { parse: p.positive } as SettingSpec<number>,
 } satisfies Record<string, SettingSpec<unknown>>;
 
 export type SettingKey = keyof typeof SETTINGS;

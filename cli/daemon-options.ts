@@ -11,6 +11,11 @@ import { type Layers, resolveSetting, resolveSettings, type SettingSpec } from "
 import * as p from "./parse.js";
 import { resolveHome, resolveToken } from "./context.js";
 
+/** Seconds from a setting to milliseconds in the daemons' options. */
+function seconds(s: number | undefined): number | undefined {
+  return s === undefined ? undefined : s * 1000;
+}
+
 export function masterDir(home: string): string {
   return join(home, "master");
 }
@@ -35,6 +40,7 @@ export function masterOptions(layers: Layers, token = resolveToken(layers)): Mas
       "advertiseHost",
       "seedPort",
       "seedUploadLimit",
+      "shutdownGrace",
     ],
     layers,
   );
@@ -51,6 +57,7 @@ export function masterOptions(layers: Layers, token = resolveToken(layers)): Mas
     advertiseHost: s.advertiseHost,
     peerPort: s.seedPort,
     seedUploadLimit: s.seedUploadLimit,
+    shutdownGraceMs: seconds(s.shutdownGrace),
   };
 }
 
@@ -75,6 +82,9 @@ export function agentOptions(layers: Layers, token = resolveToken(layers), maste
       "downloadRate",
       "peerPort",
       "peerHost",
+      "shutdownGrace",
+      "tarTimeout",
+      "dockerLoadTimeout",
     ],
     layers,
   );
@@ -98,6 +108,9 @@ export function agentOptions(layers: Layers, token = resolveToken(layers), maste
     downloadRate: s.downloadRate,
     peerPort: s.peerPort,
     peerHost: s.peerHost,
+    shutdownGraceMs: seconds(s.shutdownGrace),
+    tarTimeoutMs: seconds(s.tarTimeout),
+    dockerLoadTimeoutMs: seconds(s.dockerLoadTimeout),
   };
 }
 
@@ -106,7 +119,10 @@ export function batchOptions(
   token = resolveToken(layers),
   master?: string,
 ): BatchFrameworkOptions {
-  const s = resolveSettings(["master", "batchHost", "batchPort"], layers);
+  const s = resolveSettings(
+    ["master", "batchHost", "batchPort", "shutdownGrace", "finishedJobsKept", "finishedJobsMaxAge"],
+    layers,
+  );
   return {
     master: master ?? s.master!,
     token,
@@ -114,6 +130,11 @@ export function batchOptions(
     host: s.batchHost,
     port: s.batchPort,
     name: "batch",
+    shutdownGraceMs: seconds(s.shutdownGrace),
+    retention: {
+      ...(s.finishedJobsKept === undefined ? {} : { maxEnded: Math.floor(s.finishedJobsKept) }),
+      ...(s.finishedJobsMaxAge === undefined ? {} : { maxAgeSeconds: s.finishedJobsMaxAge }),
+    },
   };
 }
 
@@ -131,7 +152,7 @@ export function serviceOptions(
   token = resolveToken(layers),
   master?: string,
 ): ServiceFrameworkOptions {
-  const s = resolveSettings(["master"], layers);
+  const s = resolveSettings(["master", "shutdownGrace"], layers);
   return {
     master: master ?? s.master!,
     token,
@@ -140,5 +161,6 @@ export function serviceOptions(
     port: resolveSetting("servicePort", SERVICE_PORT, layers).value ?? 0,
     checkHost: resolveSetting("checkHost", CHECK_HOST, layers).value,
     name: "service",
+    shutdownGraceMs: seconds(s.shutdownGrace),
   };
 }

@@ -48,6 +48,14 @@ export function addAgentResourceOptions(cmd: Command): Command {
     )
     .option("--kill-grace <seconds>", "default SIGTERM-to-SIGKILL grace (env YARD_KILL_GRACE)")
     .option(
+      "--tar-timeout <seconds>",
+      "unpacking a tar release into a sandbox is killed past this (env YARD_TAR_TIMEOUT; default 300)",
+    )
+    .option(
+      "--docker-load-timeout <seconds>",
+      "docker load of an image release is killed past this (env YARD_DOCKER_LOAD_TIMEOUT; default 600)",
+    )
+    .option(
       "--cache-dir <dir>",
       "release cache directory (env YARD_CACHE_DIR; default <data dir>/agent/cache)",
     )

@@ -42,6 +42,8 @@ export { createLogger, type Logger, silentLogger } from "../common/logger.js";
 // daemons use, and the API of the built-in service framework (DeployService, the contract
 // yardctl speaks to it).
 export { bindServer, SERVER_OPTIONS } from "../common/grpc.js";
+export { DEFAULT_SHUTDOWN_GRACE_MS, shutdownServer, stopStep } from "../common/shutdown.js";
+export { OpenStreams, StreamWriter, type StreamWriterOptions } from "../common/stream-writer.js";
 export {
   type AppStatus,
   type Deployment,

@@ -35,9 +35,21 @@ export class EventLog {
     return e;
   }
 
-  /** Events with index > afterIndex that are still in the window. */
-  since(afterIndex: number): ClusterEvent[] {
-    return this.window.filter((e) => e.index > afterIndex);
+  /** Events with index > afterIndex that are still in the window (at most `limit` of them). */
+  since(afterIndex: number, limit = Number.POSITIVE_INFINITY): ClusterEvent[] {
+    // Indexes in the window are consecutive, so the first one wanted is found by arithmetic.
+    const first = this.window[0]?.index ?? this.nextIndex;
+    let start = Math.max(0, afterIndex + 1 - first);
+    if (start < this.window.length && this.window[start]!.index !== Math.max(first, afterIndex + 1)) {
+      start = this.window.findIndex((e) => e.index > afterIndex);
+      if (start < 0) return [];
+    }
+    return this.window.slice(start, start + limit);
+  }
+
+  /** The oldest index still kept; a watcher needing an older one has missed events. */
+  firstIndex(): number {
+    return this.window[0]?.index ?? this.nextIndex;
   }
 
   lastIndex(): number {

@@ -14,6 +14,15 @@ export interface MasterConfig {
   /** Terminal, acknowledged tasks kept for `get tasks --all`; older ones are forgotten. */
   maxTerminalTasks: number;
   roles: Record<string, { weight?: number; quota?: Partial<Resources> }>;
+  /**
+   * Messages a server stream's client may fall behind by (events for a watcher, events for a
+   * framework) before the stream is ended with RESOURCE_EXHAUSTED (common/stream-writer.ts).
+   */
+  streamMaxPendingMessages: number;
+  /** Bytes a server stream may hold for a client that does not read (log chunks, framework events). */
+  streamMaxPendingBytes: number;
+  /** How long stop() waits for calls to finish before it cuts them (SIGTERM to exit). */
+  shutdownGraceMs: number;
 }
 
 export const DEFAULT_MASTER_CONFIG: MasterConfig = {
@@ -27,6 +36,9 @@ export const DEFAULT_MASTER_CONFIG: MasterConfig = {
   defaultRefuseSeconds: 5,
   maxTerminalTasks: 10_000,
   roles: {},
+  streamMaxPendingMessages: 1_000,
+  streamMaxPendingBytes: 8 * 1024 * 1024,
+  shutdownGraceMs: 10_000,
 };
 
 /** The role a framework subscribed under ("*" when it named none). */

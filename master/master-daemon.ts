@@ -6,6 +6,7 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { Server } from "@grpc/grpc-js";
 import { bindServer, SERVER_OPTIONS } from "../common/grpc.js";
+import { shutdownServer, stopStep } from "../common/shutdown.js";
 import { createLogger, type Logger } from "../common/logger.js";
 import { AgentServiceService } from "../proto/gen/yard/v1/agent.js";
 import { OperatorServiceService } from "../proto/gen/yard/v1/operator.js";
@@ -87,8 +88,11 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   server.addService(OperatorServiceService, operatorService(master, opts.token));
   server.addService(
     ReleaseServiceService,
-    releaseService(releaseStore, opts.token, (frameworkId, session) =>
-      master.checkSession(frameworkId, session),
+    releaseService(
+      releaseStore,
+      opts.token,
+      (frameworkId, session) => master.checkSession(frameworkId, session),
+      master.streams,
     ),
   );
   const http = createHttpServer(master, tracker);
@@ -132,13 +136,22 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
     async stop() {
       if (stopped) return;
       stopped = true;
+      // Ends within the grace period: open streams are ended first, calls get what is left
+      // of the grace to finish, then whatever is still open is cut.
+      const deadline = Date.now() + config.shutdownGraceMs;
+      const left = () => Math.max(0, deadline - Date.now());
       master.stop();
-      await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
-      server.forceShutdown();
+      const clean = await shutdownServer(server, left());
+      if (!clean) log.warn("calls still open at the end of the grace period were cut");
       http.closeAllConnections();
-      await new Promise<void>((resolve) => http.close(() => resolve()));
-      await releaseStore.stop();
-      await tracker.close();
+      await stopStep(
+        log,
+        "closing the HTTP port",
+        () => new Promise<void>((r) => http.close(() => r())),
+        left(),
+      );
+      await stopStep(log, "stopping the release store", () => releaseStore.stop(), left());
+      await stopStep(log, "closing the tracker", () => tracker.close(), left());
       store.close();
     },
   };

@@ -6,6 +6,7 @@ import { status as Code } from "@grpc/grpc-js";
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
 import { Reason } from "../common/reasons.js";
+import { OpenStreams } from "../common/stream-writer.js";
 import { isTerminal, TaskState } from "../common/task-states.js";
 import type { MasterMessage } from "../proto/gen/yard/v1/agent.js";
 import type { TaskInfo } from "../proto/gen/yard/v1/common.js";
@@ -33,6 +34,8 @@ export class Master {
   readonly core: MasterCore;
   readonly agents: AgentSessions;
   readonly frameworks: FrameworkSessions;
+  /** Operator and framework streams open now; stop() ends them. */
+  readonly streams = new OpenStreams();
 
   constructor(store: MasterStore, config: MasterConfig = DEFAULT_MASTER_CONFIG, logger?: Logger) {
     this.core = new MasterCore(store, config, logger);
@@ -152,6 +155,7 @@ export class Master {
     this.timers = [];
     for (const a of this.core.agents.values()) a.link?.close();
     for (const f of this.core.frameworks.values()) f.link?.end(Code.UNAVAILABLE, "master is shutting down");
+    this.streams.endAll("master is shutting down");
   }
 
   // ---------------------------------------------------------------- maintenance

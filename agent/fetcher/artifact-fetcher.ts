@@ -48,6 +48,9 @@ export interface ArtifactFetcherInit {
   downloadRate?: number;
   /** Docker endpoint for `docker load` (e.g. unix:///run/docker.sock); images load at fetch when set. */
   dockerHost?: string;
+  /** Limits on `docker load` and on unpacking a tar (artifact-install.ts has the defaults). */
+  dockerLoadTimeoutMs?: number;
+  tarTimeoutMs?: number;
   progressIntervalMs?: number;
   seedReportIntervalMs?: number;
   /** A fetch that receives nothing for this long fails. */
@@ -234,11 +237,11 @@ export class ArtifactFetcher {
     const file = this.cache.artifactPath(entry);
     if (entry.kind === "docker-image") {
       if (!this.loaded.has(entry.release)) {
-        await dockerLoad(file, this.init.dockerHost);
+        await dockerLoad(file, this.init.dockerHost, this.init.dockerLoadTimeoutMs);
         this.loaded.add(entry.release);
       }
     } else if (sandbox) {
-      await installIntoSandbox(entry.kind, file, sandbox);
+      await installIntoSandbox(entry.kind, file, sandbox, this.init.tarTimeoutMs);
     }
     return entry;
   }
@@ -333,7 +336,16 @@ export class ArtifactFetcher {
         }
         const verified = this.cache.update(req.release, { verified: true, lastUsed: Date.now() })!;
         if (kind === "docker-image" && this.init.dockerHost) {
-          await dockerLoad(this.cache.artifactPath(verified), this.init.dockerHost);
+          try {
+            await dockerLoad(
+              this.cache.artifactPath(verified),
+              this.init.dockerHost,
+              this.init.dockerLoadTimeoutMs,
+            );
+          } catch (err) {
+            // The file is fine (verified); fetching it again would not help the engine.
+            throw new FetchError(req.release, errorMessage(err), { cause: err });
+          }
           this.loaded.add(req.release);
         }
         const s = this.torrents.get(req.release);

@@ -14,21 +14,57 @@ export class InstallError extends Error {
   }
 }
 
-function run(cmd: string, args: string[], env?: NodeJS.ProcessEnv): Promise<string> {
+/** How long `docker load` may take before it is killed (default; AgentOptions.dockerLoadTimeoutMs). */
+export const DEFAULT_DOCKER_LOAD_TIMEOUT_MS = 10 * 60_000;
+/** How long unpacking a tar into a sandbox may take (default; AgentOptions.tarTimeoutMs). */
+export const DEFAULT_TAR_TIMEOUT_MS = 5 * 60_000;
+
+/**
+ * Runs a tool to completion within `timeoutMs`. A tool that hangs (an engine that stops
+ * answering mid-load, a FIFO in an archive) would otherwise hold its launch forever: past the
+ * limit its whole process group is killed and the install fails with the reason.
+ */
+function run(cmd: string, args: string[], timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], env: env ?? process.env });
+    // Its own process group, so that the kill reaches whatever the tool started.
+    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], detached: true });
     let out = "";
     let err = "";
+    let settled = false;
+    const settle = (fn: () => void) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      fn();
+    };
+    const timer = setTimeout(() => {
+      try {
+        if (child.pid) process.kill(-child.pid, "SIGKILL");
+      } catch {
+        child.kill("SIGKILL");
+      }
+      // Not waiting for "close": a grandchild may hold the pipes open.
+      settle(() =>
+        reject(
+          new InstallError(
+            `${cmd} ${args[0]} did not finish within ${Math.round(timeoutMs / 1000)} s; killed`,
+          ),
+        ),
+      );
+    }, timeoutMs);
     child.stdout.on("data", (d: Buffer) => {
       out += d.toString();
     });
     child.stderr.on("data", (d: Buffer) => {
       if (err.length < 4096) err += d.toString();
     });
-    child.on("error", (e) => reject(new InstallError(`${cmd}: ${e.message}`, { cause: e })));
+    child.on("error", (e) => settle(() => reject(new InstallError(`${cmd}: ${e.message}`, { cause: e }))));
     child.on("close", (code, signal) => {
-      if (code === 0) resolve(out);
-      else reject(new InstallError(`${cmd} ${args[0]} failed (${signal ?? `exit ${code}`}): ${err.trim()}`));
+      settle(() => {
+        if (code === 0) resolve(out);
+        else
+          reject(new InstallError(`${cmd} ${args[0]} failed (${signal ?? `exit ${code}`}): ${err.trim()}`));
+      });
     });
   });
 }
@@ -37,9 +73,13 @@ function run(cmd: string, args: string[], env?: NodeJS.ProcessEnv): Promise<stri
  * `docker load -i FILE` against `dockerHost` (e.g. unix:///run/docker.sock; the CLI's own
  * default when unset). Resolves the image names docker printed ("Loaded image: ...").
  */
-export async function dockerLoad(file: string, dockerHost?: string): Promise<string[]> {
+export async function dockerLoad(
+  file: string,
+  dockerHost?: string,
+  timeoutMs = DEFAULT_DOCKER_LOAD_TIMEOUT_MS,
+): Promise<string[]> {
   const args = dockerHost ? ["-H", dockerHost, "load", "-i", file] : ["load", "-i", file];
-  const out = await run("docker", args);
+  const out = await run("docker", args, timeoutMs);
   return [...out.matchAll(/Loaded image(?: ID)?: (\S+)/g)].map((m) => m[1]!);
 }
 
@@ -47,11 +87,16 @@ export async function dockerLoad(file: string, dockerHost?: string): Promise<str
  * Makes the artifact available in a process task's sandbox: a "tar" is unpacked into it,
  * a "file" is copied into it under its own name. A "docker-image" needs no sandbox.
  */
-export async function installIntoSandbox(kind: ArtifactKind, file: string, sandbox: string): Promise<void> {
+export async function installIntoSandbox(
+  kind: ArtifactKind,
+  file: string,
+  sandbox: string,
+  tarTimeoutMs = DEFAULT_TAR_TIMEOUT_MS,
+): Promise<void> {
   fs.mkdirSync(sandbox, { recursive: true });
   if (kind === "tar") {
     // --no-same-owner: files belong to the agent's user, whatever the archive says.
-    await run("tar", ["-x", "--no-same-owner", "-f", file, "-C", sandbox]);
+    await run("tar", ["-x", "--no-same-owner", "-f", file, "-C", sandbox], tarTimeoutMs);
   } else if (kind === "file") {
     await fs.promises.copyFile(file, path.join(sandbox, path.basename(file)));
   }

@@ -12,6 +12,10 @@ import { addAgentResourceOptions, collect, print } from "../options.js";
 function addDaemonOptions(cmd: Command): Command {
   return cmd
     .option("--data-dir <dir>", "data dir, shared with the other daemons (env YARD_HOME; default ~/.yard)")
+    .option(
+      "--shutdown-grace <seconds>",
+      "on SIGTERM, how long open calls and parts get before they are cut (env YARD_SHUTDOWN_GRACE; default 10)",
+    )
     .option("--token <token>", "auth token (env YARD_TOKEN; default: <data dir>/token if it exists)")
     .option("--config <file>", "YAML config file (env YARD_CONFIG; default <data dir>/config.yaml)");
 }
@@ -92,6 +96,14 @@ export function registerDaemons(program: Command): void {
       .option(
         "--batch-port <port>",
         "port of its BatchService, 0 = a free one (env YARD_BATCH_PORT; default 0)",
+      )
+      .option(
+        "--finished-jobs-kept <n>",
+        "ended jobs remembered at most, oldest forgotten first (env YARD_FINISHED_JOBS_KEPT; default 1000)",
+      )
+      .option(
+        "--finished-jobs-max-age <seconds>",
+        "how long an ended job is remembered (env YARD_FINISHED_JOBS_MAX_AGE; default 604800, 7 days)",
       ),
   ).action(async (flags: Record<string, unknown>) => {
     const opts = batchOptions(loadLayers(flags));

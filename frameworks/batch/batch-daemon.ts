@@ -2,10 +2,19 @@
 // Built only on the framework SDK's public API (plus the shared proto and logging helpers),
 // like any third-party framework.
 import path from "node:path";
-import { createLogger, type Logger, listenForFrameworkApi } from "../../framework-sdk/index.js";
+import {
+  createLogger,
+  DEFAULT_SHUTDOWN_GRACE_MS,
+  type Logger,
+  listenForFrameworkApi,
+  OpenStreams,
+  shutdownServer,
+  stopStep,
+} from "../../framework-sdk/index.js";
 import { BatchServiceService } from "../../proto/gen/yard/v1/batch.js";
 import { BatchScheduler } from "./batch-scheduler.js";
 import { createBatchService } from "./batch-service.js";
+import { DEFAULT_JOB_RETENTION, type JobRetention } from "./job-retention.js";
 import { JobStore } from "./job-store.js";
 
 export interface BatchFrameworkOptions {
@@ -24,6 +33,10 @@ export interface BatchFrameworkOptions {
   role?: string;
   /** Default 7 days: jobs outlive a framework restart by a wide margin. */
   failoverTimeoutSeconds?: number;
+  /** How long ended jobs are remembered (default: 1,000 jobs, 7 days; job-retention.ts). */
+  retention?: Partial<JobRetention>;
+  /** How long stop() waits for open calls before it cuts them (default 10 s). */
+  shutdownGraceMs?: number;
   logger?: Logger;
 }
 
@@ -55,13 +68,15 @@ export async function startBatchFramework(opts: BatchFrameworkOptions): Promise<
       role: opts.role ?? "*",
       failoverTimeoutSeconds: opts.failoverTimeoutSeconds ?? SEVEN_DAYS,
       endpoint,
+      retention: { ...DEFAULT_JOB_RETENTION, ...opts.retention },
     });
   } catch (err) {
     server.forceShutdown();
     store.close();
     throw err;
   }
-  server.addService(BatchServiceService, createBatchService(scheduler, opts.token, log));
+  const streams = new OpenStreams();
+  server.addService(BatchServiceService, createBatchService(scheduler, opts.token, log, streams));
   scheduler.connect();
   log.info("batch framework listening", { endpoint });
 
@@ -70,9 +85,13 @@ export async function startBatchFramework(opts: BatchFrameworkOptions): Promise<
     endpoint,
     frameworkId: () => scheduler.frameworkId(),
     stop: () => {
+      // Ends within the grace period whatever the master or the watchers do.
       stopping ??= (async () => {
-        await scheduler.stop();
-        await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+        const deadline = Date.now() + (opts.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS);
+        const left = () => Math.max(0, deadline - Date.now());
+        streams.endAll("the batch framework is shutting down");
+        await stopStep(log, "stopping the scheduler", () => scheduler.stop(), left());
+        await shutdownServer(server, left());
         store.close();
       })();
       return stopping;

@@ -14,6 +14,7 @@ import {
 } from "../../framework-sdk/index.js";
 import { Job } from "../../proto/gen/yard/v1/batch.js";
 import { type PendingTask, planOffers } from "./batch-planner.js";
+import { checkRetention, DEFAULT_JOB_RETENTION, type JobRetention, jobsToForget } from "./job-retention.js";
 import type { JobStore } from "./job-store.js";
 import {
   applyTaskStatus,
@@ -37,7 +38,12 @@ export interface BatchSchedulerInit {
   role: string;
   failoverTimeoutSeconds: number;
   endpoint: string;
+  /** How long ended jobs are remembered (job-retention.ts). */
+  retention?: JobRetention;
 }
+
+/** How often ended jobs are checked against their maximum age. */
+const RETENTION_CHECK_MS = 60_000;
 
 /** Gets the job after each change, and undefined when the scheduler stops. */
 type Watcher = (job: Job | undefined) => void;
@@ -52,13 +58,45 @@ export class BatchScheduler {
   /** What the master was last told: offers wanted or not (undefined after each subscription). */
   private interest: "revived" | "suppressed" | undefined;
   private interestSync: Promise<void> = Promise.resolve();
+  private readonly retention: JobRetention;
+  private retentionTimer?: NodeJS.Timeout;
+  private forgetPending = false;
 
   constructor(
     private readonly store: JobStore,
     private readonly log: Logger,
     private readonly init: BatchSchedulerInit,
   ) {
+    this.retention = checkRetention(init.retention ?? DEFAULT_JOB_RETENTION);
     for (const job of store.loadJobs()) this.addJob(job);
+    this.forgetOldJobs();
+    this.retentionTimer = setInterval(() => this.forgetOldJobs(), RETENTION_CHECK_MS);
+    this.retentionTimer.unref();
+  }
+
+  /**
+   * Prunes on the next turn: the code that ended a job may still look it (or its siblings
+   * in the same offer) up by id.
+   */
+  private forgetSoon(): void {
+    if (this.forgetPending) return;
+    this.forgetPending = true;
+    setImmediate(() => {
+      this.forgetPending = false;
+      if (!this.stopped) this.forgetOldJobs();
+    });
+  }
+
+  /** Forgets the ended jobs past the retention (memory and store); returns their ids. */
+  forgetOldJobs(now = Date.now() / 1000): string[] {
+    const ids = jobsToForget(this.jobs.values(), this.retention, now);
+    if (ids.length === 0) return ids;
+    this.store.deleteJobs(ids);
+    const gone = new Set(ids);
+    for (const id of ids) this.jobs.delete(id);
+    for (const [taskId, jobId] of this.owners) if (gone.has(jobId)) this.owners.delete(taskId);
+    this.log.debug("forgot ended jobs past their retention", { jobs: ids.length });
+    return ids;
   }
 
   frameworkId(): string | undefined {
@@ -93,6 +131,7 @@ export class BatchScheduler {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    if (this.retentionTimer) clearInterval(this.retentionTimer);
     await this.driver?.stop();
     await this.interestSync;
     for (const set of this.watchers.values()) for (const w of set) w(undefined);
@@ -152,6 +191,7 @@ export class BatchScheduler {
     for (const taskId of change.kill) this.killTask(taskId);
     const snapshot = Job.fromPartial(job);
     for (const w of this.watchers.get(job.id) ?? []) w(snapshot);
+    if (change.job && isJobEnded(job)) this.forgetSoon();
     this.syncInterest();
   }
 

@@ -5,6 +5,7 @@ import { checkToken } from "../../common/auth.js";
 import { InvalidArgumentError, NotFoundError, toGrpcError } from "../../common/errors.js";
 import type { Logger } from "../../framework-sdk/index.js";
 import { type BatchServiceServer, type GetJobRequest, Job } from "../../proto/gen/yard/v1/batch.js";
+import { type OpenStreams, StreamWriter } from "../../framework-sdk/index.js";
 import type { BatchScheduler } from "./batch-scheduler.js";
 import { newJobId, validateJobSpec } from "./job-spec.js";
 import { isJobEnded } from "./job-state.js";
@@ -13,7 +14,12 @@ function copy(job: Job): Job {
   return Job.fromPartial(job);
 }
 
-export function createBatchService(scheduler: BatchScheduler, token: string | undefined, log: Logger) {
+export function createBatchService(
+  scheduler: BatchScheduler,
+  token: string | undefined,
+  log: Logger,
+  openStreams?: OpenStreams,
+) {
   const guard = (md: Metadata) => checkToken(token, md);
   const find = (jobId: string): Job => {
     if (!jobId) throw new InvalidArgumentError("job_id", "is empty");
@@ -49,19 +55,22 @@ export function createBatchService(scheduler: BatchScheduler, token: string | un
         call.emit("error", toGrpcError(err));
         return;
       }
-      call.write(copy(job));
+      // Each message is the whole job: a client that is behind gets the newest one when it drains.
+      const out = new StreamWriter<Job>(call, { mode: "latest", openStreams });
+      out.write(copy(job));
       if (isJobEnded(job)) {
-        call.end();
+        out.end();
         return;
       }
       const unwatch = scheduler.watch(job.id, (next) => {
-        if (call.cancelled || call.destroyed) return;
-        if (next) call.write(next);
+        if (!out.open) return unwatch();
+        if (next) out.write(next);
         if (!next || isJobEnded(next)) {
           unwatch();
-          call.end();
+          out.end();
         }
       });
+      call.on("close", unwatch);
       call.on("cancelled", unwatch);
       call.on("error", (err) => {
         unwatch();

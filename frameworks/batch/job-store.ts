@@ -136,6 +136,15 @@ export class JobStore {
     })();
   }
 
+  /** Forgets jobs and their tasks, atomically. */
+  deleteJobs(ids: readonly string[]): void {
+    if (ids.length === 0) return;
+    const del = this.db.prepare("DELETE FROM jobs WHERE id = ?");
+    this.db.transaction(() => {
+      for (const id of ids) del.run(id);
+    })();
+  }
+
   close(): void {
     this.db.close();
   }

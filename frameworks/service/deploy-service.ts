@@ -3,6 +3,7 @@
 import type { Metadata, ServerWritableStream } from "@grpc/grpc-js";
 import { checkToken } from "../../common/auth.js";
 import { InvalidArgumentError, NotFoundError, toGrpcError } from "../../common/errors.js";
+import { type OpenStreams, StreamWriter } from "../../framework-sdk/index.js";
 import type {
   AppStatus,
   Deployment,
@@ -80,7 +81,12 @@ function appName(name: string): string {
   return name;
 }
 
-export function createDeployService(scheduler: ServiceScheduler, token: string | undefined, log: Logger) {
+export function createDeployService(
+  scheduler: ServiceScheduler,
+  token: string | undefined,
+  log: Logger,
+  openStreams?: OpenStreams,
+) {
   const guard = (md: Metadata) => checkToken(token, md);
   const status = (name: string) => appStatus(scheduler.view(name));
   const unary =
@@ -160,21 +166,24 @@ export function createDeployService(scheduler: ServiceScheduler, token: string |
       const depId = call.request.deploymentId;
       let last = "";
       let unwatch = () => {};
+      // Each status is a snapshot: a client that is behind gets the newest one when it drains.
+      const out = new StreamWriter<AppStatus>(call, { mode: "latest", openStreams });
       const send = (): boolean => {
+        if (!out.open) return false;
         if (!scheduler.has(name)) {
-          call.end();
+          out.end();
           return false;
         }
         const s = status(name);
         const key = JSON.stringify({ ...s, updatedAt: 0 });
         if (key !== last) {
           last = key;
-          call.write(s);
+          out.write(s);
         }
         if (depId) {
           const d = scheduler.deployment(name, depId);
           if (!d || isEnded(d)) {
-            call.end();
+            out.end();
             return false;
           }
         }
@@ -190,10 +199,11 @@ export function createDeployService(scheduler: ServiceScheduler, token: string |
         return;
       }
       unwatch = scheduler.watch((changed) => {
-        if (changed !== name || call.cancelled || call.destroyed) return;
+        if (changed !== name) return;
         if (!send()) unwatch();
       });
       call.on("cancelled", () => unwatch());
+      call.on("close", () => unwatch());
       call.on("error", (err) => {
         unwatch();
         log.debug("watch stream error", { error: String(err) });

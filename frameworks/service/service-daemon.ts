@@ -3,9 +3,13 @@
 import path from "node:path";
 import {
   createLogger,
+  DEFAULT_SHUTDOWN_GRACE_MS,
   DeployServiceService,
   type Logger,
   listenForFrameworkApi,
+  OpenStreams,
+  shutdownServer,
+  stopStep,
 } from "../../framework-sdk/index.js";
 import { createDeployService } from "./deploy-service.js";
 import { ServiceScheduler } from "./service-scheduler.js";
@@ -34,6 +38,8 @@ export interface ServiceFrameworkOptions {
   checkHost?: string;
   /** Crash-loop restart backoff, default 1 s doubling to 60 s. */
   restartBackoff?: { initialMs: number; maxMs: number };
+  /** How long stop() waits for open calls before it cuts them (default 10 s). */
+  shutdownGraceMs?: number;
   logger?: Logger;
 }
 
@@ -82,7 +88,8 @@ export async function startServiceFramework(opts: ServiceFrameworkOptions): Prom
     throw err;
   }
   const running = scheduler;
-  server.addService(DeployServiceService, createDeployService(running, opts.token, log));
+  const streams = new OpenStreams();
+  server.addService(DeployServiceService, createDeployService(running, opts.token, log, streams));
   running.connect();
   log.info("service framework listening", { endpoint });
   let stopping: Promise<void> | undefined;
@@ -90,9 +97,13 @@ export async function startServiceFramework(opts: ServiceFrameworkOptions): Prom
     endpoint,
     frameworkId: () => running.frameworkId(),
     stop: () => {
+      // Ends within the grace period whatever the master or the watchers do.
       stopping ??= (async () => {
-        await running.stop();
-        server.forceShutdown();
+        const deadline = Date.now() + (opts.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS);
+        const left = () => Math.max(0, deadline - Date.now());
+        streams.endAll("the service framework is shutting down");
+        await stopStep(log, "stopping the scheduler", () => running.stop(), left());
+        await shutdownServer(server, left());
         store.close();
       })();
       return stopping;

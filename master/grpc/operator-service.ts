@@ -9,8 +9,13 @@ import type {
   OperatorServiceServer,
   WatchRequest,
 } from "../../proto/gen/yard/v1/operator.js";
+import { createLogger } from "../../common/logger.js";
+import { StreamWriter } from "../../common/stream-writer.js";
 import type { Master } from "../master.js";
 import { failStream, unaryHandler } from "./call-guard.js";
+import { watchEvents } from "./event-watch.js";
+
+const log = createLogger("master.operator");
 
 export const MASTER_VERSION = "0.1.0";
 
@@ -40,11 +45,12 @@ export function operatorService(master: Master, token: string | undefined): Oper
         return;
       }
       const after = call.request.replay ? 0 : call.request.afterIndex || master.events.lastIndex();
-      for (const e of master.events.since(after)) call.write(e);
-      const unsubscribe = master.events.subscribe((e) => call.write(e));
-      call.on("cancelled", unsubscribe);
-      call.on("close", unsubscribe);
-      call.on("error", unsubscribe);
+      watchEvents(master.events, call, {
+        afterIndex: after,
+        maxBehind: master.config.streamMaxPendingMessages,
+        openStreams: master.streams,
+        log,
+      });
     },
     getTaskLogs(call: ServerWritableStream<GetTaskLogsRequest, LogChunk>) {
       try {
@@ -56,23 +62,49 @@ export function operatorService(master: Master, token: string | undefined): Oper
         }
         const source = master.taskLogSource(req.taskId);
         let finished = false;
+        let paused = false;
+        // The agent pauses reading the file while this reader is behind (log_flow), so what
+        // waits here is the few chunks in flight; the byte bound only catches an agent that
+        // does not know log_flow.
+        const out = new StreamWriter<LogChunk>(call, {
+          openStreams: master.streams,
+          maxBytes: master.config.streamMaxPendingBytes,
+          maxMessages: Number.MAX_SAFE_INTEGER,
+          sizeOf: (c) => c.data.length,
+          tooSlow: () => "log reader too slow; read again with --tail to resume",
+          onOverflow: (details) => log.warn("dropped a slow log reader", { task: req.taskId, details }),
+          onDrain: () => {
+            if (!paused || finished) return;
+            paused = false;
+            source.link.send({ logFlow: { requestId, paused: false } });
+          },
+        });
+        const stop = () => {
+          if (finished) return;
+          finished = true;
+          master.logs.close(requestId);
+          source.link.send({ cancelLogs: { requestId } });
+        };
         const requestId = master.logs.open({
           agentId: source.agentId,
-          data: (chunk) => call.write({ data: chunk, eof: false }),
+          data: (chunk) => {
+            if (!out.write({ data: chunk, eof: false })) return stop();
+            if (out.behind && !paused) {
+              paused = true;
+              source.link.send({ logFlow: { requestId, paused: true } });
+            }
+          },
           end: (error) => {
             finished = true;
-            if (error) failStream(call, new FailedPreconditionError(error));
+            if (error) out.fail(new FailedPreconditionError(error));
             else {
-              call.write({ data: Buffer.alloc(0), eof: true });
-              call.end();
+              out.write({ data: Buffer.alloc(0), eof: true });
+              out.end();
             }
           },
         });
-        call.on("cancelled", () => {
-          if (finished) return;
-          master.logs.close(requestId);
-          source.link.send({ cancelLogs: { requestId } });
-        });
+        call.on("cancelled", stop);
+        call.on("close", stop);
         source.link.send({
           readLogs: {
             requestId,

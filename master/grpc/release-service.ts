@@ -13,6 +13,7 @@ import type {
   StageStatus,
 } from "../../proto/gen/yard/v1/release.js";
 import type { ReleaseManager } from "../releases/release-manager.js";
+import { type OpenStreams, StreamWriter } from "../../common/stream-writer.js";
 import { receiveUpload } from "../releases/upload.js";
 import { failStream, unaryHandler } from "./call-guard.js";
 
@@ -25,6 +26,7 @@ export function releaseService(
   releases: ReleaseManager,
   token: string | undefined,
   checkSession: SessionCheck,
+  openStreams?: OpenStreams,
 ): ReleaseServiceServer {
   return {
     push(call: ServerReadableStream<PushChunk, PushResponse>, callback: sendUnaryData<PushResponse>) {
@@ -63,14 +65,16 @@ export function releaseService(
     stage: unaryHandler(token, (req) => releases.stage(req)),
     watchStage(call: ServerWritableStream<StageRequest, StageStatus>) {
       let stop: (() => void) | undefined;
+      // Each status is a snapshot: a client that is behind gets the newest one when it drains.
+      const out = new StreamWriter<StageStatus>(call, { mode: "latest", openStreams });
       try {
         checkToken(token, call.metadata);
         stop = releases.watchStage(
           call.request,
-          (s) => call.write(s),
+          (s) => out.write(s),
           (err) => {
-            if (err) failStream(call, err);
-            else call.end();
+            if (err) out.fail(toGrpcError(err));
+            else out.end();
           },
         );
       } catch (err) {

@@ -7,11 +7,14 @@ import type {
   SchedulerServiceServer,
   SubscribeRequest,
 } from "../../proto/gen/yard/v1/scheduler.js";
+import { createLogger } from "../../common/logger.js";
+import { StreamWriter } from "../../common/stream-writer.js";
 import { type FrameworkLink, newLinkId } from "../links.js";
 import type { Master } from "../master.js";
 import { failStream, unaryHandler } from "./call-guard.js";
 
 const done: CallResponse = {};
+const log = createLogger("master.frameworks");
 
 /** A unary call made in a framework's name: token first, then that framework's session. */
 function sessionHandler<Req extends { frameworkId: string }, Res>(
@@ -29,15 +32,25 @@ export function schedulerService(master: Master, token: string | undefined): Sch
   return {
     subscribe(call: ServerWritableStream<SubscribeRequest, Event>) {
       let ended = false;
+      // A framework that stops reading is cut off rather than buffered for: what it misses
+      // (unacknowledged updates, offers) is resent or rescinded when it subscribes again.
+      const out = new StreamWriter<Event>(call, {
+        openStreams: master.streams,
+        maxMessages: master.config.streamMaxPendingMessages,
+        tooSlow: (behind) => `framework too slow: ${behind} events behind; subscribe again`,
+        onOverflow: (details) =>
+          log.warn("dropped a framework that does not read", { framework: frameworkId, details }),
+      });
       const link: FrameworkLink = {
         linkId: newLinkId(),
         send(event) {
-          if (!ended) call.write(event);
+          // On overflow the writer ends the call on the next turn, and "error" runs gone().
+          if (!ended) out.write(event);
         },
         end(code, message) {
           if (ended) return;
           ended = true;
-          call.emit("error", { code, details: message, message });
+          out.fail({ code, details: message, message });
         },
       };
       let frameworkId: string | undefined;
@@ -49,11 +62,12 @@ export function schedulerService(master: Master, token: string | undefined): Sch
         failStream(call, err);
         return;
       }
-      const gone = () => {
+      function gone() {
         ended = true;
-        if (frameworkId) master.frameworkDisconnected(frameworkId, link);
+        const id = frameworkId;
         frameworkId = undefined;
-      };
+        if (id) master.frameworkDisconnected(id, link);
+      }
       call.on("cancelled", gone);
       call.on("close", gone);
       call.on("error", gone);

@@ -116,7 +116,11 @@ export interface MasterMessage {
     | EvictArtifact
     | undefined;
   /** The tasks of one Accept travel in one message; the acks of one commit too. */
-  batch?: MasterBatch | undefined;
+  batch?:
+    | MasterBatch
+    | undefined;
+  /** Flow control of a log read: the operator reading it is behind (paused) or caught up. */
+  logFlow?: LogFlow | undefined;
 }
 
 export interface MasterBatch {
@@ -188,6 +192,15 @@ export interface ReadLogs {
 
 export interface CancelLogs {
   requestId: string;
+}
+
+/**
+ * The agent stops reading the task's log file for this request while paused, so a reader
+ * that does not keep up holds back the source instead of filling the master's memory.
+ */
+export interface LogFlow {
+  requestId: string;
+  paused: boolean;
 }
 
 export interface LogData {
@@ -1150,6 +1163,7 @@ function createBaseMasterMessage(): MasterMessage {
     fetchArtifact: undefined,
     evictArtifact: undefined,
     batch: undefined,
+    logFlow: undefined,
   };
 }
 
@@ -1190,6 +1204,9 @@ export const MasterMessage: MessageFns<MasterMessage> = {
     }
     if (message.batch !== undefined) {
       MasterBatch.encode(message.batch, writer.uint32(98).fork()).join();
+    }
+    if (message.logFlow !== undefined) {
+      LogFlow.encode(message.logFlow, writer.uint32(162).fork()).join();
     }
     return writer;
   },
@@ -1303,6 +1320,14 @@ export const MasterMessage: MessageFns<MasterMessage> = {
             message.batch = MasterBatch.decode(reader, reader.uint32());
             continue;
           }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.logFlow = LogFlow.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1353,6 +1378,11 @@ export const MasterMessage: MessageFns<MasterMessage> = {
         ? EvictArtifact.fromJSON(object.evict_artifact)
         : undefined,
       batch: isSet(object.batch) ? MasterBatch.fromJSON(object.batch) : undefined,
+      logFlow: isSet(object.logFlow)
+        ? LogFlow.fromJSON(object.logFlow)
+        : isSet(object.log_flow)
+        ? LogFlow.fromJSON(object.log_flow)
+        : undefined,
     };
   },
 
@@ -1394,6 +1424,9 @@ export const MasterMessage: MessageFns<MasterMessage> = {
     if (message.batch !== undefined) {
       obj.batch = MasterBatch.toJSON(message.batch);
     }
+    if (message.logFlow !== undefined) {
+      obj.logFlow = LogFlow.toJSON(message.logFlow);
+    }
     return obj;
   },
 
@@ -1433,6 +1466,9 @@ export const MasterMessage: MessageFns<MasterMessage> = {
       : undefined;
     message.batch = (object.batch !== undefined && object.batch !== null)
       ? MasterBatch.fromPartial(object.batch)
+      : undefined;
+    message.logFlow = (object.logFlow !== undefined && object.logFlow !== null)
+      ? LogFlow.fromPartial(object.logFlow)
       : undefined;
     return message;
   },
@@ -2427,6 +2463,95 @@ export const CancelLogs: MessageFns<CancelLogs> = {
   fromPartial<I extends Exact<DeepPartial<CancelLogs>, I>>(object: I): CancelLogs {
     const message = createBaseCancelLogs();
     message.requestId = object.requestId ?? "";
+    return message;
+  },
+};
+
+function createBaseLogFlow(): LogFlow {
+  return { requestId: "", paused: false };
+}
+
+export const LogFlow: MessageFns<LogFlow> = {
+  encode(message: LogFlow, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.requestId !== "") {
+      writer.uint32(10).string(message.requestId);
+    }
+    if (message.paused !== false) {
+      writer.uint32(16).bool(message.paused);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LogFlow {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLogFlow();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.paused = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LogFlow {
+    return {
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+      paused: isSet(object.paused) ? globalThis.Boolean(object.paused) : false,
+    };
+  },
+
+  toJSON(message: LogFlow): unknown {
+    const obj: any = {};
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
+    if (message.paused !== false) {
+      obj.paused = message.paused;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<LogFlow>, I>>(base?: I): LogFlow {
+    return LogFlow.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LogFlow>, I>>(object: I): LogFlow {
+    const message = createBaseLogFlow();
+    message.requestId = object.requestId ?? "";
+    message.paused = object.paused ?? false;
     return message;
   },
 };
