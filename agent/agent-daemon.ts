@@ -133,6 +133,8 @@ class AgentDaemon {
   private readonly register: Omit<Register, "agentId" | "tasks">;
   private usageTimer?: NodeJS.Timeout;
   private stopping?: Promise<void>;
+  /** When a WRONG_CLUSTER refusal was last logged (one line a minute while it lasts). */
+  private wrongClusterLoggedAt = 0;
   /** Created in start(), once the docker engine (for `docker load`) is known. */
   private fetcher?: ArtifactFetcher;
 
@@ -214,6 +216,9 @@ class AgentDaemon {
         }
         // Given on a first registration: what proves this agent id from now on.
         if (r.agentSecret) this.checkpoint.setAgentSecret(r.agentSecret);
+        // The master refuses agents of other clusters, so a differing id here only comes from
+        // a master that had none: the agent keeps its own. One without an id adopts the master's.
+        if (r.clusterId && !this.checkpoint.clusterId()) this.checkpoint.setClusterId(r.clusterId);
         this.updates.resendAll();
       },
       onRefused: (r) => this.onRefused(r),
@@ -408,6 +413,7 @@ class AgentDaemon {
       ...this.register,
       agentId: this.id ?? "",
       agentSecret: this.id ? (this.checkpoint.agentSecret() ?? "") : "",
+      clusterId: this.checkpoint.clusterId() ?? "",
       info: { ...this.register.info!, id: this.id ?? "" },
       tasks,
       artifacts: this.fetcher?.cached() ?? [],
@@ -616,8 +622,29 @@ class AgentDaemon {
     this.report(e.taskId, { state: e.state, reason: e.reason, message: e.message, exitCode: e.exitCode });
   }
 
-  /** STALE_AGENT: the master does not know this agent; kill everything and start over. */
+  /**
+   * STALE_AGENT: the master (of this agent's cluster) does not know this agent; kill
+   * everything and start over. WRONG_CLUSTER: the master is another cluster's (a registry
+   * lost and started afresh, a wrong address); its word is worth nothing here, so the agent
+   * keeps its tasks running, acts on nothing, and keeps trying until an operator fixes it.
+   */
   private async onRefused(r: Refused): Promise<void> {
+    if (r.reason === "WRONG_CLUSTER") {
+      const now = Date.now();
+      if (now - this.wrongClusterLoggedAt >= 60_000) {
+        this.wrongClusterLoggedAt = now;
+        this.log.error(
+          "the master belongs to another cluster: keeping every task running, acting on nothing, retrying",
+          {
+            master: this.opts.master,
+            cluster: this.checkpoint.clusterId(),
+            tasks: [...this.tasks.values()].filter((t) => !isTerminal(t.state)).length,
+            message: r.message,
+          },
+        );
+      }
+      return;
+    }
     if (r.reason !== "STALE_AGENT") return;
     const running = [...this.tasks.values()].filter((t) => !isTerminal(t.state));
     this.log.warn("master does not know this agent: killing its tasks and registering anew", {

@@ -1,4 +1,4 @@
-// The agent's checkpoint: its id, the tasks it runs (with the executor's state needed to
+// The agent's checkpoint: its id and cluster id, the tasks it runs (with the executor's state needed to
 // re-attach after a restart) and the status updates not yet acknowledged by the master.
 // SQLite in WAL mode with synchronous=FULL: a lost update or a forgotten pid means a task
 // the cluster cannot account for. Each write that a launch waits for is one transaction
@@ -114,6 +114,15 @@ export class Checkpoint {
 
   setAgentSecret(secret: string | undefined): void {
     this.meta.set("agent_secret", secret);
+  }
+
+  /** The cluster the agent belongs to, from its first registration (empty before it). */
+  clusterId(): string | undefined {
+    return this.meta.get("cluster_id");
+  }
+
+  setClusterId(id: string | undefined): void {
+    this.meta.set("cluster_id", id);
   }
 
   /** Records a task about to be launched. */

@@ -85,10 +85,13 @@ export class MasterConnection {
       const outcome = await this.attempt();
       if (this.stopped) break;
       if (outcome.refused) {
-        this.init.logger.warn("master refused registration", {
-          reason: outcome.refused.reason,
-          message: outcome.refused.message,
-        });
+        // WRONG_CLUSTER lasts until an operator acts; the agent logs it at its own pace.
+        if (outcome.refused.reason !== "WRONG_CLUSTER") {
+          this.init.logger.warn("master refused registration", {
+            reason: outcome.refused.reason,
+            message: outcome.refused.message,
+          });
+        }
         await this.init.onRefused(outcome.refused);
         // A new identity is a fresh start, not a failure to back off from.
         if (outcome.refused.reason === "STALE_AGENT") this.backoff.reset();

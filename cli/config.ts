@@ -94,6 +94,8 @@ export const SETTINGS = {
   // Batch framework: how long ended jobs are remembered (docs/yardctl.md).
   finishedJobsKept: { parse: p.nonNegative } as SettingSpec<number>,
   finishedJobsMaxAge: { parse: p.positive } as SettingSpec<number>,
+  // Master: how often stored releases are verified at rest, in seconds (docs/releases.md).
+  releaseVerifyInterval: { parse: p.positive } as SettingSpec<number>,
 } satisfies Record<string, SettingSpec<unknown>>;
 
 export type SettingKey = keyof typeof SETTINGS;

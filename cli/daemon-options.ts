@@ -26,6 +26,14 @@ export function batchDir(home: string): string {
   return join(home, "batch");
 }
 
+/**
+ * A flag only, never an env var or a config key: a setting left behind would silently turn
+ * off the guard against a lost registry (master/cluster-identity.ts).
+ */
+export const START_AFRESH_FLAG = "--start-afresh";
+export const START_AFRESH_HELP =
+  "start a new, empty cluster when the master's registry is empty although its data dir held one (identity file, release blobs); agents of the old cluster are refused and keep their tasks";
+
 /** Everything but the logger. Seconds in flags, milliseconds in MasterOptions. */
 export function masterOptions(layers: Layers, token = resolveToken(layers)): MasterOptions {
   const s = resolveSettings(
@@ -41,6 +49,7 @@ export function masterOptions(layers: Layers, token = resolveToken(layers)): Mas
       "seedPort",
       "seedUploadLimit",
       "shutdownGrace",
+      "releaseVerifyInterval",
     ],
     layers,
   );
@@ -58,6 +67,8 @@ export function masterOptions(layers: Layers, token = resolveToken(layers)): Mas
     peerPort: s.seedPort,
     seedUploadLimit: s.seedUploadLimit,
     shutdownGraceMs: seconds(s.shutdownGrace),
+    releaseVerifyIntervalMs: seconds(s.releaseVerifyInterval),
+    startAfresh: layers.flags.startAfresh === true,
   };
 }
 

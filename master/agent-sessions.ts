@@ -24,6 +24,15 @@ export class AgentSessions {
   registerAgent(link: AgentLink, reg: Register): { agentId: string } | { refused: string; message: string } {
     const problem = validateRegistration(reg);
     if (problem) return { refused: "BAD_REGISTRATION", message: problem };
+    // Before the agent id: an agent of another cluster must not hear STALE_AGENT, which
+    // makes it kill its tasks.
+    const cluster = this.core.clusterId;
+    if (reg.clusterId && cluster && reg.clusterId !== cluster) {
+      return {
+        refused: "WRONG_CLUSTER",
+        message: `the agent belongs to cluster ${reg.clusterId}, this master to cluster ${cluster}; it keeps its tasks and acts on nothing until it faces a master of its cluster`,
+      };
+    }
     const t = now();
     const info: AgentInfo = { ...reg.info!, id: reg.agentId || newId("agent") };
     let agent = reg.agentId ? this.core.agents.get(reg.agentId) : undefined;
@@ -79,7 +88,7 @@ export class AgentSessions {
         agentId: info.id,
         heartbeatIntervalSeconds: this.core.config.agentHeartbeatMs / 1000,
         agentSecret: secret,
-        clusterId: "",
+        clusterId: this.core.clusterId,
       },
     });
     if (reregistered) {

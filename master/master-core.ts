@@ -39,6 +39,8 @@ export class MasterCore {
   readonly counters = { placements: 0, offersSent: 0, statusUpdates: 0, cycles: 0 };
   /** The release store (master/releases/), once the daemon attached it. */
   releases?: ReleaseHooks;
+  /** The cluster's id (master/cluster-identity.ts); "" for a registry that has none. */
+  readonly clusterId: string;
 
   constructor(
     readonly store: MasterStore,
@@ -46,6 +48,7 @@ export class MasterCore {
     logger?: Logger,
   ) {
     this.log = logger ?? createLogger("master");
+    this.clusterId = store.clusterId() ?? "";
     this.allocator = new Allocator({ defaultRefuseSeconds: config.defaultRefuseSeconds });
     this.offers = new OfferBook({ offerTimeoutMs: config.offerTimeoutMs });
     this.events = new EventLog(store);

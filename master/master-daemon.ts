@@ -16,6 +16,7 @@ import { agentService } from "./grpc/agent-service.js";
 import { operatorService } from "./grpc/operator-service.js";
 import { releaseService } from "./grpc/release-service.js";
 import { schedulerService } from "./grpc/scheduler-service.js";
+import { establishClusterIdentity } from "./cluster-identity.js";
 import { createHttpServer } from "./http-server.js";
 import { DEFAULT_MASTER_CONFIG, Master, type MasterConfig } from "./master.js";
 import { MasterStore } from "./master-store.js";
@@ -42,6 +43,13 @@ export interface MasterOptions extends Partial<MasterConfig> {
   peerPort?: number;
   /** Upload cap of the master's seeder in bytes per second; none by default. */
   seedUploadLimit?: number;
+  /**
+   * Start a new cluster when the registry is empty although the data dir held one (identity
+   * file, release blobs); without it the master refuses to start (master/cluster-identity.ts).
+   */
+  startAfresh?: boolean;
+  /** How often stored releases are checked against their sha256, in ms (default 1 h). */
+  releaseVerifyIntervalMs?: number;
 }
 
 export interface MasterHandle {
@@ -61,6 +69,19 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
     if (opts[key] !== undefined) (config as any)[key] = opts[key];
   }
   const store = new MasterStore(opts.dataDir);
+  try {
+    const identity = establishClusterIdentity(opts.dataDir, store, opts.startAfresh === true);
+    if (identity.how === "afresh") {
+      log.warn("started afresh: a new cluster; agents of the old one will be refused with WRONG_CLUSTER", {
+        cluster: identity.clusterId,
+      });
+    } else if (identity.how !== "kept") {
+      log.info("cluster identity", { cluster: identity.clusterId, how: identity.how });
+    }
+  } catch (err) {
+    store.close();
+    throw err;
+  }
   const master = new Master(store, config, log);
   let releases: ReleaseManager | undefined;
   let tracker: ReleaseTracker;
@@ -74,6 +95,7 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
       {
         dataDir: opts.dataDir,
         seeder: { listenHost: host, peerPort: opts.peerPort, uploadLimit: opts.seedUploadLimit },
+        verifyIntervalMs: opts.releaseVerifyIntervalMs,
       },
     );
   } catch (err) {

@@ -324,6 +324,23 @@ export class MasterStore {
     this.stmts.putMeta.run(key, value);
   }
 
+  /** The id of the cluster this registry belongs to (master/cluster-identity.ts). */
+  clusterId(): string | undefined {
+    return this.getMeta("cluster_id") || undefined;
+  }
+
+  setClusterId(id: string): void {
+    this.putMeta("cluster_id", id);
+  }
+
+  /** Whether the registry holds nothing: no cluster id, agent, framework, task, release or event. */
+  isEmpty(): boolean {
+    if (this.clusterId()) return false;
+    return ["agents", "frameworks", "tasks", "releases", "events"].every(
+      (table) => this.db.prepare(`SELECT 1 FROM ${table} LIMIT 1`).get() === undefined,
+    );
+  }
+
   putRelease(r: Release): void {
     this.db
       .prepare(

@@ -5,7 +5,14 @@ import { mkdirSync } from "node:fs";
 import type { Command } from "commander";
 import { createLogger } from "../../common/logger.js";
 import { loadLayers } from "../context.js";
-import { agentOptions, batchOptions, masterOptions, serviceOptions } from "../daemon-options.js";
+import {
+  agentOptions,
+  batchOptions,
+  masterOptions,
+  START_AFRESH_FLAG,
+  START_AFRESH_HELP,
+  serviceOptions,
+} from "../daemon-options.js";
 import { assertPortFree, waitForSignal } from "../lifecycle.js";
 import { addAgentResourceOptions, collect, print } from "../options.js";
 
@@ -50,7 +57,12 @@ export function registerDaemons(program: Command): void {
       .option(
         "--seed-upload-limit <rate>",
         "upload cap of the release seeder in bytes/s, e.g. 50M (env YARD_SEED_UPLOAD_LIMIT; default none)",
-      ),
+      )
+      .option(
+        "--release-verify-interval <seconds>",
+        "how often the stored releases' sha256 is checked at rest (env YARD_RELEASE_VERIFY_INTERVAL; default 3600)",
+      )
+      .option(START_AFRESH_FLAG, START_AFRESH_HELP),
   ).action(async (flags: Record<string, unknown>) => {
     const opts = masterOptions(loadLayers(flags));
     await assertPortFree(opts.host!, opts.port!, "--port");

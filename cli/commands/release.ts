@@ -243,6 +243,13 @@ function fetchRow(a: AgentFetch): string[] {
 
 const FETCH_HEADERS = ["AGENT", "HOSTNAME", "STATE", "PROGRESS", "RATE", "UPLOADED", "ERROR"];
 
+/** The master's check of its copy: corrupt (why), sound (when checked), not checked yet. */
+function atRest(r: Release): string {
+  if (r.corrupt) return `CORRUPT: ${r.corruptMessage} (push it again to repair it)`;
+  if (r.verifiedAt <= 0) return "not checked yet";
+  return `sha256 verified ${formatAge(Date.now() / 1000 - r.verifiedAt)} ago`;
+}
+
 function stageSummary(s: StageStatus): string {
   const done = s.agents.filter((a) => a.state === "DONE").length;
   const verdict = s.complete ? "complete" : s.failed ? "failed" : "in progress";
@@ -297,7 +304,7 @@ export function registerRelease(program: Command): void {
       const now = Date.now() / 1000;
       print(
         renderTable(
-          ["RELEASE", "KIND", "SIZE", "SHA256", "INFO HASH", "AGE"],
+          ["RELEASE", "KIND", "SIZE", "SHA256", "INFO HASH", "AGE", "AT REST"],
           res.releases.map((r) => [
             `${r.name}@${r.version}`,
             r.kind,
@@ -305,6 +312,11 @@ export function registerRelease(program: Command): void {
             r.sha256.slice(0, 12),
             r.infoHash.slice(0, 12),
             formatAge(now - r.createdAt),
+            r.corrupt
+              ? "CORRUPT"
+              : r.verifiedAt > 0
+                ? `ok ${formatAge(now - r.verifiedAt)} ago`
+                : "not checked yet",
           ]),
         ),
       );
@@ -349,7 +361,8 @@ export function registerRelease(program: Command): void {
           `size:         ${formatBytes(r.size)} (${r.size} bytes)`,
           `sha256:       ${r.sha256}`,
           `info hash:    ${r.infoHash} (pieces of ${formatBytes(r.pieceLength)})`,
-          `seeded:       ${s.seeded ? "yes" : "no"}`,
+          `at rest:      ${atRest(r)}`,
+          `seeded:       ${s.seeded ? "yes" : r.corrupt ? "no (corrupt)" : "no"}`,
           `agents:       ${s.agents.filter((a) => a.state === "DONE").length} hold it, ${s.agents.filter((a) => a.state === "FETCHING" || a.state === "VERIFYING" || a.state === "PENDING").length} fetching`,
         ].join("\n"),
       );

@@ -8,7 +8,14 @@ import type { Command } from "commander";
 import { createLogger } from "../../common/logger.js";
 import { loadLayers, readTokenFile, resolveHome } from "../context.js";
 import { resolveSettings } from "../config.js";
-import { agentOptions, batchOptions, masterOptions, serviceOptions } from "../daemon-options.js";
+import {
+  agentOptions,
+  batchOptions,
+  masterOptions,
+  START_AFRESH_FLAG,
+  START_AFRESH_HELP,
+  serviceOptions,
+} from "../daemon-options.js";
 import { UsageError } from "../errors.js";
 import { assertPortFree, pollFor, waitForSignal } from "../lifecycle.js";
 import { addAgentResourceOptions, print } from "../options.js";
@@ -44,7 +51,8 @@ export function registerUp(program: Command): void {
         "--token <token>",
         "auth token (env YARD_TOKEN; default: <data dir>/token, created on first start)",
       )
-      .option("--config <file>", "YAML config file (env YARD_CONFIG; default <data dir>/config.yaml)"),
+      .option("--config <file>", "YAML config file (env YARD_CONFIG; default <data dir>/config.yaml)")
+      .option(START_AFRESH_FLAG, START_AFRESH_HELP),
   ).action(async (flags: Record<string, unknown>) => {
     if (flags.temp && flags.dataDir !== undefined)
       throw new UsageError("--temp and --data-dir: give one or the other");

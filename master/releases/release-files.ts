@@ -6,6 +6,7 @@
 //   tmp/                                pushes in progress; emptied at start
 import {
   copyFileSync,
+  createReadStream,
   existsSync,
   linkSync,
   mkdirSync,
@@ -15,6 +16,7 @@ import {
   statSync,
   writeFileSync,
 } from "node:fs";
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 
 export class ReleaseFiles {
@@ -61,6 +63,37 @@ export class ReleaseFiles {
     } catch {
       return undefined;
     }
+  }
+
+  /**
+   * Checks a stored blob against its size and sha256; returns what is wrong with it, or
+   * undefined when it is sound. Streams the file, so the event loop stays free meanwhile.
+   */
+  async checkBlob(sha256: string, size: number, signal?: AbortSignal): Promise<string | undefined> {
+    const path = this.blobPath(sha256);
+    const actual = this.blobSize(sha256);
+    if (actual === undefined) return `its blob ${path} is missing`;
+    if (actual !== size) return `its blob ${path} is ${actual} bytes, not ${size}`;
+    const hash = createHash("sha256");
+    try {
+      for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20, signal }))
+        hash.update(chunk);
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      return `its blob ${path} cannot be read: ${(err as Error).message}`;
+    }
+    const digest = hash.digest("hex");
+    return digest === sha256 ? undefined : `its blob ${path} has sha256 ${digest}, not ${sha256}`;
+  }
+
+  /** Replaces a stored blob by a pushed file whose sha256 was checked on receipt. */
+  replaceBlob(tmpPath: string, sha256: string): void {
+    renameSync(tmpPath, this.blobPath(sha256));
+  }
+
+  /** Forgets the seed dir, so that the next prepareSeed links the current blob. */
+  clearSeed(infoHash: string): void {
+    rmSync(this.seedDir(infoHash), { recursive: true, force: true });
   }
 
   /** Puts the blob where the seeder expects the torrent's file; returns the seed dir. */

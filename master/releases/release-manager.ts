@@ -50,7 +50,12 @@ export interface ReleaseManagerInit {
   seeder?: SeederInit;
   /** How often a WatchStage stream re-checks its agents (e.g. for lost ones), in ms. */
   watchRecheckMs?: number;
+  /** How often every stored blob is checked against its sha256, in ms (default 1 h). */
+  verifyIntervalMs?: number;
 }
+
+/** The default interval of the verification of stored releases at rest. */
+export const DEFAULT_VERIFY_INTERVAL_MS = 3_600_000;
 
 export class ReleaseManager implements ReleaseHooks {
   private readonly log: Logger;
@@ -65,6 +70,10 @@ export class ReleaseManager implements ReleaseHooks {
   private readonly locks = new Map<string, Promise<unknown>>();
   private seeder?: Seeder;
   private announceUrl = "";
+  /** The verification pass under way (at start, then on the schedule), and how to stop it. */
+  private verifying?: Promise<void>;
+  private readonly stopVerifying = new AbortController();
+  private verifyTimer?: NodeJS.Timeout;
 
   constructor(
     private readonly components: ReleaseManagerComponents,
@@ -92,40 +101,125 @@ export class ReleaseManager implements ReleaseHooks {
   // ---------------------------------------------------------------- lifecycle
 
   /**
-   * Starts the seeder and seeds every stored release, announcing to `announceUrl` (the
-   * master's tracker, known once its HTTP port is bound).
+   * Starts the seeder, loads the stored releases' torrents (announcing to `announceUrl`, the
+   * master's tracker, known once its HTTP port is bound), then, in the background, checks
+   * every blob against its sha256 and seeds the sound ones; the check repeats on a schedule.
    */
   async start(announceUrl: string): Promise<void> {
     this.announceUrl = announceUrl;
     this.files.clearTmp();
     this.seeder = await Seeder.create({ logger: this.log }, this.init.seeder);
     for (const release of this.releases.values()) {
+      const key = keyOf(release);
       try {
-        await this.seedStored(release);
+        this.torrents.set(key, await withAnnounce(this.files.readTorrent(release.infoHash), announceUrl));
       } catch (err) {
-        this.log.error("cannot seed a stored release", { release: keyOf(release), error: String(err) });
+        this.log.error("cannot load the torrent of a stored release", { release: key, error: String(err) });
       }
     }
+    this.verifyAll();
+    const every = this.init.verifyIntervalMs ?? DEFAULT_VERIFY_INTERVAL_MS;
+    this.verifyTimer = setInterval(() => this.verifyAll(), every);
+    this.verifyTimer.unref();
     this.log.info("release store started", { releases: this.releases.size, peerPort: this.seeder.port });
   }
 
   async stop(): Promise<void> {
+    if (this.verifyTimer) clearInterval(this.verifyTimer);
+    this.stopVerifying.abort(new Error("the release store is stopping"));
+    await this.verifying;
     const seeder = this.seeder;
     this.seeder = undefined;
     await seeder?.stop();
   }
 
-  private async seedStored(release: Release): Promise<void> {
-    const key = keyOf(release);
-    const size = this.files.blobSize(release.sha256);
-    if (size !== release.size) {
-      throw new Error(
-        `its blob ${this.files.blobPath(release.sha256)} is ${size === undefined ? "missing" : `${size} bytes, not ${release.size}`}`,
-      );
+  // ---------------------------------------------------------------- verification at rest
+
+  /**
+   * Starts a pass over every stored release unless one is under way; resolves when the pass
+   * that covers this call has ended (tests and the schedule call it). Never rejects.
+   */
+  verifyAll(): Promise<void> {
+    this.verifying ??= this.verifyPass().finally(() => {
+      this.verifying = undefined;
+    });
+    return this.verifying;
+  }
+
+  private async verifyPass(): Promise<void> {
+    for (const key of [...this.releases.keys()]) {
+      if (this.stopVerifying.signal.aborted) return;
+      try {
+        await this.locked(key, () => this.verifyOne(key));
+      } catch (err) {
+        if (!this.stopVerifying.signal.aborted)
+          this.log.error("cannot verify a stored release", { release: key, error: String(err) });
+      }
     }
-    this.torrents.set(key, await withAnnounce(this.files.readTorrent(release.infoHash), this.announceUrl));
+  }
+
+  /** Checks one blob; seeds a sound release that is not seeded, stops seeding a corrupt one. */
+  private async verifyOne(key: string): Promise<void> {
+    // Under the release's lock: no push or removal of it runs meanwhile.
+    const r = this.releases.get(key);
+    if (!r || !this.seeder) return;
+    const problem = await this.files.checkBlob(r.sha256, r.size, this.stopVerifying.signal);
+    if (problem) {
+      await this.markCorrupt(r, problem);
+      return;
+    }
+    const healed = r.corrupt;
+    this.releases.set(key, { ...r, corrupt: false, corruptMessage: "", verifiedAt: Date.now() / 1000 });
+    if (healed) this.log.info("release blob is sound again: seeding it", { release: key });
+    await this.seedStored(r, healed);
+  }
+
+  /**
+   * The master's copy is bad: stop seeding it (peers would only get pieces that fail their
+   * hash), fail the fetches waiting for it and stop them on the agents. Staging it is refused
+   * until it is pushed again or its blob is sound again.
+   */
+  private async markCorrupt(r: Release, problem: string): Promise<void> {
+    const key = keyOf(r);
+    const first = !r.corrupt || r.corruptMessage !== problem;
+    this.releases.set(key, { ...r, corrupt: true, corruptMessage: problem, verifiedAt: Date.now() / 1000 });
+    if (!first) return;
+    this.log.error(
+      "stored release is corrupt: no longer seeded, staging it fails; push it again to repair it",
+      {
+        release: key,
+        problem,
+      },
+    );
+    await this.seeder?.unseed(r.infoHash);
+    const why = `release ${key} is corrupt on the master: ${problem}`;
+    for (const agentId of this.book.fail(key, why))
+      this.components.cluster.sendToAgent(agentId, { evictArtifact: { release: key } });
+  }
+
+  /** Seeds a stored, verified release (again from a fresh link to its blob when `relink`). */
+  private async seedStored(release: Release, relink: boolean): Promise<void> {
+    const key = keyOf(release);
+    const seeder = this.requireSeeder();
+    if (seeder.isSeeding(release.infoHash) && !relink) return;
+    if (relink) {
+      await seeder.unseed(release.infoHash);
+      this.files.clearSeed(release.infoHash);
+    }
+    const torrent =
+      this.torrents.get(key) ??
+      (await withAnnounce(this.files.readTorrent(release.infoHash), this.announceUrl));
+    this.torrents.set(key, torrent);
     const dir = this.files.prepareSeed(release.sha256, release.infoHash, release.fileName);
-    await this.requireSeeder().seed(release.infoHash, this.torrents.get(key)!, dir, false);
+    await seeder.seed(release.infoHash, torrent, dir, false);
+  }
+
+  /** Refuses to distribute a release whose master copy is corrupt, naming the cause. */
+  private requireSound(r: Release, field?: string): void {
+    if (!r.corrupt) return;
+    throw new FailedPreconditionError(
+      `${field ? `${field}: ` : ""}release ${keyOf(r)} is corrupt on the master (${r.corruptMessage}); push it again to repair it`,
+    );
   }
 
   private requireSeeder(): Seeder {
@@ -173,6 +267,7 @@ export class ReleaseManager implements ReleaseHooks {
       const key = releaseKey(ref);
       return await this.locked(key, async () => {
         const existing = this.releases.get(key);
+        if (existing?.corrupt && existing.sha256 === up.sha256) return this.repair(existing, up);
         if (existing) {
           if (existing.sha256 === up.sha256) return { release: existing, unchanged: true };
           throw new AlreadyExistsError(
@@ -200,7 +295,7 @@ export class ReleaseManager implements ReleaseHooks {
           image: h.image,
           corrupt: false,
           corruptMessage: "",
-          verifiedAt: 0,
+          verifiedAt: Date.now() / 1000,
         };
         this.files.writeTorrent(built.infoHash, built.torrent);
         this.components.store.putRelease(release);
@@ -214,6 +309,22 @@ export class ReleaseManager implements ReleaseHooks {
     } finally {
       this.files.clearFile(up.path);
     }
+  }
+
+  /**
+   * The same bytes pushed again over a corrupt copy (their sha256 was checked on receipt):
+   * they replace the blob, and every release stored with that blob is seeded again.
+   */
+  private async repair(r: Release, up: ReceivedUpload): Promise<PushResponse> {
+    this.files.replaceBlob(up.path, up.sha256);
+    const at = Date.now() / 1000;
+    for (const other of [...this.releases.values()].filter((o) => o.sha256 === r.sha256 && o.corrupt)) {
+      const sound = { ...other, corrupt: false, corruptMessage: "", verifiedAt: at };
+      this.releases.set(keyOf(other), sound);
+      await this.seedStored(sound, true);
+      this.log.info("corrupt release repaired by a push of its bytes", { release: keyOf(other) });
+    }
+    return { release: this.releases.get(keyOf(r))!, unchanged: false };
   }
 
   list(): Release[] {
@@ -364,7 +475,7 @@ export class ReleaseManager implements ReleaseHooks {
 
   private stageTargets(req: StageRequest): { key: string; targets: string[] } {
     const key = releaseKey(parseReleaseRef(req.release));
-    this.requireRelease(key);
+    this.requireSound(this.requireRelease(key));
     const agents = this.agentIndex();
     if (req.agentIds.length === 0) {
       const targets = [...agents.values()].filter((a) => a.status === "ACTIVE").map((a) => a.id);
@@ -421,15 +532,16 @@ export class ReleaseManager implements ReleaseHooks {
   }
 
   checkTaskRelease(release: string, field: string): void {
-    if (release !== "" && !this.releases.has(release)) {
-      throw new InvalidArgumentError(field, `"${release}" is not a known release`);
-    }
+    if (release === "") return;
+    const r = this.releases.get(release);
+    if (!r) throw new InvalidArgumentError(field, `"${release}" is not a known release`);
+    this.requireSound(r, field);
   }
 
   artifactFor(release: string): FetchArtifact | undefined {
     const r = release ? this.releases.get(release) : undefined;
     const torrent = r && this.torrents.get(release);
-    if (!r || !torrent) return undefined;
+    if (!r || !torrent || r.corrupt) return undefined;
     return { release, sha256: r.sha256, torrent, kind: r.kind, size: r.size };
   }
 

@@ -37,8 +37,11 @@ export interface ProgressReport {
 
 export interface StagingComponents {
   persist: (f: StoredFetch) => void;
-  /** The sha256 and size of a stored release; undefined for releases the master lacks. */
-  lookup: (release: string) => { sha256: string; size: number } | undefined;
+  /**
+   * The sha256 and size of a stored release, and whether the master's copy is corrupt;
+   * undefined for releases the master lacks.
+   */
+  lookup: (release: string) => { sha256: string; size: number; corrupt?: boolean } | undefined;
   /** Seconds since the epoch. */
   now?: () => number;
 }
@@ -116,6 +119,9 @@ export class StagingBook {
     const info = this.components.lookup(p.release);
     if (!info || (p.sha256 !== "" && p.sha256 !== info.sha256)) return false;
     if (!(REPORTED_STATES as readonly string[]).includes(p.state)) return false;
+    // While the master's copy is corrupt its own FAILED stands; an agent that completes
+    // anyway (from a peer) verified the bytes itself and counts.
+    if (info.corrupt && p.state !== "DONE") return false;
     const state = p.state as FetchState;
     const before = this.get(p.release, agentId);
     const next: FetchRecord = {
@@ -166,7 +172,8 @@ export class StagingBook {
     for (const [release, byAgent] of this.records) {
       const r = byAgent.get(agentId);
       if (!r || held.has(release)) continue;
-      if (r.staged) {
+      // A corrupt release is not fetched again until it is repaired (its FAILED stands).
+      if (r.staged && !this.components.lookup(release)?.corrupt) {
         this.put(
           { ...r, state: "PENDING", error: "", downloadRate: 0, uploadRate: 0, updatedAt: this.now() },
           true,
@@ -180,6 +187,22 @@ export class StagingBook {
     }
     for (const release of changed) this.notify(release);
     return send.sort();
+  }
+
+  /**
+   * The master's copy of `release` went bad: every fetch not finished (PENDING, FETCHING,
+   * VERIFYING) fails now with `error`, instead of waiting for a seed that will not come.
+   * Returns the agents that were asked for it (the caller stops their fetches).
+   */
+  fail(release: string, error: string): string[] {
+    const stopped: string[] = [];
+    for (const r of this.forRelease(release)) {
+      if (r.state !== "PENDING" && !IN_FLIGHT.has(r.state)) continue;
+      stopped.push(r.agentId);
+      this.put({ ...r, state: "FAILED", error, downloadRate: 0, uploadRate: 0, updatedAt: this.now() }, true);
+    }
+    if (stopped.length > 0 || this.records.has(release)) this.notify(release);
+    return stopped;
   }
 
   /** Forgets every record of a removed release. */

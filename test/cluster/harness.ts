@@ -91,7 +91,8 @@ export class TestCluster {
     return { child, dataDir, output };
   }
 
-  async startMaster(): Promise<void> {
+  /** Starts (or restarts) the master; `extraArgs` apply to this start only. */
+  async startMaster(extraArgs: string[] = []): Promise<void> {
     const dataDir = join(this.root, "master-home");
     // yardctl keeps each daemon's data in its own folder under the data dir.
     const discovery = join(dataDir, "master", "master.json");
@@ -110,6 +111,7 @@ export class TestCluster {
         "--token",
         this.token,
         ...this.masterArgs,
+        ...extraArgs,
       ],
       dataDir,
     );

@@ -119,4 +119,39 @@ describe("staging book", () => {
     b.stage("web@2", ["a1"]);
     assert.deepEqual(heard, ["web@1", "web@1", "web@1"]);
   });
+
+  test("a corrupt master copy fails every unfinished fetch at once; agents' reports do not undo it", () => {
+    const corrupt = { ...RELEASES["web@1"]!, corrupt: true };
+    const persisted: StoredFetch[] = [];
+    let bad = false;
+    const b = new StagingBook({
+      persist: (f) => persisted.push(f),
+      lookup: (r) => (r === "web@1" && bad ? corrupt : RELEASES[r]),
+      now: () => 1000,
+    });
+    b.progress("done", report("web@1", "DONE"));
+    b.progress("fetching", report("web@1", "FETCHING", { downloaded: 10 }));
+    b.stage("web@1", ["pending"]);
+    bad = true;
+    assert.deepEqual(b.fail("web@1", "release web@1 is corrupt on the master: x"), ["fetching", "pending"]);
+    assert.deepEqual(
+      b.forRelease("web@1").map((r) => [r.agentId, r.state, r.error]),
+      [
+        ["done", "DONE", ""],
+        ["fetching", "FAILED", "release web@1 is corrupt on the master: x"],
+        ["pending", "FAILED", "release web@1 is corrupt on the master: x"],
+      ],
+    );
+    assert.equal(persisted.at(-1)?.state, "FAILED");
+    assert.equal(b.progress("fetching", report("web@1", "FETCHING", { downloaded: 20 })), false);
+    assert.equal(b.progress("pending", report("web@1", "EVICTED")), false);
+    assert.deepEqual(b.registered("pending", []), [], "a corrupt release is not fetched again");
+    assert.equal(b.get("pending", "web@1"), undefined);
+    assert.equal(b.get("web@1", "pending")?.state, "FAILED");
+    assert.equal(
+      b.progress("fetching", report("web@1", "DONE")),
+      true,
+      "a copy verified by the agent counts",
+    );
+  });
 });
