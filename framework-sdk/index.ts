@@ -33,6 +33,7 @@ export {
   type ReleaseStagingOptions,
   StagingFailedError,
   type StageProgress,
+  type StoredReleaseInfo,
 } from "./release-staging.js";
 export { formatResources, parseResources } from "../common/resources.js";
 export { isTerminal, stateName, TaskState } from "../common/task-states.js";

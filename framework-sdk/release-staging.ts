@@ -12,10 +12,17 @@ import type { ClientReadableStream, Metadata } from "@grpc/grpc-js";
 import { authMetadata } from "../common/auth.js";
 import { CHANNEL_OPTIONS, insecureChannel, unary } from "../common/grpc.js";
 import { createLogger, type Logger } from "../common/logger.js";
-import { type AgentFetch, ReleaseServiceClient, type StageStatus } from "../proto/gen/yard/v1/release.js";
+import {
+  type AgentFetch,
+  type Release,
+  ReleaseServiceClient,
+  type StageStatus,
+} from "../proto/gen/yard/v1/release.js";
 import {
   DriverStoppedError,
   FrameworkSdkError,
+  GrpcStatus,
+  hasCode,
   NotSubscribedError,
   SdkArgumentError,
   toSchedulerCallError,
@@ -72,6 +79,17 @@ export interface ReleaseStagingOptions {
   /** The driver whose framework id setPins() pins for; needed by setPins() only. */
   driver?: { readonly frameworkId: string | undefined; readonly session?: string };
   logger?: Logger;
+}
+
+/** The master's record of a stored release, as far as a framework needs it. */
+export interface StoredReleaseInfo {
+  /** NAME@VERSION */
+  release: string;
+  sha256: string;
+  size: number;
+  /** The master's copy failed its check at rest: it cannot be staged until pushed again. */
+  corrupt: boolean;
+  corruptMessage: string;
 }
 
 /** A staging ended with at least one target that could not fetch the release. */
@@ -229,6 +247,30 @@ export class ReleaseStaging {
       }
     });
     await this.call("SetPins", this.client.setPins, { frameworkId, releases: [...releases] });
+  }
+
+  /**
+   * The master's record of `release`, or undefined when the master does not store it (so a
+   * framework can refuse a spec that names it before anything is launched). Any other
+   * failure is a SchedulerCallError.
+   */
+  async describe(release: string): Promise<StoredReleaseInfo | undefined> {
+    const req = { release: checkRelease(release) };
+    let r: Release | undefined;
+    try {
+      r = (await this.call("Status", this.client.status, req)).release;
+    } catch (err) {
+      if (hasCode(err, GrpcStatus.NOT_FOUND)) return undefined;
+      throw err;
+    }
+    if (!r) return undefined;
+    return {
+      release: `${r.name}@${r.version}`,
+      sha256: r.sha256,
+      size: r.size,
+      corrupt: r.corrupt,
+      corruptMessage: r.corruptMessage,
+    };
   }
 
   /** Cancels the open watches (their iterators throw DriverStoppedError) and closes the channel. */

@@ -13,6 +13,7 @@ import type {
   WatchAppRequest,
 } from "../../framework-sdk/index.js";
 import type { AppView } from "./app-book.js";
+import { type ReleaseLookup, requireSpecRelease } from "./release-check.js";
 import type { ServiceScheduler } from "./service-scheduler.js";
 import { type DeploymentRecord, isEnded } from "./service-state.js";
 
@@ -85,24 +86,29 @@ export function createDeployService(
   scheduler: ServiceScheduler,
   token: string | undefined,
   log: Logger,
+  releases: ReleaseLookup,
   openStreams?: OpenStreams,
 ) {
   const guard = (md: Metadata) => checkToken(token, md);
   const status = (name: string) => appStatus(scheduler.view(name));
   const unary =
-    <Req, Res>(fn: (req: Req) => Res) =>
+    <Req, Res>(fn: (req: Req) => Res | Promise<Res>) =>
     (call: { request: Req; metadata: Metadata }, cb: (err: any, res?: Res) => void) => {
-      try {
-        guard(call.metadata);
-        cb(null, fn(call.request));
-      } catch (err) {
-        cb(toGrpcError(err));
-      }
+      Promise.resolve()
+        .then(() => {
+          guard(call.metadata);
+          return fn(call.request);
+        })
+        .then(
+          (res) => cb(null, res),
+          (err) => cb(toGrpcError(err)),
+        );
     };
 
   const impl: DeployServiceServer = {
-    apply: unary((req) => {
+    apply: unary(async (req) => {
       if (!req.specYaml.trim()) throw new InvalidArgumentError("spec_yaml", "is empty");
+      await requireSpecRelease(req.specYaml, releases);
       const r = scheduler.apply(req.specYaml, req.fileName || "spec");
       return {
         app: status(r.name),

@@ -89,7 +89,10 @@ export async function startServiceFramework(opts: ServiceFrameworkOptions): Prom
   }
   const running = scheduler;
   const streams = new OpenStreams();
-  server.addService(DeployServiceService, createDeployService(running, opts.token, log, streams));
+  server.addService(
+    DeployServiceService,
+    createDeployService(running, opts.token, log, (release) => stager.describe(release), streams),
+  );
   running.connect();
   log.info("service framework listening", { endpoint });
   let stopping: Promise<void> | undefined;

@@ -6,6 +6,7 @@ import {
   ReleaseStaging,
   type StageProgress as SdkStageProgress,
   StagingFailedError,
+  type StoredReleaseInfo,
 } from "../../framework-sdk/index.js";
 import type { StagingAgent } from "./service-state.js";
 
@@ -77,6 +78,11 @@ export class ReleaseStager implements Stager {
 
   setPins(releases: readonly string[]): Promise<void> {
     return this.staging.setPins(releases);
+  }
+
+  /** The master's record of a release; undefined when it stores none (release-check.ts). */
+  describe(release: string): Promise<StoredReleaseInfo | undefined> {
+    return this.staging.describe(release);
   }
 
   close(): void {

@@ -130,4 +130,18 @@ describe("service framework with the distributor", () => {
     const bodies = await Promise.all(s.tasks.filter((t) => !t.stopping).map((t) => get(t.port)));
     assert.deepEqual(bodies, ["v2", "v2"]);
   });
+
+  test("a spec naming a release the master does not store is refused at apply: exit 2, naming it", async () => {
+    const file = path.join(cluster.root, "ghost.yaml");
+    fs.writeFileSync(file, spec("9").replace("name: web", "name: ghost"));
+    const r = await cluster.yardctl(["deploy", "-f", file], 30_000);
+    assert.equal(r.code, 2, `${r.stdout}\n${r.stderr}`);
+    assert.match(r.stderr, /release: web@9 is not stored on the master; push it first/);
+    assert.match(r.stderr, /the spec was not applied/);
+    await assert.rejects(
+      unary(client!.getApp, client!, { app: "ghost" }, authMetadata(cluster.token), 5_000),
+      /not found/,
+      "nothing of the app was recorded",
+    );
+  });
 });
