@@ -15,7 +15,10 @@ export interface FleetProcess {
 }
 
 export function spawnFleet(spec: FleetSpec, onLine?: (line: string) => void): Promise<FleetProcess> {
-  const child = spawn(process.execPath, [join(here, "fleet-process.js"), JSON.stringify(spec)], {
+  const profile = process.env.YARD_BENCH_FLEET_PROF
+    ? ["--cpu-prof", "--cpu-prof-dir", process.env.YARD_BENCH_FLEET_PROF]
+    : [];
+  const child = spawn(process.execPath, [...profile, join(here, "fleet-process.js"), JSON.stringify(spec)], {
     stdio: ["ignore", "pipe", "inherit"],
     env: { ...process.env, YARD_LOG_LEVEL: "warn" },
   });
