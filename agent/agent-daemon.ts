@@ -16,7 +16,15 @@ import type {
   Register,
   RunTask,
 } from "../proto/gen/yard/v1/agent.js";
-import { type Attribute, type Range, type TaskInfo, TaskState } from "../proto/gen/yard/v1/common.js";
+import {
+  type Attribute,
+  HealthState,
+  type Range,
+  type TaskHealth,
+  type TaskInfo,
+  TaskState,
+} from "../proto/gen/yard/v1/common.js";
+import { firstPorts } from "../common/resources.js";
 import { CgroupManager, detectCgroups } from "./cgroups.js";
 import { DEFAULT_SHUTDOWN_GRACE_MS, stopStep } from "../common/shutdown.js";
 import { DockerExecutor } from "./docker-executor.js";
@@ -30,6 +38,7 @@ import {
   type LaunchRequest,
   type TaskEnded,
 } from "./executor.js";
+import { HealthChecker } from "./health/health-checker.js";
 import { LogStreamer } from "./log-streamer.js";
 import { MasterConnection } from "./master-connection.js";
 import { ProcessExecutor } from "./process-executor.js";
@@ -130,6 +139,7 @@ class AgentDaemon {
   private readonly connection: MasterConnection;
   private readonly updates: StatusUpdates;
   private readonly logs: LogStreamer;
+  private readonly health: HealthChecker;
   private readonly register: Omit<Register, "agentId" | "tasks">;
   private usageTimer?: NodeJS.Timeout;
   private stopping?: Promise<void>;
@@ -230,6 +240,15 @@ class AgentDaemon {
       this.log,
       opts.statusRetryMs ?? 3000,
     );
+    this.health = new HealthChecker({
+      exec: (taskId, command, timeoutMs) => {
+        const ex = this.executors.get(this.tasks.get(taskId)?.executor ?? "");
+        if (!ex) return Promise.reject(new Error(`task ${taskId} has no executor here`));
+        return ex.exec(taskId, command, timeoutMs);
+      },
+      onChange: (taskId, health) => this.onHealthChange(taskId, health),
+      logger: this.log,
+    });
     this.logs = new LogStreamer({
       logger: this.log,
       send: (m) => this.connection.send(m),
@@ -289,6 +308,7 @@ class AgentDaemon {
       const longestGrace = Math.max(0, ...live.map((t) => this.killGraceOf(t)));
       await stopStep(this.log, "killing the tasks", () => kills, longestGrace + this.shutdownGraceMs);
     }
+    this.health.stop();
     const deadline = Date.now() + this.shutdownGraceMs;
     const left = () => Math.max(0, deadline - Date.now());
     this.updates.stop();
@@ -380,6 +400,10 @@ class AgentDaemon {
       try {
         await ex.recover({ ...t, agentId: this.id ?? "", state: executorState });
         const task = this.tasks.get(t.taskId);
+        // Health checks go on where they were: same verdict, grace counted from the first RUNNING.
+        if (task && !t.killRequested && ex.isRunning(t.taskId)) {
+          this.watchHealth(task, t.runningSince ? t.runningSince * 1000 : Date.now(), t.health);
+        }
         // A launch cut short before its RUNNING update: the task runs, so say it.
         if (
           task &&
@@ -434,7 +458,7 @@ class AgentDaemon {
     if (t) t.state = f.state;
     this.updates.emit(
       this.id ?? "",
-      { taskId, frameworkId: frameworkId ?? t?.frameworkId ?? "", ...f },
+      { taskId, frameworkId: frameworkId ?? t?.frameworkId ?? "", health: this.health.health(taskId), ...f },
       extra,
     );
   }
@@ -548,6 +572,8 @@ class AgentDaemon {
         onCreating: whileCreating && !recorded ? starting : undefined,
       };
       const state = await ex.launch(req);
+      // Checks start with RUNNING, whose update carries the first verdict (unknown).
+      if (!t.killRequested) this.watchHealth(t, Date.now());
       // The executor's state (pid, container id) and RUNNING: durable together, one write.
       this.report(t.taskId, { state: TaskState.TASK_RUNNING, reason: "", message: "" }, undefined, {
         task: firstWrite(),
@@ -595,6 +621,8 @@ class AgentDaemon {
       t.killRequested = true;
       this.checkpoint.setKillRequested(t.taskId);
     }
+    // A task being stopped is expected to fail its checks: no verdict about it any more.
+    this.health.unwatch(t.taskId);
     const ex = this.executors.get(t.executor);
     // A task still launching is killed as soon as its launch returns.
     if (!ex?.isRunning(t.taskId)) return;
@@ -619,7 +647,38 @@ class AgentDaemon {
       this.log.warn("an unknown task ended", { task: e.taskId });
       return;
     }
+    this.health.unwatch(e.taskId);
     this.report(e.taskId, { state: e.state, reason: e.reason, message: e.message, exitCode: e.exitCode });
+    this.health.forget(e.taskId);
+  }
+
+  /** Starts the task's health checks, when it has one. */
+  private watchHealth(t: AgentTask, startedAtMs: number, health?: TaskHealth): void {
+    const check = t.info.healthCheck;
+    if (!check) return;
+    this.health.watch({
+      taskId: t.taskId,
+      check,
+      ports: firstPorts(t.info.resources?.ports ?? [], 1000),
+      startedAtMs,
+      health,
+    });
+  }
+
+  /** A new verdict travels as an update of the same state (docs/protocol.md "Task health"). */
+  private onHealthChange(taskId: string, health: TaskHealth): void {
+    const t = this.tasks.get(taskId);
+    if (!t || isTerminal(t.state) || t.killRequested) return;
+    const message =
+      health.state === HealthState.HEALTH_UNHEALTHY
+        ? `unhealthy after ${health.consecutiveFailures} failed check(s): ${health.message}`
+        : "";
+    this.log.info("task health changed", {
+      task: taskId,
+      health: HealthState[health.state],
+      check: health.message,
+    });
+    this.report(taskId, { state: t.state, reason: "", message, health });
   }
 
   /**
@@ -651,7 +710,10 @@ class AgentDaemon {
       agent: this.id,
       tasks: running.length,
     });
-    for (const t of running) this.forgetting.add(t.taskId);
+    for (const t of running) {
+      this.forgetting.add(t.taskId);
+      this.health.forget(t.taskId);
+    }
     await Promise.all(running.map((t) => this.killRunning(t, undefined)));
     this.checkpoint.clearAll();
     this.tasks.clear();

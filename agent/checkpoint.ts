@@ -3,12 +3,13 @@
 // SQLite in WAL mode with synchronous=FULL: a lost update or a forgotten pid means a task
 // the cluster cannot account for. Each write that a launch waits for is one transaction
 // (one fsync): the task with its first update, then the executor's state with RUNNING.
-// Acks alone are committed without their own fsync (see `ack`).
+// Acks alone are committed without their own fsync (see `ack`). Each task also keeps its
+// latest health verdict and when it started running, for the health checks of a restarted agent.
 import fs from "node:fs";
 import path from "node:path";
 import type Database from "better-sqlite3";
 import { MetaTable, openDatabase } from "../common/sqlite.js";
-import { TaskInfo, type TaskState, TaskStatus } from "../proto/gen/yard/v1/common.js";
+import { TaskHealth, TaskInfo, TaskState, TaskStatus } from "../proto/gen/yard/v1/common.js";
 import { isTerminal } from "../common/task-states.js";
 
 /** Executor-specific data needed to find a task again (pid, start time, cgroups...). */
@@ -22,6 +23,10 @@ export interface CheckpointedTask {
   state: TaskState;
   executorState?: ExecutorState;
   killRequested: boolean;
+  /** The health verdict of the task's latest update that carried one. */
+  health?: TaskHealth;
+  /** Unix seconds of the task's first RUNNING update. */
+  runningSince?: number;
 }
 
 /** What an update may carry into the checkpoint in its own transaction. */
@@ -54,6 +59,10 @@ const MIGRATIONS: string[] = [
      status BLOB NOT NULL
    );
    CREATE INDEX updates_task ON updates(task_id);`,
+  // The health verdict last reported, and when the task started running: a restarted agent
+  // resumes the checks where they were (same verdict, same grace period).
+  `ALTER TABLE tasks ADD COLUMN health BLOB;
+   ALTER TABLE tasks ADD COLUMN running_since REAL;`,
 ];
 
 interface TaskRow {
@@ -64,6 +73,8 @@ interface TaskRow {
   state: number;
   executor_state: string | null;
   kill_requested: number;
+  health: Buffer | null;
+  running_since: number | null;
 }
 
 export class Checkpoint {
@@ -73,6 +84,8 @@ export class Checkpoint {
   private readonly insertUpdate: Database.Statement;
   private readonly updateState: Database.Statement;
   private readonly updateExecutorState: Database.Statement;
+  private readonly updateHealth: Database.Statement;
+  private readonly updateRunningSince: Database.Statement;
 
   /**
    * Opens (creating and migrating) `<dataDir>/agent.db`; with `inMemory`, a database of the
@@ -93,6 +106,10 @@ export class Checkpoint {
     this.insertUpdate = this.db.prepare("INSERT INTO updates (uuid, task_id, status) VALUES (?, ?, ?)");
     this.updateState = this.db.prepare("UPDATE tasks SET state = ? WHERE task_id = ?");
     this.updateExecutorState = this.db.prepare("UPDATE tasks SET executor_state = ? WHERE task_id = ?");
+    this.updateHealth = this.db.prepare("UPDATE tasks SET health = ? WHERE task_id = ?");
+    this.updateRunningSince = this.db.prepare(
+      "UPDATE tasks SET running_since = COALESCE(running_since, ?) WHERE task_id = ?",
+    );
   }
 
   close(): void {
@@ -156,6 +173,8 @@ export class Checkpoint {
       state: r.state as TaskState,
       executorState: r.executor_state ? (JSON.parse(r.executor_state) as ExecutorState) : undefined,
       killRequested: r.kill_requested === 1,
+      health: r.health ? TaskHealth.decode(r.health) : undefined,
+      runningSince: r.running_since ?? undefined,
     }));
   }
 
@@ -171,6 +190,11 @@ export class Checkpoint {
       if (extra.task) this.addTask(extra.task);
       this.insertUpdate.run(status.uuid, status.taskId, Buffer.from(TaskStatus.encode(status).finish()));
       this.updateState.run(status.state, status.taskId);
+      if (status.health) {
+        this.updateHealth.run(Buffer.from(TaskHealth.encode(status.health).finish()), status.taskId);
+      }
+      if (status.state === TaskState.TASK_RUNNING)
+        this.updateRunningSince.run(status.timestamp, status.taskId);
       if (extra.executorState) this.setExecutorState(status.taskId, extra.executorState);
     })();
   }

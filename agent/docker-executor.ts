@@ -25,6 +25,7 @@ import {
   readContainerUsage,
 } from "./docker/container-cgroup.js";
 import { ContainerEvents } from "./docker/container-events.js";
+import { execInContainer } from "./docker/container-exec.js";
 import {
   buildContainerSpec,
   type ContainerPolicy,
@@ -36,6 +37,7 @@ import {
 import { engineMessage, engineStatus, isEngineDown, withTimeout } from "./docker/docker-engine.js";
 import { LogPump } from "./docker/log-pump.js";
 import {
+  type ExecResult,
   type Executor,
   type ExecutorComponents,
   type ExecutorState,
@@ -306,6 +308,12 @@ export class DockerExecutor implements Executor {
     const w = this.tasks.get(taskId);
     if (!w || w.done || !w.cgroup) return undefined;
     return readContainerUsage(w.cgroup);
+  }
+
+  async exec(taskId: string, command: string, timeoutMs: number): Promise<ExecResult> {
+    const w = this.tasks.get(taskId);
+    if (!w || w.done) throw new Error(`task ${taskId} is not running`);
+    return execInContainer(this.docker, w.container, command, timeoutMs);
   }
 
   logPath(taskId: string, stream: LogStream): string {

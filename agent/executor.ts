@@ -44,6 +44,15 @@ export interface TaskResourceUsage {
 
 export type LogStream = "stdout" | "stderr";
 
+/** How a command run inside a task (`Executor.exec`) ended. */
+export interface ExecResult {
+  /** Undefined when it did not exit by itself (timed out, or killed by a signal). */
+  exitCode: number | undefined;
+  timedOut: boolean;
+  /** The end of its combined stdout and stderr (a few KiB at most), for messages. */
+  output: string;
+}
+
 /** Thrown by `launch` when the task could not be started at all (REASON_LAUNCH_FAILED). */
 export class LaunchError extends Error {
   constructor(
@@ -88,6 +97,13 @@ export interface Executor {
   /** Whether the executor watches this task and it has not ended. */
   isRunning(taskId: string): boolean;
   usage(taskId: string): TaskResourceUsage | undefined;
+  /**
+   * Runs `command` with /bin/sh -c inside the running task: in its sandbox with its
+   * environment (process), or in its container (docker). Health checks use it. Resolves
+   * with timedOut when it has not exited within `timeoutMs` (what it started is killed
+   * where the executor can); rejects when the task is not running here.
+   */
+  exec(taskId: string, command: string, timeoutMs: number): Promise<ExecResult>;
   /** The file holding a task's stdout or stderr (also after it ended). */
   logPath(taskId: string, stream: LogStream): string;
   /** Stops watching; the tasks themselves keep running. */

@@ -14,6 +14,7 @@ import { TASK_ID_PATTERN } from "../common/ids.js";
 import { TaskState } from "../proto/gen/yard/v1/common.js";
 import type { CgroupManager, TaskCgroups } from "./cgroups.js";
 import {
+  type ExecResult,
   type Executor,
   type ExecutorComponents,
   type ExecutorState,
@@ -25,6 +26,7 @@ import {
   type TaskResourceUsage,
 } from "./executor.js";
 import { isSameProcessAlive, processGroupUsage, processStartTime, signalGroup } from "./proc-stat.js";
+import { execInSandbox } from "./sandbox-exec.js";
 import { buildTaskEnv, sandboxDir, shellQuote } from "./task-env.js";
 
 export interface ProcessExecutorInit {
@@ -46,6 +48,8 @@ interface ProcessState {
 
 interface Watched extends ProcessState {
   taskId: string;
+  /** The task's environment, which commands run inside the task (exec) get too. */
+  env: Record<string, string>;
   killRequested: boolean;
   /** False for a re-attached task whose pid no longer names its process. */
   processVerified: boolean;
@@ -113,9 +117,10 @@ export class ProcessExecutor implements Executor {
       outFd = fs.openSync(path.join(sandbox, "stdout"), "a");
       errFd = fs.openSync(path.join(sandbox, "stderr"), "a");
       const ports = firstPorts(resources?.ports ?? [], 1000);
+      const env = buildTaskEnv({ ...req, sandbox, ports });
       const child = spawn("/bin/sh", [script], {
         cwd: sandbox,
-        env: buildTaskEnv({ ...req, sandbox, ports }),
+        env,
         detached: true,
         stdio: ["ignore", outFd, errFd],
       });
@@ -128,6 +133,7 @@ export class ProcessExecutor implements Executor {
       child.unref();
       const w = this.watch({
         taskId,
+        env,
         pid: child.pid,
         startTime,
         sandbox,
@@ -160,8 +166,10 @@ export class ProcessExecutor implements Executor {
       throw new Error(`task ${req.taskId}: checkpointed process state is malformed`);
     }
     const alive = isSameProcessAlive(s.pid, s.startTime);
+    const ports = firstPorts(req.info.resources?.ports ?? [], 1000);
     const w = this.watch({
       taskId: req.taskId,
+      env: buildTaskEnv({ ...req, sandbox: s.sandbox, ports }),
       pid: s.pid,
       startTime: s.startTime,
       sandbox: s.sandbox,
@@ -207,6 +215,18 @@ export class ProcessExecutor implements Executor {
     if (!w || w.done) return undefined;
     if (w.cgroups) return this.init.cgroups.usage(w.cgroups);
     return processGroupUsage(w.pid);
+  }
+
+  exec(taskId: string, command: string, timeoutMs: number): Promise<ExecResult> {
+    const w = this.tasks.get(taskId);
+    if (!w || w.done) return Promise.reject(new Error(`task ${taskId} is not running`));
+    return execInSandbox({
+      command,
+      cwd: w.sandbox,
+      env: w.env,
+      cgroupDirs: w.cgroups?.dirs ?? [],
+      timeoutMs,
+    });
   }
 
   logPath(taskId: string, stream: LogStream): string {

@@ -4,7 +4,7 @@
 import type { Logger } from "../common/logger.js";
 import { newUuid } from "../common/ids.js";
 import type { AgentMessage } from "../proto/gen/yard/v1/agent.js";
-import type { TaskState, TaskStatus } from "../proto/gen/yard/v1/common.js";
+import type { TaskHealth, TaskState, TaskStatus } from "../proto/gen/yard/v1/common.js";
 import type { Checkpoint, UpdateExtras } from "./checkpoint.js";
 
 export interface StatusFields {
@@ -14,6 +14,8 @@ export interface StatusFields {
   reason: string;
   message: string;
   exitCode?: number;
+  /** The task's latest health verdict; absent for a task without a health check. */
+  health?: TaskHealth;
 }
 
 export class StatusUpdates {
@@ -52,6 +54,7 @@ export class StatusUpdates {
       timestamp: Date.now() / 1000,
       exitCode: f.exitCode,
       source: "agent",
+      health: f.health,
     };
     this.checkpoint.addUpdate(status, extra);
     this.send({ status: { status } });

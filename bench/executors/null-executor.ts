@@ -5,6 +5,7 @@
 import { devNull } from "node:os";
 import { Reason } from "../../common/reasons.js";
 import type {
+  ExecResult,
   Executor,
   ExecutorComponents,
   ExecutorState,
@@ -50,6 +51,12 @@ export class NullExecutor implements Executor {
 
   usage(): TaskResourceUsage | undefined {
     return undefined;
+  }
+
+  /** There is nothing to run a command in: it "exits 0" for a task that runs. */
+  async exec(taskId: string): Promise<ExecResult> {
+    if (!this.running.has(taskId)) throw new Error(`task ${taskId} is not running`);
+    return { exitCode: 0, timedOut: false, output: "" };
   }
 
   logPath(): string {
