@@ -57,12 +57,15 @@ export type {
   CommandInfo,
   Filters,
   FrameworkInfo,
+  HealthCheck,
   Offer,
   Range,
   Resources,
+  TaskHealth,
   TaskInfo,
   TaskStatus,
 } from "../proto/gen/yard/v1/common.js";
+export { HealthState } from "../proto/gen/yard/v1/common.js";
 
 /** State for frameworks: SQLite opened with WAL and user_version migrations, and a meta map. */
 export { MetaTable, openDatabase as openStateDatabase, type OpenDatabaseOptions } from "../common/sqlite.js";

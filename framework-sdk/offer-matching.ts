@@ -14,7 +14,14 @@ import {
 } from "../common/resources.js";
 import { runsExecutor } from "../common/executors.js";
 import { TASK_ID_PATTERN } from "../common/ids.js";
-import type { CommandInfo, Offer, Range, Resources, TaskInfo } from "../proto/gen/yard/v1/common.js";
+import type {
+  CommandInfo,
+  HealthCheck,
+  Offer,
+  Range,
+  Resources,
+  TaskInfo,
+} from "../proto/gen/yard/v1/common.js";
 import { SdkArgumentError } from "./errors.js";
 
 /** What one task needs: scalars, and a number of ports (concrete ports are picked from the offer). */
@@ -140,6 +147,8 @@ export interface TaskSpec {
   killGraceSeconds?: number;
   /** NAME@VERSION of a release the agent fetches (and verifies) before starting the task. */
   release?: string;
+  /** A check the agent runs next to the task; its verdict comes back in TaskStatus.health. */
+  healthCheck?: HealthCheck;
 }
 
 /**
@@ -197,6 +206,7 @@ export function taskInfo(spec: TaskSpec): TaskInfo {
     labels: { ...(spec.labels ?? {}) },
     killGraceSeconds: spec.killGraceSeconds ?? 0,
     release: spec.release ?? "",
+    healthCheck: spec.healthCheck && { ...spec.healthCheck },
   };
 }
 

@@ -21,7 +21,7 @@ import {
   subtractResources,
 } from "../common/resources.js";
 import { agentExecutors, DEFAULT_EXECUTOR, KNOWN_EXECUTORS } from "../common/executors.js";
-import type { TaskInfo } from "../proto/gen/yard/v1/common.js";
+import type { HealthCheck, TaskInfo } from "../proto/gen/yard/v1/common.js";
 import { type Operation, Operation_Type } from "../proto/gen/yard/v1/scheduler.js";
 import type { OfferRecord } from "./allocator/offer-book.js";
 
@@ -114,6 +114,7 @@ export function validateAccept(input: AcceptInput): AcceptPlan {
         }
       }
       checkPorts(r.ports, `${p}.resources.ports`, offered.ports, claimed);
+      if (task.healthCheck) checkHealthCheck(task.healthCheck, r.ports, `${p}.health_check`);
       usedPorts = usedPorts.concat(r.ports);
       tasks.push({ ...task, agentId, executor });
     });
@@ -152,6 +153,40 @@ function validateOffers(input: AcceptInput): OfferRecord[] {
     offers.push(offer);
   });
   return offers;
+}
+
+/** A check the agent can run: a known kind, what that kind needs, durations >= 0. */
+function checkHealthCheck(hc: HealthCheck, ports: readonly Range[], p: string): void {
+  if (hc.kind !== "http" && hc.kind !== "tcp" && hc.kind !== "command") {
+    throw new InvalidArgumentError(
+      `${p}.kind`,
+      `${JSON.stringify(hc.kind)} is not one of http, tcp, command`,
+    );
+  }
+  if (hc.kind === "command" && hc.command.trim() === "") {
+    throw new InvalidArgumentError(`${p}.command`, "is empty: a command check needs a command");
+  }
+  if (hc.kind === "http" && hc.httpPath !== "" && !hc.httpPath.startsWith("/")) {
+    throw new InvalidArgumentError(
+      `${p}.http_path`,
+      `${JSON.stringify(hc.httpPath)} does not start with "/"`,
+    );
+  }
+  const portCount = ports.reduce((n, r) => n + (r.end - r.begin + 1), 0);
+  if (hc.kind !== "command" && hc.portIndex >= portCount) {
+    throw new InvalidArgumentError(
+      `${p}.port_index`,
+      `${hc.portIndex} but the task has ${portCount} port(s)`,
+    );
+  }
+  for (const [field, v] of [
+    ["interval_seconds", hc.intervalSeconds],
+    ["timeout_seconds", hc.timeoutSeconds],
+    ["grace_period_seconds", hc.gracePeriodSeconds],
+  ] as const) {
+    if (!Number.isFinite(v) || v < 0)
+      throw new InvalidArgumentError(`${p}.${field}`, `${v} is not a number of seconds >= 0`);
+  }
 }
 
 function checkTaskId(

@@ -254,6 +254,9 @@ export class MasterCore {
     const wasTerminal = isTerminal(task.status.state);
     task.status = TaskStatus.fromPartial({
       ...update,
+      // An update without a verdict (the master's own: LOST, UNREACHABLE...) keeps the last one
+      // the agent sent: the last known health, which the state qualifies.
+      health: update.health ?? task.status.health,
       taskId: task.info.taskId,
       agentId: task.info.agentId,
       frameworkId: task.frameworkId,

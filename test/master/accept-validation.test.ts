@@ -10,7 +10,7 @@ import {
 import { parseResources as r } from "../../common/resources.js";
 import { type AcceptInput, validateAccept } from "../../master/accept-validation.js";
 import type { OfferRecord } from "../../master/allocator/offer-book.js";
-import type { TaskInfo } from "../../proto/gen/yard/v1/common.js";
+import { HealthCheck, type TaskInfo } from "../../proto/gen/yard/v1/common.js";
 import { type Operation, Operation_Type } from "../../proto/gen/yard/v1/scheduler.js";
 
 const OFFERS: Record<string, OfferRecord> = {
@@ -307,6 +307,83 @@ describe("validateAccept", () => {
       type: InvalidArgumentError,
       message: "operations[0].launch.tasks[0].kill_grace_seconds: -2 is not a non-negative number",
     },
+    {
+      name: "a health check of an unknown kind",
+      over: {
+        operations: [
+          launch(
+            task({
+              res: "cpus:1;mem:512;ports:[31000-31000]",
+              healthCheck: HealthCheck.fromPartial({ kind: "grpc" }),
+            }),
+          ),
+        ],
+      },
+      type: InvalidArgumentError,
+      message: 'operations[0].launch.tasks[0].health_check.kind: "grpc" is not one of http, tcp, command',
+    },
+    {
+      name: "a command check without a command",
+      over: {
+        operations: [
+          launch(
+            task({
+              res: "cpus:1;mem:512;ports:[31000-31000]",
+              healthCheck: HealthCheck.fromPartial({ kind: "command", command: " " }),
+            }),
+          ),
+        ],
+      },
+      type: InvalidArgumentError,
+      message:
+        "operations[0].launch.tasks[0].health_check.command: is empty: a command check needs a command",
+    },
+    {
+      name: "an http check on a port the task does not have",
+      over: {
+        operations: [
+          launch(
+            task({
+              res: "cpus:1;mem:512;ports:[31000-31000]",
+              healthCheck: HealthCheck.fromPartial({ kind: "http", portIndex: 1 }),
+            }),
+          ),
+        ],
+      },
+      type: InvalidArgumentError,
+      message: "operations[0].launch.tasks[0].health_check.port_index: 1 but the task has 1 port(s)",
+    },
+    {
+      name: "an http path without a leading slash",
+      over: {
+        operations: [
+          launch(
+            task({
+              res: "cpus:1;mem:512;ports:[31000-31000]",
+              healthCheck: HealthCheck.fromPartial({ kind: "http", httpPath: "ready" }),
+            }),
+          ),
+        ],
+      },
+      type: InvalidArgumentError,
+      message: 'operations[0].launch.tasks[0].health_check.http_path: "ready" does not start with "/"',
+    },
+    {
+      name: "a negative check interval",
+      over: {
+        operations: [
+          launch(
+            task({
+              res: "cpus:1;mem:512;ports:[31000-31000]",
+              healthCheck: HealthCheck.fromPartial({ kind: "tcp", intervalSeconds: -1 }),
+            }),
+          ),
+        ],
+      },
+      type: InvalidArgumentError,
+      message:
+        "operations[0].launch.tasks[0].health_check.interval_seconds: -1 is not a number of seconds >= 0",
+    },
   ];
 
   for (const c of cases) {
@@ -322,6 +399,12 @@ describe("validateAccept", () => {
       );
     });
   }
+
+  test("a valid health check travels with the task", () => {
+    const healthCheck = HealthCheck.fromPartial({ kind: "http", httpPath: "/ready", intervalSeconds: 2 });
+    const t = task({ res: "cpus:1;mem:512;ports:[31000-31000]", healthCheck });
+    assert.deepEqual(validateAccept(input({ operations: [launch(t)] })).tasks[0]!.healthCheck, healthCheck);
+  });
 
   test("an agent that advertises no executors runs process tasks", () => {
     assert.equal(validateAccept(input({ agentExecutors: () => [] })).tasks.length, 1);
