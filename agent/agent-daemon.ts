@@ -430,9 +430,13 @@ class AgentDaemon {
   }
 
   private buildRegister(): Register {
-    const tasks = [...this.tasks.values()]
-      .filter((t) => !isTerminal(t.state))
-      .map((t) => ({ task: t.info, frameworkId: t.frameworkId, state: t.state }));
+    // Tasks that ended but whose terminal update is not acknowledged yet are named too (as
+    // Mesos agents do), so that the master waits for that update instead of declaring them gone.
+    const tasks = [...this.tasks.values()].map((t) => ({
+      task: t.info,
+      frameworkId: t.frameworkId,
+      state: t.state,
+    }));
     return {
       ...this.register,
       agentId: this.id ?? "",

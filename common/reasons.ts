@@ -9,8 +9,15 @@ export const Reason = {
   KILL_REQUESTED: "REASON_KILL_REQUESTED",
   /** The agent could not start the task (bad command, sandbox, cgroup...). */
   LAUNCH_FAILED: "REASON_LAUNCH_FAILED",
-  /** The agent went silent past the heartbeat timeout. */
-  AGENT_LOST: "REASON_AGENT_LOST",
+  /**
+   * The agent went silent past the agent timeout: the task may well still run (TASK_UNREACHABLE,
+   * not terminal), and comes back with its agent.
+   */
+  AGENT_UNREACHABLE: "REASON_AGENT_UNREACHABLE",
+  /** The agent stayed unreachable past the agent gone timeout: its tasks are TASK_LOST. */
+  AGENT_GONE: "REASON_AGENT_GONE",
+  /** The agent is reachable again; the update carries the state it reports for the task. */
+  AGENT_REREGISTERED: "REASON_AGENT_REREGISTERED",
   /** The agent came back without this task. */
   TASK_GONE: "REASON_TASK_GONE",
   /** The agent does not know the task (answer to a kill or reconcile). */

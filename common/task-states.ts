@@ -1,5 +1,7 @@
-// The task state machine as data: which states are terminal and which moves are allowed.
+// The task state machine as data: which states are terminal, which moves are allowed, and
+// which ends are the infrastructure's doing rather than the task's.
 import { TaskState, taskStateToJSON } from "../proto/gen/yard/v1/common.js";
+import { Reason } from "./reasons.js";
 
 export { TaskState };
 
@@ -16,13 +18,35 @@ export function isTerminal(state: TaskState): boolean {
 }
 
 /**
- * Whether a task in `from` may move to `to`. Terminal states are final, except that a
- * task reported LOST or UNREACHABLE by the master may be seen again by its agent.
+ * Whether a task whose recorded state is `from` may take the update `to`. A terminal state is
+ * final: once the master has stored and sent one, it stores and sends nothing else for the
+ * task, not even the same terminal state a second time (a framework must never hear two ends
+ * of one task, or it redoes work that succeeded). Every non-terminal state may move anywhere,
+ * UNREACHABLE included: a task on an agent that comes back reports its real state.
+ * This is the one place the rule lives; the master's status path applies it to every update,
+ * whether an agent or the master itself made it.
  */
-export function canTransition(from: TaskState, to: TaskState): boolean {
-  if (from === to) return true;
-  if (from === TaskState.TASK_LOST || from === TaskState.TASK_UNREACHABLE) return true;
+export function canTransition(from: TaskState, _to: TaskState): boolean {
   return !isTerminal(from);
+}
+
+/** Reasons that say the task's host went away, not that the task failed. */
+const INFRASTRUCTURE_REASONS = new Set<string>([
+  Reason.AGENT_UNREACHABLE,
+  Reason.AGENT_GONE,
+  Reason.TASK_GONE,
+  Reason.AGENT_DRAINED,
+]);
+
+/**
+ * Whether an update reports a task cut off or ended by the infrastructure (its agent
+ * unreachable, gone or drained) rather than by its own doing. Schedulers replace such tasks,
+ * but must not count them as failures of the task's code (no crash backoff, no failed
+ * rollout).
+ */
+export function isInfrastructureLoss(status: { state: TaskState; reason: string }): boolean {
+  if (status.state === TaskState.TASK_UNREACHABLE) return true;
+  return INFRASTRUCTURE_REASONS.has(status.reason);
 }
 
 /** "TASK_RUNNING" -> "RUNNING", for tables. */

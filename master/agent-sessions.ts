@@ -5,10 +5,11 @@ import { createHash, randomBytes } from "node:crypto";
 import { sameSecret } from "../common/auth.js";
 import { newId } from "../common/ids.js";
 import { Reason } from "../common/reasons.js";
-import { canTransition, isTerminal, TaskState } from "../common/task-states.js";
+import { isTerminal, TaskState } from "../common/task-states.js";
 import type { AgentMessage, Register, RunningTask } from "../proto/gen/yard/v1/agent.js";
 import type { AgentInfo, TaskStatus, TaskUsage } from "../proto/gen/yard/v1/common.js";
 import { Event_Type } from "../proto/gen/yard/v1/scheduler.js";
+import { freshClock } from "./agent-liveness.js";
 import type { AgentLink } from "./links.js";
 import { validateRegistration } from "./registration-check.js";
 import type { AgentEntry } from "./registry-entries.js";
@@ -65,6 +66,7 @@ export class AgentSessions {
           registeredAt: t / 1000,
           lastSeenMs: t,
           tasks: new Set(),
+          doomed: new Map(),
           ackOutbox: [],
         };
         this.core.agents.set(info.id, agent);
@@ -76,6 +78,7 @@ export class AgentSessions {
         if (secret) agent.secretHash = hashSecret(secret);
         agent.status = "ACTIVE";
         agent.lastSeenMs = t;
+        agent.unreachableSinceMs = undefined;
         this.core.events.append({ type: "AGENT_REREGISTERED", agentId: info.id, message: info.hostname });
       }
       agent.link = link;
@@ -108,9 +111,15 @@ export class AgentSessions {
     return { agentId: info.id };
   }
 
-  /** Matches what a returning agent runs with what the master knows (docs/protocol.md §9). */
+  /**
+   * Matches what a returning agent reports with what the master knows (docs/protocol.md §9).
+   * Runs between the agent's return to the allocator and the first offer on it, so every
+   * process the agent still runs is counted as allocated before anything is offered there.
+   */
   private reconcileAgent(agent: AgentEntry, running: RunningTask[]): void {
     const reported = new Map(running.filter((r) => r.task).map((r) => [r.task!.taskId, r]));
+    const agentId = agent.info.id;
+    agent.doomed.clear();
     for (const taskId of [...agent.tasks]) {
       if (reported.has(taskId)) continue;
       const task = this.core.tasks.get(taskId)!;
@@ -123,20 +132,60 @@ export class AgentSessions {
     }
     for (const [taskId, r] of reported) {
       const task = this.core.tasks.get(taskId);
-      const fw = this.core.frameworks.get(r.frameworkId);
-      if (!task || isTerminal(task.status.state) || !fw || fw.removing || task.killRequested) {
-        this.core.log.info("killing a task the cluster no longer wants", {
-          agent: agent.info.id,
-          task: taskId,
-        });
-        agent.link?.send({ killTask: { taskId, frameworkId: r.frameworkId, graceSeconds: 0 } });
+      const endedThere = isTerminal(r.state);
+      if (task && task.info.agentId === agentId && !isTerminal(task.status.state)) {
+        // One of the master's live tasks: it counts until its terminal update arrives (for a
+        // task that ended while the agent was away, that update follows the registration).
+        agent.tasks.add(taskId);
+        this.core.allocator.addUsed(agentId, task.frameworkId, task.info.resources!);
+        if (endedThere) continue;
+        const fw = this.core.frameworks.get(task.frameworkId);
+        if (!fw || fw.removing || task.killRequested) {
+          this.killOnAgent(
+            agent,
+            taskId,
+            task.frameworkId,
+            "its kill was requested while the agent was away",
+          );
+          continue;
+        }
+        if (task.status.state === TaskState.TASK_UNREACHABLE) {
+          this.core.applyStatus(task, {
+            state: r.state,
+            reason: Reason.AGENT_REREGISTERED,
+            message: `agent ${agent.info.hostname} is reachable again`,
+            source: "master",
+          });
+        }
         continue;
       }
-      if (task.info.agentId === agent.info.id) {
-        agent.tasks.add(taskId);
-        this.core.allocator.addUsed(agent.info.id, task.frameworkId, task.info.resources!);
+      if (endedThere) continue; // nothing runs; its update is acknowledged and dropped
+      // Ended for the master (declared lost while the agent was gone), or unknown to it: the
+      // framework was told it is over and has likely replaced it, so it must not run on.
+      this.killOnAgent(agent, taskId, r.frameworkId, "the cluster no longer wants it");
+      const resources = r.task!.resources;
+      if (resources) {
+        agent.doomed.set(taskId, { frameworkId: r.frameworkId, resources });
+        this.core.allocator.addUsed(agentId, r.frameworkId, resources);
       }
     }
+  }
+
+  private killOnAgent(agent: AgentEntry, taskId: string, frameworkId: string, why: string): void {
+    this.core.log.info(`killing a task the agent came back with: ${why}`, {
+      agent: agent.info.id,
+      task: taskId,
+    });
+    agent.link?.send({ killTask: { taskId, frameworkId, graceSeconds: 0 } });
+  }
+
+  /** Returns the resources of a doomed task once its agent reports its end. */
+  private releaseDoomed(agent: AgentEntry, taskId: string): void {
+    const d = agent.doomed.get(taskId);
+    if (!d) return;
+    agent.doomed.delete(taskId);
+    this.core.allocator.recover(agent.info.id, d.frameworkId, d.resources, now(), 0);
+    this.core.allocateSoon(agent.info.id);
   }
 
   agentMessage(agentId: string, link: AgentLink, msg: AgentMessage): void {
@@ -162,7 +211,7 @@ export class AgentSessions {
     if (!agent || agent.link !== link) return;
     agent.link = undefined;
     this.core.logs.failAgent(agentId, "the agent disconnected");
-    if (agent.status === "LOST") return;
+    if (agent.status === "LOST" || agent.status === "UNREACHABLE") return;
     agent.status = "DISCONNECTED";
     this.core.store.transaction(() => {
       this.core.store.putAgent({ ...agent, lastSeen: agent.lastSeenMs / 1000 });
@@ -174,13 +223,53 @@ export class AgentSessions {
     this.core.log.warn("agent disconnected", { agent: agentId });
   }
 
-  agentLost(agent: AgentEntry, t: number): void {
-    this.core.log.warn("agent lost: no message within the timeout", {
+  /**
+   * Silent past the agent timeout: the agent may be partitioned, stopped or dead, and its
+   * tasks may well still run. They become TASK_UNREACHABLE (not terminal) and keep their
+   * resources; the agent gets no offers and its stream is closed, so that it comes back
+   * through a re-registration, which reconciles its tasks.
+   */
+  agentUnreachable(agent: AgentEntry, t: number): void {
+    this.core.log.warn("agent unreachable: no message within the agent timeout", {
       agent: agent.info.id,
       timeoutMs: this.core.config.agentTimeoutMs,
+      goneAfterMs: this.core.config.agentGoneTimeoutMs,
     });
-    for (const o of this.core.offers.forAgent(agent.info.id)) this.core.rescindOffer(o, "agent lost", t);
+    for (const o of this.core.offers.forAgent(agent.info.id))
+      this.core.rescindOffer(o, "agent unreachable", t);
     this.core.allocator.setAgentActive(agent.info.id, false);
+    this.core.store.transaction(() => {
+      agent.status = "UNREACHABLE";
+      agent.unreachableSinceMs = t;
+      this.core.store.putAgent({ ...agent, lastSeen: agent.lastSeenMs / 1000 });
+      this.core.events.append({ type: "AGENT_UNREACHABLE", agentId: agent.info.id });
+      for (const taskId of [...agent.tasks]) {
+        this.core.applyStatus(this.core.tasks.get(taskId)!, {
+          state: TaskState.TASK_UNREACHABLE,
+          reason: Reason.AGENT_UNREACHABLE,
+          message: `agent ${agent.info.id} (${agent.info.hostname}) is unreachable`,
+          source: "master",
+        });
+      }
+    });
+    agent.link?.close();
+    agent.link = undefined;
+    this.core.logs.failAgent(agent.info.id, "the agent is unreachable");
+    for (const fw of this.core.frameworks.values()) {
+      fw.link?.send({
+        type: Event_Type.FAILURE,
+        failure: { agentId: agent.info.id, message: `agent ${agent.info.hostname} is unreachable` },
+      });
+    }
+  }
+
+  /** Unreachable past the gone timeout: the agent is LOST and its tasks TASK_LOST. */
+  agentGone(agent: AgentEntry, t: number): void {
+    const goneS = Math.round((t - (agent.unreachableSinceMs ?? t)) / 1000);
+    this.core.log.warn("agent gone: unreachable past the agent gone timeout", {
+      agent: agent.info.id,
+      goneTimeoutMs: this.core.config.agentGoneTimeoutMs,
+    });
     this.core.store.transaction(() => {
       agent.status = "LOST";
       this.core.store.putAgent({ ...agent, lastSeen: agent.lastSeenMs / 1000 });
@@ -188,23 +277,25 @@ export class AgentSessions {
       for (const taskId of [...agent.tasks]) {
         this.core.applyStatus(this.core.tasks.get(taskId)!, {
           state: TaskState.TASK_LOST,
-          reason: Reason.AGENT_LOST,
-          message: `agent ${agent.info.id} (${agent.info.hostname}) was lost`,
+          reason: Reason.AGENT_GONE,
+          message: `agent ${agent.info.id} (${agent.info.hostname}) is gone: unreachable for ${goneS} s`,
           source: "master",
         });
       }
     });
-    agent.link?.close();
-    agent.link = undefined;
-    for (const fw of this.core.frameworks.values()) {
-      fw.link?.send({
-        type: Event_Type.FAILURE,
-        failure: { agentId: agent.info.id, message: `agent ${agent.info.hostname} was lost` },
-      });
-    }
+  }
+
+  /** After a stall of the master: every agent gets a fresh timeout before anything is declared. */
+  graceAfterStall(t: number, stalledMs: number): void {
+    this.core.log.warn("the master stalled; every agent gets a fresh timeout", {
+      stalledMs: Math.round(stalledMs),
+      agents: this.core.agents.size,
+    });
+    for (const agent of this.core.agents.values()) freshClock(agent, t);
   }
 
   private agentStatus(agent: AgentEntry, status: TaskStatus): void {
+    if (isTerminal(status.state)) this.releaseDoomed(agent, status.taskId);
     const task = this.core.tasks.get(status.taskId);
     this.core.store.beginGroup();
     // The agent stops resending an update once acked, so ack only what is committed; the
@@ -238,8 +329,8 @@ export class AgentSessions {
       task.seenUuids.push(status.uuid);
       if (task.seenUuids.length > 8) task.seenUuids.shift();
     }
-    if (canTransition(task.status.state, status.state))
-      this.core.applyStatus(task, { ...status, source: "agent" });
+    // A task the master already ended (declared lost, killed while away) keeps that end.
+    this.core.applyStatus(task, { ...status, source: "agent" });
     ack();
   }
 }

@@ -5,7 +5,13 @@ import type { FrameworkInfo } from "../proto/gen/yard/v1/common.js";
 export interface MasterConfig {
   allocationIntervalMs: number;
   offerTimeoutMs: number;
+  /** Silence after which an agent is UNREACHABLE and its tasks TASK_UNREACHABLE. */
   agentTimeoutMs: number;
+  /**
+   * Time an agent may stay UNREACHABLE before it is declared gone (LOST) and its tasks
+   * TASK_LOST; until then it keeps its tasks when it comes back.
+   */
+  agentGoneTimeoutMs: number;
   agentHeartbeatMs: number;
   frameworkHeartbeatMs: number;
   updateRetryMs: number;
@@ -29,6 +35,7 @@ export const DEFAULT_MASTER_CONFIG: MasterConfig = {
   allocationIntervalMs: 100,
   offerTimeoutMs: 30_000,
   agentTimeoutMs: 15_000,
+  agentGoneTimeoutMs: 300_000,
   agentHeartbeatMs: 3_000,
   frameworkHeartbeatMs: 5_000,
   updateRetryMs: 10_000,

@@ -4,7 +4,7 @@
 import { agentExecutors } from "../common/executors.js";
 import { newUuid } from "../common/ids.js";
 import { createLogger, type Logger } from "../common/logger.js";
-import { isTerminal, TaskState } from "../common/task-states.js";
+import { canTransition, isTerminal, TaskState } from "../common/task-states.js";
 import type { MasterMessage } from "../proto/gen/yard/v1/agent.js";
 import { type Offer, TaskStatus } from "../proto/gen/yard/v1/common.js";
 import { Event_Type } from "../proto/gen/yard/v1/scheduler.js";
@@ -64,8 +64,10 @@ export class MasterCore {
   recover(): void {
     const t = now();
     for (const a of this.store.loadAgents()) {
-      // Nobody is connected yet: agents have agentTimeout from now to come back.
-      const status: AgentStatusName = a.status === "LOST" ? "LOST" : "DISCONNECTED";
+      // Nobody is connected yet: agents have a fresh agent timeout from now to come back, and
+      // unreachable ones a fresh gone timeout (the time the master was down is nobody's silence).
+      const status: AgentStatusName =
+        a.status === "LOST" || a.status === "UNREACHABLE" ? a.status : "DISCONNECTED";
       this.agents.set(a.info.id, {
         info: a.info,
         secretHash: a.secretHash,
@@ -73,7 +75,9 @@ export class MasterCore {
         draining: a.draining,
         registeredAt: a.registeredAt,
         lastSeenMs: t,
+        unreachableSinceMs: status === "UNREACHABLE" ? t : undefined,
         tasks: new Set(),
+        doomed: new Map(),
         ackOutbox: [],
       });
       this.allocator.addAgent({ id: a.info.id, total: a.info.resources!, draining: a.draining });
@@ -247,11 +251,21 @@ export class MasterCore {
 
   /**
    * Records a task's new state, returns its resources when it ends, and forwards it to the
-   * framework. Master-made updates get a uuid so that they too are delivered reliably.
+   * framework. Master-made updates get a uuid so that they too are delivered reliably. Every
+   * status the master stores goes through here, so this is where a terminal state is kept
+   * final (canTransition): returns false, storing and sending nothing, for an update that
+   * would change it.
    */
-  applyStatus(task: TaskEntry, update: Partial<TaskStatus> & { state: TaskState }): void {
+  applyStatus(task: TaskEntry, update: Partial<TaskStatus> & { state: TaskState }): boolean {
+    if (!canTransition(task.status.state, update.state)) {
+      this.log.debug("update dropped: the task has ended", {
+        task: task.info.taskId,
+        state: task.status.state,
+        update: update.state,
+      });
+      return false;
+    }
     const t = now();
-    const wasTerminal = isTerminal(task.status.state);
     task.status = TaskStatus.fromPartial({
       ...update,
       // An update without a verdict (the master's own: LOST, UNREACHABLE...) keeps the last one
@@ -277,7 +291,7 @@ export class MasterCore {
       });
     });
     const fw = this.frameworks.get(task.frameworkId);
-    if (terminal && !wasTerminal) {
+    if (terminal) {
       this.agents.get(task.info.agentId)?.tasks.delete(task.info.taskId);
       fw?.tasks.delete(task.info.taskId);
       this.allocator.recover(task.info.agentId, task.frameworkId, task.info.resources!, t, 0);
@@ -289,6 +303,7 @@ export class MasterCore {
     } else if (terminal) {
       this.forgetLater(task);
     }
+    return true;
   }
 
   sendUpdate(fw: FrameworkEntry, task: TaskEntry | undefined, t: number): void {
@@ -337,6 +352,6 @@ export class MasterCore {
         source: "master",
       });
     }
-    // A disconnected agent gets the kill when it re-registers (killRequested).
+    // A disconnected or unreachable agent gets the kill when it re-registers (killRequested).
   }
 }

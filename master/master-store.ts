@@ -15,7 +15,7 @@ import {
 import { ClusterEvent } from "../proto/gen/yard/v1/operator.js";
 import type { Release } from "../proto/gen/yard/v1/release.js";
 
-export type AgentStatusName = "ACTIVE" | "DISCONNECTED" | "LOST";
+export type AgentStatusName = "ACTIVE" | "DISCONNECTED" | "UNREACHABLE" | "LOST";
 export type FrameworkStatusName = "CONNECTED" | "DISCONNECTED" | "INACTIVE";
 
 export interface StoredAgent {

@@ -19,6 +19,7 @@ import type { MasterStore } from "./master-store.js";
 import { DEFAULT_MASTER_CONFIG, failoverSeconds, type MasterConfig } from "./master-config.js";
 import { agentView, frameworkView, type TaskFilter, taskViews } from "./operator-views.js";
 import type { AgentEntry } from "./registry-entries.js";
+import { agentVerdict, stallMs } from "./agent-liveness.js";
 import type { ReleaseHooks } from "./releases/release-hooks.js";
 
 import { MasterCore, now } from "./master-core.js";
@@ -27,8 +28,13 @@ import { FrameworkSessions } from "./framework-sessions.js";
 
 export { DEFAULT_MASTER_CONFIG, type MasterConfig };
 
+/** Period of the maintenance tick (timeouts, drains, update retries). */
+const MAINTENANCE_MS = 500;
+
 export class Master {
   private timers: NodeJS.Timeout[] = [];
+  /** When the maintenance tick last ran, to notice the master's own stalls. */
+  private lastMaintenanceMs = now();
   private readonly startedAt = now() / 1000;
 
   readonly core: MasterCore;
@@ -145,7 +151,10 @@ export class Master {
         this.core.config.allocationIntervalMs,
       ),
     );
-    this.timers.push(setInterval(() => this.core.guard("maintenance", () => this.maintenanceTick()), 500));
+    this.lastMaintenanceMs = now();
+    this.timers.push(
+      setInterval(() => this.core.guard("maintenance", () => this.maintenanceTick()), MAINTENANCE_MS),
+    );
     for (const t of this.timers) t.unref();
   }
 
@@ -162,9 +171,15 @@ export class Master {
 
   private maintenanceTick(): void {
     const t = now();
+    // After SIGCONT (or any stall) timers run before the sockets are read: the agents'
+    // heartbeats of the stall are still unread, so their silence is the master's own.
+    const stalled = stallMs(this.lastMaintenanceMs, t, MAINTENANCE_MS, this.core.config.agentTimeoutMs);
+    this.lastMaintenanceMs = t;
+    if (stalled > 0) this.agents.graceAfterStall(t, stalled);
     for (const agent of this.core.agents.values()) {
-      if (agent.status !== "LOST" && t - agent.lastSeenMs > this.core.config.agentTimeoutMs)
-        this.agents.agentLost(agent, t);
+      const verdict = agentVerdict(agent, t, this.core.config);
+      if (verdict === "unreachable") this.agents.agentUnreachable(agent, t);
+      else if (verdict === "gone") this.agents.agentGone(agent, t);
       if (agent.drainKillAtMs !== undefined && t >= agent.drainKillAtMs) {
         agent.drainKillAtMs = undefined;
         for (const id of agent.tasks)

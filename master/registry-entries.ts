@@ -1,5 +1,5 @@
 // What the master keeps in memory per agent, framework and task, beside what it stores.
-import type { AgentInfo, FrameworkInfo, TaskStatus } from "../proto/gen/yard/v1/common.js";
+import type { AgentInfo, FrameworkInfo, Resources, TaskStatus } from "../proto/gen/yard/v1/common.js";
 import type { AgentLink, FrameworkLink } from "./links.js";
 import type { AgentStatusName, FrameworkStatusName, StoredTask } from "./master-store.js";
 
@@ -12,9 +12,17 @@ export interface AgentEntry {
   drainKillAtMs?: number;
   registeredAt: number;
   lastSeenMs: number;
+  /** When it became UNREACHABLE; the gone timeout runs from here. */
+  unreachableSinceMs?: number;
   link?: AgentLink;
   /** Non-terminal tasks on this agent. */
   tasks: Set<string>;
+  /**
+   * Tasks the agent came back with that the master has as ended (or never knew), killed at
+   * its re-registration. Their resources count as allocated until the agent reports their
+   * end, so that nothing is offered on top of processes that still run.
+   */
+  doomed: Map<string, { frameworkId: string; resources: Resources }>;
   /** Acks waiting for the current commit, sent together after it. */
   ackOutbox: { taskId: string; uuid: string; frameworkId: string }[];
 }

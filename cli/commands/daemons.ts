@@ -40,7 +40,14 @@ export function registerDaemons(program: Command): void {
         "allocation cycle (env YARD_ALLOCATION_INTERVAL_MS; default 100)",
       )
       .option("--offer-timeout <seconds>", "offer timeout (env YARD_OFFER_TIMEOUT; default 30)")
-      .option("--agent-timeout <seconds>", "agent heartbeat timeout (env YARD_AGENT_TIMEOUT; default 15)")
+      .option(
+        "--agent-timeout <seconds>",
+        "silence after which an agent is UNREACHABLE (env YARD_AGENT_TIMEOUT; default 15)",
+      )
+      .option(
+        "--agent-gone-timeout <seconds>",
+        "time an agent may stay UNREACHABLE before its tasks are LOST (env YARD_AGENT_GONE_TIMEOUT; default 300)",
+      )
       .option(
         "--role <name=weight[/quota]>",
         "role weight and optional quota, repeatable, e.g. analytics=2/cpus:8;mem:4096 (env YARD_ROLES; config: roles)",

@@ -17,7 +17,7 @@ function alive(pid: number): boolean {
 }
 
 describe("scheduling loop (master, 3 agents, 2 frameworks)", { timeout: 240_000 }, () => {
-  const cluster = new TestCluster(["--agent-timeout", "4"]);
+  const cluster = new TestCluster(["--agent-timeout", "4", "--agent-gone-timeout", "3"]);
   let fwA: QueueFramework;
   let fwB: QueueFramework;
 
@@ -115,7 +115,7 @@ describe("scheduling loop (master, 3 agents, 2 frameworks)", { timeout: 240_000 
     await waitFor("the process to be gone", () => pidsBefore.every((p) => !alive(p)));
   });
 
-  test("an agent killed with SIGKILL leads to LOST updates for its running tasks", async () => {
+  test("an agent killed with SIGKILL: its tasks are UNREACHABLE, then LOST once it is gone", async () => {
     const agents = await cluster.getAgents();
     const victim = agents.find((a) => a.info!.hostname === "host-2")!;
     fwB.submit(
@@ -126,19 +126,44 @@ describe("scheduling loop (master, 3 agents, 2 frameworks)", { timeout: 240_000 
     await fwB.waitForState("doomed-2", TaskState.TASK_RUNNING);
 
     await cluster.kill(cluster.agents[2], "SIGKILL");
-    const lost = await fwB.waitForState("doomed-1", TaskState.TASK_LOST, 20_000);
-    assert.equal(lost.reason, "REASON_AGENT_LOST");
-    assert.equal((await fwB.waitForState("doomed-2", TaskState.TASK_LOST)).reason, "REASON_AGENT_LOST");
+    const updatesOf = (id: string) => fwB.updates.filter((u) => u.taskId === id && u.uuid !== "");
+    for (const id of ["doomed-1", "doomed-2"]) {
+      await waitFor(`${id} to be LOST`, () => updatesOf(id).some((u) => u.state === TaskState.TASK_LOST));
+      const seen = updatesOf(id);
+      const unreachable = seen.findIndex((u) => u.state === TaskState.TASK_UNREACHABLE);
+      const lost = seen.findIndex((u) => u.state === TaskState.TASK_LOST);
+      assert.ok(unreachable >= 0 && unreachable < lost, `${id}: UNREACHABLE before LOST`);
+      assert.equal(seen[unreachable]!.reason, "REASON_AGENT_UNREACHABLE");
+      assert.equal(seen[lost]!.reason, "REASON_AGENT_GONE");
+    }
     const state = (await cluster.getAgents()).find((a) => a.info!.id === victim.info!.id);
     assert.equal(state?.status, "LOST");
 
-    // When it comes back, the master reconciles: the tasks it declared lost are killed.
+    // When it comes back, the master reconciles: the tasks it declared lost are killed, and
+    // their KILLED is not a second end.
     const pids = pidsOfTask(cluster.root, "doomed-1");
     await cluster.restartAgent(2);
     await waitFor("the lost agent to come back", async () =>
       (await cluster.getAgents()).find((a) => a.info!.id === victim.info!.id && a.status === "ACTIVE"),
     );
     await waitFor("the lost task's process to be killed", () => pids.every((p) => !alive(p)), 20_000);
+    await waitFor("the killed tasks' resources to be free again", async () => {
+      const a = (await cluster.getAgents()).find((x) => x.info!.id === victim.info!.id);
+      return a?.allocated?.cpus === 0;
+    });
+    // Updates reach a framework in order: once this one is in, a KILLED sent before it is too.
+    fwB.submit({ taskId: "after-return", command: "true" });
+    await fwB.waitForTerminal(["after-return"]);
+    for (const id of ["doomed-1", "doomed-2"]) {
+      const ends = updatesOf(id).filter(
+        (u) => u.state === TaskState.TASK_LOST || u.state === TaskState.TASK_KILLED,
+      );
+      assert.deepEqual(
+        [...new Set(ends.map((u) => u.uuid))].length,
+        1,
+        `${id} got one terminal update: ${ends.map((u) => TaskState[u.state]).join(", ")}`,
+      );
+    }
   });
 });
 
