@@ -189,6 +189,21 @@ describe("distribution and docker settings", () => {
     assert.equal(agentOptions(l, "tok").peerPort, 6881);
   });
 
+  test("the agent gone timeout: flag > YARD_AGENT_GONE_TIMEOUT > file, in seconds", () => {
+    const file = parseConfigText("data-dir: /srv/yard\nagent-gone-timeout: 600", "yard.yaml");
+    assert.equal(masterOptions(layers({ file }), "tok").agentGoneTimeoutMs, 600_000);
+    const env = { YARD_AGENT_GONE_TIMEOUT: "120" };
+    assert.equal(masterOptions(layers({ file, env }), "tok").agentGoneTimeoutMs, 120_000);
+    const flags = { agentGoneTimeout: "30" };
+    assert.equal(masterOptions(layers({ file, env, flags }), "tok").agentGoneTimeoutMs, 30_000);
+    const home = { YARD_HOME: "/srv/yard" };
+    assert.equal(masterOptions(layers({ env: home }), "tok").agentGoneTimeoutMs, undefined);
+    assert.throws(
+      () => masterOptions(layers({ env: { ...home, YARD_AGENT_GONE_TIMEOUT: "soon" } }), "tok"),
+      (err: unknown) => err instanceof UsageError && /YARD_AGENT_GONE_TIMEOUT/.test(err.message),
+    );
+  });
+
   test("bad values are refused, naming the key and the value", () => {
     const cases: [string, RegExp][] = [
       ["upload-rate: fast", /^upload-rate in yard.yaml "fast": "fast" is not a rate/],
