@@ -36,7 +36,7 @@ export {
   type StoredReleaseInfo,
 } from "./release-staging.js";
 export { formatResources, parseResources } from "../common/resources.js";
-export { isTerminal, stateName, TaskState } from "../common/task-states.js";
+export { isInfrastructureLoss, isTerminal, stateName, TaskState } from "../common/task-states.js";
 export { Reason } from "../common/reasons.js";
 export { createLogger, type Logger, silentLogger } from "../common/logger.js";
 // Serving the framework's own gRPC API (FrameworkOptions.endpoint): the server plumbing Yard's

@@ -11,6 +11,7 @@ import type { AgentInfo, TaskStatus, TaskUsage } from "../proto/gen/yard/v1/comm
 import { Event_Type } from "../proto/gen/yard/v1/scheduler.js";
 import { freshClock } from "./agent-liveness.js";
 import type { AgentLink } from "./links.js";
+import { agentHeartbeatMs } from "./master-config.js";
 import { validateRegistration } from "./registration-check.js";
 import type { AgentEntry } from "./registry-entries.js";
 
@@ -89,7 +90,7 @@ export class AgentSessions {
     link.send({
       registered: {
         agentId: info.id,
-        heartbeatIntervalSeconds: this.core.config.agentHeartbeatMs / 1000,
+        heartbeatIntervalSeconds: agentHeartbeatMs(this.core.config) / 1000,
         agentSecret: secret,
         clusterId: this.core.clusterId,
       },

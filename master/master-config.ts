@@ -53,6 +53,14 @@ export function roleOf(info: FrameworkInfo): string {
   return info.role || "*";
 }
 
+/**
+ * The heartbeat interval agents are given: at most a third of the agent timeout, so that one
+ * late heartbeat never makes an agent unreachable (and a short timeout gets fast heartbeats).
+ */
+export function agentHeartbeatMs(config: MasterConfig): number {
+  return Math.min(config.agentHeartbeatMs, config.agentTimeoutMs / 3);
+}
+
 export function failoverSeconds(info: FrameworkInfo, config: MasterConfig): number {
   return info.failoverTimeoutSeconds > 0 ? info.failoverTimeoutSeconds : config.defaultFailoverTimeoutSeconds;
 }

@@ -25,6 +25,8 @@ export interface Live {
   nextCheckAt: number;
   checking: boolean;
   killSentAt: number;
+  /** When it was last reported UNREACHABLE (0: reachable); after a restart, the restart. */
+  unreachableSince: number;
 }
 
 export interface InstanceView extends InstanceRecord {
@@ -97,6 +99,7 @@ export class AppBook {
       nextCheckAt: 0,
       checking: false,
       killSentAt: 0,
+      unreachableSince: 0,
     };
   }
 

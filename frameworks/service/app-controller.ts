@@ -3,8 +3,9 @@
 // through the pure planner (rollout-plan.ts), check the progress deadline and the failure
 // budget, and turn a failed deployment around when it may roll back. It decides; the effects
 // (launch wants, kills, staging, wake-ups) are carried out by the scheduler.
-import type { Logger } from "../../framework-sdk/index.js";
+import { type Logger, TaskState } from "../../framework-sdk/index.js";
 import type { AppBook, Live } from "./app-book.js";
+import { DEFAULT_UNREACHABLE, unreachablePolicy } from "./app-spec.js";
 import { planStep, stepTargets } from "./rollout-plan.js";
 import type { AppRecord, DeploymentRecord } from "./service-state.js";
 
@@ -38,9 +39,38 @@ export class AppController {
       if (live.length === 0) this.fx.remove(app.name);
       return;
     }
+    this.replaceUnreachable(app, live, now);
     const dep = this.book.activeDeployment(app.name);
     if (dep) this.advance(app, dep, live, now);
     else this.maintain(app, live, now);
+  }
+
+  /**
+   * An instance cut off with its agent gets its revision's `unreachable.replace_after` to come
+   * back, counted as unavailable meanwhile (not healthy, and not replaced yet). Then it is
+   * stopped, which makes room for a replacement; should its agent return, the master kills
+   * it there, so the app never ends up with a duplicate.
+   */
+  private replaceUnreachable(app: AppRecord, live: Live[], now: number): void {
+    for (const l of live) {
+      if (l.rec.state !== TaskState.TASK_UNREACHABLE || l.rec.stopping) continue;
+      // Reported before a restart of the framework: its clock starts again now.
+      if (l.unreachableSince === 0) l.unreachableSince = now;
+      const rev = this.book.revisions.get(app.name)?.find((r) => r.number === l.rec.revision);
+      const after = rev
+        ? unreachablePolicy(rev.spec).replaceAfterSeconds
+        : DEFAULT_UNREACHABLE.replaceAfterSeconds;
+      const at = l.unreachableSince + after;
+      if (now < at) {
+        this.fx.wakeAt(at);
+        continue;
+      }
+      this.log.warn("instance unreachable past unreachable.replace_after; replacing it", {
+        taskId: l.rec.taskId,
+        agent: l.rec.agentId,
+      });
+      this.fx.stop(l, `unreachable for ${Math.round(now - l.unreachableSince)} s: replaced`, now);
+    }
   }
 
   /** Outside deployments: `instances` of the app's revision, the rest stopped once those are healthy. */

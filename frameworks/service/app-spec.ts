@@ -49,6 +49,17 @@ export interface RolloutPolicy {
   maxFailures: number;
 }
 
+/** What to do with an instance whose agent is unreachable (Marathon's unreachable strategy). */
+export interface UnreachablePolicy {
+  /**
+   * Seconds an UNREACHABLE instance may take to come back before it is replaced (and, should
+   * its agent return, stopped). It counts as unavailable meanwhile.
+   */
+  replaceAfterSeconds: number;
+}
+
+export const DEFAULT_UNREACHABLE: UnreachablePolicy = { replaceAfterSeconds: 60 };
+
 export interface AppSpec {
   name: string;
   /** NAME@VERSION from the distributor, fetched by the agent before the task starts. */
@@ -62,6 +73,13 @@ export interface AppSpec {
   constraints: Constraint[];
   rollout: RolloutPolicy;
   killGraceSeconds: number;
+  /** Absent in revisions stored before it existed: read it with unreachablePolicy(). */
+  unreachable: UnreachablePolicy;
+}
+
+/** The spec's unreachable policy, the default for revisions stored before it existed. */
+export function unreachablePolicy(spec: AppSpec): UnreachablePolicy {
+  return spec.unreachable ?? DEFAULT_UNREACHABLE;
 }
 
 /** A spec that failed validation: every problem, each "path: message". */
@@ -286,6 +304,19 @@ function parseConstraints(c: Checker, raw: unknown): Constraint[] {
   return out;
 }
 
+function parseUnreachable(c: Checker, raw: unknown): UnreachablePolicy {
+  const o = c.map(raw, "unreachable");
+  if (!o) return { ...DEFAULT_UNREACHABLE };
+  c.known(o, "unreachable", ["replace_after"]);
+  return {
+    replaceAfterSeconds: c.duration(
+      o.replace_after,
+      "unreachable.replace_after",
+      DEFAULT_UNREACHABLE.replaceAfterSeconds,
+    ),
+  };
+}
+
 function parseRollout(c: Checker, raw: unknown): RolloutPolicy {
   const o = c.map(raw, "rollout");
   const d = DEFAULT_ROLLOUT;
@@ -360,6 +391,7 @@ export function validateAppSpec(doc: unknown): AppSpec {
     "constraints",
     "rollout",
     "kill_grace",
+    "unreachable",
   ]);
   const name = c.text(o.name, "name", true);
   if (name && !APP_NAME_PATTERN.test(name)) {
@@ -413,6 +445,7 @@ export function validateAppSpec(doc: unknown): AppSpec {
     c.fail("rollout", "max_surge and max_unavailable are both 0: no instance could ever be replaced");
   }
   const killGraceSeconds = c.duration(o.kill_grace, "kill_grace", 5);
+  const unreachable = parseUnreachable(c, o.unreachable);
   if (c.problems.length > 0) throw new SpecError(c.problems);
   return {
     name,
@@ -426,6 +459,7 @@ export function validateAppSpec(doc: unknown): AppSpec {
     constraints,
     rollout,
     killGraceSeconds,
+    unreachable,
   };
 }
 

@@ -9,6 +9,7 @@ import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from "..
 import {
   backoffDelay,
   FrameworkRemovedError,
+  isInfrastructureLoss,
   isTerminal,
   type Logger,
   type Offer,
@@ -607,14 +608,17 @@ export class ServiceScheduler {
       this.book.live.delete(l.rec.taskId);
       this.book.put({ deleteInstances: [l.rec.taskId] });
       if (!l.rec.stopping) {
-        this.log.warn("instance ended", {
+        // Lost with its agent (gone, drained): replaced, but no fault of the revision.
+        const infrastructure = isInfrastructureLoss(status);
+        this.log.warn(infrastructure ? "instance lost with its agent" : "instance ended", {
           taskId: l.rec.taskId,
           state: status.state,
           message: status.message,
         });
-        this.countFailure(l, now);
+        if (!infrastructure) this.countFailure(l, now);
       }
     } else {
+      this.trackReachability(l, status, prev, now);
       if (status.state === TaskState.TASK_RUNNING && prev !== TaskState.TASK_RUNNING) {
         l.runningSince = now;
         const hc = this.book.revisions.get(l.rec.app)?.find((r) => r.number === l.rec.revision)
@@ -628,6 +632,24 @@ export class ServiceScheduler {
       if (prev !== status.state) this.book.put({ instances: [l.rec] });
     }
     this.kick();
+  }
+
+  /**
+   * An UNREACHABLE instance serves nobody we can see: it is unavailable (not healthy) until
+   * its agent is back and it reports RUNNING again; the controller replaces it once it has
+   * been unreachable for its `unreachable.replace_after`.
+   */
+  private trackReachability(l: Live, status: TaskStatus, prev: number, now: number): void {
+    if (status.state !== TaskState.TASK_UNREACHABLE) {
+      l.unreachableSince = 0;
+      return;
+    }
+    if (prev !== TaskState.TASK_UNREACHABLE) {
+      l.unreachableSince = now;
+      this.log.warn("instance unreachable with its agent", { taskId: l.rec.taskId, agent: l.rec.agentId });
+    }
+    l.healthy = false;
+    l.healthySince = 0;
   }
 
   private onError(error: Error | undefined, message: string): void {

@@ -2,9 +2,11 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import {
   amountOf,
+  type AppSpec,
   parseAppSpec,
   SpecError,
   sameExceptInstances,
+  unreachablePolicy,
 } from "../../../frameworks/service/app-spec.js";
 
 const GOOD = `
@@ -73,6 +75,28 @@ describe("app spec", () => {
     assert.equal(s.healthCheck, undefined);
     assert.deepEqual(s.rollout.steps, [{ percent: 100 }]);
     assert.equal(s.rollout.autoRollback, true);
+  });
+
+  test("unreachable.replace_after: a duration, 60 s by default", () => {
+    assert.equal(parseAppSpec("name: a\ncommand: x\n").unreachable.replaceAfterSeconds, 60);
+    const s = parseAppSpec("name: a\ncommand: x\nunreachable: { replace_after: 2m }\n");
+    assert.equal(s.unreachable.replaceAfterSeconds, 120);
+    assert.equal(
+      parseAppSpec("name: a\ncommand: x\nunreachable: { replace_after: 0 }\n").unreachable
+        .replaceAfterSeconds,
+      0,
+    );
+    assert.deepEqual(problems("name: a\ncommand: x\nunreachable: { replace_after: soon, after: 1 }\n"), [
+      "unreachable.after: unknown key (known: replace_after)",
+      'unreachable.replace_after: "soon" is not a duration (seconds, or e.g. "500ms", "10s", "2m")',
+    ]);
+    assert.deepEqual(problems("name: a\ncommand: x\nunreachable: { replace_after: -5 }\n"), [
+      'unreachable.replace_after: -5 is not a duration (seconds, or e.g. "500ms", "10s", "2m")',
+    ]);
+    assert.deepEqual(problems("name: a\ncommand: x\nunreachable: 5\n"), ["unreachable: 5 is not a map"]);
+    // A revision stored before the key existed reads as the default.
+    const { unreachable: _, ...old } = parseAppSpec("name: a\ncommand: x\n");
+    assert.equal(unreachablePolicy(old as AppSpec).replaceAfterSeconds, 60);
   });
 
   test("every problem is reported at once, each with its path", () => {

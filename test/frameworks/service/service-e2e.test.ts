@@ -28,6 +28,8 @@ function spec(version: string, extra: { broken?: boolean; minHealthy?: number } 
     "resources: { cpus: 0.1, mem: 64, ports: 1 }",
     "health_check: { http: { path: / }, interval: 300ms, timeout: 1s, grace_period: 1s, failures: 2 }",
     "kill_grace: 1",
+    // The killed agent's instances are replaced soon after it is unreachable.
+    "unreachable: { replace_after: 1s }",
     "rollout:",
     "  steps: [1, 100%]",
     "  max_surge: 1",
