@@ -287,4 +287,56 @@ describe("agent daemon", () => {
       false,
     );
   });
+
+  test("WRONG_CLUSTER: the agent keeps its tasks, acts on nothing and keeps retrying; it presents the cluster id it adopted", async () => {
+    const { master, start } = await setup();
+    const registered = (reg: { agentId: string }) => ({
+      registered: {
+        agentId: reg.agentId || "agent-1",
+        heartbeatIntervalSeconds: 0.2,
+        agentSecret: "",
+        clusterId: "cluster-a",
+      },
+    });
+    master.answer = registered;
+    await start();
+    const s = await master.waitStreams(1);
+    assert.equal(s.register.clusterId, "", "a new agent belongs to no cluster yet");
+    s.call.write({
+      runTask: { frameworkId: FW, task: shellTask("d-wrong", "echo $$ > pid; exec sleep 30") },
+    });
+    const running = await waitState(master, "d-wrong", TaskState.TASK_RUNNING);
+    s.call.write({ ack: { taskId: "d-wrong", uuid: running.uuid, frameworkId: "" } });
+    const pid = Number(fs.readFileSync(`${dirs.at(-1)}/sandboxes/d-wrong/pid`, "utf8"));
+    pids.push(pid);
+    const startedAt = processStartTime(pid);
+
+    master.answer = (reg) =>
+      reg.clusterId === "cluster-a"
+        ? { refused: { reason: "WRONG_CLUSTER", message: "this master is cluster-b" } }
+        : registered(reg);
+    s.call.end();
+    const refused = await master.waitStreams(4, 20_000);
+    assert.equal(refused.register.clusterId, "cluster-a", "the agent presents the cluster it adopted");
+    assert.equal(refused.register.agentId, "agent-1", "it keeps its id");
+    assert.deepEqual(
+      refused.register.tasks.map((t) => t.task?.taskId),
+      ["d-wrong"],
+    );
+    assert.equal(processStartTime(pid), startedAt, "the task runs after three refusals");
+    assert.equal(
+      statusesOf(master, "d-wrong").some((st) => st.state === TaskState.TASK_KILLED),
+      false,
+    );
+
+    // A master of its own cluster again: the agent registers with its task still running.
+    master.answer = registered;
+    const back = await waitFor("a registration that is accepted", () =>
+      master.streams.find((x) => x.openedAt >= refused.openedAt && x !== refused && !x.ended),
+    );
+    assert.deepEqual(
+      back.register.tasks.map((t) => [t.task?.taskId, t.state]),
+      [["d-wrong", TaskState.TASK_RUNNING]],
+    );
+  });
 });

@@ -1,6 +1,15 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { decideClusterIdentity, type IdentityFacts } from "../../master/cluster-identity.js";
+import { mkdtempSync, readFileSync, rmSync, truncateSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  ClusterIdentityError,
+  decideClusterIdentity,
+  establishClusterIdentity,
+  type IdentityFacts,
+} from "../../master/cluster-identity.js";
+import { MasterStore } from "../../master/master-store.js";
 
 const fresh = (): string => "cluster-new";
 const facts = (f: Partial<IdentityFacts>): IdentityFacts => ({
@@ -74,4 +83,62 @@ describe("cluster identity at master start", () => {
       }
     });
   }
+});
+
+describe("cluster identity on a real registry", () => {
+  test("made, kept, migrated for a registry from before, refused once the registry is emptied", () => {
+    const dir = mkdtempSync(join(tmpdir(), "yard-identity-"));
+    const idFile = join(dir, "cluster-id");
+    try {
+      let store = new MasterStore(dir);
+      const made = establishClusterIdentity(dir, store, false);
+      assert.equal(made.how, "new");
+      assert.equal(store.clusterId(), made.clusterId);
+      assert.equal(readFileSync(idFile, "utf8").trim(), made.clusterId);
+      assert.deepEqual(establishClusterIdentity(dir, store, false), {
+        clusterId: made.clusterId,
+        how: "kept",
+      });
+
+      // A registry written before cluster ids: it holds an agent, its meta no id.
+      store.putAgent({
+        info: {
+          id: "agent-1",
+          hostname: "h",
+          resources: undefined,
+          attributes: [],
+          executors: [],
+          version: "",
+        },
+        secretHash: "",
+        status: "ACTIVE",
+        draining: false,
+        registeredAt: 1,
+        lastSeen: 1,
+      });
+      store.putMeta("cluster_id", "");
+      rmSync(idFile);
+      const migrated = establishClusterIdentity(dir, store, false);
+      assert.equal(migrated.how, "migrated");
+      assert.notEqual(migrated.clusterId, made.clusterId);
+      assert.equal(readFileSync(idFile, "utf8").trim(), migrated.clusterId);
+      store.close();
+
+      truncateSync(join(dir, "master.db"), 0);
+      store = new MasterStore(dir);
+      assert.throws(
+        () => establishClusterIdentity(dir, store, false),
+        (err: unknown) =>
+          err instanceof ClusterIdentityError &&
+          err.message.startsWith(`master data dir ${dir}: the registry (master.db) is empty or missing`) &&
+          err.message.includes(`names cluster ${migrated.clusterId}`),
+      );
+      const afresh = establishClusterIdentity(dir, store, true);
+      assert.equal(afresh.how, "afresh");
+      assert.equal(readFileSync(idFile, "utf8").trim(), afresh.clusterId);
+      store.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -344,8 +344,8 @@ describe("scheduler and agent APIs refuse bad input", { timeout: 60_000 }, () =>
     await ghost.stop();
   });
 
-  test("agents with a stale id or a duplicate id are refused with the reason", async () => {
-    const register = (agentId: string, agentSecret = "") =>
+  test("agents with a stale id, a duplicate id or of another cluster are refused with the reason", async () => {
+    const register = (agentId: string, agentSecret = "", clusterId = "") =>
       new Promise<MasterMessage>((resolve, reject) => {
         const client = new AgentServiceClient(master.address, insecureChannel(), CHANNEL_OPTIONS);
         const call = client.connect(authMetadata(TOKEN));
@@ -363,7 +363,7 @@ describe("scheduler and agent APIs refuse bad input", { timeout: 60_000 }, () =>
             tasks: [],
             artifacts: [],
             agentSecret,
-            clusterId: "",
+            clusterId,
             info: {
               id: "",
               hostname: "intruder",
@@ -378,6 +378,13 @@ describe("scheduler and agent APIs refuse bad input", { timeout: 60_000 }, () =>
     const stale = await register("agent-from-another-cluster");
     assert.equal(stale.refused?.reason, "STALE_AGENT");
     assert.match(stale.refused!.message, /agent-from-another-cluster/);
+    // Another cluster's agent never hears STALE_AGENT (which makes an agent kill its tasks).
+    const stranger = await register("agent-from-another-cluster", "", "cluster-other");
+    assert.equal(stranger.refused?.reason, "WRONG_CLUSTER");
+    assert.match(
+      stranger.refused!.message,
+      /belongs to cluster cluster-other, this master to cluster cluster-/,
+    );
     const duplicate = await register(agent.agentId()!);
     assert.equal(duplicate.refused?.reason, "DUPLICATE_AGENT");
     assert.match(duplicate.refused!.message, new RegExp(agent.agentId()!));
@@ -385,6 +392,9 @@ describe("scheduler and agent APIs refuse bad input", { timeout: 60_000 }, () =>
     // An id proves itself with the secret issued at its first registration.
     const first = await register("");
     const { agentId: newId, agentSecret } = first.registered!;
+    assert.match(first.registered!.clusterId, /^cluster-/, "a registered agent is told its cluster");
+    const own = await register("agent-unknown", "", first.registered!.clusterId);
+    assert.equal(own.refused?.reason, "STALE_AGENT", "the master's own cluster: the id decides");
     assert.ok(agentSecret.length >= 24, "a new agent is given a secret");
     const impostor = await waitFor("the first stream to be gone", async () => {
       const m = await register(newId, "guessed-secret");
