@@ -30,7 +30,8 @@ import { DEFAULT_SHUTDOWN_GRACE_MS, stopStep } from "../common/shutdown.js";
 import { DockerExecutor } from "./docker-executor.js";
 import { connectEngine, engineAddress, pingEngine } from "./docker/docker-engine.js";
 import { Checkpoint, type CheckpointedTask, type UpdateExtras } from "./checkpoint.js";
-import { ArtifactFetcher } from "./fetcher/artifact-fetcher.js";
+import { DiskPressure } from "./disk-pressure.js";
+import { ArtifactFetcher, InsufficientSpaceError } from "./fetcher/artifact-fetcher.js";
 import {
   type Executor,
   type ExecutorFactory,
@@ -83,6 +84,13 @@ export interface AgentOptions {
   /** BitTorrent listen port (default 0: a free one) and address (default all interfaces). */
   peerPort?: number;
   peerHost?: string;
+  /**
+   * Disk space kept free, in MiB: a fetch must leave it free, and an agent under disk
+   * pressure recovers once it is free again (default 5 % of the disk, at most 64 MiB).
+   */
+  diskReserveMiB?: number;
+  /** How often an agent under disk pressure tries to write its checkpoint again (default 2000). */
+  diskProbeMs?: number;
   statusRetryMs?: number;
   usageIntervalMs?: number;
   cgroupRoot?: string;
@@ -138,6 +146,9 @@ class AgentDaemon {
   private readonly forgetting = new Set<string>();
   private readonly connection: MasterConnection;
   private readonly updates: StatusUpdates;
+  private readonly pressure: DiskPressure;
+  /** The agent secret, also while the checkpoint cannot take it (disk pressure). */
+  private secret: string | undefined;
   private readonly logs: LogStreamer;
   private readonly health: HealthChecker;
   private readonly register: Omit<Register, "agentId" | "tasks">;
@@ -162,6 +173,7 @@ class AgentDaemon {
       "dockerLoadTimeoutMs",
       "tarTimeoutMs",
       "shutdownGraceMs",
+      "diskProbeMs",
     ] as const) {
       const v = opts[name];
       if (v !== undefined && (!Number.isFinite(v) || v <= 0)) {
@@ -171,6 +183,16 @@ class AgentDaemon {
     fs.mkdirSync(opts.dataDir, { recursive: true });
     this.checkpoint = new Checkpoint(opts.dataDir, { inMemory: opts.checkpointInMemory });
     this.id = this.checkpoint.agentId();
+    this.secret = this.checkpoint.agentSecret();
+    this.pressure = new DiskPressure({
+      dataDir: opts.dataDir,
+      reserveMiB: opts.diskReserveMiB,
+      probeMs: opts.diskProbeMs,
+      logger: this.log,
+      flush: () => this.flushToCheckpoint(),
+      onChange: (conditions) =>
+        this.connection.send({ heartbeat: { timestamp: Date.now() / 1000, conditions } }),
+    });
 
     for (const [name, create] of Object.entries(components.executors ?? {})) {
       this.executors.set(name, create({ onEnded: (e) => this.onEnded(e) }));
@@ -219,16 +241,26 @@ class AgentDaemon {
       token: opts.token,
       logger: this.log,
       register: () => this.buildRegister(),
+      conditions: () => this.pressure.conditions(),
       onRegistered: (r) => {
         if (r.agentId && r.agentId !== this.id) {
           this.id = r.agentId;
-          this.checkpoint.setAgentId(r.agentId);
+          const id = r.agentId;
+          this.pressure.tryWrite("agent id", () => this.checkpoint.setAgentId(id));
         }
         // Given on a first registration: what proves this agent id from now on.
-        if (r.agentSecret) this.checkpoint.setAgentSecret(r.agentSecret);
+        if (r.agentSecret) {
+          const secret = r.agentSecret;
+          this.secret = secret;
+          this.pressure.tryWrite("agent secret", () => this.checkpoint.setAgentSecret(secret));
+        }
         // The master refuses agents of other clusters, so a differing id here only comes from
         // a master that had none: the agent keeps its own. One without an id adopts the master's.
-        if (r.clusterId && !this.checkpoint.clusterId()) this.checkpoint.setClusterId(r.clusterId);
+        // On a full disk it is adopted at a later registration.
+        const clusterId = r.clusterId;
+        if (clusterId && !this.checkpoint.clusterId()) {
+          this.pressure.tryWrite("cluster id", () => this.checkpoint.setClusterId(clusterId));
+        }
         this.updates.resendAll();
       },
       onRefused: (r) => this.onRefused(r),
@@ -239,6 +271,7 @@ class AgentDaemon {
       (m) => this.connection.send(m),
       this.log,
       opts.statusRetryMs ?? 3000,
+      (err, what) => this.pressure.writeFailed(err, what),
     );
     this.health = new HealthChecker({
       exec: (taskId, command, timeoutMs) => {
@@ -311,6 +344,7 @@ class AgentDaemon {
     this.health.stop();
     const deadline = Date.now() + this.shutdownGraceMs;
     const left = () => Math.max(0, deadline - Date.now());
+    this.pressure.stop();
     this.updates.stop();
     await stopStep(this.log, "ending the log reads", () => this.logs.stopAll(), left());
     await stopStep(this.log, "closing the master connection", () => this.connection.stop(), left());
@@ -440,12 +474,24 @@ class AgentDaemon {
     return {
       ...this.register,
       agentId: this.id ?? "",
-      agentSecret: this.id ? (this.checkpoint.agentSecret() ?? "") : "",
+      agentSecret: this.id ? (this.secret ?? "") : "",
       clusterId: this.checkpoint.clusterId() ?? "",
       info: { ...this.register.info!, id: this.id ?? "" },
       tasks,
       artifacts: this.fetcher?.cached() ?? [],
+      conditions: this.pressure.conditions(),
     };
+  }
+
+  /** Disk pressure ends: what was kept in memory goes into the checkpoint (throws while it cannot). */
+  private flushToCheckpoint(): void {
+    this.checkpoint.probeWrite();
+    if (this.checkpoint.agentId() !== this.id) this.checkpoint.setAgentId(this.id);
+    if (this.id && this.checkpoint.agentSecret() !== this.secret) this.checkpoint.setAgentSecret(this.secret);
+    this.updates.flush();
+    for (const t of this.tasks.values()) {
+      if (t.killRequested && !isTerminal(t.state)) this.checkpoint.setKillRequested(t.taskId);
+    }
   }
 
   /**
@@ -470,7 +516,7 @@ class AgentDaemon {
   private onMessage(m: MasterMessage): void {
     const runTasks = m.batch?.runTasks ?? [];
     for (const rt of m.runTask ? [m.runTask, ...runTasks] : runTasks) {
-      this.launch(rt).catch((err) => this.log.error("launch failed", { error: errorMessage(err) }));
+      this.launch(rt).catch((err) => this.launchBroke(rt, err));
     }
     if (m.killTask) this.kill(m.killTask);
     if (m.fetchArtifact) this.fetchArtifact(m.fetchArtifact);
@@ -493,7 +539,11 @@ class AgentDaemon {
     if (m.readLogs) this.logs.read(m.readLogs);
     if (m.cancelLogs) this.logs.cancel(m.cancelLogs.requestId);
     if (m.logFlow) this.logs.flow(m.logFlow.requestId, m.logFlow.paused);
-    if (m.ping) this.connection.send({ heartbeat: { timestamp: Date.now() / 1000 } });
+    if (m.ping) {
+      this.connection.send({
+        heartbeat: { timestamp: Date.now() / 1000, conditions: this.pressure.conditions() },
+      });
+    }
     if (m.shutdown) this.log.warn("master sent shutdown, ignored", { message: m.shutdown.message });
   }
 
@@ -528,6 +578,19 @@ class AgentDaemon {
       recorded = true;
       return { ...t };
     };
+    if (this.pressure.active) {
+      this.report(
+        t.taskId,
+        {
+          state: TaskState.TASK_FAILED,
+          reason: Reason.DISK_PRESSURE,
+          message: `the agent is under disk pressure and takes no launches: ${this.pressure.reason()}`,
+        },
+        undefined,
+        { task: firstWrite() },
+      );
+      return;
+    }
     const ex = this.executors.get(executorName);
     if (!ex) {
       this.report(
@@ -548,8 +611,22 @@ class AgentDaemon {
       this.report(t.taskId, { state: TaskState.TASK_STARTING, reason: "", message: "" }, undefined, {
         task: firstWrite(),
       });
-    if (!whileCreating) this.checkpoint.addTask(firstWrite()!);
-    else if (rt.artifact?.release) starting();
+    if (!whileCreating) {
+      const first = firstWrite()!;
+      if (!this.pressure.tryWrite("task launch", () => this.checkpoint.addTask(first))) {
+        this.report(
+          t.taskId,
+          {
+            state: TaskState.TASK_FAILED,
+            reason: Reason.DISK_PRESSURE,
+            message: `the agent cannot record the task: ${this.pressure.reason()}`,
+          },
+          undefined,
+          { task: first },
+        );
+        return;
+      }
+    } else if (rt.artifact?.release) starting();
     if (rt.artifact?.release) {
       // The task's release must be in the cache, verified, and installed before it starts.
       const release = rt.artifact.release;
@@ -561,7 +638,7 @@ class AgentDaemon {
         this.fetcher?.unpin(release, t.taskId);
         this.report(t.taskId, {
           state: TaskState.TASK_FAILED,
-          reason: Reason.LAUNCH_FAILED,
+          reason: err instanceof InsufficientSpaceError ? Reason.INSUFFICIENT_DISK : Reason.FETCH_FAILED,
           message: `release ${release} could not be fetched, verified and installed: ${errorMessage(err)}`,
         });
         return;
@@ -602,6 +679,25 @@ class AgentDaemon {
     }
   }
 
+  /**
+   * A launch threw past its own error handling: the task must still end with a terminal
+   * status, never stay STAGING.
+   */
+  private launchBroke(rt: RunTask, err: unknown): void {
+    this.log.error("launch failed", { task: rt.task?.taskId, error: errorMessage(err) });
+    const t = rt.task ? this.tasks.get(rt.task.taskId) : undefined;
+    if (!t || isTerminal(t.state) || this.executors.get(t.executor)?.isRunning(t.taskId)) return;
+    try {
+      this.report(t.taskId, {
+        state: TaskState.TASK_FAILED,
+        reason: Reason.LAUNCH_FAILED,
+        message: `the agent could not launch the task: ${errorMessage(err)}`,
+      });
+    } catch (again) {
+      this.log.error("cannot report a failed launch", { task: t.taskId, error: errorMessage(again) });
+    }
+  }
+
   private kill(k: KillTask): void {
     const t = this.tasks.get(k.taskId);
     if (!t) {
@@ -623,7 +719,8 @@ class AgentDaemon {
   private async killRunning(t: AgentTask, graceMs: number | undefined): Promise<void> {
     if (!t.killRequested) {
       t.killRequested = true;
-      this.checkpoint.setKillRequested(t.taskId);
+      // On a full disk the kill goes on; the flag is written when the disk pressure ends.
+      this.pressure.tryWrite("kill request", () => this.checkpoint.setKillRequested(t.taskId));
     }
     // A task being stopped is expected to fail its checks: no verdict about it any more.
     this.health.unwatch(t.taskId);
@@ -742,6 +839,7 @@ class AgentDaemon {
         dockerHost: docker,
         dockerLoadTimeoutMs: o.dockerLoadTimeoutMs,
         tarTimeoutMs: o.tarTimeoutMs,
+        diskReserveMiB: o.diskReserveMiB,
         logger: this.log,
       },
     );

@@ -142,6 +142,11 @@ export class Checkpoint {
     this.meta.set("cluster_id", id);
   }
 
+  /** A real, durable write: whether the checkpoint can be written again after disk pressure. */
+  probeWrite(): void {
+    this.meta.set("last_write_probe", String(Date.now()));
+  }
+
   /** Records a task about to be launched. */
   addTask(t: CheckpointedTask): void {
     this.insertTask.run(

@@ -14,6 +14,7 @@ import {
   type Register,
   type Registered,
 } from "../proto/gen/yard/v1/agent.js";
+import type { AgentConditions } from "../proto/gen/yard/v1/common.js";
 import { Backoff } from "./backoff.js";
 
 export interface MasterConnectionInit {
@@ -23,6 +24,8 @@ export interface MasterConnectionInit {
   /** Built afresh for every attempt: the agent's id and tasks change between attempts. */
   register: () => Register;
   onRegistered: (r: Registered) => void;
+  /** What every heartbeat reports of the agent's health (disk pressure). */
+  conditions?: () => AgentConditions;
   /** Awaited before the next attempt (STALE_AGENT makes the agent forget its tasks). */
   onRefused: (r: Refused) => Promise<void>;
   /** Every message after `registered`. May throw: the error is logged, the stream stays. */
@@ -139,7 +142,10 @@ export class MasterConnection {
             const secs = msg.registered.heartbeatIntervalSeconds;
             const interval = (Number.isFinite(secs) && secs > 0 ? secs : DEFAULT_HEARTBEAT_S) * 1000;
             heartbeat = setInterval(
-              () => this.send({ heartbeat: { timestamp: Date.now() / 1000 } }),
+              () =>
+                this.send({
+                  heartbeat: { timestamp: Date.now() / 1000, conditions: this.init.conditions?.() },
+                }),
               interval,
             );
             log.info("registered with master", { agent: msg.registered.agentId, master: this.init.address });

@@ -78,6 +78,7 @@ export const SETTINGS = {
   // Agent: release cache and BitTorrent fetcher (docs/releases.md).
   cacheDir: { parse: p.text } as SettingSpec<string>,
   cacheSize: { parse: p.positive } as SettingSpec<number>,
+  diskReserve: { parse: p.nonNegative } as SettingSpec<number>,
   uploadRate: { parse: byteRate } as SettingSpec<number>,
   downloadRate: { parse: byteRate } as SettingSpec<number>,
   peerPort: { parse: p.port } as SettingSpec<number>,

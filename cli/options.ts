@@ -64,6 +64,10 @@ export function addAgentResourceOptions(cmd: Command): Command {
       "release cache limit in MiB, LRU eviction past it (env YARD_CACHE_SIZE; default unlimited)",
     )
     .option(
+      "--disk-reserve <MiB>",
+      "disk space kept free: a fetch must leave it, disk pressure ends once it is free (env YARD_DISK_RESERVE; default 5% of the disk, at most 64)",
+    )
+    .option(
       "--upload-rate <rate>",
       "BitTorrent upload limit in bytes/s, e.g. 10M (env YARD_UPLOAD_RATE; default unlimited)",
     )

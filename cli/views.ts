@@ -5,7 +5,16 @@ import { TaskState } from "../proto/gen/yard/v1/common.js";
 import type { AgentState, ClusterEvent, FrameworkState, TaskRecord } from "../proto/gen/yard/v1/operator.js";
 import { renderTable } from "./table.js";
 
-export const AGENT_HEADERS = ["ID", "HOSTNAME", "STATUS", "CPUS", "MEM", "TASKS", "ATTRIBUTES"] as const;
+export const AGENT_HEADERS = [
+  "ID",
+  "HOSTNAME",
+  "STATUS",
+  "CONDITIONS",
+  "CPUS",
+  "MEM",
+  "TASKS",
+  "ATTRIBUTES",
+] as const;
 export const FRAMEWORK_HEADERS = ["ID", "NAME", "ROLE", "STATUS", "TASKS", "SHARE"] as const;
 export const TASK_HEADERS = ["ID", "FRAMEWORK", "AGENT", "STATE", "CPU", "MEM", "AGE", "MESSAGE"] as const;
 
@@ -35,6 +44,13 @@ export function formatBytes(bytes: number): string {
   return `${i === 0 ? Math.round(v) : num(Math.round(v * 10) / 10)}${units[i]}`;
 }
 
+/** What the agent reports of its health, like kubectl's node conditions: "DiskPressure" or "-". */
+export function agentConditions(a: AgentState): string {
+  const out: string[] = [];
+  if (a.conditions?.diskPressure) out.push("DiskPressure");
+  return out.join(",") || "-";
+}
+
 export function agentRow(a: AgentState): string[] {
   const total = a.info?.resources;
   const used = a.allocated;
@@ -42,6 +58,7 @@ export function agentRow(a: AgentState): string[] {
     a.info?.id ?? "",
     a.info?.hostname ?? "",
     a.status,
+    agentConditions(a),
     `${num(used?.cpus ?? 0)}/${num(total?.cpus ?? 0)}`,
     `${num(used?.mem ?? 0)}/${num(total?.mem ?? 0)}`,
     String(a.runningTasks),

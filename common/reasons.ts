@@ -28,6 +28,15 @@ export const Reason = {
   RECONCILIATION: "REASON_RECONCILIATION",
   /** After an agent restart the task's process had ended and its exit status was lost. */
   EXIT_STATUS_UNKNOWN: "REASON_EXIT_STATUS_UNKNOWN",
+  /** The task's release could not be fetched and verified (the message says why). */
+  FETCH_FAILED: "REASON_FETCH_FAILED",
+  /** The task's release does not fit on the agent's disk (the message gives need and free space). */
+  INSUFFICIENT_DISK: "REASON_INSUFFICIENT_DISK",
+  /**
+   * The agent is under disk pressure (it cannot write its checkpoint): it refuses launches
+   * until space is back. The task never started; it may run elsewhere.
+   */
+  DISK_PRESSURE: "REASON_DISK_PRESSURE",
   /** The agent was drained past its deadline. */
   AGENT_DRAINED: "REASON_AGENT_DRAINED",
 } as const;

@@ -7,7 +7,7 @@ import { newId } from "../common/ids.js";
 import { Reason } from "../common/reasons.js";
 import { isTerminal, TaskState } from "../common/task-states.js";
 import type { AgentMessage, Register, RunningTask } from "../proto/gen/yard/v1/agent.js";
-import type { AgentInfo, TaskStatus, TaskUsage } from "../proto/gen/yard/v1/common.js";
+import type { AgentConditions, AgentInfo, TaskStatus, TaskUsage } from "../proto/gen/yard/v1/common.js";
 import { Event_Type } from "../proto/gen/yard/v1/scheduler.js";
 import { freshClock } from "./agent-liveness.js";
 import type { AgentLink } from "./links.js";
@@ -15,7 +15,7 @@ import { agentHeartbeatMs } from "./master-config.js";
 import { validateRegistration } from "./registration-check.js";
 import type { AgentEntry } from "./registry-entries.js";
 
-import { type MasterCore, now } from "./master-core.js";
+import { type MasterCore, NO_CONDITIONS, now } from "./master-core.js";
 
 export class AgentSessions {
   constructor(private readonly core: MasterCore) {}
@@ -66,6 +66,7 @@ export class AgentSessions {
           draining: false,
           registeredAt: t / 1000,
           lastSeenMs: t,
+          conditions: NO_CONDITIONS,
           tasks: new Set(),
           doomed: new Map(),
           ackOutbox: [],
@@ -101,6 +102,8 @@ export class AgentSessions {
     } else {
       this.core.allocator.addAgent({ id: info.id, total: info.resources!, draining: false });
     }
+    a.conditions = NO_CONDITIONS;
+    this.setConditions(a, reg.conditions);
     this.core.log.info(reregistered ? "agent re-registered" : "agent registered", {
       agent: info.id,
       hostname: info.hostname,
@@ -193,6 +196,7 @@ export class AgentSessions {
     const agent = this.core.agents.get(agentId);
     if (!agent || agent.link !== link) return;
     agent.lastSeenMs = now();
+    if (msg.heartbeat) this.setConditions(agent, msg.heartbeat.conditions);
     if (msg.status?.status) this.agentStatus(agent, msg.status.status);
     for (const u of msg.batch?.statuses ?? []) if (u.status) this.agentStatus(agent, u.status);
     if (msg.usage) {
@@ -205,6 +209,39 @@ export class AgentSessions {
     const progress = msg.fetchProgress;
     if (progress)
       this.core.guard("fetch progress", () => this.core.releases?.fetchProgress(agentId, progress));
+  }
+
+  /**
+   * Takes the conditions an agent reports. Under disk pressure it gets no offers (those it has
+   * are rescinded) until it reports the pressure gone; its tasks are left alone.
+   */
+  private setConditions(agent: AgentEntry, reported: AgentConditions | undefined): void {
+    const next = reported ?? NO_CONDITIONS;
+    const was = agent.conditions.diskPressure;
+    agent.conditions = { diskPressure: next.diskPressure, message: next.message };
+    if (next.diskPressure === was) return;
+    const agentId = agent.info.id;
+    this.core.allocator.setAgentDiskPressure(agentId, next.diskPressure);
+    this.core.store.transaction(() =>
+      this.core.events.append({
+        type: next.diskPressure ? "AGENT_DISK_PRESSURE" : "AGENT_DISK_PRESSURE_CLEARED",
+        agentId,
+        message: next.message,
+      }),
+    );
+    if (next.diskPressure) {
+      this.core.log.warn("agent under disk pressure: no offers of it", {
+        agent: agentId,
+        reason: next.message,
+      });
+      const t = now();
+      for (const o of this.core.offers.forAgent(agentId)) {
+        this.core.rescindOffer(o, `agent under disk pressure: ${next.message}`, t);
+      }
+    } else {
+      this.core.log.info("agent disk pressure cleared", { agent: agentId });
+      this.core.allocateSoon(agentId);
+    }
   }
 
   agentDisconnected(agentId: string, link: AgentLink): void {

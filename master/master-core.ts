@@ -6,7 +6,7 @@ import { newUuid } from "../common/ids.js";
 import { createLogger, type Logger } from "../common/logger.js";
 import { canTransition, isTerminal, TaskState } from "../common/task-states.js";
 import type { MasterMessage } from "../proto/gen/yard/v1/agent.js";
-import { type Offer, TaskStatus } from "../proto/gen/yard/v1/common.js";
+import { type AgentConditions, type Offer, TaskStatus } from "../proto/gen/yard/v1/common.js";
 import { Event_Type } from "../proto/gen/yard/v1/scheduler.js";
 import { Allocator } from "./allocator/allocator.js";
 import { type OfferRecord, OfferBook } from "./allocator/offer-book.js";
@@ -18,6 +18,8 @@ import type { AgentEntry, FrameworkEntry, TaskEntry } from "./registry-entries.j
 import type { ReleaseHooks } from "./releases/release-hooks.js";
 
 export const now = () => Date.now();
+
+export const NO_CONDITIONS: AgentConditions = { diskPressure: false, message: "" };
 
 export class MasterCore {
   /** False once the master stops: late callbacks then do nothing. */
@@ -76,6 +78,7 @@ export class MasterCore {
         registeredAt: a.registeredAt,
         lastSeenMs: t,
         unreachableSinceMs: status === "UNREACHABLE" ? t : undefined,
+        conditions: NO_CONDITIONS,
         tasks: new Set(),
         doomed: new Map(),
         ackOutbox: [],

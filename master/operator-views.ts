@@ -33,6 +33,7 @@ export function agentView(a: AgentEntry, allocator: Allocator, offers: OfferBook
     registeredAt: a.registeredAt,
     lastHeartbeat: a.lastSeenMs / 1000,
     runningTasks: a.tasks.size,
+    conditions: a.conditions,
   };
 }
 

@@ -1,5 +1,11 @@
 // What the master keeps in memory per agent, framework and task, beside what it stores.
-import type { AgentInfo, FrameworkInfo, Resources, TaskStatus } from "../proto/gen/yard/v1/common.js";
+import type {
+  AgentConditions,
+  AgentInfo,
+  FrameworkInfo,
+  Resources,
+  TaskStatus,
+} from "../proto/gen/yard/v1/common.js";
 import type { AgentLink, FrameworkLink } from "./links.js";
 import type { AgentStatusName, FrameworkStatusName, StoredTask } from "./master-store.js";
 
@@ -15,6 +21,8 @@ export interface AgentEntry {
   /** When it became UNREACHABLE; the gone timeout runs from here. */
   unreachableSinceMs?: number;
   link?: AgentLink;
+  /** As the agent last reported them (Register, heartbeats); not stored: an agent reports them again. */
+  conditions: AgentConditions;
   /** Non-terminal tasks on this agent. */
   tasks: Set<string>;
   /**

@@ -8,7 +8,12 @@
 //   A file that fails is fetched again; webtorrent's piece check at add time keeps every
 //   piece that is still good, so only the damaged pieces travel again.
 // - One fetch per release at a time: a second request for a release being fetched joins it.
-// - A fetch interrupted by an agent restart resumes at start from the pieces on disk.
+// - A fetch starts only when the release fits on the disk with the reserve left free (after
+//   evicting unpinned releases, least recently used first); otherwise it fails at once with
+//   InsufficientSpaceError, naming what it needs and what is free (docs/releases.md).
+// - A failed fetch leaves nothing behind: its partial file and cache entry are removed. Only a
+//   fetch cut short by the agent stopping keeps its pieces, and resumes at the next start from
+//   them, after the same space check.
 // - A release pinned by a task (pin/unpin) is never evicted, by the LRU or by the master.
 // - Progress goes out through `onProgress`: FETCHING at most every `progressIntervalMs`,
 //   VERIFYING, then DONE or FAILED; while seeding, DONE again when the upload counter moved
@@ -21,6 +26,8 @@ import { ArtifactCache, type CacheEntry, checkKind, checkRelease, checkSha256 } 
 import { dockerLoad, installIntoSandbox } from "./artifact-install.js";
 import { verifyArtifact } from "./artifact-verify.js";
 import { planEviction } from "./cache-eviction.js";
+import { planFetchSpace } from "./fetch-space.js";
+import { bytesOnDisk, diskSpace, reserveBytes } from "../disk-space.js";
 import { PeerGuard } from "./peer-guard.js";
 import {
   createSwarmClient,
@@ -57,6 +64,8 @@ export interface ArtifactFetcherInit {
   stallTimeoutMs?: number;
   /** Fetches of one request when the finished file fails its sha256. */
   maxAttempts?: number;
+  /** Space a fetch must leave free on the cache's disk, in MiB (default: disk-space.ts). */
+  diskReserveMiB?: number;
   logger?: Logger;
 }
 
@@ -69,6 +78,14 @@ export class FetchError extends Error {
   ) {
     super(message, options);
     this.name = "FetchError";
+  }
+}
+
+/** The release does not fit on the disk, even after evicting what may be evicted. */
+export class InsufficientSpaceError extends FetchError {
+  constructor(release: string, message: string) {
+    super(release, message);
+    this.name = "InsufficientSpaceError";
   }
 }
 
@@ -299,6 +316,7 @@ export class ArtifactFetcher {
       });
       await this.dropTorrent(req.release);
     }
+    await this.ensureSpace(req, size);
     this.cache.put(
       {
         release: req.release,
@@ -359,8 +377,42 @@ export class ArtifactFetcher {
         this.log.warn("fetch attempt failed", { release: req.release, attempt, error: lastError });
       }
     }
+    // A stopping agent resumes from what is on disk; any other failure leaves nothing behind.
+    if (!signal.aborted) await this.discard(req.release);
     this.progress(req, "FAILED", { error: lastError });
     throw new FetchError(req.release, `fetch of ${req.release} failed: ${lastError}`);
+  }
+
+  /** Fails the fetch before it writes anything unless the release fits (evicting LRU releases). */
+  private async ensureSpace(req: FetchArtifact, size: number): Promise<void> {
+    const disk = diskSpace(this.cache.dir);
+    const plan = planFetchSpace({
+      release: req.release,
+      needBytes: Math.max(size - bytesOnDisk(this.cache.dataDir(req.release)), 0),
+      freeBytes: disk.freeBytes,
+      reserveBytes: reserveBytes(disk.totalBytes, this.init.diskReserveMiB),
+      cached: this.cache.all(),
+      busy: new Set([...this.pins.keys(), ...this.active.keys()]),
+    });
+    if (!plan.fits) {
+      await this.discard(req.release);
+      this.log.warn("release does not fit on the disk", { release: req.release, reason: plan.message });
+      this.progress(req, "FAILED", { error: plan.message });
+      throw new InsufficientSpaceError(req.release, plan.message);
+    }
+    for (const release of plan.evict) {
+      this.log.info("evicting least recently used release to make room on the disk", { release });
+      await this.evict(release).catch((err) =>
+        this.log.warn("eviction failed", { release, error: errorMessage(err) }),
+      );
+    }
+  }
+
+  /** Forgets a release that is not verified: its torrent, partial file and cache entry. */
+  private async discard(release: string): Promise<void> {
+    await this.dropTorrent(release);
+    if (this.cache.get(release)) this.cache.remove(release);
+    else fs.rmSync(this.cache.releaseDir(release), { recursive: true, force: true });
   }
 
   /** Adds the torrent (or finds it already added) and waits until every piece is verified. */

@@ -59,8 +59,10 @@ interface AgentState {
   /** Free: total minus everything in `held`. */
   available: Resources;
   draining: boolean;
+  /** Reported by the agent; like draining, it holds what it has and gets no new offers. */
+  diskPressure: boolean;
   active: boolean;
-  /** In the index and in the free sums: active, not draining, and enough free. */
+  /** In the index and in the free sums: active, not draining, no disk pressure, and enough free. */
   offerable: boolean;
   /** What each framework holds here (offers + tasks), known frameworks or not. */
   readonly held: Map<string, Resources>;
@@ -133,6 +135,7 @@ export class Allocator {
       total: cloneResources(agent.total),
       available: cloneResources(agent.total),
       draining: agent.draining ?? false,
+      diskPressure: false,
       active: true,
       offerable: false,
       held: new Map(),
@@ -169,6 +172,14 @@ export class Allocator {
     const a = this.mustAgent(agentId);
     this.detach(a);
     a.draining = draining;
+    this.attach(a);
+  }
+
+  /** Agents under disk pressure get no new offers; what they hold stays held. */
+  setAgentDiskPressure(agentId: string, pressure: boolean): void {
+    const a = this.mustAgent(agentId);
+    this.detach(a);
+    a.diskPressure = pressure;
     this.attach(a);
   }
 
@@ -389,7 +400,7 @@ export class Allocator {
 
   /**
    * Why each agent got no offer in the last cycle (agents that got one are absent). Agents
-   * the cycle did not look at are described by their state now: draining, inactive,
+   * the cycle did not look at are described by their state now: draining, disk pressure, inactive,
    * no_resources, or pending (free resources that came back after the cycle).
    */
   lastCycleReasons(): Map<string, string> {
@@ -399,6 +410,8 @@ export class Allocator {
         if (a.reason !== null) out.set(a.id, a.reason);
       } else if (a.draining) {
         out.set(a.id, AllocatorReason.DRAINING);
+      } else if (a.diskPressure) {
+        out.set(a.id, AllocatorReason.DISK_PRESSURE);
       } else if (!a.active) {
         out.set(a.id, AllocatorReason.INACTIVE);
       } else {
@@ -590,7 +603,8 @@ export class Allocator {
   /** Puts the agent back into the index and the free sums if it can be offered. */
   private attach(a: AgentState): void {
     const r = a.available;
-    a.offerable = a.active && !a.draining && (r.cpus >= this.minCpus || r.mem >= this.minMem);
+    a.offerable =
+      a.active && !a.draining && !a.diskPressure && (r.cpus >= this.minCpus || r.mem >= this.minMem);
     if (!a.offerable) return;
     this.index.add(a);
     this.free.cpus += r.cpus;

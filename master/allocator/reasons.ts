@@ -5,6 +5,8 @@ export const AllocatorReason = {
   NO_RESOURCES: "no_resources",
   /** The agent is being drained: no new offers on it. */
   DRAINING: "draining",
+  /** The agent reports disk pressure (it cannot write its checkpoint): no new offers on it. */
+  DISK_PRESSURE: "disk_pressure",
   /** The agent is disconnected: it keeps its allocations but gets no offers. */
   INACTIVE: "inactive",
   /** No framework could be offered anything: none is active and unsuppressed. */

@@ -58,6 +58,7 @@ describe("views", () => {
       "agent-1",
       "h1",
       "ACTIVE",
+      "-",
       "0.5/4",
       "128/8192",
       "2",
@@ -65,9 +66,14 @@ describe("views", () => {
     ]);
     assert.equal(
       agentsTable([agent]),
-      "ID        HOSTNAME   STATUS   CPUS    MEM        TASKS   ATTRIBUTES\n" +
-        "agent-1   h1         ACTIVE   0.5/4   128/8192   2       zone=a,rack=r1\n",
+      "ID        HOSTNAME   STATUS   CONDITIONS   CPUS    MEM        TASKS   ATTRIBUTES\n" +
+        "agent-1   h1         ACTIVE   -            0.5/4   128/8192   2       zone=a,rack=r1\n",
     );
+  });
+
+  test("agent row: disk pressure in the conditions column", () => {
+    const pressed = { ...agent, conditions: { diskPressure: true, message: "disk full" } };
+    assert.equal(agentRow(pressed)[3], "DiskPressure");
   });
 
   test("framework row: dominant share as a percentage, role * when empty", () => {

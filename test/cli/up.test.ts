@@ -90,9 +90,9 @@ test("yardctl up: get agents shows its one agent, with the token from the data d
   const table = await yardctl(["get", "agents"]);
   assert.equal(table.code, 0, table.stderr);
   const lines = table.stdout.trim().split("\n");
-  assert.match(lines[0], /^ID\s+HOSTNAME\s+STATUS\s+CPUS\s+MEM\s+TASKS\s+ATTRIBUTES$/);
+  assert.match(lines[0], /^ID\s+HOSTNAME\s+STATUS\s+CONDITIONS\s+CPUS\s+MEM\s+TASKS\s+ATTRIBUTES$/);
   assert.equal(lines.length, 2, table.stdout);
-  assert.match(lines[1], /^agent-\S+\s+\S+\s+ACTIVE\s+0\/2\s+0\/1024\s+0\s+-$/);
+  assert.match(lines[1], /^agent-\S+\s+\S+\s+ACTIVE\s+-\s+0\/2\s+0\/1024\s+0\s+-$/);
 
   const json = await yardctl(["get", "agents", "-o", "json"]);
   assert.equal(JSON.parse(json.stdout).agents.length, 1);

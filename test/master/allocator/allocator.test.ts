@@ -195,6 +195,23 @@ describe("Allocator", () => {
     assert.equal(al.allocate(1, noOffers).length, 1);
   });
 
+  test("agents under disk pressure get no new offers, keep what they hold, and come back when it clears", () => {
+    const al = cluster(2, "cpus:2;mem:2048");
+    al.addFramework({ id: "F", role: "*" });
+    al.addUsed("a1", "F", r("cpus:1;mem:1024"));
+    al.setAgentDiskPressure("a1", true);
+    assert.deepEqual(
+      al.allocate(0, noOffers).map((g) => g.agentId),
+      ["a2"],
+    );
+    assert.equal(al.lastCycleReasons().get("a1"), "disk_pressure");
+    assert.deepEqual(al.frameworkAllocation("F"), r("cpus:3;mem:3072"));
+    al.setAgentDiskPressure("a1", false);
+    assert.deepEqual(al.allocate(1, noOffers), [
+      { frameworkId: "F", agentId: "a1", resources: r("cpus:1;mem:1024") },
+    ]);
+  });
+
   test("a framework holding an offer on an agent is skipped there: one offer per (agent, framework)", () => {
     const al = cluster(1, "cpus:4;mem:4096");
     const book = new OfferBook();
