@@ -63,11 +63,9 @@ export const SETTINGS = {
   killGrace: { parse: p.nonNegative } as SettingSpec<number>,
   batchHost: { parse: p.text, default: "127.0.0.1" } as SettingSpec<string>,
   batchPort: { parse: p.port, default: 0 } as SettingSpec<number>,
-  // Service framework (docs/service-framework.md): its DeployService address, and the address its
-  // health checks dial (default: each agent's `address` attribute, else its hostname).
+  // Service framework (docs/service-framework.md): its DeployService address.
   serviceHost: { parse: p.text, default: "127.0.0.1" } as SettingSpec<string>,
   servicePort: { parse: p.port, default: 0 } as SettingSpec<number>,
-  checkHost: { parse: p.text } as SettingSpec<string>,
   // Agent: Docker executor (docs/docker.md).
   dockerSocket: { parse: p.text } as SettingSpec<string>,
   allowedHostPaths: {

@@ -157,10 +157,9 @@ export function serviceDir(home: string): string {
   return join(home, "service");
 }
 
-/** Settings of the service framework (flags, env YARD_SERVICE_HOST/PORT, YARD_CHECK_HOST). */
+/** Settings of the service framework (flags, env YARD_SERVICE_HOST/PORT). */
 const SERVICE_HOST: SettingSpec<string> = { parse: p.text, env: "YARD_SERVICE_HOST" };
 const SERVICE_PORT: SettingSpec<number> = { parse: p.port, env: "YARD_SERVICE_PORT" };
-const CHECK_HOST: SettingSpec<string> = { parse: p.text, env: "YARD_CHECK_HOST" };
 
 export function serviceOptions(
   layers: Layers,
@@ -174,7 +173,6 @@ export function serviceOptions(
     dataDir: serviceDir(resolveHome(layers)),
     host: resolveSetting("serviceHost", SERVICE_HOST, layers).value ?? "127.0.0.1",
     port: resolveSetting("servicePort", SERVICE_PORT, layers).value ?? 0,
-    checkHost: resolveSetting("checkHost", CHECK_HOST, layers).value,
     name: "service",
     shutdownGraceMs: seconds(s.shutdownGrace),
   };

@@ -129,8 +129,6 @@ class ServiceProcess {
     this.child = start(
       [yardctl, "service", "--master", this.master, "--data-dir", this.home, "--token", token],
       this.home,
-      // The framework's own checks (where it still runs them) dial the agents' listeners here.
-      { YARD_CHECK_HOST: "127.0.0.1" },
     );
     const fw = await until("the service framework", async () => {
       const { frameworks } = await unary(operator.getFrameworks, operator, {}, md, 5_000);

@@ -147,10 +147,6 @@ export function registerDaemons(program: Command): void {
       .option(
         "--service-port <port>",
         "port of its DeployService, 0 = a free one (env YARD_SERVICE_PORT; default 0)",
-      )
-      .option(
-        "--check-host <addr>",
-        "address health checks dial (env YARD_CHECK_HOST; default: the agent's address attribute, else its hostname)",
       ),
   ).action(async (flags: Record<string, unknown>) => {
     const opts = serviceOptions(loadLayers(flags));

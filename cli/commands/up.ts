@@ -90,11 +90,9 @@ export function registerUp(program: Command): void {
       });
       started.push({ name: "batch framework", stop: () => batch.stop() });
 
-      // Everything runs on this host: health checks dial the loopback address.
       const { startServiceFramework } = await import("../../frameworks/service/service-daemon.js");
       const service = await startServiceFramework({
         ...serviceOptions(layers, token, master.address),
-        checkHost: "127.0.0.1",
         logger: createLogger("service"),
       });
       started.push({ name: "service framework", stop: () => service.stop() });

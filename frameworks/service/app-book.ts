@@ -1,10 +1,11 @@
 // The service framework's book of records in memory: apps, revisions, deployments and live
-// instances (with their run-time health), and the changes to them not yet written to the
+// instances (with the health their task statuses carry), and the changes to them not yet written to the
 // ServiceStore. Every change goes through put(); flush() writes what a tick changed in one
 // transaction, the last write of each record winning.
 import { randomUUID } from "node:crypto";
 import { FailedPreconditionError, NotFoundError } from "../../common/errors.js";
 import type { AppSpec } from "./app-spec.js";
+import type { InstanceHealth } from "./instance-health.js";
 import { stepTargets } from "./rollout-plan.js";
 import {
   type AppRecord,
@@ -15,21 +16,22 @@ import {
 } from "./service-state.js";
 import type { ServiceStore, StoreChanges } from "./service-store.js";
 
-/** An instance with what the framework learns about it at run time (not persisted). */
+/**
+ * An instance with what its task statuses say at run time (not persisted: a restarted
+ * framework learns it again from the master's reconciliation answers).
+ */
 export interface Live {
   rec: InstanceRecord;
-  healthy: boolean;
+  health: InstanceHealth;
+  /** Seconds; meaningful while healthy (instance-health.ts healthySince). */
   healthySince: number;
-  runningSince: number;
-  failuresInARow: number;
-  nextCheckAt: number;
-  checking: boolean;
   killSentAt: number;
   /** When it was last reported UNREACHABLE (0: reachable); after a restart, the restart. */
   unreachableSince: number;
 }
 
 export interface InstanceView extends InstanceRecord {
+  health: InstanceHealth;
   healthy: boolean;
   ready: boolean;
 }
@@ -69,7 +71,12 @@ export class AppBook {
     const instances: InstanceView[] = [];
     for (const l of this.live.values()) {
       if (l.rec.app !== name) continue;
-      instances.push({ ...l.rec, healthy: l.healthy, ready: this.isReady(l, now) });
+      instances.push({
+        ...l.rec,
+        health: l.health,
+        healthy: l.health === "healthy",
+        ready: this.isReady(l, now),
+      });
     }
     instances.sort((a, b) => a.launchedAt - b.launchedAt || a.taskId.localeCompare(b.taskId));
     let deploymentSteps: number[] = [];
@@ -90,21 +97,11 @@ export class AppBook {
   }
 
   fresh(rec: InstanceRecord): Live {
-    return {
-      rec,
-      healthy: false,
-      healthySince: 0,
-      runningSince: 0,
-      failuresInARow: 0,
-      nextCheckAt: 0,
-      checking: false,
-      killSentAt: 0,
-      unreachableSince: 0,
-    };
+    return { rec, health: "unknown", healthySince: 0, killSentAt: 0, unreachableSince: 0 };
   }
 
   isReady(l: Live, now: number): boolean {
-    if (!l.healthy) return false;
+    if (l.health !== "healthy") return false;
     const rev = this.revisions.get(l.rec.app)?.find((r) => r.number === l.rec.revision);
     return now - l.healthySince >= (rev?.spec.rollout.minHealthySeconds ?? 0);
   }

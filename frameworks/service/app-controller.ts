@@ -79,12 +79,14 @@ export class AppController {
     const others = live.filter((l) => l.rec.revision !== app.revision && !l.rec.stopping);
     if (mine.length < app.instances) this.fx.want(app, app.revision, app.instances - mine.length, now);
     if (mine.length > app.instances) {
+      // Unhealthy ones go first, then those of unknown health, then the newest.
+      const rank = { unhealthy: 0, unknown: 1, healthy: 2 } as const;
       const extra = [...mine].sort(
-        (a, b) => Number(a.healthy) - Number(b.healthy) || b.rec.launchedAt - a.rec.launchedAt,
+        (a, b) => rank[a.health] - rank[b.health] || b.rec.launchedAt - a.rec.launchedAt,
       );
       for (const l of extra.slice(0, mine.length - app.instances)) this.fx.stop(l, "scaled down", now);
     }
-    if (others.length > 0 && mine.filter((l) => l.healthy).length >= app.instances) {
+    if (others.length > 0 && mine.filter((l) => l.health === "healthy").length >= app.instances) {
       for (const l of others) this.fx.stop(l, `replaced by revision ${app.revision}`, now);
     }
   }
@@ -118,7 +120,8 @@ export class AppController {
     const news = live.filter((l) => l.rec.revision === target && !l.rec.stopping);
     const ready = news.filter((l) => this.book.isReady(l, now)).length;
     for (const l of news) {
-      if (l.healthy && ready < news.length) this.fx.wakeAt(l.healthySince + policy.minHealthySeconds);
+      if (l.health === "healthy" && ready < news.length)
+        this.fx.wakeAt(l.healthySince + policy.minHealthySeconds);
     }
     if (ready > dep.bestReady) {
       dep.bestReady = ready;
@@ -156,9 +159,9 @@ export class AppController {
       policy,
       target: targets[dep.step]!,
       newLive: news.length,
-      newHealthy: news.filter((l) => l.healthy).length,
+      newHealthy: news.filter((l) => l.health === "healthy").length,
       newReady: ready,
-      old: old.map((l) => ({ taskId: l.rec.taskId, healthy: l.healthy })),
+      old: old.map((l) => ({ taskId: l.rec.taskId, health: l.health })),
     });
     if (decision.start > 0) this.fx.want(app, target, decision.start, now);
     for (const id of decision.stop) {

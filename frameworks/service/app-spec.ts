@@ -13,7 +13,7 @@ export interface HealthCheck {
   path: string;
   /** Which of the instance's ports (PORT<n>) http and tcp checks dial. */
   portIndex: number;
-  /** command: run under /bin/sh -c with HOST and PORT set. */
+  /** command: run by the agent under /bin/sh -c inside the instance, with its environment (PORT, PORT0...). */
   command: string;
   intervalSeconds: number;
   timeoutSeconds: number;

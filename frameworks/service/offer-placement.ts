@@ -3,6 +3,7 @@
 // app's instances go on the offer while its constraints allow and its resources fit; the
 // wants' counts go down by what was placed.
 import {
+  type HealthCheck,
   type Offer,
   offerRunsExecutor,
   type TaskInfo,
@@ -10,7 +11,7 @@ import {
   takeTasks,
   taskInfo,
 } from "../../framework-sdk/index.js";
-import type { AppSpec } from "./app-spec.js";
+import type { AppSpec, HealthCheck as SpecHealthCheck } from "./app-spec.js";
 import { type AgentView, placementViolation } from "./constraints.js";
 import type { InstanceRecord } from "./service-state.js";
 
@@ -30,8 +31,6 @@ export interface PlacementInput {
   placedOf(app: string, revision: number): AgentView[];
   /** Every agent known in the cluster (for GROUP_BY). */
   known: AgentView[];
-  /** The address health checks dial; default the agent's `address` attribute, else its hostname. */
-  checkHost?: string;
   now: number;
   newTaskId(app: string, revision: number): string;
 }
@@ -39,6 +38,20 @@ export interface PlacementInput {
 export interface Placement {
   tasks: TaskInfo[];
   instances: InstanceRecord[];
+}
+
+/** The spec's health check as the agent runs it (TaskInfo.health_check). */
+export function taskHealthCheck(hc: SpecHealthCheck): HealthCheck {
+  return {
+    kind: hc.kind,
+    httpPath: hc.kind === "http" ? hc.path : "",
+    portIndex: hc.portIndex,
+    command: hc.kind === "command" ? hc.command : "",
+    intervalSeconds: hc.intervalSeconds,
+    timeoutSeconds: hc.timeoutSeconds,
+    gracePeriodSeconds: hc.gracePeriodSeconds,
+    failures: hc.failures,
+  };
 }
 
 export function placeOnOffer(input: PlacementInput): Placement {
@@ -66,7 +79,6 @@ export function placeOnOffer(input: PlacementInput): Placement {
         revision: want.revision,
         agentId: offer.agentId,
         hostname: offer.hostname,
-        host: input.checkHost || agent.attributes.address || offer.hostname,
         port: p.resources.ports[0]?.begin ?? 0,
         state: TaskState.TASK_STAGING,
         launchedAt: input.now,
@@ -89,6 +101,7 @@ export function placeOnOffer(input: PlacementInput): Placement {
           labels: { "yard.app": name, "yard.revision": String(want.revision) },
           killGraceSeconds: spec.killGraceSeconds,
           release: spec.release || undefined,
+          healthCheck: spec.healthCheck && taskHealthCheck(spec.healthCheck),
         }),
       );
       placed.push(agent);

@@ -4,6 +4,7 @@
 // the decision took effect asks for nothing twice, because launched and stopping
 // instances are already in the snapshot.
 import { type Amount, amountOf, type RolloutPolicy } from "./app-spec.js";
+import type { InstanceHealth } from "./instance-health.js";
 
 /** New-revision instances wanted after each step, for `instances` in total. */
 export function stepTargets(steps: readonly Amount[], instances: number): number[] {
@@ -18,7 +19,7 @@ export function stepTargets(steps: readonly Amount[], instances: number): number
 
 export interface OldInstance {
   taskId: string;
-  healthy: boolean;
+  health: InstanceHealth;
 }
 
 export interface StepSnapshot {
@@ -56,8 +57,11 @@ export function unavailableOf(policy: RolloutPolicy, instances: number): number 
 
 /**
  * One step of a rollout, within max surge (instances running above `instances`) and max
- * unavailable (healthy instances below `instances`). Unhealthy old instances are stopped
- * first and freely: they serve nothing, so stopping them costs no availability.
+ * unavailable (healthy instances below `instances`). Old instances are stopped in three
+ * passes: unhealthy ones first and freely (the agent found they serve nothing); then those of
+ * unknown health, while the healthy ones alone still reach the floor (an unknown instance may
+ * be serving: it is never stopped as if it were not); then healthy ones, while the floor holds
+ * without them.
  */
 export function planStep(s: StepSnapshot): StepDecision {
   const n = s.instances;
@@ -68,23 +72,19 @@ export function planStep(s: StepSnapshot): StepDecision {
 
   const stop: string[] = [];
   let excess = s.old.length - oldKeep;
-  const oldHealthy = s.old.filter((o) => o.healthy).length;
-  for (const o of s.old) {
-    if (excess <= 0) break;
-    if (!o.healthy) {
+  let healthy = s.old.filter((o) => o.health === "healthy").length + s.newHealthy;
+  const pass = (health: InstanceHealth, allowed: () => boolean) => {
+    for (const o of s.old) {
+      if (excess <= 0 || !allowed()) return;
+      if (o.health !== health) continue;
       stop.push(o.taskId);
       excess--;
+      if (health === "healthy") healthy--;
     }
-  }
-  let healthy = oldHealthy + s.newHealthy;
-  for (const o of s.old) {
-    if (excess <= 0 || healthy - 1 < floor) break;
-    if (o.healthy) {
-      stop.push(o.taskId);
-      excess--;
-      healthy--;
-    }
-  }
+  };
+  pass("unhealthy", () => true);
+  pass("unknown", () => healthy >= floor);
+  pass("healthy", () => healthy - 1 >= floor);
   const done = s.newReady >= s.target && s.old.length <= oldKeep;
   return { start, stop, done };
 }

@@ -34,8 +34,6 @@ export interface ServiceFrameworkOptions {
   role?: string;
   /** Default 7 days: services outlive a framework restart by a wide margin. */
   failoverTimeoutSeconds?: number;
-  /** The address health checks dial (default: each agent's `address` attribute, else its hostname). */
-  checkHost?: string;
   /** Crash-loop restart backoff, default 1 s doubling to 60 s. */
   restartBackoff?: { initialMs: number; maxMs: number };
   /** How long stop() waits for open calls before it cuts them (default 10 s). */
@@ -78,7 +76,6 @@ export async function startServiceFramework(opts: ServiceFrameworkOptions): Prom
       role: opts.role ?? "*",
       failoverTimeoutSeconds: opts.failoverTimeoutSeconds ?? SEVEN_DAYS,
       endpoint,
-      checkHost: opts.checkHost,
       restartBackoff: opts.restartBackoff,
     });
   } catch (err) {

@@ -1,6 +1,7 @@
 // The service framework's scheduler: the daemon shell around the pure parts. It owns the
 // driver, the tick (every 250 ms, soon after each event, and when an instance is due to turn
-// ready), the health probes, staging, kills and crash backoff. Each tick the AppController
+// ready), staging, kills and crash backoff; instance health comes from the task statuses
+// (instance-health.ts), the agents run the checks. Each tick the AppController
 // decides per app what to launch and stop; launches are kept as "wants" and placed on the
 // next offers (offer-placement.ts). Every instance is persisted before its launch is sent,
 // so a restarted framework reconciles it instead of launching a second one.
@@ -23,7 +24,7 @@ import { type AppView, AppBook, type Live } from "./app-book.js";
 import { AppController } from "./app-controller.js";
 import { type AgentView, staticViolation } from "./constraints.js";
 import { placeOnOffer, type Want } from "./offer-placement.js";
-import { probe } from "./health-check.js";
+import { healthOf, healthySince } from "./instance-health.js";
 import type { AppRecord, DeploymentRecord, RevisionRecord } from "./service-state.js";
 import type { ServiceStore } from "./service-store.js";
 import { PinSync, pinnedReleases } from "./release-pins.js";
@@ -41,11 +42,6 @@ export interface ServiceSchedulerInit {
   role: string;
   failoverTimeoutSeconds: number;
   endpoint: string;
-  /**
-   * The address health checks dial for every instance. Default: the agent's `address`
-   * attribute, else its hostname.
-   */
-  checkHost?: string;
   /** Tick period, default 250 ms. */
   tickMs?: number;
   /** Crash-loop backoff, default 1 s doubling to 60 s. */
@@ -331,7 +327,6 @@ export class ServiceScheduler {
     this.wants = new Map();
     try {
       for (const app of [...this.book.apps.values()]) this.controller.reconcileApp(app, now);
-      this.runHealthChecks(now);
       this.resendKills(now);
     } catch (err) {
       this.log.error("tick failed", {
@@ -450,48 +445,6 @@ export class ServiceScheduler {
     }
   }
 
-  private runHealthChecks(now: number): void {
-    for (const l of this.book.live.values()) {
-      if (l.rec.state !== TaskState.TASK_RUNNING || l.rec.stopping || l.checking || now < l.nextCheckAt)
-        continue;
-      const hc = this.book.revisions.get(l.rec.app)?.find((r) => r.number === l.rec.revision)
-        ?.spec.healthCheck;
-      if (!hc) continue;
-      l.checking = true;
-      l.nextCheckAt = now + hc.intervalSeconds;
-      const p = probe(hc, l.rec.host, l.rec.port)
-        .then((r) => {
-          const t = this.now();
-          if (this.book.live.get(l.rec.taskId) !== l || l.rec.stopping) return;
-          if (r.ok) {
-            l.failuresInARow = 0;
-            if (!l.healthy) {
-              l.healthy = true;
-              l.healthySince = t;
-              this.crashes.delete(l.rec.app);
-              this.kick();
-            }
-            return;
-          }
-          if (!l.healthy && t - l.runningSince < hc.gracePeriodSeconds) return;
-          l.failuresInARow++;
-          if (l.failuresInARow >= hc.failures) {
-            l.healthy = false;
-            l.healthySince = 0;
-            this.log.warn("instance unhealthy; replacing it", { taskId: l.rec.taskId, check: r.message });
-            this.countFailure(l, t);
-            this.stopInstance(l, `unhealthy: ${r.message}`, t);
-            this.kick();
-          }
-        })
-        .catch((err) => this.log.warn("health check error", { taskId: l.rec.taskId, error: String(err) }))
-        .finally(() => {
-          l.checking = false;
-        });
-      this.track(p);
-    }
-  }
-
   private removeApp(name: string): void {
     this.book.apps.delete(name);
     this.book.revisions.delete(name);
@@ -573,7 +526,6 @@ export class ServiceScheduler {
               },
           ),
       known: [...this.agents.values()],
-      checkHost: this.init.checkHost,
       now,
       newTaskId: (app, revision) => `${app}.${revision}.${randomUUID().slice(0, 8)}`,
     });
@@ -619,23 +571,14 @@ export class ServiceScheduler {
       }
     } else {
       this.trackReachability(l, status, prev, now);
-      if (status.state === TaskState.TASK_RUNNING && prev !== TaskState.TASK_RUNNING) {
-        l.runningSince = now;
-        const hc = this.book.revisions.get(l.rec.app)?.find((r) => r.number === l.rec.revision)
-          ?.spec.healthCheck;
-        if (!hc) {
-          l.healthy = true;
-          l.healthySince = now;
-        }
-        l.nextCheckAt = now;
-      }
+      this.onHealth(l, status, now);
       if (prev !== status.state) this.book.put({ instances: [l.rec] });
     }
     this.kick();
   }
 
   /**
-   * An UNREACHABLE instance serves nobody we can see: it is unavailable (not healthy) until
+   * An UNREACHABLE instance serves nobody we can see: its health is unknown (healthOf) until
    * its agent is back and it reports RUNNING again; the controller replaces it once it has
    * been unreachable for its `unreachable.replace_after`.
    */
@@ -648,8 +591,25 @@ export class ServiceScheduler {
       l.unreachableSince = now;
       this.log.warn("instance unreachable with its agent", { taskId: l.rec.taskId, agent: l.rec.agentId });
     }
-    l.healthy = false;
-    l.healthySince = 0;
+  }
+
+  /** Health as the status says it; an instance the agent finds unhealthy is replaced. */
+  private onHealth(l: Live, status: TaskStatus, now: number): void {
+    const hasCheck =
+      this.book.revisions.get(l.rec.app)?.find((r) => r.number === l.rec.revision)?.spec.healthCheck !==
+      undefined;
+    const prev = l.health;
+    l.health = healthOf(status, hasCheck);
+    if (l.health === "healthy") {
+      l.healthySince = healthySince(status, prev === "healthy" ? l.healthySince : undefined, now);
+      if (prev !== "healthy") this.crashes.delete(l.rec.app);
+    }
+    if (l.health === "unhealthy" && prev !== "unhealthy" && !l.rec.stopping) {
+      const why = status.health?.message || "failed its health check";
+      this.log.warn("instance unhealthy; replacing it", { taskId: l.rec.taskId, check: why });
+      this.countFailure(l, now);
+      this.stopInstance(l, `unhealthy: ${why}`, now);
+    }
   }
 
   private onError(error: Error | undefined, message: string): void {

@@ -1,6 +1,6 @@
 // The service framework's records: apps, revisions, instances, deployments. Plain data,
-// persisted as they are by ServiceStore; the runtime health of an instance is not persisted
-// (after a restart every instance is checked again before it counts as healthy).
+// persisted as they are by ServiceStore. The health of an instance is not persisted: it comes
+// with its task status, which a restarted framework gets again by reconciliation.
 import type { AppSpec } from "./app-spec.js";
 
 export interface AppRecord {
@@ -27,8 +27,6 @@ export interface InstanceRecord {
   revision: number;
   agentId: string;
   hostname: string;
-  /** The address health checks dial. */
-  host: string;
   port: number;
   /** TaskState. */
   state: number;

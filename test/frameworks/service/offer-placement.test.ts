@@ -50,7 +50,26 @@ describe("placeOnOffer", () => {
     );
     assert.equal(want.count, 2);
     assert.equal(p.tasks[0]?.command?.env.YARD_REVISION, "2");
-    assert.equal(p.instances[0]?.host, "host-1");
+    assert.equal(p.tasks[0]?.healthCheck, undefined, "no check in the spec, none for the agent");
+  });
+
+  test("the spec's health check travels in the TaskInfo, for the agent to run", () => {
+    const p = place(
+      "name: web\ncommand: x\nresources: { cpus: 1, mem: 64, ports: 2 }\n" +
+        "health_check: { http: { path: /ready, port_index: 1 }, interval: 500ms, timeout: 2, grace_period: 0, failures: 4 }\n",
+      offer(3, [31000, 31010]),
+      { revision: 1, count: 1 },
+    );
+    assert.deepEqual(p.tasks[0]?.healthCheck, {
+      kind: "http",
+      httpPath: "/ready",
+      portIndex: 1,
+      command: "",
+      intervalSeconds: 0.5,
+      timeoutSeconds: 2,
+      gracePeriodSeconds: 0,
+      failures: 4,
+    });
   });
 
   test("hostname UNIQUE: one per offer, none where one already runs", () => {

@@ -30,7 +30,6 @@ function instance(app: string, revision: number, taskId: string): InstanceRecord
     revision,
     agentId: "a1",
     hostname: "h1",
-    host: "127.0.0.1",
     port: 31000,
     state: 1,
     launchedAt: 1,

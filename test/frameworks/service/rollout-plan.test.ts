@@ -4,7 +4,12 @@ import { DEFAULT_ROLLOUT, type RolloutPolicy } from "../../../frameworks/service
 import { planStep, type StepSnapshot, stepTargets } from "../../../frameworks/service/rollout-plan.js";
 
 const policy = (p: Partial<RolloutPolicy>): RolloutPolicy => ({ ...DEFAULT_ROLLOUT, ...p });
-const old = (healthy: boolean[]) => healthy.map((h, i) => ({ taskId: `old-${i}`, healthy: h }));
+/** true: healthy, false: unhealthy, "?": unknown (no verdict yet). */
+const old = (health: (boolean | "?")[]) =>
+  health.map((h, i) => ({
+    taskId: `old-${i}`,
+    health: h === "?" ? ("unknown" as const) : h ? ("healthy" as const) : ("unhealthy" as const),
+  }));
 
 function snap(s: Partial<StepSnapshot> & { old: StepSnapshot["old"] }): StepSnapshot {
   return {
@@ -65,6 +70,31 @@ describe("planStep", () => {
     assert.deepEqual(d.stop, ["old-1"]); // the healthy ones stay: 2 old + 1 new = 3 = the floor
   });
 
+  test("old instances of unknown health are never stopped as unhealthy (a restarted framework before its reconciliation)", () => {
+    // Six old, none heard of yet; surge 1, unavailable 0: one new may start, no old one stops.
+    const six = old(["?", "?", "?", "?", "?", "?"]);
+    assert.deepEqual(planStep(snap({ instances: 6, target: 6, old: six })), {
+      start: 1,
+      stop: [],
+      done: false,
+    });
+    // Even with a new one healthy, the floor of 6 counts only known-healthy instances.
+    const d = planStep(snap({ instances: 6, target: 6, newLive: 1, newHealthy: 1, old: six }));
+    assert.deepEqual(d.stop, []);
+  });
+
+  test("unknown old instances go only while the healthy ones alone reach the floor; before healthy ones", () => {
+    // 3 instances, floor 3: two healthy old + one healthy new reach it, so the unknown one may go.
+    const d = planStep(snap({ newLive: 1, newHealthy: 1, old: old([true, "?", true]) }));
+    assert.deepEqual(d.stop, ["old-1"]);
+    // Without the healthy new one the floor is not reached: nothing goes.
+    assert.deepEqual(planStep(snap({ newLive: 1, old: old([true, "?", true]) })).stop, []);
+    // Unhealthy first, then unknown, then healthy (surge 3, unavailable 1: floor 2).
+    const p = policy({ maxSurge: { count: 3 }, maxUnavailable: { count: 1 } });
+    const all = planStep(snap({ policy: p, newLive: 3, newHealthy: 3, old: old([true, "?", false]) }));
+    assert.deepEqual(all.stop, ["old-2", "old-1", "old-0"]);
+  });
+
   test("a step stops at its target: 1 of 3 keeps two old ones", () => {
     const d = planStep(snap({ target: 1, newLive: 1, newHealthy: 1, newReady: 1, old: old([true, true]) }));
     assert.deepEqual(d, { start: 0, stop: [], done: true });
@@ -77,7 +107,7 @@ describe("planStep", () => {
 
   test("percent surge and unavailability on 100 instances: 25% each way", () => {
     const p = policy({ maxSurge: { percent: 25 }, maxUnavailable: { percent: 25 } });
-    const o = Array.from({ length: 100 }, (_, i) => ({ taskId: `o${i}`, healthy: true }));
+    const o = Array.from({ length: 100 }, (_, i) => ({ taskId: `o${i}`, health: "healthy" as const }));
     const d = planStep({
       instances: 100,
       policy: p,

@@ -73,8 +73,6 @@ async function startService(): Promise<void> {
       serviceHome,
       "--token",
       cluster.token,
-      "--check-host",
-      "127.0.0.1",
     ],
     { env: { ...process.env, YARD_HOME: serviceHome }, stdio: ["ignore", "pipe", "pipe"] },
   );

@@ -51,18 +51,7 @@ before(async () => {
   const home = path.join(cluster.root, "service-home");
   service = spawn(
     process.execPath,
-    [
-      YARDCTL,
-      "service",
-      "--master",
-      cluster.masterAddress,
-      "--data-dir",
-      home,
-      "--token",
-      cluster.token,
-      "--check-host",
-      "127.0.0.1",
-    ],
+    [YARDCTL, "service", "--master", cluster.masterAddress, "--data-dir", home, "--token", cluster.token],
     {
       env: { ...process.env, YARD_HOME: home, YARD_LOG_LEVEL: "warn" },
       stdio: ["ignore", "ignore", "inherit"],

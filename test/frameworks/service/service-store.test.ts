@@ -18,7 +18,6 @@ const inst = (taskId: string): InstanceRecord => ({
   revision: 1,
   agentId: "a1",
   hostname: "h1",
-  host: "127.0.0.1",
   port: 31000,
   state: 1,
   launchedAt: 10,
