@@ -29,7 +29,8 @@ import { CgroupManager, detectCgroups } from "./cgroups.js";
 import { DEFAULT_SHUTDOWN_GRACE_MS, stopStep } from "../common/shutdown.js";
 import { DockerExecutor } from "./docker-executor.js";
 import { connectEngine, engineAddress, pingEngine } from "./docker/docker-engine.js";
-import { Checkpoint, type CheckpointedTask, type UpdateExtras } from "./checkpoint.js";
+import type { Checkpoint, CheckpointedTask, UpdateExtras } from "./checkpoint.js";
+import { openCheckpoint } from "./checkpoint-open.js";
 import { DiskPressure } from "./disk-pressure.js";
 import { ArtifactFetcher, InsufficientSpaceError } from "./fetcher/artifact-fetcher.js";
 import {
@@ -181,7 +182,9 @@ class AgentDaemon {
       }
     }
     fs.mkdirSync(opts.dataDir, { recursive: true });
-    this.checkpoint = new Checkpoint(opts.dataDir, { inMemory: opts.checkpointInMemory });
+    this.checkpoint = openCheckpoint(opts.dataDir, opts.cacheDir ?? `${opts.dataDir}/cache`, this.log, {
+      inMemory: opts.checkpointInMemory,
+    });
     this.id = this.checkpoint.agentId();
     this.secret = this.checkpoint.agentSecret();
     this.pressure = new DiskPressure({

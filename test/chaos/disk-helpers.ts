@@ -26,22 +26,7 @@ export class SmallDisk {
 
   /** Writes the filler until the disk refuses another byte. */
   fill(): void {
-    const fd = fs.openSync(this.filler, "a");
-    try {
-      for (const chunk of [1024 * 1024, 4096, 1]) {
-        const buf = Buffer.alloc(chunk, 0x5a);
-        for (;;) {
-          try {
-            fs.writeSync(fd, buf);
-          } catch (err) {
-            if ((err as NodeJS.ErrnoException).code === "ENOSPC") break;
-            throw err;
-          }
-        }
-      }
-    } finally {
-      fs.closeSync(fd);
-    }
+    fillToTheLastByte(this.filler);
   }
 
   /** Deletes the filler: the space is back. */
@@ -58,5 +43,25 @@ export class SmallDisk {
     } catch {
       // already gone
     }
+  }
+}
+
+/** Appends to `path` until its disk refuses another byte. */
+export function fillToTheLastByte(path: string): void {
+  const fd = fs.openSync(path, "a");
+  try {
+    for (const chunk of [1024 * 1024, 4096, 1]) {
+      const buf = Buffer.alloc(chunk, 0x5a);
+      for (;;) {
+        try {
+          fs.writeSync(fd, buf);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === "ENOSPC") break;
+          throw err;
+        }
+      }
+    }
+  } finally {
+    fs.closeSync(fd);
   }
 }
