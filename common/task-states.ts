@@ -30,17 +30,23 @@ export function canTransition(from: TaskState, _to: TaskState): boolean {
   return !isTerminal(from);
 }
 
-/** Reasons that say the task's host went away, not that the task failed. */
+/**
+ * Reasons that say the task's host went away or could not take it, not that the task failed.
+ * DISK_PRESSURE is the host's state, whatever the task; INSUFFICIENT_DISK is not here: it says
+ * the release is too big for that host, which a scheduler should hear as a failure rather than
+ * retry forever.
+ */
 const INFRASTRUCTURE_REASONS = new Set<string>([
   Reason.AGENT_UNREACHABLE,
   Reason.AGENT_GONE,
   Reason.TASK_GONE,
   Reason.AGENT_DRAINED,
+  Reason.DISK_PRESSURE,
 ]);
 
 /**
  * Whether an update reports a task cut off or ended by the infrastructure (its agent
- * unreachable, gone or drained) rather than by its own doing. Schedulers replace such tasks,
+ * unreachable, gone, drained or under disk pressure) rather than by its own doing. Schedulers replace such tasks,
  * but must not count them as failures of the task's code (no crash backoff, no failed
  * rollout).
  */

@@ -38,12 +38,15 @@ describe("task states", () => {
     assert.equal(canTransition(S.TASK_UNREACHABLE, S.TASK_FINISHED), true);
   });
 
-  test("infrastructure loss: unreachable, gone, vanished with its agent, drained", () => {
+  test("infrastructure loss: unreachable, gone, vanished with its agent, drained, disk pressure", () => {
     const cases: [TaskState, string, boolean][] = [
       [S.TASK_UNREACHABLE, Reason.AGENT_UNREACHABLE, true],
       [S.TASK_LOST, Reason.AGENT_GONE, true],
       [S.TASK_LOST, Reason.TASK_GONE, true],
       [S.TASK_KILLED, Reason.AGENT_DRAINED, true],
+      [S.TASK_FAILED, Reason.DISK_PRESSURE, true],
+      [S.TASK_FAILED, Reason.INSUFFICIENT_DISK, false],
+      [S.TASK_FAILED, Reason.FETCH_FAILED, false],
       [S.TASK_FAILED, Reason.COMMAND_EXITED, false],
       [S.TASK_FAILED, Reason.MEMORY_LIMIT, false],
       [S.TASK_FAILED, Reason.LAUNCH_FAILED, false],
