@@ -9,7 +9,7 @@ export const ExitCode = {
   OK: 0,
   /** Anything else: a task that failed, was killed or lost; a port in use; a refused request. */
   FAILURE: 1,
-  /** Bad flags or values, and requests the master rejected as INVALID_ARGUMENT. */
+  /** Bad flags or values, requests refused as INVALID_ARGUMENT, and requests over a size limit (RESOURCE_EXHAUSTED). */
   USAGE: 2,
   /** The master (or the batch framework) could not be reached. */
   UNREACHABLE: 3,
@@ -77,6 +77,14 @@ export function fromGrpcError(err: unknown, peer: Peer): unknown {
       return new CliError(detail, ExitCode.NOT_FOUND, { cause: err });
     case GrpcStatus.INVALID_ARGUMENT:
       return new CliError(detail, ExitCode.USAGE, { cause: err });
+    case GrpcStatus.RESOURCE_EXHAUSTED:
+      // A message over a gRPC size limit (docs/protocol.md, "Limits"): the peer is up, the
+      // input is too big, so this is the operator's to fix, like a bad value.
+      return new CliError(
+        `${peer.what} at ${peer.address} refused the request as too large: ${detail}`,
+        ExitCode.USAGE,
+        { cause: err },
+      );
     default:
       return new CliError(detail, ExitCode.FAILURE, { cause: err });
   }

@@ -1,5 +1,6 @@
 // gRPC plumbing shared by daemons and clients: channel options, server start, calls as promises.
 import { type ChannelOptions, credentials, type Server, ServerCredentials } from "@grpc/grpc-js";
+import { LIMITS } from "./limits.js";
 
 /** Keepalives so that a dead peer is noticed in seconds, not at the TCP timeout. */
 export const CHANNEL_OPTIONS: ChannelOptions = {
@@ -12,14 +13,23 @@ export const CHANNEL_OPTIONS: ChannelOptions = {
   "grpc.max_reconnect_backoff_ms": 2_000,
 };
 
-export const SERVER_OPTIONS: ChannelOptions = {
-  "grpc.keepalive_time_ms": 10_000,
-  "grpc.keepalive_timeout_ms": 5_000,
-  "grpc.keepalive_permit_without_calls": 1,
-  "grpc.http2.min_ping_interval_without_data_ms": 5_000,
-  "grpc.max_receive_message_length": 64 * 1024 * 1024,
-  "grpc.max_send_message_length": 64 * 1024 * 1024,
-};
+/**
+ * Options of a server that takes messages of at most `maxReceiveBytes`: a larger one is
+ * refused with RESOURCE_EXHAUSTED before it is decoded, so no peer can make a daemon hold it.
+ */
+export function serverOptions(maxReceiveBytes: number): ChannelOptions {
+  return {
+    "grpc.keepalive_time_ms": 10_000,
+    "grpc.keepalive_timeout_ms": 5_000,
+    "grpc.keepalive_permit_without_calls": 1,
+    "grpc.http2.min_ping_interval_without_data_ms": 5_000,
+    "grpc.max_receive_message_length": maxReceiveBytes,
+    "grpc.max_send_message_length": 64 * 1024 * 1024,
+  };
+}
+
+/** The master's server options (common/limits.ts, masterReceiveBytes). */
+export const SERVER_OPTIONS: ChannelOptions = serverOptions(LIMITS.masterReceiveBytes);
 
 export function insecureChannel() {
   return credentials.createInsecure();

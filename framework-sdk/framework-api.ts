@@ -3,7 +3,8 @@
 // server whose address it then advertises in FrameworkInfo.endpoint.
 import fs from "node:fs";
 import { Server } from "@grpc/grpc-js";
-import { bindServer, SERVER_OPTIONS } from "../common/grpc.js";
+import { bindServer, serverOptions } from "../common/grpc.js";
+import { LIMITS } from "../common/limits.js";
 import { SdkArgumentError } from "./errors.js";
 
 export interface FrameworkApiOptions {
@@ -15,6 +16,8 @@ export interface FrameworkApiOptions {
   host?: string;
   /** 0 (the default) picks a free port. */
   port?: number;
+  /** Largest request the API takes, default 1 MiB; larger ones fail with RESOURCE_EXHAUSTED. */
+  maxReceiveBytes?: number;
 }
 
 export interface FrameworkApiListener {
@@ -33,7 +36,7 @@ export async function listenForFrameworkApi(opts: FrameworkApiOptions): Promise<
   }
   const host = opts.host ?? "127.0.0.1";
   fs.mkdirSync(opts.dataDir, { recursive: true });
-  const server = new Server(SERVER_OPTIONS);
+  const server = new Server(serverOptions(opts.maxReceiveBytes ?? LIMITS.frameworkApiReceiveBytes));
   const bound = await bindServer(server, host, port);
   return { server, endpoint: `${host}:${bound}` };
 }

@@ -10,6 +10,14 @@ import {
 } from "../common/errors.js";
 import { TASK_ID_PATTERN } from "../common/ids.js";
 import {
+  checkCommand,
+  checkEnv,
+  checkLabels,
+  LIMITS,
+  type LimitProblem,
+  utf8Bytes,
+} from "../common/limits.js";
+import {
   addResources,
   emptyResources,
   formatRanges,
@@ -95,6 +103,7 @@ export function validateAccept(input: AcceptInput): AcceptPlan {
       } else if (!task.command?.value?.trim()) {
         throw new InvalidArgumentError(`${p}.command.value`, "is empty: a process task needs a command");
       }
+      checkTaskSize(task, p);
       if (!Number.isFinite(task.killGraceSeconds) || task.killGraceSeconds < 0) {
         throw new InvalidArgumentError(
           `${p}.kill_grace_seconds`,
@@ -197,16 +206,41 @@ function checkTaskId(
 ): void {
   const id = task.taskId;
   if (id === "") throw new InvalidArgumentError(`${p}.task_id`, "is empty");
+  if (id.length > LIMITS.taskIdLength) {
+    throw new InvalidArgumentError(
+      `${p}.task_id`,
+      `length ${id.length} is over the limit of ${LIMITS.taskIdLength}`,
+    );
+  }
   if (!TASK_ID_PATTERN.test(id)) {
     throw new InvalidArgumentError(
       `${p}.task_id`,
-      `"${id}" is not a valid task id (letters, digits and ._:@-, starting with a letter or digit, at most 200)`,
+      `"${id}" is not a valid task id (letters, digits and ._:@-, starting with a letter or digit)`,
     );
   }
   const first = seen.get(id);
   if (first) throw new AlreadyExistsError(`task id "${id}" of ${p} is also used by ${first} of this Accept`);
   if (taskIdInUse(id)) throw new AlreadyExistsError(`task id "${id}" of ${p} is already in use`);
   seen.set(id, p);
+}
+
+/** The bounds of docs/protocol.md "Limits": what a task may carry to the agent and the kernel. */
+function checkTaskSize(task: TaskInfo, p: string): void {
+  const raise = (problem: LimitProblem | undefined) => {
+    if (problem) throw new InvalidArgumentError(problem.field, problem.message);
+  };
+  const nameBytes = utf8Bytes(task.name);
+  if (nameBytes > LIMITS.taskNameLength) {
+    raise({
+      field: `${p}.name`,
+      message: `length ${nameBytes} is over the limit of ${LIMITS.taskNameLength}`,
+    });
+  }
+  if (task.command) {
+    raise(checkCommand(`${p}.command`, task.command.value, task.command.arguments));
+    raise(checkEnv(`${p}.command.env`, task.command.env));
+  }
+  raise(checkLabels(`${p}.labels`, task.labels));
 }
 
 function checkExecutor(executor: string, p: string, agentId: string, advertised: string[] | undefined): void {

@@ -3,6 +3,7 @@
 // kills. AgentSessions and FrameworkSessions act on it; Master (master.ts) composes them.
 import { agentExecutors } from "../common/executors.js";
 import { newUuid } from "../common/ids.js";
+import { LIMITS, truncateUtf8 } from "../common/limits.js";
 import { createLogger, type Logger } from "../common/logger.js";
 import { canTransition, isTerminal, TaskState } from "../common/task-states.js";
 import type { MasterMessage } from "../proto/gen/yard/v1/agent.js";
@@ -279,6 +280,9 @@ export class MasterCore {
       frameworkId: task.frameworkId,
       uuid: update.uuid || newUuid(),
       timestamp: update.timestamp || t / 1000,
+      // Bounded before it is stored, kept in memory and forwarded: an agent's message can
+      // carry a whole command line or a stack of output.
+      message: truncateUtf8(update.message ?? "", LIMITS.statusMessageBytes),
     });
     task.acknowledged = false;
     const terminal = isTerminal(task.status.state);

@@ -2,6 +2,7 @@
 // --watch it follows the deployment and exits 0 only if it succeeded (1 when it failed,
 // rolled back or was aborted), so that CI pipelines can gate on it.
 import { readFileSync } from "node:fs";
+import { formatBytes, LIMITS, utf8Bytes } from "../../common/limits.js";
 import type { Command } from "commander";
 import { clientTarget } from "../context.js";
 import { CliError, ExitCode, UsageError } from "../errors.js";
@@ -36,6 +37,13 @@ export function registerDeploy(program: Command): void {
     } catch (err) {
       throw new UsageError(
         `--file ${JSON.stringify(flags.file)}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+      );
+    }
+    // The service framework refuses it too; saying so here spares the upload.
+    const size = utf8Bytes(text);
+    if (size > LIMITS.specBytes) {
+      throw new UsageError(
+        `--file ${JSON.stringify(flags.file)}: the spec is ${formatBytes(size)}, over the limit of ${formatBytes(LIMITS.specBytes)}`,
       );
     }
     const client = await connectDeploy(clientTarget(flags));

@@ -1,11 +1,12 @@
 // Validation of a submitted JobSpec: every error names the field and the value.
 import { randomBytes } from "node:crypto";
 import { InvalidArgumentError } from "../../common/errors.js";
+import { checkCommand, checkEnv, LIMITS } from "../../common/limits.js";
 import type { JobSpec } from "../../proto/gen/yard/v1/batch.js";
 
 /** Job names become part of task ids (`<job id>.<index>.<attempt>`), hence no dots. */
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
-export const MAX_TASKS = 10_000;
+export const MAX_TASKS = LIMITS.instances;
 export const MAX_RETRIES = 100;
 export const MAX_PORTS = 100;
 
@@ -36,6 +37,12 @@ export function validateJobSpec(spec: JobSpec | undefined): JobSpec {
   }
   if (image === "" && (!spec.command || spec.command.value.trim() === "")) {
     throw new InvalidArgumentError("spec.command.value", "is empty (give a command to run)");
+  }
+  if (spec.command) {
+    const problem =
+      checkCommand("spec.command", spec.command.value, spec.command.arguments) ??
+      checkEnv("spec.command.env", spec.command.env, true);
+    if (problem) throw new InvalidArgumentError(problem.field, problem.message);
   }
   const r = spec.resources;
   if (!r) throw new InvalidArgumentError("spec.resources", "is required (cpus and/or mem per task)");

@@ -3,6 +3,14 @@
 // (`rollout.steps[2]: 150% is over 100%`), so that an operator fixes a file in one pass;
 // a spec with any problem applies nothing.
 import { parse as parseYaml } from "yaml";
+import {
+  checkCommand,
+  checkEnv,
+  formatBytes,
+  LIMITS,
+  type LimitProblem,
+  utf8Bytes,
+} from "../../common/limits.js";
 
 /** A count of instances, absolute or as a percentage of `instances`. */
 export type Amount = { count: number } | { percent: number };
@@ -119,6 +127,10 @@ class Checker {
     this.problems.push(`${path}: ${message}`);
   }
 
+  limit(problem: LimitProblem | undefined): void {
+    if (problem) this.fail(problem.field, problem.message);
+  }
+
   map(v: unknown, path: string): Obj | undefined {
     if (v === undefined || v === null) return undefined;
     if (typeof v !== "object" || Array.isArray(v)) {
@@ -151,7 +163,7 @@ class Checker {
     v: unknown,
     path: string,
     dflt: number,
-    opts: { min?: number; int?: boolean; positive?: boolean } = {},
+    opts: { min?: number; int?: boolean; positive?: boolean; max?: number } = {},
   ) {
     if (v === undefined || v === null) return dflt;
     if (typeof v !== "number" || !Number.isFinite(v)) {
@@ -161,6 +173,10 @@ class Checker {
     if (opts.int && !Number.isInteger(v)) this.fail(path, `${v} is not a whole number`);
     else if (opts.positive && v <= 0) this.fail(path, `${v} must be more than 0`);
     else if (v < (opts.min ?? 0)) this.fail(path, `${v} must be at least ${opts.min ?? 0}`);
+    else if (opts.max !== undefined && v > opts.max) {
+      this.fail(path, `${v} is over the limit of ${opts.max.toLocaleString("en-US")}`);
+      return dflt;
+    }
     return v;
   }
 
@@ -197,7 +213,7 @@ class Checker {
         this.fail(path, `${v} is not a whole number of instances`);
         return dflt;
       }
-      return { count: v };
+      return this.count(v, path, dflt);
     }
     if (typeof v === "string") {
       const m = /^(\d+(?:\.\d+)?)%$/.exec(v.trim());
@@ -209,9 +225,15 @@ class Checker {
         }
         return { percent: p };
       }
-      if (/^\d+$/.test(v.trim())) return { count: Number(v.trim()) };
+      if (/^\d+$/.test(v.trim())) return this.count(Number(v.trim()), path, dflt);
     }
     this.fail(path, `${show(v)} is not a count or a percentage like "25%"`);
+    return dflt;
+  }
+
+  private count(n: number, path: string, dflt: Amount): Amount {
+    if (n <= LIMITS.instances) return { count: n };
+    this.fail(path, `${n} is over the limit of ${LIMITS.instances.toLocaleString("en-US")} instances`);
     return dflt;
   }
 }
@@ -335,6 +357,8 @@ function parseRollout(c: Checker, raw: unknown): RolloutPolicy {
   if (o.steps !== undefined && o.steps !== null) {
     if (!Array.isArray(o.steps) || o.steps.length === 0) {
       c.fail("rollout.steps", `${show(o.steps)} is not a non-empty list`);
+    } else if (o.steps.length > LIMITS.rolloutSteps) {
+      c.fail("rollout.steps", `${o.steps.length} steps is over the limit of ${LIMITS.rolloutSteps}`);
     } else {
       steps = o.steps.map((s, i) => c.amount(s, `rollout.steps[${i}]`, { percent: 100 }));
     }
@@ -353,7 +377,10 @@ function parseRollout(c: Checker, raw: unknown): RolloutPolicy {
       d.progressDeadlineSeconds,
     ),
     autoRollback: c.bool(o.auto_rollback, "rollout.auto_rollback", d.autoRollback),
-    maxFailures: c.number(o.max_failures, "rollout.max_failures", d.maxFailures, { int: true }),
+    maxFailures: c.number(o.max_failures, "rollout.max_failures", d.maxFailures, {
+      int: true,
+      max: LIMITS.instances,
+    }),
   };
   if (policy.progressDeadlineSeconds <= 0) {
     c.fail("rollout.progress_deadline", `${show(o.progress_deadline)} must be more than 0`);
@@ -363,6 +390,13 @@ function parseRollout(c: Checker, raw: unknown): RolloutPolicy {
 
 /** Parses and validates a YAML app spec; throws SpecError with every problem found. */
 export function parseAppSpec(yamlText: string): AppSpec {
+  // Before parsing: a huge file must cost neither the parser's time nor its memory.
+  const size = utf8Bytes(yamlText);
+  if (size > LIMITS.specBytes) {
+    throw new SpecError([
+      `(file): the spec is ${formatBytes(size)}, over the limit of ${formatBytes(LIMITS.specBytes)}`,
+    ]);
+  }
   let doc: unknown;
   try {
     doc = parseYaml(yamlText);
@@ -402,6 +436,7 @@ export function validateAppSpec(doc: unknown): AppSpec {
   const image = c.text(o.image, "image");
   const command = c.text(o.command, "command");
   if (!command.trim() && !image) c.fail("command", "is required (or give an image)");
+  c.limit(checkCommand("command", command));
   const env: Record<string, string> = {};
   const envMap = c.map(o.env, "env");
   for (const [k, v] of Object.entries(envMap ?? {})) {
@@ -409,14 +444,15 @@ export function validateAppSpec(doc: unknown): AppSpec {
     else if (v === null || typeof v === "object") c.fail(`env.${k}`, `${show(v)} is not a string`);
     else env[k] = String(v);
   }
-  const instances = c.number(o.instances, "instances", 1, { int: true });
+  c.limit(checkEnv("env", env, true));
+  const instances = c.number(o.instances, "instances", 1, { int: true, max: LIMITS.instances });
   const r = c.map(o.resources, "resources") ?? {};
   c.known(r, "resources", ["cpus", "mem", "disk", "ports"]);
   const resources = {
     cpus: c.number(r.cpus, "resources.cpus", 0.1),
     mem: c.number(r.mem, "resources.mem", 64),
     disk: c.number(r.disk, "resources.disk", 0),
-    ports: c.number(r.ports, "resources.ports", 1, { int: true }),
+    ports: c.number(r.ports, "resources.ports", 1, { int: true, max: LIMITS.portsPerTask }),
   };
   if (resources.cpus <= 0 && resources.mem <= 0) c.fail("resources", "cpus or mem must be more than 0");
   const healthCheck = parseHealthCheck(c, o.health_check);
