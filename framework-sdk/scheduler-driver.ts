@@ -5,6 +5,7 @@
 // the framework id it was given, with backoff, until stop(). Events reach the framework one
 // at a time, in the order the master sent them, through typed `on(...)` listeners and
 // through `events()` async iterators. Unary calls are promises that reject with typed errors.
+import { AsyncLocalStorage } from "node:async_hooks";
 import { EventEmitter } from "node:events";
 import os from "node:os";
 import type { ClientReadableStream } from "@grpc/grpc-js";
@@ -91,6 +92,13 @@ export class SchedulerDriver extends EventEmitter {
   private loop: Promise<void> | undefined;
   private wakeUp: (() => void) | undefined;
   private dispatching: Promise<void> = Promise.resolve();
+  /** Set inside a listener call: stop() there must not wait for the delivery that awaits it. */
+  private readonly inListener = new AsyncLocalStorage<true>();
+  private stoppedFromListener = false;
+  /** What setInterest() was last told, and what the master was last told (undefined: unknown). */
+  private interestWanted: boolean | undefined;
+  private interestSent: boolean | undefined;
+  private interestSync: Promise<void> = Promise.resolve();
   private readonly queues = new Set<EventQueue<DriverEvent>>();
   private sessionSecret: string | undefined;
   private readonly pendingAcks: { taskId: string; uuid: string }[] = [];
@@ -186,6 +194,13 @@ export class SchedulerDriver extends EventEmitter {
    * Closes the stream without tearing the framework down: its tasks keep running and a new
    * driver with the same framework id can take over within the failover timeout.
    */
+  /**
+   * Called from outside a listener, it resolves once the events received before it have been
+   * delivered. Called from inside a listener (or teardown() there), it cannot wait for the
+   * delivery it is part of: it resolves once the stream is closed, and the events queued
+   * behind the current one are dropped. Either way no listener is called after it resolves,
+   * except the one that called it, which runs on.
+   */
   async stop(): Promise<void> {
     if (this.state === "stopped") return;
     const wasRunning = this.state === "running";
@@ -193,7 +208,13 @@ export class SchedulerDriver extends EventEmitter {
     this.stream?.cancel();
     this.wakeUp?.();
     if (wasRunning) await this.loop;
-    await this.dispatching;
+    if (this.inListener.getStore() === true) this.stoppedFromListener = true;
+    else await this.dispatching;
+    await this.interestSync;
+    this.closeDown();
+  }
+
+  private closeDown(): void {
     this.settleStart(undefined, new DriverStoppedError("start"));
     for (const q of this.queues) q.close();
     this.queues.clear();
@@ -282,6 +303,39 @@ export class SchedulerDriver extends EventEmitter {
     });
   }
 
+  /**
+   * Whether the framework wants offers now: the one call a framework needs instead of its own
+   * suppress/revive bookkeeping. The master hears only changes (suppress when it turns false,
+   * revive when it turns true), one call at a time and in order, and again after each
+   * re-subscription. It never rejects: a failed call is logged and sent again on the next
+   * setInterest() or subscription.
+   */
+  setInterest(wanted: boolean): Promise<void> {
+    this.interestWanted = wanted;
+    return this.syncInterest();
+  }
+
+  private syncInterest(): Promise<void> {
+    this.interestSync = this.interestSync
+      .then(async () => {
+        const wanted = this.interestWanted;
+        if (this.state !== "running" || !this.id || wanted === undefined || wanted === this.interestSent)
+          return;
+        this.interestSent = wanted;
+        if (wanted) await this.revive();
+        else await this.suppress();
+      })
+      .catch((err) => {
+        this.interestSent = undefined;
+        if (this.state === "running") {
+          this.log.warn("suppress/revive failed; sent again at the next change", {
+            error: err instanceof Error ? err.message : String(err),
+          });
+        }
+      });
+    return this.interestSync;
+  }
+
   /** No more offers until revive(). */
   async suppress(): Promise<void> {
     const frameworkId = this.requireId("Suppress");
@@ -360,10 +414,8 @@ export class SchedulerDriver extends EventEmitter {
         this.settleStart(undefined, fatal);
         this.dispatch("error", { message: fatal.message, error: fatal });
         this.state = "stopped";
-        await this.dispatching;
-        for (const q of this.queues) q.close();
-        this.queues.clear();
-        this.client.close();
+        // Not awaited: an error listener may call stop(), which awaits this loop.
+        this.dispatching = this.dispatching.then(() => this.closeDown());
         return;
       }
       const delay = backoffDelay(attempt++, this.opts.backoff);
@@ -456,6 +508,9 @@ export class SchedulerDriver extends EventEmitter {
         this.id = s.frameworkId;
         this.info.id = s.frameworkId;
         this.sessionSecret = s.session || undefined;
+        // A new subscription: tell the master again what the framework wants.
+        this.interestSent = undefined;
+        void this.syncInterest();
         this.log.info("subscribed", { frameworkId: s.frameworkId, reconnected: resubscribing });
         this.settleStart(s.frameworkId);
         this.dispatch("subscribed", {
@@ -503,6 +558,8 @@ export class SchedulerDriver extends EventEmitter {
   }
 
   private async deliver<K extends DriverEventName>(type: K, payload: DriverEventMap[K]): Promise<void> {
+    // Stopped from inside a listener: what was queued behind it is not delivered.
+    if (this.stoppedFromListener) return;
     for (const q of this.queues) q.push({ type, ...payload } as DriverEvent);
     const listeners = this.rawListeners(type) as ((p: DriverEventMap[K]) => unknown)[];
     if (type === "error" && listeners.length === 0 && this.queues.size === 0) {
@@ -512,8 +569,9 @@ export class SchedulerDriver extends EventEmitter {
     }
     let allOk = true;
     for (const listener of listeners) {
+      if (this.stoppedFromListener) return;
       try {
-        await listener.call(this, payload);
+        await this.inListener.run(true, () => listener.call(this, payload));
       } catch (err) {
         allOk = false;
         this.log.error(`${type} listener threw`, { error: err instanceof Error ? err.message : String(err) });

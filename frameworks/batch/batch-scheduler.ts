@@ -7,6 +7,7 @@ import {
   type Logger,
   type Offer,
   Reason,
+  RetryBackoff,
   SchedulerDriver,
   type TaskStatus,
   TaskState,
@@ -55,12 +56,13 @@ export class BatchScheduler {
   private readonly watchers = new Map<string, Set<Watcher>>();
   private driver: SchedulerDriver | undefined;
   private stopped = false;
-  /** What the master was last told: offers wanted or not (undefined after each subscription). */
-  private interest: "revived" | "suppressed" | undefined;
-  private interestSync: Promise<void> = Promise.resolve();
   private readonly retention: JobRetention;
   private retentionTimer?: NodeJS.Timeout;
   private forgetPending = false;
+  /** Jobs whose last launch the master refused: their tasks wait 1 s doubling to 60 s before the next try. */
+  private readonly refusals = new RetryBackoff<string>({ initialMs: 1_000, maxMs: 60_000 });
+  /** Wakes the scheduler when the earliest backoff ends, to ask for offers again. */
+  private retryTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly store: JobStore,
@@ -132,8 +134,8 @@ export class BatchScheduler {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.retentionTimer) clearInterval(this.retentionTimer);
+    clearTimeout(this.retryTimer);
     await this.driver?.stop();
-    await this.interestSync;
     for (const set of this.watchers.values()) for (const w of set) w(undefined);
     this.watchers.clear();
   }
@@ -188,6 +190,7 @@ export class BatchScheduler {
     if (change.tasks.length === 0 && !change.job && change.kill.length === 0) return;
     this.store.saveJob(job, change.tasks);
     for (const t of job.tasks) this.owners.set(t.taskId, job.id);
+    if (isJobEnded(job)) this.refusals.succeeded(job.id);
     for (const taskId of change.kill) this.killTask(taskId);
     const snapshot = Job.fromPartial(job);
     for (const w of this.watchers.get(job.id) ?? []) w(snapshot);
@@ -203,8 +206,9 @@ export class BatchScheduler {
 
   private pending(): PendingTask[] {
     const out: PendingTask[] = [];
+    const nowMs = Date.now();
     for (const job of this.jobs.values()) {
-      if (isJobEnded(job) || !job.spec) continue;
+      if (isJobEnded(job) || !job.spec || !this.refusals.ready(job.id, nowMs)) continue;
       const r = job.spec.resources;
       for (const t of job.tasks) {
         if (!isPendingTask(t)) continue;
@@ -220,32 +224,15 @@ export class BatchScheduler {
     return out;
   }
 
-  /** Suppress when nothing is pending, revive when something is; one call at a time, in order. */
+  /** Offers are wanted while a task is pending (the SDK sends only the changes). */
   private syncInterest(): void {
-    this.interestSync = this.interestSync
-      .then(async () => {
-        const driver = this.driver;
-        if (this.stopped || !driver?.frameworkId) return;
-        const want = this.pending().length > 0;
-        if (want && this.interest !== "revived") {
-          this.interest = "revived";
-          await driver.revive();
-        } else if (!want && this.interest !== "suppressed") {
-          this.interest = "suppressed";
-          await driver.suppress();
-        }
-      })
-      .catch((err) => {
-        this.interest = undefined;
-        this.log.warn("suppress/revive failed", { error: String(err) });
-      });
+    if (this.driver && !this.stopped) void this.driver.setInterest(this.pending().length > 0);
   }
 
   // ---- driver events ----
 
   private async onSubscribed(frameworkId: string): Promise<void> {
     this.store.setFrameworkId(frameworkId);
-    this.interest = undefined;
     const driver = this.driver!;
     const live: string[] = [];
     for (const job of this.jobs.values()) for (const t of job.tasks) if (isLiveTask(t)) live.push(t.taskId);
@@ -290,18 +277,21 @@ export class BatchScheduler {
       try {
         await driver.launch(offer, tasks, { refuseSeconds: REFUSE_SECONDS });
         this.log.info("launched", { agent: offer.agentId, tasks: tasks.map((t) => t.taskId).join(",") });
+        for (const { task } of launches) {
+          if (this.refusals.succeeded(task.jobId))
+            this.log.info("launches accepted again", { job: task.jobId });
+        }
         // A job killed while the Accept was in flight: its kill could not reach these yet.
         for (const { task } of launches) {
           if (isJobEnded(this.jobs.get(task.jobId)!)) this.killTask(task.taskId);
         }
       } catch (err) {
-        this.log.warn("launch refused", { offer: offer.id, error: String(err) });
+        const message = err instanceof Error ? err.message : String(err);
+        for (const jobId of new Set(launches.map(({ task }) => task.jobId)))
+          this.backOff(jobId, offer, message);
         for (const { task } of launches) {
           const job = this.jobs.get(task.jobId)!;
-          this.commit(
-            job,
-            markLaunchFailed(job, task.index, err instanceof Error ? err.message : String(err)),
-          );
+          this.commit(job, markLaunchFailed(job, task.index, message));
         }
       }
     }
@@ -314,6 +304,40 @@ export class BatchScheduler {
         .catch((err) => this.log.warn("decline failed", { error: String(err) }));
     }
     this.syncInterest();
+  }
+
+  /** One log line per refusal; the job's tasks are not pending again until the wait is over. */
+  private backOff(jobId: string, offer: Offer, error: string): void {
+    const { delayMs, step } = this.refusals.failed(jobId, Date.now());
+    this.log.warn("launch refused; backing off", {
+      job: jobId,
+      agent: offer.agentId,
+      error,
+      step,
+      retryInSeconds: Math.round(delayMs / 100) / 10,
+    });
+    this.scheduleRetry();
+  }
+
+  /** Asks for offers again when the next backoff ends (nothing else would: we are suppressed). */
+  private scheduleRetry(): void {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    if (this.stopped) return;
+    const nowMs = Date.now();
+    let next = Infinity;
+    for (const id of this.jobs.keys()) {
+      const at = this.refusals.readyAt(id);
+      if (at !== undefined && at > nowMs && at < next) next = at;
+    }
+    if (!Number.isFinite(next)) return;
+    this.retryTimer = setTimeout(
+      () => {
+        this.syncInterest();
+        this.scheduleRetry();
+      },
+      next - nowMs + 5,
+    );
   }
 
   private onUpdate(status: TaskStatus): void {

@@ -7,6 +7,7 @@
 // so a restarted framework reconciles it instead of launching a second one.
 import { randomUUID } from "node:crypto";
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from "../../common/errors.js";
+import { LIMITS } from "../../common/limits.js";
 import {
   backoffDelay,
   FrameworkRemovedError,
@@ -14,6 +15,7 @@ import {
   isTerminal,
   type Logger,
   type Offer,
+  RetryBackoff,
   SchedulerDriver,
   type TaskInfo,
   TaskState,
@@ -46,6 +48,8 @@ export interface ServiceSchedulerInit {
   tickMs?: number;
   /** Crash-loop backoff, default 1 s doubling to 60 s. */
   restartBackoff?: { initialMs: number; maxMs: number };
+  /** Backoff of an app whose launch the master refused, default 1 s doubling to 60 s. */
+  launchBackoff?: { initialMs: number; maxMs: number };
 }
 
 export interface ApplyResult {
@@ -63,6 +67,11 @@ export class ServiceScheduler {
   private readonly controller: AppController;
   private readonly agents = new Map<string, AgentView>();
   private readonly crashes = new Map<string, { count: number; nextAt: number }>();
+  /**
+   * Apps whose last launch the master refused. A refusal is not a crash (nothing ran) but is
+   * as likely to repeat: without a wait the next offer, a few ms later, is refused again.
+   */
+  private readonly refusals: RetryBackoff<string>;
   /** Launches the last tick asked for, by app: revision and how many. */
   private wants = new Map<string, Want>();
   private readonly watchers = new Set<Watcher>();
@@ -74,8 +83,6 @@ export class ServiceScheduler {
   /** A tick at the moment the next instance becomes ready, so steps do not wait for the period. */
   private wake: { at: number; timer: NodeJS.Timeout } | undefined;
   private stopped = false;
-  private interest: "revived" | "suppressed" | undefined;
-  private interestSync: Promise<void> = Promise.resolve();
   private readonly pins: PinSync;
 
   constructor(
@@ -86,6 +93,7 @@ export class ServiceScheduler {
     private readonly now: () => number = () => Date.now() / 1000,
   ) {
     this.book = new AppBook(store);
+    this.refusals = new RetryBackoff(init.launchBackoff ?? { initialMs: 1_000, maxMs: 60_000 });
     this.pins = new PinSync(stager, log);
     this.controller = new AppController(this.book, log, {
       want: (app, revision, count, now) => this.want(app, revision, count, now),
@@ -145,7 +153,6 @@ export class ServiceScheduler {
     if (this.wake) clearTimeout(this.wake.timer);
     this.stager.close();
     await this.driver?.stop();
-    await this.interestSync;
     await Promise.allSettled([...this.background]);
     this.book.flush();
   }
@@ -212,6 +219,12 @@ export class ServiceScheduler {
     const app = this.book.requireApp(name);
     if (!Number.isInteger(instances) || instances < 0) {
       throw new InvalidArgumentError("instances", `${instances} is not a whole number >= 0`);
+    }
+    if (instances > LIMITS.instances) {
+      throw new InvalidArgumentError(
+        "instances",
+        `${instances} is over the limit of ${LIMITS.instances.toLocaleString("en-US")}`,
+      );
     }
     app.instances = instances;
     app.updatedAt = this.now();
@@ -345,6 +358,7 @@ export class ServiceScheduler {
   private want(app: AppRecord, revision: number, count: number, now: number): void {
     const crash = this.crashes.get(app.name);
     if (crash && now < crash.nextAt) return;
+    if (!this.refusals.ready(app.name, now * 1000)) return;
     this.wants.set(app.name, { revision, count });
   }
 
@@ -392,6 +406,7 @@ export class ServiceScheduler {
   private newRevision(spec: AppSpec, specYaml: string, cause: string, now: number): DeploymentRecord {
     const dep = this.book.newRevision(spec, specYaml, cause, now);
     this.crashes.delete(spec.name);
+    this.refusals.succeeded(spec.name);
     this.log.info("deployment started", {
       app: spec.name,
       revision: dep.toRevision,
@@ -450,6 +465,7 @@ export class ServiceScheduler {
     this.book.revisions.delete(name);
     this.book.deployments.delete(name);
     this.crashes.delete(name);
+    this.refusals.succeeded(name);
     this.book.put({ deleteApps: [name] });
     this.log.info("app deleted", { app: name });
   }
@@ -458,7 +474,6 @@ export class ServiceScheduler {
 
   private async onSubscribed(frameworkId: string): Promise<void> {
     this.store.setFrameworkId(frameworkId);
-    this.interest = undefined;
     const driver = this.driver!;
     const ids = [...this.book.live.keys()];
     try {
@@ -483,15 +498,19 @@ export class ServiceScheduler {
         decline.push(offer.id);
         continue;
       }
+      const apps = [...new Set(tasks.map((t) => this.book.live.get(t.taskId)?.rec.app ?? ""))];
       try {
         await driver.launch(offer, tasks, { refuseSeconds: 1 });
         this.log.info("launched", { agent: offer.agentId, tasks: tasks.map((t) => t.taskId).join(",") });
+        for (const app of apps) {
+          if (this.refusals.succeeded(app)) this.log.info("launches accepted again", { app });
+        }
       } catch (err) {
-        this.log.warn("launch refused", { offer: offer.id, error: String(err) });
         for (const t of tasks) {
           this.book.live.delete(t.taskId);
           this.book.put({ deleteInstances: [t.taskId] });
         }
+        this.launchRefused(apps, offer, err);
       }
     }
     if (decline.length > 0) {
@@ -502,7 +521,23 @@ export class ServiceScheduler {
     this.kick();
   }
 
-  /** Takes what the wants ask for out of one offer, within the apps' constraints; persists the instances. */
+  /** Backs the apps of a refused launch off: one log line per refusal, and refusals 1 s doubling to 60 s apart. */
+  private launchRefused(apps: string[], offer: Offer, err: unknown): void {
+    const nowMs = this.now() * 1000;
+    for (const app of apps) {
+      const { delayMs, step } = this.refusals.failed(app, nowMs);
+      this.wants.delete(app);
+      this.log.warn("launch refused; backing off", {
+        app,
+        agent: offer.agentId,
+        error: err instanceof Error ? err.message : String(err),
+        step,
+        retryInSeconds: Math.round(delayMs / 100) / 10,
+      });
+      this.wakeAt(nowMs / 1000 + delayMs / 1000);
+    }
+  }
+
   /** Places what the wants ask for on one offer and persists the instances before their launch. */
   private placeOnOffer(offer: Offer, agent: AgentView, now: number): TaskInfo[] {
     const book = this.book;
@@ -629,25 +664,10 @@ export class ServiceScheduler {
     });
   }
 
-  /** Suppress when no app wants a launch, revive when one does; one call at a time, in order. */
+  /** Offers are wanted while some app wants a launch (the SDK sends only the changes). */
   private syncInterest(): void {
-    this.interestSync = this.interestSync
-      .then(async () => {
-        const driver = this.driver;
-        if (this.stopped || !driver?.frameworkId) return;
-        const want = [...this.wants.values()].some((w) => w.count > 0);
-        if (want && this.interest !== "revived") {
-          this.interest = "revived";
-          await driver.revive();
-        } else if (!want && this.interest !== "suppressed") {
-          this.interest = "suppressed";
-          await driver.suppress();
-        }
-      })
-      .catch((err) => {
-        this.interest = undefined;
-        this.log.warn("suppress/revive failed", { error: String(err) });
-      });
+    const want = [...this.wants.values()].some((w) => w.count > 0);
+    if (this.driver && !this.stopped) this.track(this.driver.setInterest(want));
   }
 
   // ---- bookkeeping ----
