@@ -54,13 +54,11 @@ export function utf8Bytes(s: string): number {
   return Buffer.byteLength(s, "utf8");
 }
 
-/** "64 KiB", "1 MiB", "300 bytes": sizes as an operator reads them. */
+/** "64 KiB", "1 MiB" for round sizes, else exact: "65,537 bytes". */
 export function formatBytes(n: number): string {
   if (n >= MiB && n % MiB === 0) return `${n / MiB} MiB`;
-  if (n >= MiB) return `${(n / MiB).toFixed(1)} MiB`;
   if (n >= KiB && n % KiB === 0) return `${n / KiB} KiB`;
-  if (n >= KiB) return `${(n / KiB).toFixed(1)} KiB`;
-  return `${n} bytes`;
+  return `${n.toLocaleString("en-US")} bytes`;
 }
 
 /** A problem found by a check: the field and what is wrong with it. */
