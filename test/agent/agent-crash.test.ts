@@ -54,8 +54,12 @@ test("a task outlives an agent SIGKILL and the restarted agent reports how it en
 
   const first = spawnAgent();
   const s = await master.waitStreams(1);
+  // The task ends only when the test says so (the file `go`), however slow the machine is.
   s.call.write({
-    runTask: { frameworkId: "fw", task: shellTask("c-task", "echo $$ > pid; sleep 1.5; echo done; exit 9") },
+    runTask: {
+      frameworkId: "fw",
+      task: shellTask("c-task", "echo $$ > pid; until [ -e go ]; do sleep 0.05; done; echo done; exit 9"),
+    },
   });
   const running = await waitFor("RUNNING", () =>
     master
@@ -63,12 +67,16 @@ test("a task outlives an agent SIGKILL and the restarted agent reports how it en
       .find((u) => u.status?.taskId === "c-task" && u.status.state === TaskState.TASK_RUNNING),
   );
   s.call.write({ ack: { taskId: "c-task", uuid: running.status!.uuid, frameworkId: "" } });
-  await new Promise((r) => setTimeout(r, 100));
+  const sandbox = path.join(dataDir, "sandboxes", "c-task");
+  taskPid = await waitFor("the task's pid", () => {
+    const text = fs.existsSync(path.join(sandbox, "pid"))
+      ? fs.readFileSync(path.join(sandbox, "pid"), "utf8")
+      : "";
+    return text.endsWith("\n") ? Number(text) : undefined;
+  });
   first.kill("SIGKILL");
   await new Promise((r) => first.once("exit", r));
 
-  const sandbox = path.join(dataDir, "sandboxes", "c-task");
-  taskPid = Number(fs.readFileSync(path.join(sandbox, "pid"), "utf8"));
   assert.notEqual(processStartTime(taskPid), undefined, "the task still runs after the agent died");
 
   spawnAgent();
@@ -78,6 +86,7 @@ test("a task outlives an agent SIGKILL and the restarted agent reports how it en
     s2.register.tasks.map((t) => t.task?.taskId),
     ["c-task"],
   );
+  fs.writeFileSync(path.join(sandbox, "go"), "");
   const failed = await waitFor("FAILED", () =>
     master
       .all("status")

@@ -6,6 +6,7 @@ import { silentLogger } from "../../common/logger.js";
 import { Reason } from "../../common/reasons.js";
 import { TaskState } from "../../proto/gen/yard/v1/common.js";
 import { type AgentComponents, type AgentHandle, startAgent } from "../../agent/agent-daemon.js";
+import { Checkpoint } from "../../agent/checkpoint.js";
 import { processStartTime } from "../../agent/proc-stat.js";
 import { NullExecutor } from "../../bench/executors/null-executor.js";
 import { killPid, shellTask, tempDir, waitFor } from "./helpers.js";
@@ -129,10 +130,20 @@ describe("agent daemon", () => {
     assert.equal(seen[0]!.state, TaskState.TASK_RUNNING);
     assert.equal(seen[1]!.state, TaskState.TASK_FAILED);
     for (const st of seen) s.call.write({ ack: { taskId: st.taskId, uuid: st.uuid, frameworkId: "" } });
-    await new Promise((r) => setTimeout(r, 300));
-    const count = statusesOf(master, "d-retry").length;
-    await new Promise((r) => setTimeout(r, 600));
-    assert.equal(statusesOf(master, "d-retry").length, count, "acked updates are not sent again");
+    // The positive signal: a task launched after the acks (the agent handles its stream in
+    // order) has its own update resent every cycle, oldest first; an update of d-retry still
+    // pending would go out again before it in the same cycle.
+    s.call.write({ runTask: { frameworkId: FW, task: shellTask("d-probe", "sleep 30") } });
+    await waitFor(
+      "two resends of d-probe's update",
+      () => statusesOf(master, "d-probe").length >= 3 || undefined,
+    );
+    const order = master.all("status").map((u) => u.status!.taskId);
+    assert.deepEqual(
+      order.slice(order.indexOf("d-probe")).filter((id) => id === "d-retry"),
+      [],
+      "acked updates are not sent again",
+    );
 
     s.call.write({ killTask: { taskId: "nobody", frameworkId: FW, graceSeconds: 0 } });
     const lost = await waitState(master, "nobody", TaskState.TASK_LOST);
@@ -226,13 +237,18 @@ describe("agent daemon", () => {
   });
 
   test("a restarted agent re-attaches to its running task and re-registers with it", async () => {
-    const { master, start } = await setup();
+    const { master, dataDir, start } = await setup();
     const first = await start();
     const s = await master.waitStreams(1);
-    s.call.write({ runTask: { frameworkId: FW, task: shellTask("d-survive", "sleep 1.5; exit 7") } });
+    // The task ends when the test creates `go` in its sandbox, however slow the machine.
+    s.call.write({
+      runTask: {
+        frameworkId: FW,
+        task: shellTask("d-survive", "until [ -e go ]; do sleep 0.05; done; exit 7"),
+      },
+    });
     const running = await waitState(master, "d-survive", TaskState.TASK_RUNNING);
     s.call.write({ ack: { taskId: "d-survive", uuid: running.uuid, frameworkId: "" } });
-    await new Promise((r) => setTimeout(r, 100));
     await first.stop(); // tasks keep running
     const second = await start();
     const s2 = await master.waitStreams(2);
@@ -241,10 +257,21 @@ describe("agent daemon", () => {
       s2.register.tasks.map((t) => [t.task?.taskId, t.state]),
       [["d-survive", TaskState.TASK_RUNNING]],
     );
+    fs.writeFileSync(`${dataDir}/sandboxes/d-survive/go`, "");
     const failed = await waitState(master, "d-survive", TaskState.TASK_FAILED);
     assert.equal(failed.exitCode, 7);
-    s2.call.write({ ack: { taskId: "d-survive", uuid: failed.uuid, frameworkId: "" } });
-    await new Promise((r) => setTimeout(r, 100));
+    // Every update of it (RUNNING too: its first ack may not have reached the first agent).
+    for (const st of statusesOf(master, "d-survive")) {
+      s2.call.write({ ack: { taskId: "d-survive", uuid: st.uuid, frameworkId: "" } });
+    }
+    // Read beside the agent (WAL lets a second connection read): the acked terminal task
+    // leaves the checkpoint.
+    const reader = new Checkpoint(dataDir);
+    try {
+      await waitFor("d-survive to leave the checkpoint", () => reader.tasks().length === 0 || undefined);
+    } finally {
+      reader.close();
+    }
     await second.stop();
     // The acked terminal task left the checkpoint: the next registration lists nothing.
     await start();

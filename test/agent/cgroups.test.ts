@@ -34,6 +34,14 @@ function taskDirs(taskId: string): { memory: string; cpu: string } {
 }
 
 describe("process executor cgroups", { skip: cgroupSkip }, () => {
+  test("cgroups are writable on this host", () => {
+    assert.notEqual(
+      cgroupSupport.version,
+      0,
+      `no writable cgroups: ${cgroupSupport.version === 0 ? cgroupSupport.reason : ""}`,
+    );
+  });
+
   const dataDir = tempDir("cg");
   const rec = new RecordingExecutor(dataDir);
   const pids: number[] = [];

@@ -62,10 +62,15 @@ describe("re-attach after a restart", () => {
   }
 
   test("a still-running task is re-attached and its exit code seen later", async () => {
-    const { checkpoint } = await launchThenRestart("r-running", "sleep 0.8; exit 4");
+    // It ends when the test creates `go` in its sandbox, so it still runs at the re-attach.
+    const { checkpoint } = await launchThenRestart(
+      "r-running",
+      "until [ -e go ]; do sleep 0.05; done; exit 4",
+    );
     const second = await recoverAll(checkpoint, "r-running");
     checkpoint.close();
     assert.equal(second.executor.isRunning("r-running"), true);
+    fs.writeFileSync(path.join(dataDir, "sandboxes", "r-running", "go"), "");
     const ended = await second.waitEnded("r-running");
     assert.equal(ended.state, TaskState.TASK_FAILED);
     assert.equal(ended.exitCode, 4);

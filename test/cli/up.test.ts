@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { waitFor } from "../cluster/harness.js";
 
 const YARDCTL = fileURLToPath(new URL("../../cli/yardctl.js", import.meta.url));
 
@@ -126,10 +127,7 @@ test("Ctrl-C stops everything: exit 0, tasks killed, temp data dir removed", asy
   const detached = await yardctl(["run", "--detach", "--", "sleep 300"]);
   assert.equal(detached.code, 0, detached.stderr);
   // Wait until the task runs, so that there is a process to clean up.
-  for (let i = 0; i < 100 && processesMentioning(dataDir).length === 0; i++) {
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  assert.ok(processesMentioning(dataDir).length > 0, "the task runs");
+  await waitFor("the task to run", () => processesMentioning(dataDir).length > 0 || undefined, 30_000);
   up!.kill("SIGINT");
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise((r) => {

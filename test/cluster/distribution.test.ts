@@ -15,6 +15,8 @@ const SIZE = 20 * 1024 * 1024;
 const AGENTS = 4;
 /** The master's seed is capped so that the agents have to feed each other to finish soon. */
 const SEED_LIMIT = "8M";
+/** SEED_LIMIT in bytes per second, rounded up (8 MiB): the most the seed can have sent. */
+const SEED_BYTES_PER_S = 8 * 1024 * 1024;
 
 interface AgentFetchJson {
   agentId: string;
@@ -164,16 +166,19 @@ describe("release distribution (master, 4 agents)", { timeout: 120_000 }, () => 
     const seconds = (Date.now() - started) / 1000;
     for (let i = 0; i < AGENTS; i++) assert.equal(sha256File(cachedFile(i)), bigSha, `agent ${i}'s copy`);
 
-    // The seed sends at most SEED_LIMIT: the agents' own upload counters (reported while they
-    // seed) must account for a good share of the 4 × 20 MiB that arrived.
+    // The seed sends at most SEED_LIMIT, so what it did not send of the 4 × 20 MiB that
+    // arrived the agents sent each other: their own upload counters (reported every few
+    // seconds while they seed, so they arrive late on a loaded machine) must come to that.
+    // The bound follows from the staging time measured, so a slow run asks for less.
+    const fromPeers = AGENTS * SIZE - SEED_BYTES_PER_S * (seconds + 2);
     const counters = await waitFor(
-      "the agents' upload counters",
+      `the agents' upload counters to reach ${fromPeers} bytes`,
       async () => {
         const agents = (await status("big@1.0")).agents ?? [];
         const up = agents.map((a) => Number(a.uploaded ?? 0));
-        return up.reduce((x, y) => x + y, 0) >= SIZE && up;
+        return up.reduce((x, y) => x + y, 0) >= fromPeers && up.some((u) => u >= 1024 * 1024) && up;
       },
-      10_000,
+      60_000,
       250,
     ).catch(async (err) => {
       throw new Error(`${err}; last status: ${JSON.stringify(await status("big@1.0"))}`);

@@ -100,10 +100,16 @@ describe("scheduling loop (master, 3 agents, 2 frameworks)", { timeout: 240_000 
     await cluster.kill(cluster.agents[hostIndex], "SIGKILL");
     assert.ok(pidsBefore.every(alive), "the task outlives its agent");
     await cluster.restartAgent(hostIndex);
-    await waitFor("the agent to re-register", async () =>
+    const back = await waitFor("the agent to re-register", async () =>
       (await cluster.getAgents()).find((a) => a.info!.id === long.info!.agentId && a.status === "ACTIVE"),
     );
-    await new Promise((r) => setTimeout(r, 1000));
+    // A message from the agent after that (its stream is ordered): whatever it reported at
+    // its re-registration (an update resent, the task's end) has reached the master by then.
+    await waitFor("a message from the re-registered agent", async () =>
+      (await cluster.getAgents()).find(
+        (a) => a.info!.id === back.info!.id && a.lastHeartbeat > back.lastHeartbeat,
+      ),
+    );
     const after = (await cluster.getTasks(false)).find((t) => t.info!.taskId === "long-a");
     assert.equal(after?.status?.state, TaskState.TASK_RUNNING);
     assert.ok(pidsBefore.every(alive), "the same process still runs");

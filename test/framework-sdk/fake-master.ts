@@ -45,6 +45,7 @@ export class FakeMaster {
   readonly known = new Set<string>();
   streams: ServerWritableStream<SubscribeRequest, Event>[] = [];
   heartbeats: boolean;
+  heartbeatsSent = 0;
   /** Next call of this method fails with this status. */
   readonly refuse = new Map<string, Refusal>();
   /** Called for each launched task; by default nothing happens to launched tasks. */
@@ -144,7 +145,10 @@ export class FakeMaster {
       subscribed: { frameworkId: id, heartbeatIntervalSeconds: hb, session: "" },
     });
     const timer = setInterval(() => {
-      if (this.heartbeats && !call.cancelled && !call.destroyed) call.write({ type: Event_Type.HEARTBEAT });
+      if (this.heartbeats && !call.cancelled && !call.destroyed) {
+        call.write({ type: Event_Type.HEARTBEAT });
+        this.heartbeatsSent++;
+      }
     }, hb * 1000);
     this.timers.push(timer);
     const drop = () => {

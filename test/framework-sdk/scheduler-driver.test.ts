@@ -154,18 +154,21 @@ describe("SchedulerDriver", () => {
 
   test("a listener that throws leaves the update unacknowledged", async () => {
     const { master, driver } = await setup();
-    driver.on("update", () => {
-      throw new Error("boom");
+    driver.on("update", ({ status: s }) => {
+      if (s.taskId === "t1") throw new Error("boom");
     });
     let handled = 0;
     driver.on("update", () => {
       handled++;
     });
     await driver.start();
-    master.sendUpdate({ taskId: "t1", state: TaskState.TASK_FINISHED });
-    await until(() => handled === 1, 2000, "update");
-    await new Promise((r) => setTimeout(r, 50));
-    assert.equal(master.callsOf("Acknowledge").length, 0);
+    master.sendUpdate({ taskId: "t1", state: TaskState.TASK_FINISHED, uuid: "u-1" });
+    // t2, handled after t1, is acknowledged: by then t1's ack would have gone too.
+    master.sendUpdate({ taskId: "t2", state: TaskState.TASK_FINISHED, uuid: "u-2" });
+    await until(() => handled === 2, 2000, "updates");
+    await until(() => master.callsOf("Acknowledge").length > 0, 2000, "t2's ack");
+    const acked = master.callsOf("Acknowledge").flatMap((c) => [c.request, ...(c.request.acks ?? [])]);
+    assert.deepEqual(acked.map((a) => a.taskId).filter(Boolean), ["t2"]);
   });
 
   test("autoAcknowledge false leaves acknowledgement to the framework", async () => {
@@ -177,9 +180,9 @@ describe("SchedulerDriver", () => {
     await driver.start();
     master.sendUpdate({ taskId: "t1", state: TaskState.TASK_FINISHED, uuid: "u-9" });
     await until(() => statuses.length === 1, 2000, "update");
-    await new Promise((r) => setTimeout(r, 50));
-    assert.equal(master.callsOf("Acknowledge").length, 0);
     await driver.acknowledge(statuses[0]);
+    // An automatic ack would have been sent in the tick after the listener, before this one.
+    assert.equal(master.callsOf("Acknowledge").length, 1);
     assert.equal(master.callsOf("Acknowledge")[0].request.uuid, "u-9");
   });
 
@@ -236,7 +239,8 @@ describe("SchedulerDriver", () => {
   test("heartbeats keep a quiet stream alive", async () => {
     const { master, driver } = await setup({ heartbeatIntervalSeconds: 0.05 });
     await driver.start();
-    await new Promise((r) => setTimeout(r, 400));
+    // Ten intervals: silence for three would have broken the stream.
+    await until(() => master.heartbeatsSent >= 10, 5000, "ten heartbeats");
     assert.equal(master.subscriptions.length, 1);
   });
 

@@ -258,19 +258,32 @@ describe("scheduler and agent APIs refuse bad input", { timeout: 60_000 }, () =>
     try {
       await manual.start();
       await waitFor("an offer for the manual framework", () => offer);
-      await manual.launch(offer!, [task("t-manual", { command: "true" })]);
+      // t-probe is never acknowledged: its resends show that the resend cycles go on.
+      await manual.launch(offer!, [
+        task("t-manual", { command: "true" }),
+        task("t-probe", { command: "true" }),
+      ]);
       const finished = await waitFor("FINISHED twice (sent again while unacknowledged)", () => {
         const f = seen.filter((s) => s.taskId === "t-manual" && s.state === TaskState.TASK_FINISHED);
         return f.length >= 2 && f;
       });
       assert.equal(finished[0]!.uuid, finished[1]!.uuid, "the same update, not a new one");
       await manual.acknowledge(finished[0]!);
-      // A resend already on the wire when the ack landed may still arrive; let it.
-      await new Promise((r) => setTimeout(r, 300));
-      const sameUpdate = () => seen.filter((s) => s.uuid === finished[0]!.uuid).length;
-      const afterAck = sameUpdate();
-      await new Promise((r) => setTimeout(r, 1_500));
-      assert.equal(sameUpdate(), afterAck, "no resend after the acknowledgement (retry interval 0.5 s)");
+      // A resend already on the wire when the ack landed may still arrive, but not after the
+      // next cycle's resend of t-probe; two cycles after the ack, nothing of t-manual's.
+      const mark = seen.length;
+      const probeAfter = () =>
+        seen.slice(mark).filter((s) => s.taskId === "t-probe" && s.state === TaskState.TASK_FINISHED);
+      await waitFor(
+        "two resend cycles after the acknowledgement",
+        () => probeAfter().length >= 2 || undefined,
+      );
+      const since = seen.indexOf(probeAfter()[0]!);
+      assert.deepEqual(
+        seen.slice(since).filter((s) => s.uuid === finished[0]!.uuid),
+        [],
+        "no resend after the acknowledgement",
+      );
     } finally {
       await manual.teardown().catch(() => undefined);
       await manual.stop();
@@ -449,7 +462,9 @@ describe("scheduler and agent APIs refuse bad input", { timeout: 60_000 }, () =>
       await waitFor("the offer to be rescinded", () => a.rescinded.includes(offer.id));
       a.offers.length = 0;
       await a.driver.revive();
-      await new Promise((r) => setTimeout(r, 500));
+      // Allocation cycles after the revive are when an offer would have been made.
+      const cycles = master.master.counters.cycles;
+      await waitFor("allocation cycles after the revive", () => master.master.counters.cycles >= cycles + 5);
       assert.deepEqual(a.offers, [], "no offers from a draining agent");
       await unary(op.undrainAgent, op, { agentId: offer.agentId }, authMetadata(TOKEN));
       await a.take(3_000);

@@ -82,10 +82,12 @@ export function dockerClusterSuite(engine: TestEngine): void {
       // Watch the master's view of the task while the agent dies and comes back.
       const seen = new Set<string>();
       let watching = true;
+      let polls = 0;
       const watcher = (async () => {
         while (watching) {
           const t = (await cluster.getTasks()).find((r) => r.info?.taskId === taskId);
           seen.add(TaskState[t?.status?.state ?? 0]);
+          polls++;
           await new Promise((r) => setTimeout(r, 100));
         }
       })();
@@ -96,7 +98,10 @@ export function dockerClusterSuite(engine: TestEngine): void {
         cluster.agents[0]!.output.join("").includes("re-attached to running container"),
       );
       await cluster.waitForAgents(1);
-      await new Promise((r) => setTimeout(r, 1500));
+      // The master settles the task at the re-registration just seen: a few more reads of its
+      // view after that would show any other state.
+      const after = polls;
+      await waitFor("more reads of the master's view", () => polls >= after + 5 || undefined);
       watching = false;
       await watcher;
       assert.deepEqual([...seen], ["TASK_RUNNING"]);

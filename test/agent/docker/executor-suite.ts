@@ -150,14 +150,16 @@ export function dockerExecutorSuite(engine: TestEngine): void {
       const ended = await rec.waitEnded("t-kill");
       assert.equal(ended.state, TaskState.TASK_KILLED);
       assert.equal(ended.reason, Reason.KILL_REQUESTED);
-      assert.ok(took >= 900 && took < 4000, `kill took ${took} ms for a grace of 1 s`);
+      // Not before the grace; the upper bound only says it did not wait for the task (it never ends).
+      assert.ok(took >= 900 && took < 15_000, `kill took ${took} ms for a grace of 1 s`);
       assert.equal(rec.executor.isRunning("t-kill"), false);
       assert.equal(await exists(docker, state.containerId as string), false, "container removed");
       // The limits test's task is killed the quick way: docker-init forwards SIGTERM.
+      // A grace far longer than the kill takes: ending before it proves SIGTERM did it.
       const t1 = Date.now();
-      await rec.executor.kill("t-limits", 5000);
+      await rec.executor.kill("t-limits", 30_000);
       assert.equal((await rec.waitEnded("t-limits")).state, TaskState.TASK_KILLED);
-      assert.ok(Date.now() - t1 < 4000, "SIGTERM reached the command");
+      assert.ok(Date.now() - t1 < 20_000, "SIGTERM reached the command");
     });
 
     test("exit codes and stdout/stderr apart; the finished container is removed after its logs", async () => {
@@ -252,7 +254,11 @@ export function dockerExecutorSuite(engine: TestEngine): void {
         () => readFile(first.executor.logPath("t-re-run", "stdout")).includes("before") || undefined,
       );
       await first.executor.stop(); // the agent stops; its containers keep running
-      await new Promise((r) => setTimeout(r, 1500));
+      // t-re-done ends while no executor watches it.
+      await waitFor("t-re-done's container to exit", async () => {
+        const c = await docker.getContainer(s2.containerId as string).inspect();
+        return !c.State.Running || undefined;
+      });
       const second = new Recorder(init);
       const base = { frameworkId: FW, agentId, killRequested: false };
       await second.executor.recover({ ...base, taskId: "t-re-run", info: task("t-re-run", ""), state: s1 });

@@ -83,10 +83,15 @@ describe("artifact fetcher over a real swarm", () => {
     const peerUpload = a.f.uploaded("web@1.0") + b.f.uploaded("web@1.0");
     assert.ok(peerUpload > 0, `the fetchers uploaded ${peerUpload} bytes to each other`);
     for (const { events } of [a, b]) {
+      // FETCHING, then VERIFYING, then DONE, and nothing but DONE after it (a seeding fetcher
+      // reports its uploads as DONE progress, however late that comes on a slow machine).
       const states = events.map((e) => e.state);
-      assert.ok(states.includes("FETCHING"));
-      assert.deepEqual(states.slice(-2), ["VERIFYING", "DONE"]);
-      assert.equal(events.at(-1)!.size, size);
+      const done = states.indexOf("DONE");
+      assert.ok(done > 0, `the fetch ended DONE: ${states.join(", ")}`);
+      assert.ok(states.indexOf("FETCHING") < states.lastIndexOf("VERIFYING"), states.join(", "));
+      assert.ok(states.lastIndexOf("VERIFYING") < done, states.join(", "));
+      assert.deepEqual(new Set(states.slice(done)), new Set(["DONE"]));
+      assert.equal(events[done]!.size, size);
     }
     assert.deepEqual(a.f.cached(), [{ release: "web@1.0", sha256, size }]);
     // A second request for a verified release is answered from the cache.
@@ -149,7 +154,8 @@ describe("artifact fetcher over a real swarm", () => {
     const torrent = await makeTorrent(file, tracker.announce, 64 * 1024);
     await seeder(src, torrent);
     const req = request("big@1", sha256, torrent, size);
-    const first = await fetcher("agent-d", { downloadRate: 2 * MiB });
+    // Slow enough (6 s for the whole) that the stop lands mid-download even on a loaded machine.
+    const first = await fetcher("agent-d", { downloadRate: 1 * MiB });
     first.f.fetch(req).catch(() => undefined);
     await waitFor(() => first.events.some((e) => e.state === "FETCHING" && e.downloaded >= 2 * MiB));
     await first.stop();
