@@ -334,7 +334,10 @@ describe("agent daemon", () => {
     });
     const running = await waitState(master, "d-wrong", TaskState.TASK_RUNNING);
     s.call.write({ ack: { taskId: "d-wrong", uuid: running.uuid, frameworkId: "" } });
-    const pid = Number(fs.readFileSync(`${dirs.at(-1)}/sandboxes/d-wrong/pid`, "utf8"));
+    const pidFile = `${dirs.at(-1)}/sandboxes/d-wrong/pid`;
+    const pid = await waitFor("the task's pid file", () =>
+      fs.existsSync(pidFile) ? Number(fs.readFileSync(pidFile, "utf8")) || undefined : undefined,
+    );
     pids.push(pid);
     const startedAt = processStartTime(pid);
 
