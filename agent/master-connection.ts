@@ -95,7 +95,13 @@ export class MasterConnection {
             message: outcome.refused.message,
           });
         }
-        await this.init.onRefused(outcome.refused);
+        // A failure here (a checkpoint write on a full disk) must not end the loop: the agent
+        // would never dial again.
+        await this.init
+          .onRefused(outcome.refused)
+          .catch((err) =>
+            this.init.logger.error("handling the refusal failed", { error: errorMessage(err) }),
+          );
         // A new identity is a fresh start, not a failure to back off from.
         if (outcome.refused.reason === "STALE_AGENT") this.backoff.reset();
       }
