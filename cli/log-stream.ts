@@ -4,6 +4,8 @@ import { consume } from "./streams.js";
 
 export interface LogRequest {
   taskId: string;
+  /** The task's framework, when the operator named it (--framework). */
+  frameworkId?: string;
   stream: "stdout" | "stderr";
   follow: boolean;
   tailBytes?: number;
@@ -23,7 +25,7 @@ export async function pumpLogs(
   let bytes = 0;
   const stream = client.getTaskLogs({
     taskId: req.taskId,
-    frameworkId: "",
+    frameworkId: req.frameworkId ?? "",
     stream: req.stream,
     follow: req.follow,
     tailBytes: req.tailBytes ?? 0,

@@ -18,7 +18,7 @@ import type { LogRelay } from "./log-relay.js";
 import type { MasterStore } from "./master-store.js";
 import { DEFAULT_MASTER_CONFIG, failoverSeconds, type MasterConfig } from "./master-config.js";
 import { agentView, frameworkView, type TaskFilter, taskViews } from "./operator-views.js";
-import type { AgentEntry } from "./registry-entries.js";
+import type { AgentEntry, TaskEntry } from "./registry-entries.js";
 import { agentVerdict, stallMs } from "./agent-liveness.js";
 import type { ReleaseHooks } from "./releases/release-hooks.js";
 
@@ -242,9 +242,21 @@ export class Master {
     return this.agentState(agent);
   }
 
-  operatorKill(taskId: string, graceSeconds?: number): void {
+  /**
+   * The task an operator names: by id, and by framework when given (KillTaskRequest and
+   * GetTaskLogsRequest carry framework_id so that an id is named without ambiguity).
+   */
+  private operatorTask(taskId: string, frameworkId = ""): TaskEntry {
+    if (!taskId) throw new InvalidArgumentError("task_id", "is required");
     const task = this.core.tasks.get(taskId);
-    if (!task) throw new NotFoundError(`task ${taskId} not found`);
+    if (!task || (frameworkId !== "" && task.frameworkId !== frameworkId)) {
+      throw new NotFoundError(`task ${taskId}${frameworkId ? ` of framework ${frameworkId}` : ""} not found`);
+    }
+    return task;
+  }
+
+  operatorKill(taskId: string, graceSeconds?: number, frameworkId = ""): void {
+    const task = this.operatorTask(taskId, frameworkId);
     if (isTerminal(task.status.state)) {
       throw new FailedPreconditionError(`task ${taskId} has already ended (${TaskState[task.status.state]})`);
     }
@@ -252,9 +264,11 @@ export class Master {
   }
 
   /** Where a task's logs can be read: its agent's live link. */
-  taskLogSource(taskId: string): { agentId: string; link: AgentLink; task: TaskInfo; terminal: boolean } {
-    const task = this.core.tasks.get(taskId);
-    if (!task) throw new NotFoundError(`task ${taskId} not found`);
+  taskLogSource(
+    taskId: string,
+    frameworkId = "",
+  ): { agentId: string; link: AgentLink; task: TaskInfo; frameworkId: string; terminal: boolean } {
+    const task = this.operatorTask(taskId, frameworkId);
     const agent = this.core.agents.get(task.info.agentId);
     if (!agent?.link) {
       throw new FailedPreconditionError(
@@ -265,6 +279,7 @@ export class Master {
       agentId: agent.info.id,
       link: agent.link,
       task: task.info,
+      frameworkId: task.frameworkId,
       terminal: isTerminal(task.status.state),
     };
   }

@@ -16,7 +16,8 @@ export function registerLogs(program: Command): void {
       .argument("<task-id>")
       .option("-f, --follow", "keep printing until the task ends")
       .option("--stderr", "the task's stderr instead of its stdout")
-      .option("--tail <bytes>", "start this many bytes before the end"),
+      .option("--tail <bytes>", "start this many bytes before the end")
+      .option("--framework <id>", "the framework the task belongs to"),
   ).action(async (taskId: string, flags: Record<string, unknown>) => {
     const tailBytes = flags.tail === undefined ? 0 : parseFlag(nonNegativeInt, flags.tail, "--tail");
     const client = new OperatorClient(clientTarget(flags));
@@ -27,7 +28,13 @@ export function registerLogs(program: Command): void {
         taskId,
         pumpLogs(
           client,
-          { taskId, stream: flags.stderr ? "stderr" : "stdout", follow: flags.follow === true, tailBytes },
+          {
+            taskId,
+            frameworkId: typeof flags.framework === "string" ? flags.framework : "",
+            stream: flags.stderr ? "stderr" : "stdout",
+            follow: flags.follow === true,
+            tailBytes,
+          },
           (data) => process.stdout.write(data),
         ),
       );

@@ -34,7 +34,7 @@ export function operatorService(master: Master, token: string | undefined): Oper
     drainAgent: unaryHandler(token, (req) => ({ agent: master.drain(req.agentId, req.killAfterSeconds) })),
     undrainAgent: unaryHandler(token, (req) => ({ agent: master.undrain(req.agentId) })),
     killTask: unaryHandler(token, (req) => {
-      master.operatorKill(req.taskId, req.graceSeconds);
+      master.operatorKill(req.taskId, req.graceSeconds, req.frameworkId);
       return {};
     }),
     watch(call: ServerWritableStream<WatchRequest, ClusterEvent>) {
@@ -60,7 +60,7 @@ export function operatorService(master: Master, token: string | undefined): Oper
         if (stream !== "stdout" && stream !== "stderr") {
           throw new InvalidArgumentError("stream", `"${req.stream}" is not stdout or stderr`);
         }
-        const source = master.taskLogSource(req.taskId);
+        const source = master.taskLogSource(req.taskId, req.frameworkId);
         let finished = false;
         let paused = false;
         // The agent pauses reading the file while this reader is behind (log_flow), so what
@@ -109,7 +109,7 @@ export function operatorService(master: Master, token: string | undefined): Oper
           readLogs: {
             requestId,
             taskId: req.taskId,
-            frameworkId: "",
+            frameworkId: source.frameworkId,
             stream,
             follow: req.follow,
             tailBytes: req.tailBytes,
