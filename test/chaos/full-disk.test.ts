@@ -140,6 +140,15 @@ describe("full disk on an agent (defect 5)", { timeout: 120_000 }, () => {
   let small = "";
   let other = "";
 
+  /** Updates the agent's checkpoint still holds unacknowledged (read beside the agent, read-only). */
+  const pendingUpdates = () => {
+    const db = new Database(join(agentData, "agent.db"), { readonly: true });
+    try {
+      return (db.prepare("SELECT COUNT(*) AS n FROM updates").get() as { n: number }).n;
+    } finally {
+      db.close();
+    }
+  };
   const masterTask = async (taskId: string) =>
     (await cluster.getTasks(true)).find((t) => t.info?.taskId === taskId);
   const agentState = async (id: string) => (await cluster.getAgents()).find((a) => a.info?.id === id);
@@ -196,6 +205,8 @@ describe("full disk on an agent (defect 5)", { timeout: 120_000 }, () => {
   test("on a full disk, a launch that reaches the agent ends TASK_FAILED with REASON_DISK_PRESSURE", async () => {
     const fw = framework!;
     await fw.holdOfferOf(small);
+    // Nothing may be left for the agent to write before the launch: its last ack is in.
+    await waitFor("the agent's updates to be acknowledged", () => pendingUpdates() === 0);
     disk.fill();
     assert.ok(disk.freeBytes() < 4096, `free ${disk.freeBytes()}`);
     await fw.launchOnHeld({ taskId: "refused", command: "sleep 600" });
