@@ -42,6 +42,8 @@ export interface AppView {
   deployment?: DeploymentRecord;
   deploymentSteps: number[];
   instances: InstanceView[];
+  /** Launches wait until then (crash-loop backoff); known to the scheduler, not the book. */
+  crashBackoffUntil?: number;
 }
 
 export class AppBook {

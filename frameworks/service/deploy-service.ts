@@ -48,6 +48,7 @@ export function deploymentMessage(d: DeploymentRecord, steps: number[]): Deploym
     },
     rollingBack: d.rollingBack,
     failure: d.failure,
+    failures: d.failures,
   };
 }
 
@@ -74,6 +75,7 @@ export function appStatus(v: AppView): AppStatus {
     })),
     deleting: v.app.deleting,
     updatedAt: v.app.updatedAt,
+    crashBackoffUntil: v.crashBackoffUntil ?? 0,
   };
 }
 

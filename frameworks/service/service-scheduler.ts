@@ -298,7 +298,12 @@ export class ServiceScheduler {
   }
 
   view(name: string): AppView {
-    return this.book.view(name, this.now());
+    const now = this.now();
+    const crash = this.crashes.get(name);
+    return {
+      ...this.book.view(name, now),
+      crashBackoffUntil: crash && crash.nextAt > now ? crash.nextAt : 0,
+    };
   }
 
   history(name: string): { revisions: RevisionRecord[]; deployments: DeploymentRecord[] } {

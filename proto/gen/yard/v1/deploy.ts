@@ -116,6 +116,11 @@ export interface Deployment {
   rollingBack: boolean;
   /** Why the forward deployment failed, kept after a rollback. */
   failure: string;
+  /**
+   * Target-revision instances that exited or failed their health check in this deployment;
+   * it fails at rollout.max_failures. Instances lost with their agent never count.
+   */
+  failures: number;
 }
 
 export interface AppStatus {
@@ -130,6 +135,11 @@ export interface AppStatus {
   tasks: Instance[];
   deleting: boolean;
   updatedAt: number;
+  /**
+   * Crash-loop backoff: while the app's instances keep failing, new launches wait until this
+   * time (seconds since the epoch); 0 when they need not wait.
+   */
+  crashBackoffUntil: number;
 }
 
 export interface Revision {
@@ -1095,6 +1105,7 @@ function createBaseDeployment(): Deployment {
     staging: undefined,
     rollingBack: false,
     failure: "",
+    failures: 0,
   };
 }
 
@@ -1142,6 +1153,9 @@ export const Deployment: MessageFns<Deployment> = {
     }
     if (message.failure !== "") {
       writer.uint32(106).string(message.failure);
+    }
+    if (message.failures !== 0) {
+      writer.uint32(328).uint32(message.failures);
     }
     return writer;
   },
@@ -1273,6 +1287,14 @@ export const Deployment: MessageFns<Deployment> = {
             message.failure = reader.string();
             continue;
           }
+          case 41: {
+            if (tag !== 328) {
+              break;
+            }
+
+            message.failures = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1324,6 +1346,7 @@ export const Deployment: MessageFns<Deployment> = {
         ? globalThis.Boolean(object.rolling_back)
         : false,
       failure: isSet(object.failure) ? globalThis.String(object.failure) : "",
+      failures: isSet(object.failures) ? globalThis.Number(object.failures) : 0,
     };
   },
 
@@ -1368,6 +1391,9 @@ export const Deployment: MessageFns<Deployment> = {
     if (message.failure !== "") {
       obj.failure = message.failure;
     }
+    if (message.failures !== 0) {
+      obj.failures = Math.round(message.failures);
+    }
     return obj;
   },
 
@@ -1391,6 +1417,7 @@ export const Deployment: MessageFns<Deployment> = {
       : undefined;
     message.rollingBack = object.rollingBack ?? false;
     message.failure = object.failure ?? "";
+    message.failures = object.failures ?? 0;
     return message;
   },
 };
@@ -1406,6 +1433,7 @@ function createBaseAppStatus(): AppStatus {
     tasks: [],
     deleting: false,
     updatedAt: 0,
+    crashBackoffUntil: 0,
   };
 }
 
@@ -1437,6 +1465,9 @@ export const AppStatus: MessageFns<AppStatus> = {
     }
     if (message.updatedAt !== 0) {
       writer.uint32(73).double(message.updatedAt);
+    }
+    if (message.crashBackoffUntil !== 0) {
+      writer.uint32(329).double(message.crashBackoffUntil);
     }
     return writer;
   },
@@ -1526,6 +1557,14 @@ export const AppStatus: MessageFns<AppStatus> = {
             message.updatedAt = reader.double();
             continue;
           }
+          case 41: {
+            if (tag !== 329) {
+              break;
+            }
+
+            message.crashBackoffUntil = reader.double();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1552,6 +1591,11 @@ export const AppStatus: MessageFns<AppStatus> = {
         ? globalThis.Number(object.updatedAt)
         : isSet(object.updated_at)
         ? globalThis.Number(object.updated_at)
+        : 0,
+      crashBackoffUntil: isSet(object.crashBackoffUntil)
+        ? globalThis.Number(object.crashBackoffUntil)
+        : isSet(object.crash_backoff_until)
+        ? globalThis.Number(object.crash_backoff_until)
         : 0,
     };
   },
@@ -1585,6 +1629,9 @@ export const AppStatus: MessageFns<AppStatus> = {
     if (message.updatedAt !== 0) {
       obj.updatedAt = floatToJson(message.updatedAt);
     }
+    if (message.crashBackoffUntil !== 0) {
+      obj.crashBackoffUntil = floatToJson(message.crashBackoffUntil);
+    }
     return obj;
   },
 
@@ -1604,6 +1651,7 @@ export const AppStatus: MessageFns<AppStatus> = {
     message.tasks = object.tasks?.map((e) => Instance.fromPartial(e)) || [];
     message.deleting = object.deleting ?? false;
     message.updatedAt = object.updatedAt ?? 0;
+    message.crashBackoffUntil = object.crashBackoffUntil ?? 0;
     return message;
   },
 };
