@@ -88,7 +88,9 @@ export function applyTaskStatus(job: Job, status: TaskStatus, now: number): JobC
   if (index < 0) return NO_CHANGE; // an older attempt, or not ours
   const t = job.tasks[index];
   if (t.state === status.state && t.message === status.message) return NO_CHANGE;
-  if (isTerminal(t.state) && t.state !== TaskState.TASK_LOST) return NO_CHANGE;
+  // Terminal is final (the master never sends two ends). UNREACHABLE is not terminal: the
+  // task is waited for, and retried only once its agent is declared gone (LOST).
+  if (isTerminal(t.state)) return NO_CHANGE;
 
   // A launch the master never recorded (the framework stopped between persisting the launch
   // and Accept): not a failure of the task, so it goes back to pending without using a retry.

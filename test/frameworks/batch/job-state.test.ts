@@ -79,6 +79,39 @@ describe("job state machine", () => {
     assert.match(job.message, /task 0 failed after 2 attempt\(s\): LOST: agent lost/);
   });
 
+  test("an UNREACHABLE task is waited for: back RUNNING, its end counts as usual", () => {
+    const job = newJob("j-u", spec(1, 0), 0);
+    markLaunched(job, 0, "a1");
+    applyTaskStatus(job, st("j-u.0.0", TaskState.TASK_RUNNING), 1);
+    const unreachable = st("j-u.0.0", TaskState.TASK_UNREACHABLE, { reason: Reason.AGENT_UNREACHABLE });
+    assert.deepEqual(applyTaskStatus(job, unreachable, 2).kill, []);
+    assert.equal(job.tasks[0].taskId, "j-u.0.0", "no new attempt while it may come back");
+    assert.equal(job.state, JobState.RUNNING);
+    applyTaskStatus(job, st("j-u.0.0", TaskState.TASK_RUNNING, { reason: Reason.AGENT_REREGISTERED }), 3);
+    applyTaskStatus(job, st("j-u.0.0", TaskState.TASK_FINISHED, { exitCode: 0 }), 4);
+    assert.equal(job.state, JobState.SUCCEEDED);
+  });
+
+  test("an UNREACHABLE task whose agent is gone (LOST) is retried", () => {
+    const job = newJob("j-g", spec(1, 1), 0);
+    markLaunched(job, 0, "a1");
+    applyTaskStatus(job, st("j-g.0.0", TaskState.TASK_UNREACHABLE, { reason: Reason.AGENT_UNREACHABLE }), 1);
+    applyTaskStatus(job, st("j-g.0.0", TaskState.TASK_LOST, { reason: Reason.AGENT_GONE }), 2);
+    assert.equal(job.tasks[0].taskId, "j-g.0.1");
+    assert.equal(job.tasks[0].state, TaskState.TASK_STATE_UNSPECIFIED);
+    assert.equal(job.state, JobState.RUNNING);
+  });
+
+  test("a terminal state is final: nothing after it changes the task", () => {
+    const job = newJob("j-f", spec(2, 0), 0);
+    markLaunched(job, 0, "a1");
+    applyTaskStatus(job, st("j-f.0.0", TaskState.TASK_FINISHED, { exitCode: 0 }), 1);
+    for (const late of [TaskState.TASK_LOST, TaskState.TASK_RUNNING, TaskState.TASK_FAILED]) {
+      assert.deepEqual(applyTaskStatus(job, st("j-f.0.0", late), 2).tasks, [], TaskState[late]);
+    }
+    assert.equal(job.tasks[0].state, TaskState.TASK_FINISHED);
+  });
+
   test("a task out of retries fails the job, kills its live tasks, and cancels the pending ones", () => {
     const job = newJob("j-3", spec(3), 0);
     markLaunched(job, 0, "a1");
