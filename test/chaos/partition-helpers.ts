@@ -111,8 +111,6 @@ export class ServiceProcess {
         this.home,
         "--token",
         this.cluster.token,
-        "--check-host",
-        "127.0.0.1",
       ],
       { env: { ...process.env, YARD_HOME: this.home }, stdio: ["ignore", "pipe", "pipe"] },
     );
