@@ -46,6 +46,9 @@ function metrics(master: Master): string {
     "Agents by status.",
     [...byStatus].map(([s, n]) => [`{status="${s}"}`, n]),
   );
+  gauge("yard_agents_disk_pressure", "Agents reporting disk pressure (they get no offers).", [
+    ["", agents.filter((a) => a.conditions?.diskPressure).length],
+  ]);
   gauge("yard_frameworks", "Frameworks known to the master.", [["", frameworks.length]]);
   gauge("yard_tasks_active", "Non-terminal tasks.", [["", master.taskRecords({}).length]]);
   counter("yard_task_placements_total", "Tasks launched through Accept.", master.counters.placements);

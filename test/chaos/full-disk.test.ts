@@ -149,6 +149,12 @@ describe("full disk on an agent (defect 5)", { timeout: 120_000 }, () => {
       db.close();
     }
   };
+  const metrics = async () => {
+    const { httpPort } = JSON.parse(
+      fs.readFileSync(join(cluster.root, "master-home", "master", "master.json"), "utf8"),
+    );
+    return (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+  };
   const masterTask = async (taskId: string) =>
     (await cluster.getTasks(true)).find((t) => t.info?.taskId === taskId);
   const agentState = async (id: string) => (await cluster.getAgents()).find((a) => a.info?.id === id);
@@ -230,6 +236,7 @@ describe("full disk on an agent (defect 5)", { timeout: 120_000 }, () => {
     const a = JSON.parse(json.stdout).agents.find((x: { info: { id: string } }) => x.info.id === small);
     assert.equal(a.conditions.diskPressure, true);
     assert.match(a.conditions.message, /database or disk is full/);
+    assert.match(await metrics(), /^yard_agents_disk_pressure 1$/m);
   });
 
   test("a kill still kills the process, and KILLED reaches the master", async () => {
@@ -296,5 +303,6 @@ describe("full disk on an agent (defect 5)", { timeout: 120_000 }, () => {
     }
     const table = await cluster.yardctl(["get", "agents"]);
     assert.match(table.stdout.split("\n").find((l) => l.includes("host-0")) ?? "", /\sACTIVE\s+-\s/);
+    assert.match(await metrics(), /^yard_agents_disk_pressure 0$/m);
   });
 });
