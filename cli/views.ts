@@ -1,7 +1,7 @@
 // What `yardctl get` and `yardctl events` show of the master's messages. Pure: messages
 // and the current time in, table cells and lines out.
 import { stateName } from "../common/task-states.js";
-import { TaskState } from "../proto/gen/yard/v1/common.js";
+import { healthStateToJSON, TaskState } from "../proto/gen/yard/v1/common.js";
 import type { AgentState, ClusterEvent, FrameworkState, TaskRecord } from "../proto/gen/yard/v1/operator.js";
 import { renderTable } from "./table.js";
 
@@ -16,7 +16,17 @@ export const AGENT_HEADERS = [
   "ATTRIBUTES",
 ] as const;
 export const FRAMEWORK_HEADERS = ["ID", "NAME", "ROLE", "STATUS", "TASKS", "SHARE"] as const;
-export const TASK_HEADERS = ["ID", "FRAMEWORK", "AGENT", "STATE", "CPU", "MEM", "AGE", "MESSAGE"] as const;
+export const TASK_HEADERS = [
+  "ID",
+  "FRAMEWORK",
+  "AGENT",
+  "STATE",
+  "HEALTH",
+  "CPU",
+  "MEM",
+  "AGE",
+  "MESSAGE",
+] as const;
 
 /** Trims a number for a table: at most 2 decimals, no trailing zeros. */
 export function num(x: number): string {
@@ -86,11 +96,21 @@ export function taskRow(t: TaskRecord, nowSeconds: number): string[] {
     t.frameworkId,
     t.info?.agentId || t.status?.agentId || "-",
     stateName(state),
+    healthName(t),
     usage ? `${num(usage.cpuSeconds)}s` : "-",
     usage ? formatBytes(usage.memBytes) : "-",
     t.createdAt > 0 ? formatAge(nowSeconds - t.createdAt) : "-",
     t.status?.message || "",
   ];
+}
+
+/** The agent's verdict of the task's health check: healthy, unhealthy, unknown; "-" without a check. */
+function healthName(t: TaskRecord): string {
+  const h = t.status?.health;
+  if (!t.info?.healthCheck || !h) return "-";
+  return healthStateToJSON(h.state)
+    .replace(/^HEALTH_/, "")
+    .toLowerCase();
 }
 
 export function agentsTable(agents: readonly AgentState[]): string {

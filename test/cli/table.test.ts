@@ -10,7 +10,7 @@ import {
   frameworkRow,
   taskRow,
 } from "../../cli/views.js";
-import { TaskState } from "../../proto/gen/yard/v1/common.js";
+import { HealthState, TaskState } from "../../proto/gen/yard/v1/common.js";
 import { AgentState, FrameworkState, TaskRecord } from "../../proto/gen/yard/v1/operator.js";
 
 describe("renderTable", () => {
@@ -99,6 +99,7 @@ describe("views", () => {
       "fw-1",
       "agent-1",
       "RUNNING",
+      "-",
       "1.23s",
       "64MiB",
       "95s",
@@ -117,9 +118,29 @@ describe("views", () => {
       "FAILED",
       "-",
       "-",
+      "-",
       "3h",
       "exited with code 3",
     ]);
+  });
+
+  test("task row: the HEALTH column shows the agent's verdict of a task with a check", () => {
+    const row = (health: HealthState | undefined, check = true) =>
+      taskRow(
+        TaskRecord.fromPartial({
+          info: { taskId: "t3", healthCheck: check ? { kind: "tcp" } : undefined },
+          status: {
+            state: TaskState.TASK_RUNNING,
+            health: health === undefined ? undefined : { state: health },
+          },
+        }),
+        0,
+      )[4];
+    assert.equal(row(HealthState.HEALTH_HEALTHY), "healthy");
+    assert.equal(row(HealthState.HEALTH_UNHEALTHY), "unhealthy");
+    assert.equal(row(HealthState.HEALTH_UNKNOWN), "unknown");
+    assert.equal(row(undefined), "-");
+    assert.equal(row(undefined, false), "-");
   });
 
   test("ages and sizes", () => {
