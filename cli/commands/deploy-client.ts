@@ -173,7 +173,7 @@ export function instancesTable(s: AppStatus): string {
       t.hostname,
       t.port ? String(t.port) : "",
       t.stopping ? "STOPPING" : stateName(t.state),
-      t.ready ? "ready" : t.healthy ? "healthy" : "-",
+      t.ready ? "ready" : t.health || (t.healthy ? "healthy" : "-"),
     ]),
   );
 }

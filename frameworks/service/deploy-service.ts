@@ -67,6 +67,7 @@ export function appStatus(v: AppView): AppStatus {
       hostname: i.hostname,
       state: i.state,
       healthy: i.healthy,
+      health: i.health,
       ready: i.ready,
       port: i.port,
       launchedAt: i.launchedAt,

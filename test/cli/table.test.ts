@@ -10,7 +10,9 @@ import {
   frameworkRow,
   taskRow,
 } from "../../cli/views.js";
+import { instancesTable } from "../../cli/commands/deploy-client.js";
 import { HealthState, TaskState } from "../../proto/gen/yard/v1/common.js";
+import { AppStatus } from "../../proto/gen/yard/v1/deploy.js";
 import { AgentState, FrameworkState, TaskRecord } from "../../proto/gen/yard/v1/operator.js";
 
 describe("renderTable", () => {
@@ -141,6 +143,37 @@ describe("views", () => {
     assert.equal(row(HealthState.HEALTH_UNKNOWN), "unknown");
     assert.equal(row(undefined), "-");
     assert.equal(row(undefined, false), "-");
+  });
+
+  test("rollout status: each instance's HEALTH is ready, healthy, unhealthy or unknown", () => {
+    const task = (taskId: string, health: string, healthy = false, ready = false) => ({
+      taskId,
+      revision: 2,
+      hostname: "host-1",
+      port: 31000,
+      state: TaskState.TASK_RUNNING,
+      health,
+      healthy,
+      ready,
+    });
+    const out = instancesTable(
+      AppStatus.fromPartial({
+        tasks: [
+          task("a", "healthy", true, true),
+          task("b", "healthy", true),
+          task("c", "unhealthy"),
+          task("d", "unknown"),
+        ],
+      }),
+    );
+    assert.deepEqual(
+      out
+        .trim()
+        .split("\n")
+        .slice(1)
+        .map((l) => l.split(/\s+/).at(-1)),
+      ["ready", "healthy", "unhealthy", "unknown"],
+    );
   });
 
   test("ages and sizes", () => {

@@ -89,6 +89,11 @@ export interface Instance {
   message: string;
   /** Being stopped by the framework (old revision, scale down, delete, unhealthy). */
   stopping: boolean;
+  /**
+   * What the framework knows of its health, from its task status: "healthy", "unhealthy"
+   * (per its agent's check) or "unknown" (no verdict yet, or not running).
+   */
+  health: string;
 }
 
 export interface Deployment {
@@ -850,6 +855,7 @@ function createBaseInstance(): Instance {
     launchedAt: 0,
     message: "",
     stopping: false,
+    health: "",
   };
 }
 
@@ -887,6 +893,9 @@ export const Instance: MessageFns<Instance> = {
     }
     if (message.stopping !== false) {
       writer.uint32(88).bool(message.stopping);
+    }
+    if (message.health !== "") {
+      writer.uint32(162).string(message.health);
     }
     return writer;
   },
@@ -992,6 +1001,14 @@ export const Instance: MessageFns<Instance> = {
             message.stopping = reader.bool();
             continue;
           }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.health = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1029,6 +1046,7 @@ export const Instance: MessageFns<Instance> = {
         : 0,
       message: isSet(object.message) ? globalThis.String(object.message) : "",
       stopping: isSet(object.stopping) ? globalThis.Boolean(object.stopping) : false,
+      health: isSet(object.health) ? globalThis.String(object.health) : "",
     };
   },
 
@@ -1067,6 +1085,9 @@ export const Instance: MessageFns<Instance> = {
     if (message.stopping !== false) {
       obj.stopping = message.stopping;
     }
+    if (message.health !== "") {
+      obj.health = message.health;
+    }
     return obj;
   },
 
@@ -1086,6 +1107,7 @@ export const Instance: MessageFns<Instance> = {
     message.launchedAt = object.launchedAt ?? 0;
     message.message = object.message ?? "";
     message.stopping = object.stopping ?? false;
+    message.health = object.health ?? "";
     return message;
   },
 };
