@@ -86,6 +86,16 @@ export class Checkpoint {
   private readonly updateExecutorState: Database.Statement;
   private readonly updateHealth: Database.Statement;
   private readonly updateRunningSince: Database.Statement;
+  private readonly markKillRequested: Database.Statement;
+  private readonly selectPending: Database.Statement;
+  private readonly selectUpdate: Database.Statement;
+  private readonly deleteUpdate: Database.Statement;
+  private readonly countUpdates: Database.Statement;
+  private readonly deleteTask: Database.Statement;
+  // Prepared once: a launch and an ack each cost one statement preparation otherwise, which
+  // led an agent's profile when it launches many tasks at once.
+  private readonly addUpdateTx: (status: TaskStatus, extra: UpdateExtras) => void;
+  private readonly ackTx: (taskId: string, uuid: string) => { known: boolean; taskRemoved: boolean };
 
   /**
    * Opens (creating and migrating) `<dataDir>/agent.db`; with `inMemory`, a database of the
@@ -110,6 +120,35 @@ export class Checkpoint {
     this.updateRunningSince = this.db.prepare(
       "UPDATE tasks SET running_since = COALESCE(running_since, ?) WHERE task_id = ?",
     );
+    this.markKillRequested = this.db.prepare("UPDATE tasks SET kill_requested = 1 WHERE task_id = ?");
+    this.selectPending = this.db.prepare("SELECT seq, status FROM updates ORDER BY seq");
+    this.selectUpdate = this.db.prepare("SELECT status FROM updates WHERE uuid = ? AND task_id = ?");
+    this.deleteUpdate = this.db.prepare("DELETE FROM updates WHERE uuid = ?");
+    this.countUpdates = this.db.prepare("SELECT COUNT(*) AS n FROM updates WHERE task_id = ?");
+    this.deleteTask = this.db.prepare("DELETE FROM tasks WHERE task_id = ?");
+    this.addUpdateTx = this.db.transaction((status: TaskStatus, extra: UpdateExtras) => {
+      if (extra.task) this.addTask(extra.task);
+      this.insertUpdate.run(status.uuid, status.taskId, Buffer.from(TaskStatus.encode(status).finish()));
+      this.updateState.run(status.state, status.taskId);
+      if (status.health) {
+        this.updateHealth.run(Buffer.from(TaskHealth.encode(status.health).finish()), status.taskId);
+      }
+      if (status.state === TaskState.TASK_RUNNING)
+        this.updateRunningSince.run(status.timestamp, status.taskId);
+      if (extra.executorState) this.setExecutorState(status.taskId, extra.executorState);
+    });
+    this.ackTx = this.db.transaction((taskId: string, uuid: string) => {
+      const row = this.selectUpdate.get(uuid, taskId) as { status: Buffer } | undefined;
+      if (!row) return { known: false, taskRemoved: false };
+      this.deleteUpdate.run(uuid);
+      const status = TaskStatus.decode(row.status);
+      const left = this.countUpdates.get(taskId) as { n: number };
+      if (isTerminal(status.state) && left.n === 0) {
+        const r = this.deleteTask.run(taskId);
+        return { known: true, taskRemoved: r.changes > 0 };
+      }
+      return { known: true, taskRemoved: false };
+    });
   }
 
   close(): void {
@@ -165,7 +204,7 @@ export class Checkpoint {
   }
 
   setKillRequested(taskId: string): void {
-    this.db.prepare("UPDATE tasks SET kill_requested = 1 WHERE task_id = ?").run(taskId);
+    this.markKillRequested.run(taskId);
   }
 
   tasks(): CheckpointedTask[] {
@@ -191,22 +230,12 @@ export class Checkpoint {
    * update are durable together, or neither is).
    */
   addUpdate(status: TaskStatus, extra: UpdateExtras = {}): void {
-    this.db.transaction(() => {
-      if (extra.task) this.addTask(extra.task);
-      this.insertUpdate.run(status.uuid, status.taskId, Buffer.from(TaskStatus.encode(status).finish()));
-      this.updateState.run(status.state, status.taskId);
-      if (status.health) {
-        this.updateHealth.run(Buffer.from(TaskHealth.encode(status.health).finish()), status.taskId);
-      }
-      if (status.state === TaskState.TASK_RUNNING)
-        this.updateRunningSince.run(status.timestamp, status.taskId);
-      if (extra.executorState) this.setExecutorState(status.taskId, extra.executorState);
-    })();
+    this.addUpdateTx(status, extra);
   }
 
   /** Unacknowledged updates, oldest first (hence in order per task). */
   pendingUpdates(): PendingUpdate[] {
-    const rows = this.db.prepare("SELECT seq, status FROM updates ORDER BY seq").all() as {
+    const rows = this.selectPending.all() as {
       seq: number;
       status: Buffer;
     }[];
@@ -225,22 +254,7 @@ export class Checkpoint {
   ack(taskId: string, uuid: string): { known: boolean; taskRemoved: boolean } {
     this.db.pragma("synchronous = NORMAL");
     try {
-      return this.db.transaction(() => {
-        const row = this.db
-          .prepare("SELECT status FROM updates WHERE uuid = ? AND task_id = ?")
-          .get(uuid, taskId) as { status: Buffer } | undefined;
-        if (!row) return { known: false, taskRemoved: false };
-        this.db.prepare("DELETE FROM updates WHERE uuid = ?").run(uuid);
-        const status = TaskStatus.decode(row.status);
-        const left = this.db.prepare("SELECT COUNT(*) AS n FROM updates WHERE task_id = ?").get(taskId) as {
-          n: number;
-        };
-        if (isTerminal(status.state) && left.n === 0) {
-          const r = this.db.prepare("DELETE FROM tasks WHERE task_id = ?").run(taskId);
-          return { known: true, taskRemoved: r.changes > 0 };
-        }
-        return { known: true, taskRemoved: false };
-      })();
+      return this.ackTx(taskId, uuid);
     } finally {
       this.db.pragma("synchronous = FULL");
     }
