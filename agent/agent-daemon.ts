@@ -288,6 +288,7 @@ class AgentDaemon {
     this.logs = new LogStreamer({
       logger: this.log,
       send: (m) => this.connection.send(m),
+      whenWritable: () => this.connection.whenWritable(),
       resolve: (taskId, stream) => {
         if (!TASK_ID_PATTERN.test(taskId)) return undefined;
         const t = this.tasks.get(taskId);

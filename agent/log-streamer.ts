@@ -19,6 +19,8 @@ export interface LogSource {
 export interface LogStreamerInit {
   logger: Logger;
   send: (msg: AgentMessage) => boolean;
+  /** Resolves when `send` can take more without queueing (the stream to the master drained). */
+  whenWritable?: () => Promise<void>;
   /** The file of a task's stream, or undefined for a task this agent does not know. */
   resolve: (taskId: string, stream: "stdout" | "stderr") => LogSource | undefined;
   pollMs?: number;
@@ -115,6 +117,8 @@ export class LogStreamer {
             },
           });
           if (!sent) return;
+          // Read no further than the stream to the master takes: the file waits on disk.
+          await this.init.whenWritable?.();
           continue;
         }
         if (!req.follow || wasDone) break;

@@ -74,6 +74,27 @@ export class MasterConnection {
     }
   }
 
+  /**
+   * Resolves once the stream takes writes again without queueing (at once when it does, or
+   * when there is no stream): a bulk sender (log reads) waits here so that it never queues
+   * more than the stream's own buffer in this process.
+   */
+  whenWritable(): Promise<void> {
+    const call = this.call;
+    if (!call || !this.live || !call.writableNeedDrain) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        call.off("drain", done);
+        call.off("close", done);
+        call.off("error", done);
+        resolve();
+      };
+      call.on("drain", done);
+      call.on("close", done);
+      call.on("error", done);
+    });
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     this.live = false;

@@ -1,6 +1,12 @@
 // Reads a task's stdout or stderr through the master (OperatorService.GetTaskLogs).
+import { once } from "node:events";
 import type { OperatorClient } from "./clients.js";
 import { consume } from "./streams.js";
+
+/** A sink for pumpLogs that writes to `out` and waits for "drain" when it is full. */
+export function writeTo(out: NodeJS.WritableStream): (data: Buffer) => undefined | Promise<unknown> {
+  return (data) => (out.write(data) ? undefined : once(out as NodeJS.EventEmitter, "drain"));
+}
 
 export interface LogRequest {
   taskId: string;
@@ -14,12 +20,14 @@ export interface LogRequest {
 /**
  * Passes every chunk to `sink` until the last chunk (eof), the end of the stream, or an
  * abort. With follow, the master ends the stream once the task has ended and all of its
- * output was sent. Returns the number of bytes passed on.
+ * output was sent. Returns the number of bytes passed on. A sink that returns a promise (its
+ * output is full: a paused pager, a slow pipe) holds the stream until it settles, so the
+ * back-pressure reaches the master and the agent instead of filling this process.
  */
 export async function pumpLogs(
   client: OperatorClient,
   req: LogRequest,
-  sink: (data: Buffer) => void,
+  sink: (data: Buffer) => undefined | Promise<unknown>,
   signal?: AbortSignal,
 ): Promise<number> {
   let bytes = 0;
@@ -36,7 +44,11 @@ export async function pumpLogs(
       (chunk) => {
         if (chunk.data.length > 0) {
           bytes += chunk.data.length;
-          sink(Buffer.from(chunk.data));
+          const full = sink(Buffer.from(chunk.data));
+          if (full) {
+            stream.pause();
+            full.finally(() => stream.resume());
+          }
         }
         return chunk.eof ? true : undefined;
       },

@@ -24,7 +24,7 @@ export interface WritableCall<T> {
 export interface StreamWriterOptions<T> {
   /** "queue" (default): every message matters; "latest": only the newest one does. */
   mode?: "queue" | "latest";
-  /** Most messages waiting for the client before a "queue" stream is ended (default 1,000). */
+  /** Most messages waiting for the client before a "queue" stream is ended (default 5,000). */
   maxMessages?: number;
   /** Most bytes waiting for the client before a "queue" stream is ended (default 8 MiB). */
   maxBytes?: number;
@@ -39,6 +39,8 @@ export interface StreamWriterOptions<T> {
   onOverflow?: (details: string) => void;
   /** Called when the client catches up after `write()` reported it behind. */
   onDrain?: () => void;
+  /** Called each time a message is handed to HTTP/2 (the pending count just went down). */
+  onSent?: () => void;
   /** The daemon's set of open streams, which its stop() ends. */
   openStreams?: OpenStreams;
 }
@@ -69,7 +71,7 @@ export class OpenStreams {
   }
 }
 
-export const DEFAULT_MAX_PENDING_MESSAGES = 1_000;
+export const DEFAULT_MAX_PENDING_MESSAGES = 5_000;
 export const DEFAULT_MAX_PENDING_BYTES = 8 * 1024 * 1024;
 
 export class StreamWriter<T> {
@@ -140,6 +142,7 @@ export class StreamWriter<T> {
     const ok = this.call.write(msg, () => {
       this.pendingMessages--;
       this.pendingBytes -= size;
+      if (!this.done) this.opts.onSent?.();
     });
     if (!ok) this.waitingForDrain = true;
     return true;

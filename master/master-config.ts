@@ -43,7 +43,7 @@ export const DEFAULT_MASTER_CONFIG: MasterConfig = {
   defaultRefuseSeconds: 5,
   maxTerminalTasks: 10_000,
   roles: {},
-  streamMaxPendingMessages: 1_000,
+  streamMaxPendingMessages: 5_000,
   streamMaxPendingBytes: 8 * 1024 * 1024,
   shutdownGraceMs: 10_000,
 };

@@ -1,5 +1,7 @@
 // yardctl events [-w] [--replay]: one line per ClusterEvent.
+import { status } from "@grpc/grpc-js";
 import type { Command } from "commander";
+import { isServiceError } from "../../common/errors.js";
 import { OperatorClient } from "../clients.js";
 import { clientTarget } from "../context.js";
 import { addClientOptions, print } from "../options.js";
@@ -30,21 +32,36 @@ export function registerEvents(program: Command): void {
       clearTimeout(quiet);
       quiet = setTimeout(() => stop.abort(), QUIET_MS);
     };
+    let last = 0;
     try {
       await client.ready();
-      const stream = client.watch({ afterIndex: 0, replay: !watch || flags.replay === true });
-      armQuiet();
-      await consume(
-        stream,
-        (event) => {
-          print(formatEvent(event));
-          armQuiet();
-          return undefined;
-        },
-        stop.signal,
-      ).catch((err: unknown) => {
-        throw client.streamError(err);
-      });
+      for (;;) {
+        const stream =
+          last > 0
+            ? client.watch({ afterIndex: last, replay: false })
+            : client.watch({ afterIndex: 0, replay: !watch || flags.replay === true });
+        armQuiet();
+        try {
+          await consume(
+            stream,
+            (event) => {
+              print(formatEvent(event));
+              last = event.index;
+              armQuiet();
+              return undefined;
+            },
+            stop.signal,
+          );
+          return;
+        } catch (err) {
+          // A watcher that fell too far behind is dropped by the master (RESOURCE_EXHAUSTED);
+          // it resumes after the last event it printed, which the master still keeps.
+          if (!(watch && last > 0 && isServiceError(err) && err.code === status.RESOURCE_EXHAUSTED)) {
+            throw client.streamError(err);
+          }
+          process.stderr.write(`yardctl: fell behind the master's events; resuming after event ${last}\n`);
+        }
+      }
     } finally {
       clearTimeout(quiet);
       client.close();

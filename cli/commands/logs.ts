@@ -4,7 +4,7 @@ import { OperatorClient } from "../clients.js";
 import { parseFlag } from "../config.js";
 import { clientTarget } from "../context.js";
 import { expectFound } from "../errors.js";
-import { pumpLogs } from "../log-stream.js";
+import { pumpLogs, writeTo } from "../log-stream.js";
 import { addClientOptions } from "../options.js";
 import { nonNegativeInt } from "../parse.js";
 
@@ -35,7 +35,7 @@ export function registerLogs(program: Command): void {
             follow: flags.follow === true,
             tailBytes,
           },
-          (data) => process.stdout.write(data),
+          writeTo(process.stdout),
         ),
       );
     } finally {

@@ -205,6 +205,7 @@ async function streamTaskLog(
         (data) => {
           received += data.length;
           out.write(data);
+          return undefined;
         },
         signal,
       );
