@@ -1,11 +1,45 @@
 // Helpers of the bounded-memory and shutdown fault tests: a daemon's resident memory, raw
 // operator streams that a test reads (or does not read) itself, and timing a daemon's exit.
-import type { ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import type { ClientReadableStream, ServiceError } from "@grpc/grpc-js";
 import { CHANNEL_OPTIONS, insecureChannel } from "../../common/grpc.js";
 import { OperatorServiceClient } from "../../proto/gen/yard/v1/operator.js";
-import { waitFor } from "../cluster/harness.js";
+import { waitFor, YARDCTL } from "../cluster/harness.js";
+
+/** A yardctl daemon this test started, with its output kept for assertions and messages. */
+export interface Daemon {
+  child: ChildProcess;
+  output: string[];
+}
+
+export function spawnYardctl(args: string[], env: NodeJS.ProcessEnv = {}): Daemon {
+  const child = spawn(process.execPath, [YARDCTL, ...args], {
+    env: { ...process.env, YARD_LOG_LEVEL: process.env.YARD_LOG_LEVEL ?? "info", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const output: string[] = [];
+  child.stdout!.on("data", (b: Buffer) => output.push(b.toString()));
+  child.stderr!.on("data", (b: Buffer) => output.push(b.toString()));
+  return { child, output };
+}
+
+/** Waits for a line of the daemon's output to match `re`; returns the match. */
+export function waitForOutput(d: Daemon, re: RegExp, timeoutMs = 20_000): Promise<RegExpExecArray> {
+  return waitFor(
+    `output matching ${re}`,
+    () => {
+      if (d.child.exitCode !== null) throw new Error(`exited: ${d.output.join("")}`);
+      return re.exec(d.output.join("")) ?? undefined;
+    },
+    timeoutMs,
+  );
+}
+
+/** SIGKILLs a daemon that is still running (cleanup on every path). */
+export function killDaemon(d: Daemon | undefined): void {
+  if (d && d.child.exitCode === null && d.child.signalCode === null) d.child.kill("SIGKILL");
+}
 
 /** Resident set size of a process, in bytes (VmRSS). */
 export function rssBytes(pid: number): number {
