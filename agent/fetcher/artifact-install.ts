@@ -19,12 +19,16 @@ export const DEFAULT_DOCKER_LOAD_TIMEOUT_MS = 10 * 60_000;
 /** How long unpacking a tar into a sandbox may take (default; AgentOptions.tarTimeoutMs). */
 export const DEFAULT_TAR_TIMEOUT_MS = 5 * 60_000;
 
+function duration(ms: number): string {
+  return ms >= 1000 ? `${Math.round(ms / 1000)} s` : `${ms} ms`;
+}
+
 /**
  * Runs a tool to completion within `timeoutMs`. A tool that hangs (an engine that stops
  * answering mid-load, a FIFO in an archive) would otherwise hold its launch forever: past the
  * limit its whole process group is killed and the install fails with the reason.
  */
-function run(cmd: string, args: string[], timeoutMs: number): Promise<string> {
+function run(what: string, cmd: string, args: string[], timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
     // Its own process group, so that the kill reaches whatever the tool started.
     const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], detached: true });
@@ -44,13 +48,7 @@ function run(cmd: string, args: string[], timeoutMs: number): Promise<string> {
         child.kill("SIGKILL");
       }
       // Not waiting for "close": a grandchild may hold the pipes open.
-      settle(() =>
-        reject(
-          new InstallError(
-            `${cmd} ${args[0]} did not finish within ${Math.round(timeoutMs / 1000)} s; killed`,
-          ),
-        ),
-      );
+      settle(() => reject(new InstallError(`${what} did not finish within ${duration(timeoutMs)}; killed`)));
     }, timeoutMs);
     child.stdout.on("data", (d: Buffer) => {
       out += d.toString();
@@ -62,8 +60,7 @@ function run(cmd: string, args: string[], timeoutMs: number): Promise<string> {
     child.on("close", (code, signal) => {
       settle(() => {
         if (code === 0) resolve(out);
-        else
-          reject(new InstallError(`${cmd} ${args[0]} failed (${signal ?? `exit ${code}`}): ${err.trim()}`));
+        else reject(new InstallError(`${what} failed (${signal ?? `exit ${code}`}): ${err.trim()}`));
       });
     });
   });
@@ -79,7 +76,7 @@ export async function dockerLoad(
   timeoutMs = DEFAULT_DOCKER_LOAD_TIMEOUT_MS,
 ): Promise<string[]> {
   const args = dockerHost ? ["-H", dockerHost, "load", "-i", file] : ["load", "-i", file];
-  const out = await run("docker", args, timeoutMs);
+  const out = await run("docker load", "docker", args, timeoutMs);
   return [...out.matchAll(/Loaded image(?: ID)?: (\S+)/g)].map((m) => m[1]!);
 }
 
@@ -96,7 +93,7 @@ export async function installIntoSandbox(
   fs.mkdirSync(sandbox, { recursive: true });
   if (kind === "tar") {
     // --no-same-owner: files belong to the agent's user, whatever the archive says.
-    await run("tar", ["-x", "--no-same-owner", "-f", file, "-C", sandbox], tarTimeoutMs);
+    await run("tar -x", "tar", ["-x", "--no-same-owner", "-f", file, "-C", sandbox], tarTimeoutMs);
   } else if (kind === "file") {
     await fs.promises.copyFile(file, path.join(sandbox, path.basename(file)));
   }
