@@ -78,6 +78,12 @@ export function fromGrpcError(err: unknown, peer: Peer): unknown {
     case GrpcStatus.INVALID_ARGUMENT:
       return new CliError(detail, ExitCode.USAGE, { cause: err });
     case GrpcStatus.RESOURCE_EXHAUSTED:
+      // A stream whose reader fell too far behind (common/stream-writer.ts): not the input.
+      if (/too slow/.test(detail)) {
+        return new CliError(`${peer.what} at ${peer.address} ended the stream: ${detail}`, ExitCode.FAILURE, {
+          cause: err,
+        });
+      }
       // A message over a gRPC size limit (docs/protocol.md, "Limits"): the peer is up, the
       // input is too big, so this is the operator's to fix, like a bad value.
       return new CliError(

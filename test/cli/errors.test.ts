@@ -33,6 +33,16 @@ describe("fromGrpcError", () => {
   }
 });
 
+test("a stream ended for a reader that fell behind is a failure, not input too large", () => {
+  const err = grpcError(status.RESOURCE_EXHAUSTED, "log reader too slow; read again with --tail to resume");
+  const { line, exitCode } = describeFailure(fromGrpcError(err, peer));
+  assert.equal(exitCode, ExitCode.FAILURE);
+  assert.equal(
+    line,
+    "the master at 10.0.0.1:7070 ended the stream: log reader too slow; read again with --tail to resume",
+  );
+});
+
 describe("describeFailure", () => {
   test("always one line", () => {
     assert.deepEqual(describeFailure(new CliError("first\nsecond", 4)), {
