@@ -120,7 +120,7 @@ describe("a hung tar fails the launch with the reason (real master and agent)", 
       60_000,
     );
     assert.equal(end.state, TaskState.TASK_FAILED, `${end.reason}: ${end.message}`);
-    assert.equal(end.reason, Reason.LAUNCH_FAILED);
+    assert.equal(end.reason, Reason.FETCH_FAILED);
     assert.match(end.message, new RegExp(`tar -x did not finish within ${TAR_TIMEOUT_S} s; killed`));
     assert.ok(Date.now() - started < 60_000);
 
