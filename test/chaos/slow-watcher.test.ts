@@ -17,9 +17,9 @@ import { operatorClient, sampleRss, stalled } from "./memory-helpers.js";
 
 const MiB = 1024 * 1024;
 /** What the task writes to stdout: far beyond what the master may hold for one reader. */
-const OUTPUT = 192 * MiB;
-/** The master's growth allowed while a reader holds back OUTPUT (its own buffers are ~8 MiB). */
-const GROWTH_LIMIT = 96 * MiB;
+const OUTPUT = 256 * MiB;
+/** The master's growth allowed while a reader holds back OUTPUT: relaying the fast reader's copy costs some (garbage not yet collected); holding the stalled one's would cost all of it. */
+const GROWTH_LIMIT = 128 * MiB;
 /** More events than a watcher may fall behind by (5,000 by default), and less than the log keeps. */
 const EVENTS = 7_000;
 
