@@ -4,7 +4,8 @@
 // instances is SIGSTOPped mid-rollout until the framework has replaced its instances, then
 // SIGCONTed. Invariants: the deployment succeeds (no rollback, no failure counted, no
 // backoff), after the heal exactly `instances` instances run (no duplicate), and no task's
-// terminal state ever changed.
+// terminal state ever changed. Then an agent back before `unreachable.replace_after` keeps
+// its instances: RUNNING again, none replaced.
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
@@ -15,7 +16,7 @@ import { httpServerCommand, ServiceProcess, Stopper, TaskEndWatch } from "./part
 
 const INSTANCES = 4;
 
-function spec(version: string): string {
+function spec(version: string, replaceAfter = "1s"): string {
   return [
     "name: web",
     `command: ${JSON.stringify(httpServerCommand())}`,
@@ -24,7 +25,7 @@ function spec(version: string): string {
     "resources: { cpus: 0.3, mem: 64, ports: 1 }",
     "health_check: { http: { path: / }, interval: 300ms, timeout: 1s, grace_period: 1s, failures: 2 }",
     "kill_grace: 1",
-    "unreachable: { replace_after: 1s }",
+    `unreachable: { replace_after: ${replaceAfter} }`,
     "rollout:",
     "  steps: [100%]",
     "  max_surge: 1",
@@ -62,9 +63,9 @@ describe("chaos: an agent partitioned mid-rollout", { timeout: 120_000 }, () => 
     await cluster.stop();
   });
 
-  async function deploy(version: string, watch: boolean) {
+  async function deploy(version: string, watch: boolean, replaceAfter?: string) {
     const file = path.join(cluster.root, `web-${version}.yaml`);
-    fs.writeFileSync(file, spec(version));
+    fs.writeFileSync(file, spec(version, replaceAfter));
     return cluster.yardctl(["deploy", "-f", file, ...(watch ? ["--watch"] : [])], 90_000);
   }
 
@@ -146,6 +147,40 @@ describe("chaos: an agent partitioned mid-rollout", { timeout: 120_000 }, () => 
       await sampler;
     }
     assert.equal(backoffSeen, "", `the crash-loop backoff was raised: ${backoffSeen}`);
+    assert.deepEqual(ends!.violations(), [], "a terminal state changed");
+  });
+  test("an agent back before unreachable.replace_after keeps its instances: no replacement, no end", async () => {
+    const v3 = await deploy("v3", true, "5m");
+    assert.equal(v3.code, 0, `${v3.stdout}\n${v3.stderr}\n${service.output.join("")}`);
+    const before = await service.app("web");
+    const ids = before.tasks.map((t) => t.taskId).sort();
+    assert.equal(ids.length, INSTANCES);
+    const victimId = before.tasks[0]!.agentId;
+    const onVictim = before.tasks.filter((t) => t.agentId === victimId).map((t) => t.taskId);
+    const victim = (await cluster.getAgents()).find((a) => a.info!.id === victimId)!;
+    const index = Number(victim.info!.hostname.replace("host-", ""));
+
+    stopper.stop(cluster.agents[index]);
+    try {
+      await waitFor("the framework to see its instances unreachable", async () => {
+        const s = await service.app("web");
+        return onVictim.every(
+          (id) => s.tasks.find((t) => t.taskId === id)?.state === TaskState.TASK_UNREACHABLE,
+        );
+      });
+    } finally {
+      stopper.resume(cluster.agents[index]);
+    }
+    await waitFor("the instances to run again where they were", async () => {
+      const s = await service.app("web");
+      return onVictim.every((id) => s.tasks.find((t) => t.taskId === id)?.state === TaskState.TASK_RUNNING);
+    });
+    for (const id of onVictim) await ends!.sawState(id, (s) => s === TaskState.TASK_RUNNING);
+    const after = await service.app("web");
+    assert.deepEqual(after.tasks.map((t) => t.taskId).sort(), ids, "the same instances, none replaced");
+    assert.ok(after.tasks.every((t) => !t.stopping));
+    const live = (await cluster.getTasks(false)).filter((t) => !isTerminal(t.status!.state));
+    assert.deepEqual(live.map((t) => t.info!.taskId).sort(), ids);
     assert.deepEqual(ends!.violations(), [], "a terminal state changed");
   });
 });
