@@ -279,6 +279,29 @@ describe("agent daemon", () => {
     assert.deepEqual(s3.register.tasks, []);
   });
 
+  test("a task that ended while the master was away is named, with its end, until that end is acked", async () => {
+    const { master, start } = await setup();
+    await start();
+    const s = await master.waitStreams(1);
+    s.call.write({ runTask: { frameworkId: FW, task: shellTask("d-ended", "exit 3") } });
+    await waitState(master, "d-ended", TaskState.TASK_FAILED);
+    // Not acked: the master may not have it (it lost the stream first). The agent says so when
+    // it registers again, so that the master waits for the update instead of calling the task gone.
+    s.call.end();
+    const s2 = await master.waitStreams(2);
+    assert.deepEqual(
+      s2.register.tasks.map((t) => [t.task?.taskId, t.state]),
+      [["d-ended", TaskState.TASK_FAILED]],
+    );
+    // The acks (of every update of the task), then the end of the stream, in this order.
+    for (const u of new Set(statusesOf(master, "d-ended").map((x) => x.uuid))) {
+      s2.call.write({ ack: { taskId: "d-ended", uuid: u, frameworkId: FW } });
+    }
+    s2.call.end();
+    const s3 = await master.waitStreams(3);
+    assert.deepEqual(s3.register.tasks, []);
+  });
+
   test("STALE_AGENT: the agent kills its tasks, forgets its id and registers anew; other refusals back off", async () => {
     const { master, start } = await setup();
     await start();
