@@ -24,7 +24,7 @@ function webSpec(version: string): string {
     `env: { VERSION: ${version} }`,
     `instances: ${INSTANCES}`,
     "resources: { cpus: 0.1, mem: 64, ports: 1 }",
-    "health_check: { http: { path: / }, interval: 300ms, timeout: 2s, grace_period: 10s, failures: 2 }",
+    "health_check: { http: { path: / }, interval: 300ms, timeout: 5s, grace_period: 10s, failures: 3 }",
     "kill_grace: 1",
     "rollout:",
     "  steps: [100%]",

@@ -97,7 +97,7 @@ export class ServiceFrameworkProcess {
 }
 
 /** GET / on 127.0.0.1:port: the body of a 200 answer, else undefined. */
-export function answer(port: number, timeoutMs = 2_000): Promise<string | undefined> {
+export function answer(port: number, timeoutMs = 5_000): Promise<string | undefined> {
   return new Promise((resolve) => {
     const req = http.get({ host: "127.0.0.1", port, path: "/", timeout: timeoutMs, agent: false }, (res) => {
       let body = "";

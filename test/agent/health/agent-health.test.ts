@@ -31,7 +31,7 @@ function serverTask(taskId: string, port: number, check: Partial<HealthCheck>) {
     resources: { cpus: 0.1, mem: 64, disk: 0, ports: [{ begin: port, end: port }] },
     healthCheck: HealthCheck.fromPartial({
       intervalSeconds: 0.1,
-      timeoutSeconds: 1,
+      timeoutSeconds: 5, // generous: a loaded machine must not fail a check that should pass
       // The server takes a moment to listen: failures before its first pass do not count.
       gracePeriodSeconds: 30,
       failures: 2,
@@ -160,7 +160,7 @@ describe("agent-run health checks", () => {
             kind: "command",
             command,
             intervalSeconds: 0.1,
-            timeoutSeconds: 2,
+            timeoutSeconds: 5,
             failures: 2,
           }),
         }),
