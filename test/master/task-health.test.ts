@@ -35,12 +35,19 @@ describe("task health through the master", { timeout: 60_000 }, () => {
   });
 
   const start = (port: number) =>
-    startMaster({ dataDir: join(root, "master"), port, httpPort: 0, token: TOKEN, logger: silentLogger });
+    startMaster({
+      dataDir: join(root, "master"),
+      port,
+      httpPort: 0,
+      token: TOKEN,
+      logger: silentLogger,
+      agentTimeoutMs: 2_000,
+    });
 
-  test("a reconcile answer of a restarted master carries the task's health", async () => {
+  test("a reconcile answer of a restarted master carries the task's health; the master's own updates keep the last verdict", async () => {
     master = await start(0);
     const port = Number(master.address.split(":").pop());
-    agent = await startAgent({
+    const agentOptions = {
       master: master.address,
       dataDir: join(root, "agent"),
       token: TOKEN,
@@ -48,7 +55,8 @@ describe("task health through the master", { timeout: 60_000 }, () => {
       mem: 256,
       disk: 256,
       logger: silentLogger,
-    });
+    };
+    agent = await startAgent(agentOptions);
     const offers: Offer[] = [];
     const updates: TaskStatus[] = [];
     let subscriptions = 0;
@@ -101,5 +109,16 @@ describe("task health through the master", { timeout: 60_000 }, () => {
     assert.equal(answer.health?.state, HealthState.HEALTH_HEALTHY);
     assert.equal(answer.health?.lastCheck, healthy.health!.lastCheck);
     assert.equal(answer.timestamp, healthy.timestamp, "the stored status is the agent's, unchanged");
+
+    // The agent goes silent (its task runs on): the master's own update keeps the last verdict.
+    await agent.stop();
+    const fromMaster = await waitFor(
+      "the master's update for the silent agent's task",
+      () => updates.find((u) => u.taskId === "t-health" && u.source === "master" && u.uuid !== ""),
+      30_000,
+    );
+    assert.notEqual(fromMaster.state, TaskState.TASK_RUNNING);
+    assert.equal(fromMaster.health?.state, HealthState.HEALTH_HEALTHY);
+    agent = await startAgent(agentOptions); // so that the task is killed at the end
   });
 });
