@@ -60,6 +60,35 @@ describe("agent checkpoint", () => {
     cp.close();
   });
 
+  test("in memory: the same writes and acks, no file, nothing left for the next one", () => {
+    const memDir = tempDir("checkpoint-mem");
+    try {
+      const task: CheckpointedTask = {
+        taskId: "m1",
+        frameworkId: "fw-1",
+        info: TaskInfo.fromPartial({ taskId: "m1" }),
+        executor: "process",
+        state: TaskState.TASK_STAGING,
+        killRequested: false,
+      };
+      const cp = new Checkpoint(memDir, { inMemory: true });
+      cp.setAgentId("agent-9");
+      cp.addUpdate(status("m1", TaskState.TASK_RUNNING, "u1"), { task, executorState: { pid: 1 } });
+      assert.equal(cp.agentId(), "agent-9");
+      assert.deepEqual(cp.tasks()[0]?.executorState, { pid: 1 });
+      cp.addUpdate(status("m1", TaskState.TASK_FINISHED, "u2"));
+      assert.deepEqual(cp.ack("m1", "u1"), { known: true, taskRemoved: false });
+      assert.deepEqual(cp.ack("m1", "u2"), { known: true, taskRemoved: true });
+      assert.deepEqual(fs.readdirSync(memDir), [], "no database file");
+      cp.close();
+      const next = new Checkpoint(memDir, { inMemory: true });
+      assert.equal(next.agentId(), undefined);
+      next.close();
+    } finally {
+      fs.rmSync(memDir, { recursive: true, force: true });
+    }
+  });
+
   test("acks drop updates and, after the terminal one, the task", () => {
     const cp = new Checkpoint(dir);
     assert.deepEqual(cp.ack("t1", "u1"), { known: true, taskRemoved: false });
