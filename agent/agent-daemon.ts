@@ -268,6 +268,8 @@ class AgentDaemon {
       },
       onRefused: (r) => this.onRefused(r),
       onMessage: (m) => this.onMessage(m),
+      // Log reads belong to the stream they were asked on: the master forgot them with it.
+      onStreamEnded: () => this.logs.cancelAll(),
     });
     this.updates = new StatusUpdates(
       this.checkpoint,

@@ -66,6 +66,14 @@ export class LogStreamer {
     if (!paused) h.wake?.();
   }
 
+  /** Cancels every read: the stream they were asked on ended, and the master forgot them. */
+  cancelAll(): void {
+    for (const h of this.active.values()) {
+      h.cancelled = true;
+      h.wake?.();
+    }
+  }
+
   async stopAll(): Promise<void> {
     for (const h of this.active.values()) {
       h.cancelled = true;
@@ -117,8 +125,16 @@ export class LogStreamer {
             },
           });
           if (!sent) return;
-          // Read no further than the stream to the master takes: the file waits on disk.
-          await this.init.whenWritable?.();
+          // Read no further than the stream to the master takes: the file waits on disk. A
+          // cancel (or the agent stopping) ends the wait too: that stream may be gone for good.
+          const writable = this.init.whenWritable;
+          if (writable && !handle.cancelled) {
+            await new Promise<void>((resolve) => {
+              handle.wake = resolve;
+              writable().then(resolve, resolve);
+            });
+            handle.wake = undefined;
+          }
           continue;
         }
         if (!req.follow || wasDone) break;

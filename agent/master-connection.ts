@@ -30,6 +30,8 @@ export interface MasterConnectionInit {
   onRefused: (r: Refused) => Promise<void>;
   /** Every message after `registered`. May throw: the error is logged, the stream stays. */
   onMessage: (m: MasterMessage) => void;
+  /** A registered stream ended: what was asked on it (log reads) is void. */
+  onStreamEnded?: () => void;
   /** No answer to a register within this long: drop the stream and dial again. */
   registrationTimeoutMs?: number;
   backoff?: Backoff;
@@ -81,7 +83,7 @@ export class MasterConnection {
    */
   whenWritable(): Promise<void> {
     const call = this.call;
-    if (!call || !this.live || !call.writableNeedDrain) return Promise.resolve();
+    if (!call || !this.live || call.destroyed || !call.writableNeedDrain) return Promise.resolve();
     return new Promise<void>((resolve) => {
       const done = () => {
         call.off("drain", done);
@@ -198,6 +200,7 @@ export class MasterConnection {
           this.live = false;
           this.call = undefined;
         }
+        if (registered) this.init.onStreamEnded?.();
         if (registered && !this.stopped)
           log.warn("stream to master ended", { code: s.code, details: s.details });
         resolve({ refused });

@@ -155,6 +155,11 @@ describe("daemons stop within their grace period (real processes)", { timeout: 1
     const agentLimit = limit + KILL_GRACE_S * 1000;
     const a = await timeExit(cluster.agents[0]!.child, "SIGTERM", agentLimit + 10_000);
     t.diagnostic(`agent exited in ${a.ms} ms`);
+    for (const d of [cluster.master!, batch, service, cluster.agents[0]!]) {
+      for (const line of d.output.join("").split("\n")) {
+        if (/did not finish within|failed during shutdown|were cut/.test(line)) t.diagnostic(line);
+      }
+    }
     assert.ok(a.ms <= agentLimit, `agent took ${a.ms} ms to stop, grace ${GRACE_S} s + kill grace`);
     assert.equal(a.code, 0, cluster.agents[0]!.output.join("").slice(-2000));
   });
