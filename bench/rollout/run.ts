@@ -13,6 +13,10 @@
 //
 //   node dist/bench/rollout/run.js [--instances 100] [--agents 10] [--min-healthy 5] [--interval 0.5]
 //                                  [--kill-at 0.4] [--no-failover] [--timeout 600]
+//                                  [--steps 1,10%,50%,100%] [--max-surge 100%] [--max-unavailable 0]
+//
+// The issue's reproduction of the framework-restart defect, for instance, is
+// --instances 6 --steps 100% --max-surge 1 --max-unavailable 0.
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -39,6 +43,10 @@ const { values } = parseArgs({
     "kill-at": { type: "string", default: "0.4" },
     "no-failover": { type: "boolean", default: false },
     timeout: { type: "string", default: "600" },
+    steps: { type: "string", default: "1,10%,50%,100%" },
+    "max-surge": { type: "string", default: "100%" },
+    /** A count of instances (the availability target is instances minus it). */
+    "max-unavailable": { type: "string", default: "0" },
   },
 });
 const INSTANCES = Number(values.instances);
@@ -46,8 +54,9 @@ const AGENTS = Number(values.agents);
 const MIN_HEALTHY = Number(values["min-healthy"]);
 const INTERVAL = Number(values.interval);
 const KILL_AT = Number(values["kill-at"]);
-const STEPS = ["1", "10%", "50%", "100%"];
-const MAX_UNAVAILABLE = 0;
+const STEPS = values.steps!.split(",").map((s) => s.trim());
+const MAX_SURGE = values["max-surge"]!;
+const MAX_UNAVAILABLE = Number(values["max-unavailable"]);
 /** Steps that add instances: a step that rounds to its predecessor's count waits for nothing. */
 const DISTINCT_STEPS = new Set(
   stepTargets(
@@ -109,7 +118,7 @@ function spec(version: string): string {
     `health_check: { tcp: {}, interval: ${INTERVAL}, timeout: 1, grace_period: 0, failures: 3 }`,
     "rollout:",
     `  steps: [${STEPS.join(", ")}]`,
-    "  max_surge: 100%",
+    `  max_surge: ${MAX_SURGE}`,
     `  max_unavailable: ${MAX_UNAVAILABLE}`,
     `  min_healthy_time: ${MIN_HEALTHY}`,
     "  progress_deadline: 120",
@@ -221,7 +230,7 @@ async function main(): Promise<void> {
   const target = INSTANCES - MAX_UNAVAILABLE;
   console.log(
     `rollout benchmark: ${INSTANCES} instances on ${AGENTS} agents (listener executor), steps [${STEPS.join(", ")}], ` +
-      `min healthy ${MIN_HEALTHY} s, TCP check every ${INTERVAL} s, max surge 100%, max unavailable ${MAX_UNAVAILABLE}`,
+      `min healthy ${MIN_HEALTHY} s, TCP check every ${INTERVAL} s, max surge ${MAX_SURGE}, max unavailable ${MAX_UNAVAILABLE}`,
   );
   const mhome = join(root, "master");
   start([yardctl, "master", "--data-dir", mhome, "--port", "0", "--http-port", "0", "--token", token], mhome);
