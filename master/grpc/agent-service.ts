@@ -3,25 +3,37 @@
 import type { ServerDuplexStream } from "@grpc/grpc-js";
 import { checkToken } from "../../common/auth.js";
 import { createLogger } from "../../common/logger.js";
+import { StreamWriter } from "../../common/stream-writer.js";
 import type { AgentMessage, AgentServiceServer, MasterMessage } from "../../proto/gen/yard/v1/agent.js";
 import { type AgentLink, newLinkId } from "../links.js";
 import type { Master } from "../master.js";
 
 const log = createLogger("master.agents");
 
+/** Messages to one agent not yet taken by HTTP/2, at most (common/stream-writer.ts). */
+const AGENT_LINK_MAX_PENDING = 20_000;
+
 export function agentService(master: Master, token: string | undefined): AgentServiceServer {
   return {
     connect(call: ServerDuplexStream<AgentMessage, MasterMessage>) {
       let closed = false;
+      // An agent that stops reading (a stopped process, a wedged host) is cut off rather than
+      // buffered for; it registers again and its tasks are reconciled. The bound is far above
+      // any burst: the tasks of an Accept and the acks of a commit travel in one message each.
+      const out = new StreamWriter<MasterMessage>(call, {
+        maxMessages: AGENT_LINK_MAX_PENDING,
+        tooSlow: (behind) => `agent too slow: ${behind} messages behind; connect again`,
+        onOverflow: (details) => log.warn("dropped an agent that does not read", { agent: agentId, details }),
+      });
       const link: AgentLink = {
         linkId: newLinkId(),
         send(msg) {
-          if (!closed) call.write(msg);
+          if (!closed) out.write(msg);
         },
         close() {
           if (closed) return;
           closed = true;
-          call.end();
+          out.end();
         },
       };
       let agentId: string | undefined;
