@@ -12,7 +12,7 @@ import { TestCluster } from "../cluster/harness.js";
 import { QueueFramework } from "../cluster/queue-framework.js";
 import { Stopper, TaskEndWatch } from "./partition-helpers.js";
 
-const AGENT_TIMEOUT_S = 2;
+const AGENT_TIMEOUT_S = 3;
 
 describe("chaos: a master stalled past the agent timeout", { timeout: 90_000 }, () => {
   const cluster = new TestCluster(["--agent-timeout", String(AGENT_TIMEOUT_S)]);
