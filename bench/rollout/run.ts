@@ -25,7 +25,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { authMetadata } from "../../common/auth.js";
 import { CHANNEL_OPTIONS, insecureChannel, unary } from "../../common/grpc.js";
-import { type AppStatus, DeployServiceClient } from "../../proto/gen/yard/v1/deploy.js";
+import { type AppStatus, type Deployment, DeployServiceClient } from "../../proto/gen/yard/v1/deploy.js";
 import { stepTargets } from "../../frameworks/service/rollout-plan.js";
 import { OperatorServiceClient } from "../../proto/gen/yard/v1/operator.js";
 import { type FleetProcess, spawnFleet, stopFleet } from "../fleet/spawn-fleet.js";
@@ -163,12 +163,18 @@ class ServiceProcess {
 }
 
 /** Follows a deployment to its end; rejects if the stream breaks before that. */
-function watchDeployment(client: DeployServiceClient, deploymentId: string): Promise<string> {
+function watchDeployment(
+  client: DeployServiceClient,
+  deploymentId: string,
+  onProgress?: (d: Deployment) => void,
+): Promise<string> {
   return new Promise<string>((resolvePromise, reject) => {
     let last = "";
     const call = client.watchApp({ app: "bench", deploymentId }, md);
     call.on("data", (s: AppStatus) => {
-      if (s.deployment?.id === deploymentId) last = s.deployment.state;
+      if (s.deployment?.id !== deploymentId) return;
+      last = s.deployment.state;
+      onProgress?.(s.deployment);
     });
     call.on("end", () => resolvePromise(last));
     call.on("error", reject);
@@ -204,9 +210,19 @@ async function deploy(
   );
   let final: string;
   if (failover) {
-    const watching = watchDeployment(client, res.deploymentId).catch(() => "");
+    // Killed after `afterSeconds`, or once the deployment enters its last step if that comes
+    // first: a run slowed by a loaded machine's stalls must not kill after the end.
+    let killNow = () => {};
+    const due = new Promise<void>((r) => {
+      killNow = r;
+    });
     const wait = failover.afterSeconds * 1000 - (performance.now() - t0);
-    await new Promise((r) => setTimeout(r, Math.max(0, wait)));
+    const timer = setTimeout(() => killNow(), Math.max(0, wait));
+    const watching = watchDeployment(client, res.deploymentId, (d) => {
+      if (d.steps > 0 && d.step >= d.steps && d.state === "RUNNING") killNow();
+    }).catch(() => "");
+    await due;
+    clearTimeout(timer);
     await service.kill();
     const ended = await watching;
     if (ended === "SUCCEEDED") throw new Error("the rollout ended before the framework was killed");
