@@ -13,6 +13,7 @@ import {
   type Refused,
   type Register,
   type Registered,
+  type StatusUpdate,
 } from "../proto/gen/yard/v1/agent.js";
 import type { AgentConditions } from "../proto/gen/yard/v1/common.js";
 import { Backoff } from "./backoff.js";
@@ -47,6 +48,8 @@ export class MasterConnection {
   private stopped = false;
   private loop?: Promise<void>;
   private wake?: () => void;
+  /** Status updates sent in this turn of the event loop, written together at its end. */
+  private statuses: StatusUpdate[] = [];
 
   constructor(private readonly init: MasterConnectionInit) {
     this.client = new AgentServiceClient(init.address, insecureChannel(), CHANNEL_OPTIONS);
@@ -66,6 +69,31 @@ export class MasterConnection {
 
   /** Writes on the stream when registered; false otherwise (callers keep what must not be lost). */
   send(msg: AgentMessage): boolean {
+    if (!this.live || !this.call) return false;
+    const update = msg.status;
+    if (
+      update &&
+      Object.keys(msg).every((k) => k === "status" || msg[k as keyof AgentMessage] === undefined)
+    ) {
+      // Status updates of one turn of the event loop (a batch of launches, a resend) leave in
+      // one message; anything else is written at once, after them, in order.
+      this.statuses.push(update);
+      if (this.statuses.length === 1) setImmediate(() => this.flushStatuses());
+      return true;
+    }
+    this.flushStatuses();
+    return this.write(msg);
+  }
+
+  private flushStatuses(): void {
+    if (this.statuses.length === 0) return;
+    const statuses = this.statuses;
+    this.statuses = [];
+    if (!this.live || !this.call) return; // checkpointed: sent again after the next registration
+    this.write(statuses.length === 1 ? { status: statuses[0] } : { batch: { statuses } });
+  }
+
+  private write(msg: AgentMessage): boolean {
     if (!this.live || !this.call) return false;
     try {
       this.call.write(msg);

@@ -108,6 +108,20 @@ describe("agent daemon", () => {
     s.call.write({ killTask: { taskId: "d-stub", frameworkId: FW, graceSeconds: 0 } });
     const killed = await waitState(master, "d-stub", TaskState.TASK_KILLED);
     assert.equal(killed.reason, Reason.KILL_REQUESTED);
+    // A batch of launches comes back as one message of RUNNING updates.
+    const ids = ["d-b1", "d-b2", "d-b3"];
+    s.call.write({
+      batch: {
+        runTasks: ids.map((id) => ({ frameworkId: FW, task: shellTask(id, "true", { executor: "stub" }) })),
+        acks: [],
+      },
+    });
+    await Promise.all(ids.map((id) => waitState(master, id, TaskState.TASK_RUNNING)));
+    // (Resends of the unacknowledged updates above may share it, or come in batches of their own.)
+    assert.ok(
+      s.batches.some((b) => ids.every((id) => b.includes(id))),
+      `batches: ${JSON.stringify(s.batches)}`,
+    );
     // The process executor was not built beside it.
     s.call.write({ runTask: { frameworkId: FW, task: shellTask("d-proc", "true") } });
     const failed = await waitState(master, "d-proc", TaskState.TASK_FAILED);

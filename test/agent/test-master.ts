@@ -15,6 +15,8 @@ export interface TestStream {
   register: Register;
   authorization: string | undefined;
   messages: AgentMessage[];
+  /** The task ids of the updates each batch message carried, in order. */
+  batches: string[][];
   ended: boolean;
   openedAt: number;
 }
@@ -45,6 +47,7 @@ export class TestMaster {
               register: msg.register!,
               authorization: typeof auth === "string" ? auth : undefined,
               messages: [],
+              batches: [],
               ended: false,
               openedAt: Date.now(),
             };
@@ -54,7 +57,14 @@ export class TestMaster {
             if (reply?.refused) call.end();
             return;
           }
-          stream.messages.push(msg);
+          // A batch of updates is recorded as the updates it carries, in order.
+          const batched = msg.batch?.statuses ?? [];
+          if (batched.length > 0) {
+            stream.batches.push(batched.map((u) => u.status?.taskId ?? ""));
+            stream.messages.push(...batched.map((status) => ({ status })));
+          } else {
+            stream.messages.push(msg);
+          }
         });
         call.on("error", () => undefined);
         call.on("end", () => {
