@@ -11,7 +11,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { TestCluster, waitFor } from "../cluster/harness.js";
-import { answer, livePorts, ServiceFrameworkProcess, ServingPoller } from "./health-helpers.js";
+import { answer, livePorts, ServingPoller } from "./health-helpers.js";
+import { ServiceFrameworkProcess } from "./service-process.js";
 
 const SERVER = `const v=process.env.VERSION;require('http').createServer((q,s)=>s.end(v)).listen(+process.env.PORT0,'127.0.0.1')`;
 const INSTANCES = 6;

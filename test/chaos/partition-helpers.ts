@@ -1,17 +1,14 @@
 // Shared by the partition chaos tests (partitioned agent, master stall, returning agent):
-// stopping real daemons with SIGSTOP and always resuming them, the service framework as a
-// process, and a watch on the master's event log that checks the invariant "no task's
-// terminal state ever changes" from outside the master.
-import { type ChildProcess, spawn } from "node:child_process";
+// stopping real daemons with SIGSTOP and always resuming them, and a watch on the master's
+// event log that checks the invariant "no task's terminal state ever changes" from outside
+// the master.
+import type { ChildProcess } from "node:child_process";
 import fs from "node:fs";
-import path from "node:path";
 import type { ClientReadableStream } from "@grpc/grpc-js";
-import { authMetadata } from "../../common/auth.js";
-import { CHANNEL_OPTIONS, insecureChannel, unary } from "../../common/grpc.js";
+import { CHANNEL_OPTIONS, insecureChannel } from "../../common/grpc.js";
 import { isTerminal, TaskState } from "../../common/task-states.js";
-import { type AppStatus, DeployServiceClient } from "../../proto/gen/yard/v1/deploy.js";
 import { type ClusterEvent, OperatorServiceClient } from "../../proto/gen/yard/v1/operator.js";
-import { type DaemonProcess, type TestCluster, waitFor, YARDCTL } from "../cluster/harness.js";
+import { type DaemonProcess, type TestCluster, waitFor } from "../cluster/harness.js";
 
 /** SIGSTOPs daemons of this test and resumes every one of them on resumeAll(). */
 export class Stopper {
@@ -85,63 +82,6 @@ export class TaskEndWatch {
   close(): void {
     this.stream.cancel();
     this.client.close();
-  }
-}
-
-/** The service framework (`yardctl service`) as a process, and its DeployService. */
-export class ServiceProcess {
-  private child: ChildProcess | undefined;
-  readonly output: string[] = [];
-  private client: DeployServiceClient | undefined;
-  private readonly home: string;
-
-  constructor(private readonly cluster: TestCluster) {
-    this.home = path.join(cluster.root, "service-home");
-  }
-
-  async start(): Promise<void> {
-    const child = spawn(
-      process.execPath,
-      [
-        YARDCTL,
-        "service",
-        "--master",
-        this.cluster.masterAddress,
-        "--data-dir",
-        this.home,
-        "--token",
-        this.cluster.token,
-      ],
-      { env: { ...process.env, YARD_HOME: this.home }, stdio: ["ignore", "pipe", "pipe"] },
-    );
-    this.child = child;
-    const keep = (b: Buffer) => {
-      this.output.push(String(b));
-      if (this.output.length > 400) this.output.splice(0, 100);
-    };
-    child.stdout!.on("data", keep);
-    child.stderr!.on("data", keep);
-    const fw = await waitFor("the service framework to subscribe", async () => {
-      if (child.exitCode !== null) throw new Error(`service framework exited: ${this.output.join("")}`);
-      const fws = await this.cluster.getFrameworks();
-      return fws.find((f) => f.info?.name === "service" && f.status === "CONNECTED" && f.info.endpoint);
-    });
-    this.client?.close();
-    this.client = new DeployServiceClient(fw.info!.endpoint, insecureChannel(), CHANNEL_OPTIONS);
-  }
-
-  app(name: string): Promise<AppStatus> {
-    const c = this.client!;
-    return unary(c.getApp, c, { app: name }, authMetadata(this.cluster.token), 5_000);
-  }
-
-  async stop(): Promise<void> {
-    this.client?.close();
-    const c = this.child;
-    if (!c || c.exitCode !== null || c.signalCode !== null) return;
-    const exited = new Promise((r) => c.once("exit", r));
-    c.kill("SIGKILL");
-    await exited;
   }
 }
 

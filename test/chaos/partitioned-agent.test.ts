@@ -12,7 +12,8 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { isTerminal, TaskState } from "../../common/task-states.js";
 import { TestCluster, waitFor } from "../cluster/harness.js";
-import { httpServerCommand, ServiceProcess, Stopper, TaskEndWatch } from "./partition-helpers.js";
+import { httpServerCommand, Stopper, TaskEndWatch } from "./partition-helpers.js";
+import { ServiceFrameworkProcess } from "./service-process.js";
 
 const INSTANCES = 4;
 
@@ -43,7 +44,7 @@ function spec(version: string, replaceAfter = "1s"): string {
 describe("chaos: an agent partitioned mid-rollout", { timeout: 120_000 }, () => {
   // The gone timeout stays at its default: the agent comes back long before it.
   const cluster = new TestCluster(["--agent-timeout", "3"]);
-  const service = new ServiceProcess(cluster);
+  const service = new ServiceFrameworkProcess(cluster);
   const stopper = new Stopper();
   let ends: TaskEndWatch | undefined;
 
