@@ -33,7 +33,7 @@ import {
 } from "./release-ref.js";
 import { buildTorrent, withAnnounce } from "./release-torrent.js";
 import { type SeedStats, Seeder, type SeederInit } from "./seeder.js";
-import { type FetchRecord, StagingBook } from "./staging.js";
+import { type FetchRecord, StagingBook, stagingVerdict } from "./staging.js";
 import type { ReceivedUpload } from "./upload.js";
 
 export interface ReleaseManagerComponents {
@@ -485,7 +485,6 @@ export class ReleaseManager implements ReleaseHooks {
     targets.forEach((id, i) => {
       const a = agents.get(id);
       if (!a) throw new NotFoundError(`agent_ids[${i}]: agent ${id} not found`);
-      if (a.status === "LOST") throw new FailedPreconditionError(`agent_ids[${i}]: agent ${id} is lost`);
     });
     return { key, targets };
   }
@@ -497,14 +496,16 @@ export class ReleaseManager implements ReleaseHooks {
       const r = this.book.get(key, id);
       const host = hosts.get(id);
       const a = r ? agentFetch(r, host) : pendingFetch(id, host, size);
-      if (a.state !== "DONE" && host?.status === "LOST") {
-        return { ...a, state: "FAILED", error: `agent ${id} was lost before it held the release` };
+      // An agent cut off (UNREACHABLE) or gone (LOST) is infrastructure, not a fault of the
+      // release: staging does not wait for it nor fail because of it. It gets no offers while
+      // it is away, and a task placed on it later fetches the release before it starts.
+      if (a.state !== "DONE" && (host?.status === "UNREACHABLE" || host?.status === "LOST")) {
+        const how = host.status === "LOST" ? "gone" : "unreachable";
+        return { ...a, state: host.status, error: `agent ${id} is ${how}; skipped` };
       }
       return a;
     });
-    const complete = agents.every((a) => a.state === "DONE");
-    const failed = !complete && agents.some((a) => a.state === "FAILED");
-    return { release: key, agents, complete, failed };
+    return { release: key, agents, ...stagingVerdict(agents) };
   }
 
   // ---------------------------------------------------------------- ReleaseHooks

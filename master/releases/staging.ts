@@ -264,3 +264,18 @@ export class StagingBook {
     for (const l of [...this.listeners]) l(release);
   }
 }
+
+/**
+ * When a staging is over. Complete: every target holds the release, or is UNREACHABLE/LOST
+ * (skipped: its agent is away, and a task placed on it later fetches first), with at least one
+ * holding it. Failed: a target failed its fetch, or every target is away.
+ */
+export function stagingVerdict(agents: readonly { state: string }[]): { complete: boolean; failed: boolean } {
+  const away = (s: string) => s === "UNREACHABLE" || s === "LOST";
+  const held = agents.filter((a) => a.state === "DONE").length;
+  const skipped = agents.filter((a) => away(a.state)).length;
+  const settled = held + skipped === agents.length;
+  const complete = settled && (held > 0 || agents.length === 0);
+  const failed = !complete && (agents.some((a) => a.state === "FAILED") || settled);
+  return { complete, failed };
+}

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { StoredFetch } from "../../../master/master-store.js";
-import { type ProgressReport, StagingBook } from "../../../master/releases/staging.js";
+import { type ProgressReport, StagingBook, stagingVerdict } from "../../../master/releases/staging.js";
 
 const RELEASES: Record<string, { sha256: string; size: number }> = {
   "web@1": { sha256: "a".repeat(64), size: 100 },
@@ -154,4 +154,22 @@ describe("staging book", () => {
       "a copy verified by the agent counts",
     );
   });
+});
+
+describe("staging verdict", () => {
+  const cases: [string, string[], { complete: boolean; failed: boolean }][] = [
+    ["every target holds it", ["DONE", "DONE"], { complete: true, failed: false }],
+    ["one still fetching", ["DONE", "FETCHING"], { complete: false, failed: false }],
+    ["one failed", ["DONE", "FAILED"], { complete: false, failed: true }],
+    ["an unreachable agent is skipped", ["DONE", "UNREACHABLE"], { complete: true, failed: false }],
+    ["a gone agent is skipped", ["LOST", "DONE"], { complete: true, failed: false }],
+    ["skipped but the rest still fetching", ["UNREACHABLE", "FETCHING"], { complete: false, failed: false }],
+    ["every target away", ["UNREACHABLE", "LOST"], { complete: false, failed: true }],
+    ["no targets", [], { complete: true, failed: false }],
+  ];
+  for (const [name, states, want] of cases) {
+    test(name, () => {
+      assert.deepEqual(stagingVerdict(states.map((state) => ({ state }))), want);
+    });
+  }
 });

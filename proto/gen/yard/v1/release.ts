@@ -95,7 +95,10 @@ export interface ReleaseStatusRequest {
 export interface AgentFetch {
   agentId: string;
   hostname: string;
-  /** PENDING, FETCHING, VERIFYING, DONE, FAILED, EVICTED */
+  /**
+   * PENDING, FETCHING, VERIFYING, DONE, FAILED, EVICTED; UNREACHABLE or LOST for a target whose
+   * agent is away, which a staging skips (it neither waits for it nor fails because of it).
+   */
   state: string;
   downloaded: number;
   uploaded: number;
