@@ -1,5 +1,5 @@
 // DeployService: the gRPC API of the service framework. Requests are checked here; the
-// ServiceScheduler owns the apps. Views are built from the scheduler's plain records.
+// ServiceScheduler owns the apps and its OperatorVerbs change them. Views are built from plain records.
 import type { Metadata, ServerWritableStream } from "@grpc/grpc-js";
 import { checkToken } from "../../common/auth.js";
 import { InvalidArgumentError, NotFoundError, toGrpcError } from "../../common/errors.js";
@@ -14,7 +14,7 @@ import type {
 } from "../../framework-sdk/index.js";
 import type { AppView } from "./app-book.js";
 import { type ReleaseLookup, requireSpecRelease } from "./release-check.js";
-import type { ServiceScheduler } from "./service-scheduler.js";
+import type { OperatorVerbs } from "./operator-verbs.js";
 import { type DeploymentRecord, isEnded } from "./service-state.js";
 
 export function deploymentMessage(d: DeploymentRecord, steps: number[]): Deployment {
@@ -86,7 +86,7 @@ function appName(name: string): string {
 }
 
 export function createDeployService(
-  scheduler: ServiceScheduler,
+  scheduler: OperatorVerbs,
   token: string | undefined,
   log: Logger,
   releases: ReleaseLookup,

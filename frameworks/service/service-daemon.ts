@@ -88,7 +88,7 @@ export async function startServiceFramework(opts: ServiceFrameworkOptions): Prom
   const streams = new OpenStreams();
   server.addService(
     DeployServiceService,
-    createDeployService(running, opts.token, log, (release) => stager.describe(release), streams),
+    createDeployService(running.verbs, opts.token, log, (release) => stager.describe(release), streams),
   );
   running.connect();
   log.info("service framework listening", { endpoint });

@@ -1,0 +1,112 @@
+// Offers in, launches out: the wants of the last tick are placed on each offer (the pure
+// placement is offer-placement.ts), every instance is persisted before its launch is sent so
+// a restarted framework reconciles it instead of launching a second one, and an offer with
+// nothing to place is declined. An app whose launch the master refuses is backed off.
+import { randomUUID } from "node:crypto";
+import type { Offer, TaskInfo } from "../../framework-sdk/index.js";
+import type { AgentView } from "./constraints.js";
+import { placeOnOffer } from "./offer-placement.js";
+import type { SchedulerState, TickTrigger } from "./scheduler-state.js";
+
+/** Seconds the master keeps an agent's resources from us after a decline. */
+export const REFUSE_SECONDS = 5;
+
+export class OfferHandling {
+  constructor(
+    private readonly state: Pick<
+      SchedulerState,
+      "book" | "log" | "now" | "agents" | "refusals" | "wants" | "driver"
+    >,
+    private readonly loop: TickTrigger,
+  ) {}
+
+  async onOffers(offers: Offer[]): Promise<void> {
+    const { book, log } = this.state;
+    const driver = this.state.driver!;
+    const now = this.state.now();
+    const decline: string[] = [];
+    for (const offer of offers) {
+      const attrs: Record<string, string> = {};
+      for (const a of offer.attributes) attrs[a.name] = a.value;
+      const agent: AgentView = { agentId: offer.agentId, hostname: offer.hostname, attributes: attrs };
+      this.state.agents.set(agent.agentId, agent);
+      const tasks = this.placeOnOffer(offer, agent, now);
+      if (tasks.length === 0) {
+        decline.push(offer.id);
+        continue;
+      }
+      const apps = [...new Set(tasks.map((t) => book.live.get(t.taskId)?.rec.app ?? ""))];
+      try {
+        await driver.launch(offer, tasks, { refuseSeconds: 1 });
+        log.info("launched", { agent: offer.agentId, tasks: tasks.map((t) => t.taskId).join(",") });
+        for (const app of apps) {
+          if (this.state.refusals.succeeded(app)) log.info("launches accepted again", { app });
+        }
+      } catch (err) {
+        for (const t of tasks) {
+          book.live.delete(t.taskId);
+          book.put({ deleteInstances: [t.taskId] });
+        }
+        this.launchRefused(apps, offer, err);
+      }
+    }
+    if (decline.length > 0) {
+      await driver
+        .decline(decline, { refuseSeconds: REFUSE_SECONDS })
+        .catch((err) => log.warn("decline failed", { error: String(err) }));
+    }
+    this.loop.kick();
+  }
+
+  /** Backs the apps of a refused launch off: one log line per refusal, and refusals 1 s doubling to 60 s apart. */
+  private launchRefused(apps: string[], offer: Offer, err: unknown): void {
+    const nowMs = this.state.now() * 1000;
+    for (const app of apps) {
+      const { delayMs, step } = this.state.refusals.failed(app, nowMs);
+      this.state.wants.delete(app);
+      this.state.log.warn("launch refused; backing off", {
+        app,
+        agent: offer.agentId,
+        error: err instanceof Error ? err.message : String(err),
+        step,
+        retryInSeconds: Math.round(delayMs / 100) / 10,
+      });
+      this.loop.wakeAt(nowMs / 1000 + delayMs / 1000);
+    }
+  }
+
+  /** Places what the wants ask for on one offer and persists the instances before their launch. */
+  private placeOnOffer(offer: Offer, agent: AgentView, now: number): TaskInfo[] {
+    const { book, agents } = this.state;
+    const { tasks, instances } = placeOnOffer({
+      offer,
+      agent,
+      wants: this.state.wants,
+      specOf: (app, revision) => {
+        const a = book.apps.get(app);
+        return a && !a.deleting ? book.revision(app, revision).spec : undefined;
+      },
+      placedOf: (app, revision) =>
+        [...book.live.values()]
+          .filter((l) => l.rec.app === app && l.rec.revision === revision && !l.rec.stopping)
+          .map(
+            (l) =>
+              agents.get(l.rec.agentId) ?? {
+                agentId: l.rec.agentId,
+                hostname: l.rec.hostname,
+                attributes: {},
+              },
+          ),
+      known: [...agents.values()],
+      now,
+      newTaskId: (app, revision) => `${app}.${revision}.${randomUUID().slice(0, 8)}`,
+    });
+    // Persist before the launch is sent: after a crash, reconciliation finds these.
+    if (instances.length > 0) {
+      for (const rec of instances) book.live.set(rec.taskId, book.fresh(rec));
+      book.put({ instances });
+      book.flush();
+    }
+    return tasks;
+  }
+}
