@@ -6,46 +6,25 @@ import os from "node:os";
 import { errorMessage, InvalidArgumentError } from "../common/errors.js";
 import { TASK_ID_PATTERN } from "../common/ids.js";
 import { createLogger, type Logger } from "../common/logger.js";
-import { Reason } from "../common/reasons.js";
-import { isTerminal } from "../common/task-states.js";
-import type {
-  FetchArtifact,
-  KillTask,
-  MasterMessage,
-  Refused,
-  Register,
-  RunTask,
-} from "../proto/gen/yard/v1/agent.js";
-import {
-  type Attribute,
-  HealthState,
-  type Range,
-  type TaskHealth,
-  type TaskInfo,
-  TaskState,
-} from "../proto/gen/yard/v1/common.js";
-import { firstPorts } from "../common/resources.js";
-import { CgroupManager, detectCgroups } from "./cgroups.js";
 import { DEFAULT_SHUTDOWN_GRACE_MS, stopStep } from "../common/shutdown.js";
-import { DockerExecutor } from "./docker-executor.js";
-import { connectEngine, engineAddress, pingEngine } from "./docker/docker-engine.js";
-import type { Checkpoint, CheckpointedTask, UpdateExtras } from "./checkpoint.js";
+import { isTerminal } from "../common/task-states.js";
+import type { FetchArtifact, MasterMessage, Refused, Register } from "../proto/gen/yard/v1/agent.js";
+import { type Attribute, HealthState, type Range, type TaskHealth } from "../proto/gen/yard/v1/common.js";
+import type { ReportTask, TaskTable } from "./agent-task.js";
+import type { Checkpoint } from "./checkpoint.js";
 import { openCheckpoint } from "./checkpoint-open.js";
 import { DiskPressure } from "./disk-pressure.js";
-import { ArtifactFetcher, InsufficientSpaceError } from "./fetcher/artifact-fetcher.js";
-import {
-  type Executor,
-  type ExecutorFactory,
-  LaunchError,
-  type LaunchRequest,
-  type TaskEnded,
-} from "./executor.js";
+import { engineAddress } from "./docker/docker-engine.js";
+import type { Executor, ExecutorFactory, TaskEnded } from "./executor.js";
+import { createDockerExecutor, createProcessExecutor } from "./executor-setup.js";
+import { ArtifactFetcher } from "./fetcher/artifact-fetcher.js";
 import { HealthChecker } from "./health/health-checker.js";
 import { LogStreamer } from "./log-streamer.js";
 import { MasterConnection } from "./master-connection.js";
-import { ProcessExecutor } from "./process-executor.js";
 import { detectResources } from "./resources-detect.js";
-import { type StatusFields, StatusUpdates } from "./status-updates.js";
+import { StatusUpdates } from "./status-updates.js";
+import { TaskLauncher } from "./task-launcher.js";
+import { recoverTasks } from "./task-recovery.js";
 
 export const AGENT_VERSION = "0.1.0";
 
@@ -121,16 +100,6 @@ export interface AgentHandle {
   stop(opts?: { killTasks?: boolean }): Promise<void>;
 }
 
-/** What the agent knows of one task, mirrored in the checkpoint. */
-interface AgentTask {
-  taskId: string;
-  frameworkId: string;
-  info: TaskInfo;
-  executor: string;
-  state: TaskState;
-  killRequested: boolean;
-}
-
 export async function startAgent(opts: AgentOptions, components: AgentComponents = {}): Promise<AgentHandle> {
   const agent = new AgentDaemon(opts, components);
   await agent.start();
@@ -142,9 +111,8 @@ class AgentDaemon {
   private readonly log: Logger;
   private readonly checkpoint: Checkpoint;
   private readonly executors = new Map<string, Executor>();
-  private readonly tasks = new Map<string, AgentTask>();
-  /** Tasks being killed because the master no longer knows this agent: no update for them. */
-  private readonly forgetting = new Set<string>();
+  private readonly tasks: TaskTable = new Map();
+  private readonly launcher: TaskLauncher;
   private readonly connection: MasterConnection;
   private readonly updates: StatusUpdates;
   private readonly pressure: DiskPressure;
@@ -197,8 +165,9 @@ class AgentDaemon {
         this.connection.send({ heartbeat: { timestamp: Date.now() / 1000, conditions } }),
     });
 
+    const events = { onEnded: (e: TaskEnded) => this.launcher.onEnded(e) };
     for (const [name, create] of Object.entries(components.executors ?? {})) {
-      this.executors.set(name, create({ onEnded: (e) => this.onEnded(e) }));
+      this.executors.set(name, create(events));
     }
     const names = components.executors ? [] : (opts.executors ?? ["process"]);
     for (const name of names) {
@@ -207,21 +176,7 @@ class AgentDaemon {
         this.log.warn("executor not supported by this agent, ignored", { executor: name });
         continue;
       }
-      const support = detectCgroups(opts.cgroupRoot);
-      if (support.version === 0) {
-        this.log.warn("cgroups unavailable: tasks are isolated by process group only, without limits", {
-          reason: support.reason,
-        });
-      } else {
-        this.log.info("cgroups enabled", { version: support.version });
-      }
-      this.executors.set(
-        name,
-        new ProcessExecutor(
-          { onEnded: (e) => this.onEnded(e) },
-          { dataDir: opts.dataDir, cgroups: new CgroupManager(support, this.log), logger: this.log },
-        ),
-      );
+      this.executors.set(name, createProcessExecutor(opts, events, this.log));
     }
 
     this.register = {
@@ -287,6 +242,21 @@ class AgentDaemon {
       onChange: (taskId, health) => this.onHealthChange(taskId, health),
       logger: this.log,
     });
+    this.launcher = new TaskLauncher(
+      {
+        tasks: this.tasks,
+        executors: this.executors,
+        checkpoint: this.checkpoint,
+        pressure: this.pressure,
+        health: this.health,
+        updates: this.updates,
+        fetcher: () => this.fetcher,
+        report: this.report,
+        agentId: () => this.id,
+        logger: this.log,
+      },
+      { killGraceMs: opts.killGraceMs },
+    );
     this.logs = new LogStreamer({
       logger: this.log,
       send: (m) => this.connection.send(m),
@@ -309,8 +279,19 @@ class AgentDaemon {
 
   async start(): Promise<void> {
     await this.setUpDocker();
-    this.fetcher = this.createFetcher();
-    await this.recoverTasks(); // pins the releases of running tasks before the cache is touched
+    const fetcher = this.createFetcher();
+    this.fetcher = fetcher;
+    // Pins the releases of running tasks before the cache is touched.
+    await recoverTasks({
+      tasks: this.tasks,
+      executors: this.executors,
+      checkpoint: this.checkpoint,
+      fetcher,
+      launcher: this.launcher,
+      report: this.report,
+      agentId: () => this.id,
+      logger: this.log,
+    });
     await this.fetcher.start();
     for (const ex of this.id ? this.executors.values() : []) {
       // Containers of tasks the checkpoint no longer has (the master forgot them, or the
@@ -343,8 +324,8 @@ class AgentDaemon {
     if (this.usageTimer) clearInterval(this.usageTimer);
     if (opts.killTasks) {
       const live = [...this.tasks.values()].filter((t) => !isTerminal(t.state));
-      const kills = Promise.all(live.map((t) => this.killRunning(t, undefined)));
-      const longestGrace = Math.max(0, ...live.map((t) => this.killGraceOf(t)));
+      const kills = Promise.all(live.map((t) => this.launcher.killRunning(t, undefined)));
+      const longestGrace = Math.max(0, ...live.map((t) => this.launcher.killGraceOf(t)));
       await stopStep(this.log, "killing the tasks", () => kills, longestGrace + this.shutdownGraceMs);
     }
     this.health.stop();
@@ -370,103 +351,13 @@ class AgentDaemon {
     if (this.components.executors) return;
     const explicit = this.opts.executors?.includes("docker") ?? false;
     if (!explicit && !(this.opts.executors === undefined && this.opts.dockerIfAvailable)) return;
-    let address: ReturnType<typeof engineAddress>;
-    try {
-      address = engineAddress(this.opts.dockerSocket);
-    } catch (err) {
-      this.log.warn("docker executor disabled", { reason: errorMessage(err) });
-      return;
-    }
-    const docker = connectEngine(address);
-    try {
-      const version = await pingEngine(docker, 3000);
-      this.executors.set(
-        "docker",
-        new DockerExecutor(
-          { onEnded: (e) => this.onEnded(e) },
-          {
-            dataDir: this.opts.dataDir,
-            docker,
-            engine: address.display,
-            allowedHostPaths: this.opts.allowedHostPaths,
-            logger: this.log,
-          },
-        ),
-      );
-      this.log.info("docker executor enabled", { engine: address.display, version });
-    } catch (err) {
-      const fields = { engine: address.display, reason: errorMessage(err) };
-      if (explicit) this.log.warn("no Docker engine answers: docker executor disabled", fields);
-      else this.log.info("no Docker engine answers: docker executor disabled", fields);
-    }
+    const docker = await createDockerExecutor(
+      { ...this.opts, explicit },
+      { onEnded: (e) => this.launcher.onEnded(e) },
+      this.log,
+    );
+    if (docker) this.executors.set("docker", docker);
     this.register.info!.executors = [...this.executors.keys()];
-  }
-
-  /** Re-attaches to the tasks of the previous agent process. */
-  private async recoverTasks(): Promise<void> {
-    for (const t of this.checkpoint.tasks()) {
-      this.tasks.set(t.taskId, {
-        taskId: t.taskId,
-        frameworkId: t.frameworkId,
-        info: t.info,
-        executor: t.executor,
-        state: t.state,
-        killRequested: t.killRequested,
-      });
-      if (isTerminal(t.state)) continue; // only its update waits for an ack
-      if (t.info.release) this.fetcher?.pin(t.info.release, t.taskId);
-      const ex = this.executors.get(t.executor);
-      let executorState = t.executorState;
-      let lookupError = "";
-      if (ex?.findLaunched && !executorState) {
-        // Killed between create and the RUNNING write: what it started says which task it is.
-        try {
-          executorState = await ex.findLaunched({ ...t, agentId: this.id ?? "" });
-          if (executorState) this.checkpoint.setExecutorState(t.taskId, executorState);
-        } catch (err) {
-          lookupError = `; its container could not be looked for: ${errorMessage(err)}`;
-        }
-      }
-      if (!ex || !executorState) {
-        this.report(t.taskId, {
-          state: TaskState.TASK_FAILED,
-          reason: ex ? Reason.LAUNCH_FAILED : Reason.EXIT_STATUS_UNKNOWN,
-          message: ex
-            ? `the agent stopped while launching the task${lookupError}`
-            : `executor "${t.executor}" is not available on this agent after its restart`,
-        });
-        continue;
-      }
-      try {
-        await ex.recover({ ...t, agentId: this.id ?? "", state: executorState });
-        const task = this.tasks.get(t.taskId);
-        // Health checks go on where they were: same verdict, grace counted from the first RUNNING.
-        if (task && !t.killRequested && ex.isRunning(t.taskId)) {
-          this.watchHealth(task, t.runningSince ? t.runningSince * 1000 : Date.now(), t.health);
-        }
-        // A launch cut short before its RUNNING update: the task runs, so say it.
-        if (
-          task &&
-          (task.state === TaskState.TASK_STAGING || task.state === TaskState.TASK_STARTING) &&
-          ex.isRunning(t.taskId)
-        ) {
-          this.report(t.taskId, { state: TaskState.TASK_RUNNING, reason: "", message: "" });
-        }
-        // A kill that was under way when the agent stopped is carried on.
-        if (task && t.killRequested && ex.isRunning(t.taskId)) {
-          this.killRunning(task, undefined).catch((err) =>
-            this.log.error("kill failed", { error: errorMessage(err) }),
-          );
-        }
-      } catch (err) {
-        this.report(t.taskId, {
-          state: TaskState.TASK_FAILED,
-          reason: Reason.EXIT_STATUS_UNKNOWN,
-          message: `cannot re-attach to the task: ${errorMessage(err)}`,
-        });
-      }
-    }
-    if (this.tasks.size > 0) this.log.info("recovered tasks from checkpoint", { tasks: this.tasks.size });
   }
 
   private buildRegister(): Register {
@@ -504,12 +395,7 @@ class AgentDaemon {
    * Checkpoints and sends a status update for a task, and records its new state; `extra` goes
    * into the same checkpoint write.
    */
-  private report(
-    taskId: string,
-    f: Omit<StatusFields, "taskId" | "frameworkId">,
-    frameworkId?: string,
-    extra?: UpdateExtras,
-  ): void {
+  private readonly report: ReportTask = (taskId, f, frameworkId, extra) => {
     const t = this.tasks.get(taskId);
     if (t) t.state = f.state;
     this.updates.emit(
@@ -517,14 +403,14 @@ class AgentDaemon {
       { taskId, frameworkId: frameworkId ?? t?.frameworkId ?? "", health: this.health.health(taskId), ...f },
       extra,
     );
-  }
+  };
 
   private onMessage(m: MasterMessage): void {
     const runTasks = m.batch?.runTasks ?? [];
     for (const rt of m.runTask ? [m.runTask, ...runTasks] : runTasks) {
-      this.launch(rt).catch((err) => this.launchBroke(rt, err));
+      this.launcher.run(rt);
     }
-    if (m.killTask) this.kill(m.killTask);
+    if (m.killTask) this.launcher.kill(m.killTask);
     if (m.fetchArtifact) this.fetchArtifact(m.fetchArtifact);
     if (m.evictArtifact) {
       const release = m.evictArtifact.release;
@@ -553,223 +439,8 @@ class AgentDaemon {
     if (m.shutdown) this.log.warn("master sent shutdown, ignored", { message: m.shutdown.message });
   }
 
-  private async launch(rt: RunTask): Promise<void> {
-    const info = rt.task;
-    if (!info || !TASK_ID_PATTERN.test(info.taskId)) {
-      this.log.warn("run_task without a valid task, ignored", { task: info?.taskId });
-      return;
-    }
-    const existing = this.tasks.get(info.taskId);
-    if (existing && !isTerminal(existing.state)) {
-      this.log.warn("run_task for a task already here, ignored", { task: info.taskId });
-      return;
-    }
-    const executorName = info.executor || "process";
-    const t: AgentTask = {
-      taskId: info.taskId,
-      frameworkId: rt.frameworkId,
-      info,
-      executor: executorName,
-      state: TaskState.TASK_STAGING,
-      killRequested: false,
-    };
-    this.tasks.set(t.taskId, t);
-    // The task enters the checkpoint with its first update, in one write. A process task is
-    // written before it is spawned; a docker task while its create request is with the engine
-    // (an agent killed before that write leaves a container no checkpoint names, which the
-    // orphan sweep removes, and the master, not hearing of the task, declares it lost).
-    let recorded = false;
-    const firstWrite = (): CheckpointedTask | undefined => {
-      if (recorded) return undefined;
-      recorded = true;
-      return { ...t };
-    };
-    if (this.pressure.active) {
-      this.report(
-        t.taskId,
-        {
-          state: TaskState.TASK_FAILED,
-          reason: Reason.DISK_PRESSURE,
-          message: `the agent is under disk pressure and takes no launches: ${this.pressure.reason()}`,
-        },
-        undefined,
-        { task: firstWrite() },
-      );
-      return;
-    }
-    const ex = this.executors.get(executorName);
-    if (!ex) {
-      this.report(
-        t.taskId,
-        {
-          state: TaskState.TASK_FAILED,
-          reason: Reason.LAUNCH_FAILED,
-          message: `executor "${executorName}" is not available on this agent (it has: ${[...this.executors.keys()].join(", ")})`,
-        },
-        undefined,
-        { task: firstWrite() },
-      );
-      return;
-    }
-    const whileCreating = ex.checkpointAt === "while-creating";
-    // A container may take a while to create (and its image to arrive): say so.
-    const starting = () =>
-      this.report(t.taskId, { state: TaskState.TASK_STARTING, reason: "", message: "" }, undefined, {
-        task: firstWrite(),
-      });
-    if (!whileCreating) {
-      const first = firstWrite()!;
-      if (!this.pressure.tryWrite("task launch", () => this.checkpoint.addTask(first))) {
-        this.report(
-          t.taskId,
-          {
-            state: TaskState.TASK_FAILED,
-            reason: Reason.DISK_PRESSURE,
-            message: `the agent cannot record the task: ${this.pressure.reason()}`,
-          },
-          undefined,
-          { task: first },
-        );
-        return;
-      }
-    } else if (rt.artifact?.release) starting();
-    if (rt.artifact?.release) {
-      // The task's release must be in the cache, verified, and installed before it starts.
-      const release = rt.artifact.release;
-      this.fetcher?.pin(release, t.taskId);
-      try {
-        if (!this.fetcher) throw new Error("the agent has no artifact fetcher");
-        await this.fetcher.prepare(rt.artifact, ex.releaseDir(t.taskId));
-      } catch (err) {
-        this.fetcher?.unpin(release, t.taskId);
-        this.report(t.taskId, {
-          state: TaskState.TASK_FAILED,
-          reason: err instanceof InsufficientSpaceError ? Reason.INSUFFICIENT_DISK : Reason.FETCH_FAILED,
-          message: `release ${release} could not be fetched, verified and installed: ${errorMessage(err)}`,
-        });
-        return;
-      }
-    }
-    try {
-      const req: LaunchRequest = {
-        taskId: t.taskId,
-        frameworkId: t.frameworkId,
-        agentId: this.id ?? "",
-        info,
-        onCreating: whileCreating && !recorded ? starting : undefined,
-      };
-      const state = await ex.launch(req);
-      // Checks start with RUNNING, whose update carries the first verdict (unknown).
-      if (!t.killRequested) this.watchHealth(t, Date.now());
-      // The executor's state (pid, container id) and RUNNING: durable together, one write.
-      this.report(t.taskId, { state: TaskState.TASK_RUNNING, reason: "", message: "" }, undefined, {
-        task: firstWrite(),
-        executorState: state,
-      });
-      if (t.killRequested) {
-        this.killRunning(t, undefined).catch((err) =>
-          this.log.error("kill failed", { error: errorMessage(err) }),
-        );
-      }
-    } catch (err) {
-      this.report(
-        t.taskId,
-        {
-          state: TaskState.TASK_FAILED,
-          reason: Reason.LAUNCH_FAILED,
-          message: err instanceof LaunchError ? err.message : errorMessage(err),
-        },
-        undefined,
-        { task: firstWrite() },
-      );
-    }
-  }
-
-  /**
-   * A launch threw past its own error handling: the task must still end with a terminal
-   * status, never stay STAGING.
-   */
-  private launchBroke(rt: RunTask, err: unknown): void {
-    this.log.error("launch failed", { task: rt.task?.taskId, error: errorMessage(err) });
-    const t = rt.task ? this.tasks.get(rt.task.taskId) : undefined;
-    if (!t || isTerminal(t.state) || this.executors.get(t.executor)?.isRunning(t.taskId)) return;
-    try {
-      this.report(t.taskId, {
-        state: TaskState.TASK_FAILED,
-        reason: Reason.LAUNCH_FAILED,
-        message: `the agent could not launch the task: ${errorMessage(err)}`,
-      });
-    } catch (again) {
-      this.log.error("cannot report a failed launch", { task: t.taskId, error: errorMessage(again) });
-    }
-  }
-
-  private kill(k: KillTask): void {
-    const t = this.tasks.get(k.taskId);
-    if (!t) {
-      this.log.info("kill for an unknown task", { task: k.taskId });
-      this.updates.emit(this.id ?? "", {
-        taskId: k.taskId,
-        frameworkId: k.frameworkId,
-        state: TaskState.TASK_LOST,
-        reason: Reason.TASK_UNKNOWN,
-        message: "the agent does not know this task",
-      });
-      return;
-    }
-    if (isTerminal(t.state)) return; // its terminal update is on its way
-    const graceMs = k.graceSeconds > 0 ? k.graceSeconds * 1000 : undefined;
-    this.killRunning(t, graceMs).catch((err) => this.log.error("kill failed", { error: errorMessage(err) }));
-  }
-
-  private async killRunning(t: AgentTask, graceMs: number | undefined): Promise<void> {
-    if (!t.killRequested) {
-      t.killRequested = true;
-      // On a full disk the kill goes on; the flag is written when the disk pressure ends.
-      this.pressure.tryWrite("kill request", () => this.checkpoint.setKillRequested(t.taskId));
-    }
-    // A task being stopped is expected to fail its checks: no verdict about it any more.
-    this.health.unwatch(t.taskId);
-    const ex = this.executors.get(t.executor);
-    // A task still launching is killed as soon as its launch returns.
-    if (!ex?.isRunning(t.taskId)) return;
-    const grace = graceMs ?? this.killGraceOf(t);
-    this.log.info("killing task", { task: t.taskId, graceMs: grace });
-    await ex.kill(t.taskId, grace);
-  }
-
-  private killGraceOf(t: AgentTask): number {
-    return t.info.killGraceSeconds > 0 ? t.info.killGraceSeconds * 1000 : (this.opts.killGraceMs ?? 5000);
-  }
-
   private get shutdownGraceMs(): number {
     return this.opts.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
-  }
-
-  private onEnded(e: TaskEnded): void {
-    const release = this.tasks.get(e.taskId)?.info.release;
-    if (release) this.fetcher?.unpin(release, e.taskId);
-    if (this.forgetting.has(e.taskId)) return;
-    if (!this.tasks.has(e.taskId)) {
-      this.log.warn("an unknown task ended", { task: e.taskId });
-      return;
-    }
-    this.health.unwatch(e.taskId);
-    this.report(e.taskId, { state: e.state, reason: e.reason, message: e.message, exitCode: e.exitCode });
-    this.health.forget(e.taskId);
-  }
-
-  /** Starts the task's health checks, when it has one. */
-  private watchHealth(t: AgentTask, startedAtMs: number, health?: TaskHealth): void {
-    const check = t.info.healthCheck;
-    if (!check) return;
-    this.health.watch({
-      taskId: t.taskId,
-      check,
-      ports: firstPorts(t.info.resources?.ports ?? [], 1000),
-      startedAtMs,
-      health,
-    });
   }
 
   /** A new verdict travels as an update of the same state (docs/protocol.md "Task health"). */
@@ -812,19 +483,12 @@ class AgentDaemon {
       return;
     }
     if (r.reason !== "STALE_AGENT") return;
-    const running = [...this.tasks.values()].filter((t) => !isTerminal(t.state));
     this.log.warn("master does not know this agent: killing its tasks and registering anew", {
       agent: this.id,
-      tasks: running.length,
+      tasks: [...this.tasks.values()].filter((t) => !isTerminal(t.state)).length,
     });
-    for (const t of running) {
-      this.forgetting.add(t.taskId);
-      this.health.forget(t.taskId);
-    }
-    await Promise.all(running.map((t) => this.killRunning(t, undefined)));
+    await this.launcher.forgetAll();
     this.checkpoint.clearAll();
-    this.tasks.clear();
-    this.forgetting.clear();
     this.id = undefined;
     this.checkpoint.setAgentId(undefined);
     this.checkpoint.setAgentSecret(undefined);
