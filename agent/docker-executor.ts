@@ -111,6 +111,8 @@ export class DockerExecutor implements Executor {
     this.engineTimeoutMs = init.engineTimeoutMs ?? 60_000;
     this.policy = {
       allowedHostPaths: (init.allowedHostPaths ?? []).map((p) => path.resolve(p)),
+      // At every launch: a symlink planted since the last one is followed too.
+      resolveHostPath: (p) => fs.realpathSync.native(p),
       pidsLimit: init.pidsLimit ?? DEFAULT_PIDS_LIMIT,
     };
     this.events = new ContainerEvents({

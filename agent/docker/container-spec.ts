@@ -1,30 +1,45 @@
 // What a task's container is made of: the Docker create request built from a launch. Pure:
 // no I/O, so that every limit, label and refusal is checked by unit tests. The contract:
-// never privileged, host networking with the task's ports in PORT0..n, cgroup limits from
+// never privileged, a minimal set of capabilities, no new privileges, host networking with the task's ports in PORT0..n, cgroup limits from
 // the task's resources, labels that let a restarted agent find its containers, and no host
-// mount unless the agent's own config allows the host path.
-import path from "node:path";
+// mount unless the agent's own config allows where the host path leads.
 import type Docker from "dockerode";
 import { firstPorts } from "../../common/resources.js";
 import { LaunchError, type LaunchRequest } from "../executor.js";
+import { hostBinds, LABEL_VOLUMES, type ResolvePath } from "./host-paths.js";
 
 export const LABEL_TASK = "yard.task";
 export const LABEL_FRAMEWORK = "yard.framework";
 export const LABEL_AGENT = "yard.agent";
-/**
- * Task label asking for host mounts: `HOST:CONTAINER[:ro|:rw]`, comma-separated. Each HOST
- * must lie in one of the agent's allowed host paths.
- */
-export const LABEL_VOLUMES = "yard.docker.volumes";
+export { LABEL_VOLUMES } from "./host-paths.js";
 
 const MIB = 1024 * 1024;
 /** Docker refuses a memory limit under 6 MiB. */
 export const MIN_MEM_MIB = 6;
 export const DEFAULT_PIDS_LIMIT = 4096;
 
+/**
+ * The only capabilities a container gets (all others dropped, whatever the engine's default
+ * set): what an image running as root needs to set up its own files and drop to its own user
+ * (chown, permission overrides, setuid/setgid to that user) and to signal its processes.
+ * Dropped among Docker's defaults: NET_RAW (raw sockets on the host network: spoofing,
+ * sniffing), NET_BIND_SERVICE (ports below 1024 on the host network; tasks get theirs in
+ * PORT0..n), MKNOD, SYS_CHROOT, SETFCAP, SETPCAP, AUDIT_WRITE and FSETID.
+ */
+export const CONTAINER_CAPABILITIES: readonly string[] = [
+  "CHOWN",
+  "DAC_OVERRIDE",
+  "FOWNER",
+  "SETGID",
+  "SETUID",
+  "KILL",
+];
+
 export interface ContainerPolicy {
   /** Host paths (absolute) that tasks may mount, with everything below them. */
   allowedHostPaths: readonly string[];
+  /** Where a host path leads (realpath on the agent), for the allow-list check and the bind. */
+  resolveHostPath: ResolvePath;
   /** Most processes a container may have. */
   pidsLimit: number;
 }
@@ -63,42 +78,6 @@ export function containerCommand(req: LaunchRequest): { Entrypoint?: string[]; C
   return { Cmd: [c.value, ...c.arguments] };
 }
 
-/** Parses LABEL_VOLUMES into docker binds; throws LaunchError for a path not allowed. */
-export function hostBinds(taskId: string, spec: string | undefined, allowed: readonly string[]): string[] {
-  if (spec === undefined || spec.trim() === "") return [];
-  const binds: string[] = [];
-  for (const raw of spec.split(",")) {
-    const item = raw.trim();
-    if (item === "") continue;
-    const parts = item.split(":");
-    const [host, target, mode] = parts;
-    const field = `task.labels["${LABEL_VOLUMES}"]`;
-    if (parts.length < 2 || parts.length > 3 || !host || !target) {
-      throw new LaunchError(taskId, `${field}: "${item}" is not HOST:CONTAINER[:ro|:rw]`);
-    }
-    if (mode !== undefined && mode !== "ro" && mode !== "rw") {
-      throw new LaunchError(taskId, `${field}: "${item}" has mode "${mode}", not ro or rw`);
-    }
-    if (!path.isAbsolute(host) || !path.isAbsolute(target)) {
-      throw new LaunchError(taskId, `${field}: "${item}": both paths must be absolute`);
-    }
-    const normal = path.normalize(host);
-    const ok = allowed.some((a) => {
-      const base = path.normalize(a);
-      return normal === base || normal.startsWith(base.endsWith("/") ? base : `${base}/`);
-    });
-    if (!ok) {
-      const list = allowed.length > 0 ? allowed.join(", ") : "none";
-      throw new LaunchError(
-        taskId,
-        `${field}: host path "${host}" is not allowed on this agent (allowed host paths: ${list})`,
-      );
-    }
-    binds.push(`${normal}:${path.normalize(target)}${mode ? `:${mode}` : ""}`);
-  }
-  return binds;
-}
-
 /** The create request for a task's container. Throws LaunchError naming a bad field. */
 export function buildContainerSpec(
   req: LaunchRequest,
@@ -127,13 +106,15 @@ export function buildContainerSpec(
   const hostConfig: Docker.HostConfig = {
     NetworkMode: "host",
     Privileged: false,
+    CapDrop: ["ALL"],
+    CapAdd: [...CONTAINER_CAPABILITIES],
     // no-new-privileges: setuid binaries in the image cannot raise what the task may do.
     SecurityOpt: ["no-new-privileges"],
     // A real init as PID 1 forwards SIGTERM to the command and reaps its children, so that
     // a kill ends the task within its grace instead of waiting for SIGKILL.
     Init: true,
     PidsLimit: policy.pidsLimit,
-    Binds: hostBinds(taskId, info.labels[LABEL_VOLUMES], policy.allowedHostPaths),
+    Binds: hostBinds(taskId, info.labels[LABEL_VOLUMES], policy.allowedHostPaths, policy.resolveHostPath),
     // The agent removes each container itself once its end and its logs are kept.
     AutoRemove: false,
     RestartPolicy: { Name: "no" },

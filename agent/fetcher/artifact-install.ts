@@ -5,6 +5,7 @@ import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import type { ArtifactKind } from "./artifact-cache.js";
+import { guardUnpackedTree } from "./unpack-guard.js";
 
 /** A tool the agent runs (tar, docker) failed; the message carries its stderr. */
 export class InstallError extends Error {
@@ -82,7 +83,9 @@ export async function dockerLoad(
 
 /**
  * Makes the artifact available in a process task's sandbox: a "tar" is unpacked into it,
- * a "file" is copied into it under its own name. A "docker-image" needs no sandbox.
+ * a "file" is copied into it under its own name. A "docker-image" needs no sandbox. Either
+ * way the sandbox is then checked (unpack-guard.ts): special bits stripped, links that lead
+ * outside refused, and the install fails naming them.
  */
 export async function installIntoSandbox(
   kind: ArtifactKind,
@@ -91,10 +94,23 @@ export async function installIntoSandbox(
   tarTimeoutMs = DEFAULT_TAR_TIMEOUT_MS,
 ): Promise<void> {
   fs.mkdirSync(sandbox, { recursive: true });
+  let failed: unknown;
   if (kind === "tar") {
     // --no-same-owner: files belong to the agent's user, whatever the archive says.
-    await run("tar -x", "tar", ["-x", "--no-same-owner", "-f", file, "-C", sandbox], tarTimeoutMs);
+    await run("tar -x", "tar", ["-x", "--no-same-owner", "-f", file, "-C", sandbox], tarTimeoutMs).catch(
+      (err) => {
+        failed = err;
+      },
+    );
   } else if (kind === "file") {
     await fs.promises.copyFile(file, path.join(sandbox, path.basename(file)));
+  } else return;
+  // Also after a failed tar: what it did unpack must not stay behind unchecked.
+  try {
+    await guardUnpackedTree(sandbox);
+  } catch (err) {
+    if (!failed) throw err;
+    throw new InstallError(`${(err as Error).message}; ${(failed as Error).message}`, { cause: failed });
   }
+  if (failed) throw failed;
 }

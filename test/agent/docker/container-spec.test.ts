@@ -1,11 +1,13 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import path from "node:path";
 import {
   buildContainerSpec,
+  CONTAINER_CAPABILITIES,
   containerName,
-  hostBinds,
   LABEL_VOLUMES,
 } from "../../../agent/docker/container-spec.js";
+import { hostBinds, isWithin } from "../../../agent/docker/host-paths.js";
 import { classifyContainerEnd } from "../../../agent/docker/container-exit.js";
 import { engineAddress } from "../../../agent/docker/docker-engine.js";
 import { Demuxer } from "../../../agent/docker/log-pump.js";
@@ -14,7 +16,23 @@ import { Reason } from "../../../common/reasons.js";
 import { TaskInfo, TaskState } from "../../../proto/gen/yard/v1/common.js";
 
 const MIB = 1024 * 1024;
-const policy = { allowedHostPaths: ["/srv/data"], pidsLimit: 256 };
+/**
+ * A pretend host for the pure checks: `/srv/data/esc -> /` (planted by a task),
+ * `/srv/data/in -> /srv/data/a` and `/srv/link -> /srv/data`; /srv/data/gone does not exist.
+ * The docker suites and test/security resolve real symlinks.
+ */
+const LINKS: [string, string][] = [
+  ["/srv/data/esc", "/"],
+  ["/srv/data/in", "/srv/data/a"],
+  ["/srv/link", "/srv/data"],
+];
+function resolveHostPath(p: string): string {
+  const n = path.normalize(p);
+  if (isWithin(n, "/srv/data/gone")) throw Object.assign(new Error("ENOENT"), { code: "ENOENT" });
+  for (const [from, to] of LINKS) if (isWithin(n, from)) return path.join(to, path.relative(from, n));
+  return n;
+}
+const policy = { allowedHostPaths: ["/srv/data"], pidsLimit: 256, resolveHostPath };
 
 function req(partial: Partial<TaskInfo>): LaunchRequest {
   const info = TaskInfo.fromPartial({
@@ -56,6 +74,10 @@ describe("container spec", () => {
     assert.equal(h.MemorySwap, 128 * MIB);
     assert.equal(h.PidsLimit, 256);
     assert.equal(h.Privileged, false);
+    assert.deepEqual(h.CapDrop, ["ALL"]);
+    assert.deepEqual(h.CapAdd, [...CONTAINER_CAPABILITIES]);
+    assert.ok(!CONTAINER_CAPABILITIES.includes("NET_RAW"));
+    assert.deepEqual(h.SecurityOpt, ["no-new-privileges"]);
     assert.equal(h.NetworkMode, "host");
     assert.deepEqual(h.Binds, []);
   });
@@ -98,6 +120,16 @@ describe("container spec", () => {
     ["a relative path", { labels: { [LABEL_VOLUMES]: "data:/x" } }, /must be absolute/],
     ["a bad mode", { labels: { [LABEL_VOLUMES]: "/srv/data:/x:rx" } }, /mode "rx"/],
     ["an escape by ..", { labels: { [LABEL_VOLUMES]: "/srv/data/../../etc:/x" } }, /not allowed/],
+    [
+      "an escape by a symlink planted in an allowed path",
+      { labels: { [LABEL_VOLUMES]: "/srv/data/esc:/x" } },
+      /host path "\/srv\/data\/esc" \(it resolves to "\/"\) is not allowed/,
+    ],
+    [
+      "a path that does not exist",
+      { labels: { [LABEL_VOLUMES]: "/srv/data/gone/x:/x" } },
+      /cannot be resolved \(ENOENT\); it must exist/,
+    ],
   ];
   for (const [name, partial, message] of refusals) {
     test(`refused: ${name}`, () => {
@@ -108,11 +140,27 @@ describe("container spec", () => {
     });
   }
 
-  test("allowed host paths become binds", () => {
-    assert.deepEqual(hostBinds("t", "/srv/data/a:/data:ro, /srv/data:/all", policy.allowedHostPaths), [
-      "/srv/data/a:/data:ro",
-      "/srv/data:/all",
-    ]);
+  test("allowed host paths become binds of where they lead", () => {
+    assert.deepEqual(
+      hostBinds(
+        "t",
+        "/srv/data/a:/data:ro, /srv/data:/all, /srv/data/in/b:/b, /srv/link/c:/c:rw",
+        policy.allowedHostPaths,
+        resolveHostPath,
+      ),
+      ["/srv/data/a:/data:ro", "/srv/data:/all", "/srv/data/a/b:/b", "/srv/data/c:/c:rw"],
+    );
+  });
+
+  test("an allowed path given through a symlink allows where it leads", () => {
+    assert.deepEqual(hostBinds("t", "/srv/data/a:/a", ["/srv/link"], resolveHostPath), ["/srv/data/a:/a"]);
+  });
+
+  test("the allow-list check is aware of path boundaries", () => {
+    assert.equal(isWithin("/srv/data", "/srv/data"), true);
+    assert.equal(isWithin("/srv/data/x", "/srv/data/"), true);
+    assert.equal(isWithin("/srv/database", "/srv/data"), false);
+    assert.equal(isWithin("/srv", "/srv/data"), false);
   });
 
   test("container names are docker-safe", () => {
