@@ -91,7 +91,10 @@ describe("docker host paths: a symlink planted in an allowed path", {
     const steal = await runner!.run(dockerTask("steal", `cat /host${secret}`, `${esc}:/host:ro`));
     assert.equal(steal.state, TaskState.TASK_FAILED);
     assert.equal(steal.reason, Reason.LAUNCH_FAILED);
-    assert.match(steal.message, new RegExp(`host path "${esc}" \\(it resolves to "/"\\) is not allowed`));
+    assert.ok(
+      steal.message.includes(`host path "${esc}" (it resolves to "/") is not allowed`),
+      steal.message,
+    );
     assert.deepEqual(await containersOf("steal"), [], "no container was created for the refused task");
   });
 
