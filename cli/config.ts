@@ -84,6 +84,8 @@ export const SETTINGS = {
   // Master: release seeder and tracker. Its peer port is `seedPort`, not `peerPort`, so that
   // one config file (or `yardctl up`) can set both daemons' ports on one host.
   advertiseHost: { parse: p.text } as SettingSpec<string>,
+  // Master: the policy file of principals, tokens and ACLs (docs/security.md).
+  aclFile: { parse: p.text } as SettingSpec<string>,
   seedPort: { parse: p.port } as SettingSpec<number>,
   seedUploadLimit: { parse: byteRate } as SettingSpec<number>,
   // Every daemon: how long stop() waits before it cuts what is still open (docs/architecture.md).

@@ -51,11 +51,13 @@ export function masterOptions(layers: Layers, token = resolveToken(layers)): Mas
       "seedUploadLimit",
       "shutdownGrace",
       "releaseVerifyInterval",
+      "aclFile",
     ],
     layers,
   );
   return {
     dataDir: masterDir(resolveHome(layers)),
+    aclFile: s.aclFile,
     host: s.host,
     port: s.port,
     httpPort: s.httpPort,

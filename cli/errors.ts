@@ -17,6 +17,8 @@ export const ExitCode = {
   NOT_FOUND: 4,
   /** The master refused the token. */
   UNAUTHENTICATED: 5,
+  /** The policy does not let this principal do that (PERMISSION_DENIED; docs/security.md). */
+  PERMISSION_DENIED: 6,
   /** Stopped by Ctrl-C before it finished (128 + SIGINT). */
   INTERRUPTED: 130,
 } as const;
@@ -73,6 +75,10 @@ export function fromGrpcError(err: unknown, peer: Peer): unknown {
         ExitCode.UNAUTHENTICATED,
         { cause: err },
       );
+    case GrpcStatus.PERMISSION_DENIED:
+      return new CliError(`permission denied by ${peer.what}: ${detail}`, ExitCode.PERMISSION_DENIED, {
+        cause: err,
+      });
     case GrpcStatus.NOT_FOUND:
       return new CliError(detail, ExitCode.NOT_FOUND, { cause: err });
     case GrpcStatus.INVALID_ARGUMENT:

@@ -11,6 +11,7 @@ import { registerLogs } from "./commands/logs.js";
 import { registerRelease } from "./commands/release.js";
 import { registerRollout } from "./commands/rollout.js";
 import { registerRun } from "./commands/run.js";
+import { registerToken } from "./commands/token.js";
 import { registerUp } from "./commands/up.js";
 import { registerVersion, yardVersion } from "./commands/version.js";
 
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   registerDrain(program);
   registerEvents(program);
   registerRelease(program);
+  registerToken(program);
   registerVersion(program);
   return program;
 }

@@ -15,7 +15,7 @@ export const AGENT_HEADERS = [
   "TASKS",
   "ATTRIBUTES",
 ] as const;
-export const FRAMEWORK_HEADERS = ["ID", "NAME", "ROLE", "STATUS", "TASKS", "SHARE"] as const;
+export const FRAMEWORK_HEADERS = ["ID", "NAME", "ROLE", "PRINCIPAL", "STATUS", "TASKS", "SHARE"] as const;
 export const TASK_HEADERS = [
   "ID",
   "FRAMEWORK",
@@ -81,6 +81,7 @@ export function frameworkRow(f: FrameworkState): string[] {
     f.info?.id ?? "",
     f.info?.name ?? "",
     f.info?.role || "*",
+    f.principal || "-",
     f.suppressed && f.status === "CONNECTED" ? "CONNECTED (suppressed)" : f.status,
     String(f.activeTasks),
     `${num(f.dominantShare * 100)}%`,

@@ -41,6 +41,11 @@ export class PermissionDeniedError extends YardError {
   readonly code = GrpcStatus.PERMISSION_DENIED;
 }
 
+/** A peer this call needs (the master, for a framework) cannot be reached now; retry later. */
+export class UnavailableError extends YardError {
+  readonly code = GrpcStatus.UNAVAILABLE;
+}
+
 /** The caller did not prove who it is. */
 export class UnauthenticatedError extends YardError {
   readonly code = GrpcStatus.UNAUTHENTICATED;

@@ -8,7 +8,12 @@ export interface DriverEventMap {
    * with an existing framework id (after a broken stream, or a restarted framework that
    * passed `framework.id`): the framework should then reconcile its tasks.
    */
-  subscribed: { frameworkId: string; reconnected: boolean; heartbeatIntervalSeconds: number };
+  /**
+   * `secret` is the framework secret (never log it): the proof a failover must present. Keep it
+   * with the framework id, as durably, and pass both back as `framework.id` and
+   * `framework.secret` after a restart (docs/framework-guide.md).
+   */
+  subscribed: { frameworkId: string; reconnected: boolean; heartbeatIntervalSeconds: number; secret: string };
   /** Resources offered; answer each with accept/launch or decline. */
   offers: { offers: Offer[] };
   /** An offer is no longer valid (agent lost or drained, offer timed out). */

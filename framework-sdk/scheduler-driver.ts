@@ -45,6 +45,11 @@ export interface FrameworkOptions {
   failoverTimeoutSeconds?: number;
   /** Set to fail over: re-subscribe as a framework the master already knows. */
   id?: string;
+  /**
+   * With `id`: the framework secret the master issued at the framework's first registration
+   * (the `subscribed` event's `secret`). The master refuses a failover without it.
+   */
+  secret?: string;
   /** gRPC endpoint of an API the framework serves itself, found by operators through the master. */
   endpoint?: string;
   labels?: Record<string, string>;
@@ -101,6 +106,7 @@ export class SchedulerDriver extends EventEmitter {
   private interestSync: Promise<void> = Promise.resolve();
   private readonly queues = new Set<EventQueue<DriverEvent>>();
   private sessionSecret: string | undefined;
+  private frameworkSecret: string;
   private readonly pendingAcks: { taskId: string; uuid: string }[] = [];
   private startWaiter: { resolve: (id: string) => void; reject: (err: Error) => void } | undefined;
 
@@ -123,6 +129,7 @@ export class SchedulerDriver extends EventEmitter {
     this.log = opts.logger ?? createLogger("framework-sdk");
     this.autoAcknowledge = opts.autoAcknowledge ?? true;
     this.id = fw.id || undefined;
+    this.frameworkSecret = fw.secret ?? "";
     this.info = {
       id: fw.id ?? "",
       name: fw.name,
@@ -147,6 +154,11 @@ export class SchedulerDriver extends EventEmitter {
 
   get frameworkId(): string | undefined {
     return this.id;
+  }
+
+  /** The framework secret (failover proof), once known. Never log it. */
+  get secret(): string | undefined {
+    return this.frameworkSecret || undefined;
   }
 
   override on<K extends DriverEventName>(event: K, listener: DriverListener<K>): this {
@@ -454,7 +466,10 @@ export class SchedulerDriver extends EventEmitter {
   private subscribeOnce(): Promise<StreamEnd> {
     return new Promise((resolve) => {
       const resubscribing = this.info.id !== "";
-      const call = this.client.subscribe({ frameworkInfo: { ...this.info } }, authMetadata(this.opts.token));
+      const call = this.client.subscribe(
+        { frameworkInfo: { ...this.info }, frameworkSecret: this.info.id ? this.frameworkSecret : "" },
+        authMetadata(this.opts.token),
+      );
       this.stream = call;
       let subscribed = false;
       let finished = false;
@@ -508,6 +523,8 @@ export class SchedulerDriver extends EventEmitter {
         this.id = s.frameworkId;
         this.info.id = s.frameworkId;
         this.sessionSecret = s.session || undefined;
+        // Issued once, at registration (or to a framework registered before secrets existed).
+        if (s.frameworkSecret) this.frameworkSecret = s.frameworkSecret;
         // A new subscription: tell the master again what the framework wants.
         this.interestSent = undefined;
         void this.syncInterest();
@@ -517,6 +534,7 @@ export class SchedulerDriver extends EventEmitter {
           frameworkId: s.frameworkId,
           reconnected: resubscribing,
           heartbeatIntervalSeconds: s.heartbeatIntervalSeconds || DEFAULT_HEARTBEAT_SECONDS,
+          secret: this.frameworkSecret,
         });
         return;
       }

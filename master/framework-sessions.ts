@@ -1,6 +1,6 @@
 // The frameworks' side of the master: subscriptions and failover, and the SchedulerService
 // calls (Accept, Decline, Kill, Reconcile, Acknowledge, Suppress, Revive, Teardown).
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { sameSecret } from "../common/auth.js";
 import { status as Code } from "@grpc/grpc-js";
 import {
@@ -19,6 +19,19 @@ import { validateAccept } from "./accept-validation.js";
 import type { FrameworkLink } from "./links.js";
 import { failoverSeconds, roleOf } from "./master-config.js";
 import type { FrameworkEntry, TaskEntry } from "./registry-entries.js";
+
+/** Who subscribes: the authenticated principal ("name (kind)"), its failover proof, its address. */
+export interface Subscriber {
+  principal: string;
+  /** SubscribeRequest.framework_secret: required to subscribe with an existing framework id. */
+  secret: string;
+  /** The peer's address, for the operator who asks who took over. */
+  peer: string;
+}
+
+function hashSecret(secret: string): string {
+  return createHash("sha256").update(secret).digest("hex");
+}
 
 import { type MasterCore, now } from "./master-core.js";
 
@@ -40,7 +53,7 @@ export class FrameworkSessions {
 
   // ---------------------------------------------------------------- frameworks
 
-  subscribe(link: FrameworkLink, info: FrameworkInfo | undefined): string {
+  subscribe(link: FrameworkLink, info: FrameworkInfo | undefined, who: Subscriber): string {
     if (!info) throw new InvalidArgumentError("framework_info", "is required");
     if (!info.name.trim()) throw new InvalidArgumentError("framework_info.name", "must not be empty");
     const role = roleOf(info);
@@ -60,23 +73,39 @@ export class FrameworkSessions {
         `framework ${info.id} is unknown or was removed (torn down, or its failover timeout passed); subscribe without an id`,
       );
     }
+    let issuedSecret = "";
     if (fw) {
-      if (fw.link) {
-        const old = fw.link;
-        fw.link = undefined;
-        old.end(Code.ABORTED, "superseded by a newer subscription of the same framework");
-      }
+      // Everything that can refuse comes before the current subscription is superseded: a
+      // caller that may not take the framework over must not be able to disconnect it either.
+      this.checkIdentity(fw, who);
       if (roleOf(fw.info) !== role) {
         throw new InvalidArgumentError(
           "framework_info.role",
           `cannot change from "${fw.info.role}" to "${info.role}"`,
         );
       }
+      if (!fw.principal) fw.principal = who.principal;
+      if (!fw.secretHash) {
+        // Registered before framework secrets existed: it gets one now (trust on first use).
+        issuedSecret = randomBytes(32).toString("base64url");
+        fw.secretHash = hashSecret(issuedSecret);
+      }
+      if (fw.link) {
+        const old = fw.link;
+        fw.link = undefined;
+        old.end(
+          Code.ABORTED,
+          `superseded: framework ${fw.info.id} was subscribed again by principal ${who.principal} from ${who.peer}`,
+        );
+      }
       fw.info = { ...info, role };
     } else {
       const id = newId("fw");
+      issuedSecret = randomBytes(32).toString("base64url");
       fw = {
         info: { ...info, id, role },
+        principal: who.principal,
+        secretHash: hashSecret(issuedSecret),
         status: "CONNECTED",
         registeredAt: t / 1000,
         disconnectedAtMs: 0,
@@ -103,7 +132,8 @@ export class FrameworkSessions {
       this.core.events.append({
         type: reconnected ? "FRAMEWORK_RESUBSCRIBED" : "FRAMEWORK_ADDED",
         frameworkId: entry.info.id,
-        message: entry.info.name,
+        message: `${entry.info.name} by principal ${who.principal} from ${who.peer}`,
+        principal: who.principal,
       });
     });
     link.send({
@@ -112,6 +142,7 @@ export class FrameworkSessions {
         frameworkId: entry.info.id,
         heartbeatIntervalSeconds: this.core.config.frameworkHeartbeatMs / 1000,
         session: entry.session,
+        frameworkSecret: issuedSecret,
       },
     });
     this.core.allocator.setFrameworkActive(entry.info.id, true);
@@ -147,11 +178,35 @@ export class FrameworkSessions {
   }
 
   /**
-   * Refuses a call made in the name of a subscribed framework by anyone but its current
-   * subscription. Calls for frameworks that are not subscribed fail later, with their own reason.
+   * Refuses a subscription with an existing framework id unless it comes from the principal
+   * that registered the framework and carries the framework secret issued then.
    */
-  checkSession(frameworkId: string, session: string): void {
+  private checkIdentity(fw: FrameworkEntry, who: Subscriber): void {
+    const id = fw.info.id;
+    if (fw.principal && fw.principal !== who.principal) {
+      throw new PermissionDeniedError(
+        `principal ${who.principal} may not subscribe as framework ${id}: it was registered by principal ${fw.principal}`,
+      );
+    }
+    if (fw.secretHash && !sameSecret(hashSecret(who.secret), fw.secretHash)) {
+      throw new PermissionDeniedError(
+        `principal ${who.principal} may not subscribe as framework ${id}: a failover must present the framework secret issued at its registration (framework_secret)`,
+      );
+    }
+  }
+
+  /**
+   * Refuses a call made in the name of a framework by another principal than the one that
+   * registered it, or by anyone but its current subscription. Calls for frameworks that are
+   * not subscribed fail later, with their own reason.
+   */
+  checkSession(frameworkId: string, session: string, principal?: string): void {
     const fw = this.core.frameworks.get(frameworkId);
+    if (principal !== undefined && fw?.principal && fw.principal !== principal) {
+      throw new PermissionDeniedError(
+        `principal ${principal} may not act as framework ${frameworkId}: it was registered by principal ${fw.principal}`,
+      );
+    }
     if (!fw?.link || fw.removing) return;
     if (!sameSecret(session, fw.session)) {
       throw new PermissionDeniedError(

@@ -1,6 +1,10 @@
 // The master's HTTP port: /healthz, Prometheus /metrics and the BitTorrent tracker
 // (/announce, /scrape); later the web UI.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { TLSSocket } from "node:tls";
+import { UnauthenticatedError } from "../common/errors.js";
+import type { AccessControl } from "./auth/access.js";
+import { bearerOfHeader } from "./auth/authenticate.js";
 import type { Master } from "./master.js";
 
 /** The tracker's side of the HTTP port (master/releases/release-tracker.ts). */
@@ -9,7 +13,7 @@ export interface TrackerRoute {
   handle(req: IncomingMessage, res: ServerResponse): void;
 }
 
-export function createHttpServer(master: Master, tracker?: TrackerRoute): Server {
+export function createHttpServer(master: Master, access: AccessControl, tracker?: TrackerRoute): Server {
   return createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0] ?? "/";
     if (tracker?.handles(path)) {
@@ -21,11 +25,39 @@ export function createHttpServer(master: Master, tracker?: TrackerRoute): Server
       return;
     }
     if (path === "/metrics") {
+      if (!mayViewMetrics(req, res, access)) return;
       res.writeHead(200, { "content-type": "text/plain; version=0.0.4" }).end(metrics(master));
       return;
     }
     res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
   });
+}
+
+/**
+ * /metrics tells how big the cluster is and how busy: it needs a principal allowed
+ * view_metrics, by bearer token (Prometheus's `authorization: credentials_file`) or by client
+ * certificate when the port serves HTTPS. Answers 401 or 403 itself when not.
+ */
+function mayViewMetrics(req: IncomingMessage, res: ServerResponse, access: AccessControl): boolean {
+  const socket = req.socket as Partial<TLSSocket>;
+  const cert = typeof socket.getPeerCertificate === "function" ? socket.getPeerCertificate() : undefined;
+  try {
+    const principal = access.authenticator().authenticate({
+      bearer: bearerOfHeader(req.headers.authorization),
+      certificate: cert?.raw && socket.authorized ? cert.raw : undefined,
+      certificateVerified: true,
+    });
+    const d = access.decide(principal, "view_metrics");
+    if (d.allowed) return true;
+    access.record({ principal, action: "view_metrics", object: "", result: `denied: ${d.reason}` });
+    res.writeHead(403, { "content-type": "text/plain" }).end(`${d.reason}\n`);
+  } catch (err) {
+    const message = err instanceof UnauthenticatedError ? err.message : "cannot authenticate";
+    res
+      .writeHead(401, { "content-type": "text/plain", "www-authenticate": 'Bearer realm="yard"' })
+      .end(`${message}\n`);
+  }
+  return false;
 }
 
 function metrics(master: Master): string {

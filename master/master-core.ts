@@ -90,6 +90,8 @@ export class MasterCore {
     for (const f of this.store.loadFrameworks()) {
       const entry: FrameworkEntry = {
         info: f.info,
+        principal: f.principal,
+        secretHash: f.secretHash,
         status: f.status === "INACTIVE" ? "INACTIVE" : "DISCONNECTED",
         registeredAt: f.registeredAt,
         disconnectedAtMs: f.status === "CONNECTED" ? t : f.disconnectedAt * 1000 || t,

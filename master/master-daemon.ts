@@ -16,6 +16,11 @@ import { agentService } from "./grpc/agent-service.js";
 import { operatorService } from "./grpc/operator-service.js";
 import { releaseService } from "./grpc/release-service.js";
 import { schedulerService } from "./grpc/scheduler-service.js";
+import { X509Certificate } from "node:crypto";
+import { AccessControl } from "./auth/access.js";
+import { Authenticator } from "./auth/authenticate.js";
+import { DEFAULT_POLICY, describePrincipal, type Policy } from "./auth/policy.js";
+import { loadPolicyFile } from "./auth/policy-file.js";
 import { establishClusterIdentity } from "./cluster-identity.js";
 import { createHttpServer } from "./http-server.js";
 import { DEFAULT_MASTER_CONFIG, Master, type MasterConfig } from "./master.js";
@@ -31,7 +36,15 @@ export interface MasterOptions extends Partial<MasterConfig> {
   port?: number;
   /** HTTP port (metrics, health), 7071 by default; 0 picks a free one. */
   httpPort?: number;
+  /** The legacy shared cluster token: the principal cluster-token in group admin (docs/security.md). */
   token?: string;
+  /** Policy file (YAML or JSON) of principals, tokens and ACLs; the default policy without one. */
+  aclFile?: string;
+  /**
+   * The cluster CA (PEM), to verify client certificates that frameworks forward in
+   * ReviewAccess; without it only tokens can be reviewed.
+   */
+  caCertificate?: Buffer;
   logger?: Logger;
   /**
    * Host name or address that peers use to reach this master's HTTP port, in the announce
@@ -68,6 +81,18 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   for (const key of Object.keys(DEFAULT_MASTER_CONFIG) as (keyof MasterConfig)[]) {
     if (opts[key] !== undefined) (config as any)[key] = opts[key];
   }
+  // The policy is read before anything else: a wrong file stops the master at once.
+  const policy: Policy = opts.aclFile ? loadPolicyFile(opts.aclFile) : DEFAULT_POLICY;
+  const open = !opts.token && !opts.aclFile && !opts.caCertificate;
+  if (open) {
+    log.warn(
+      "no credentials required: every caller is the principal anonymous in group admin; pass --token or --acl-file",
+    );
+  } else if (opts.token && policy.clusterToken === "admin") {
+    log.warn(
+      "the shared cluster token is accepted as the principal cluster-token in group admin; give each principal its own certificate or token and set clusterToken: deny (docs/security.md)",
+    );
+  }
   const store = new MasterStore(opts.dataDir);
   try {
     const identity = establishClusterIdentity(opts.dataDir, store, opts.startAfresh === true);
@@ -83,6 +108,27 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
     throw err;
   }
   const master = new Master(store, config, log);
+  const access = new AccessControl(
+    new Authenticator({
+      policy,
+      clusterToken: opts.token,
+      ca: opts.caCertificate ? new X509Certificate(opts.caCertificate) : undefined,
+      open,
+    }),
+    policy,
+    // The audit log is the cluster's event stream: `yardctl events` shows it.
+    (e) => {
+      const who = describePrincipal(e.principal);
+      master.events.append({
+        type: "AUDIT",
+        principal: who,
+        action: e.action,
+        object: e.object,
+        result: e.result,
+        message: `${who} ${e.action}${e.object ? ` ${e.object}` : ""}: ${e.result}`,
+      });
+    },
+  );
   let releases: ReleaseManager | undefined;
   let tracker: ReleaseTracker;
   try {
@@ -105,19 +151,19 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   const releaseStore = releases;
   master.attachReleases(releaseStore);
   const server = new Server(SERVER_OPTIONS);
-  server.addService(AgentServiceService, agentService(master, opts.token));
-  server.addService(SchedulerServiceService, schedulerService(master, opts.token));
-  server.addService(OperatorServiceService, operatorService(master, opts.token));
+  server.addService(AgentServiceService, agentService(master, access));
+  server.addService(SchedulerServiceService, schedulerService(master, access));
+  server.addService(OperatorServiceService, operatorService(master, access));
   server.addService(
     ReleaseServiceService,
     releaseService(
       releaseStore,
-      opts.token,
-      (frameworkId, session) => master.checkSession(frameworkId, session),
+      access,
+      (frameworkId, session, principal) => master.checkSession(frameworkId, session, principal),
       master.streams,
     ),
   );
-  const http = createHttpServer(master, tracker);
+  const http = createHttpServer(master, access, tracker);
   let grpcPort: number;
   try {
     grpcPort = await bindServer(server, host, opts.port ?? 7070);

@@ -30,6 +30,10 @@ export interface StoredAgent {
 
 export interface StoredFramework {
   info: FrameworkInfo;
+  /** The principal that registered the framework (master/auth/): only it may subscribe with the id. */
+  principal: string;
+  /** sha256 (hex) of the framework secret issued at registration: the proof a failover presents. */
+  secretHash: string;
   status: FrameworkStatusName;
   registeredAt: number;
   disconnectedAt: number;
@@ -101,6 +105,10 @@ const MIGRATIONS: string[] = [
    CREATE INDEX release_pins_release ON release_pins(release);`,
   // Agents prove their id with a secret issued at their first registration; only its hash is kept.
   `ALTER TABLE agents ADD COLUMN secret_hash TEXT NOT NULL DEFAULT '';`,
+  // Framework identity: the registering principal and the hash of the failover secret. Rows
+  // from before have neither; such a framework gets both at its next subscription.
+  `ALTER TABLE frameworks ADD COLUMN principal TEXT NOT NULL DEFAULT '';
+   ALTER TABLE frameworks ADD COLUMN secret_hash TEXT NOT NULL DEFAULT '';`,
 ];
 
 export class MasterStore {
@@ -124,10 +132,11 @@ export class MasterStore {
            secret_hash=@secretHash`,
       ),
       putFramework: this.db.prepare(
-        `INSERT INTO frameworks (id, info, status, registered_at, disconnected_at, suppressed)
-         VALUES (@id, @info, @status, @registeredAt, @disconnectedAt, @suppressed)
+        `INSERT INTO frameworks (id, info, status, registered_at, disconnected_at, suppressed, principal,
+           secret_hash)
+         VALUES (@id, @info, @status, @registeredAt, @disconnectedAt, @suppressed, @principal, @secretHash)
          ON CONFLICT(id) DO UPDATE SET info=@info, status=@status, disconnected_at=@disconnectedAt,
-           suppressed=@suppressed`,
+           suppressed=@suppressed, principal=@principal, secret_hash=@secretHash`,
       ),
       deleteFramework: this.db.prepare(`DELETE FROM frameworks WHERE id = ?`),
       putTask: this.db.prepare(
@@ -238,6 +247,8 @@ export class MasterStore {
       registeredAt: f.registeredAt,
       disconnectedAt: f.disconnectedAt,
       suppressed: f.suppressed ? 1 : 0,
+      principal: f.principal,
+      secretHash: f.secretHash,
     });
   }
 
@@ -252,6 +263,8 @@ export class MasterStore {
       registeredAt: r.registered_at,
       disconnectedAt: r.disconnected_at,
       suppressed: r.suppressed === 1,
+      principal: r.principal,
+      secretHash: r.secret_hash,
     }));
   }
 

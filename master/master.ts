@@ -99,8 +99,8 @@ export class Master {
     return this.frameworks.subscribe(...args);
   }
 
-  checkSession(frameworkId: string, session: string): void {
-    this.frameworks.checkSession(frameworkId, session);
+  checkSession(frameworkId: string, session: string, principal?: string): void {
+    this.frameworks.checkSession(frameworkId, session, principal);
   }
 
   frameworkDisconnected(...args: Parameters<FrameworkSessions["frameworkDisconnected"]>): void {

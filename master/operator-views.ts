@@ -52,6 +52,7 @@ export function frameworkView(f: FrameworkEntry, allocator: Allocator, offers: O
     suppressed: f.suppressed,
     activeTasks: f.tasks.size,
     dominantShare: active ? allocator.dominantShare(f.info.id) : 0,
+    principal: f.principal,
   };
 }
 

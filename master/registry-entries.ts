@@ -37,6 +37,10 @@ export interface AgentEntry {
 
 export interface FrameworkEntry {
   info: FrameworkInfo;
+  /** The principal that registered the framework ("" for one registered before principals). */
+  principal: string;
+  /** sha256 (hex) of the framework secret (failover proof); "" until one is issued. */
+  secretHash: string;
   status: FrameworkStatusName;
   registeredAt: number;
   disconnectedAtMs: number;

@@ -54,6 +54,10 @@ export function registerDaemons(program: Command): void {
         collect,
       )
       .option(
+        "--acl-file <file>",
+        "policy of principals, tokens and ACLs, YAML or JSON (env YARD_ACL_FILE; default: the built-in policy, docs/security.md)",
+      )
+      .option(
         "--advertise-host <addr>",
         "address in the announce URL of release torrents (env YARD_ADVERTISE_HOST; default --host, or the hostname when --host is a wildcard)",
       )

@@ -10,6 +10,7 @@ import {
   OpenStreams,
   shutdownServer,
   stopStep,
+  AccessReviewer,
 } from "../../framework-sdk/index.js";
 import { BatchServiceService } from "../../proto/gen/yard/v1/batch.js";
 import { BatchScheduler } from "./batch-scheduler.js";
@@ -76,7 +77,9 @@ export async function startBatchFramework(opts: BatchFrameworkOptions): Promise<
     throw err;
   }
   const streams = new OpenStreams();
-  server.addService(BatchServiceService, createBatchService(scheduler, opts.token, log, streams));
+  // Operators' calls are judged by the master's policy, and audited there.
+  const reviewer = new AccessReviewer({ master: opts.master, token: opts.token });
+  server.addService(BatchServiceService, createBatchService(scheduler, reviewer, log, streams));
   scheduler.connect();
   log.info("batch framework listening", { endpoint });
 
@@ -92,6 +95,7 @@ export async function startBatchFramework(opts: BatchFrameworkOptions): Promise<
         streams.endAll("the batch framework is shutting down");
         await stopStep(log, "stopping the scheduler", () => scheduler.stop(), left());
         await shutdownServer(server, left());
+        reviewer.close();
         store.close();
       })();
       return stopping;

@@ -118,10 +118,11 @@ export class BatchScheduler {
         failoverTimeoutSeconds: this.init.failoverTimeoutSeconds,
         endpoint: this.init.endpoint,
         id,
+        secret: this.store.frameworkSecret(),
       },
     });
     this.driver = driver;
-    driver.on("subscribed", (ev) => this.onSubscribed(ev.frameworkId));
+    driver.on("subscribed", (ev) => this.onSubscribed(ev.frameworkId, ev.secret));
     driver.on("offers", (ev) => this.onOffers(ev.offers));
     driver.on("update", (ev) => this.onUpdate(ev.status));
     driver.on("error", (ev) => this.onError(ev.error, ev.message));
@@ -231,8 +232,8 @@ export class BatchScheduler {
 
   // ---- driver events ----
 
-  private async onSubscribed(frameworkId: string): Promise<void> {
-    this.store.setFrameworkId(frameworkId);
+  private async onSubscribed(frameworkId: string, secret: string): Promise<void> {
+    this.store.setFrameworkId(frameworkId, secret);
     const driver = this.driver!;
     const live: string[] = [];
     for (const job of this.jobs.values()) for (const t of job.tasks) if (isLiveTask(t)) live.push(t.taskId);

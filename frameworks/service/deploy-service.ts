@@ -1,9 +1,9 @@
 // DeployService: the gRPC API of the service framework. Requests are checked here; the
 // ServiceScheduler owns the apps and its OperatorVerbs change them. Views are built from plain records.
 import type { Metadata, ServerWritableStream } from "@grpc/grpc-js";
-import { checkToken } from "../../common/auth.js";
+import { parse as parseYaml } from "yaml";
 import { InvalidArgumentError, NotFoundError, toGrpcError } from "../../common/errors.js";
-import { type OpenStreams, StreamWriter } from "../../framework-sdk/index.js";
+import { type AccessReviewer, type OpenStreams, StreamWriter } from "../../framework-sdk/index.js";
 import type {
   AppStatus,
   Deployment,
@@ -85,23 +85,37 @@ function appName(name: string): string {
   return name;
 }
 
+/** The app a spec names, read leniently: the policy is asked before the spec is validated. */
+function specAppName(specYaml: string): string {
+  try {
+    const doc = parseYaml(specYaml) as { name?: unknown } | null;
+    return typeof doc?.name === "string" ? doc.name : "";
+  } catch {
+    return "";
+  }
+}
+
+/** Reads need `view`; every change to an app needs `deploy` on that app (docs/security.md). */
+const onApp = (req: { app: string }): readonly [string, string] => ["deploy", req.app];
+
 export function createDeployService(
   scheduler: OperatorVerbs,
-  token: string | undefined,
+  access: AccessReviewer,
   log: Logger,
   releases: ReleaseLookup,
   openStreams?: OpenStreams,
 ) {
-  const guard = (md: Metadata) => checkToken(token, md);
   const status = (name: string) => appStatus(scheduler.view(name));
   const unary =
-    <Req, Res>(fn: (req: Req) => Res | Promise<Res>) =>
+    <Req, Res>(
+      action: "view" | ((req: NoInfer<Req>) => readonly [string, string]),
+      fn: (req: Req) => Res | Promise<Res>,
+    ) =>
     (call: { request: Req; metadata: Metadata }, cb: (err: any, res?: Res) => void) => {
-      Promise.resolve()
-        .then(() => {
-          guard(call.metadata);
-          return fn(call.request);
-        })
+      const [act, object] = action === "view" ? ["view", ""] : action(call.request);
+      access
+        .require(call, act, object)
+        .then(() => fn(call.request))
         .then(
           (res) => cb(null, res),
           (err) => cb(toGrpcError(err)),
@@ -109,37 +123,40 @@ export function createDeployService(
     };
 
   const impl: DeployServiceServer = {
-    apply: unary(async (req) => {
-      if (!req.specYaml.trim()) throw new InvalidArgumentError("spec_yaml", "is empty");
-      await requireSpecRelease(req.specYaml, releases);
-      const r = scheduler.apply(req.specYaml, req.fileName || "spec");
-      return {
-        app: status(r.name),
-        unchanged: r.unchanged,
-        scaled: r.scaled,
-        revision: r.revision,
-        deploymentId: r.deploymentId,
-      };
-    }),
-    getApp: unary((req) => status(appName(req.app))),
-    listApps: unary(() => ({ apps: scheduler.names().map(status) })),
-    pause: unary((req) => {
+    apply: unary(
+      (req) => ["deploy", specAppName(req.specYaml)] as const,
+      async (req) => {
+        if (!req.specYaml.trim()) throw new InvalidArgumentError("spec_yaml", "is empty");
+        await requireSpecRelease(req.specYaml, releases);
+        const r = scheduler.apply(req.specYaml, req.fileName || "spec");
+        return {
+          app: status(r.name),
+          unchanged: r.unchanged,
+          scaled: r.scaled,
+          revision: r.revision,
+          deploymentId: r.deploymentId,
+        };
+      },
+    ),
+    getApp: unary("view", (req) => status(appName(req.app))),
+    listApps: unary("view", () => ({ apps: scheduler.names().map(status) })),
+    pause: unary(onApp, (req) => {
       scheduler.pause(appName(req.app));
       return status(req.app);
     }),
-    resume: unary((req) => {
+    resume: unary(onApp, (req) => {
       scheduler.resume(appName(req.app));
       return status(req.app);
     }),
-    promote: unary((req) => {
+    promote: unary(onApp, (req) => {
       scheduler.promote(appName(req.app));
       return status(req.app);
     }),
-    abort: unary((req) => {
+    abort: unary(onApp, (req) => {
       scheduler.abort(appName(req.app));
       return status(req.app);
     }),
-    undo: unary((req) => {
+    undo: unary(onApp, (req) => {
       const r = scheduler.undo(appName(req.app), req.toRevision);
       return {
         app: status(req.app),
@@ -149,15 +166,15 @@ export function createDeployService(
         deploymentId: r.deploymentId,
       };
     }),
-    scale: unary((req) => {
+    scale: unary(onApp, (req) => {
       scheduler.scale(appName(req.app), req.instances);
       return status(req.app);
     }),
-    delete: unary((req) => {
+    delete: unary(onApp, (req) => {
       scheduler.delete(appName(req.app));
       return status(req.app);
     }),
-    history: unary((req) => {
+    history: unary("view", (req) => {
       const h = scheduler.history(appName(req.app));
       const revisions: Revision[] = h.revisions.map((r) => ({
         number: r.number,
@@ -198,21 +215,26 @@ export function createDeployService(
         }
         return true;
       };
-      try {
-        guard(call.metadata);
+      let gone = false;
+      const start = async () => {
+        await access.require(call, "view");
         appName(name);
         if (!scheduler.has(name)) throw new NotFoundError(`app ${JSON.stringify(name)} not found`);
-        if (!send()) return;
-      } catch (err) {
-        call.emit("error", toGrpcError(err));
-        return;
-      }
-      unwatch = scheduler.watch((changed) => {
-        if (changed !== name) return;
-        if (!send()) unwatch();
+        if (gone || !send()) return;
+        unwatch = scheduler.watch((changed) => {
+          if (changed !== name) return;
+          if (!send()) unwatch();
+        });
+      };
+      start().catch((err) => call.emit("error", toGrpcError(err)));
+      call.on("cancelled", () => {
+        gone = true;
+        unwatch();
       });
-      call.on("cancelled", () => unwatch());
-      call.on("close", () => unwatch());
+      call.on("close", () => {
+        gone = true;
+        unwatch();
+      });
       call.on("error", (err) => {
         unwatch();
         log.debug("watch stream error", { error: String(err) });

@@ -10,6 +10,7 @@ import {
   OpenStreams,
   shutdownServer,
   stopStep,
+  AccessReviewer,
 } from "../../framework-sdk/index.js";
 import { createDeployService } from "./deploy-service.js";
 import { ServiceScheduler } from "./service-scheduler.js";
@@ -86,9 +87,11 @@ export async function startServiceFramework(opts: ServiceFrameworkOptions): Prom
   }
   const running = scheduler;
   const streams = new OpenStreams();
+  // Operators' calls are judged by the master's policy, and audited there.
+  const reviewer = new AccessReviewer({ master: opts.master, token: opts.token });
   server.addService(
     DeployServiceService,
-    createDeployService(running.verbs, opts.token, log, (release) => stager.describe(release), streams),
+    createDeployService(running.verbs, reviewer, log, (release) => stager.describe(release), streams),
   );
   running.connect();
   log.info("service framework listening", { endpoint });
@@ -104,6 +107,7 @@ export async function startServiceFramework(opts: ServiceFrameworkOptions): Prom
         streams.endAll("the service framework is shutting down");
         await stopStep(log, "stopping the scheduler", () => running.stop(), left());
         await shutdownServer(server, left());
+        reviewer.close();
         store.close();
       })();
       return stopping;

@@ -94,10 +94,11 @@ export class ServiceScheduler {
         failoverTimeoutSeconds: this.init.failoverTimeoutSeconds,
         endpoint: this.init.endpoint,
         id: this.store.frameworkId(),
+        secret: this.store.frameworkSecret(),
       },
     });
     this.state.driver = driver;
-    driver.on("subscribed", (ev) => this.onSubscribed(ev.frameworkId));
+    driver.on("subscribed", (ev) => this.onSubscribed(ev.frameworkId, ev.secret));
     driver.on("offers", (ev) => this.offers.onOffers(ev.offers));
     driver.on("update", (ev) => this.updates.onUpdate(ev.status));
     driver.on("failure", (ev) => {
@@ -120,8 +121,8 @@ export class ServiceScheduler {
     this.state.book.flush();
   }
 
-  private async onSubscribed(frameworkId: string): Promise<void> {
-    this.store.setFrameworkId(frameworkId);
+  private async onSubscribed(frameworkId: string, secret: string): Promise<void> {
+    this.store.setFrameworkId(frameworkId, secret);
     const driver = this.state.driver!;
     const ids = [...this.state.book.live.keys()];
     try {

@@ -53,8 +53,15 @@ export class ServiceStore {
     return this.meta.get("framework_id");
   }
 
-  setFrameworkId(id: string | undefined): void {
+  /** The framework secret (failover proof) the master issued with the id; never logged. */
+  frameworkSecret(): string | undefined {
+    return this.meta.get("framework_secret");
+  }
+
+  /** Keeps the framework id with its secret (both undefined: forget them). */
+  setFrameworkId(id: string | undefined, secret?: string): void {
     this.meta.set("framework_id", id);
+    this.meta.set("framework_secret", id ? secret : undefined);
   }
 
   load(): StoredState {

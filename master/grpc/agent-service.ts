@@ -1,11 +1,12 @@
 // The gRPC shell of AgentService.Connect: turns one agent's bidirectional stream into an
 // AgentLink and feeds its messages to the Master.
 import type { ServerDuplexStream } from "@grpc/grpc-js";
-import { checkToken } from "../../common/auth.js";
+import { PermissionDeniedError } from "../../common/errors.js";
 import { createLogger } from "../../common/logger.js";
 import { StreamWriter } from "../../common/stream-writer.js";
 import type { AgentMessage, AgentServiceServer, MasterMessage } from "../../proto/gen/yard/v1/agent.js";
 import { type AgentLink, newLinkId } from "../links.js";
+import type { AccessControl } from "../auth/access.js";
 import type { Master } from "../master.js";
 
 const log = createLogger("master.agents");
@@ -13,7 +14,7 @@ const log = createLogger("master.agents");
 /** Messages to one agent not yet taken by HTTP/2, at most (common/stream-writer.ts). */
 const AGENT_LINK_MAX_PENDING = 20_000;
 
-export function agentService(master: Master, token: string | undefined): AgentServiceServer {
+export function agentService(master: Master, access: AccessControl): AgentServiceServer {
   return {
     connect(call: ServerDuplexStream<AgentMessage, MasterMessage>) {
       let closed = false;
@@ -53,9 +54,10 @@ export function agentService(master: Master, token: string | undefined): AgentSe
               return;
             }
             try {
-              checkToken(token, call.metadata);
+              access.check(call, "register_agent", msg.register.info?.hostname ?? "");
             } catch (err) {
-              link.send({ refused: { reason: "UNAUTHENTICATED", message: (err as Error).message } });
+              const reason = err instanceof PermissionDeniedError ? "PERMISSION_DENIED" : "UNAUTHENTICATED";
+              link.send({ refused: { reason, message: (err as Error).message } });
               link.close();
               return;
             }

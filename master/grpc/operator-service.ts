@@ -1,6 +1,5 @@
 // The gRPC shell of OperatorService: cluster state, drain, kill, event watch and log reads.
 import type { ServerWritableStream } from "@grpc/grpc-js";
-import { checkToken } from "../../common/auth.js";
 import { FailedPreconditionError, InvalidArgumentError } from "../../common/errors.js";
 import type {
   ClusterEvent,
@@ -11,6 +10,7 @@ import type {
 } from "../../proto/gen/yard/v1/operator.js";
 import { createLogger } from "../../common/logger.js";
 import { StreamWriter } from "../../common/stream-writer.js";
+import type { AccessControl } from "../auth/access.js";
 import type { Master } from "../master.js";
 import { failStream, unaryHandler } from "./call-guard.js";
 import { watchEvents } from "./event-watch.js";
@@ -19,27 +19,40 @@ const log = createLogger("master.operator");
 
 export const MASTER_VERSION = "0.1.0";
 
-export function operatorService(master: Master, token: string | undefined): OperatorServiceServer {
+export function operatorService(master: Master, access: AccessControl): OperatorServiceServer {
   return {
-    getState: unaryHandler(token, () => ({
+    getState: unaryHandler(access, "view", () => ({
       agents: master.agentStates(),
       frameworks: master.frameworkStates(),
       tasks: master.taskRecords({ includeTerminal: true }),
       masterVersion: MASTER_VERSION,
       startedAt: master.startedAtSeconds,
     })),
-    getAgents: unaryHandler(token, () => ({ agents: master.agentStates() })),
-    getFrameworks: unaryHandler(token, () => ({ frameworks: master.frameworkStates() })),
-    getTasks: unaryHandler(token, (req) => ({ tasks: master.taskRecords(req) })),
-    drainAgent: unaryHandler(token, (req) => ({ agent: master.drain(req.agentId, req.killAfterSeconds) })),
-    undrainAgent: unaryHandler(token, (req) => ({ agent: master.undrain(req.agentId) })),
-    killTask: unaryHandler(token, (req) => {
-      master.operatorKill(req.taskId, req.graceSeconds, req.frameworkId);
-      return {};
-    }),
+    getAgents: unaryHandler(access, "view", () => ({ agents: master.agentStates() })),
+    getFrameworks: unaryHandler(access, "view", () => ({ frameworks: master.frameworkStates() })),
+    getTasks: unaryHandler(access, "view", (req) => ({ tasks: master.taskRecords(req) })),
+    drainAgent: unaryHandler(
+      access,
+      (req) => ["drain", req.agentId],
+      (req) => ({ agent: master.drain(req.agentId, req.killAfterSeconds) }),
+    ),
+    undrainAgent: unaryHandler(
+      access,
+      (req) => ["drain", req.agentId],
+      (req) => ({ agent: master.undrain(req.agentId) }),
+    ),
+    reviewAccess: unaryHandler(access, "review_access", (req, _call, caller) => access.review(caller, req)),
+    killTask: unaryHandler(
+      access,
+      (req) => ["kill", req.taskId],
+      (req) => {
+        master.operatorKill(req.taskId, req.graceSeconds, req.frameworkId);
+        return {};
+      },
+    ),
     watch(call: ServerWritableStream<WatchRequest, ClusterEvent>) {
       try {
-        checkToken(token, call.metadata);
+        access.check(call, "view");
       } catch (err) {
         failStream(call, err);
         return;
@@ -54,8 +67,9 @@ export function operatorService(master: Master, token: string | undefined): Oper
     },
     getTaskLogs(call: ServerWritableStream<GetTaskLogsRequest, LogChunk>) {
       try {
-        checkToken(token, call.metadata);
         const req = call.request;
+        const principal = access.check(call, "read_logs", req.taskId);
+        access.done(principal, "read_logs", req.taskId);
         const stream = req.stream || "stdout";
         if (stream !== "stdout" && stream !== "stderr") {
           throw new InvalidArgumentError("stream", `"${req.stream}" is not stdout or stderr`);

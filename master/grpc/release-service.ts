@@ -2,8 +2,8 @@
 // export and staging. The work is done by the ReleaseManager (master/releases/).
 import { sessionOf } from "../../common/auth.js";
 import type { sendUnaryData, ServerReadableStream, ServerWritableStream } from "@grpc/grpc-js";
-import { checkToken } from "../../common/auth.js";
 import { toGrpcError } from "../../common/errors.js";
+import type { Principal } from "../../common/principal.js";
 import { createLogger } from "../../common/logger.js";
 import type {
   PushChunk,
@@ -12,6 +12,8 @@ import type {
   StageRequest,
   StageStatus,
 } from "../../proto/gen/yard/v1/release.js";
+import type { AccessControl } from "../auth/access.js";
+import { describePrincipal } from "../auth/policy.js";
 import type { ReleaseManager } from "../releases/release-manager.js";
 import { type OpenStreams, StreamWriter } from "../../common/stream-writer.js";
 import { receiveUpload } from "../releases/upload.js";
@@ -19,56 +21,80 @@ import { failStream, unaryHandler } from "./call-guard.js";
 
 const log = createLogger("master.releases");
 
-/** Throws unless `session` is the current subscription secret of the framework (when subscribed). */
-export type SessionCheck = (frameworkId: string, session: string) => void;
+/**
+ * Throws unless `principal` registered the framework and `session` is its current
+ * subscription secret (when subscribed).
+ */
+export type SessionCheck = (frameworkId: string, session: string, principal: string) => void;
 
 export function releaseService(
   releases: ReleaseManager,
-  token: string | undefined,
+  access: AccessControl,
   checkSession: SessionCheck,
   openStreams?: OpenStreams,
 ): ReleaseServiceServer {
   return {
     push(call: ServerReadableStream<PushChunk, PushResponse>, callback: sendUnaryData<PushResponse>) {
+      let principal: Principal | undefined;
+      let object = "";
       const run = async () => {
-        checkToken(token, call.metadata);
+        // The release's name is in the first chunk: the principal is checked before any byte
+        // is stored, and the audit entry names the release.
+        principal = access.check(call, "push_release");
         const upload = await receiveUpload(call, releases.uploadDir);
+        object = `${upload.header.name}@${upload.header.version}`;
         return releases.push(upload);
       };
       run().then(
-        (res) => callback(null, res),
+        (res) => {
+          if (principal) access.done(principal, "push_release", object);
+          callback(null, res);
+        },
         (err) => {
+          if (principal) access.done(principal, "push_release", object, err);
           log.warn("push refused", { error: err instanceof Error ? err.message : String(err) });
           callback(toGrpcError(err) as any, null);
         },
       );
     },
-    list: unaryHandler(token, () => ({ releases: releases.list() })),
+    list: unaryHandler(access, "view", () => ({ releases: releases.list() })),
     remove(call, callback) {
+      let principal: Principal | undefined;
+      const object = call.request.release;
       const run = async () => {
-        checkToken(token, call.metadata);
-        await releases.remove(call.request.release);
+        principal = access.check(call, "remove_release", object);
+        await releases.remove(object);
         return {};
       };
       run().then(
-        (res) => callback(null, res),
-        (err) => callback(toGrpcError(err) as any, null),
+        (res) => {
+          if (principal) access.done(principal, "remove_release", object);
+          callback(null, res);
+        },
+        (err) => {
+          if (principal) access.done(principal, "remove_release", object, err);
+          callback(toGrpcError(err) as any, null);
+        },
       );
     },
-    status: unaryHandler(token, (req) => releases.status(req.release)),
-    setPins: unaryHandler(token, (req, call) => {
-      checkSession(req.frameworkId, sessionOf(call.metadata));
+    status: unaryHandler(access, "view", (req) => releases.status(req.release)),
+    setPins: unaryHandler(access, "stage_release", (req, call, principal) => {
+      checkSession(req.frameworkId, sessionOf(call.metadata), describePrincipal(principal));
       releases.setPins(req);
       return {};
     }),
-    getTorrent: unaryHandler(token, (req) => releases.torrent(req.release)),
-    stage: unaryHandler(token, (req) => releases.stage(req)),
+    getTorrent: unaryHandler(
+      access,
+      (req) => ["export_release", req.release],
+      (req) => releases.torrent(req.release),
+    ),
+    stage: unaryHandler(access, "stage_release", (req) => releases.stage(req)),
     watchStage(call: ServerWritableStream<StageRequest, StageStatus>) {
       let stop: (() => void) | undefined;
       // Each status is a snapshot: a client that is behind gets the newest one when it drains.
       const out = new StreamWriter<StageStatus>(call, { mode: "latest", openStreams });
       try {
-        checkToken(token, call.metadata);
+        access.check(call, "stage_release");
         stop = releases.watchStage(
           call.request,
           (s) => out.write(s),

@@ -1,6 +1,6 @@
 // The gRPC shell of SchedulerService: one event stream per framework and unary calls.
 import { type ServerWritableStream, status } from "@grpc/grpc-js";
-import { checkToken, sessionOf } from "../../common/auth.js";
+import { sessionOf } from "../../common/auth.js";
 import type {
   CallResponse,
   Event,
@@ -10,25 +10,30 @@ import type {
 import { createLogger } from "../../common/logger.js";
 import { StreamWriter } from "../../common/stream-writer.js";
 import { type FrameworkLink, newLinkId } from "../links.js";
+import type { AccessControl } from "../auth/access.js";
+import { describePrincipal } from "../auth/policy.js";
 import type { Master } from "../master.js";
 import { failStream, unaryHandler } from "./call-guard.js";
 
 const done: CallResponse = {};
 const log = createLogger("master.frameworks");
 
-/** A unary call made in a framework's name: token first, then that framework's session. */
+/**
+ * A unary call made in a framework's name: the caller must be the principal that registered
+ * the framework (Teardown included), and carry that framework's current session.
+ */
 function sessionHandler<Req extends { frameworkId: string }, Res>(
   master: Master,
-  token: string | undefined,
+  access: AccessControl,
   fn: (req: Req) => Res,
 ) {
-  return unaryHandler<Req, Res>(token, (req, call) => {
-    master.checkSession(req.frameworkId, sessionOf(call.metadata));
+  return unaryHandler<Req, Res>(access, "view", (req, call, principal) => {
+    master.checkSession(req.frameworkId, sessionOf(call.metadata), describePrincipal(principal));
     return fn(req);
   });
 }
 
-export function schedulerService(master: Master, token: string | undefined): SchedulerServiceServer {
+export function schedulerService(master: Master, access: AccessControl): SchedulerServiceServer {
   return {
     subscribe(call: ServerWritableStream<SubscribeRequest, Event>) {
       let ended = false;
@@ -55,8 +60,15 @@ export function schedulerService(master: Master, token: string | undefined): Sch
       };
       let frameworkId: string | undefined;
       try {
-        checkToken(token, call.metadata);
-        frameworkId = master.subscribe(link, call.request.frameworkInfo);
+        const info = call.request.frameworkInfo;
+        const principal = access.principalOf(call);
+        access.require(principal, "subscribe", info?.role || "*");
+        access.require(principal, "run_as", info?.user ?? "");
+        frameworkId = master.subscribe(link, info, {
+          principal: describePrincipal(principal),
+          secret: call.request.frameworkSecret,
+          peer: call.getPeer(),
+        });
       } catch (err) {
         ended = true;
         failStream(call, err);
@@ -72,35 +84,35 @@ export function schedulerService(master: Master, token: string | undefined): Sch
       call.on("close", gone);
       call.on("error", gone);
     },
-    accept: sessionHandler(master, token, (req) => ({
+    accept: sessionHandler(master, access, (req) => ({
       taskIds: master.accept(req.frameworkId, req.offerIds, req.operations, req.filters?.refuseSeconds),
     })),
-    decline: sessionHandler(master, token, (req) => {
+    decline: sessionHandler(master, access, (req) => {
       master.decline(req.frameworkId, req.offerIds, req.filters?.refuseSeconds);
       return done;
     }),
-    kill: sessionHandler(master, token, (req) => {
+    kill: sessionHandler(master, access, (req) => {
       master.kill(req.frameworkId, req.taskId, req.graceSeconds);
       return done;
     }),
-    reconcile: sessionHandler(master, token, (req) => {
+    reconcile: sessionHandler(master, access, (req) => {
       master.reconcile(req.frameworkId, req.taskIds);
       return done;
     }),
-    acknowledge: sessionHandler(master, token, (req) => {
+    acknowledge: sessionHandler(master, access, (req) => {
       if (req.taskId || req.acks.length === 0) master.acknowledge(req.frameworkId, req.taskId, req.uuid);
       master.acknowledgeBatch(req.frameworkId, req.acks);
       return done;
     }),
-    suppress: sessionHandler(master, token, (req) => {
+    suppress: sessionHandler(master, access, (req) => {
       master.suppress(req.frameworkId);
       return done;
     }),
-    revive: sessionHandler(master, token, (req) => {
+    revive: sessionHandler(master, access, (req) => {
       master.revive(req.frameworkId);
       return done;
     }),
-    teardown: sessionHandler(master, token, (req) => {
+    teardown: sessionHandler(master, access, (req) => {
       master.teardown(req.frameworkId);
       return done;
     }),

@@ -78,14 +78,23 @@ describe("views", () => {
     assert.equal(agentRow(pressed)[3], "DiskPressure");
   });
 
-  test("framework row: dominant share as a percentage, role * when empty", () => {
+  test("framework row: dominant share as a percentage, role * when empty, the registering principal", () => {
     const fw = FrameworkState.fromPartial({
       info: { id: "fw-1", name: "batch", role: "" },
       status: "CONNECTED",
       activeTasks: 3,
       dominantShare: 0.125,
+      principal: "batch (framework)",
     });
-    assert.deepEqual(frameworkRow(fw), ["fw-1", "batch", "*", "CONNECTED", "3", "12.5%"]);
+    assert.deepEqual(frameworkRow(fw), [
+      "fw-1",
+      "batch",
+      "*",
+      "batch (framework)",
+      "CONNECTED",
+      "3",
+      "12.5%",
+    ]);
   });
 
   test("task row: usage when known, '-' when not; age from created_at", () => {
@@ -194,6 +203,10 @@ describe("views", () => {
       taskId: "t1",
       taskState: TaskState.TASK_FINISHED,
       message: "exited\nwith code 0",
+      principal: "",
+      action: "",
+      object: "",
+      result: "",
     });
     assert.equal(
       line,

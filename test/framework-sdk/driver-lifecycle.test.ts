@@ -193,7 +193,7 @@ describe("SchedulerDriver lifecycle against a real master", { timeout: 60_000 },
     const successor = new SchedulerDriver({
       master: master.address,
       token: TOKEN,
-      framework: { name: "interest", id, failoverTimeoutSeconds: 60 },
+      framework: { name: "interest", id, secret: driver.secret, failoverTimeoutSeconds: 60 },
       logger: silentLogger,
     });
     drivers.push(successor);

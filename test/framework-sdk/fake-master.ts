@@ -142,7 +142,7 @@ export class FakeMaster {
     const hb = this.opts.heartbeatIntervalSeconds ?? 5;
     call.write({
       type: Event_Type.SUBSCRIBED,
-      subscribed: { frameworkId: id, heartbeatIntervalSeconds: hb, session: "" },
+      subscribed: { frameworkId: id, heartbeatIntervalSeconds: hb, session: "", frameworkSecret: "" },
     });
     const timer = setInterval(() => {
       if (this.heartbeats && !call.cancelled && !call.destroyed) {

@@ -51,10 +51,10 @@ describe("release pins", () => {
   const drivers: SchedulerDriver[] = [];
   const stagings: ReleaseStaging[] = [];
 
-  async function framework(name: string, id?: string) {
+  async function framework(name: string, id?: string, secret?: string) {
     const driver = new SchedulerDriver({
       master: master.address,
-      framework: { name, id, failoverTimeoutSeconds: 600 },
+      framework: { name, id, secret, failoverTimeoutSeconds: 600 },
       logger: silentLogger,
     });
     drivers.push(driver);
@@ -132,6 +132,7 @@ describe("release pins", () => {
     const pinned = master.releases.list().map((r) => `${r.name}@${r.version}`);
     assert.deepEqual(pinned.sort(), ["web@1.5", "web@2.0"]);
     const serviceId = drivers[1]!.frameworkId!;
+    const serviceSecret = drivers[1]!.secret;
     await closeClients();
     await master.stop();
 
@@ -140,7 +141,7 @@ describe("release pins", () => {
     assert.deepEqual(master.releases.pinsOf(serviceId), ["web@1.5", "web@2.0"]);
     await assert.rejects(client.remove("web@2.0"), /in use by framework service/);
 
-    const { driver } = await framework("service", serviceId);
+    const { driver } = await framework("service", serviceId, serviceSecret);
     await driver.teardown();
     await client.remove("web@2.0");
     await client.remove("web@1.5");

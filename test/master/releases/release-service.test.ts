@@ -136,6 +136,7 @@ describe("release service", () => {
         labels: {},
         endpoint: "",
       } as any,
+      frameworkSecret: "",
     });
     stream.on("data", (e: Event) => events.push(e));
     stream.on("error", () => undefined);

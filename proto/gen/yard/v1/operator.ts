@@ -37,6 +37,27 @@ export const protobufPackage = "yard.v1";
 
 export const protobufFileName = "yard/v1/operator.proto";
 
+export interface ReviewAccessRequest {
+  /** The bearer token the operator presented, if any. */
+  token: string;
+  /** The operator's client certificate (DER), if any. */
+  certificate: Buffer;
+  /** An action of the policy (docs/security.md), e.g. "deploy". */
+  action: string;
+  /** What the action is on (the app name for deploy); empty when it names nothing. */
+  object: string;
+}
+
+export interface ReviewAccessResponse {
+  allowed: boolean;
+  /** Why not, naming the principal and the action; empty when allowed. */
+  reason: string;
+  principal: string;
+  kind: string;
+  /** The credential proved no principal (reason says why): the caller should answer UNAUTHENTICATED. */
+  unauthenticated: boolean;
+}
+
 export interface GetStateRequest {
 }
 
@@ -68,6 +89,8 @@ export interface FrameworkState {
   suppressed: boolean;
   activeTasks: number;
   dominantShare: number;
+  /** The principal that registered the framework: only it may subscribe with its id. */
+  principal: string;
 }
 
 export interface TaskRecord {
@@ -157,6 +180,15 @@ export interface ClusterEvent {
   taskId: string;
   taskState: TaskState;
   message: string;
+  /**
+   * Audit events (type AUDIT) and framework registrations: who acted (principal name and
+   * kind, "name (kind)"), the action, what it was on, and the result ("allowed", "denied: ...",
+   * "failed: ...").
+   */
+  principal: string;
+  action: string;
+  object: string;
+  result: string;
 }
 
 export interface GetTaskLogsRequest {
@@ -175,6 +207,256 @@ export interface LogChunk {
   /** Set on the last chunk of a task that ended, when following. */
   eof: boolean;
 }
+
+function createBaseReviewAccessRequest(): ReviewAccessRequest {
+  return { token: "", certificate: Buffer.alloc(0), action: "", object: "" };
+}
+
+export const ReviewAccessRequest: MessageFns<ReviewAccessRequest> = {
+  encode(message: ReviewAccessRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.token !== "") {
+      writer.uint32(10).string(message.token);
+    }
+    if (message.certificate.length !== 0) {
+      writer.uint32(18).bytes(message.certificate);
+    }
+    if (message.action !== "") {
+      writer.uint32(26).string(message.action);
+    }
+    if (message.object !== "") {
+      writer.uint32(34).string(message.object);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReviewAccessRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReviewAccessRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.token = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.certificate = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.action = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.object = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReviewAccessRequest {
+    return {
+      token: isSet(object.token) ? globalThis.String(object.token) : "",
+      certificate: isSet(object.certificate) ? Buffer.from(bytesFromBase64(object.certificate)) : Buffer.alloc(0),
+      action: isSet(object.action) ? globalThis.String(object.action) : "",
+      object: isSet(object.object) ? globalThis.String(object.object) : "",
+    };
+  },
+
+  toJSON(message: ReviewAccessRequest): unknown {
+    const obj: any = {};
+    if (message.token !== "") {
+      obj.token = message.token;
+    }
+    if (message.certificate.length !== 0) {
+      obj.certificate = base64FromBytes(message.certificate);
+    }
+    if (message.action !== "") {
+      obj.action = message.action;
+    }
+    if (message.object !== "") {
+      obj.object = message.object;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ReviewAccessRequest>, I>>(base?: I): ReviewAccessRequest {
+    return ReviewAccessRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReviewAccessRequest>, I>>(object: I): ReviewAccessRequest {
+    const message = createBaseReviewAccessRequest();
+    message.token = object.token ?? "";
+    message.certificate = object.certificate ?? Buffer.alloc(0);
+    message.action = object.action ?? "";
+    message.object = object.object ?? "";
+    return message;
+  },
+};
+
+function createBaseReviewAccessResponse(): ReviewAccessResponse {
+  return { allowed: false, reason: "", principal: "", kind: "", unauthenticated: false };
+}
+
+export const ReviewAccessResponse: MessageFns<ReviewAccessResponse> = {
+  encode(message: ReviewAccessResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.allowed !== false) {
+      writer.uint32(8).bool(message.allowed);
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
+    }
+    if (message.principal !== "") {
+      writer.uint32(26).string(message.principal);
+    }
+    if (message.kind !== "") {
+      writer.uint32(34).string(message.kind);
+    }
+    if (message.unauthenticated !== false) {
+      writer.uint32(40).bool(message.unauthenticated);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReviewAccessResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReviewAccessResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.allowed = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.principal = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.unauthenticated = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReviewAccessResponse {
+    return {
+      allowed: isSet(object.allowed) ? globalThis.Boolean(object.allowed) : false,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      principal: isSet(object.principal) ? globalThis.String(object.principal) : "",
+      kind: isSet(object.kind) ? globalThis.String(object.kind) : "",
+      unauthenticated: isSet(object.unauthenticated) ? globalThis.Boolean(object.unauthenticated) : false,
+    };
+  },
+
+  toJSON(message: ReviewAccessResponse): unknown {
+    const obj: any = {};
+    if (message.allowed !== false) {
+      obj.allowed = message.allowed;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.principal !== "") {
+      obj.principal = message.principal;
+    }
+    if (message.kind !== "") {
+      obj.kind = message.kind;
+    }
+    if (message.unauthenticated !== false) {
+      obj.unauthenticated = message.unauthenticated;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ReviewAccessResponse>, I>>(base?: I): ReviewAccessResponse {
+    return ReviewAccessResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReviewAccessResponse>, I>>(object: I): ReviewAccessResponse {
+    const message = createBaseReviewAccessResponse();
+    message.allowed = object.allowed ?? false;
+    message.reason = object.reason ?? "";
+    message.principal = object.principal ?? "";
+    message.kind = object.kind ?? "";
+    message.unauthenticated = object.unauthenticated ?? false;
+    return message;
+  },
+};
 
 function createBaseGetStateRequest(): GetStateRequest {
   return {};
@@ -447,6 +729,7 @@ function createBaseFrameworkState(): FrameworkState {
     suppressed: false,
     activeTasks: 0,
     dominantShare: 0,
+    principal: "",
   };
 }
 
@@ -478,6 +761,9 @@ export const FrameworkState: MessageFns<FrameworkState> = {
     }
     if (message.dominantShare !== 0) {
       writer.uint32(73).double(message.dominantShare);
+    }
+    if (message.principal !== "") {
+      writer.uint32(82).string(message.principal);
     }
     return writer;
   },
@@ -567,6 +853,14 @@ export const FrameworkState: MessageFns<FrameworkState> = {
             message.dominantShare = reader.double();
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.principal = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -606,6 +900,7 @@ export const FrameworkState: MessageFns<FrameworkState> = {
         : isSet(object.dominant_share)
         ? globalThis.Number(object.dominant_share)
         : 0,
+      principal: isSet(object.principal) ? globalThis.String(object.principal) : "",
     };
   },
 
@@ -638,6 +933,9 @@ export const FrameworkState: MessageFns<FrameworkState> = {
     if (message.dominantShare !== 0) {
       obj.dominantShare = floatToJson(message.dominantShare);
     }
+    if (message.principal !== "") {
+      obj.principal = message.principal;
+    }
     return obj;
   },
 
@@ -661,6 +959,7 @@ export const FrameworkState: MessageFns<FrameworkState> = {
     message.suppressed = object.suppressed ?? false;
     message.activeTasks = object.activeTasks ?? 0;
     message.dominantShare = object.dominantShare ?? 0;
+    message.principal = object.principal ?? "";
     return message;
   },
 };
@@ -1869,7 +2168,20 @@ export const WatchRequest: MessageFns<WatchRequest> = {
 };
 
 function createBaseClusterEvent(): ClusterEvent {
-  return { index: 0, timestamp: 0, type: "", agentId: "", frameworkId: "", taskId: "", taskState: 0, message: "" };
+  return {
+    index: 0,
+    timestamp: 0,
+    type: "",
+    agentId: "",
+    frameworkId: "",
+    taskId: "",
+    taskState: 0,
+    message: "",
+    principal: "",
+    action: "",
+    object: "",
+    result: "",
+  };
 }
 
 export const ClusterEvent: MessageFns<ClusterEvent> = {
@@ -1897,6 +2209,18 @@ export const ClusterEvent: MessageFns<ClusterEvent> = {
     }
     if (message.message !== "") {
       writer.uint32(66).string(message.message);
+    }
+    if (message.principal !== "") {
+      writer.uint32(74).string(message.principal);
+    }
+    if (message.action !== "") {
+      writer.uint32(82).string(message.action);
+    }
+    if (message.object !== "") {
+      writer.uint32(90).string(message.object);
+    }
+    if (message.result !== "") {
+      writer.uint32(98).string(message.result);
     }
     return writer;
   },
@@ -1978,6 +2302,38 @@ export const ClusterEvent: MessageFns<ClusterEvent> = {
             message.message = reader.string();
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.principal = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.action = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.object = reader.string();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.result = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2016,6 +2372,10 @@ export const ClusterEvent: MessageFns<ClusterEvent> = {
         ? taskStateFromJSON(object.task_state)
         : 0,
       message: isSet(object.message) ? globalThis.String(object.message) : "",
+      principal: isSet(object.principal) ? globalThis.String(object.principal) : "",
+      action: isSet(object.action) ? globalThis.String(object.action) : "",
+      object: isSet(object.object) ? globalThis.String(object.object) : "",
+      result: isSet(object.result) ? globalThis.String(object.result) : "",
     };
   },
 
@@ -2045,6 +2405,18 @@ export const ClusterEvent: MessageFns<ClusterEvent> = {
     if (message.message !== "") {
       obj.message = message.message;
     }
+    if (message.principal !== "") {
+      obj.principal = message.principal;
+    }
+    if (message.action !== "") {
+      obj.action = message.action;
+    }
+    if (message.object !== "") {
+      obj.object = message.object;
+    }
+    if (message.result !== "") {
+      obj.result = message.result;
+    }
     return obj;
   },
 
@@ -2061,6 +2433,10 @@ export const ClusterEvent: MessageFns<ClusterEvent> = {
     message.taskId = object.taskId ?? "";
     message.taskState = object.taskState ?? 0;
     message.message = object.message ?? "";
+    message.principal = object.principal ?? "";
+    message.action = object.action ?? "";
+    message.object = object.object ?? "";
+    message.result = object.result ?? "";
     return message;
   },
 };
@@ -2382,6 +2758,21 @@ export const OperatorServiceService = {
     responseSerialize: (value: LogChunk): Buffer => Buffer.from(LogChunk.encode(value).finish()),
     responseDeserialize: (value: Buffer): LogChunk => LogChunk.decode(value),
   },
+  /**
+   * Asks the master whether the holder of a credential may perform an action: used by
+   * frameworks that serve operator APIs (the service framework's DeployService), so that one
+   * policy and one audit log cover them. The caller needs the review_access action.
+   */
+  reviewAccess: {
+    path: "/yard.v1.OperatorService/ReviewAccess" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ReviewAccessRequest): Buffer => Buffer.from(ReviewAccessRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ReviewAccessRequest => ReviewAccessRequest.decode(value),
+    responseSerialize: (value: ReviewAccessResponse): Buffer =>
+      Buffer.from(ReviewAccessResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ReviewAccessResponse => ReviewAccessResponse.decode(value),
+  },
 } as const;
 
 export interface OperatorServiceServer extends UntypedServiceImplementation {
@@ -2396,6 +2787,12 @@ export interface OperatorServiceServer extends UntypedServiceImplementation {
   watch: handleServerStreamingCall<WatchRequest, ClusterEvent>;
   /** Where a task runs and where its sandbox is, so yardctl can read its logs. */
   getTaskLogs: handleServerStreamingCall<GetTaskLogsRequest, LogChunk>;
+  /**
+   * Asks the master whether the holder of a credential may perform an action: used by
+   * frameworks that serve operator APIs (the service framework's DeployService), so that one
+   * policy and one audit log cover them. The caller needs the review_access action.
+   */
+  reviewAccess: handleUnaryCall<ReviewAccessRequest, ReviewAccessResponse>;
 }
 
 export interface OperatorServiceClient extends Client {
@@ -2511,6 +2908,26 @@ export interface OperatorServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<LogChunk>;
+  /**
+   * Asks the master whether the holder of a credential may perform an action: used by
+   * frameworks that serve operator APIs (the service framework's DeployService), so that one
+   * policy and one audit log cover them. The caller needs the review_access action.
+   */
+  reviewAccess(
+    request: ReviewAccessRequest,
+    callback: (error: ServiceError | null, response: ReviewAccessResponse) => void,
+  ): ClientUnaryCall;
+  reviewAccess(
+    request: ReviewAccessRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ReviewAccessResponse) => void,
+  ): ClientUnaryCall;
+  reviewAccess(
+    request: ReviewAccessRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ReviewAccessResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const OperatorServiceClient = makeGenericClientConstructor(

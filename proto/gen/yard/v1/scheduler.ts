@@ -28,7 +28,14 @@ export const protobufFileName = "yard/v1/scheduler.proto";
 
 export interface SubscribeRequest {
   /** framework_info.id set = re-subscription (failover) of that framework. */
-  frameworkInfo?: FrameworkInfo | undefined;
+  frameworkInfo?:
+    | FrameworkInfo
+    | undefined;
+  /**
+   * Proof for a failover: the framework_secret the master issued when the framework first
+   * registered (Subscribed.framework_secret). Required with framework_info.id.
+   */
+  frameworkSecret: string;
 }
 
 export interface Event {
@@ -115,6 +122,12 @@ export interface Subscribed {
    * can act in the framework's name. A new subscription gets a new one.
    */
   session: string;
+  /**
+   * Issued once, at the framework's first registration (empty afterwards): the proof a
+   * failover must present in SubscribeRequest.framework_secret. The framework keeps it with
+   * its id; the master keeps only its hash.
+   */
+  frameworkSecret: string;
 }
 
 export interface Offers {
@@ -249,13 +262,16 @@ export interface CallResponse {
 }
 
 function createBaseSubscribeRequest(): SubscribeRequest {
-  return { frameworkInfo: undefined };
+  return { frameworkInfo: undefined, frameworkSecret: "" };
 }
 
 export const SubscribeRequest: MessageFns<SubscribeRequest> = {
   encode(message: SubscribeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.frameworkInfo !== undefined) {
       FrameworkInfo.encode(message.frameworkInfo, writer.uint32(10).fork()).join();
+    }
+    if (message.frameworkSecret !== "") {
+      writer.uint32(18).string(message.frameworkSecret);
     }
     return writer;
   },
@@ -281,6 +297,14 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
             message.frameworkInfo = FrameworkInfo.decode(reader, reader.uint32());
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.frameworkSecret = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -300,6 +324,11 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
         : isSet(object.framework_info)
         ? FrameworkInfo.fromJSON(object.framework_info)
         : undefined,
+      frameworkSecret: isSet(object.frameworkSecret)
+        ? globalThis.String(object.frameworkSecret)
+        : isSet(object.framework_secret)
+        ? globalThis.String(object.framework_secret)
+        : "",
     };
   },
 
@@ -307,6 +336,9 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
     const obj: any = {};
     if (message.frameworkInfo !== undefined) {
       obj.frameworkInfo = FrameworkInfo.toJSON(message.frameworkInfo);
+    }
+    if (message.frameworkSecret !== "") {
+      obj.frameworkSecret = message.frameworkSecret;
     }
     return obj;
   },
@@ -319,6 +351,7 @@ export const SubscribeRequest: MessageFns<SubscribeRequest> = {
     message.frameworkInfo = (object.frameworkInfo !== undefined && object.frameworkInfo !== null)
       ? FrameworkInfo.fromPartial(object.frameworkInfo)
       : undefined;
+    message.frameworkSecret = object.frameworkSecret ?? "";
     return message;
   },
 };
@@ -507,7 +540,7 @@ export const Event: MessageFns<Event> = {
 };
 
 function createBaseSubscribed(): Subscribed {
-  return { frameworkId: "", heartbeatIntervalSeconds: 0, session: "" };
+  return { frameworkId: "", heartbeatIntervalSeconds: 0, session: "", frameworkSecret: "" };
 }
 
 export const Subscribed: MessageFns<Subscribed> = {
@@ -520,6 +553,9 @@ export const Subscribed: MessageFns<Subscribed> = {
     }
     if (message.session !== "") {
       writer.uint32(26).string(message.session);
+    }
+    if (message.frameworkSecret !== "") {
+      writer.uint32(34).string(message.frameworkSecret);
     }
     return writer;
   },
@@ -561,6 +597,14 @@ export const Subscribed: MessageFns<Subscribed> = {
             message.session = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.frameworkSecret = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -586,6 +630,11 @@ export const Subscribed: MessageFns<Subscribed> = {
         ? globalThis.Number(object.heartbeat_interval_seconds)
         : 0,
       session: isSet(object.session) ? globalThis.String(object.session) : "",
+      frameworkSecret: isSet(object.frameworkSecret)
+        ? globalThis.String(object.frameworkSecret)
+        : isSet(object.framework_secret)
+        ? globalThis.String(object.framework_secret)
+        : "",
     };
   },
 
@@ -600,6 +649,9 @@ export const Subscribed: MessageFns<Subscribed> = {
     if (message.session !== "") {
       obj.session = message.session;
     }
+    if (message.frameworkSecret !== "") {
+      obj.frameworkSecret = message.frameworkSecret;
+    }
     return obj;
   },
 
@@ -611,6 +663,7 @@ export const Subscribed: MessageFns<Subscribed> = {
     message.frameworkId = object.frameworkId ?? "";
     message.heartbeatIntervalSeconds = object.heartbeatIntervalSeconds ?? 0;
     message.session = object.session ?? "";
+    message.frameworkSecret = object.frameworkSecret ?? "";
     return message;
   },
 };
