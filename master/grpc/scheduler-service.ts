@@ -1,6 +1,7 @@
 // The gRPC shell of SchedulerService: one event stream per framework and unary calls.
 import { type ServerWritableStream, status } from "@grpc/grpc-js";
 import { sessionOf } from "../../common/auth.js";
+import { PermissionDeniedError } from "../../common/errors.js";
 import type {
   CallResponse,
   Event,
@@ -25,10 +26,18 @@ const log = createLogger("master.frameworks");
 function sessionHandler<Req extends { frameworkId: string }, Res>(
   master: Master,
   access: AccessControl,
+  method: string,
   fn: (req: Req) => Res,
 ) {
   return unaryHandler<Req, Res>(access, "view", (req, call, principal) => {
-    master.checkSession(req.frameworkId, sessionOf(call.metadata), describePrincipal(principal));
+    try {
+      master.checkSession(req.frameworkId, sessionOf(call.metadata), describePrincipal(principal));
+    } catch (err) {
+      // Someone acting in another framework's name: the operator must hear of it.
+      if (err instanceof PermissionDeniedError)
+        access.record({ principal, action: method, object: req.frameworkId, result: `denied: ${err.message}` });
+      throw err;
+    }
     return fn(req);
   });
 }
@@ -64,11 +73,18 @@ export function schedulerService(master: Master, access: AccessControl): Schedul
         const principal = access.principalOf(call);
         access.require(principal, "subscribe", info?.role || "*");
         access.require(principal, "run_as", info?.user ?? "");
-        frameworkId = master.subscribe(link, info, {
-          principal: describePrincipal(principal),
-          secret: call.request.frameworkSecret,
-          peer: call.getPeer(),
-        });
+        try {
+          frameworkId = master.subscribe(link, info, {
+            principal: describePrincipal(principal),
+            secret: call.request.frameworkSecret,
+            peer: call.getPeer(),
+          });
+        } catch (err) {
+          // A refused takeover of a framework id is recorded in the audit log.
+          if (err instanceof PermissionDeniedError)
+            access.record({ principal, action: "subscribe", object: info?.id ?? "", result: `denied: ${err.message}` });
+          throw err;
+        }
       } catch (err) {
         ended = true;
         failStream(call, err);
@@ -84,35 +100,35 @@ export function schedulerService(master: Master, access: AccessControl): Schedul
       call.on("close", gone);
       call.on("error", gone);
     },
-    accept: sessionHandler(master, access, (req) => ({
+    accept: sessionHandler(master, access, "accept", (req) => ({
       taskIds: master.accept(req.frameworkId, req.offerIds, req.operations, req.filters?.refuseSeconds),
     })),
-    decline: sessionHandler(master, access, (req) => {
+    decline: sessionHandler(master, access, "decline", (req) => {
       master.decline(req.frameworkId, req.offerIds, req.filters?.refuseSeconds);
       return done;
     }),
-    kill: sessionHandler(master, access, (req) => {
+    kill: sessionHandler(master, access, "kill", (req) => {
       master.kill(req.frameworkId, req.taskId, req.graceSeconds);
       return done;
     }),
-    reconcile: sessionHandler(master, access, (req) => {
+    reconcile: sessionHandler(master, access, "reconcile", (req) => {
       master.reconcile(req.frameworkId, req.taskIds);
       return done;
     }),
-    acknowledge: sessionHandler(master, access, (req) => {
+    acknowledge: sessionHandler(master, access, "acknowledge", (req) => {
       if (req.taskId || req.acks.length === 0) master.acknowledge(req.frameworkId, req.taskId, req.uuid);
       master.acknowledgeBatch(req.frameworkId, req.acks);
       return done;
     }),
-    suppress: sessionHandler(master, access, (req) => {
+    suppress: sessionHandler(master, access, "suppress", (req) => {
       master.suppress(req.frameworkId);
       return done;
     }),
-    revive: sessionHandler(master, access, (req) => {
+    revive: sessionHandler(master, access, "revive", (req) => {
       master.revive(req.frameworkId);
       return done;
     }),
-    teardown: sessionHandler(master, access, (req) => {
+    teardown: sessionHandler(master, access, "teardown", (req) => {
       master.teardown(req.frameworkId);
       return done;
     }),

@@ -13,7 +13,11 @@ export class ServiceFrameworkProcess {
   readonly output: string[] = [];
   private readonly home: string;
 
-  constructor(private readonly cluster: TestCluster) {
+  /** `token`: the framework's own credential, the cluster token by default. */
+  constructor(
+    private readonly cluster: TestCluster,
+    private readonly token = cluster.token,
+  ) {
     this.home = join(cluster.root, "service-home");
   }
 
@@ -33,7 +37,7 @@ export class ServiceFrameworkProcess {
         "--data-dir",
         this.home,
         "--token",
-        this.cluster.token,
+        this.token,
       ],
       { env: { ...process.env, YARD_HOME: this.home }, stdio: ["ignore", "pipe", "pipe"] },
     );
