@@ -35,7 +35,12 @@ function sessionHandler<Req extends { frameworkId: string }, Res>(
     } catch (err) {
       // Someone acting in another framework's name: the operator must hear of it.
       if (err instanceof PermissionDeniedError)
-        access.record({ principal, action: method, object: req.frameworkId, result: `denied: ${err.message}` });
+        access.record({
+          principal,
+          action: method,
+          object: req.frameworkId,
+          result: `denied: ${err.message}`,
+        });
       throw err;
     }
     return fn(req);
@@ -82,7 +87,12 @@ export function schedulerService(master: Master, access: AccessControl): Schedul
         } catch (err) {
           // A refused takeover of a framework id is recorded in the audit log.
           if (err instanceof PermissionDeniedError)
-            access.record({ principal, action: "subscribe", object: info?.id ?? "", result: `denied: ${err.message}` });
+            access.record({
+              principal,
+              action: "subscribe",
+              object: info?.id ?? "",
+              result: `denied: ${err.message}`,
+            });
           throw err;
         }
       } catch (err) {

@@ -153,7 +153,11 @@ describe("full disk on an agent (defect 5)", { timeout: 120_000 }, () => {
     const { httpPort } = JSON.parse(
       fs.readFileSync(join(cluster.root, "master-home", "master", "master.json"), "utf8"),
     );
-    return (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+    return (
+      await fetch(`http://127.0.0.1:${httpPort}/metrics`, {
+        headers: { authorization: `Bearer ${cluster.token}` },
+      })
+    ).text();
   };
   const masterTask = async (taskId: string) =>
     (await cluster.getTasks(true)).find((t) => t.info?.taskId === taskId);

@@ -65,7 +65,9 @@ export async function replayEventsUntil(
 export async function operatorCall<Req, Res>(
   cluster: TestCluster,
   token: string,
-  method: (c: OperatorServiceClient) => (req: Req, md: Metadata, o: object, cb: (e: any, r: Res) => void) => unknown,
+  method: (
+    c: OperatorServiceClient,
+  ) => (req: Req, md: Metadata, o: object, cb: (e: any, r: Res) => void) => unknown,
   req: Req,
 ): Promise<Res> {
   const client = new OperatorServiceClient(cluster.masterAddress, insecureChannel(), CHANNEL_OPTIONS);

@@ -35,7 +35,9 @@ function client(): SchedulerServiceClient {
   return c;
 }
 
-type Outcome = { subscribed: true; stream: { cancel(): void }; ended: Promise<{ code: number; details: string }> } | { subscribed: false; code: number; details: string };
+type Outcome =
+  | { subscribed: true; stream: { cancel(): void }; ended: Promise<{ code: number; details: string }> }
+  | { subscribed: false; code: number; details: string };
 
 /** Subscribes with the service framework's id as the holder of `token`. */
 function subscribeAs(token: string, secret = ""): Promise<Outcome> {
@@ -112,7 +114,10 @@ describe("framework takeover (hole 1)", { concurrency: false, timeout: 120_000 }
     const fw = (await cluster.getFrameworks()).find((f) => f.info?.id === serviceId)!;
     assert.equal(fw.principal, "service (framework)");
     const listed = await yardctlAs(cluster, tokens.bob!, ["get", "frameworks"]);
-    assert.match(listed.stdout, new RegExp(`${serviceId}\\s+service\\s+\\*\\s+service \\(framework\\)\\s+CONNECTED`));
+    assert.match(
+      listed.stdout,
+      new RegExp(`${serviceId}\\s+service\\s+\\*\\s+service \\(framework\\)\\s+CONNECTED`),
+    );
   });
 
   test("another framework principal cannot subscribe with the id", async () => {
@@ -130,7 +135,10 @@ describe("framework takeover (hole 1)", { concurrency: false, timeout: 120_000 }
   test("the holder of the cluster token cannot subscribe with the id", async () => {
     const r = await subscribeAs(cluster.token);
     assert.equal(r.subscribed === false && r.code, PERMISSION_DENIED);
-    assert.match(r.subscribed === false ? r.details : "", /principal cluster-token \(operator\) may not subscribe/);
+    assert.match(
+      r.subscribed === false ? r.details : "",
+      /principal cluster-token \(operator\) may not subscribe/,
+    );
   });
 
   test("the framework's own (stolen) token without the framework secret cannot fail over", async () => {
@@ -145,7 +153,10 @@ describe("framework takeover (hole 1)", { concurrency: false, timeout: 120_000 }
       assert.equal(err?.code, PERMISSION_DENIED, JSON.stringify(err));
     }
     const mallory = await teardownAs(tokens.mallory!);
-    assert.match(mallory!.details, new RegExp(`principal mallory \\(framework\\) may not act as framework ${serviceId}`));
+    assert.match(
+      mallory!.details,
+      new RegExp(`principal mallory \\(framework\\) may not act as framework ${serviceId}`),
+    );
   });
 
   test("the real framework is untouched: subscribed, same name, instances running, still at work", async () => {
@@ -168,19 +179,29 @@ describe("framework takeover (hole 1)", { concurrency: false, timeout: 120_000 }
     const events = await replayEventsUntil(
       cluster,
       tokens.bob!,
-      (es) => es.filter((e) => e.type === "AUDIT" && e.action === "subscribe" && e.object === serviceId).length >= 3,
+      (es) =>
+        es.filter((e) => e.type === "AUDIT" && e.action === "subscribe" && e.object === serviceId).length >=
+        3,
     );
     assert.ok(
       !events.some(
-        (e) => e.frameworkId === serviceId && (e.type === "FRAMEWORK_RESUBSCRIBED" || e.type === "FRAMEWORK_REMOVED"),
+        (e) =>
+          e.frameworkId === serviceId &&
+          (e.type === "FRAMEWORK_RESUBSCRIBED" || e.type === "FRAMEWORK_REMOVED"),
       ),
     );
-    assert.ok(events.some((e) => e.type === "AUDIT" && e.action === "teardown" && e.principal === "mallory (framework)"));
+    assert.ok(
+      events.some(
+        (e) => e.type === "AUDIT" && e.action === "teardown" && e.principal === "mallory (framework)",
+      ),
+    );
   });
 
   test("a failover with the framework secret succeeds; the superseded subscription learns who took over", async () => {
     const db = new Database(join(cluster.root, "service-home", "service", "service.db"), { readonly: true });
-    const secret = (db.prepare("SELECT value FROM meta WHERE key = 'framework_secret'").get() as { value: string }).value;
+    const secret = (
+      db.prepare("SELECT value FROM meta WHERE key = 'framework_secret'").get() as { value: string }
+    ).value;
     db.close();
     const r = await subscribeAs(tokens.service!, secret);
     assert.equal(r.subscribed, true);

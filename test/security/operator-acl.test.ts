@@ -108,11 +108,17 @@ describe("operator ACLs", { concurrency: false, timeout: 120_000 }, () => {
       ["dave (operator)", "deploy", "db", /^denied: /],
       ["dave (operator)", "deploy", "web-b", /^ok /],
     ];
-    const found = (events: { type: string; principal: string; action: string; object: string; result: string }[]) =>
+    const found = (
+      events: { type: string; principal: string; action: string; object: string; result: string }[],
+    ) =>
       want.every(([who, action, object, result]) =>
         events.some(
           (e) =>
-            e.type === "AUDIT" && e.principal === who && e.action === action && e.object === object && result.test(e.result),
+            e.type === "AUDIT" &&
+            e.principal === who &&
+            e.action === action &&
+            e.object === object &&
+            result.test(e.result),
         ),
       );
     const events = await replayEventsUntil(cluster, tokens.alice!, found);
@@ -125,6 +131,9 @@ describe("operator ACLs", { concurrency: false, timeout: 120_000 }, () => {
     // yardctl events prints them, one line each.
     const printed = await yardctlAs(cluster, tokens.alice!, ["events"]);
     assert.equal(printed.code, 0, printed.stderr);
-    assert.match(printed.stdout, /AUDIT .*bob \(operator\) drain .*: denied: principal bob \(operator\) may not drain/);
+    assert.match(
+      printed.stdout,
+      /AUDIT .*bob \(operator\) drain .*: denied: principal bob \(operator\) may not drain/,
+    );
   });
 });
