@@ -1,6 +1,6 @@
-// A real gRPC server that plays the master's side of SchedulerService for tests of the
-// SDK and of frameworks: it subscribes frameworks, records every call, and lets the test
-// push events, refuse calls, and break or silence streams. Not a master: no allocation.
+// A real gRPC server that plays the master's side of SchedulerService (and ReviewAccess) for
+// tests of the SDK and of frameworks: it subscribes frameworks, records every call, and lets
+// the test push events, refuse calls, and break or silence streams. Not a master: no allocation.
 import { randomUUID } from "node:crypto";
 import {
   Metadata,
@@ -13,6 +13,12 @@ import {
 import { bindServer, SERVER_OPTIONS } from "../../common/grpc.js";
 import type { TaskInfo, TaskStatus } from "../../proto/gen/yard/v1/common.js";
 import { TaskState } from "../../proto/gen/yard/v1/common.js";
+import {
+  type OperatorServiceServer,
+  OperatorServiceService,
+  type ReviewAccessRequest,
+  type ReviewAccessResponse,
+} from "../../proto/gen/yard/v1/operator.js";
 import {
   type Event,
   Event_Type,
@@ -104,6 +110,25 @@ export class FakeMaster {
       teardown: record("Teardown"),
     };
     this.server.addService(SchedulerServiceService, impl);
+    // OperatorService.ReviewAccess as the real master answers it with only a cluster token
+    // (docs/security.md): the token's holder is an admin, any other token proves no one.
+    const review = (
+      call: ServerUnaryCall<ReviewAccessRequest, ReviewAccessResponse>,
+      cb: sendUnaryData<ReviewAccessResponse>,
+    ) => {
+      const expected = this.opts.token;
+      const ok = !expected || call.request.token === expected;
+      cb(null, {
+        allowed: ok,
+        reason: ok ? "" : "missing or wrong token (pass --token or set YARD_TOKEN)",
+        principal: ok ? (expected ? "cluster-token" : "anonymous") : "",
+        kind: ok ? "operator" : "",
+        unauthenticated: !ok,
+      });
+    };
+    this.server.addService(OperatorServiceService, {
+      reviewAccess: review,
+    } as unknown as OperatorServiceServer);
   }
 
   async start(port = 0): Promise<this> {
