@@ -1,7 +1,6 @@
 // The agent daemon: runs tasks for the master, reports their states reliably and survives
 // its own restarts. It wires the checkpoint, the executors, the master connection, status
 // updates, usage reports and log streaming; the protocol is docs/protocol.md "Agent ↔ master".
-import fs from "node:fs";
 import os from "node:os";
 import { errorMessage, InvalidArgumentError } from "../common/errors.js";
 import { TASK_ID_PATTERN } from "../common/ids.js";
@@ -18,6 +17,7 @@ import { engineAddress } from "./docker/docker-engine.js";
 import type { Executor, ExecutorFactory, TaskEnded } from "./executor.js";
 import { createDockerExecutor, createProcessExecutor } from "./executor-setup.js";
 import { ArtifactFetcher } from "./fetcher/artifact-fetcher.js";
+import { closedAncestor, lockDownDataDir } from "./file-access.js";
 import { HealthChecker } from "./health/health-checker.js";
 import { LogStreamer } from "./log-streamer.js";
 import { MasterConnection } from "./master-connection.js";
@@ -25,6 +25,7 @@ import { detectResources } from "./resources-detect.js";
 import { StatusUpdates } from "./status-updates.js";
 import { TaskLauncher } from "./task-launcher.js";
 import { recoverTasks } from "./task-recovery.js";
+import { TaskUsers } from "./task-user.js";
 
 export const AGENT_VERSION = "0.1.0";
 
@@ -75,6 +76,13 @@ export interface AgentOptions {
   usageIntervalMs?: number;
   cgroupRoot?: string;
   /**
+   * The user process tasks run as when their framework names none (default `yard-task`,
+   * created when missing). Only an agent running as root switches users.
+   */
+  taskUser?: string;
+  /** Whether a task may run as root (uid 0), by its framework's asking (default false). */
+  allowRootTasks?: boolean;
+  /**
    * Keeps the checkpoint in memory instead of <dataDir>/agent.db: the same writes, without
    * their fsyncs and files, and nothing survives the agent. For running thousands of agents
    * in one process (the benchmarks); a real agent needs its checkpoint on disk.
@@ -113,6 +121,7 @@ class AgentDaemon {
   private readonly executors = new Map<string, Executor>();
   private readonly tasks: TaskTable = new Map();
   private readonly launcher: TaskLauncher;
+  private readonly users: TaskUsers;
   private readonly connection: MasterConnection;
   private readonly updates: StatusUpdates;
   private readonly pressure: DiskPressure;
@@ -149,9 +158,15 @@ class AgentDaemon {
         throw new InvalidArgumentError(name, `${v} is not a positive number of milliseconds`);
       }
     }
-    fs.mkdirSync(opts.dataDir, { recursive: true });
+    lockDownDataDir(opts.dataDir);
     this.checkpoint = openCheckpoint(opts.dataDir, opts.cacheDir ?? `${opts.dataDir}/cache`, this.log, {
       inMemory: opts.checkpointInMemory,
+    });
+    lockDownDataDir(opts.dataDir); // the checkpoint's files too
+    this.users = new TaskUsers({
+      defaultUser: opts.taskUser,
+      allowRoot: opts.allowRootTasks,
+      logger: this.log,
     });
     this.id = this.checkpoint.agentId();
     this.secret = this.checkpoint.agentSecret();
@@ -176,7 +191,7 @@ class AgentDaemon {
         this.log.warn("executor not supported by this agent, ignored", { executor: name });
         continue;
       }
-      this.executors.set(name, createProcessExecutor(opts, events, this.log));
+      this.executors.set(name, createProcessExecutor({ ...opts, users: this.users }, events, this.log));
     }
 
     this.register = {
@@ -278,6 +293,7 @@ class AgentDaemon {
   }
 
   async start(): Promise<void> {
+    if (this.executors.has("process") && !this.components.executors) await this.startTaskUsers();
     await this.setUpDocker();
     const fetcher = this.createFetcher();
     this.fetcher = fetcher;
@@ -293,6 +309,7 @@ class AgentDaemon {
       logger: this.log,
     });
     await this.fetcher.start();
+    lockDownDataDir(this.opts.dataDir); // a cache created just now too
     for (const ex of this.id ? this.executors.values() : []) {
       // Containers of tasks the checkpoint no longer has (the master forgot them, or the
       // agent died between create and checkpoint) would run unaccounted for.
@@ -341,6 +358,18 @@ class AgentDaemon {
     }
     this.checkpoint.close();
     this.log.info("agent stopped", { tasksKilled: opts.killTasks === true });
+  }
+
+  /** The default task user exists (or is made); a sandbox path tasks cannot follow is said once. */
+  private async startTaskUsers(): Promise<void> {
+    await this.users.start();
+    const closed = this.users.switchesUsers ? closedAncestor(this.opts.dataDir) : undefined;
+    if (closed) {
+      this.log.warn(
+        "tasks cannot reach their sandbox by its absolute path ($YARD_SANDBOX): a directory above it is closed to other users",
+        { dir: closed },
+      );
+    }
   }
 
   /**

@@ -7,10 +7,13 @@ import { connectEngine, engineAddress, pingEngine } from "./docker/docker-engine
 import { DockerExecutor } from "./docker-executor.js";
 import type { Executor, ExecutorComponents } from "./executor.js";
 import { ProcessExecutor } from "./process-executor.js";
+import type { TaskUsers } from "./task-user.js";
 
 export interface ProcessExecutorSetup {
   dataDir: string;
   cgroupRoot?: string;
+  /** Who tasks run as. */
+  users: TaskUsers;
 }
 
 /** The process executor; without cgroups it still runs, isolating by process group only. */

@@ -14,6 +14,11 @@ export interface LaunchRequest {
   agentId: string;
   info: TaskInfo;
   /**
+   * The user the framework asks its tasks to run as (RunTask.user); empty or absent: the
+   * agent's default task user. Executors that do not switch users ignore it.
+   */
+  user?: string;
+  /**
    * For an executor that checkpoints "while-creating": called once, after its slow create
    * request has gone out and before its answer is awaited; the agent writes the task and its
    * STARTING update there. If it throws, the launch is undone and rejects with that error.

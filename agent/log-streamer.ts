@@ -97,7 +97,17 @@ export class LogStreamer {
       this.finish(req.requestId, `unknown task ${req.taskId}`);
       return;
     }
-    const fh = await fs.promises.open(source.path, "r");
+    // The file lies in a sandbox its task may write: a link there must not make the agent
+    // read (and ship) a file of the task's choosing.
+    const c = fs.constants;
+    const fh = await fs.promises
+      .open(source.path, c.O_RDONLY | c.O_NOFOLLOW | c.O_NONBLOCK)
+      .catch(() => undefined);
+    if (!fh || !(await fh.stat()).isFile()) {
+      await fh?.close();
+      this.finish(req.requestId, `task ${req.taskId}: its ${stream} is not a regular file`);
+      return;
+    }
     try {
       const size = (await fh.stat()).size;
       const tail = Number(req.tailBytes);

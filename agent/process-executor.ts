@@ -1,6 +1,8 @@
 // The `process` executor: each task is a detached process group started through a small
-// /bin/sh wrapper in its sandbox. The wrapper joins the task's cgroups, runs the command and
-// writes the command's exit code to `.yard/exit_status` (tmp + rename). stdout and stderr are
+// /bin/sh wrapper in its sandbox, as the task's user (task-user.ts) with no supplementary
+// groups. The agent moves the wrapper into the task's cgroups (a task user could not) and
+// only then lets it go on; the wrapper runs the command and writes the command's exit code
+// to `.yard/exit_status` (tmp + rename). stdout and stderr are
 // files opened for the child, not pipes. So a task outlives an agent SIGKILL, and the next
 // agent process re-attaches by pid + start time and still learns how the task ended.
 import { type ChildProcess, spawn } from "node:child_process";
@@ -25,13 +27,17 @@ import {
   type TaskEnded,
   type TaskResourceUsage,
 } from "./executor.js";
+import { giveSandboxTo, openForAppendNoFollow, readTaskFile } from "./file-access.js";
 import { isSameProcessAlive, processGroupUsage, processStartTime, signalGroup } from "./proc-stat.js";
-import { execInSandbox } from "./sandbox-exec.js";
+import { execInSandbox, joinCgroups, releaseWrapper, WAIT_FOR_AGENT } from "./sandbox-exec.js";
 import { buildTaskEnv, sandboxDir, shellQuote } from "./task-env.js";
+import type { TaskUser, TaskUsers } from "./task-user.js";
 
 export interface ProcessExecutorInit {
   dataDir: string;
   cgroups: CgroupManager;
+  /** Who tasks run as; without it they run as the agent (tests of the executor alone). */
+  users?: Pick<TaskUsers, "resolve">;
   logger?: Logger;
   /** How often a re-attached task (no longer our child) is checked for liveness. */
   pollMs?: number;
@@ -44,6 +50,9 @@ interface ProcessState {
   sandbox: string;
   memLimitMiB: number;
   cgroups?: TaskCgroups;
+  /** The task's user, when it is not the agent's: commands run beside the task get it too. */
+  uid?: number;
+  gid?: number;
 }
 
 interface Watched extends ProcessState {
@@ -92,37 +101,45 @@ export class ProcessExecutor implements Executor {
     if (!command || command.value.trim() === "") {
       throw new LaunchError(taskId, "task.command.value: the command is empty");
     }
+    let user: TaskUser | undefined;
+    try {
+      user = await this.init.users?.resolve(req.user ?? "");
+    } catch (err) {
+      throw new LaunchError(taskId, (err as Error).message, { cause: err });
+    }
     const sandbox = sandboxDir(this.init.dataDir, taskId);
     const meta = path.join(sandbox, META_DIR);
     let cgroups: TaskCgroups | undefined;
     let outFd: number | undefined;
     let errFd: number | undefined;
     try {
-      fs.mkdirSync(meta, { recursive: true });
-      for (const f of ["exit_status", "exit_status.tmp", "launch_error"])
-        fs.rmSync(path.join(meta, f), { force: true });
+      fs.mkdirSync(sandbox, { recursive: true });
+      // Made afresh: what a former run of this task left there (links included) is not reused.
+      fs.rmSync(meta, { recursive: true, force: true });
+      fs.mkdirSync(meta);
       const resources = info.resources;
       cgroups = this.init.cgroups.create(req.agentId, taskId, {
         cpus: resources?.cpus ?? 0,
         mem: resources?.mem ?? 0,
       });
-      const script = path.join(meta, "run.sh");
       fs.writeFileSync(
-        script,
-        wrapperScript(meta, cgroups, commandLine(command.value, command.arguments, command.shell)),
-        {
-          mode: 0o755,
-        },
+        path.join(meta, "run.sh"),
+        wrapperScript(commandLine(command.value, command.arguments, command.shell)),
+        { mode: 0o755, flag: "wx" },
       );
-      outFd = fs.openSync(path.join(sandbox, "stdout"), "a");
-      errFd = fs.openSync(path.join(sandbox, "stderr"), "a");
+      outFd = openForAppendNoFollow(path.join(sandbox, "stdout"));
+      errFd = openForAppendNoFollow(path.join(sandbox, "stderr"));
+      if (user) giveSandboxTo(sandbox, user.uid, user.gid);
       const ports = firstPorts(resources?.ports ?? [], 1000);
       const env = buildTaskEnv({ ...req, sandbox, ports });
-      const child = spawn("/bin/sh", [script], {
+      // Relative paths: the shell starts in the sandbox (entered before the user switch), so
+      // the task needs no way through the directories above it.
+      const child = spawn("/bin/sh", [`${META_DIR}/run.sh`], {
         cwd: sandbox,
         env,
         detached: true,
-        stdio: ["ignore", outFd, errFd],
+        stdio: ["pipe", outFd, errFd],
+        ...(user ? { uid: user.uid, gid: user.gid } : {}),
       });
       if (child.pid === undefined) {
         const err = await new Promise<Error>((resolve) => child.once("error", resolve));
@@ -130,6 +147,13 @@ export class ProcessExecutor implements Executor {
       }
       // Read now: until node reaps it the child is at least a zombie, so the entry exists.
       const startTime = processStartTime(child.pid) ?? 0;
+      try {
+        joinCgroups(child.pid, cgroups?.dirs ?? []);
+      } catch (err) {
+        signalGroup(child.pid, "SIGKILL");
+        throw err;
+      }
+      releaseWrapper(child);
       child.unref();
       const w = this.watch({
         taskId,
@@ -139,6 +163,8 @@ export class ProcessExecutor implements Executor {
         sandbox,
         memLimitMiB: resources?.mem ?? 0,
         cgroups,
+        uid: user?.uid,
+        gid: user?.gid,
         killRequested: false,
         processVerified: true,
         child,
@@ -147,7 +173,12 @@ export class ProcessExecutor implements Executor {
         const fallback = code ?? (signal ? 128 + signalNumber(signal) : undefined);
         this.finishSoon(w, fallback);
       });
-      this.logger.info("task launched", { task: taskId, pid: child.pid, cgroups: cgroups ? "yes" : "no" });
+      this.logger.info("task launched", {
+        task: taskId,
+        pid: child.pid,
+        user: user?.name,
+        cgroups: cgroups ? "yes" : "no",
+      });
       return toState(w);
     } catch (err) {
       if (cgroups) await this.init.cgroups.destroy(cgroups).catch(() => undefined);
@@ -175,6 +206,8 @@ export class ProcessExecutor implements Executor {
       sandbox: s.sandbox,
       memLimitMiB: s.memLimitMiB ?? 0,
       cgroups: s.cgroups,
+      uid: s.uid,
+      gid: s.gid,
       killRequested: req.killRequested,
       processVerified: alive,
     });
@@ -225,6 +258,8 @@ export class ProcessExecutor implements Executor {
       cwd: w.sandbox,
       env: w.env,
       cgroupDirs: w.cgroups?.dirs ?? [],
+      uid: w.uid,
+      gid: w.gid,
       timeoutMs,
     });
   }
@@ -271,6 +306,7 @@ export class ProcessExecutor implements Executor {
     const meta = path.join(w.sandbox, META_DIR);
     const recorded = readExitStatus(path.join(meta, "exit_status"));
     const exitCode = recorded ?? fallbackExitCode;
+    // Written by the wrappers of earlier versions, which joined the cgroups themselves.
     const launchError = readText(path.join(meta, "launch_error"));
     const oom = w.cgroups ? this.init.cgroups.wasOomKilled(w.cgroups, exitCode) : false;
     // Whatever the command left behind in its group or cgroup goes with it.
@@ -338,6 +374,8 @@ function toState(w: Watched): ExecutorState {
     sandbox: w.sandbox,
     memLimitMiB: w.memLimitMiB,
     cgroups: w.cgroups,
+    uid: w.uid,
+    gid: w.gid,
   };
   return s as unknown as ExecutorState;
 }
@@ -348,22 +386,16 @@ function commandLine(value: string, args: readonly string[], shell: boolean): st
   return [value, ...args].map(shellQuote).join(" ");
 }
 
-function wrapperScript(meta: string, cgroups: TaskCgroups | undefined, command: string): string {
-  const q = (p: string) => shellQuote(path.join(meta, p));
-  const join = (cgroups?.dirs ?? [])
-    .map((d) => {
-      const f = shellQuote(path.join(d, "cgroup.procs"));
-      return `if ! echo $$ > ${f}; then echo "cannot join cgroup ${d}" > ${q("launch_error")}; exit 1; fi`;
-    })
-    .join("\n");
+function wrapperScript(command: string): string {
   return `#!/bin/sh
-# Written by the Yard agent. Joins the task's cgroups, runs the command, records its exit
-# code where an agent that restarted meanwhile can find it.
-${join}
+# Written by the Yard agent. Waits until the agent has put it into the task's cgroups, runs
+# the command, records its exit code where an agent that restarted meanwhile can find it.
+# Paths are relative to the sandbox, where the wrapper starts and stays.
+${WAIT_FOR_AGENT}
 trap 'true' ${WRAPPER_TRAPS}
 ${command}
 code=$?
-echo "$code" > ${q("exit_status.tmp")} && mv ${q("exit_status.tmp")} ${q("exit_status")}
+echo "$code" > ${META_DIR}/exit_status.tmp && mv ${META_DIR}/exit_status.tmp ${META_DIR}/exit_status
 exit "$code"
 `;
 }
@@ -375,13 +407,10 @@ function readExitStatus(file: string): number | undefined {
   return Number.isInteger(n) ? n : undefined;
 }
 
+/** A file of the sandbox, which the task may have replaced with a link: not followed. */
 function readText(file: string): string | undefined {
-  try {
-    const t = fs.readFileSync(file, "utf8").trim();
-    return t === "" ? undefined : t;
-  } catch {
-    return undefined;
-  }
+  const t = readTaskFile(file)?.trim();
+  return t === "" ? undefined : t;
 }
 
 function signalNumber(signal: NodeJS.Signals): number {

@@ -161,6 +161,7 @@ export class TaskLauncher {
         frameworkId: t.frameworkId,
         agentId: this.c.agentId() ?? "",
         info,
+        user: rt.user,
         onCreating: whileCreating && !recorded ? starting : undefined,
       };
       const state = await ex.launch(req);

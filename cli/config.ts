@@ -73,6 +73,8 @@ export const SETTINGS = {
     flagKey: "allowHostPath",
     flag: "allow-host-path",
   } as SettingSpec<string[]>,
+  // Agent: who process tasks run as (docs/security.md).
+  taskUser: { parse: p.text } as SettingSpec<string>,
   // Agent: release cache and BitTorrent fetcher (docs/releases.md).
   cacheDir: { parse: p.text } as SettingSpec<string>,
   cacheSize: { parse: p.positive } as SettingSpec<number>,

@@ -34,6 +34,14 @@ export const START_AFRESH_FLAG = "--start-afresh";
 export const START_AFRESH_HELP =
   "start a new, empty cluster when the master's registry is empty although its data dir held one (identity file, release blobs); agents of the old cluster are refused and keep their tasks";
 
+/**
+ * A flag only, never an env var or a config key: a setting left behind would silently let
+ * frameworks run tasks as root.
+ */
+export const ALLOW_ROOT_TASKS_FLAG = "--allow-root-tasks";
+export const ALLOW_ROOT_TASKS_HELP =
+  "let a framework whose user is root (uid 0) run process tasks as root; off by default, such tasks fail";
+
 /** Everything but the logger. Seconds in flags, milliseconds in MasterOptions. */
 export function masterOptions(layers: Layers, token = resolveToken(layers)): MasterOptions {
   const s = resolveSettings(
@@ -89,6 +97,7 @@ export function agentOptions(layers: Layers, token = resolveToken(layers), maste
       "attributes",
       "executors",
       "killGrace",
+      "taskUser",
       "dockerSocket",
       "allowedHostPaths",
       "cacheDir",
@@ -117,6 +126,8 @@ export function agentOptions(layers: Layers, token = resolveToken(layers), maste
     executors: s.executors,
     dockerSocket: s.dockerSocket,
     allowedHostPaths: s.allowedHostPaths,
+    taskUser: s.taskUser,
+    allowRootTasks: layers.flags.allowRootTasks === true,
     killGraceMs: s.killGrace === undefined ? undefined : s.killGrace * 1000,
     cacheDir: s.cacheDir,
     cacheSizeMiB: s.cacheSize,

@@ -1,5 +1,6 @@
 // Flags shared by commands, declared once so that help texts agree.
 import type { Command } from "commander";
+import { ALLOW_ROOT_TASKS_FLAG, ALLOW_ROOT_TASKS_HELP } from "./daemon-options.js";
 
 /** --master, --token, --config: on every command that talks to the master. */
 export function addClientOptions(cmd: Command): Command {
@@ -47,6 +48,11 @@ export function addAgentResourceOptions(cmd: Command): Command {
       collect,
     )
     .option("--kill-grace <seconds>", "default SIGTERM-to-SIGKILL grace (env YARD_KILL_GRACE)")
+    .option(
+      "--task-user <name>",
+      "the user process tasks run as when their framework names none; created when it is the default and missing (env YARD_TASK_USER; default yard-task; only an agent running as root switches users)",
+    )
+    .option(ALLOW_ROOT_TASKS_FLAG, ALLOW_ROOT_TASKS_HELP)
     .option(
       "--tar-timeout <seconds>",
       "unpacking a tar release into a sandbox is killed past this (env YARD_TAR_TIMEOUT; default 300)",

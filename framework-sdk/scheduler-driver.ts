@@ -53,7 +53,11 @@ export interface FrameworkOptions {
   /** gRPC endpoint of an API the framework serves itself, found by operators through the master. */
   endpoint?: string;
   labels?: Record<string, string>;
-  /** Default: the current OS user. */
+  /**
+   * The user the framework's process tasks run as on the agents. Default empty: each agent's
+   * own task user (an unprivileged `yard-task`), never the framework's OS user, which would be
+   * root for a framework started as root.
+   */
   user?: string;
   /** Default: this host's name. */
   hostname?: string;
@@ -75,14 +79,6 @@ export interface SchedulerDriverOptions {
 }
 
 type StreamEnd = { subscribed: boolean; error: unknown };
-
-function currentUser(): string {
-  try {
-    return os.userInfo().username;
-  } catch {
-    return "";
-  }
-}
 
 export class SchedulerDriver extends EventEmitter {
   private readonly client: SchedulerServiceClient;
@@ -135,7 +131,7 @@ export class SchedulerDriver extends EventEmitter {
       name: fw.name,
       role: fw.role ?? "*",
       failoverTimeoutSeconds: failover,
-      user: fw.user ?? currentUser(),
+      user: fw.user ?? "",
       hostname: fw.hostname ?? os.hostname(),
       labels: { ...(fw.labels ?? {}) },
       endpoint: fw.endpoint ?? "",

@@ -296,7 +296,8 @@ export class FrameworkSessions {
       agent.tasks.add(task.info.taskId);
       fw.tasks.add(task.info.taskId);
       const artifact = task.info.release ? this.core.releases?.artifactFor(task.info.release) : undefined;
-      runTasks.push({ frameworkId, task: task.info, artifact });
+      // The framework's user: the agent runs process tasks as it (docs/security.md).
+      runTasks.push({ frameworkId, task: task.info, artifact, user: fw.info.user });
     }
     // The tasks of one Accept go down the agent's stream in one message.
     agent.link.send({ batch: { runTasks, acks: [] } });

@@ -1,7 +1,7 @@
 // The master's durable registry in SQLite: agents, frameworks, tasks (latest state), cluster
 // events (bounded) and meta. Every multi-row change runs in one transaction; a master killed
 // with SIGKILL comes back from this file with its registry.
-import { mkdirSync } from "node:fs";
+import { chmodSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type Database from "better-sqlite3";
 import { openDatabase } from "../common/sqlite.js";
@@ -116,7 +116,10 @@ export class MasterStore {
   private readonly stmts;
 
   constructor(dataDir: string) {
-    mkdirSync(dataDir, { recursive: true });
+    // The registry and the cluster's identity are the master's alone: no one else on the host
+    // (a task included) may read them.
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    chmodSync(dataDir, 0o700);
     // NORMAL in WAL mode: a committed transaction survives a process crash (SIGKILL);
     // only an OS crash may lose the last transactions.
     this.db = openDatabase(join(dataDir, "master.db"), {

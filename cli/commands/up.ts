@@ -1,7 +1,7 @@
 // yardctl up: a whole cluster in one process (master, one agent, the batch framework),
 // for a laptop or a test. Ctrl-C stops the three cleanly and kills the agent's tasks.
 import { randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Command } from "commander";
@@ -25,7 +25,10 @@ const log = createLogger("up");
 /** Reads the token file of `home`, creating it (0600, random) on first start. */
 export function ensureTokenFile(home: string): string {
   const existing = readTokenFile(home);
-  if (existing) return existing;
+  if (existing) {
+    chmodSync(join(home, "token"), 0o600);
+    return existing;
+  }
   const token = randomBytes(24).toString("hex");
   writeFileSync(join(home, "token"), `${token}\n`, { mode: 0o600 });
   return token;
@@ -64,10 +67,15 @@ export function registerUp(program: Command): void {
       const mopts = masterOptions(layers, "");
       await assertPortFree(mopts.host!, mopts.port!, "--port");
       await assertPortFree(mopts.host!, mopts.httpPort!, "--http-port");
-      mkdirSync(home, { recursive: true, mode: 0o700 });
+      // Passable but not listable: tasks, which run as another user, reach their sandboxes
+      // under agent/ by path; everything else here is closed to them (0700 dirs, 0600 token).
+      mkdirSync(home, { recursive: true, mode: 0o711 });
+      chmodSync(home, 0o711);
       const token = resolveSettings(["token"], layers).token ?? ensureTokenFile(home);
-      for (const dir of ["master", "agent", "batch", "service"])
+      for (const dir of ["master", "agent", "batch", "service"]) {
         mkdirSync(join(home, dir), { recursive: true, mode: 0o700 });
+        if (dir !== "agent") chmodSync(join(home, dir), 0o700);
+      }
 
       const { startMaster } = await import("../../master/master-daemon.js");
       const master = await startMaster({ ...mopts, token, logger: createLogger("master") });

@@ -57,6 +57,7 @@ test("a task outlives an agent SIGKILL and the restarted agent reports how it en
   // The task ends only when the test says so (the file `go`), however slow the machine is.
   s.call.write({
     runTask: {
+      user: "",
       frameworkId: "fw",
       task: shellTask("c-task", "echo $$ > pid; until [ -e go ]; do sleep 0.05; done; echo done; exit 9"),
     },

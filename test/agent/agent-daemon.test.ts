@@ -86,7 +86,7 @@ describe("agent daemon", () => {
     await waitFor("agent id", () => agent.agentId() === "agent-1" || undefined);
     await waitFor("two heartbeats", () => master.all("heartbeat").length >= 2 || undefined);
 
-    s.call.write({ runTask: { frameworkId: FW, task: shellTask("d-ok", "echo hello") } });
+    s.call.write({ runTask: { user: "", frameworkId: FW, task: shellTask("d-ok", "echo hello") } });
     const running = await waitState(master, "d-ok", TaskState.TASK_RUNNING);
     const finished = await waitState(master, "d-ok", TaskState.TASK_FINISHED);
     assert.equal(finished.exitCode, 0);
@@ -103,7 +103,9 @@ describe("agent daemon", () => {
     const s = await master.waitStreams(1);
     assert.deepEqual(s.register.info?.executors, ["stub"]);
     assert.deepEqual(agent.executors(), ["stub"]);
-    s.call.write({ runTask: { frameworkId: FW, task: shellTask("d-stub", "exit 1", { executor: "stub" }) } });
+    s.call.write({
+      runTask: { user: "", frameworkId: FW, task: shellTask("d-stub", "exit 1", { executor: "stub" }) },
+    });
     await waitState(master, "d-stub", TaskState.TASK_RUNNING);
     s.call.write({ killTask: { taskId: "d-stub", frameworkId: FW, graceSeconds: 0 } });
     const killed = await waitState(master, "d-stub", TaskState.TASK_KILLED);
@@ -112,7 +114,11 @@ describe("agent daemon", () => {
     const ids = ["d-b1", "d-b2", "d-b3"];
     s.call.write({
       batch: {
-        runTasks: ids.map((id) => ({ frameworkId: FW, task: shellTask(id, "true", { executor: "stub" }) })),
+        runTasks: ids.map((id) => ({
+          user: "",
+          frameworkId: FW,
+          task: shellTask(id, "true", { executor: "stub" }),
+        })),
         acks: [],
       },
     });
@@ -123,7 +129,7 @@ describe("agent daemon", () => {
       `batches: ${JSON.stringify(s.batches)}`,
     );
     // The process executor was not built beside it.
-    s.call.write({ runTask: { frameworkId: FW, task: shellTask("d-proc", "true") } });
+    s.call.write({ runTask: { user: "", frameworkId: FW, task: shellTask("d-proc", "true") } });
     const failed = await waitState(master, "d-proc", TaskState.TASK_FAILED);
     assert.equal(failed.reason, Reason.LAUNCH_FAILED);
     assert.match(failed.message, /executor "process" is not available on this agent \(it has: stub\)/);
@@ -133,7 +139,7 @@ describe("agent daemon", () => {
     const { master, start } = await setup();
     await start();
     const s = await master.waitStreams(1);
-    s.call.write({ runTask: { frameworkId: FW, task: shellTask("d-retry", "exit 3") } });
+    s.call.write({ runTask: { user: "", frameworkId: FW, task: shellTask("d-retry", "exit 3") } });
     const failed = await waitState(master, "d-retry", TaskState.TASK_FAILED);
     assert.equal(failed.exitCode, 3);
     // Resent with the same uuids, RUNNING always before FAILED.
@@ -147,7 +153,7 @@ describe("agent daemon", () => {
     // The positive signal: a task launched after the acks (the agent handles its stream in
     // order) has its own update resent every cycle, oldest first; an update of d-retry still
     // pending would go out again before it in the same cycle.
-    s.call.write({ runTask: { frameworkId: FW, task: shellTask("d-probe", "sleep 30") } });
+    s.call.write({ runTask: { user: "", frameworkId: FW, task: shellTask("d-probe", "sleep 30") } });
     await waitFor(
       "two resends of d-probe's update",
       () => statusesOf(master, "d-probe").length >= 3 || undefined,
@@ -168,12 +174,12 @@ describe("agent daemon", () => {
     const { master, start } = await setup();
     await start();
     const s = await master.waitStreams(1);
-    s.call.write({ runTask: { frameworkId: FW } }); // no task: logged and ignored
+    s.call.write({ runTask: { user: "", frameworkId: FW } }); // no task: logged and ignored
     s.call.write({ ack: { taskId: "x", uuid: "not-pending", frameworkId: "" } });
     const info = shellTask("d-long", "echo line1; echo $PORT0; sleep 30", {
       resources: { cpus: 0.5, mem: 64, disk: 0, ports: [{ begin: 31003, end: 31003 }] },
     });
-    s.call.write({ runTask: { frameworkId: FW, task: info } });
+    s.call.write({ runTask: { user: "", frameworkId: FW, task: info } });
     const running = await waitState(master, "d-long", TaskState.TASK_RUNNING);
     s.call.write({ ack: { taskId: "d-long", uuid: running.uuid, frameworkId: "" } });
     await waitFor(
@@ -257,6 +263,7 @@ describe("agent daemon", () => {
     // The task ends when the test creates `go` in its sandbox, however slow the machine.
     s.call.write({
       runTask: {
+        user: "",
         frameworkId: FW,
         task: shellTask("d-survive", "until [ -e go ]; do sleep 0.05; done; exit 7"),
       },
@@ -297,7 +304,7 @@ describe("agent daemon", () => {
     const { master, start } = await setup();
     await start();
     const s = await master.waitStreams(1);
-    s.call.write({ runTask: { frameworkId: FW, task: shellTask("d-ended", "exit 3") } });
+    s.call.write({ runTask: { user: "", frameworkId: FW, task: shellTask("d-ended", "exit 3") } });
     await waitState(master, "d-ended", TaskState.TASK_FAILED);
     // Not acked: the master may not have it (it lost the stream first). The agent says so when
     // it registers again, so that the master waits for the update instead of calling the task gone.
@@ -321,7 +328,7 @@ describe("agent daemon", () => {
     await start();
     const s = await master.waitStreams(1);
     s.call.write({
-      runTask: { frameworkId: FW, task: shellTask("d-stale", "echo $$ > pid; exec sleep 30") },
+      runTask: { user: "", frameworkId: FW, task: shellTask("d-stale", "echo $$ > pid; exec sleep 30") },
     });
     const running = await waitState(master, "d-stale", TaskState.TASK_RUNNING);
     s.call.write({ ack: { taskId: "d-stale", uuid: running.uuid, frameworkId: "" } });
@@ -367,7 +374,7 @@ describe("agent daemon", () => {
     const s = await master.waitStreams(1);
     assert.equal(s.register.clusterId, "", "a new agent belongs to no cluster yet");
     s.call.write({
-      runTask: { frameworkId: FW, task: shellTask("d-wrong", "echo $$ > pid; exec sleep 30") },
+      runTask: { user: "", frameworkId: FW, task: shellTask("d-wrong", "echo $$ > pid; exec sleep 30") },
     });
     const running = await waitState(master, "d-wrong", TaskState.TASK_RUNNING);
     s.call.write({ ack: { taskId: "d-wrong", uuid: running.uuid, frameworkId: "" } });

@@ -54,6 +54,7 @@ describe("docker: agent-run command check (real engine)", { skip: skipUnlessEngi
     const id = "dh-cmd";
     s.call.write({
       runTask: {
+        user: "",
         frameworkId: FW,
         task: TaskInfo.fromPartial({
           taskId: id,

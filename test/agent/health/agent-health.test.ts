@@ -115,7 +115,7 @@ describe("agent-run health checks", () => {
       const s = await c.master.waitStreams(1);
       const id = `hc-${kind}`;
       const check = kind === "http" ? { kind, httpPath: "/ready" } : { kind };
-      s.call.write({ runTask: { frameworkId: FW, task: serverTask(id, port, check) } });
+      s.call.write({ runTask: { user: "", frameworkId: FW, task: serverTask(id, port, check) } });
 
       await c.untilUpdates(id, 2);
       await c.moreHits(id, 5); // checks that passed and sent nothing
@@ -153,6 +153,7 @@ describe("agent-run health checks", () => {
     const command = `printf x >> hits; test "$PORT0" = ${port} && test "$YARD_TASK_ID" = ${id} && test ! -e down`;
     s.call.write({
       runTask: {
+        user: "",
         frameworkId: FW,
         task: shellTask(id, "sleep 600", {
           resources: { cpus: 0.1, mem: 64, disk: 0, ports: [{ begin: port, end: port }] },
@@ -193,6 +194,7 @@ describe("agent-run health checks", () => {
     const id = "hc-bad";
     s.call.write({
       runTask: {
+        user: "",
         frameworkId: FW,
         task: shellTask(id, "sleep 600", {
           resources: { cpus: 0.1, mem: 64, disk: 0, ports: [] },

@@ -156,7 +156,14 @@ export interface RunTask {
     | TaskInfo
     | undefined;
   /** Set by the master when task.release names a release: what to fetch before launching. */
-  artifact?: FetchArtifact | undefined;
+  artifact?:
+    | FetchArtifact
+    | undefined;
+  /**
+   * The framework's user (FrameworkInfo.user): the user a process task runs as. Empty: the
+   * agent's default task user. Docker tasks ignore it (their image or spec says the user).
+   */
+  user: string;
 }
 
 export interface KillTask {
@@ -1782,7 +1789,7 @@ export const Refused: MessageFns<Refused> = {
 };
 
 function createBaseRunTask(): RunTask {
-  return { frameworkId: "", task: undefined, artifact: undefined };
+  return { frameworkId: "", task: undefined, artifact: undefined, user: "" };
 }
 
 export const RunTask: MessageFns<RunTask> = {
@@ -1795,6 +1802,9 @@ export const RunTask: MessageFns<RunTask> = {
     }
     if (message.artifact !== undefined) {
       FetchArtifact.encode(message.artifact, writer.uint32(26).fork()).join();
+    }
+    if (message.user !== "") {
+      writer.uint32(34).string(message.user);
     }
     return writer;
   },
@@ -1836,6 +1846,14 @@ export const RunTask: MessageFns<RunTask> = {
             message.artifact = FetchArtifact.decode(reader, reader.uint32());
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.user = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1857,6 +1875,7 @@ export const RunTask: MessageFns<RunTask> = {
         : "",
       task: isSet(object.task) ? TaskInfo.fromJSON(object.task) : undefined,
       artifact: isSet(object.artifact) ? FetchArtifact.fromJSON(object.artifact) : undefined,
+      user: isSet(object.user) ? globalThis.String(object.user) : "",
     };
   },
 
@@ -1871,6 +1890,9 @@ export const RunTask: MessageFns<RunTask> = {
     if (message.artifact !== undefined) {
       obj.artifact = FetchArtifact.toJSON(message.artifact);
     }
+    if (message.user !== "") {
+      obj.user = message.user;
+    }
     return obj;
   },
 
@@ -1884,6 +1906,7 @@ export const RunTask: MessageFns<RunTask> = {
     message.artifact = (object.artifact !== undefined && object.artifact !== null)
       ? FetchArtifact.fromPartial(object.artifact)
       : undefined;
+    message.user = object.user ?? "";
     return message;
   },
 };
