@@ -33,6 +33,7 @@ export function createProcessExecutor(
   return new ProcessExecutor(events, {
     dataDir: o.dataDir,
     cgroups: new CgroupManager(support, log),
+    users: o.users,
     logger: log,
   });
 }

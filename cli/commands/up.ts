@@ -1,7 +1,7 @@
 // yardctl up: a whole cluster in one process (master, one agent, the batch framework),
 // for a laptop or a test. Ctrl-C stops the three cleanly and kills the agent's tasks.
 import { randomBytes } from "node:crypto";
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Command } from "commander";
@@ -25,10 +25,7 @@ const log = createLogger("up");
 /** Reads the token file of `home`, creating it (0600, random) on first start. */
 export function ensureTokenFile(home: string): string {
   const existing = readTokenFile(home);
-  if (existing) {
-    chmodSync(join(home, "token"), 0o600);
-    return existing;
-  }
+  if (existing) return existing;
   const token = randomBytes(24).toString("hex");
   writeFileSync(join(home, "token"), `${token}\n`, { mode: 0o600 });
   return token;
@@ -71,6 +68,8 @@ export function registerUp(program: Command): void {
       // under agent/ by path; everything else here is closed to them (0700 dirs, 0600 token).
       mkdirSync(home, { recursive: true, mode: 0o711 });
       chmodSync(home, 0o711);
+      // Also when the token comes from elsewhere (flag, env): a token file here is a secret.
+      if (existsSync(join(home, "token"))) chmodSync(join(home, "token"), 0o600);
       const token = resolveSettings(["token"], layers).token ?? ensureTokenFile(home);
       for (const dir of ["master", "agent", "batch", "service"]) {
         mkdirSync(join(home, dir), { recursive: true, mode: 0o700 });
