@@ -7,7 +7,16 @@
 // the host lacks, gets TASK_FAILED naming the user.
 import assert from "node:assert/strict";
 import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  lstatSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -149,6 +158,28 @@ describe("process tasks run unprivileged (yardctl up as root)", { skip: rootSkip
     assert.equal(statSync(join(home, "token")).mode & 0o777, 0o600, "up closed the token file");
     assert.equal(statSync(join(home, "master")).mode & 0o777, 0o700);
     assert.equal(statSync(join(home, "agent", "agent.db")).mode & 0o777, 0o600);
+  });
+
+  test("a task that swaps its log file for a link cannot make the agent ship the checkpoint as its logs", async () => {
+    const r = await yardctl(["run", "--", "sh", "-c", "echo before; rm stdout; ln -s ../../agent.db stdout"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, "before\n");
+    const tasks = JSON.parse((await yardctl(["get", "tasks", "--all", "-o", "json"])).stdout).tasks as {
+      info: { taskId: string };
+    }[];
+    const taskId = tasks
+      .map((t) => t.info.taskId)
+      .find((id) => {
+        const out = join(home, "agent", "sandboxes", id, "stdout");
+        return existsSync(out) && lstatSync(out).isSymbolicLink();
+      });
+    assert.ok(taskId, "the task left its stdout as a link");
+    // Followed, the link would give the checkpoint, a SQLite file.
+    assert.match(readFileSync(join(home, "agent", "agent.db"), "latin1"), /^SQLite format 3/);
+    const logs = await yardctl(["logs", taskId]);
+    assert.notEqual(logs.code, 0, logs.stdout);
+    assert.doesNotMatch(logs.stdout, /SQLite/);
+    assert.match(logs.stderr, /not a regular file/);
   });
 
   /** Subscribes a framework with `user`, launches one task and returns its terminal status. */
