@@ -1,6 +1,8 @@
 // The public API of the Yard framework SDK (`yard/framework-sdk`). Frameworks import only
 // from here; everything else in the repository is internal.
 export { AccessReviewer, type AccessReviewerOptions, type ReviewedCall } from "./access-review.js";
+// What AccessReviewer.require rejects with; a gRPC handler maps them with their `code`.
+export { PermissionDeniedError, UnauthenticatedError, UnavailableError } from "../common/errors.js";
 export { type BackoffOptions, backoffDelay, RetryBackoff } from "./backoff.js";
 export type { DriverEvent, DriverEventMap, DriverEventName, DriverListener } from "./driver-events.js";
 export {

@@ -1,7 +1,9 @@
 // Who a caller is, from what it presented: per-principal tokens by their sha256, the legacy
 // cluster token, and nothing at all (only a development master accepts that).
 import assert from "node:assert/strict";
+import { X509Certificate } from "node:crypto";
 import { describe, test } from "node:test";
+import { createCa, issueCertificate } from "../../../common/pki.js";
 import { UnauthenticatedError } from "../../../common/errors.js";
 import { Authenticator, sha256Hex } from "../../../master/auth/authenticate.js";
 import { DEFAULT_POLICY, type Policy } from "../../../master/auth/policy.js";
@@ -48,6 +50,34 @@ describe("Authenticator", () => {
       groups: ["admin"],
       via: "insecure",
     });
+  });
+
+  test("a forwarded certificate (ReviewAccess) is checked against the cluster CA: issuer and validity", () => {
+    const ca = createCa();
+    const der = (pem: string) => new X509Certificate(pem).raw;
+    const a = new Authenticator({ policy, open: false, ca: new X509Certificate(ca.cert) });
+    const alice = issueCertificate(ca, { kind: "operator", name: "alice", groups: ["deployer", "viewer"] });
+    assert.deepEqual(a.authenticate({ certificate: der(alice.cert), certificateVerified: false }), {
+      name: "alice",
+      kind: "operator",
+      groups: ["deployer", "viewer"],
+      via: "certificate",
+    });
+    const foreign = issueCertificate(createCa(), { kind: "operator", name: "alice", groups: ["admin"] });
+    assert.throws(
+      () => a.authenticate({ certificate: der(foreign.cert), certificateVerified: false }),
+      /not issued by the cluster CA/,
+    );
+    const expired = issueCertificate(ca, {
+      kind: "operator",
+      name: "alice",
+      notBefore: new Date(Date.now() - 2 * 86_400_000),
+      notAfter: new Date(Date.now() - 86_400_000),
+    });
+    assert.throws(
+      () => a.authenticate({ certificate: der(expired.cert), certificateVerified: false }),
+      /is not valid now/,
+    );
   });
 
   test("a forwarded certificate needs a CA to be checked against", () => {
