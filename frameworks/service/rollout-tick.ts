@@ -29,6 +29,7 @@ export class RolloutTick implements TickTrigger {
   private readonly staging = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private soon: NodeJS.Immediate | undefined;
+  private ticked = false;
   /** A tick at the moment the next instance becomes ready, so steps do not wait for the period. */
   private wake: { at: number; timer: NodeJS.Timeout } | undefined;
 
@@ -102,6 +103,15 @@ export class RolloutTick implements TickTrigger {
       });
     }
     state.book.flush();
+    if (!this.ticked) {
+      // Operators (and tests) learn when a restarted framework resumes planning, and whether it
+      // did so before hearing from the master; what it decided is stored by now.
+      this.ticked = true;
+      state.log.info("first tick after start", {
+        apps: state.book.apps.size,
+        subscribed: state.driver?.session !== undefined,
+      });
+    }
     this.syncInterest();
     const pinning = this.pins.sync(state.driver?.frameworkId, pinnedReleases(state.book));
     if (pinning) state.track(pinning);
