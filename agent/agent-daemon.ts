@@ -26,10 +26,11 @@ import { StatusUpdates } from "./status-updates.js";
 import { TaskLauncher } from "./task-launcher.js";
 import { recoverTasks } from "./task-recovery.js";
 import { TaskUsers } from "./task-user.js";
+import { chooseTransport, INSECURE_WARNING, type TlsMaterial, type TransportChoice } from "../common/tls.js";
 
 export const AGENT_VERSION = "0.1.0";
 
-export interface AgentOptions {
+export interface AgentOptions extends TransportChoice {
   master: string;
   dataDir: string;
   token?: string;
@@ -117,6 +118,8 @@ export async function startAgent(opts: AgentOptions, components: AgentComponents
 class AgentDaemon {
   id: string | undefined;
   private readonly log: Logger;
+  /** TLS material towards the master and its tracker; null with --insecure. */
+  private readonly tls: TlsMaterial | null;
   private readonly checkpoint: Checkpoint;
   private readonly executors = new Map<string, Executor>();
   private readonly tasks: TaskTable = new Map();
@@ -142,6 +145,8 @@ class AgentDaemon {
     private readonly components: AgentComponents = {},
   ) {
     this.log = opts.logger ?? createLogger("agent");
+    this.tls = chooseTransport(opts, "agent");
+    if (!this.tls) this.log.warn(INSECURE_WARNING);
     if (!opts.master) throw new Error("master: an address host:port is required");
     if (!opts.dataDir) throw new Error("dataDir: a directory is required");
     for (const name of [
@@ -212,6 +217,7 @@ class AgentDaemon {
     this.connection = new MasterConnection({
       address: opts.master,
       token: opts.token,
+      tls: this.tls,
       logger: this.log,
       register: () => this.buildRegister(),
       conditions: () => this.pressure.conditions(),
@@ -535,6 +541,7 @@ class AgentDaemon {
         downloadRate: o.downloadRate,
         peerPort: o.peerPort,
         listenHost: o.peerHost,
+        tls: this.tls,
         dockerHost: docker,
         dockerLoadTimeoutMs: o.dockerLoadTimeoutMs,
         tarTimeoutMs: o.tarTimeoutMs,

@@ -4,8 +4,9 @@
 import type { ClientDuplexStream, StatusObject } from "@grpc/grpc-js";
 import { authMetadata } from "../common/auth.js";
 import { errorMessage } from "../common/errors.js";
-import { CHANNEL_OPTIONS, insecureChannel } from "../common/grpc.js";
+import { CHANNEL_OPTIONS } from "../common/grpc.js";
 import type { Logger } from "../common/logger.js";
+import { channelCredentials, type TlsMaterial } from "../common/tls.js";
 import {
   type AgentMessage,
   AgentServiceClient,
@@ -21,6 +22,8 @@ import { Backoff } from "./backoff.js";
 export interface MasterConnectionInit {
   address: string;
   token?: string;
+  /** The agent's TLS material (the master must present a master certificate); null = plaintext. */
+  tls: TlsMaterial | null;
   logger: Logger;
   /** Built afresh for every attempt: the agent's id and tasks change between attempts. */
   register: () => Register;
@@ -52,7 +55,11 @@ export class MasterConnection {
   private statuses: StatusUpdate[] = [];
 
   constructor(private readonly init: MasterConnectionInit) {
-    this.client = new AgentServiceClient(init.address, insecureChannel(), CHANNEL_OPTIONS);
+    this.client = new AgentServiceClient(
+      init.address,
+      channelCredentials(init.tls, { serverKind: "master" }),
+      CHANNEL_OPTIONS,
+    );
     this.backoff = init.backoff ?? new Backoff();
   }
 

@@ -9,7 +9,8 @@ import {
   status as GrpcStatus,
 } from "@grpc/grpc-js";
 import { authMetadata } from "../common/auth.js";
-import { CHANNEL_OPTIONS, insecureChannel, unary } from "../common/grpc.js";
+import { CHANNEL_OPTIONS, unary } from "../common/grpc.js";
+import { channelCredentials, type TlsMaterial } from "../common/tls.js";
 import {
   BatchServiceClient,
   type GetJobRequest,
@@ -40,6 +41,8 @@ export const UNARY_DEADLINE_MS = 5_000;
 export interface ClientTarget {
   address: string;
   token?: string;
+  /** The operator's TLS material; null = plaintext (--insecure). */
+  tls: TlsMaterial | null;
 }
 
 type UnaryFn<Req, Res> = (
@@ -111,7 +114,11 @@ abstract class BaseClient<C extends Client> {
 export class OperatorClient extends BaseClient<OperatorServiceClient> {
   constructor(target: ClientTarget) {
     super(
-      new OperatorServiceClient(target.address, insecureChannel(), CHANNEL_OPTIONS),
+      new OperatorServiceClient(
+        target.address,
+        channelCredentials(target.tls, { serverKind: "master" }),
+        CHANNEL_OPTIONS,
+      ),
       target,
       "the master",
     );
@@ -147,7 +154,11 @@ export class OperatorClient extends BaseClient<OperatorServiceClient> {
 export class BatchClient extends BaseClient<BatchServiceClient> {
   constructor(target: ClientTarget) {
     super(
-      new BatchServiceClient(target.address, insecureChannel(), CHANNEL_OPTIONS),
+      new BatchServiceClient(
+        target.address,
+        channelCredentials(target.tls, { serverKind: "framework" }),
+        CHANNEL_OPTIONS,
+      ),
       target,
       "the batch framework",
     );

@@ -100,6 +100,14 @@ export const SETTINGS = {
   finishedJobsMaxAge: { parse: p.positive } as SettingSpec<number>,
   // Master: how often stored releases are verified at rest, in seconds (docs/releases.md).
   releaseVerifyInterval: { parse: p.positive } as SettingSpec<number>,
+  // Every daemon and client: transport security (docs/security.md). The TLS directory holds
+  // ca.crt and <name>.crt/.key; explicit files win over it.
+  tlsDir: { parse: p.text } as SettingSpec<string>,
+  tlsName: { parse: p.text } as SettingSpec<string>,
+  tlsCa: { parse: p.text } as SettingSpec<string>,
+  tlsCert: { parse: p.text } as SettingSpec<string>,
+  tlsKey: { parse: p.text } as SettingSpec<string>,
+  insecure: { parse: p.bool } as SettingSpec<boolean>,
 } satisfies Record<string, SettingSpec<unknown>>;
 
 export type SettingKey = keyof typeof SETTINGS;

@@ -6,6 +6,7 @@ import { join, resolve } from "node:path";
 import type { ClientTarget } from "./clients.js";
 import { type Layers, parseConfigText, resolveSettings } from "./config.js";
 import { UsageError } from "./errors.js";
+import { resolveTransport } from "./transport.js";
 
 /** Options every client command takes (commander's camelCase keys). */
 export interface GlobalFlags {
@@ -76,5 +77,6 @@ export function resolveToken(layers: Layers): string | undefined {
 export function clientTarget(flags: GlobalFlags & Record<string, unknown>): ClientTarget {
   const layers = loadLayers(flags);
   const { master } = resolveSettings(["master"], layers);
-  return { address: master!, token: resolveToken(layers) };
+  const transport = resolveTransport(layers, "admin", "operator --group admin");
+  return { address: master!, token: resolveToken(layers), tls: transport.tls ?? null };
 }

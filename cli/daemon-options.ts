@@ -10,6 +10,7 @@ import type { MasterOptions } from "../master/master-daemon.js";
 import { type Layers, resolveSetting, resolveSettings, type SettingSpec } from "./config.js";
 import * as p from "./parse.js";
 import { resolveHome, resolveToken } from "./context.js";
+import { resolveTransport } from "./transport.js";
 
 /** Seconds from a setting to milliseconds in the daemons' options. */
 function seconds(s: number | undefined): number | undefined {
@@ -64,6 +65,7 @@ export function masterOptions(layers: Layers, token = resolveToken(layers)): Mas
     layers,
   );
   return {
+    ...resolveTransport(layers, "master", "master"),
     dataDir: masterDir(resolveHome(layers)),
     aclFile: s.aclFile,
     host: s.host,
@@ -114,6 +116,7 @@ export function agentOptions(layers: Layers, token = resolveToken(layers), maste
     layers,
   );
   return {
+    ...resolveTransport(layers, "agent", "agent"),
     master: master ?? s.master!,
     dataDir: agentDir(resolveHome(layers)),
     token,
@@ -152,6 +155,7 @@ export function batchOptions(
     layers,
   );
   return {
+    ...resolveTransport(layers, "batch", "framework"),
     master: master ?? s.master!,
     token,
     dataDir: batchDir(resolveHome(layers)),
@@ -181,6 +185,7 @@ export function serviceOptions(
 ): ServiceFrameworkOptions {
   const s = resolveSettings(["master", "shutdownGrace"], layers);
   return {
+    ...resolveTransport(layers, "service", "framework"),
     master: master ?? s.master!,
     token,
     dataDir: serviceDir(resolveHome(layers)),

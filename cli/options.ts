@@ -1,10 +1,11 @@
 // Flags shared by commands, declared once so that help texts agree.
 import type { Command } from "commander";
 import { ALLOW_ROOT_TASKS_FLAG, ALLOW_ROOT_TASKS_HELP } from "./daemon-options.js";
+import { addTlsOptions } from "./transport.js";
 
 /** --master, --token, --config: on every command that talks to the master. */
 export function addClientOptions(cmd: Command): Command {
-  return cmd
+  return addTlsOptions(cmd, "admin")
     .option("--master <host:port>", "the master's gRPC address (env YARD_MASTER; default 127.0.0.1:7070)")
     .option(
       "--token <token>",

@@ -27,6 +27,15 @@ export const text: Parser<string> = (raw) => {
   return s;
 };
 
+/** true/false, yes/no, 1/0 (a flag without a value is true). */
+export const bool: Parser<boolean> = (raw) => {
+  if (typeof raw === "boolean") return raw;
+  const s = String(raw).trim().toLowerCase();
+  if (["true", "yes", "1"].includes(s)) return true;
+  if (["false", "no", "0"].includes(s)) return false;
+  throw new ValueError("is not true or false");
+};
+
 export const number: Parser<number> = (raw) => {
   const s = scalarText(raw);
   const n = Number(s);

@@ -1,6 +1,7 @@
 // The yardctl command tree. Kept apart from the entry point so that tests can build it.
 import { Command } from "commander";
 import { registerApps } from "./commands/apps.js";
+import { registerCerts } from "./commands/certs.js";
 import { registerDaemons } from "./commands/daemons.js";
 import { registerDeploy } from "./commands/deploy.js";
 import { registerDrain } from "./commands/drain.js";
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerEvents(program);
   registerRelease(program);
   registerToken(program);
+  registerCerts(program);
   registerVersion(program);
   return program;
 }

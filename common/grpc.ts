@@ -1,5 +1,5 @@
 // gRPC plumbing shared by daemons and clients: channel options, server start, calls as promises.
-import { type ChannelOptions, credentials, type Server, ServerCredentials } from "@grpc/grpc-js";
+import { type ChannelOptions, credentials, type Server, type ServerCredentials } from "@grpc/grpc-js";
 import { LIMITS } from "./limits.js";
 
 /** Keepalives so that a dead peer is noticed in seconds, not at the TCP timeout. */
@@ -31,14 +31,23 @@ export function serverOptions(maxReceiveBytes: number): ChannelOptions {
 /** The master's server options (common/limits.ts, masterReceiveBytes). */
 export const SERVER_OPTIONS: ChannelOptions = serverOptions(LIMITS.masterReceiveBytes);
 
+/** Plaintext channel credentials: only for peers started with --insecure (common/tls.ts). */
 export function insecureChannel() {
   return credentials.createInsecure();
 }
 
-/** Binds `server` to host:port (port 0 = a free one) and resolves the port it got. */
-export function bindServer(server: Server, host: string, port: number): Promise<number> {
+/**
+ * Binds `server` to host:port (port 0 = a free one) with `creds` (common/tls.ts
+ * serverCredentials) and resolves the port it got.
+ */
+export function bindServer(
+  server: Server,
+  host: string,
+  port: number,
+  creds: ServerCredentials,
+): Promise<number> {
   return new Promise((resolve, reject) => {
-    server.bindAsync(`${host}:${port}`, ServerCredentials.createInsecure(), (err, bound) => {
+    server.bindAsync(`${host}:${port}`, creds, (err, bound) => {
       if (err) reject(err);
       else resolve(bound);
     });

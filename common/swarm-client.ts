@@ -4,6 +4,8 @@
 // each torrent (the master's). Its TCP listener binds to `listenHost` when given, since
 // webtorrent itself has no option for the listen address.
 import net from "node:net";
+import { clusterDispatcher } from "./cluster-fetch.js";
+import type { TlsMaterial } from "./tls.js";
 
 export interface Wire {
   peerId: string;
@@ -92,6 +94,11 @@ export interface SwarmClientOptions {
   uploadLimit?: number;
   downloadLimit?: number;
   maxConns?: number;
+  /**
+   * The cluster's TLS material: announces to the master's HTTPS tracker trust the cluster CA
+   * and present this certificate. Null or unset: plain HTTP trackers only (--insecure).
+   */
+  tls?: TlsMaterial | null;
 }
 
 type WebTorrentCtor = new (opts: Record<string, unknown>) => SwarmClient;
@@ -123,6 +130,7 @@ export async function createSwarmClient(opts: SwarmClientOptions = {}): Promise<
     uploadLimit: limit(opts.uploadLimit),
     downloadLimit: limit(opts.downloadLimit),
     maxConns: opts.maxConns ?? 55,
+    ...(opts.tls ? { tracker: { proxyOpts: { httpsAgent: await clusterDispatcher(opts.tls) } } } : {}),
   };
   let client: SwarmClient;
   const host = opts.listenHost;

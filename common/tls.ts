@@ -214,3 +214,34 @@ export function httpsServerOptions(m: TlsMaterial): SecureContextOptions & {
 export function httpsClientOptions(m: TlsMaterial): { ca: Buffer; cert: Buffer; key: Buffer } {
   return { ca: m.ca, cert: m.cert, key: m.key };
 }
+
+/**
+ * How a daemon or client was told to connect: TLS material, or an explicit `insecure: true`.
+ * Neither is an error (chooseTransport): there is no silent plaintext.
+ */
+export interface TransportChoice {
+  tls?: TlsMaterial;
+  insecure?: boolean;
+}
+
+/** Thrown when neither TLS material nor `insecure: true` was given. */
+export class NoTransportError extends Error {
+  override readonly name = "NoTransportError";
+  constructor(readonly who: string) {
+    super(
+      `${who}: no TLS material and not insecure; create certificates with "yardctl certs init" and "yardctl certs issue" and pass them (--tls-dir, or tls: in code), or pass --insecure (insecure: true) for development`,
+    );
+  }
+}
+
+/** The material `o` chose, or null for plaintext when it said `insecure: true`. */
+export function chooseTransport(o: TransportChoice, who: string): TlsMaterial | null {
+  if (o.tls) return o.tls;
+  if (o.insecure === true) return null;
+  throw new NoTransportError(who);
+}
+
+/** The URL scheme of the HTTP port for `m`. */
+export function httpScheme(m: TlsMaterial | null): "https" | "http" {
+  return m ? "https" : "http";
+}

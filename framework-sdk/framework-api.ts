@@ -5,9 +5,12 @@ import fs from "node:fs";
 import { Server } from "@grpc/grpc-js";
 import { bindServer, serverOptions } from "../common/grpc.js";
 import { LIMITS } from "../common/limits.js";
+import { createLogger } from "../common/logger.js";
+import { chooseTransport, INSECURE_WARNING, serverCredentials, type TransportChoice } from "../common/tls.js";
 import { SdkArgumentError } from "./errors.js";
 
-export interface FrameworkApiOptions {
+/** `tls` (clients must present a certificate of the cluster CA) or an explicit `insecure: true`. */
+export interface FrameworkApiOptions extends TransportChoice {
   /** host:port of the master. */
   master: string;
   /** The framework's own state lives here. */
@@ -34,9 +37,16 @@ export async function listenForFrameworkApi(opts: FrameworkApiOptions): Promise<
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new SdkArgumentError("port", `${port} is not a port number`);
   }
+  let tls: ReturnType<typeof chooseTransport>;
+  try {
+    tls = chooseTransport(opts, "framework API");
+  } catch (err) {
+    throw new SdkArgumentError("tls", (err as Error).message);
+  }
+  if (!tls) createLogger("framework-api").warn(INSECURE_WARNING);
   const host = opts.host ?? "127.0.0.1";
   fs.mkdirSync(opts.dataDir, { recursive: true });
   const server = new Server(serverOptions(opts.maxReceiveBytes ?? LIMITS.frameworkApiReceiveBytes));
-  const bound = await bindServer(server, host, port);
+  const bound = await bindServer(server, host, port, serverCredentials(tls));
   return { server, endpoint: `${host}:${bound}` };
 }

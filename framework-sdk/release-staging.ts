@@ -10,7 +10,13 @@
 // ReleaseService method), a staging that ended with a failed agent a StagingFailedError.
 import type { ClientReadableStream, Metadata } from "@grpc/grpc-js";
 import { authMetadata } from "../common/auth.js";
-import { CHANNEL_OPTIONS, insecureChannel, unary } from "../common/grpc.js";
+import { CHANNEL_OPTIONS, unary } from "../common/grpc.js";
+import {
+  channelCredentials,
+  chooseTransport,
+  type TlsMaterial,
+  type TransportChoice,
+} from "../common/tls.js";
 import { createLogger, type Logger } from "../common/logger.js";
 import {
   type AgentFetch,
@@ -69,7 +75,8 @@ export interface StageProgress {
   failed: boolean;
 }
 
-export interface ReleaseStagingOptions {
+/** Transport: `tls` or `insecure: true`, else the driver's (SchedulerDriver.transport). */
+export interface ReleaseStagingOptions extends TransportChoice {
   /** host:port of the master's gRPC endpoint (the driver's). */
   master: string;
   /** Shared secret of the cluster (the driver's). */
@@ -77,7 +84,11 @@ export interface ReleaseStagingOptions {
   /** Deadline of each unary call, default 30 s. */
   callDeadlineMs?: number;
   /** The driver whose framework id setPins() pins for; needed by setPins() only. */
-  driver?: { readonly frameworkId: string | undefined; readonly session?: string };
+  driver?: {
+    readonly frameworkId: string | undefined;
+    readonly session?: string;
+    readonly transport?: TransportChoice;
+  };
   logger?: Logger;
 }
 
@@ -153,7 +164,20 @@ export class ReleaseStaging {
       throw new SdkArgumentError("callDeadlineMs", `${deadline} is not a positive number`);
     }
     this.log = opts.logger ?? createLogger("framework-sdk.releases");
-    this.client = new ReleaseServiceClient(opts.master, insecureChannel(), CHANNEL_OPTIONS);
+    let tls: TlsMaterial | null;
+    try {
+      tls = chooseTransport(
+        opts.tls || opts.insecure ? opts : (opts.driver?.transport ?? {}),
+        "ReleaseStaging",
+      );
+    } catch (err) {
+      throw new SdkArgumentError("tls", (err as Error).message);
+    }
+    this.client = new ReleaseServiceClient(
+      opts.master,
+      channelCredentials(tls, { serverKind: "master" }),
+      CHANNEL_OPTIONS,
+    );
   }
 
   /**

@@ -10,8 +10,15 @@ import { EventEmitter } from "node:events";
 import os from "node:os";
 import type { ClientReadableStream } from "@grpc/grpc-js";
 import { authMetadata } from "../common/auth.js";
-import { CHANNEL_OPTIONS, insecureChannel, unary } from "../common/grpc.js";
+import { CHANNEL_OPTIONS, unary } from "../common/grpc.js";
 import { createLogger, type Logger } from "../common/logger.js";
+import {
+  channelCredentials,
+  chooseTransport,
+  INSECURE_WARNING,
+  type TlsMaterial,
+  type TransportChoice,
+} from "../common/tls.js";
 import type { Filters, FrameworkInfo, Offer, TaskInfo, TaskStatus } from "../proto/gen/yard/v1/common.js";
 import {
   type Event,
@@ -63,7 +70,12 @@ export interface FrameworkOptions {
   hostname?: string;
 }
 
-export interface SchedulerDriverOptions {
+/**
+ * `tls`: the framework's certificate (kind framework) and the cluster CA; the master must
+ * present a master certificate. Or `insecure: true` for a master started with --insecure.
+ * Neither is an SdkArgumentError: there is no silent plaintext.
+ */
+export interface SchedulerDriverOptions extends TransportChoice {
   /** host:port of the master's gRPC endpoint, e.g. "127.0.0.1:7070". */
   master: string;
   framework: FrameworkOptions;
@@ -82,6 +94,7 @@ type StreamEnd = { subscribed: boolean; error: unknown };
 
 export class SchedulerDriver extends EventEmitter {
   private readonly client: SchedulerServiceClient;
+  private readonly tls: TlsMaterial | null;
   private readonly log: Logger;
   private readonly autoAcknowledge: boolean;
   private readonly info: FrameworkInfo;
@@ -122,6 +135,11 @@ export class SchedulerDriver extends EventEmitter {
         `${failover} is not a non-negative number`,
       );
     }
+    try {
+      this.tls = chooseTransport(opts, "SchedulerDriver");
+    } catch (err) {
+      throw new SdkArgumentError("tls", (err as Error).message);
+    }
     this.log = opts.logger ?? createLogger("framework-sdk");
     this.autoAcknowledge = opts.autoAcknowledge ?? true;
     this.id = fw.id || undefined;
@@ -136,7 +154,16 @@ export class SchedulerDriver extends EventEmitter {
       labels: { ...(fw.labels ?? {}) },
       endpoint: fw.endpoint ?? "",
     };
-    this.client = new SchedulerServiceClient(opts.master, insecureChannel(), CHANNEL_OPTIONS);
+    this.client = new SchedulerServiceClient(
+      opts.master,
+      channelCredentials(this.tls, { serverKind: "master" }),
+      CHANNEL_OPTIONS,
+    );
+  }
+
+  /** The transport this driver uses, for other clients of the same framework (ReleaseStaging). */
+  get transport(): TransportChoice {
+    return this.tls ? { tls: this.tls } : { insecure: true };
   }
 
   /** The framework id, once the master gave one (or the one passed to fail over). */
@@ -189,6 +216,7 @@ export class SchedulerDriver extends EventEmitter {
   start(): Promise<string> {
     if (this.state !== "new") return Promise.reject(new Error("SchedulerDriver.start() may be called once"));
     this.state = "running";
+    if (!this.tls) this.log.warn(INSECURE_WARNING);
     const subscribed = new Promise<string>((resolve, reject) => {
       this.startWaiter = { resolve, reject };
     });

@@ -1,10 +1,12 @@
-// The master's HTTP port: /healthz, Prometheus /metrics and the BitTorrent tracker
+// The master's HTTP(S) port: /healthz, Prometheus /metrics and the BitTorrent tracker
 // (/announce, /scrape); later the web UI.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { TLSSocket } from "node:tls";
 import { UnauthenticatedError } from "../common/errors.js";
 import type { AccessControl } from "./auth/access.js";
 import { bearerOfHeader } from "./auth/authenticate.js";
+import { createServer as createHttpsServer } from "node:https";
+import { httpsServerOptions, type TlsMaterial } from "../common/tls.js";
 import type { Master } from "./master.js";
 
 /** The tracker's side of the HTTP port (master/releases/release-tracker.ts). */
@@ -13,8 +15,17 @@ export interface TrackerRoute {
   handle(req: IncomingMessage, res: ServerResponse): void;
 }
 
-export function createHttpServer(master: Master, access: AccessControl, tracker?: TrackerRoute): Server {
-  return createServer((req, res) => {
+/**
+ * HTTPS with `tls` (a client certificate is requested, not required: outside BitTorrent
+ * clients and Prometheus have none, so each endpoint decides whom it serves), else HTTP.
+ */
+export function createHttpServer(
+  master: Master,
+  access: AccessControl,
+  tracker?: TrackerRoute,
+  tls?: TlsMaterial | null,
+): Server {
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? "/").split("?")[0] ?? "/";
     if (tracker?.handles(path)) {
       tracker.handle(req, res);
@@ -30,7 +41,11 @@ export function createHttpServer(master: Master, access: AccessControl, tracker?
       return;
     }
     res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
-  });
+  };
+  // An https.Server is a tls.Server, not an http.Server, but offers the same listen/close API.
+  return tls
+    ? (createHttpsServer(httpsServerOptions(tls), handler) as unknown as Server)
+    : createServer(handler);
 }
 
 /**

@@ -7,6 +7,13 @@ import { join } from "node:path";
 import { Server } from "@grpc/grpc-js";
 import { bindServer, SERVER_OPTIONS } from "../common/grpc.js";
 import { shutdownServer, stopStep } from "../common/shutdown.js";
+import {
+  chooseTransport,
+  httpScheme,
+  INSECURE_WARNING,
+  serverCredentials,
+  type TransportChoice,
+} from "../common/tls.js";
 import { createLogger, type Logger } from "../common/logger.js";
 import { AgentServiceService } from "../proto/gen/yard/v1/agent.js";
 import { OperatorServiceService } from "../proto/gen/yard/v1/operator.js";
@@ -28,7 +35,7 @@ import { MasterStore } from "./master-store.js";
 import { ReleaseManager } from "./releases/release-manager.js";
 import { ReleaseTracker } from "./releases/release-tracker.js";
 
-export interface MasterOptions extends Partial<MasterConfig> {
+export interface MasterOptions extends Partial<MasterConfig>, TransportChoice {
   dataDir: string;
   /** Address to listen on; 127.0.0.1 by default. */
   host?: string;
@@ -77,6 +84,8 @@ export interface MasterHandle {
 export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   const log = opts.logger ?? createLogger("master");
   const host = opts.host ?? "127.0.0.1";
+  const tls = chooseTransport(opts, "master");
+  if (!tls) log.warn(INSECURE_WARNING);
   const config: MasterConfig = { ...DEFAULT_MASTER_CONFIG };
   for (const key of Object.keys(DEFAULT_MASTER_CONFIG) as (keyof MasterConfig)[]) {
     if (opts[key] !== undefined) (config as any)[key] = opts[key];
@@ -140,7 +149,7 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
       { store, cluster: master, logger: opts.logger ?? createLogger("master.releases"), tracker },
       {
         dataDir: opts.dataDir,
-        seeder: { listenHost: host, peerPort: opts.peerPort, uploadLimit: opts.seedUploadLimit },
+        seeder: { listenHost: host, peerPort: opts.peerPort, uploadLimit: opts.seedUploadLimit, tls },
         verifyIntervalMs: opts.releaseVerifyIntervalMs,
       },
     );
@@ -163,10 +172,10 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
       master.streams,
     ),
   );
-  const http = createHttpServer(master, access, tracker);
+  const http = createHttpServer(master, access, tracker, tls);
   let grpcPort: number;
   try {
-    grpcPort = await bindServer(server, host, opts.port ?? 7070);
+    grpcPort = await bindServer(server, host, opts.port ?? 7070, serverCredentials(tls));
   } catch (err) {
     store.close();
     throw new Error(`cannot listen for gRPC on ${host}:${opts.port ?? 7070}: ${(err as Error).message}`);
@@ -177,11 +186,15 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   } catch (err) {
     server.forceShutdown();
     store.close();
-    throw new Error(`cannot listen for HTTP on ${host}:${opts.httpPort ?? 7071}: ${(err as Error).message}`);
+    throw new Error(
+      `cannot listen for HTTP(S) on ${host}:${opts.httpPort ?? 7071}: ${(err as Error).message}`,
+    );
   }
   const httpPort = (http.address() as { port: number }).port;
   try {
-    await releaseStore.start(`http://${announceHost(opts.advertiseHost, host)}:${httpPort}/announce`);
+    await releaseStore.start(
+      `${httpScheme(tls)}://${announceHost(opts.advertiseHost, host)}:${httpPort}/announce`,
+    );
   } catch (err) {
     server.forceShutdown();
     http.close();
@@ -193,7 +206,9 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   const discovery = join(opts.dataDir, "master.json");
   writeFileSync(`${discovery}.tmp`, JSON.stringify({ grpcPort, httpPort, pid: process.pid }));
   renameSync(`${discovery}.tmp`, discovery);
-  log.info(`master listening grpc=${host}:${grpcPort} http=${host}:${httpPort}`);
+  log.info(`master listening grpc=${host}:${grpcPort} ${httpScheme(tls)}=${host}:${httpPort}`, {
+    transport: tls ? "mTLS" : "insecure",
+  });
   let stopped = false;
   return {
     grpcPort,

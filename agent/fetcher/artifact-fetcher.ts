@@ -35,6 +35,7 @@ import {
   type SwarmClient,
   type Torrent,
 } from "../../common/swarm-client.js";
+import type { TlsMaterial } from "../../common/tls.js";
 
 export type FetchState = "FETCHING" | "VERIFYING" | "DONE" | "FAILED" | "EVICTED";
 
@@ -44,6 +45,8 @@ export interface ArtifactFetcherComponents {
 
 export interface ArtifactFetcherInit {
   cacheDir: string;
+  /** TLS material for announces to the master's HTTPS tracker; null = plain HTTP (--insecure). */
+  tls?: TlsMaterial | null;
   /** Cache limit in bytes; unlimited when unset. */
   cacheSizeBytes?: number;
   /** BitTorrent listen port; 0 = a free one. */
@@ -134,6 +137,7 @@ export class ArtifactFetcher {
       listenHost: this.init.listenHost,
       uploadLimit: this.init.uploadRate,
       downloadLimit: this.init.downloadRate,
+      tls: this.init.tls,
     });
     this.client.on("error", (err) => this.log.error("swarm client error", { error: errorMessage(err) }));
     const resume: CacheEntry[] = [];

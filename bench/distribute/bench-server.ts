@@ -12,6 +12,7 @@ import { ReleaseClient } from "../../cli/commands/release.js";
 import { silentLogger } from "../../common/logger.js";
 import { startMaster } from "../../master/master-daemon.js";
 import { GRPC_PORT, HTTP_PORT, TRACKER_PORT } from "./ports.js";
+import { tlsOf } from "../../test/tls-fixture.js";
 
 /** The release name bench-agent.ts fetches. */
 const BENCH_RELEASE = "bench@1";
@@ -23,6 +24,7 @@ async function main(): Promise<void> {
   const token = "bench";
   fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const master = await startMaster({
+    ...tlsOf("master"),
     dataDir,
     host: ip,
     port: GRPC_PORT,
@@ -30,7 +32,7 @@ async function main(): Promise<void> {
     token,
     logger: silentLogger,
   });
-  const client = new ReleaseClient({ address: master.address, token });
+  const client = new ReleaseClient({ address: master.address, token, ...tlsOf("admin") });
   const size = fs.statSync(file).size;
   const [name, version] = BENCH_RELEASE.split("@") as [string, string];
   await client.push(

@@ -23,6 +23,7 @@ import {
   type TaskStatus,
   taskInfo,
 } from "../../framework-sdk/index.js";
+import { tlsOf } from "../../test/tls-fixture.js";
 
 const run = promisify(execFile);
 const here = dirname(fileURLToPath(import.meta.url));
@@ -134,6 +135,7 @@ class YardLauncher {
       profile ? ["--cpu-prof", "--cpu-prof-dir", profile] : [],
     );
     const driver = new SchedulerDriver({
+      ...tlsOf("framework"),
       master,
       token,
       logger: silentLogger,

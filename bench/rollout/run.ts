@@ -24,12 +24,13 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { authMetadata } from "../../common/auth.js";
-import { CHANNEL_OPTIONS, insecureChannel, unary } from "../../common/grpc.js";
+import { CHANNEL_OPTIONS, unary } from "../../common/grpc.js";
 import { type AppStatus, type Deployment, DeployServiceClient } from "../../proto/gen/yard/v1/deploy.js";
 import { stepTargets } from "../../frameworks/service/rollout-plan.js";
 import { OperatorServiceClient } from "../../proto/gen/yard/v1/operator.js";
 import { type FleetProcess, spawnFleet, stopFleet } from "../fleet/spawn-fleet.js";
 import { type ServingFigures, ServingPoller } from "./serving-poller.js";
+import { operatorCredentials } from "../../test/tls-fixture.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const yardctl = resolve(here, "../../cli/yardctl.js");
@@ -149,7 +150,7 @@ class ServiceProcess {
           f.info.endpoint !== previousEndpoint,
       );
     });
-    return new DeployServiceClient(fw.info!.endpoint, insecureChannel(), CHANNEL_OPTIONS);
+    return new DeployServiceClient(fw.info!.endpoint, operatorCredentials("framework"), CHANNEL_OPTIONS);
   }
 
   /** kill -9, as a crash would. */
@@ -273,7 +274,7 @@ async function main(): Promise<void> {
   });
   children.push(fleet.child);
 
-  const operator = new OperatorServiceClient(master, insecureChannel(), CHANNEL_OPTIONS);
+  const operator = new OperatorServiceClient(master, operatorCredentials(), CHANNEL_OPTIONS);
   const service = new ServiceProcess(master);
   let client = await service.start(operator);
   const poller = new ServingPoller(operator, md, target);

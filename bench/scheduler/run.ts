@@ -15,6 +15,7 @@ import { parseResources } from "../../common/resources.js";
 import { SchedulerDriver, TaskState, takeTasks, taskInfo } from "../../framework-sdk/index.js";
 import { type FleetProcess, spawnFleet, stopFleet } from "../fleet/spawn-fleet.js";
 import { benchAllocator } from "./allocator-bench.js";
+import { tlsOf } from "../../test/tls-fixture.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const yardctl = resolve(here, "../../cli/yardctl.js");
@@ -144,6 +145,7 @@ async function main(): Promise<void> {
   const done = new Promise<void>((resolveDone) => {
     for (let f = 0; f < M; f++) {
       const driver = new SchedulerDriver({
+        ...tlsOf("framework"),
         master: address,
         token,
         framework: { name: `bench-${f}` },

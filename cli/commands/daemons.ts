@@ -15,9 +15,11 @@ import {
 } from "../daemon-options.js";
 import { assertPortFree, waitForSignal } from "../lifecycle.js";
 import { addAgentResourceOptions, collect, print } from "../options.js";
+import { addTlsOptions } from "../transport.js";
 
-function addDaemonOptions(cmd: Command): Command {
-  return cmd
+/** `identity`: the default certificate name in the TLS directory. */
+function addDaemonOptions(cmd: Command, identity: string): Command {
+  return addTlsOptions(cmd, identity)
     .option("--data-dir <dir>", "data dir, shared with the other daemons (env YARD_HOME; default ~/.yard)")
     .option(
       "--shutdown-grace <seconds>",
@@ -74,6 +76,7 @@ export function registerDaemons(program: Command): void {
         "how often the stored releases' sha256 is checked at rest (env YARD_RELEASE_VERIFY_INTERVAL; default 3600)",
       )
       .option(START_AFRESH_FLAG, START_AFRESH_HELP),
+    "master",
   ).action(async (flags: Record<string, unknown>) => {
     const opts = masterOptions(loadLayers(flags));
     await assertPortFree(opts.host!, opts.port!, "--port");
@@ -98,6 +101,7 @@ export function registerDaemons(program: Command): void {
           "the master to register with (env YARD_MASTER; default 127.0.0.1:7070)",
         ),
     ),
+    "agent",
   )
     .option("--keep-tasks", "on stop, leave the tasks running (they are re-attached on restart)")
     .action(async (flags: Record<string, unknown>) => {
@@ -128,6 +132,7 @@ export function registerDaemons(program: Command): void {
         "--finished-jobs-max-age <seconds>",
         "how long an ended job is remembered (env YARD_FINISHED_JOBS_MAX_AGE; default 604800, 7 days)",
       ),
+    "batch",
   ).action(async (flags: Record<string, unknown>) => {
     const opts = batchOptions(loadLayers(flags));
     await assertPortFree(opts.host!, opts.port!, "--batch-port");
@@ -152,6 +157,7 @@ export function registerDaemons(program: Command): void {
         "--service-port <port>",
         "port of its DeployService, 0 = a free one (env YARD_SERVICE_PORT; default 0)",
       ),
+    "service",
   ).action(async (flags: Record<string, unknown>) => {
     const opts = serviceOptions(loadLayers(flags));
     await assertPortFree(opts.host!, opts.port!, "--service-port");

@@ -3,7 +3,8 @@
 // deploy, rollout, scale, delete and get apps.
 import type { ClientReadableStream } from "@grpc/grpc-js";
 import { authMetadata } from "../../common/auth.js";
-import { CHANNEL_OPTIONS, insecureChannel, unary } from "../../common/grpc.js";
+import { CHANNEL_OPTIONS, unary } from "../../common/grpc.js";
+import { channelCredentials } from "../../common/tls.js";
 import { stateName } from "../../common/task-states.js";
 import {
   type ApplyRequest,
@@ -40,7 +41,11 @@ export class DeployClient {
   private readonly md;
 
   constructor(target: ClientTarget) {
-    this.client = new DeployServiceClient(target.address, insecureChannel(), CHANNEL_OPTIONS);
+    this.client = new DeployServiceClient(
+      target.address,
+      channelCredentials(target.tls, { serverKind: "framework" }),
+      CHANNEL_OPTIONS,
+    );
     this.peer = { what: "the service framework", address: target.address };
     this.md = authMetadata(target.token);
   }
@@ -99,7 +104,7 @@ export async function connectDeploy(target: ClientTarget): Promise<DeployClient>
         ExitCode.FAILURE,
       );
     }
-    return new DeployClient({ address: fw.info!.endpoint, token: target.token });
+    return new DeployClient({ ...target, address: fw.info!.endpoint });
   } finally {
     operator.close();
   }

@@ -8,7 +8,8 @@ import { basename, join } from "node:path";
 import type { ClientReadableStream, Metadata } from "@grpc/grpc-js";
 import type { Command } from "commander";
 import { authMetadata } from "../../common/auth.js";
-import { CHANNEL_OPTIONS, insecureChannel, unary } from "../../common/grpc.js";
+import { CHANNEL_OPTIONS, unary } from "../../common/grpc.js";
+import { channelCredentials } from "../../common/tls.js";
 import {
   type AgentFetch,
   ListReleasesResponse,
@@ -39,7 +40,11 @@ export class ReleaseClient {
   private readonly peer: Peer;
 
   constructor(target: ClientTarget) {
-    this.client = new ReleaseServiceClient(target.address, insecureChannel(), CHANNEL_OPTIONS);
+    this.client = new ReleaseServiceClient(
+      target.address,
+      channelCredentials(target.tls, { serverKind: "master" }),
+      CHANNEL_OPTIONS,
+    );
     this.md = authMetadata(target.token);
     this.peer = { what: "the master", address: target.address };
   }

@@ -64,7 +64,7 @@ export function registerRun(program: Command): void {
     const operator = new OperatorClient(target);
     let batch: BatchClient | undefined;
     try {
-      batch = new BatchClient({ address: await findBatchEndpoint(operator, target), token: target.token });
+      batch = new BatchClient({ ...target, address: await findBatchEndpoint(operator, target) });
       const job = await batch.submitJob({
         spec: {
           name,

@@ -19,6 +19,8 @@ import {
 import { UsageError } from "../errors.js";
 import { assertPortFree, pollFor, waitForSignal } from "../lifecycle.js";
 import { addAgentResourceOptions, print } from "../options.js";
+import { tlsDirOf } from "../transport.js";
+import { ensureUpCertificates, masterSans, upIdentities } from "../up-certs.js";
 
 const log = createLogger("up");
 
@@ -52,15 +54,28 @@ export function registerUp(program: Command): void {
         "auth token (env YARD_TOKEN; default: <data dir>/token, created on first start)",
       )
       .option("--config <file>", "YAML config file (env YARD_CONFIG; default <data dir>/config.yaml)")
+      .option(
+        "--insecure",
+        "plaintext, no certificates: development on one trusted host only; warned on every start",
+      )
       .option(START_AFRESH_FLAG, START_AFRESH_HELP),
   ).action(async (flags: Record<string, unknown>) => {
     if (flags.temp && flags.dataDir !== undefined)
       throw new UsageError("--temp and --data-dir: give one or the other");
     const temp = flags.temp ? mkdtempSync(join(tmpdir(), "yard-")) : undefined;
-    const layers = loadLayers(temp ? { ...flags, dataDir: temp } : flags);
-    const home = resolveHome(layers);
+    const home = resolveHome(loadLayers(temp ? { ...flags, dataDir: temp } : flags));
+    // Every daemon of `up` uses the TLS directory of its own data dir, whatever YARD_TLS_DIR says.
+    const tlsDir = tlsDirOf(home);
+    const layers = loadLayers({ ...flags, dataDir: home, tlsDir });
     const started: Stoppable[] = [];
     try {
+      mkdirSync(home, { recursive: true, mode: 0o700 });
+      if (resolveSettings(["insecure"], layers).insecure !== true) {
+        const where = resolveSettings(["host", "advertiseHost"], layers);
+        const made = ensureUpCertificates(tlsDir, upIdentities(masterSans(where.host!, where.advertiseHost)));
+        if (made.length > 0)
+          log.info("created the cluster CA and certificates", { dir: tlsDir, files: made.length });
+      }
       const mopts = masterOptions(layers, "");
       await assertPortFree(mopts.host!, mopts.port!, "--port");
       await assertPortFree(mopts.host!, mopts.httpPort!, "--http-port");
@@ -109,12 +124,13 @@ export function registerUp(program: Command): void {
       const httpAddress = `${mopts.host}:${master.httpPort}`;
       const lines = [
         "Yard is up.",
-        `  master      ${master.address}   (http ${httpAddress})`,
+        `  master      ${master.address}   (${mopts.tls ? "https" : "http"} ${httpAddress})`,
         `  agent       ${agentId ?? "(registering)"}   (executors: ${agent.executors().join(", ")})`,
         `  batch       ${batch.endpoint}`,
         `  service     ${service.endpoint}`,
         `  data dir    ${home}${temp ? "   (removed on exit)" : ""}`,
         `  token       ${join(home, "token")}`,
+        `  tls         ${mopts.tls ? `${tlsDir} (mTLS; yardctl uses admin.crt)` : "OFF (--insecure)"}`,
         "Try:",
       ];
       const defaultHome = join(homedir(), ".yard");

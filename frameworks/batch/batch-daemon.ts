@@ -1,6 +1,7 @@
 // The batch framework as a daemon: its store, its BatchService endpoint, its scheduler.
 // Built only on the framework SDK's public API (plus the shared proto and logging helpers),
 // like any third-party framework.
+import type { TransportChoice } from "../../common/tls.js";
 import path from "node:path";
 import {
   createLogger,
@@ -18,7 +19,7 @@ import { createBatchService } from "./batch-service.js";
 import { DEFAULT_JOB_RETENTION, type JobRetention } from "./job-retention.js";
 import { JobStore } from "./job-store.js";
 
-export interface BatchFrameworkOptions {
+export interface BatchFrameworkOptions extends TransportChoice {
   /** host:port of the master. */
   master: string;
   token?: string;
@@ -65,6 +66,8 @@ export async function startBatchFramework(opts: BatchFrameworkOptions): Promise<
     scheduler = new BatchScheduler(store, log, {
       master: opts.master,
       token: opts.token,
+      tls: opts.tls,
+      insecure: opts.insecure,
       name: opts.name ?? "batch",
       role: opts.role ?? "*",
       failoverTimeoutSeconds: opts.failoverTimeoutSeconds ?? SEVEN_DAYS,

@@ -1,6 +1,7 @@
 // The batch framework's scheduler: it owns the jobs (in memory, written through to the
 // JobStore) and reacts to the driver's events. Offers go through the pure planner; task
 // updates through the pure job state machine; this class only does the I/O around them.
+import type { TransportChoice } from "../../common/tls.js";
 import {
   FrameworkRemovedError,
   isTerminal,
@@ -32,7 +33,7 @@ import {
 /** Seconds the master keeps an agent's resources away from us after we decline or under-use them. */
 export const REFUSE_SECONDS = 5;
 
-export interface BatchSchedulerInit {
+export interface BatchSchedulerInit extends TransportChoice {
   master: string;
   token?: string;
   name: string;
@@ -111,6 +112,8 @@ export class BatchScheduler {
     const driver = new SchedulerDriver({
       master: this.init.master,
       token: this.init.token,
+      tls: this.init.tls,
+      insecure: this.init.insecure,
       logger: this.log,
       framework: {
         name: this.init.name,

@@ -1,5 +1,6 @@
 // The service framework as a daemon: its store, its DeployService endpoint, its scheduler.
 // Built only on the framework SDK's public API, like any third-party framework.
+import type { TransportChoice } from "../../common/tls.js";
 import path from "node:path";
 import {
   createLogger,
@@ -20,7 +21,7 @@ import { ReleaseStager } from "./stager.js";
 /** The name the service framework subscribes with; yardctl finds its endpoint by it. */
 export const SERVICE_FRAMEWORK_NAME = "service";
 
-export interface ServiceFrameworkOptions {
+export interface ServiceFrameworkOptions extends TransportChoice {
   /** host:port of the master. */
   master: string;
   token?: string;
@@ -61,18 +62,26 @@ export async function startServiceFramework(opts: ServiceFrameworkOptions): Prom
     throw err;
   }
   let scheduler: ServiceScheduler | undefined;
-  const stager = new ReleaseStager(opts.master, opts.token, log, {
-    get frameworkId() {
-      return scheduler?.frameworkId();
+  const stager = new ReleaseStager(
+    opts.master,
+    opts.token,
+    log,
+    {
+      get frameworkId() {
+        return scheduler?.frameworkId();
+      },
+      get session() {
+        return scheduler?.session();
+      },
     },
-    get session() {
-      return scheduler?.session();
-    },
-  });
+    { tls: opts.tls, insecure: opts.insecure },
+  );
   try {
     scheduler = new ServiceScheduler(store, stager, log, {
       master: opts.master,
       token: opts.token,
+      tls: opts.tls,
+      insecure: opts.insecure,
       name: opts.name ?? SERVICE_FRAMEWORK_NAME,
       role: opts.role ?? "*",
       failoverTimeoutSeconds: opts.failoverTimeoutSeconds ?? SEVEN_DAYS,

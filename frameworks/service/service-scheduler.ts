@@ -4,6 +4,7 @@
 // offers, update-handling.ts follows instance state and health, and operator-verbs.ts is what
 // the DeployService calls. Instance health comes from the task statuses; the agents run the
 // checks.
+import type { TransportChoice } from "../../common/tls.js";
 import {
   FrameworkRemovedError,
   type Logger,
@@ -19,7 +20,7 @@ import type { ServiceStore } from "./service-store.js";
 import type { Stager } from "./stager.js";
 import { UpdateHandling } from "./update-handling.js";
 
-export interface ServiceSchedulerInit {
+export interface ServiceSchedulerInit extends TransportChoice {
   master: string;
   token?: string;
   name: string;
@@ -87,6 +88,8 @@ export class ServiceScheduler {
     const driver = new SchedulerDriver({
       master: this.init.master,
       token: this.init.token,
+      tls: this.init.tls,
+      insecure: this.init.insecure,
       logger: this.log,
       framework: {
         name: this.init.name,

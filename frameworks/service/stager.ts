@@ -1,6 +1,7 @@
 // Staging a release on agents before a rollout replaces anything, and pinning the releases
 // of the deployed revisions, through the framework SDK's ReleaseStaging (the master's
 // distributor): stage, then watch until every target holds it or one failed.
+import type { TransportChoice } from "../../common/tls.js";
 import {
   type Logger,
   ReleaseStaging,
@@ -51,8 +52,9 @@ export class ReleaseStager implements Stager {
     token: string | undefined,
     private readonly log: Logger,
     driver: { readonly frameworkId: string | undefined; readonly session?: string },
+    transport: TransportChoice,
   ) {
-    this.staging = new ReleaseStaging({ master, token, driver, logger: log });
+    this.staging = new ReleaseStaging({ master, token, driver, logger: log, ...transport });
   }
 
   async stage(

@@ -3,6 +3,7 @@
 // over TCP only: no DHT, no local peer discovery, no uTP, no web seeds, no NAT traversal, no
 // peer exchange; peers are found through the master's tracker alone.
 import type { Logger } from "../../common/logger.js";
+import type { TlsMaterial } from "../../common/tls.js";
 import {
   createSwarmClient,
   destroySwarmClient,
@@ -16,6 +17,8 @@ export interface SeederComponents {
 }
 
 export interface SeederInit {
+  /** TLS material for announces to the master's own HTTPS tracker; null = plain HTTP (--insecure). */
+  tls?: TlsMaterial | null;
   /** Address the peer listener binds to (webtorrent binds all interfaces unless told). */
   listenHost?: string;
   /** Peer port; 0 = a free one. */
@@ -50,6 +53,7 @@ export class Seeder {
       peerPort: init.peerPort,
       listenHost: init.listenHost,
       uploadLimit: init.uploadLimit,
+      tls: init.tls,
     });
     client.on("error", (err) => components.logger.error("seeder error", { error: String(err) }));
     return new Seeder(client, components.logger, init);

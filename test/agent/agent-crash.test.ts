@@ -10,6 +10,7 @@ import { Backoff } from "../../agent/backoff.js";
 import { processStartTime } from "../../agent/proc-stat.js";
 import { killPid, shellTask, tempDir, waitFor } from "./helpers.js";
 import { TestMaster } from "./test-master.js";
+import { tlsEnv, tlsOf } from "../tls-fixture.js";
 
 const runAgent = path.join(path.dirname(fileURLToPath(import.meta.url)), "run-agent.js");
 
@@ -46,7 +47,10 @@ test("a task outlives an agent SIGKILL and the restarted agent reports how it en
         runAgent,
         JSON.stringify({ master: master.address, dataDir, statusRetryMs: 200, usageIntervalMs: 500 }),
       ],
-      { stdio: ["ignore", "ignore", "ignore"], env: { ...process.env, YARD_LOG_LEVEL: "error" } },
+      {
+        stdio: ["ignore", "ignore", "ignore"],
+        env: { ...process.env, ...tlsEnv(), YARD_LOG_LEVEL: "error" },
+      },
     );
     children.push(c);
     return c;
@@ -102,10 +106,13 @@ test("bad options are refused with the field and the value", async () => {
   const dataDir = tempDir("badopts");
   try {
     await assert.rejects(
-      startAgent({ master: "127.0.0.1:1", dataDir, statusRetryMs: -5 }),
+      startAgent({ ...tlsOf("agent"), master: "127.0.0.1:1", dataDir, statusRetryMs: -5 }),
       /statusRetryMs: -5/,
     );
-    await assert.rejects(startAgent({ master: "127.0.0.1:1", dataDir, cpus: Number.NaN }), /cpus: NaN/);
+    await assert.rejects(
+      startAgent({ ...tlsOf("agent"), master: "127.0.0.1:1", dataDir, cpus: Number.NaN }),
+      /cpus: NaN/,
+    );
   } finally {
     fs.rmSync(dataDir, { recursive: true, force: true });
   }

@@ -9,6 +9,7 @@ import {
   type Register,
 } from "../../proto/gen/yard/v1/agent.js";
 import { waitFor } from "./helpers.js";
+import { masterServerCredentials } from "../tls-fixture.js";
 
 export interface TestStream {
   call: ServerDuplexStream<AgentMessage, MasterMessage>;
@@ -76,7 +77,7 @@ export class TestMaster {
         });
       },
     });
-    this.port = await bindServer(this.server, "127.0.0.1", port);
+    this.port = await bindServer(this.server, "127.0.0.1", port, masterServerCredentials());
   }
 
   get address(): string {

@@ -4,6 +4,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { type TestCluster, waitFor, YARDCTL } from "../cluster/harness.js";
+import { tlsEnv } from "../tls-fixture.js";
 
 export interface ServiceProcess {
   child: ChildProcess;
@@ -20,7 +21,10 @@ export async function startServiceProcess(cluster: TestCluster): Promise<Service
   const child = spawn(
     process.execPath,
     [YARDCTL, "service", "--master", cluster.masterAddress, "--data-dir", home, "--token", cluster.token],
-    { env: { ...process.env, YARD_HOME: home, YARD_LOG_LEVEL: "info" }, stdio: ["ignore", "ignore", "pipe"] },
+    {
+      env: { ...process.env, ...tlsEnv(), YARD_HOME: home, YARD_LOG_LEVEL: "info" },
+      stdio: ["ignore", "ignore", "pipe"],
+    },
   );
   const lines: string[] = [];
   let partial = "";

@@ -12,7 +12,7 @@ import { unary } from "../../common/grpc.js";
 import { TaskState } from "../../framework-sdk/index.js";
 import { BatchServiceClient, type Job } from "../../proto/gen/yard/v1/batch.js";
 import type { ClusterEvent, LogChunk } from "../../proto/gen/yard/v1/operator.js";
-import { CHANNEL_OPTIONS, insecureChannel } from "../../common/grpc.js";
+import { CHANNEL_OPTIONS } from "../../common/grpc.js";
 import { TestCluster, waitFor } from "../cluster/harness.js";
 import { QueueFramework } from "../cluster/queue-framework.js";
 import {
@@ -24,6 +24,7 @@ import {
   timeExit,
   waitForOutput,
 } from "./memory-helpers.js";
+import { operatorCredentials } from "../tls-fixture.js";
 
 const GRACE_S = 3;
 /** Time past the grace for the process to close its stores and exit on a loaded machine. */
@@ -96,7 +97,11 @@ describe("daemons stop within their grace period (real processes)", { timeout: 1
     const watch = stalled<ClusterEvent>(operator.watch({ afterIndex: 0, replay: true }, md));
 
     // A batch job that runs, and a watch of it that stays open.
-    const batchClient = new BatchServiceClient(batchEndpoint, insecureChannel(), CHANNEL_OPTIONS);
+    const batchClient = new BatchServiceClient(
+      batchEndpoint,
+      operatorCredentials("framework"),
+      CHANNEL_OPTIONS,
+    );
     clients.push(batchClient);
     const job = await unary(
       batchClient.submitJob,

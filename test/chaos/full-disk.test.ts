@@ -21,6 +21,7 @@ import {
 } from "../../framework-sdk/index.js";
 import { killProcessesUnder, TestCluster, waitFor } from "../cluster/harness.js";
 import { SmallDisk } from "./disk-helpers.js";
+import { tlsOf } from "../tls-fixture.js";
 
 const MiB = 1024 * 1024;
 
@@ -42,7 +43,12 @@ class DiskFramework {
   held?: Offer;
 
   constructor(master: string, token: string) {
-    this.driver = new SchedulerDriver({ master, token, framework: { name: "disk-test", role: "*" } });
+    this.driver = new SchedulerDriver({
+      ...tlsOf("framework"),
+      master,
+      token,
+      framework: { name: "disk-test", role: "*" },
+    });
     this.driver.on("offers", async ({ offers }) => {
       for (const offer of offers) {
         this.offers.push({ agentId: offer.agentId, id: offer.id });

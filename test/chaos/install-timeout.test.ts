@@ -18,6 +18,7 @@ import {
 } from "../../framework-sdk/index.js";
 import { TestCluster, waitFor } from "../cluster/harness.js";
 import { type Daemon, killDaemon, spawnYardctl } from "./memory-helpers.js";
+import { tlsOf } from "../tls-fixture.js";
 
 const TAR_TIMEOUT_S = 2;
 
@@ -83,6 +84,7 @@ describe("a hung tar fails the launch with the reason (real master and agent)", 
     const statuses: TaskStatus[] = [];
     let launched = false;
     driver = new SchedulerDriver({
+      ...tlsOf("framework"),
       master: cluster.masterAddress,
       token: cluster.token,
       framework: { name: "install-timeout", role: "*" },

@@ -3,9 +3,10 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import type { ClientReadableStream, ServiceError } from "@grpc/grpc-js";
-import { CHANNEL_OPTIONS, insecureChannel } from "../../common/grpc.js";
+import { CHANNEL_OPTIONS } from "../../common/grpc.js";
 import { OperatorServiceClient } from "../../proto/gen/yard/v1/operator.js";
 import { waitFor, YARDCTL } from "../cluster/harness.js";
+import { operatorCredentials, tlsEnv } from "../tls-fixture.js";
 
 /** A yardctl daemon this test started, with its output kept for assertions and messages. */
 export interface Daemon {
@@ -15,7 +16,7 @@ export interface Daemon {
 
 export function spawnYardctl(args: string[], env: NodeJS.ProcessEnv = {}): Daemon {
   const child = spawn(process.execPath, [YARDCTL, ...args], {
-    env: { ...process.env, YARD_LOG_LEVEL: process.env.YARD_LOG_LEVEL ?? "info", ...env },
+    env: { ...process.env, ...tlsEnv(), YARD_LOG_LEVEL: process.env.YARD_LOG_LEVEL ?? "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const output: string[] = [];
@@ -62,7 +63,7 @@ export function sampleRss(pid: number, everyMs = 100): { peak(): number; stop():
 }
 
 export function operatorClient(address: string): OperatorServiceClient {
-  return new OperatorServiceClient(address, insecureChannel(), CHANNEL_OPTIONS);
+  return new OperatorServiceClient(address, operatorCredentials(), CHANNEL_OPTIONS);
 }
 
 /**

@@ -5,10 +5,11 @@
 import type { ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import type { ClientReadableStream } from "@grpc/grpc-js";
-import { CHANNEL_OPTIONS, insecureChannel } from "../../common/grpc.js";
+import { CHANNEL_OPTIONS } from "../../common/grpc.js";
 import { isTerminal, TaskState } from "../../common/task-states.js";
 import { type ClusterEvent, OperatorServiceClient } from "../../proto/gen/yard/v1/operator.js";
 import { type DaemonProcess, type TestCluster, waitFor } from "../cluster/harness.js";
+import { operatorCredentials } from "../tls-fixture.js";
 
 /** SIGSTOPs daemons of this test and resumes every one of them on resumeAll(). */
 export class Stopper {
@@ -49,7 +50,7 @@ export class TaskEndWatch {
   readonly agentEvents: ClusterEvent[] = [];
 
   constructor(cluster: TestCluster) {
-    this.client = new OperatorServiceClient(cluster.masterAddress, insecureChannel(), CHANNEL_OPTIONS);
+    this.client = new OperatorServiceClient(cluster.masterAddress, operatorCredentials(), CHANNEL_OPTIONS);
     this.stream = this.client.watch({ afterIndex: 0, replay: true }, cluster.metadata());
     this.stream.on("data", (e: ClusterEvent) => {
       if (e.type.startsWith("AGENT_")) this.agentEvents.push(e);

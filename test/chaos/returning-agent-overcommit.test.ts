@@ -18,6 +18,7 @@ import {
 } from "../../framework-sdk/index.js";
 import { TestCluster, waitFor } from "../cluster/harness.js";
 import { pidsOfTask, Stopper } from "./partition-helpers.js";
+import { tlsOf } from "../tls-fixture.js";
 
 const AGENT_CPUS = 1;
 const TASK_CPUS = 0.8;
@@ -45,6 +46,7 @@ describe("chaos: resources of a returning agent's tasks", { timeout: 120_000 }, 
     await cluster.startAgent({ cpus: AGENT_CPUS, mem: 1024 });
     await cluster.waitForAgents(1);
     driver = new SchedulerDriver({
+      ...tlsOf("framework"),
       master: cluster.masterAddress,
       token: cluster.token,
       framework: { name: "overcommit-probe", failoverTimeoutSeconds: 120 },

@@ -3,9 +3,10 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
 import { authMetadata } from "../../common/auth.js";
-import { CHANNEL_OPTIONS, insecureChannel, unary } from "../../common/grpc.js";
+import { CHANNEL_OPTIONS, unary } from "../../common/grpc.js";
 import { type AppStatus, DeployServiceClient } from "../../proto/gen/yard/v1/deploy.js";
 import { type TestCluster, waitFor, YARDCTL } from "../cluster/harness.js";
+import { operatorCredentials, tlsEnv } from "../tls-fixture.js";
 
 export class ServiceFrameworkProcess {
   private child?: ChildProcess;
@@ -39,7 +40,7 @@ export class ServiceFrameworkProcess {
         "--token",
         this.token,
       ],
-      { env: { ...process.env, YARD_HOME: this.home }, stdio: ["ignore", "pipe", "pipe"] },
+      { env: { ...process.env, ...tlsEnv(), YARD_HOME: this.home }, stdio: ["ignore", "pipe", "pipe"] },
     );
     this.child = child;
     const keep = (b: Buffer) => {
@@ -53,7 +54,7 @@ export class ServiceFrameworkProcess {
       return /service framework listening.*endpoint=(\S+)/.exec(this.output.join(""))?.[1];
     });
     this.client?.close();
-    this.client = new DeployServiceClient(endpoint, insecureChannel(), CHANNEL_OPTIONS);
+    this.client = new DeployServiceClient(endpoint, operatorCredentials("framework"), CHANNEL_OPTIONS);
     if (opts.subscribed !== false) await this.subscribed(endpoint);
   }
 

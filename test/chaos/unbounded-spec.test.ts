@@ -10,10 +10,11 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { status as Code } from "@grpc/grpc-js";
 import { authMetadata } from "../../common/auth.js";
-import { CHANNEL_OPTIONS, insecureChannel, unary } from "../../common/grpc.js";
+import { CHANNEL_OPTIONS, unary } from "../../common/grpc.js";
 import { DeployServiceClient } from "../../proto/gen/yard/v1/deploy.js";
 import { TestCluster } from "../cluster/harness.js";
 import { type ServiceProcess, startServiceProcess } from "./bounds-helpers.js";
+import { operatorCredentials } from "../tls-fixture.js";
 
 const MiB = 1024 * 1024;
 const cluster = new TestCluster();
@@ -25,7 +26,7 @@ before(async () => {
   await cluster.startAgent({ cpus: 2, mem: 1024 });
   await cluster.waitForAgents(1);
   service = await startServiceProcess(cluster);
-  client = new DeployServiceClient(service.endpoint, insecureChannel(), CHANNEL_OPTIONS);
+  client = new DeployServiceClient(service.endpoint, operatorCredentials("framework"), CHANNEL_OPTIONS);
 });
 
 after(async () => {

@@ -5,6 +5,7 @@ import { after, before, describe, test } from "node:test";
 import { silentLogger } from "../../common/logger.js";
 import { type Offer, SchedulerDriver, TaskState, taskInfo } from "../../framework-sdk/index.js";
 import { TestCluster, waitFor } from "../cluster/harness.js";
+import { tlsOf } from "../tls-fixture.js";
 
 const cluster = new TestCluster();
 let driver: SchedulerDriver | undefined;
@@ -23,6 +24,7 @@ after(async () => {
 describe("yardctl kill / logs --framework", () => {
   test("a task is found with its own framework only", async () => {
     driver = new SchedulerDriver({
+      ...tlsOf("framework"),
       master: cluster.masterAddress,
       token: cluster.token,
       framework: { name: "flag-test" },

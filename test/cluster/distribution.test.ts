@@ -10,6 +10,7 @@ import { after, before, describe, test } from "node:test";
 import { SchedulerDriver, type TaskStatus, takeTasks, taskInfo } from "../../framework-sdk/index.js";
 import { TaskState } from "../../common/task-states.js";
 import { TestCluster, waitFor } from "./harness.js";
+import { tlsOf } from "../tls-fixture.js";
 
 const SIZE = 20 * 1024 * 1024;
 const AGENTS = 4;
@@ -36,7 +37,12 @@ class ReleaseFramework {
   readonly latest = new Map<string, TaskStatus>();
 
   constructor(master: string, token: string) {
-    this.driver = new SchedulerDriver({ master, token, framework: { name: "release-test", role: "*" } });
+    this.driver = new SchedulerDriver({
+      ...tlsOf("framework"),
+      master,
+      token,
+      framework: { name: "release-test", role: "*" },
+    });
     this.driver.on("offers", async ({ offers }) => {
       for (const offer of offers) {
         const mine = this.wanted.filter((w) => w.agentId === offer.agentId);

@@ -8,13 +8,14 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Metadata } from "@grpc/grpc-js";
 import { authMetadata } from "../../common/auth.js";
-import { CHANNEL_OPTIONS, insecureChannel, unary } from "../../common/grpc.js";
+import { CHANNEL_OPTIONS, unary } from "../../common/grpc.js";
 import {
   type AgentState,
   type FrameworkState,
   OperatorServiceClient,
   type TaskRecord,
 } from "../../proto/gen/yard/v1/operator.js";
+import { operatorCredentials, tlsEnv } from "../tls-fixture.js";
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 export const YARDCTL = join(REPO_ROOT, "dist/cli/yardctl.js");
@@ -78,7 +79,14 @@ export class TestCluster {
 
   private spawnDaemon(args: string[], dataDir: string): DaemonProcess {
     const child = spawn(process.execPath, [YARDCTL, ...args], {
-      env: { ...process.env, YARD_LOG_LEVEL: process.env.YARD_LOG_LEVEL ?? "info", YARD_HOME: dataDir },
+      // The token goes in the environment, never on a command line (ps shows those to every user).
+      env: {
+        ...process.env,
+        ...tlsEnv(),
+        YARD_LOG_LEVEL: process.env.YARD_LOG_LEVEL ?? "info",
+        YARD_HOME: dataDir,
+        YARD_TOKEN: this.token,
+      },
       stdio: ["ignore", "pipe", "pipe"],
     });
     const output: string[] = [];
@@ -100,19 +108,7 @@ export class TestCluster {
     // The first start picks a free port; restarts reuse it so agents and frameworks find it again.
     const port = String(this.masterPort);
     this.master = this.spawnDaemon(
-      [
-        "master",
-        "--data-dir",
-        dataDir,
-        "--port",
-        port,
-        "--http-port",
-        "0",
-        "--token",
-        this.token,
-        ...this.masterArgs,
-        ...extraArgs,
-      ],
+      ["master", "--data-dir", dataDir, "--port", port, "--http-port", "0", ...this.masterArgs, ...extraArgs],
       dataDir,
     );
     const m = this.master;
@@ -126,7 +122,7 @@ export class TestCluster {
     );
     this.masterPort = info.grpcPort;
     this.client?.close();
-    this.client = new OperatorServiceClient(this.masterAddress, insecureChannel(), CHANNEL_OPTIONS);
+    this.client = new OperatorServiceClient(this.masterAddress, operatorCredentials(), CHANNEL_OPTIONS);
   }
 
   async startAgent(spec: AgentSpec = {}, index = this.agents.length): Promise<number> {
@@ -138,8 +134,6 @@ export class TestCluster {
       this.masterAddress,
       "--data-dir",
       dataDir,
-      "--token",
-      this.token,
       "--hostname",
       `host-${index}`,
       "--cpus",
@@ -218,7 +212,7 @@ export function runYardctl(
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolvePromise) => {
     const child = spawn(process.execPath, [YARDCTL, ...args], {
-      env: { ...process.env, ...env },
+      env: { ...process.env, ...tlsEnv(), ...env },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let stdout = "";

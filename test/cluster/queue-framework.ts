@@ -9,6 +9,7 @@ import {
   taskInfo,
 } from "../../framework-sdk/index.js";
 import { waitFor } from "./harness.js";
+import { tlsOf } from "../tls-fixture.js";
 
 export interface QueuedTask {
   taskId: string;
@@ -28,6 +29,7 @@ export class QueueFramework {
 
   constructor(master: string, token: string, name: string, role = "*", id?: string) {
     this.driver = new SchedulerDriver({
+      ...tlsOf("framework"),
       master,
       token,
       framework: { name, role, failoverTimeoutSeconds: 120, id },

@@ -8,12 +8,13 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { type AgentHandle, startAgent } from "../../agent/agent-daemon.js";
 import { authMetadata } from "../../common/auth.js";
-import { CHANNEL_OPTIONS, insecureChannel, unary } from "../../common/grpc.js";
+import { CHANNEL_OPTIONS, unary } from "../../common/grpc.js";
 import { silentLogger } from "../../common/logger.js";
 import { SchedulerDriver, TaskState, taskInfo } from "../../framework-sdk/index.js";
 import { type MasterHandle, startMaster } from "../../master/master-daemon.js";
 import { type FrameworkState, OperatorServiceClient } from "../../proto/gen/yard/v1/operator.js";
 import { waitFor } from "../cluster/harness.js";
+import { operatorCredentials, tlsOf } from "../tls-fixture.js";
 
 const TOKEN = "lifecycle-token";
 
@@ -35,6 +36,7 @@ describe("SchedulerDriver lifecycle against a real master", { timeout: 60_000 },
 
   const newDriver = (name: string) => {
     const d = new SchedulerDriver({
+      ...tlsOf("framework"),
       master: master.address,
       token: TOKEN,
       framework: { name, failoverTimeoutSeconds: 60 },
@@ -48,6 +50,7 @@ describe("SchedulerDriver lifecycle against a real master", { timeout: 60_000 },
 
   before(async () => {
     master = await startMaster({
+      ...tlsOf("master"),
       dataDir: join(root, "master"),
       port: 0,
       httpPort: 0,
@@ -55,6 +58,7 @@ describe("SchedulerDriver lifecycle against a real master", { timeout: 60_000 },
       logger: silentLogger,
     });
     agent = await startAgent({
+      ...tlsOf("agent"),
       master: master.address,
       dataDir: join(root, "agent"),
       token: TOKEN,
@@ -65,7 +69,7 @@ describe("SchedulerDriver lifecycle against a real master", { timeout: 60_000 },
       ports: [{ begin: 31100, end: 31109 }],
       logger: silentLogger,
     });
-    op = new OperatorServiceClient(master.address, insecureChannel(), CHANNEL_OPTIONS);
+    op = new OperatorServiceClient(master.address, operatorCredentials(), CHANNEL_OPTIONS);
   });
 
   after(async () => {
@@ -191,6 +195,7 @@ describe("SchedulerDriver lifecycle against a real master", { timeout: 60_000 },
     // stored; the driver tells it again what it wants.
     await driver.setInterest(false);
     const successor = new SchedulerDriver({
+      ...tlsOf("framework"),
       master: master.address,
       token: TOKEN,
       framework: { name: "interest", id, secret: driver.secret, failoverTimeoutSeconds: 60 },

@@ -26,6 +26,7 @@ import {
   SchedulerServiceService,
   type SubscribeRequest,
 } from "../../proto/gen/yard/v1/scheduler.js";
+import { masterServerCredentials } from "../tls-fixture.js";
 
 export interface RecordedCall {
   method: string;
@@ -132,7 +133,7 @@ export class FakeMaster {
   }
 
   async start(port = 0): Promise<this> {
-    this.port = await bindServer(this.server, "127.0.0.1", port);
+    this.port = await bindServer(this.server, "127.0.0.1", port, masterServerCredentials());
     return this;
   }
 

@@ -26,6 +26,7 @@ import {
   tempDir,
   waitFor,
 } from "../master/releases/helpers.js";
+import { tlsOf } from "../tls-fixture.js";
 
 const SIZE = 40_000;
 
@@ -62,9 +63,14 @@ describe("release staging (SDK)", () => {
 
   before(async () => {
     master = await startTestMaster(join(dir, "master"));
-    client = new ReleaseClient({ address: master.address });
+    client = new ReleaseClient({ address: master.address, ...tlsOf("admin") });
     await pushFile(client, "web@1.0", file.path, SIZE);
-    staging = new ReleaseStaging({ master: master.address, logger: silentLogger, callDeadlineMs: 5_000 });
+    staging = new ReleaseStaging({
+      ...tlsOf("framework"),
+      master: master.address,
+      logger: silentLogger,
+      callDeadlineMs: 5_000,
+    });
   });
   after(async () => {
     staging.close();
@@ -75,9 +81,12 @@ describe("release staging (SDK)", () => {
   });
 
   test("bad arguments are refused naming the field and the value", async () => {
-    assert.throws(() => new ReleaseStaging({ master: "nohost" }), /master: "nohost" is not host:port/);
     assert.throws(
-      () => new ReleaseStaging({ master: "127.0.0.1:1", callDeadlineMs: -1 }),
+      () => new ReleaseStaging({ ...tlsOf("framework"), master: "nohost" }),
+      /master: "nohost" is not host:port/,
+    );
+    assert.throws(
+      () => new ReleaseStaging({ ...tlsOf("framework"), master: "127.0.0.1:1", callDeadlineMs: -1 }),
       /callDeadlineMs: -1 is not a positive number/,
     );
     await assert.rejects(staging.stage("web"), (err) => {
@@ -178,7 +187,7 @@ describe("release staging (SDK)", () => {
       assert.equal(p.agents[0]?.state, "PENDING");
       break;
     }
-    const own = new ReleaseStaging({ master: master.address, logger: silentLogger });
+    const own = new ReleaseStaging({ ...tlsOf("framework"), master: master.address, logger: silentLogger });
     const it = own.watchStage("web@1.0", [d.agentId]);
     const first = await it.next();
     assert.equal(first.done, false);
@@ -191,11 +200,17 @@ describe("release staging (SDK)", () => {
   test("setPins needs a subscribed driver and pins for its framework", async () => {
     await assert.rejects(staging.setPins(["web@1.0"]), NotSubscribedError);
     const driver = new SchedulerDriver({
+      ...tlsOf("framework"),
       master: master.address,
       framework: { name: "pinner" },
       logger: silentLogger,
     });
-    const pinning = new ReleaseStaging({ master: master.address, driver, logger: silentLogger });
+    const pinning = new ReleaseStaging({
+      ...tlsOf("framework"),
+      master: master.address,
+      driver,
+      logger: silentLogger,
+    });
     try {
       const id = await driver.start();
       await assert.rejects(pinning.setPins(["web"]), /releases\[0\]: "web" is not NAME@VERSION/);

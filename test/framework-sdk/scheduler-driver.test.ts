@@ -15,6 +15,7 @@ import {
 } from "../../framework-sdk/index.js";
 import { Event_Type } from "../../proto/gen/yard/v1/scheduler.js";
 import { FakeMaster } from "./fake-master.js";
+import { tlsOf } from "../tls-fixture.js";
 
 const until = FakeMaster.until;
 const cleanups: (() => Promise<void>)[] = [];
@@ -25,6 +26,7 @@ after(async () => {
 async function setup(masterOpts = {}, driverOpts: Partial<SchedulerDriverOptions> = {}) {
   const master = await new FakeMaster(masterOpts).start();
   const driver = new SchedulerDriver({
+    ...tlsOf("framework"),
     master: master.address,
     framework: { name: "test-fw", endpoint: "127.0.0.1:9999", ...(driverOpts.framework ?? {}) },
     logger: silentLogger,
@@ -208,6 +210,7 @@ describe("SchedulerDriver", () => {
     const first = await new FakeMaster().start();
     const port = first.port;
     const driver = new SchedulerDriver({
+      ...tlsOf("framework"),
       master: first.address,
       framework: { name: "fw" },
       logger: silentLogger,
@@ -268,6 +271,7 @@ describe("SchedulerDriver", () => {
 
   test("stop() while the master is unreachable rejects start() and ends iterators", async () => {
     const driver = new SchedulerDriver({
+      ...tlsOf("framework"),
       master: "127.0.0.1:1",
       framework: { name: "fw" },
       logger: silentLogger,
@@ -291,11 +295,11 @@ describe("SchedulerDriver", () => {
 
   test("bad options are refused naming the field", () => {
     assert.throws(
-      () => new SchedulerDriver({ master: "nohost", framework: { name: "x" } }),
+      () => new SchedulerDriver({ ...tlsOf("framework"), master: "nohost", framework: { name: "x" } }),
       /master: "nohost" is not host:port/,
     );
     assert.throws(
-      () => new SchedulerDriver({ master: "127.0.0.1:1", framework: { name: "" } }),
+      () => new SchedulerDriver({ ...tlsOf("framework"), master: "127.0.0.1:1", framework: { name: "" } }),
       /framework\.name/,
     );
   });

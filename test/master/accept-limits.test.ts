@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { type ClientDuplexStream, status as Code } from "@grpc/grpc-js";
 import { authMetadata } from "../../common/auth.js";
-import { CHANNEL_OPTIONS, insecureChannel, unary } from "../../common/grpc.js";
+import { CHANNEL_OPTIONS, unary } from "../../common/grpc.js";
 import { LIMITS, utf8Bytes } from "../../common/limits.js";
 import { silentLogger } from "../../common/logger.js";
 import {
@@ -28,6 +28,7 @@ import {
 } from "../../proto/gen/yard/v1/agent.js";
 import { OperatorServiceClient } from "../../proto/gen/yard/v1/operator.js";
 import { waitFor } from "../cluster/harness.js";
+import { agentCredentials, operatorCredentials, tlsOf } from "../tls-fixture.js";
 
 const TOKEN = "limits-test-token";
 
@@ -57,13 +58,14 @@ describe("the master's input bounds", { timeout: 60_000 }, () => {
 
   before(async () => {
     master = await startMaster({
+      ...tlsOf("master"),
       dataDir: join(root, "master"),
       port: 0,
       httpPort: 0,
       token: TOKEN,
       logger: silentLogger,
     });
-    agentClient = new AgentServiceClient(master.address, insecureChannel(), CHANNEL_OPTIONS);
+    agentClient = new AgentServiceClient(master.address, agentCredentials(), CHANNEL_OPTIONS);
     agentStream = agentClient.connect(authMetadata(TOKEN));
     agentStream.on("data", (m: MasterMessage) => {
       if (m.runTask) runTasks.push(m.runTask);
@@ -89,6 +91,7 @@ describe("the master's input bounds", { timeout: 60_000 }, () => {
       },
     });
     driver = new SchedulerDriver({
+      ...tlsOf("framework"),
       master: master.address,
       token: TOKEN,
       framework: { name: "limits" },
@@ -206,7 +209,7 @@ describe("the master's input bounds", { timeout: 60_000 }, () => {
       `${utf8Bytes(forwarded.message)} bytes`,
     );
     assert.match(forwarded.message, /^spawn E2BIG: y+ … \[1,000,013 bytes message truncated\]$/);
-    const op = new OperatorServiceClient(master.address, insecureChannel(), CHANNEL_OPTIONS);
+    const op = new OperatorServiceClient(master.address, operatorCredentials(), CHANNEL_OPTIONS);
     try {
       const res = await unary(
         op.getTasks,

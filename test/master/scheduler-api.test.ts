@@ -9,7 +9,7 @@ import { after, before, describe, test } from "node:test";
 import { status as Code } from "@grpc/grpc-js";
 import { type AgentHandle, startAgent } from "../../agent/agent-daemon.js";
 import { authMetadata } from "../../common/auth.js";
-import { CHANNEL_OPTIONS, insecureChannel, unary } from "../../common/grpc.js";
+import { CHANNEL_OPTIONS, unary } from "../../common/grpc.js";
 import { silentLogger } from "../../common/logger.js";
 import {
   type Offer,
@@ -24,6 +24,7 @@ import { AgentServiceClient, type MasterMessage } from "../../proto/gen/yard/v1/
 import { OperatorServiceClient } from "../../proto/gen/yard/v1/operator.js";
 import { SchedulerServiceClient } from "../../proto/gen/yard/v1/scheduler.js";
 import { waitFor } from "../cluster/harness.js";
+import { agentCredentials, frameworkCredentials, operatorCredentials, tlsOf } from "../tls-fixture.js";
 
 const TOKEN = "api-test-token";
 
@@ -36,6 +37,7 @@ class Probe {
 
   constructor(master: string, name: string, failoverTimeoutSeconds = 60) {
     this.driver = new SchedulerDriver({
+      ...tlsOf("framework"),
       master,
       token: TOKEN,
       framework: { name, failoverTimeoutSeconds },
@@ -95,6 +97,7 @@ describe("scheduler and agent APIs refuse bad input", { timeout: 60_000 }, () =>
 
   before(async () => {
     master = await startMaster({
+      ...tlsOf("master"),
       dataDir: join(root, "master"),
       port: 0,
       httpPort: 0,
@@ -104,6 +107,7 @@ describe("scheduler and agent APIs refuse bad input", { timeout: 60_000 }, () =>
       updateRetryMs: 500,
     });
     agent = await startAgent({
+      ...tlsOf("agent"),
       master: master.address,
       dataDir: join(root, "agent"),
       token: TOKEN,
@@ -185,7 +189,7 @@ describe("scheduler and agent APIs refuse bad input", { timeout: 60_000 }, () =>
     );
     assert.equal(err.code, Code.INVALID_ARGUMENT);
     assert.match(err.details, /tasks\[1\]\.resources\.cpus/);
-    const op = new OperatorServiceClient(master.address, insecureChannel(), CHANNEL_OPTIONS);
+    const op = new OperatorServiceClient(master.address, operatorCredentials(), CHANNEL_OPTIONS);
     const tasks = await unary(
       op.getTasks,
       op,
@@ -241,6 +245,7 @@ describe("scheduler and agent APIs refuse bad input", { timeout: 60_000 }, () =>
   test("an update the framework does not acknowledge is sent again until it is", async () => {
     await a.quiet();
     const manual = new SchedulerDriver({
+      ...tlsOf("framework"),
       master: master.address,
       token: TOKEN,
       framework: { name: "manual-acks" },
@@ -298,7 +303,7 @@ describe("scheduler and agent APIs refuse bad input", { timeout: 60_000 }, () =>
   });
 
   test("calls of a framework that is not subscribed are FAILED_PRECONDITION; calls without the token UNAUTHENTICATED", async () => {
-    const client = new SchedulerServiceClient(master.address, insecureChannel(), CHANNEL_OPTIONS);
+    const client = new SchedulerServiceClient(master.address, frameworkCredentials(), CHANNEL_OPTIONS);
     try {
       await assert.rejects(
         unary(client.revive, client, { frameworkId: "fw-nobody" }, authMetadata(TOKEN)),
@@ -318,7 +323,7 @@ describe("scheduler and agent APIs refuse bad input", { timeout: 60_000 }, () =>
   });
 
   test("calls in another framework's name are PERMISSION_DENIED, even with the cluster token", async () => {
-    const client = new SchedulerServiceClient(master.address, insecureChannel(), CHANNEL_OPTIONS);
+    const client = new SchedulerServiceClient(master.address, frameworkCredentials(), CHANNEL_OPTIONS);
     const victim = a.driver.frameworkId!;
     try {
       // No subscription secret at all.
@@ -348,6 +353,7 @@ describe("scheduler and agent APIs refuse bad input", { timeout: 60_000 }, () =>
 
   test("re-subscribing with an unknown framework id is NOT_FOUND", async () => {
     const ghost = new SchedulerDriver({
+      ...tlsOf("framework"),
       master: master.address,
       token: TOKEN,
       framework: { name: "ghost", id: "fw-does-not-exist" },
@@ -360,7 +366,7 @@ describe("scheduler and agent APIs refuse bad input", { timeout: 60_000 }, () =>
   test("agents with a stale id, a duplicate id or of another cluster are refused with the reason", async () => {
     const register = (agentId: string, agentSecret = "", clusterId = "") =>
       new Promise<MasterMessage>((resolve, reject) => {
-        const client = new AgentServiceClient(master.address, insecureChannel(), CHANNEL_OPTIONS);
+        const client = new AgentServiceClient(master.address, agentCredentials(), CHANNEL_OPTIONS);
         const call = client.connect(authMetadata(TOKEN));
         call.on("data", (m: MasterMessage) => {
           resolve(m);
@@ -429,7 +435,7 @@ describe("scheduler and agent APIs refuse bad input", { timeout: 60_000 }, () =>
     await waitFor("t-orphan to run", () => shortLived.latest("t-orphan")?.state === TaskState.TASK_RUNNING);
     const frameworkId = shortLived.driver.frameworkId!;
     await shortLived.driver.stop();
-    const op = new OperatorServiceClient(master.address, insecureChannel(), CHANNEL_OPTIONS);
+    const op = new OperatorServiceClient(master.address, operatorCredentials(), CHANNEL_OPTIONS);
     try {
       const killed = await waitFor(
         "the orphaned task to be killed",
@@ -456,7 +462,7 @@ describe("scheduler and agent APIs refuse bad input", { timeout: 60_000 }, () =>
 
   test("draining an agent rescinds its offers and stops new ones", async () => {
     const offer = await a.take();
-    const op = new OperatorServiceClient(master.address, insecureChannel(), CHANNEL_OPTIONS);
+    const op = new OperatorServiceClient(master.address, operatorCredentials(), CHANNEL_OPTIONS);
     try {
       await unary(op.drainAgent, op, { agentId: offer.agentId, killAfterSeconds: 0 }, authMetadata(TOKEN));
       await waitFor("the offer to be rescinded", () => a.rescinded.includes(offer.id));

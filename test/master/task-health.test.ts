@@ -18,6 +18,7 @@ import {
 import { type MasterHandle, startMaster } from "../../master/master-daemon.js";
 import { HealthCheck, HealthState } from "../../proto/gen/yard/v1/common.js";
 import { waitFor } from "../cluster/harness.js";
+import { tlsOf } from "../tls-fixture.js";
 
 const TOKEN = "health-test-token";
 
@@ -36,6 +37,7 @@ describe("task health through the master", { timeout: 60_000 }, () => {
 
   const start = (port: number) =>
     startMaster({
+      ...tlsOf("master"),
       dataDir: join(root, "master"),
       port,
       httpPort: 0,
@@ -61,6 +63,7 @@ describe("task health through the master", { timeout: 60_000 }, () => {
     const updates: TaskStatus[] = [];
     let subscriptions = 0;
     driver = new SchedulerDriver({
+      ...tlsOf("framework"),
       master: master.address,
       token: TOKEN,
       framework: { name: "health-probe", failoverTimeoutSeconds: 60 },

@@ -15,6 +15,7 @@ import {
 } from "../../../framework-sdk/index.js";
 import { runYardctl, TestCluster, waitFor, YARDCTL } from "../../cluster/harness.js";
 import { TEST_IMAGE, type TestEngine } from "./engine.js";
+import { tlsOf } from "../../tls-fixture.js";
 
 export function dockerClusterSuite(engine: TestEngine): void {
   const docker = engine.docker!;
@@ -46,6 +47,7 @@ export function dockerClusterSuite(engine: TestEngine): void {
 
       const latest = new Map<string, TaskStatus>();
       driver = new SchedulerDriver({
+        ...tlsOf("framework"),
         master: cluster.masterAddress,
         token: cluster.token,
         framework: { name: "docker-test", role: "*", failoverTimeoutSeconds: 60 },
@@ -175,7 +177,9 @@ export function dockerClusterSuite(engine: TestEngine): void {
         return m && out.includes("executors:") ? m : undefined;
       });
       assert.match(out, /executors: process, docker/);
-      const vars = { YARD_MASTER: env[1]!.split("=")[1]!, YARD_HOME: env[2]!.split("=")[1]! };
+      const home = env[2]!.split("=")[1]!;
+      // up made its own CA and an admin certificate in its data dir: use those, not the test CA.
+      const vars = { YARD_MASTER: env[1]!.split("=")[1]!, YARD_HOME: home, YARD_TLS_DIR: `${home}/tls` };
       const r = await runYardctl(["run", "--image", TEST_IMAGE, "--", "echo", "hi"], 60_000, vars);
       assert.equal(r.stdout, "hi\n", r.stderr);
       assert.equal(r.code, 0, r.stderr);

@@ -17,6 +17,7 @@ import {
 import { tempDir, waitFor } from "../helpers.js";
 import { TestMaster } from "../test-master.js";
 import { findTestEngine, skipUnlessEngine, TEST_IMAGE } from "./engine.js";
+import { tlsOf } from "../../tls-fixture.js";
 
 const engine = await findTestEngine();
 const FW = "fw-docker-health";
@@ -39,6 +40,7 @@ describe("docker: agent-run command check (real engine)", { skip: skipUnlessEngi
     const dataDir = tempDir("agent-docker-health");
     dirs.push(dataDir);
     agent = await startAgent({
+      ...tlsOf("agent"),
       master: master.address,
       dataDir,
       executors: ["docker"],

@@ -13,6 +13,7 @@ import { silentLogger } from "../../../common/logger.js";
 import { HealthCheck, HealthState, TaskState, type TaskStatus } from "../../../proto/gen/yard/v1/common.js";
 import { shellTask, tempDir, waitFor } from "../helpers.js";
 import { TestMaster } from "../test-master.js";
+import { tlsOf } from "../../tls-fixture.js";
 
 const FW = "fw-1";
 
@@ -60,6 +61,7 @@ describe("agent-run health checks", () => {
     dirs.push(dataDir);
     const start = async () => {
       const a = await startAgent({
+        ...tlsOf("agent"),
         master: master.address,
         dataDir,
         cpus: 2,

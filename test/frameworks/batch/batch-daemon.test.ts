@@ -5,7 +5,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
-import { credentials, Metadata, status } from "@grpc/grpc-js";
+import { Metadata, status } from "@grpc/grpc-js";
 import { CHANNEL_OPTIONS, unary } from "../../../common/grpc.js";
 import { silentLogger, TaskState } from "../../../framework-sdk/index.js";
 import { startBatchFramework } from "../../../frameworks/batch/batch-daemon.js";
@@ -13,6 +13,7 @@ import { BatchServiceClient, type Job, type JobSpec } from "../../../proto/gen/y
 import type { TaskInfo } from "../../../proto/gen/yard/v1/common.js";
 import { Event_Type } from "../../../proto/gen/yard/v1/scheduler.js";
 import { FakeMaster } from "../../framework-sdk/fake-master.js";
+import { operatorCredentials, tlsOf } from "../../tls-fixture.js";
 
 const until = FakeMaster.until;
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "yard-batch-"));
@@ -55,10 +56,16 @@ async function setup(token?: string) {
   const launched: TaskInfo[] = [];
   master.onLaunch = (t) => launched.push(t);
   const start = async () => {
-    const fw = await startBatchFramework({ master: master.address, dataDir, token, logger: silentLogger });
+    const fw = await startBatchFramework({
+      ...tlsOf("batch"),
+      master: master.address,
+      dataDir,
+      token,
+      logger: silentLogger,
+    });
     cleanups.push(() => fw.stop());
     await until(() => fw.frameworkId() !== undefined, 5000, "subscription");
-    const client = new BatchServiceClient(fw.endpoint, credentials.createInsecure(), CHANNEL_OPTIONS);
+    const client = new BatchServiceClient(fw.endpoint, operatorCredentials("framework"), CHANNEL_OPTIONS);
     cleanups.push(async () => client.close());
     return { fw, client };
   };

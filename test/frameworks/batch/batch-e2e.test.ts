@@ -5,7 +5,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { credentials, Metadata } from "@grpc/grpc-js";
+import { Metadata } from "@grpc/grpc-js";
 import { CHANNEL_OPTIONS, unary } from "../../../common/grpc.js";
 import { silentLogger } from "../../../framework-sdk/index.js";
 import { type AgentHandle, startAgent } from "../../../agent/agent-daemon.js";
@@ -14,6 +14,7 @@ import { startBatchFramework } from "../../../frameworks/batch/batch-daemon.js";
 import { runHello } from "../../../frameworks/examples/hello-framework.js";
 import { BatchServiceClient, type Job } from "../../../proto/gen/yard/v1/batch.js";
 import { FakeMaster } from "../../framework-sdk/fake-master.js";
+import { operatorCredentials, tlsOf } from "../../tls-fixture.js";
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "yard-batch-e2e-"));
 let master: MasterHandle;
@@ -21,12 +22,14 @@ let agent: AgentHandle;
 
 before(async () => {
   master = await startMaster({
+    ...tlsOf("master"),
     dataDir: path.join(root, "master"),
     port: 0,
     httpPort: 0,
     logger: silentLogger,
   });
   agent = await startAgent({
+    ...tlsOf("agent"),
     master: master.address,
     dataDir: path.join(root, "agent"),
     cpus: 2,
@@ -46,11 +49,12 @@ after(async () => {
 describe("batch framework end to end", () => {
   test("a job of 3 `echo hi` tasks succeeds on a real master and agent", async () => {
     const fw = await startBatchFramework({
+      ...tlsOf("batch"),
       master: master.address,
       dataDir: path.join(root, "batch"),
       logger: silentLogger,
     });
-    const client = new BatchServiceClient(fw.endpoint, credentials.createInsecure(), CHANNEL_OPTIONS);
+    const client = new BatchServiceClient(fw.endpoint, operatorCredentials("framework"), CHANNEL_OPTIONS);
     try {
       const job = await unary(
         client.submitJob,

@@ -16,6 +16,7 @@ import { startServiceFramework } from "../../../frameworks/service/service-daemo
 import { ServiceStore } from "../../../frameworks/service/service-store.js";
 import type { Stager } from "../../../frameworks/service/stager.js";
 import { pushFile, randomFile, startTestMaster, waitFor } from "../../master/releases/helpers.js";
+import { tlsOf } from "../../tls-fixture.js";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "yard-release-pins-"));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -107,13 +108,14 @@ describe("service framework pins on a real master", () => {
   test("rm is refused while an app's revision uses the release, allowed once the app is deleted", async () => {
     const root = fs.mkdtempSync(path.join(dir, "cluster-"));
     const master = await startTestMaster(path.join(root, "master"));
-    const releases = new ReleaseClient({ address: master.address });
+    const releases = new ReleaseClient({ address: master.address, ...tlsOf("admin") });
     const service = await startServiceFramework({
+      ...tlsOf("service"),
       master: master.address,
       dataDir: path.join(root, "service"),
       logger: silentLogger,
     });
-    const deploy = new DeployClient({ address: service.endpoint });
+    const deploy = new DeployClient({ address: service.endpoint, ...tlsOf("admin") });
     try {
       const file = randomFile(root, "web.bin", 10_000);
       await pushFile(releases, "web@1.0", file.path, 10_000);

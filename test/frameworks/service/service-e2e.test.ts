@@ -10,10 +10,11 @@ import http from "node:http";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { authMetadata } from "../../../common/auth.js";
-import { CHANNEL_OPTIONS, insecureChannel, unary } from "../../../common/grpc.js";
+import { CHANNEL_OPTIONS, unary } from "../../../common/grpc.js";
 import { isTerminal } from "../../../common/task-states.js";
 import { type AppStatus, DeployServiceClient } from "../../../proto/gen/yard/v1/deploy.js";
 import { TestCluster, waitFor, YARDCTL } from "../../cluster/harness.js";
+import { operatorCredentials, tlsEnv } from "../../tls-fixture.js";
 
 const SERVER = `const v=process.env.VERSION;require('http').createServer((q,s)=>{s.statusCode=process.env.BROKEN?503:200;s.end(v)}).listen(process.env.PORT0,'127.0.0.1')`;
 
@@ -74,7 +75,7 @@ async function startService(): Promise<void> {
       "--token",
       cluster.token,
     ],
-    { env: { ...process.env, YARD_HOME: serviceHome }, stdio: ["ignore", "pipe", "pipe"] },
+    { env: { ...process.env, ...tlsEnv(), YARD_HOME: serviceHome }, stdio: ["ignore", "pipe", "pipe"] },
   );
   service.stdout!.on("data", (b) => serviceOutput.push(String(b)));
   service.stderr!.on("data", (b) => serviceOutput.push(String(b)));
@@ -83,7 +84,7 @@ async function startService(): Promise<void> {
     return fws.find((f) => f.info?.name === "service" && f.status === "CONNECTED" && f.info.endpoint);
   });
   client?.close();
-  client = new DeployServiceClient(fw.info!.endpoint, insecureChannel(), CHANNEL_OPTIONS);
+  client = new DeployServiceClient(fw.info!.endpoint, operatorCredentials("framework"), CHANNEL_OPTIONS);
 }
 
 async function killService(): Promise<void> {

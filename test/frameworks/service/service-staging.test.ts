@@ -7,9 +7,10 @@ import http from "node:http";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { authMetadata } from "../../../common/auth.js";
-import { CHANNEL_OPTIONS, insecureChannel, unary } from "../../../common/grpc.js";
+import { CHANNEL_OPTIONS, unary } from "../../../common/grpc.js";
 import { type AppStatus, DeployServiceClient } from "../../../proto/gen/yard/v1/deploy.js";
 import { TestCluster, waitFor, YARDCTL } from "../../cluster/harness.js";
+import { operatorCredentials, tlsEnv } from "../../tls-fixture.js";
 
 const SERVER = (v: string) =>
   `require('http').createServer((q,s)=>s.end('${v}')).listen(process.env.PORT0,'127.0.0.1')\n`;
@@ -53,7 +54,7 @@ before(async () => {
     process.execPath,
     [YARDCTL, "service", "--master", cluster.masterAddress, "--data-dir", home, "--token", cluster.token],
     {
-      env: { ...process.env, YARD_HOME: home, YARD_LOG_LEVEL: "warn" },
+      env: { ...process.env, ...tlsEnv(), YARD_HOME: home, YARD_LOG_LEVEL: "warn" },
       stdio: ["ignore", "ignore", "inherit"],
     },
   );
@@ -62,7 +63,7 @@ before(async () => {
       (f) => f.info?.name === "service" && f.status === "CONNECTED" && f.info.endpoint,
     ),
   );
-  client = new DeployServiceClient(fw.info!.endpoint, insecureChannel(), CHANNEL_OPTIONS);
+  client = new DeployServiceClient(fw.info!.endpoint, operatorCredentials("framework"), CHANNEL_OPTIONS);
   for (const v of ["1", "2"]) {
     const dir = path.join(cluster.root, `web-${v}`);
     fs.mkdirSync(dir);

@@ -7,7 +7,7 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ClientDuplexStream } from "@grpc/grpc-js";
-import { CHANNEL_OPTIONS, insecureChannel } from "../../../common/grpc.js";
+import { CHANNEL_OPTIONS } from "../../../common/grpc.js";
 import { silentLogger } from "../../../common/logger.js";
 import type { ReleaseClient } from "../../../cli/commands/release.js";
 import { startMaster, type MasterHandle } from "../../../master/master-daemon.js";
@@ -17,6 +17,7 @@ import {
   type CachedArtifact,
   type MasterMessage,
 } from "../../../proto/gen/yard/v1/agent.js";
+import { agentCredentials, tlsOf } from "../../tls-fixture.js";
 
 export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `yard-${prefix}-`));
@@ -41,7 +42,14 @@ export async function waitFor<T>(
 }
 
 export function startTestMaster(dataDir: string): Promise<MasterHandle> {
-  return startMaster({ dataDir, port: 0, httpPort: 0, logger: silentLogger, allocationIntervalMs: 50 });
+  return startMaster({
+    ...tlsOf("master"),
+    dataDir,
+    port: 0,
+    httpPort: 0,
+    logger: silentLogger,
+    allocationIntervalMs: 50,
+  });
 }
 
 /** Writes `size` random bytes to `dir/name`; returns the path and their sha256. */
@@ -74,7 +82,7 @@ export class RawAgent {
   private stream?: ClientDuplexStream<AgentMessage, MasterMessage>;
 
   constructor(address: string) {
-    this.client = new AgentServiceClient(address, insecureChannel(), CHANNEL_OPTIONS);
+    this.client = new AgentServiceClient(address, agentCredentials(), CHANNEL_OPTIONS);
   }
 
   async register(hostname: string, artifacts: CachedArtifact[] = []): Promise<string> {

@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 import type { MasterHandle } from "../../../master/master-daemon.js";
 import { parseTorrentFile } from "../../../master/releases/release-torrent.js";
 import { downloadWithWebtorrent, randomFile, removeDir, startTestMaster, tempDir } from "./helpers.js";
+import { tlsEnv } from "../../tls-fixture.js";
 
 const YARDCTL = join(resolve(dirname(fileURLToPath(import.meta.url)), "../../../.."), "dist/cli/yardctl.js");
 
@@ -19,7 +20,7 @@ function yardctl(args: string[]): Promise<{ code: number | null; stdout: Buffer;
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [YARDCTL, ...args], {
       stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, YARD_HOME: join(dirname(YARDCTL), "no-such-home") },
+      env: { ...process.env, ...tlsEnv(), YARD_HOME: join(dirname(YARDCTL), "no-such-home") },
     });
     const out: Buffer[] = [];
     let err = "";

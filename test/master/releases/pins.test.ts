@@ -15,6 +15,7 @@ import {
 import type { MasterHandle } from "../../../master/master-daemon.js";
 import { PinBook } from "../../../master/releases/pins.js";
 import { pushFile, randomFile, removeDir, startTestMaster, tempDir } from "./helpers.js";
+import { tlsOf } from "../../tls-fixture.js";
 
 function codeOf(err: unknown): number | undefined {
   return err instanceof SchedulerCallError ? err.code : undefined;
@@ -53,13 +54,19 @@ describe("release pins", () => {
 
   async function framework(name: string, id?: string, secret?: string) {
     const driver = new SchedulerDriver({
+      ...tlsOf("framework"),
       master: master.address,
       framework: { name, id, secret, failoverTimeoutSeconds: 600 },
       logger: silentLogger,
     });
     drivers.push(driver);
     const frameworkId = await driver.start();
-    const staging = new ReleaseStaging({ master: master.address, driver, logger: silentLogger });
+    const staging = new ReleaseStaging({
+      ...tlsOf("framework"),
+      master: master.address,
+      driver,
+      logger: silentLogger,
+    });
     stagings.push(staging);
     return { driver, staging, frameworkId };
   }
@@ -72,7 +79,7 @@ describe("release pins", () => {
 
   before(async () => {
     master = await startTestMaster(dataDir);
-    client = new ReleaseClient({ address: master.address });
+    client = new ReleaseClient({ address: master.address, ...tlsOf("admin") });
     await pushFile(client, "web@1.0", v1.path, 50_000);
     await pushFile(client, "web@2.0", v2.path, 50_000);
   });
@@ -94,6 +101,7 @@ describe("release pins", () => {
     assert.deepEqual(master.releases.pinsOf(frameworkId), []);
 
     const stranger = new ReleaseStaging({
+      ...tlsOf("framework"),
       master: master.address,
       driver: { frameworkId: "fw-unknown" },
       logger: silentLogger,
@@ -137,7 +145,7 @@ describe("release pins", () => {
     await master.stop();
 
     master = await startTestMaster(dataDir);
-    client = new ReleaseClient({ address: master.address });
+    client = new ReleaseClient({ address: master.address, ...tlsOf("admin") });
     assert.deepEqual(master.releases.pinsOf(serviceId), ["web@1.5", "web@2.0"]);
     await assert.rejects(client.remove("web@2.0"), /in use by framework service/);
 

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { status as GrpcStatus } from "@grpc/grpc-js";
 import { ReleaseClient } from "../../../cli/commands/release.js";
-import { CHANNEL_OPTIONS, insecureChannel, unary } from "../../../common/grpc.js";
+import { CHANNEL_OPTIONS, unary } from "../../../common/grpc.js";
 import { authMetadata } from "../../../common/auth.js";
 import type { MasterHandle } from "../../../master/master-daemon.js";
 import { TaskState } from "../../../proto/gen/yard/v1/common.js";
@@ -19,6 +19,7 @@ import {
   SchedulerServiceClient,
 } from "../../../proto/gen/yard/v1/scheduler.js";
 import { pushFile, RawAgent, randomFile, removeDir, startTestMaster, tempDir, waitFor } from "./helpers.js";
+import { frameworkCredentials, tlsOf } from "../../tls-fixture.js";
 
 function grpcCode(err: unknown): number | undefined {
   return (err as { cause?: { code?: number } }).cause?.code;
@@ -50,7 +51,7 @@ describe("release service", () => {
 
   before(async () => {
     master = await startTestMaster(join(dir, "master"));
-    client = new ReleaseClient({ address: master.address });
+    client = new ReleaseClient({ address: master.address, ...tlsOf("admin") });
   });
   after(async () => {
     client.close();
@@ -123,7 +124,7 @@ describe("release service", () => {
     const agentId = await agent.register("host-a", [
       { release: "web@1.0", sha256: web.sha256, size: 300_000 },
     ]);
-    const sched = new SchedulerServiceClient(master.address, insecureChannel(), CHANNEL_OPTIONS);
+    const sched = new SchedulerServiceClient(master.address, frameworkCredentials(), CHANNEL_OPTIONS);
     const events: Event[] = [];
     const stream = sched.subscribe({
       frameworkInfo: {
