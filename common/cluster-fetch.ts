@@ -8,7 +8,7 @@ import type { TlsMaterial } from "./tls.js";
 /** The dispatcher interface fetch uses; kept opaque, it is only handed through. */
 export type Dispatcher = object;
 
-type AgentCtor = new (opts: { connect: { ca: Buffer; cert: Buffer; key: Buffer } }) => Dispatcher;
+type AgentCtor = new (opts: { connect: { ca: Buffer; cert?: Buffer; key?: Buffer } }) => Dispatcher;
 let agentCtor: AgentCtor | undefined;
 
 /**
@@ -26,8 +26,13 @@ async function undiciAgent(): Promise<AgentCtor> {
   return agentCtor;
 }
 
-/** A dispatcher for HTTPS requests to the cluster (the master's tracker). */
-export async function clusterDispatcher(m: TlsMaterial): Promise<Dispatcher> {
+/**
+ * A dispatcher for HTTPS requests to the cluster (the master's tracker). Without cert and
+ * key it trusts the cluster CA but presents no certificate, as an outside client does.
+ */
+export async function clusterDispatcher(
+  m: Pick<TlsMaterial, "ca"> & Partial<TlsMaterial>,
+): Promise<Dispatcher> {
   const Agent = await undiciAgent();
   return new Agent({ connect: { ca: m.ca, cert: m.cert, key: m.key } });
 }

@@ -2,6 +2,8 @@
 // one attempt each, and exits when all of them ended (code 0 when all finished).
 //
 //   node dist/frameworks/examples/hello-framework.js --master 127.0.0.1:7070 --tasks 3 [--command "echo hi"]
+//     --tls-dir ~/.yard/tls [--tls-name hello]     (or --insecure for a master started with it)
+import { loadTlsMaterial, type TransportChoice } from "../../common/tls.js";
 import {
   isTerminal,
   SchedulerDriver,
@@ -11,7 +13,8 @@ import {
   taskInfo,
 } from "../../framework-sdk/index.js";
 
-export interface HelloOptions {
+/** `tls` (a framework certificate and the cluster CA) or `insecure: true`. */
+export interface HelloOptions extends TransportChoice {
   master: string;
   tasks: number;
   command?: string;
@@ -23,6 +26,8 @@ export async function runHello(opts: HelloOptions): Promise<Record<string, strin
   const driver = new SchedulerDriver({
     master: opts.master,
     token: opts.token,
+    tls: opts.tls,
+    insecure: opts.insecure,
     framework: { name: "hello" },
   });
   const toLaunch = Array.from({ length: opts.tasks }, (_, i) => i);
@@ -73,7 +78,11 @@ if (process.argv[1]?.endsWith("hello-framework.js")) {
     const i = process.argv.indexOf(`--${name}`);
     return i > 0 && process.argv[i + 1] ? process.argv[i + 1] : dflt;
   };
+  const insecure = process.argv.includes("--insecure");
+  const tlsDir = arg("tls-dir", "");
   runHello({
+    insecure,
+    tls: insecure || !tlsDir ? undefined : loadTlsMaterial({ dir: tlsDir, name: arg("tls-name", "hello") }),
     master: arg("master", "127.0.0.1:7070"),
     tasks: Number(arg("tasks", "3")),
     command: arg("command", "echo hello from task $YARD_TASK_ID"),

@@ -50,6 +50,7 @@ describe("task health through the master", { timeout: 60_000 }, () => {
     master = await start(0);
     const port = Number(master.address.split(":").pop());
     const agentOptions = {
+      ...tlsOf("agent"),
       master: master.address,
       dataDir: join(root, "agent"),
       token: TOKEN,

@@ -99,7 +99,12 @@ describe("batch framework end to end", () => {
   });
 
   test("the guide's example framework runs 3 tasks and exits", async () => {
-    const states = await runHello({ master: master.address, tasks: 3, command: "echo hello" });
+    const states = await runHello({
+      ...tlsOf("framework"),
+      master: master.address,
+      tasks: 3,
+      command: "echo hello",
+    });
     assert.deepEqual(Object.values(states), ["FINISHED", "FINISHED", "FINISHED"]);
   });
 });

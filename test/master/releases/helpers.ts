@@ -17,7 +17,8 @@ import {
   type CachedArtifact,
   type MasterMessage,
 } from "../../../proto/gen/yard/v1/agent.js";
-import { agentCredentials, tlsOf } from "../../tls-fixture.js";
+import { clusterDispatcher } from "../../../common/cluster-fetch.js";
+import { agentCredentials, tlsMaterial, tlsOf } from "../../tls-fixture.js";
 
 export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `yard-${prefix}-`));
@@ -156,6 +157,7 @@ export async function downloadWithWebtorrent(
 ): Promise<string> {
   const name = "webtorrent";
   const WebTorrent = ((await import(name)) as { default: new (o: object) => PlainClient }).default;
+  const httpsAgent = await clusterDispatcher({ ca: tlsMaterial("admin").ca });
   const original = net.Server.prototype.listen;
   net.Server.prototype.listen = function (this: net.Server, ...args: unknown[]) {
     if (typeof args[0] === "number" && typeof args[1] === "function") {
@@ -166,6 +168,9 @@ export async function downloadWithWebtorrent(
   let client: PlainClient;
   try {
     client = new WebTorrent({
+      // An outside client that trusts the cluster CA (as an operator installs ca.crt) and
+      // presents no certificate of its own.
+      tracker: { proxyOpts: { httpsAgent } },
       dht: false,
       lsd: false,
       utp: false,

@@ -76,7 +76,7 @@ describe("release interop", () => {
     assert.equal(parsed.length, Number(st.release.size));
     assert.equal(parsed.pieceLength, st.release.pieceLength);
     assert.equal(parsed.infoHash, st.release.infoHash);
-    assert.deepEqual(parsed.announce, [`http://127.0.0.1:${master.httpPort}/announce`]);
+    assert.deepEqual(parsed.announce, [`https://127.0.0.1:${master.httpPort}/announce`]);
     assert.equal(parsed.private, true);
 
     const file = await downloadWithWebtorrent(exported.stdout, join(dir, "download-1"));
@@ -101,7 +101,7 @@ describe("release interop", () => {
     const torrent = master.releases.torrent("site@1.0").torrent;
     const parsed = await parseTorrentFile(torrent);
     assert.equal(parsed.infoHash, before[0]!.infoHash);
-    assert.deepEqual(parsed.announce, [`http://127.0.0.1:${master.httpPort}/announce`]);
+    assert.deepEqual(parsed.announce, [`https://127.0.0.1:${master.httpPort}/announce`]);
     const file = await downloadWithWebtorrent(torrent, join(dir, "download-2"));
     assert.equal(sha256(file), before[0]!.sha256);
 

@@ -2,7 +2,7 @@
 // filter, releases on launches and offers, removal while in use, and staging on agents that
 // are raw AgentService streams driven by the test.
 import assert from "node:assert/strict";
-import { get } from "node:http";
+import { get } from "node:https";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { status as GrpcStatus } from "@grpc/grpc-js";
@@ -19,16 +19,16 @@ import {
   SchedulerServiceClient,
 } from "../../../proto/gen/yard/v1/scheduler.js";
 import { pushFile, RawAgent, randomFile, removeDir, startTestMaster, tempDir, waitFor } from "./helpers.js";
-import { frameworkCredentials, tlsOf } from "../../tls-fixture.js";
+import { frameworkCredentials, tlsMaterial, tlsOf } from "../../tls-fixture.js";
 
 function grpcCode(err: unknown): number | undefined {
   return (err as { cause?: { code?: number } }).cause?.code;
 }
 
-/** GET on the master's HTTP port; resolves the body as latin1 (bencode is bytes). */
+/** GET on the master's HTTPS port, as an agent; resolves the body as latin1 (bencode is bytes). */
 function httpGet(port: number, path: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    get({ host: "127.0.0.1", port, path }, (res) => {
+    get({ host: "127.0.0.1", port, path, ...tlsMaterial("agent") }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () => resolve(Buffer.concat(chunks).toString("latin1")));
