@@ -6,6 +6,7 @@ import { silentLogger } from "../../common/logger.js";
 import { Reason } from "../../common/reasons.js";
 import { TaskState } from "../../proto/gen/yard/v1/common.js";
 import { type AgentComponents, type AgentHandle, startAgent } from "../../agent/agent-daemon.js";
+import { tlsOf } from "../tls-fixture.js";
 import { Checkpoint } from "../../agent/checkpoint.js";
 import { processStartTime } from "../../agent/proc-stat.js";
 import { NullExecutor } from "../../bench/executors/null-executor.js";
@@ -48,6 +49,7 @@ describe("agent daemon", () => {
     const start = () =>
       startAgent(
         {
+          ...tlsOf("agent"),
           master: master.address,
           dataDir,
           token: opts.token,

@@ -8,6 +8,12 @@ function layers(partial: Partial<Layers>): Layers {
   return { flags: {}, env: {}, file: {}, fileName: "/etc/yard.yaml", ...partial };
 }
 
+/** Layers of a daemon's settings: these tests are about the settings, not about certificates. */
+function daemonLayers(partial: Partial<Layers>): Layers {
+  const l = layers(partial);
+  return { ...l, file: { insecure: true, ...l.file } };
+}
+
 describe("config precedence: flag > env > config file > default", () => {
   const cases: { name: string; l: Partial<Layers>; want: unknown; source: string | undefined }[] = [
     {
@@ -160,7 +166,7 @@ describe("distribution and docker settings", () => {
   ].join("\n");
 
   test("a config file carries the agent's and the master's settings", () => {
-    const l = layers({ file: parseConfigText(yaml, "yard.yaml") });
+    const l = daemonLayers({ file: parseConfigText(yaml, "yard.yaml") });
     const a = agentOptions(l, "tok");
     assert.equal(a.dockerSocket, "unix:///run/docker.sock");
     assert.deepEqual(a.allowedHostPaths, ["/srv/data", "/var/log"]);
@@ -177,7 +183,7 @@ describe("distribution and docker settings", () => {
   });
 
   test("flags and env vars win over the file; the master's seed port is its own", () => {
-    const l = layers({
+    const l = daemonLayers({
       file: parseConfigText(yaml, "yard.yaml"),
       flags: { seedUploadLimit: "20M", allowHostPath: ["/a"] },
       env: { YARD_UPLOAD_RATE: "1K", YARD_SEED_PORT: "0" },
@@ -191,15 +197,15 @@ describe("distribution and docker settings", () => {
 
   test("the agent gone timeout: flag > YARD_AGENT_GONE_TIMEOUT > file, in seconds", () => {
     const file = parseConfigText("data-dir: /srv/yard\nagent-gone-timeout: 600", "yard.yaml");
-    assert.equal(masterOptions(layers({ file }), "tok").agentGoneTimeoutMs, 600_000);
+    assert.equal(masterOptions(daemonLayers({ file }), "tok").agentGoneTimeoutMs, 600_000);
     const env = { YARD_AGENT_GONE_TIMEOUT: "120" };
-    assert.equal(masterOptions(layers({ file, env }), "tok").agentGoneTimeoutMs, 120_000);
+    assert.equal(masterOptions(daemonLayers({ file, env }), "tok").agentGoneTimeoutMs, 120_000);
     const flags = { agentGoneTimeout: "30" };
-    assert.equal(masterOptions(layers({ file, env, flags }), "tok").agentGoneTimeoutMs, 30_000);
+    assert.equal(masterOptions(daemonLayers({ file, env, flags }), "tok").agentGoneTimeoutMs, 30_000);
     const home = { YARD_HOME: "/srv/yard" };
-    assert.equal(masterOptions(layers({ env: home }), "tok").agentGoneTimeoutMs, undefined);
+    assert.equal(masterOptions(daemonLayers({ env: home }), "tok").agentGoneTimeoutMs, undefined);
     assert.throws(
-      () => masterOptions(layers({ env: { ...home, YARD_AGENT_GONE_TIMEOUT: "soon" } }), "tok"),
+      () => masterOptions(daemonLayers({ env: { ...home, YARD_AGENT_GONE_TIMEOUT: "soon" } }), "tok"),
       (err: unknown) => err instanceof UsageError && /YARD_AGENT_GONE_TIMEOUT/.test(err.message),
     );
   });
@@ -215,7 +221,7 @@ describe("distribution and docker settings", () => {
       ["seed-port: 70000", /^seed-port in yard.yaml 70000: not a port/],
     ];
     for (const [text, want] of cases) {
-      const l = layers({
+      const l = daemonLayers({
         file: parseConfigText(`data-dir: /srv/yard\n${text}`, "yard.yaml"),
         fileName: "yard.yaml",
       });

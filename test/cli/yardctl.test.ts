@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { tlsEnv } from "../tls-fixture.js";
 
 const YARDCTL = fileURLToPath(new URL("../../cli/yardctl.js", import.meta.url));
 let home: string;
@@ -16,8 +17,9 @@ function yardctl(args: string[], env: Record<string, string> = {}) {
   const r = spawnSync(process.execPath, [YARDCTL, ...args], {
     encoding: "utf8",
     timeout: 15_000,
-    // A clean environment: no YARD_* from the caller, an empty home with no token or config.
-    env: { PATH: process.env.PATH ?? "", YARD_HOME: home, ...env },
+    // A clean environment: no YARD_* from the caller, an empty home with no token or config;
+    // only the test CA's certificates (tls-fixture.ts).
+    env: { PATH: process.env.PATH ?? "", YARD_HOME: home, ...tlsEnv(), ...env },
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
