@@ -14,13 +14,21 @@ import { channelCredentials, serverCredentials, type TlsMaterial } from "../comm
 
 let dir: string | undefined;
 
+/**
+ * Child processes of a benchmark share their parent's directory through this variable
+ * (the parent issues every certificate first; children only read).
+ */
+const SHARED_DIR_ENV = "YARD_TEST_TLS_DIR";
+
 /** The test process's TLS directory (ca.crt, ca.key, <name>.crt/.key). */
 export function testTlsDir(): string {
+  if (!dir && process.env[SHARED_DIR_ENV]) dir = process.env[SHARED_DIR_ENV];
   if (!dir) {
     const made = mkdtempSync(join(tmpdir(), "yard-test-tls-"));
     initCaDir(made);
     process.once("exit", () => rmSync(made, { recursive: true, force: true }));
     dir = made;
+    process.env[SHARED_DIR_ENV] = made;
   }
   return dir;
 }
@@ -37,13 +45,18 @@ const IDENTITIES: Record<string, { kind: PrincipalKind; groups?: string[] }> = {
 
 const cache = new Map<string, TlsMaterial>();
 
-/** Material of identity `name` (issued on first use); unknown names get `kind`. */
-export function tlsMaterial(name: string, kind?: PrincipalKind, groups?: string[]): TlsMaterial {
+/** Material of identity `name` (issued on first use); unknown names get `kind`, `groups` and `sans`. */
+export function tlsMaterial(
+  name: string,
+  kind?: PrincipalKind,
+  groups?: string[],
+  sans?: string[],
+): TlsMaterial {
   const hit = cache.get(name);
   if (hit) return hit;
   const d = testTlsDir();
   const id = IDENTITIES[name] ?? { kind: kind ?? "operator", groups };
-  if (!existsSync(join(d, `${name}.crt`))) issueIntoDir(d, { kind: id.kind, name, groups: id.groups });
+  if (!existsSync(join(d, `${name}.crt`))) issueIntoDir(d, { kind: id.kind, name, groups: id.groups, sans });
   const m = {
     ca: readFileSync(join(d, "ca.crt")),
     cert: readFileSync(join(d, `${name}.crt`)),

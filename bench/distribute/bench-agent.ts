@@ -11,6 +11,7 @@ import { createInterface } from "node:readline";
 import { ArtifactFetcher } from "../../agent/fetcher/artifact-fetcher.js";
 import { silentLogger } from "../../common/logger.js";
 import { HTTP_PORT } from "./ports.js";
+import { tlsMaterial } from "../../test/tls-fixture.js";
 
 async function httpFetch(serverIp: string, dest: string): Promise<string> {
   const hash = createHash("sha256");
@@ -39,7 +40,12 @@ async function main(): Promise<void> {
     mode === "bt"
       ? new ArtifactFetcher(
           { onProgress: () => undefined },
-          { cacheDir: path.join(dir, "cache"), listenHost: ip, logger: silentLogger },
+          {
+            cacheDir: path.join(dir, "cache"),
+            listenHost: ip,
+            logger: silentLogger,
+            tls: process.env.YARD_BENCH_INSECURE === "1" ? null : tlsMaterial("agent"),
+          },
         )
       : undefined;
   await fetcher?.start();

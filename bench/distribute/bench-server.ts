@@ -11,8 +11,8 @@ import { createInterface } from "node:readline";
 import { ReleaseClient } from "../../cli/commands/release.js";
 import { silentLogger } from "../../common/logger.js";
 import { startMaster } from "../../master/master-daemon.js";
-import { GRPC_PORT, HTTP_PORT, TRACKER_PORT } from "./ports.js";
-import { tlsOf } from "../../test/tls-fixture.js";
+import { benchMasterName, GRPC_PORT, HTTP_PORT, TRACKER_PORT } from "./ports.js";
+import { tlsMaterial } from "../../test/tls-fixture.js";
 
 /** The release name bench-agent.ts fetches. */
 const BENCH_RELEASE = "bench@1";
@@ -23,8 +23,9 @@ async function main(): Promise<void> {
     throw new Error("usage: bench-server.js IP FILE TORRENT_OUT DATA_DIR");
   const token = "bench";
   fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const insecure = process.env.YARD_BENCH_INSECURE === "1";
   const master = await startMaster({
-    ...tlsOf("master"),
+    ...(insecure ? { insecure } : { tls: tlsMaterial(benchMasterName(ip), "master", [], [ip]) }),
     dataDir,
     host: ip,
     port: GRPC_PORT,
@@ -32,7 +33,11 @@ async function main(): Promise<void> {
     token,
     logger: silentLogger,
   });
-  const client = new ReleaseClient({ address: master.address, token, ...tlsOf("admin") });
+  const client = new ReleaseClient({
+    address: master.address,
+    token,
+    tls: insecure ? null : tlsMaterial("admin"),
+  });
   const size = fs.statSync(file).size;
   const [name, version] = BENCH_RELEASE.split("@") as [string, string];
   await client.push(

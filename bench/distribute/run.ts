@@ -14,6 +14,8 @@ import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { type Host, Testbed } from "./testbed.js";
+import { tlsMaterial } from "../../test/tls-fixture.js";
+import { benchMasterName } from "./ports.js";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 
@@ -22,10 +24,12 @@ interface Args {
   sizeMiB: number;
   rateMbit: number;
   only?: string;
+  /** tls (the default: HTTPS tracker, mTLS gRPC) or insecure (plaintext), to record the TLS cost. */
+  transport: "tls" | "insecure";
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { agents: 16, sizeMiB: 64, rateMbit: 100 };
+  const a: Args = { agents: 16, sizeMiB: 64, rateMbit: 100, transport: "tls" };
   for (let i = 0; i < argv.length; i += 2) {
     const flag = argv[i];
     const value = argv[i + 1] ?? "";
@@ -38,7 +42,11 @@ function parseArgs(argv: string[]): Args {
     else if (flag === "--size-mib") a.sizeMiB = positive();
     else if (flag === "--rate-mbit") a.rateMbit = positive();
     else if (flag === "--only") a.only = value;
-    else throw new Error(`unknown flag ${flag}`);
+    else if (flag === "--transport") {
+      if (value !== "tls" && value !== "insecure")
+        throw new Error(`--transport: "${value}" is not tls or insecure`);
+      a.transport = value;
+    } else throw new Error(`unknown flag ${flag}`);
   }
   return a;
 }
@@ -179,6 +187,11 @@ async function main(): Promise<void> {
     const sha256 = createHash("sha256").update(data).digest("hex");
     bed.create();
     const serverHost = bed.hosts[0]!;
+    // The processes in the hosts' namespaces inherit the environment: the transport, and with
+    // TLS the directory of certificates issued here (the master's names its address).
+    if (args.transport === "insecure") process.env.YARD_BENCH_INSECURE = "1";
+    else for (const id of ["agent", "admin"]) tlsMaterial(id);
+    if (args.transport === "tls") tlsMaterial(benchMasterName(serverHost.ip), "master", [], [serverHost.ip]);
     // The master stores and seeds the release and writes its torrent to torrentPath.
     const torrentPath = path.join(dir, "release.torrent");
     server = startProcess(serverHost, "bench-server.js", [
@@ -195,7 +208,7 @@ async function main(): Promise<void> {
     const u = (args.rateMbit * 1e6) / 8; // bytes per second of one link
     const minimum = Math.max(size / u, (args.agents * size) / ((args.agents + 1) * u));
     console.log(
-      `distribute: ${args.agents} agents, ${args.sizeMiB} MiB, ${args.rateMbit} Mbit/s links, ${pieceKiB} KiB pieces (the master's choice); theoretical minimum ${minimum.toFixed(1)} s`,
+      `distribute (${args.transport}): ${args.agents} agents, ${args.sizeMiB} MiB, ${args.rateMbit} Mbit/s links, ${pieceKiB} KiB pieces (the master's choice); theoretical minimum ${minimum.toFixed(1)} s`,
     );
     let bt: Awaited<ReturnType<typeof phase>> | undefined;
     let central: Awaited<ReturnType<typeof phase>> | undefined;

@@ -7,12 +7,15 @@ import { join } from "node:path";
 import { type AgentHandle, startAgent } from "../../agent/agent-daemon.js";
 import type { ExecutorFactory } from "../../agent/executor.js";
 import { silentLogger } from "../../common/logger.js";
+import { loadTlsMaterial, type TransportChoice } from "../../common/tls.js";
 import { ListenerExecutor } from "../executors/listener-executor.js";
 import { NullExecutor } from "../executors/null-executor.js";
 
 export interface FleetSpec {
   master: string;
   token: string;
+  /** TLS directory with ca.crt and agent.crt/.key, which every agent of the fleet presents; none = --insecure. */
+  tlsDir?: string;
   /** Each agent's data dir is <dir>/agent-<index>. */
   dir: string;
   count: number;
@@ -38,7 +41,13 @@ const START_BATCH = 100;
 export class AgentFleet {
   readonly agents: AgentHandle[] = [];
 
-  constructor(private readonly spec: FleetSpec) {}
+  private readonly transport: TransportChoice;
+
+  constructor(private readonly spec: FleetSpec) {
+    this.transport = spec.tlsDir
+      ? { tls: loadTlsMaterial({ dir: spec.tlsDir, name: "agent" }) }
+      : { insecure: true };
+  }
 
   /** Starts every agent and resolves once each has registered with the master. */
   async start(onProgress?: (registered: number) => void): Promise<void> {
@@ -72,6 +81,7 @@ export class AgentFleet {
       s.executor === "listener" ? (c) => new ListenerExecutor(c) : (c) => new NullExecutor(c);
     return startAgent(
       {
+        ...this.transport,
         master: s.master,
         token: s.token,
         dataDir: join(s.dir, `agent-${index}`),

@@ -5,6 +5,7 @@
 // master RSS, and the ratio to the allocator's own placements/s measured in-process in this run.
 //
 //   node dist/bench/scheduler/run.js [--agents 10000] [--frameworks 10] [--tasks 50000]
+//     [--transport tls|insecure|both]   (default tls; both: the same run twice, side by side)
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -15,7 +16,8 @@ import { parseResources } from "../../common/resources.js";
 import { SchedulerDriver, TaskState, takeTasks, taskInfo } from "../../framework-sdk/index.js";
 import { type FleetProcess, spawnFleet, stopFleet } from "../fleet/spawn-fleet.js";
 import { benchAllocator } from "./allocator-bench.js";
-import { tlsOf } from "../../test/tls-fixture.js";
+import { clusterDispatcher } from "../../common/cluster-fetch.js";
+import { testTlsDir, tlsEnv, tlsMaterial, tlsOf } from "../../test/tls-fixture.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const yardctl = resolve(here, "../../cli/yardctl.js");
@@ -25,6 +27,8 @@ const { values } = parseArgs({
     frameworks: { type: "string", default: "10" },
     tasks: { type: "string", default: "50000" },
     "agent-procs": { type: "string", default: "1" },
+    /** tls (mTLS, the default), insecure (plaintext), or both in one run for the TLS cost. */
+    transport: { type: "string", default: "tls" },
     /** Write a CPU profile of the master process into this dir. */
     "profile-dir": { type: "string" },
   },
@@ -34,6 +38,12 @@ const M = Number(values.frameworks);
 const T = Number(values.tasks);
 const PROCS = Number(values["agent-procs"]);
 const TASK = { cpus: 0.5, mem: 256 };
+const TRANSPORTS: Record<string, boolean[]> = { tls: [true], insecure: [false], both: [false, true] };
+const modes = TRANSPORTS[values.transport ?? "tls"];
+if (!modes) {
+  console.error(`--transport ${JSON.stringify(values.transport)}: use tls, insecure or both`);
+  process.exit(2);
+}
 
 const children: ChildProcess[] = [];
 const fleets: FleetProcess[] = [];
@@ -46,10 +56,13 @@ function cleanup(): void {
 }
 process.on("exit", cleanup);
 
-async function metrics(httpPort: number): Promise<Map<string, number>> {
-  const text = await (
-    await fetch(`http://127.0.0.1:${httpPort}/metrics`, { headers: { authorization: `Bearer ${token}` } })
-  ).text();
+async function metrics(httpPort: number, secure: boolean): Promise<Map<string, number>> {
+  const url = `${secure ? "https" : "http"}://127.0.0.1:${httpPort}/metrics`;
+  const init = {
+    headers: { authorization: `Bearer ${token}` },
+    ...(secure ? { dispatcher: await clusterDispatcher(tlsMaterial("admin")) } : {}),
+  };
+  const text = await (await fetch(url, init as RequestInit)).text();
   const out = new Map<string, number>();
   for (const line of text.split("\n")) {
     if (!line || line.startsWith("#")) continue;
@@ -74,8 +87,28 @@ async function main(): Promise<void> {
   console.log(
     `allocator in-process: ${alone.placementsPerSecond.toFixed(0)} placements/s, cycle p50 ${alone.cycleP50Ms.toFixed(2)} ms p99 ${alone.cycleP99Ms.toFixed(2)} ms`,
   );
+  const results: { secure: boolean; e2e: number }[] = [];
+  for (const secure of modes!) {
+    console.log(`\n--- transport: ${secure ? "mTLS" : "insecure (plaintext)"}`);
+    results.push({ secure, e2e: await runOnce(secure, alone.placementsPerSecond) });
+  }
+  if (results.length === 2) {
+    const plain = results[0]!;
+    const tls = results[1]!;
+    console.log("");
+    console.log(
+      `TLS cost: ${tls.e2e.toFixed(0)} /s with mTLS vs ${plain.e2e.toFixed(0)} /s plaintext (${((1 - tls.e2e / plain.e2e) * 100).toFixed(1)} % fewer placements/s)`,
+    );
+  }
+  cleanup();
+  process.exit(0);
+}
 
-  const masterDir = join(root, "master");
+/** One whole run (master, fleet, frameworks) over mTLS or plaintext; returns placements/s end to end. */
+async function runOnce(secure: boolean, allocatorAlone: number): Promise<number> {
+  const alone = { placementsPerSecond: allocatorAlone };
+  const runRoot = join(root, secure ? "tls" : "insecure");
+  const masterDir = join(runRoot, "master");
   const profile = values["profile-dir"] ? ["--cpu-prof", "--cpu-prof-dir", values["profile-dir"]] : [];
   const master = spawn(
     process.execPath,
@@ -89,12 +122,14 @@ async function main(): Promise<void> {
       "0",
       "--http-port",
       "0",
-      "--token",
-      token,
       "--agent-timeout",
       "60",
+      ...(secure ? [] : ["--insecure"]),
     ],
-    { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, YARD_LOG_LEVEL: "warn" } },
+    {
+      stdio: ["ignore", "ignore", "inherit"],
+      env: { ...process.env, ...(secure ? tlsEnv() : {}), YARD_LOG_LEVEL: "warn", YARD_TOKEN: token },
+    },
   );
   children.push(master);
   const discovery = join(masterDir, "master", "master.json");
@@ -111,7 +146,8 @@ async function main(): Promise<void> {
       spawnFleet({
         master: address,
         token,
-        dir: join(root, `fleet-${p}`),
+        dir: join(runRoot, `fleet-${p}`),
+        tlsDir: secure ? testTlsDir() : undefined,
         count,
         first: p * perProc,
         executor: "null",
@@ -131,7 +167,7 @@ async function main(): Promise<void> {
   }
   const fleetRssMiB = (await Promise.all(starting)).reduce((sum, f) => sum + f.rssMiB, 0);
   const registrationSeconds = (performance.now() - regStart) / 1000;
-  const afterReg = await metrics(httpPort);
+  const afterReg = await metrics(httpPort, secure);
   const agentsRegistered = afterReg.get('yard_agents{status="ACTIVE"}') ?? 0;
   console.log(`agents registered: ${agentsRegistered} in ${registrationSeconds.toFixed(1)} s`);
 
@@ -145,7 +181,7 @@ async function main(): Promise<void> {
   const done = new Promise<void>((resolveDone) => {
     for (let f = 0; f < M; f++) {
       const driver = new SchedulerDriver({
-        ...tlsOf("framework"),
+        ...(secure ? tlsOf("framework") : { insecure: true }),
         master: address,
         token,
         framework: { name: `bench-${f}` },
@@ -209,7 +245,7 @@ async function main(): Promise<void> {
   clearTimeout(timeout);
   const seconds = (lastRunning - firstAccept) / 1000;
   const e2e = T / seconds;
-  const m = await metrics(httpPort);
+  const m = await metrics(httpPort, secure);
   const rssMiB = (m.get("yard_master_rss_bytes") ?? 0) / 2 ** 20;
   const p50 = m.get('yard_allocation_cycle_ms{kind="full",quantile="0.5"}') ?? Number.NaN;
   const p99 = m.get('yard_allocation_cycle_ms{kind="full",quantile="0.99"}') ?? Number.NaN;
@@ -232,9 +268,8 @@ async function main(): Promise<void> {
   // SIGINT lets the master write its CPU profile before it exits.
   master.kill("SIGINT");
   await new Promise((r) => master.once("exit", r));
-  await Promise.all(fleets.map(stopFleet));
-  cleanup();
-  process.exit(0);
+  await Promise.all(fleets.splice(0).map(stopFleet));
+  return e2e;
 }
 
 main().catch((err) => {
