@@ -21,7 +21,8 @@ import {
 } from "../../framework-sdk/index.js";
 import { killProcessesUnder, TestCluster, waitFor } from "../cluster/harness.js";
 import { SmallDisk } from "./disk-helpers.js";
-import { tlsOf } from "../tls-fixture.js";
+import { clusterDispatcher } from "../../common/cluster-fetch.js";
+import { tlsMaterial, tlsOf } from "../tls-fixture.js";
 
 const MiB = 1024 * 1024;
 
@@ -160,9 +161,10 @@ describe("full disk on an agent (defect 5)", { timeout: 120_000 }, () => {
       fs.readFileSync(join(cluster.root, "master-home", "master", "master.json"), "utf8"),
     );
     return (
-      await fetch(`http://127.0.0.1:${httpPort}/metrics`, {
+      await fetch(`https://127.0.0.1:${httpPort}/metrics`, {
         headers: { authorization: `Bearer ${cluster.token}` },
-      })
+        dispatcher: await clusterDispatcher(tlsMaterial("admin")),
+      } as RequestInit)
     ).text();
   };
   const masterTask = async (taskId: string) =>

@@ -4,10 +4,11 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Metadata } from "@grpc/grpc-js";
 import { authMetadata } from "../../common/auth.js";
-import { CHANNEL_OPTIONS, insecureChannel, unary } from "../../common/grpc.js";
+import { CHANNEL_OPTIONS, unary } from "../../common/grpc.js";
 import { mintToken } from "../../cli/commands/token.js";
 import { type ClusterEvent, OperatorServiceClient } from "../../proto/gen/yard/v1/operator.js";
 import { runYardctl, type TestCluster, waitFor } from "../cluster/harness.js";
+import { operatorCredentials } from "../tls-fixture.js";
 
 export interface PrincipalSpec {
   name: string;
@@ -47,7 +48,7 @@ export async function replayEventsUntil(
   token: string,
   until: (events: ClusterEvent[]) => boolean,
 ): Promise<ClusterEvent[]> {
-  const client = new OperatorServiceClient(cluster.masterAddress, insecureChannel(), CHANNEL_OPTIONS);
+  const client = new OperatorServiceClient(cluster.masterAddress, operatorCredentials(), CHANNEL_OPTIONS);
   const events: ClusterEvent[] = [];
   const stream = client.watch({ afterIndex: 0, replay: true }, authMetadata(token));
   stream.on("data", (e: ClusterEvent) => events.push(e));
@@ -70,7 +71,7 @@ export async function operatorCall<Req, Res>(
   ) => (req: Req, md: Metadata, o: object, cb: (e: any, r: Res) => void) => unknown,
   req: Req,
 ): Promise<Res> {
-  const client = new OperatorServiceClient(cluster.masterAddress, insecureChannel(), CHANNEL_OPTIONS);
+  const client = new OperatorServiceClient(cluster.masterAddress, operatorCredentials(), CHANNEL_OPTIONS);
   try {
     return await unary(method(client), client, req, authMetadata(token));
   } finally {

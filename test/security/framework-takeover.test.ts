@@ -14,13 +14,14 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import Database from "better-sqlite3";
 import { authMetadata } from "../../common/auth.js";
-import { CHANNEL_OPTIONS, insecureChannel, unary } from "../../common/grpc.js";
+import { CHANNEL_OPTIONS, unary } from "../../common/grpc.js";
 import { TaskState } from "../../common/task-states.js";
 import { FrameworkInfo } from "../../proto/gen/yard/v1/common.js";
 import { type Event, SchedulerServiceClient } from "../../proto/gen/yard/v1/scheduler.js";
 import { TestCluster, waitFor } from "../cluster/harness.js";
 import { ServiceFrameworkProcess } from "../chaos/service-process.js";
 import { replayEventsUntil, writePolicy, yardctlAs } from "./acl-helpers.js";
+import { frameworkCredentials } from "../tls-fixture.js";
 
 const cluster = new TestCluster();
 let tokens: Record<string, string>;
@@ -30,7 +31,7 @@ let instances: string[] = [];
 const clients: SchedulerServiceClient[] = [];
 
 function client(): SchedulerServiceClient {
-  const c = new SchedulerServiceClient(cluster.masterAddress, insecureChannel(), CHANNEL_OPTIONS);
+  const c = new SchedulerServiceClient(cluster.masterAddress, frameworkCredentials(), CHANNEL_OPTIONS);
   clients.push(c);
   return c;
 }

@@ -5,15 +5,21 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { clusterDispatcher } from "../../common/cluster-fetch.js";
 import { TestCluster } from "../cluster/harness.js";
+import { tlsMaterial } from "../tls-fixture.js";
 import { replayEventsUntil, writePolicy } from "./acl-helpers.js";
 
 const cluster = new TestCluster();
 let tokens: Record<string, string>;
 let url = "";
 
+/** Trusts the cluster CA and presents no certificate: a Prometheus outside the cluster. */
+const outside = async () => ({ dispatcher: await clusterDispatcher({ ca: tlsMaterial("admin").ca }) });
+
 async function get(token?: string): Promise<{ status: number; body: string; auth: string | null }> {
-  const res = await fetch(url, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+  const init = { ...(await outside()), headers: token ? { authorization: `Bearer ${token}` } : {} };
+  const res = await fetch(url, init as RequestInit);
   return { status: res.status, body: await res.text(), auth: res.headers.get("www-authenticate") };
 }
 
@@ -25,7 +31,7 @@ before(async () => {
   tokens = policy.tokens;
   await cluster.startMaster(["--acl-file", policy.file]);
   const info = JSON.parse(readFileSync(join(cluster.root, "master-home", "master", "master.json"), "utf8"));
-  url = `http://127.0.0.1:${info.httpPort}/metrics`;
+  url = `https://127.0.0.1:${info.httpPort}/metrics`;
 });
 
 after(async () => {
@@ -65,7 +71,7 @@ describe("/metrics needs a principal allowed view_metrics", { concurrency: false
   });
 
   test("/healthz stays open for load balancers", async () => {
-    const res = await fetch(url.replace("/metrics", "/healthz"));
+    const res = await fetch(url.replace("/metrics", "/healthz"), (await outside()) as RequestInit);
     assert.equal(res.status, 200);
   });
 });

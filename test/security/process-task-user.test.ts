@@ -33,6 +33,7 @@ import { startAgent } from "../../agent/agent-daemon.js";
 import { shellTask } from "../agent/helpers.js";
 import { TestMaster } from "../agent/test-master.js";
 import { waitFor } from "../cluster/harness.js";
+import { loadTlsMaterial } from "../../common/tls.js";
 
 const YARDCTL = fileURLToPath(new URL("../../cli/yardctl.js", import.meta.url));
 const TOKEN = "c0ffee".repeat(8);
@@ -190,6 +191,8 @@ describe("process tasks run unprivileged (yardctl up as root)", { skip: rootSkip
     const offers: Offer[] = [];
     const updates: TaskStatus[] = [];
     const driver = new SchedulerDriver({
+      // up made its own CA in its data dir: its service framework's certificate is one of it.
+      tls: loadTlsMaterial({ dir: join(home, "tls"), name: "service" }),
       master,
       token: TOKEN,
       framework: { name: `as-${taskId}`, user },

@@ -11,6 +11,7 @@ import {
   takeTasks,
 } from "../../framework-sdk/index.js";
 import { waitFor } from "../cluster/harness.js";
+import { tlsOf } from "../tls-fixture.js";
 
 export class TaskRunner {
   readonly statuses: TaskStatus[] = [];
@@ -19,6 +20,7 @@ export class TaskRunner {
 
   constructor(master: string, token: string, name: string) {
     this.driver = new SchedulerDriver({
+      ...tlsOf("framework"),
       master,
       token,
       framework: { name, role: "*", failoverTimeoutSeconds: 60 },

@@ -12,6 +12,7 @@ import { guardUnpackedTree, linkDestination, UnsafeEntryError } from "../../agen
 import { ReleaseClient } from "../../cli/commands/release.js";
 import { Reason, TaskState, taskInfo } from "../../framework-sdk/index.js";
 import { tempDir } from "../agent/helpers.js";
+import { tlsOf } from "../tls-fixture.js";
 import { TestCluster } from "../cluster/harness.js";
 import { TaskRunner } from "./task-runner.js";
 import { type TarEntry, writeTar } from "./tar-writer.js";
@@ -134,7 +135,7 @@ describe("releases unpacked by a real agent", { timeout: 120_000 }, () => {
     await cluster.startMaster();
     await cluster.startAgent();
     await cluster.waitForAgents(1);
-    client = new ReleaseClient({ address: cluster.masterAddress, token: cluster.token });
+    client = new ReleaseClient({ address: cluster.masterAddress, token: cluster.token, ...tlsOf("admin") });
     runner = new TaskRunner(cluster.masterAddress, cluster.token, "unpack-hardening");
     await runner.start();
   });
