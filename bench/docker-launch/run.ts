@@ -23,7 +23,7 @@ import {
   type TaskStatus,
   taskInfo,
 } from "../../framework-sdk/index.js";
-import { tlsOf } from "../../test/tls-fixture.js";
+import { tlsEnv, tlsOf } from "../../test/tls-fixture.js";
 
 const run = promisify(execFile);
 const here = dirname(fileURLToPath(import.meta.url));
@@ -51,7 +51,7 @@ const token = "bench-token";
 function spawnYardctl(args: string[], nodeArgs: string[] = []): ChildProcess {
   const c = spawn(process.execPath, [...nodeArgs, yardctl, ...args], {
     stdio: ["ignore", "ignore", "pipe"],
-    env: { ...process.env, YARD_LOG_LEVEL: "warn" },
+    env: { ...process.env, ...tlsEnv(), YARD_LOG_LEVEL: "warn" },
   });
   c.stderr!.on("data", (b: Buffer) => process.stderr.write(b));
   children.push(c);

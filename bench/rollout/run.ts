@@ -30,7 +30,7 @@ import { stepTargets } from "../../frameworks/service/rollout-plan.js";
 import { OperatorServiceClient } from "../../proto/gen/yard/v1/operator.js";
 import { type FleetProcess, spawnFleet, stopFleet } from "../fleet/spawn-fleet.js";
 import { type ServingFigures, ServingPoller } from "./serving-poller.js";
-import { operatorCredentials } from "../../test/tls-fixture.js";
+import { operatorCredentials, testTlsDir, tlsEnv } from "../../test/tls-fixture.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const yardctl = resolve(here, "../../cli/yardctl.js");
@@ -84,7 +84,7 @@ process.on("exit", cleanup);
 
 function start(args: string[], home: string, env: Record<string, string> = {}): ChildProcess {
   const c = spawn(process.execPath, args, {
-    env: { ...process.env, YARD_HOME: home, YARD_LOG_LEVEL: "warn", ...env },
+    env: { ...process.env, ...tlsEnv(), YARD_HOME: home, YARD_LOG_LEVEL: "warn", ...env },
     stdio: ["ignore", "ignore", "inherit"],
   });
   children.push(c);
@@ -261,6 +261,7 @@ async function main(): Promise<void> {
   fleet = await spawnFleet({
     master,
     token,
+    tlsDir: testTlsDir(),
     dir: join(root, "agents"),
     count: AGENTS,
     executor: "listener",
