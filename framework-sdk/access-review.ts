@@ -5,10 +5,12 @@
 import type { Metadata } from "@grpc/grpc-js";
 import { authMetadata } from "../common/auth.js";
 import { PermissionDeniedError, UnauthenticatedError, UnavailableError } from "../common/errors.js";
-import { CHANNEL_OPTIONS, insecureChannel, unary } from "../common/grpc.js";
+import { CHANNEL_OPTIONS, unary } from "../common/grpc.js";
+import { channelCredentials, chooseTransport, type TransportChoice } from "../common/tls.js";
 import { OperatorServiceClient, type ReviewAccessResponse } from "../proto/gen/yard/v1/operator.js";
 
-export interface AccessReviewerOptions {
+/** Transport towards the master: the framework's `tls` material, or `insecure: true`. */
+export interface AccessReviewerOptions extends TransportChoice {
   /** host:port of the master's gRPC endpoint. */
   master: string;
   /** The framework's own credential for the master (it needs the review_access action). */
@@ -27,7 +29,11 @@ export class AccessReviewer {
   private readonly client: OperatorServiceClient;
 
   constructor(private readonly opts: AccessReviewerOptions) {
-    this.client = new OperatorServiceClient(opts.master, insecureChannel(), CHANNEL_OPTIONS);
+    this.client = new OperatorServiceClient(
+      opts.master,
+      channelCredentials(chooseTransport(opts, "AccessReviewer"), { serverKind: "master" }),
+      CHANNEL_OPTIONS,
+    );
   }
 
   /**

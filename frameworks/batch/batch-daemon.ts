@@ -81,7 +81,12 @@ export async function startBatchFramework(opts: BatchFrameworkOptions): Promise<
   }
   const streams = new OpenStreams();
   // Operators' calls are judged by the master's policy, and audited there.
-  const reviewer = new AccessReviewer({ master: opts.master, token: opts.token });
+  const reviewer = new AccessReviewer({
+    master: opts.master,
+    token: opts.token,
+    tls: opts.tls,
+    insecure: opts.insecure,
+  });
   server.addService(BatchServiceService, createBatchService(scheduler, reviewer, log, streams));
   scheduler.connect();
   log.info("batch framework listening", { endpoint });

@@ -97,7 +97,12 @@ export async function startServiceFramework(opts: ServiceFrameworkOptions): Prom
   const running = scheduler;
   const streams = new OpenStreams();
   // Operators' calls are judged by the master's policy, and audited there.
-  const reviewer = new AccessReviewer({ master: opts.master, token: opts.token });
+  const reviewer = new AccessReviewer({
+    master: opts.master,
+    token: opts.token,
+    tls: opts.tls,
+    insecure: opts.insecure,
+  });
   server.addService(
     DeployServiceService,
     createDeployService(running.verbs, reviewer, log, (release) => stager.describe(release), streams),

@@ -302,16 +302,17 @@ describe("scheduler and agent APIs refuse bad input", { timeout: 60_000 }, () =>
     assert.match(err.details, /never-launched/);
   });
 
-  test("calls of a framework that is not subscribed are FAILED_PRECONDITION; calls without the token UNAUTHENTICATED", async () => {
+  test("calls of a framework that is not subscribed are FAILED_PRECONDITION; calls without the token are another principal's", async () => {
     const client = new SchedulerServiceClient(master.address, frameworkCredentials(), CHANNEL_OPTIONS);
     try {
       await assert.rejects(
         unary(client.revive, client, { frameworkId: "fw-nobody" }, authMetadata(TOKEN)),
         (err: any) => err.code === Code.FAILED_PRECONDITION && /fw-nobody/.test(err.details),
       );
+      // Without a token the caller is its certificate's principal, not the one that registered A.
       await assert.rejects(
         unary(client.revive, client, { frameworkId: a.driver.frameworkId! }, authMetadata(undefined)),
-        (err: any) => err.code === Code.UNAUTHENTICATED,
+        (err: any) => err.code === Code.PERMISSION_DENIED && /principal framework \(framework\)/.test(err.details),
       );
       await assert.rejects(
         unary(client.revive, client, { frameworkId: a.driver.frameworkId! }, authMetadata("wrong-token")),
