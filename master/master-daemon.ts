@@ -92,7 +92,9 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   }
   // The policy is read before anything else: a wrong file stops the master at once.
   const policy: Policy = opts.aclFile ? loadPolicyFile(opts.aclFile) : DEFAULT_POLICY;
-  const open = !opts.token && !opts.aclFile && !opts.caCertificate;
+  // With mTLS the cluster CA is the TLS material's: every caller has a certificate principal.
+  const caCertificate = opts.caCertificate ?? tls?.ca;
+  const open = !opts.token && !opts.aclFile && !caCertificate;
   if (open) {
     log.warn(
       "no credentials required: every caller is the principal anonymous in group admin; pass --token or --acl-file",
@@ -121,7 +123,7 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
     new Authenticator({
       policy,
       clusterToken: opts.token,
-      ca: opts.caCertificate ? new X509Certificate(opts.caCertificate) : undefined,
+      ca: caCertificate ? new X509Certificate(caCertificate) : undefined,
       open,
     }),
     policy,

@@ -312,7 +312,8 @@ describe("scheduler and agent APIs refuse bad input", { timeout: 60_000 }, () =>
       // Without a token the caller is its certificate's principal, not the one that registered A.
       await assert.rejects(
         unary(client.revive, client, { frameworkId: a.driver.frameworkId! }, authMetadata(undefined)),
-        (err: any) => err.code === Code.PERMISSION_DENIED && /principal framework \(framework\)/.test(err.details),
+        (err: any) =>
+          err.code === Code.PERMISSION_DENIED && /principal framework \(framework\)/.test(err.details),
       );
       await assert.rejects(
         unary(client.revive, client, { frameworkId: a.driver.frameworkId! }, authMetadata("wrong-token")),
