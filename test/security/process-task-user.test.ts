@@ -34,6 +34,7 @@ import { shellTask } from "../agent/helpers.js";
 import { TestMaster } from "../agent/test-master.js";
 import { waitFor } from "../cluster/harness.js";
 import { loadTlsMaterial } from "../../common/tls.js";
+import { tlsOf } from "../tls-fixture.js";
 
 const YARDCTL = fileURLToPath(new URL("../../cli/yardctl.js", import.meta.url));
 const TOKEN = "c0ffee".repeat(8);
@@ -243,6 +244,7 @@ describe("an agent started with --allow-root-tasks", { skip: rootSkip, timeout: 
     await master.start();
     const dataDir = mkdtempSync(join(tmpdir(), "yard-root-tasks-"));
     const agent = await startAgent({
+      ...tlsOf("agent"),
       master: master.address,
       dataDir,
       allowRootTasks: true,
