@@ -21,6 +21,7 @@ import { closedAncestor, lockDownDataDir } from "./file-access.js";
 import { HealthChecker } from "./health/health-checker.js";
 import { LogStreamer } from "./log-streamer.js";
 import { MasterConnection } from "./master-connection.js";
+import { localAddressToward } from "./peer-address.js";
 import { detectResources } from "./resources-detect.js";
 import { StatusUpdates } from "./status-updates.js";
 import { TaskLauncher } from "./task-launcher.js";
@@ -63,7 +64,7 @@ export interface AgentOptions extends TransportChoice {
   /** BitTorrent rate limits in bytes per second (default unlimited). */
   uploadRate?: number;
   downloadRate?: number;
-  /** BitTorrent listen port (default 0: a free one) and address (default all interfaces). */
+  /** BitTorrent listen port (default 0: a free one) and address (default: the local address toward the master). */
   peerPort?: number;
   peerHost?: string;
   /**
@@ -240,6 +241,7 @@ class AgentDaemon {
         if (clusterId && !this.checkpoint.clusterId()) {
           this.pressure.tryWrite("cluster id", () => this.checkpoint.setClusterId(clusterId));
         }
+        this.fetcher?.setSwarmCredentials(r.swarmKey, r.swarmPasskey);
         this.updates.resendAll();
       },
       onRefused: (r) => this.onRefused(r),
@@ -301,7 +303,7 @@ class AgentDaemon {
   async start(): Promise<void> {
     if (this.executors.has("process") && !this.components.executors) await this.startTaskUsers();
     await this.setUpDocker();
-    const fetcher = this.createFetcher();
+    const fetcher = this.createFetcher(await this.peerHost());
     this.fetcher = fetcher;
     // Pins the releases of running tasks before the cache is touched.
     await recoverTasks({
@@ -529,7 +531,24 @@ class AgentDaemon {
     this.checkpoint.setAgentSecret(undefined);
   }
 
-  private createFetcher(): ArtifactFetcher {
+  /** --peer-host, else the local address toward the master (agent/peer-address.ts). */
+  private async peerHost(): Promise<string | undefined> {
+    if (this.opts.peerHost) return this.opts.peerHost;
+    try {
+      return await localAddressToward(this.opts.master);
+    } catch (err) {
+      this.log.warn(
+        "cannot tell the address toward the master: the BitTorrent listener binds every interface (set --peer-host)",
+        {
+          master: this.opts.master,
+          error: errorMessage(err),
+        },
+      );
+      return undefined;
+    }
+  }
+
+  private createFetcher(peerHost: string | undefined): ArtifactFetcher {
     const o = this.opts;
     const docker = this.executors.has("docker") ? engineAddress(o.dockerSocket).display : undefined;
     return new ArtifactFetcher(
@@ -540,7 +559,7 @@ class AgentDaemon {
         uploadRate: o.uploadRate,
         downloadRate: o.downloadRate,
         peerPort: o.peerPort,
-        listenHost: o.peerHost,
+        listenHost: peerHost,
         tls: this.tls,
         dockerHost: docker,
         dockerLoadTimeoutMs: o.dockerLoadTimeoutMs,

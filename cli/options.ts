@@ -85,7 +85,7 @@ export function addAgentResourceOptions(cmd: Command): Command {
     .option("--peer-port <port>", "BitTorrent listen port, 0 = a free one (env YARD_PEER_PORT; default 0)")
     .option(
       "--peer-host <addr>",
-      "address the BitTorrent listener binds to (env YARD_PEER_HOST; default all)",
+      "address the BitTorrent listener binds to (env YARD_PEER_HOST; default the local address toward the master)",
     );
 }
 

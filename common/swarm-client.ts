@@ -1,7 +1,7 @@
 // The part of webtorrent 2.8 that Yard uses (the agents' fetcher and the master's seeder),
 // typed here because the package ships no types. The client is created with BitTorrent over TCP only: no DHT, no local peer
 // discovery, no uTP, no web seeds, no NAT traversal; the only tracker is the announce URL in
-// each torrent (the master's). Its TCP listener binds to `listenHost` when given, since
+// each torrent (the master's), with the credentials `announceParams` gives. Its TCP listener binds to `listenHost` when given, since
 // webtorrent itself has no option for the listen address.
 import net from "node:net";
 import { clusterDispatcher } from "./cluster-fetch.js";
@@ -62,6 +62,8 @@ export interface AddOptions {
 }
 
 export interface SwarmClient {
+  /** This client's peer id, hex. */
+  peerId: string;
   torrents: Torrent[];
   torrentPort: number;
   listening: boolean;
@@ -99,6 +101,11 @@ export interface SwarmClientOptions {
    * and present this certificate. Null or unset: plain HTTP trackers only (--insecure).
    */
   tls?: TlsMaterial | null;
+  /**
+   * Extra parameters of every announce (the private swarm's passkey), read at each announce
+   * so that new credentials take effect at the next one.
+   */
+  announceParams?: () => Record<string, string>;
 }
 
 type WebTorrentCtor = new (opts: Record<string, unknown>) => SwarmClient;
@@ -130,7 +137,10 @@ export async function createSwarmClient(opts: SwarmClientOptions = {}): Promise<
     uploadLimit: limit(opts.uploadLimit),
     downloadLimit: limit(opts.downloadLimit),
     maxConns: opts.maxConns ?? 55,
-    ...(opts.tls ? { tracker: { proxyOpts: { httpsAgent: await clusterDispatcher(opts.tls) } } } : {}),
+    tracker: {
+      getAnnounceOpts: () => opts.announceParams?.() ?? {},
+      ...(opts.tls ? { proxyOpts: { httpsAgent: await clusterDispatcher(opts.tls) } } : {}),
+    },
   };
   let client: SwarmClient;
   const host = opts.listenHost;

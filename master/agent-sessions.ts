@@ -94,6 +94,9 @@ export class AgentSessions {
         heartbeatIntervalSeconds: agentHeartbeatMs(this.core.config) / 1000,
         agentSecret: secret,
         clusterId: this.core.clusterId,
+        swarmKey: Buffer.alloc(0),
+        swarmPasskey: "",
+        ...this.core.releases?.swarmCredentials(info.id),
       },
     });
     if (reregistered) {

@@ -34,6 +34,7 @@ import { DEFAULT_MASTER_CONFIG, Master, type MasterConfig } from "./master.js";
 import { MasterStore } from "./master-store.js";
 import { ReleaseManager } from "./releases/release-manager.js";
 import { ReleaseTracker } from "./releases/release-tracker.js";
+import { SwarmAccess } from "./releases/swarm-access.js";
 
 export interface MasterOptions extends Partial<MasterConfig>, TransportChoice {
   dataDir: string;
@@ -142,13 +143,15 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   );
   let releases: ReleaseManager | undefined;
   let tracker: ReleaseTracker;
+  const swarm = new SwarmAccess({ isMember: (agentId) => master.isSwarmMember(agentId) });
   try {
     tracker = await ReleaseTracker.create({
       isKnown: (infoHash) => releases?.knows(infoHash) ?? false,
+      caller: (params, address, infoHash) => swarm.caller(params, address, infoHash),
       logger: opts.logger ?? createLogger("master.tracker"),
     });
     releases = new ReleaseManager(
-      { store, cluster: master, logger: opts.logger ?? createLogger("master.releases"), tracker },
+      { store, cluster: master, logger: opts.logger ?? createLogger("master.releases"), tracker, swarm },
       {
         dataDir: opts.dataDir,
         seeder: { listenHost: host, peerPort: opts.peerPort, uploadLimit: opts.seedUploadLimit, tls },

@@ -291,6 +291,15 @@ export class Master {
     return agent;
   }
 
+  /**
+   * Whether an agent still belongs to the private swarm: registered and not LOST (a lost
+   * agent that comes back registers again first).
+   */
+  isSwarmMember(agentId: string): boolean {
+    const agent = this.core.agents.get(agentId);
+    return agent !== undefined && agent.status !== "LOST";
+  }
+
   agentStates(): AgentState[] {
     return [...this.core.agents.values()].map((a) => this.agentState(a));
   }

@@ -15,6 +15,10 @@
 //   fetch cut short by the agent stopping keeps its pieces, and resumes at the next start from
 //   them, after the same space check.
 // - A release pinned by a task (pin/unpin) is never evicted, by the LRU or by the master.
+// - The swarm is private (docs/security.md): announces carry the passkey the master gave at
+//   registration, and every peer must prove membership (common/swarm-auth.ts) before it gets
+//   a piece. Until the first registration the fetcher has no credentials: its announces are
+//   refused and it admits no peer; new credentials are announced at once.
 // - Progress goes out through `onProgress`: FETCHING at most every `progressIntervalMs`,
 //   VERIFYING, then DONE or FAILED; while seeding, DONE again when the upload counter moved
 //   (at most every `seedReportIntervalMs`), so the master sees which agents feed others.
@@ -29,6 +33,7 @@ import { planEviction } from "./cache-eviction.js";
 import { planFetchSpace } from "./fetch-space.js";
 import { bytesOnDisk, diskSpace, reserveBytes } from "../disk-space.js";
 import { PeerGuard } from "./peer-guard.js";
+import { type AuthTorrent, SwarmAuth } from "../../common/swarm-auth.js";
 import {
   createSwarmClient,
   destroySwarmClient,
@@ -53,6 +58,8 @@ export interface ArtifactFetcherInit {
   peerPort?: number;
   /** Address the peer listener binds to (all interfaces when unset). */
   listenHost?: string;
+  /** How long a peer has to prove swarm membership (default 5 s). */
+  authTimeoutMs?: number;
   /** Bytes per second; unlimited when unset or 0. */
   uploadRate?: number;
   downloadRate?: number;
@@ -115,6 +122,8 @@ export class ArtifactFetcher {
   private readonly loaded = new Set<string>();
   private seedTimer?: NodeJS.Timeout;
   private stopped = false;
+  private swarm?: { key: Buffer; passkey: string };
+  private auth?: SwarmAuth;
 
   constructor(
     private readonly components: ArtifactFetcherComponents,
@@ -138,8 +147,15 @@ export class ArtifactFetcher {
       uploadLimit: this.init.uploadRate,
       downloadLimit: this.init.downloadRate,
       tls: this.init.tls,
+      announceParams: (): Record<string, string> => (this.swarm ? { passkey: this.swarm.passkey } : {}),
     });
     this.client.on("error", (err) => this.log.error("swarm client error", { error: errorMessage(err) }));
+    this.auth = new SwarmAuth({
+      key: () => this.swarm?.key,
+      peerId: this.client.peerId,
+      timeoutMs: this.init.authTimeoutMs,
+      log: this.log,
+    });
     const resume: CacheEntry[] = [];
     for (const e of this.cache.load()) {
       const torrent = this.cache.readTorrent(e.release);
@@ -187,6 +203,31 @@ export class ArtifactFetcher {
     await Promise.allSettled([...this.active.values()].map((a) => a.promise));
     if (this.client) await destroySwarmClient(this.client);
     this.torrents.clear();
+  }
+
+  /**
+   * The private swarm's key and this agent's tracker passkey, from its latest registration.
+   * When they change, every torrent announces again with them at once.
+   */
+  setSwarmCredentials(key: Buffer, passkey: string): void {
+    if (key.length === 0 || !passkey) return;
+    const same = this.swarm && this.swarm.passkey === passkey && this.swarm.key.equals(key);
+    this.swarm = { key: Buffer.from(key), passkey };
+    if (same) return;
+    for (const s of this.torrents.values()) {
+      const tracker = (s.torrent as unknown as { discovery?: { tracker?: { start(): void } } }).discovery
+        ?.tracker;
+      try {
+        tracker?.start();
+      } catch (err) {
+        this.log.debug("re-announce failed", { error: errorMessage(err) });
+      }
+    }
+  }
+
+  /** Peers admitted and refused by the swarm's handshake since the start (for tests and logs). */
+  swarmAuthCounts(): { verified: number; granted: number; refused: number } {
+    return { ...(this.auth?.counts ?? { verified: 0, granted: 0, refused: 0 }) };
   }
 
   peerPort(): number {
@@ -508,6 +549,7 @@ export class ArtifactFetcher {
           resolve(s);
         },
       );
+      this.auth?.attach(t as unknown as AuthTorrent);
       const guard = new PeerGuard(t, this.log);
       const s: Seeding = { torrent: t, guard, lastUploaded: 0, received: 0 };
       (t as unknown as { on(e: "download", cb: (n: number) => void): void }).on("download", (n) => {

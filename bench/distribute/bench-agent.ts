@@ -49,6 +49,14 @@ async function main(): Promise<void> {
         )
       : undefined;
   await fetcher?.start();
+  if (fetcher) {
+    // The private swarm's key and a passkey, from bench-server.ts.
+    const swarm = JSON.parse(fs.readFileSync(`${torrentPath}.swarm.json`, "utf8")) as {
+      key: string;
+      passkey: string;
+    };
+    fetcher.setSwarmCredentials(Buffer.from(swarm.key, "hex"), swarm.passkey);
+  }
   const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
   process.stdout.write(`${JSON.stringify({ ready: true })}\n`);
   while ((await lines.next()).value?.trim() !== "go") {

@@ -1,7 +1,8 @@
 // The server host of the distribution benchmark: a real Yard master (release store, tracker on
 // its HTTP port, seeder) holding the release, pushed through its ReleaseService as
 // `yardctl release push` does; and a plain HTTP server of the same file (the central-server
-// baseline). Writes the master's .torrent of the release to TORRENT_OUT, prints one JSON line
+// baseline). Writes the master's .torrent of the release to TORRENT_OUT (and the swarm's
+// credentials to TORRENT_OUT.swarm.json), prints one JSON line
 // when everything listens, answers "stats" with the seeder's counters, stops on "exit".
 // Usage: bench-server.js IP FILE TORRENT_OUT DATA_DIR
 import fs from "node:fs";
@@ -46,6 +47,14 @@ async function main(): Promise<void> {
     () => undefined,
   );
   fs.writeFileSync(torrentOut, (await client.getTorrent(BENCH_RELEASE)).torrent);
+  // The swarm is private: the fetchers, which are not registered agents, act with the
+  // master's own credentials (bench-agent.ts reads them next to the torrent).
+  const creds = master.releases.masterSwarmCredentials();
+  fs.writeFileSync(
+    `${torrentOut}.swarm.json`,
+    JSON.stringify({ key: creds.swarmKey.toString("hex"), passkey: creds.swarmPasskey }),
+    { mode: 0o600 },
+  );
   const status = await client.status(BENCH_RELEASE);
   if (!status.seeded) throw new Error(`the master does not seed ${BENCH_RELEASE}`);
   client.close();

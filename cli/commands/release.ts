@@ -69,6 +69,10 @@ export class ReleaseClient {
   getTorrent(release: string): Promise<TorrentFile> {
     return this.call(this.client.getTorrent, { release });
   }
+
+  grantTorrent(release: string, host: string, ttlSeconds: number): Promise<TorrentFile> {
+    return this.call(this.client.grantTorrent, { release, host, ttlSeconds });
+  }
   stage(req: StageRequest): Promise<StageStatus> {
     return this.call(this.client.stage, req);
   }
@@ -380,12 +384,25 @@ export function registerRelease(program: Command): void {
   addClientOptions(
     release
       .command("torrent")
-      .description("write the release's .torrent (BitTorrent v1) to stdout or to a file")
+      .description(
+        "write the release's .torrent (BitTorrent v1) to stdout or to a file; with --grant, one that an outside client on HOST may fetch",
+      )
       .argument("<release>", "NAME@VERSION")
-      .option("-f, --file <path>", "write it to this file instead of stdout"),
+      .option("-f, --file <path>", "write it to this file instead of stdout")
+      .option("-o, --output <path>", "the same as --file")
+      .option(
+        "--grant <host>",
+        "let HOST (address or name) announce and fetch this release from the master's seed",
+      )
+      .option("--ttl <duration>", "how long the grant lasts, e.g. 90s, 30m, 1h (at most 24h; default 1h)"),
   ).action(async (name: string, flags: Record<string, unknown>) => {
     const rel = checkRelease(name);
-    const file = flags.file as string | undefined;
+    const file = (flags.file ?? flags.output) as string | undefined;
+    const host = flags.grant as string | undefined;
+    if (flags.ttl !== undefined && host === undefined) {
+      throw new UsageError("release torrent: --ttl is the length of a grant; give --grant HOST too");
+    }
+    const ttlSeconds = flags.ttl === undefined ? 0 : parseTtl(String(flags.ttl));
     if (!file && process.stdout.isTTY) {
       throw new UsageError(
         `release torrent: stdout is a terminal; redirect it (> ${rel.replace("@", "-")}.torrent) or pass --file`,
@@ -393,9 +410,15 @@ export function registerRelease(program: Command): void {
     }
     const client = new ReleaseClient(clientTarget(flags));
     try {
-      const t = await client.getTorrent(rel);
+      const t =
+        host === undefined ? await client.getTorrent(rel) : await client.grantTorrent(rel, host, ttlSeconds);
       if (file) writeFileSync(file, t.torrent);
       else process.stdout.write(t.torrent);
+      if (host !== undefined) {
+        process.stderr.write(
+          `granted ${rel} to ${host} (${t.grantAddresses.join(", ")}) until ${new Date(t.grantExpiresAt * 1000).toISOString()}\n`,
+        );
+      }
     } finally {
       client.close();
     }
@@ -447,4 +470,18 @@ export function registerRelease(program: Command): void {
       client.close();
     }
   });
+}
+
+/** A grant's length: seconds, or a number with s, m or h; at most a day. */
+export function parseTtl(raw: string): number {
+  const m = /^(\d+)(s|m|h)?$/.exec(raw.trim());
+  const secs = m
+    ? Number(m[1]) * ({ s: 1, m: 60, h: 3600 } as const)[(m[2] ?? "s") as "s" | "m" | "h"]
+    : Number.NaN;
+  if (!(secs >= 1 && secs <= 86_400)) {
+    throw new UsageError(
+      `release torrent: --ttl "${raw}" is not a duration between 1s and 24h (e.g. 90s, 30m, 1h)`,
+    );
+  }
+  return secs;
 }

@@ -39,6 +39,7 @@ const AUDITED: ReadonlySet<string> = new Set<Action>([
   "push_release",
   "remove_release",
   "export_release",
+  "grant_release",
   "read_logs",
 ]);
 

@@ -24,6 +24,7 @@ export const ACTIONS = [
   "push_release",
   "remove_release",
   "export_release",
+  "grant_release",
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
@@ -42,6 +43,7 @@ export const BUILTIN_ROLES: Readonly<Record<string, readonly Action[]>> = {
     "kill",
     "push_release",
     "export_release",
+    "grant_release",
     "stage_release",
   ],
   viewer: ["view", "view_metrics"],

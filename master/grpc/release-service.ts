@@ -88,6 +88,26 @@ export function releaseService(
       (req) => ["export_release", req.release],
       (req) => releases.torrent(req.release),
     ),
+    // Lets an outside host fetch a release: its own action, so that a policy can allow
+    // exporting torrents without letting anyone in.
+    grantTorrent(call, callback) {
+      let principal: Principal | undefined;
+      const object = call.request.release;
+      const run = async () => {
+        principal = access.check(call, "grant_release", object);
+        return releases.grantTorrent(object, call.request.host, call.request.ttlSeconds);
+      };
+      run().then(
+        (res) => {
+          if (principal) access.done(principal, "grant_release", object);
+          callback(null, res);
+        },
+        (err) => {
+          if (principal) access.done(principal, "grant_release", object, err);
+          callback(toGrpcError(err) as any, null);
+        },
+      );
+    },
     stage: unaryHandler(access, "stage_release", (req) => releases.stage(req)),
     watchStage(call: ServerWritableStream<StageRequest, StageStatus>) {
       let stop: (() => void) | undefined;

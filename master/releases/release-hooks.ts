@@ -19,6 +19,8 @@ export interface ReleaseHooks {
   artifactFor(release: string): FetchArtifact | undefined;
   /** Releases (NAME@VERSION) the agent holds verified, for its offers. */
   releasesHeldBy(agentId: string): string[];
+  /** The private swarm's key and the agent's tracker passkey, for its Registered message. */
+  swarmCredentials(agentId: string): { swarmKey: Buffer; swarmPasskey: string };
 }
 
 /** What the release store reads from and sends through the master's core. */

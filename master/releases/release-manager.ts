@@ -33,6 +33,7 @@ import {
 } from "./release-ref.js";
 import { buildTorrent, withAnnounce } from "./release-torrent.js";
 import { type SeedStats, Seeder, type SeederInit } from "./seeder.js";
+import { type SwarmAccess, MAX_GRANT_TTL_MS } from "./swarm-access.js";
 import { type FetchRecord, StagingBook, stagingVerdict } from "./staging.js";
 import type { ReceivedUpload } from "./upload.js";
 
@@ -42,6 +43,8 @@ export interface ReleaseManagerComponents {
   logger: Logger;
   /** Told when a release is removed, so that it forgets the release's swarm. */
   tracker?: { forget(infoHash: string): void };
+  /** The private swarm: its key, passkeys and grants. */
+  swarm: SwarmAccess;
 }
 
 export interface ReleaseManagerInit {
@@ -108,7 +111,7 @@ export class ReleaseManager implements ReleaseHooks {
   async start(announceUrl: string): Promise<void> {
     this.announceUrl = announceUrl;
     this.files.clearTmp();
-    this.seeder = await Seeder.create({ logger: this.log }, this.init.seeder);
+    this.seeder = await Seeder.create({ logger: this.log, swarm: this.components.swarm }, this.init.seeder);
     for (const release of this.releases.values()) {
       const key = keyOf(release);
       try {
@@ -421,7 +424,53 @@ export class ReleaseManager implements ReleaseHooks {
     const torrent = this.torrents.get(key);
     if (!torrent)
       throw new FailedPreconditionError(`the torrent of ${key} is not loaded (see the master's log)`);
-    return { torrent, fileName: `${release.fileName}.torrent` };
+    return { torrent, fileName: `${release.fileName}.torrent`, grantExpiresAt: 0, grantAddresses: [] };
+  }
+
+  /**
+   * The torrent of a release for an outside client on `host`: its announce URL carries a grant
+   * that lets that host announce it and fetch it from the master's seed for `ttlSeconds`.
+   */
+  async grantTorrent(text: string, host: string, ttlSeconds: number): Promise<TorrentFile> {
+    const key = releaseKey(parseReleaseRef(text));
+    const release = this.requireRelease(key);
+    if (ttlSeconds * 1000 > MAX_GRANT_TTL_MS) {
+      throw new InvalidArgumentError("ttl_seconds", `${ttlSeconds} s is more than a day`);
+    }
+    const grant = await this.components.swarm.grant(
+      release.infoHash,
+      host,
+      ttlSeconds > 0 ? ttlSeconds * 1000 : undefined,
+    );
+    const torrent = await withAnnounce(
+      this.files.readTorrent(release.infoHash),
+      announceUrl(this.announceUrl, { grant: grant.token }),
+    );
+    this.log.info("torrent granted to an outside client", {
+      release: key,
+      host,
+      addresses: grant.addresses.join(","),
+      until: new Date(grant.expiresAt).toISOString(),
+    });
+    return {
+      torrent,
+      fileName: `${release.fileName}.torrent`,
+      grantExpiresAt: grant.expiresAt / 1000,
+      grantAddresses: grant.addresses,
+    };
+  }
+
+  /** What an agent proves swarm membership with, given at each registration. */
+  swarmCredentials(agentId: string): { swarmKey: Buffer; swarmPasskey: string } {
+    return { swarmKey: this.components.swarm.key, swarmPasskey: this.components.swarm.passkeyFor(agentId) };
+  }
+
+  /**
+   * The master's own swarm credentials, for a process that acts for the master itself (the
+   * distribution benchmark's fetchers, which are not registered agents).
+   */
+  masterSwarmCredentials(): { swarmKey: Buffer; swarmPasskey: string } {
+    return { swarmKey: this.components.swarm.key, swarmPasskey: this.components.swarm.masterPasskey() };
   }
 
   /** Stages a release on agents (all active ones when none are named); idempotent. */
@@ -639,4 +688,14 @@ function pendingFetch(agentId: string, host: AgentHost | undefined, size: number
     error: "",
     updatedAt: 0,
   };
+}
+
+/**
+ * The tracker URL with credentials in its query (a passkey or a grant), as private trackers
+ * carry them; the one place that builds such a URL, whatever its scheme.
+ */
+export function announceUrl(base: string, credentials: Record<string, string>): string {
+  const url = new URL(base);
+  for (const [k, v] of Object.entries(credentials)) url.searchParams.set(k, v);
+  return url.toString();
 }

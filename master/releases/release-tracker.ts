@@ -2,15 +2,29 @@
 // fed the /announce and /scrape requests of the master's HTTP port. Only torrents of known
 // releases are tracked: an announce for any other info hash gets a "failure reason", so the
 // master never serves as an open tracker for other people's swarms.
+//
+// The swarm is private (docs/security.md): an announce is answered only with the passkey of
+// a member (an agent, the master's seed) or with a grant for that release from the granted
+// host; a scrape only for a member. A scrape without credentials answers an empty list, so
+// that it reveals no info hash. Over HTTPS, a client certificate of an agent or a master
+// counts as membership too.
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { TLSSocket } from "node:tls";
 import type { Logger } from "../../common/logger.js";
 import { loadTrackerServer, type TrackerServer } from "./bittorrent-modules.js";
+import type { SwarmCaller } from "./swarm-access.js";
 
 export const TRACKER_PATHS = ["/announce", "/scrape"] as const;
 
 export interface ReleaseTrackerComponents {
   /** Whether `infoHash` (hex) belongs to a stored release. */
   isKnown: (infoHash: string) => boolean;
+  /** Who the credentials of a request speak for (swarm-access.ts); undefined = nobody. */
+  caller: (
+    params: { passkey?: unknown; grant?: unknown },
+    address: string,
+    infoHash?: string,
+  ) => SwarmCaller | undefined;
   logger: Logger;
 }
 
@@ -20,10 +34,14 @@ export interface ReleaseTrackerInit {
 }
 
 export class ReleaseTracker {
+  private readonly log: Logger;
+
   private constructor(
     private readonly server: TrackerServer,
-    private readonly log: Logger,
-  ) {}
+    private readonly components: ReleaseTrackerComponents,
+  ) {
+    this.log = components.logger;
+  }
 
   static async create(
     components: ReleaseTrackerComponents,
@@ -37,9 +55,13 @@ export class ReleaseTracker {
       stats: false,
       interval: init.announceIntervalMs ?? 30_000,
       trustProxy: false,
-      filter: (infoHash, _params, cb) => {
-        if (components.isKnown(infoHash)) cb(null);
-        else cb(new Error(`info hash ${infoHash} is not a release of this Yard master`));
+      filter: (infoHash, params, cb) => {
+        const p = params as { passkey?: unknown; grant?: unknown; ip?: string; httpReq?: IncomingMessage };
+        if (!components.isKnown(infoHash))
+          cb(new Error(`info hash ${infoHash} is not a release of this Yard master`));
+        else if ((p.httpReq && certifiedMember(p.httpReq)) || components.caller(p, p.ip ?? "", infoHash))
+          cb(null);
+        else cb(new Error("not a member of this swarm: a passkey or a grant for this release is required"));
       },
     });
     // A peer's bad request is a warning for the tracker, never a reason to stop.
@@ -47,7 +69,7 @@ export class ReleaseTracker {
       components.logger.debug("tracker refused a request", { error: err.message }),
     );
     server.on("error", (err) => components.logger.warn("tracker error", { error: err.message }));
-    return new ReleaseTracker(server, components.logger);
+    return new ReleaseTracker(server, components);
   }
 
   /** Whether the HTTP server should hand this path to the tracker. */
@@ -61,6 +83,19 @@ export class ReleaseTracker {
       return;
     }
     res.setHeader("content-type", "text/plain");
+    const path = (req.url ?? "/").split("?")[0];
+    const member = certifiedMember(req);
+    if (path === "/scrape" && !member) {
+      const params = new URL(req.url ?? "/", "http://tracker").searchParams;
+      const caller = this.components.caller(
+        { passkey: params.get("passkey") ?? undefined, grant: params.get("grant") ?? undefined },
+        req.socket.remoteAddress ?? "",
+      );
+      if (caller?.kind !== "member") {
+        res.end("d5:filesdee");
+        return;
+      }
+    }
     try {
       this.server.onHttpRequest(req, res);
     } catch (err) {
@@ -83,4 +118,13 @@ export class ReleaseTracker {
   close(): Promise<void> {
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
+}
+
+/** Whether the request came over TLS with a verified certificate of an agent or a master. */
+function certifiedMember(req: IncomingMessage): boolean {
+  const socket = req.socket as Partial<TLSSocket>;
+  if (!socket.authorized || typeof socket.getPeerCertificate !== "function") return false;
+  const ou = socket.getPeerCertificate().subject?.OU;
+  const kinds = Array.isArray(ou) ? ou : [ou];
+  return kinds.includes("agent") || kinds.includes("master");
 }

@@ -1,9 +1,12 @@
 // The master's seeder: one webtorrent client in the master process that seeds every stored
 // release from the release store, so that a swarm always has a complete source. BitTorrent
 // over TCP only: no DHT, no local peer discovery, no uTP, no web seeds, no NAT traversal, no
-// peer exchange; peers are found through the master's tracker alone.
+// peer exchange; peers are found through the master's tracker alone. The swarm is private:
+// it announces with the master's passkey, and a peer gets pieces only once it proved
+// membership or holds a grant (common/swarm-auth.ts).
 import type { Logger } from "../../common/logger.js";
 import type { TlsMaterial } from "../../common/tls.js";
+import { type AuthTorrent, SwarmAuth } from "../../common/swarm-auth.js";
 import {
   createSwarmClient,
   destroySwarmClient,
@@ -14,6 +17,12 @@ import { type ChokerTorrent, SeedChoker } from "./seed-choker.js";
 
 export interface SeederComponents {
   logger: Logger;
+  /** The private swarm's key, the master's passkey, and the grants (swarm-access.ts). */
+  swarm: {
+    key: Uint8Array;
+    masterPasskey(): string;
+    granted(address: string, infoHash: string): boolean;
+  };
 }
 
 export interface SeederInit {
@@ -29,6 +38,8 @@ export interface SeederInit {
   uploadSlots?: number;
   /** Longest turn of a peer at the seed while others wait, in milliseconds (default 10 s). */
   turnMs?: number;
+  /** How long a peer has to prove membership before it is disconnected (default 5 s). */
+  authTimeoutMs?: number;
 }
 
 export interface SeedStats {
@@ -41,12 +52,22 @@ export interface SeedStats {
 export class Seeder {
   private readonly torrents = new Map<string, Torrent>();
   private readonly chokers = new Map<string, SeedChoker>();
+  readonly auth: SwarmAuth;
 
   private constructor(
     private readonly client: SwarmClient,
     private readonly log: Logger,
     private readonly init: SeederInit,
-  ) {}
+    swarm: SeederComponents["swarm"],
+  ) {
+    this.auth = new SwarmAuth({
+      key: () => swarm.key,
+      peerId: client.peerId,
+      admitWithoutProof: (address, infoHash) => swarm.granted(address, infoHash),
+      timeoutMs: init.authTimeoutMs,
+      log,
+    });
+  }
 
   static async create(components: SeederComponents, init: SeederInit = {}): Promise<Seeder> {
     const client = await createSwarmClient({
@@ -54,9 +75,10 @@ export class Seeder {
       listenHost: init.listenHost,
       uploadLimit: init.uploadLimit,
       tls: init.tls,
+      announceParams: () => ({ passkey: components.swarm.masterPasskey() }),
     });
     client.on("error", (err) => components.logger.error("seeder error", { error: String(err) }));
-    return new Seeder(client, components.logger, init);
+    return new Seeder(client, components.logger, init, components.swarm);
   }
 
   get port(): number {
@@ -74,6 +96,8 @@ export class Seeder {
       let settled = false;
       const t = this.client.add(torrent, { path: dir, skipVerify: !verify, strategy: "rarest" }, () => {});
       this.torrents.set(infoHash, t);
+      // The guard first: the choker's unchoke then goes through it.
+      this.auth.attach(t as unknown as AuthTorrent);
       const choker = new SeedChoker(
         {
           slots: this.init.uploadSlots ?? 4,
@@ -96,7 +120,12 @@ export class Seeder {
           reject(new Error(`cannot seed ${infoHash}: ${message}`));
         } else this.log.error("seeding failed", { infoHash, error: message });
       });
-      t.on("warning", (err) => this.log.debug("seeder warning", { infoHash, warning: String(err) }));
+      t.on("warning", (err) =>
+        this.log.debug("seeder warning", {
+          infoHash,
+          warning: String(err).replace(/passkey=\w+/g, "passkey=…"),
+        }),
+      );
     });
   }
 

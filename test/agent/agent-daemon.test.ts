@@ -11,7 +11,7 @@ import { Checkpoint } from "../../agent/checkpoint.js";
 import { processStartTime } from "../../agent/proc-stat.js";
 import { NullExecutor } from "../../bench/executors/null-executor.js";
 import { killPid, shellTask, tempDir, waitFor } from "./helpers.js";
-import { TestMaster } from "./test-master.js";
+import { NO_SWARM, TestMaster } from "./test-master.js";
 
 const FW = "fw-1";
 
@@ -339,7 +339,13 @@ describe("agent daemon", () => {
       if (reg.agentId === "agent-1") return { refused: { reason: "STALE_AGENT", message: "unknown agent" } };
       if (refusals++ < 2) return { refused: { reason: "DUPLICATE_AGENT", message: "busy" } };
       return {
-        registered: { agentId: "agent-2", heartbeatIntervalSeconds: 1, agentSecret: "", clusterId: "" },
+        registered: {
+          agentId: "agent-2",
+          heartbeatIntervalSeconds: 1,
+          agentSecret: "",
+          clusterId: "",
+          ...NO_SWARM,
+        },
       };
     };
     s.call.end();
@@ -369,6 +375,7 @@ describe("agent daemon", () => {
         heartbeatIntervalSeconds: 0.2,
         agentSecret: "",
         clusterId: "cluster-a",
+        ...NO_SWARM,
       },
     });
     master.answer = registered;

@@ -11,6 +11,9 @@ import {
 import { waitFor } from "./helpers.js";
 import { masterServerCredentials } from "../tls-fixture.js";
 
+/** A Registered message's private-swarm fields when the test master runs no swarm. */
+export const NO_SWARM = { swarmKey: Buffer.alloc(0), swarmPasskey: "" };
+
 export interface TestStream {
   call: ServerDuplexStream<AgentMessage, MasterMessage>;
   register: Register;
@@ -33,6 +36,7 @@ export class TestMaster {
       heartbeatIntervalSeconds: 0.2,
       agentSecret: "",
       clusterId: "",
+      ...NO_SWARM,
     },
   });
 

@@ -14,6 +14,8 @@ import {
   request,
   type Seeder,
   startSeeder,
+  SWARM_KEY,
+  SWARM_PASSKEY,
   startTracker,
   type Tracker,
   tempDir,
@@ -46,6 +48,7 @@ async function fetcher(name: string, init: Partial<ConstructorParameters<typeof 
     },
   );
   await f.start();
+  f.setSwarmCredentials(SWARM_KEY, SWARM_PASSKEY);
   let stopped = false;
   const stop = async () => {
     if (stopped) return;

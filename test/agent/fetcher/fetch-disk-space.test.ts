@@ -15,6 +15,8 @@ import {
   randomFile,
   request,
   startSeeder,
+  SWARM_KEY,
+  SWARM_PASSKEY,
   startTracker,
   type Tracker,
   tempDir,
@@ -57,6 +59,7 @@ async function fetcher(
     },
   );
   await f.start();
+  f.setSwarmCredentials(SWARM_KEY, SWARM_PASSKEY);
   let stopped = false;
   const stop = async () => {
     if (stopped) return;

@@ -7,6 +7,12 @@ import os from "node:os";
 import path from "node:path";
 import type { FetchArtifact } from "../../../proto/gen/yard/v1/agent.js";
 import { createSwarmClient, destroySwarmClient, type SwarmClient } from "../../../common/swarm-client.js";
+import { silentLogger } from "../../../common/logger.js";
+import { type AuthTorrent, SwarmAuth } from "../../../common/swarm-auth.js";
+
+/** The private swarm's key in these tests: the seeders prove it, the fetchers are given it. */
+export const SWARM_KEY = randomBytes(32);
+export const SWARM_PASSKEY = "test-passkey";
 
 export interface Tracker {
   announce: string;
@@ -82,9 +88,11 @@ export async function startSeeder(
 ): Promise<Seeder> {
   const client = await createSwarmClient({ listenHost: "127.0.0.1", uploadLimit: opts.uploadRate });
   client.on("error", () => undefined);
-  await new Promise<void>((resolve) =>
-    client.add(torrent, { path: dir, skipVerify: opts.trustDisk }, () => resolve()),
-  );
+  const auth = new SwarmAuth({ key: () => SWARM_KEY, peerId: client.peerId, log: silentLogger });
+  await new Promise<void>((resolve) => {
+    const t = client.add(torrent, { path: dir, skipVerify: opts.trustDisk }, () => resolve());
+    auth.attach(t as unknown as AuthTorrent);
+  });
   return { client, close: () => destroySwarmClient(client) };
 }
 

@@ -1,6 +1,8 @@
-// Interop: what `yardctl release torrent` exports is a standard BitTorrent v1 metainfo file,
-// and the stock webtorrent client fetches the release from the master's seeder through the
-// master's tracker. Then the master restarts and seeds its releases again.
+// Interop: what `yardctl release torrent --grant HOST` exports is a standard BitTorrent v1
+// metainfo file, and the stock webtorrent client on that host fetches the release from the
+// master's seeder through the master's tracker: the private swarm lets an outside client in
+// only through such an explicit grant (test/security/private-swarm.test.ts has the refusals).
+// Then the master restarts and seeds its releases again.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -69,14 +71,28 @@ describe("release interop", () => {
     assert.equal(st.seeded, true);
     assert.equal(st.release.kind, "tar");
 
-    const exported = await yardctl(["release", "torrent", "site@1.0", ...m]);
+    const exported = await yardctl([
+      "release",
+      "torrent",
+      "site@1.0",
+      "--grant",
+      "127.0.0.1",
+      "--ttl",
+      "10m",
+      ...m,
+    ]);
     assert.equal(exported.code, 0, exported.stderr);
+    assert.match(exported.stderr, /^granted site@1\.0 to 127\.0\.0\.1 \(127\.0\.0\.1\) until \d{4}-/);
     const parsed = await parseTorrentFile(exported.stdout);
     assert.equal(parsed.name, "site-1.0.tar");
     assert.equal(parsed.length, Number(st.release.size));
     assert.equal(parsed.pieceLength, st.release.pieceLength);
     assert.equal(parsed.infoHash, st.release.infoHash);
-    assert.deepEqual(parsed.announce, [`https://127.0.0.1:${master.httpPort}/announce`]);
+    assert.equal(parsed.announce.length, 1);
+    assert.match(
+      parsed.announce[0]!,
+      new RegExp(`^https://127\\.0\\.0\\.1:${master.httpPort}/announce\\?grant=[\\w.-]+$`),
+    );
     assert.equal(parsed.private, true);
 
     const file = await downloadWithWebtorrent(exported.stdout, join(dir, "download-1"));
@@ -97,11 +113,12 @@ describe("release interop", () => {
     assert.ok(after[0]!.verifiedAt > before[0]!.verifiedAt, "checked again after the restart");
     const status = master.releases.status("site@1.0");
     assert.equal(status.seeded, true);
-    // The announce URL follows the master to its new port; the info hash stays.
-    const torrent = master.releases.torrent("site@1.0").torrent;
+    // The announce URL follows the master to its new port; the info hash stays. A grant is
+    // signed with the swarm key, which a restart draws again: the host needs a new one.
+    const torrent = (await master.releases.grantTorrent("site@1.0", "127.0.0.1", 600)).torrent;
     const parsed = await parseTorrentFile(torrent);
     assert.equal(parsed.infoHash, before[0]!.infoHash);
-    assert.deepEqual(parsed.announce, [`https://127.0.0.1:${master.httpPort}/announce`]);
+    assert.ok(parsed.announce[0]!.startsWith(`https://127.0.0.1:${master.httpPort}/announce?grant=`));
     const file = await downloadWithWebtorrent(torrent, join(dir, "download-2"));
     assert.equal(sha256(file), before[0]!.sha256);
 

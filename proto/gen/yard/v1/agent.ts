@@ -138,6 +138,13 @@ export interface Registered {
   agentSecret: string;
   /** The id of the master's cluster: the agent remembers it. */
   clusterId: string;
+  /**
+   * The private swarm (docs/security.md): the key that peers prove membership with in the
+   * BitTorrent handshake, and this agent's passkey for the master's tracker. Both are given
+   * on every registration (they change when the master restarts) and kept in memory only.
+   */
+  swarmKey: Buffer;
+  swarmPasskey: string;
 }
 
 /** Registration refused; the agent must not retry with the same id. */
@@ -1571,7 +1578,14 @@ export const MasterBatch: MessageFns<MasterBatch> = {
 };
 
 function createBaseRegistered(): Registered {
-  return { agentId: "", heartbeatIntervalSeconds: 0, agentSecret: "", clusterId: "" };
+  return {
+    agentId: "",
+    heartbeatIntervalSeconds: 0,
+    agentSecret: "",
+    clusterId: "",
+    swarmKey: Buffer.alloc(0),
+    swarmPasskey: "",
+  };
 }
 
 export const Registered: MessageFns<Registered> = {
@@ -1587,6 +1601,12 @@ export const Registered: MessageFns<Registered> = {
     }
     if (message.clusterId !== "") {
       writer.uint32(34).string(message.clusterId);
+    }
+    if (message.swarmKey.length !== 0) {
+      writer.uint32(42).bytes(message.swarmKey);
+    }
+    if (message.swarmPasskey !== "") {
+      writer.uint32(50).string(message.swarmPasskey);
     }
     return writer;
   },
@@ -1636,6 +1656,22 @@ export const Registered: MessageFns<Registered> = {
             message.clusterId = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.swarmKey = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.swarmPasskey = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1670,6 +1706,16 @@ export const Registered: MessageFns<Registered> = {
         : isSet(object.cluster_id)
         ? globalThis.String(object.cluster_id)
         : "",
+      swarmKey: isSet(object.swarmKey)
+        ? Buffer.from(bytesFromBase64(object.swarmKey))
+        : isSet(object.swarm_key)
+        ? Buffer.from(bytesFromBase64(object.swarm_key))
+        : Buffer.alloc(0),
+      swarmPasskey: isSet(object.swarmPasskey)
+        ? globalThis.String(object.swarmPasskey)
+        : isSet(object.swarm_passkey)
+        ? globalThis.String(object.swarm_passkey)
+        : "",
     };
   },
 
@@ -1687,6 +1733,12 @@ export const Registered: MessageFns<Registered> = {
     if (message.clusterId !== "") {
       obj.clusterId = message.clusterId;
     }
+    if (message.swarmKey.length !== 0) {
+      obj.swarmKey = base64FromBytes(message.swarmKey);
+    }
+    if (message.swarmPasskey !== "") {
+      obj.swarmPasskey = message.swarmPasskey;
+    }
     return obj;
   },
 
@@ -1699,6 +1751,8 @@ export const Registered: MessageFns<Registered> = {
     message.heartbeatIntervalSeconds = object.heartbeatIntervalSeconds ?? 0;
     message.agentSecret = object.agentSecret ?? "";
     message.clusterId = object.clusterId ?? "";
+    message.swarmKey = object.swarmKey ?? Buffer.alloc(0);
+    message.swarmPasskey = object.swarmPasskey ?? "";
     return message;
   },
 };

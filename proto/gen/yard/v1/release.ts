@@ -125,6 +125,18 @@ export interface GetTorrentRequest {
 export interface TorrentFile {
   torrent: Buffer;
   fileName: string;
+  /** Set by GrantTorrent: when the grant ends (unix seconds), and the addresses it admits. */
+  grantExpiresAt: number;
+  grantAddresses: string[];
+}
+
+export interface GrantTorrentRequest {
+  /** NAME@VERSION */
+  release: string;
+  /** The host (address or name, resolved by the master when it issues the grant) allowed in. */
+  host: string;
+  /** How long the grant lasts; 0 = one hour. At most a day. */
+  ttlSeconds: number;
 }
 
 export interface StageRequest {
@@ -1493,7 +1505,7 @@ export const GetTorrentRequest: MessageFns<GetTorrentRequest> = {
 };
 
 function createBaseTorrentFile(): TorrentFile {
-  return { torrent: Buffer.alloc(0), fileName: "" };
+  return { torrent: Buffer.alloc(0), fileName: "", grantExpiresAt: 0, grantAddresses: [] };
 }
 
 export const TorrentFile: MessageFns<TorrentFile> = {
@@ -1503,6 +1515,12 @@ export const TorrentFile: MessageFns<TorrentFile> = {
     }
     if (message.fileName !== "") {
       writer.uint32(18).string(message.fileName);
+    }
+    if (message.grantExpiresAt !== 0) {
+      writer.uint32(25).double(message.grantExpiresAt);
+    }
+    for (const v of message.grantAddresses) {
+      writer.uint32(34).string(v!);
     }
     return writer;
   },
@@ -1536,6 +1554,22 @@ export const TorrentFile: MessageFns<TorrentFile> = {
             message.fileName = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 25) {
+              break;
+            }
+
+            message.grantExpiresAt = reader.double();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.grantAddresses.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1556,6 +1590,16 @@ export const TorrentFile: MessageFns<TorrentFile> = {
         : isSet(object.file_name)
         ? globalThis.String(object.file_name)
         : "",
+      grantExpiresAt: isSet(object.grantExpiresAt)
+        ? globalThis.Number(object.grantExpiresAt)
+        : isSet(object.grant_expires_at)
+        ? globalThis.Number(object.grant_expires_at)
+        : 0,
+      grantAddresses: globalThis.Array.isArray(object?.grantAddresses)
+        ? object.grantAddresses.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.grant_addresses)
+        ? object.grant_addresses.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -1567,6 +1611,12 @@ export const TorrentFile: MessageFns<TorrentFile> = {
     if (message.fileName !== "") {
       obj.fileName = message.fileName;
     }
+    if (message.grantExpiresAt !== 0) {
+      obj.grantExpiresAt = floatToJson(message.grantExpiresAt);
+    }
+    if (message.grantAddresses?.length) {
+      obj.grantAddresses = message.grantAddresses;
+    }
     return obj;
   },
 
@@ -1577,6 +1627,113 @@ export const TorrentFile: MessageFns<TorrentFile> = {
     const message = createBaseTorrentFile();
     message.torrent = object.torrent ?? Buffer.alloc(0);
     message.fileName = object.fileName ?? "";
+    message.grantExpiresAt = object.grantExpiresAt ?? 0;
+    message.grantAddresses = object.grantAddresses?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseGrantTorrentRequest(): GrantTorrentRequest {
+  return { release: "", host: "", ttlSeconds: 0 };
+}
+
+export const GrantTorrentRequest: MessageFns<GrantTorrentRequest> = {
+  encode(message: GrantTorrentRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.release !== "") {
+      writer.uint32(10).string(message.release);
+    }
+    if (message.host !== "") {
+      writer.uint32(18).string(message.host);
+    }
+    if (message.ttlSeconds !== 0) {
+      writer.uint32(24).uint32(message.ttlSeconds);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GrantTorrentRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGrantTorrentRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.release = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.host = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.ttlSeconds = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GrantTorrentRequest {
+    return {
+      release: isSet(object.release) ? globalThis.String(object.release) : "",
+      host: isSet(object.host) ? globalThis.String(object.host) : "",
+      ttlSeconds: isSet(object.ttlSeconds)
+        ? globalThis.Number(object.ttlSeconds)
+        : isSet(object.ttl_seconds)
+        ? globalThis.Number(object.ttl_seconds)
+        : 0,
+    };
+  },
+
+  toJSON(message: GrantTorrentRequest): unknown {
+    const obj: any = {};
+    if (message.release !== "") {
+      obj.release = message.release;
+    }
+    if (message.host !== "") {
+      obj.host = message.host;
+    }
+    if (message.ttlSeconds !== 0) {
+      obj.ttlSeconds = Math.round(message.ttlSeconds);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GrantTorrentRequest>, I>>(base?: I): GrantTorrentRequest {
+    return GrantTorrentRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GrantTorrentRequest>, I>>(object: I): GrantTorrentRequest {
+    const message = createBaseGrantTorrentRequest();
+    message.release = object.release ?? "";
+    message.host = object.host ?? "";
+    message.ttlSeconds = object.ttlSeconds ?? 0;
     return message;
   },
 };
@@ -1971,13 +2128,31 @@ export const ReleaseServiceService = {
     responseSerialize: (value: ReleaseStatus): Buffer => Buffer.from(ReleaseStatus.encode(value).finish()),
     responseDeserialize: (value: Buffer): ReleaseStatus => ReleaseStatus.decode(value),
   },
-  /** The .torrent metainfo, for fetching with any standard BitTorrent client. */
+  /**
+   * The .torrent metainfo, for fetching with any standard BitTorrent client.
+   * It announces without credentials: the private swarm refuses it. For an outside client,
+   * use GrantTorrent.
+   */
   getTorrent: {
     path: "/yard.v1.ReleaseService/GetTorrent" as const,
     requestStream: false as const,
     responseStream: false as const,
     requestSerialize: (value: GetTorrentRequest): Buffer => Buffer.from(GetTorrentRequest.encode(value).finish()),
     requestDeserialize: (value: Buffer): GetTorrentRequest => GetTorrentRequest.decode(value),
+    responseSerialize: (value: TorrentFile): Buffer => Buffer.from(TorrentFile.encode(value).finish()),
+    responseDeserialize: (value: Buffer): TorrentFile => TorrentFile.decode(value),
+  },
+  /**
+   * An operator's export of a release to an outside BitTorrent client: the .torrent whose
+   * announce URL carries a short-lived grant that lets one host (by address) announce this
+   * release and fetch it from the master's seeder, without the swarm's handshake.
+   */
+  grantTorrent: {
+    path: "/yard.v1.ReleaseService/GrantTorrent" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GrantTorrentRequest): Buffer => Buffer.from(GrantTorrentRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GrantTorrentRequest => GrantTorrentRequest.decode(value),
     responseSerialize: (value: TorrentFile): Buffer => Buffer.from(TorrentFile.encode(value).finish()),
     responseDeserialize: (value: Buffer): TorrentFile => TorrentFile.decode(value),
   },
@@ -2030,8 +2205,18 @@ export interface ReleaseServiceServer extends UntypedServiceImplementation {
   /** Refused (FAILED_PRECONDITION) while a task or a deployed revision uses the release. */
   remove: handleUnaryCall<RemoveReleaseRequest, RemoveReleaseResponse>;
   status: handleUnaryCall<ReleaseStatusRequest, ReleaseStatus>;
-  /** The .torrent metainfo, for fetching with any standard BitTorrent client. */
+  /**
+   * The .torrent metainfo, for fetching with any standard BitTorrent client.
+   * It announces without credentials: the private swarm refuses it. For an outside client,
+   * use GrantTorrent.
+   */
   getTorrent: handleUnaryCall<GetTorrentRequest, TorrentFile>;
+  /**
+   * An operator's export of a release to an outside BitTorrent client: the .torrent whose
+   * announce URL carries a short-lived grant that lets one host (by address) announce this
+   * release and fetch it from the master's seeder, without the swarm's handshake.
+   */
+  grantTorrent: handleUnaryCall<GrantTorrentRequest, TorrentFile>;
   /**
    * Stage a release on agents (all active agents when agent_ids is empty): each one fetches
    * it from the swarm. Idempotent: agents that hold it already count as done.
@@ -2112,7 +2297,11 @@ export interface ReleaseServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ReleaseStatus) => void,
   ): ClientUnaryCall;
-  /** The .torrent metainfo, for fetching with any standard BitTorrent client. */
+  /**
+   * The .torrent metainfo, for fetching with any standard BitTorrent client.
+   * It announces without credentials: the private swarm refuses it. For an outside client,
+   * use GrantTorrent.
+   */
   getTorrent(
     request: GetTorrentRequest,
     callback: (error: ServiceError | null, response: TorrentFile) => void,
@@ -2124,6 +2313,26 @@ export interface ReleaseServiceClient extends Client {
   ): ClientUnaryCall;
   getTorrent(
     request: GetTorrentRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: TorrentFile) => void,
+  ): ClientUnaryCall;
+  /**
+   * An operator's export of a release to an outside BitTorrent client: the .torrent whose
+   * announce URL carries a short-lived grant that lets one host (by address) announce this
+   * release and fetch it from the master's seeder, without the swarm's handshake.
+   */
+  grantTorrent(
+    request: GrantTorrentRequest,
+    callback: (error: ServiceError | null, response: TorrentFile) => void,
+  ): ClientUnaryCall;
+  grantTorrent(
+    request: GrantTorrentRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: TorrentFile) => void,
+  ): ClientUnaryCall;
+  grantTorrent(
+    request: GrantTorrentRequest,
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: TorrentFile) => void,
