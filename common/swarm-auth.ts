@@ -140,9 +140,14 @@ export class SwarmAuth {
       onExtendedHandshake(handshake: Record<string, unknown>): void {
         const n = handshake[NONCE_KEY];
         const k = key();
-        if (!(n instanceof Uint8Array) || n.length !== NONCE_BYTES)
-          return refuse("no nonce in its handshake");
-        if (!k) return refuse("the swarm key is not known yet");
+        if (!(n instanceof Uint8Array) || n.length !== NONCE_BYTES) {
+          refuse("no nonce in its handshake");
+          return;
+        }
+        if (!k) {
+          refuse("the swarm key is not known yet");
+          return;
+        }
         peerNonce = n;
         wire.extended(
           SWARM_AUTH_EXTENSION,
