@@ -79,6 +79,8 @@ export class RawAgent {
   agentId = "";
   /** Issued at the first registration; a re-registration presents it. */
   agentSecret = "";
+  /** The agent's passkey for the master's tracker (the private swarm), from its registration. */
+  swarmPasskey = "";
   private readonly client: AgentServiceClient;
   private stream?: ClientDuplexStream<AgentMessage, MasterMessage>;
 
@@ -113,6 +115,7 @@ export class RawAgent {
     if (reg.refused) throw new Error(`refused: ${reg.refused.message}`);
     this.agentId = reg.registered!.agentId;
     if (reg.registered!.agentSecret) this.agentSecret = reg.registered!.agentSecret;
+    this.swarmPasskey = reg.registered!.swarmPasskey;
     return this.agentId;
   }
 

@@ -103,7 +103,7 @@ describe("release service", () => {
     });
   });
 
-  test("the tracker refuses unknown info hashes and tracks releases", async () => {
+  test("the tracker refuses unknown info hashes, and announces without a member's passkey; tracks releases", async () => {
     const unknown = await httpGet(master.httpPort, announcePath("0123456789abcdef0123456789abcdef01234567"));
     assert.match(unknown, /failure reason/);
     assert.match(
@@ -111,7 +111,16 @@ describe("release service", () => {
       /info hash 0123456789abcdef0123456789abcdef01234567 is not a release of this Yard master/,
     );
     const { release } = await client.status("web@1.0");
-    const known = await httpGet(master.httpPort, announcePath(release!.infoHash));
+    const anonymous = await httpGet(master.httpPort, announcePath(release!.infoHash));
+    assert.match(anonymous, /failure reason.*not a member of this swarm/);
+    const agent = new RawAgent(master.address);
+    await agent.register("host-tracker");
+    agent.close();
+    assert.match(agent.swarmPasskey, /^[0-9a-f]{40}$/, "a registered agent gets a passkey");
+    const known = await httpGet(
+      master.httpPort,
+      `${announcePath(release!.infoHash)}&passkey=${agent.swarmPasskey}`,
+    );
     assert.doesNotMatch(known, /failure reason/);
     assert.match(known, /8:intervali\d+e/);
     // The seeder announced itself: a leecher is told about it (compact peers: 6 bytes each).
