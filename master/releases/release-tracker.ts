@@ -11,6 +11,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { TLSSocket } from "node:tls";
 import type { Logger } from "../../common/logger.js";
+import { principalFromTlsSocket } from "../../common/principal.js";
 import { loadTrackerServer, type TrackerServer } from "./bittorrent-modules.js";
 import type { SwarmCaller } from "./swarm-access.js";
 
@@ -123,8 +124,7 @@ export class ReleaseTracker {
 /** Whether the request came over TLS with a verified certificate of an agent or a master. */
 function certifiedMember(req: IncomingMessage): boolean {
   const socket = req.socket as Partial<TLSSocket>;
-  if (!socket.authorized || typeof socket.getPeerCertificate !== "function") return false;
-  const ou = socket.getPeerCertificate().subject?.OU;
-  const kinds = Array.isArray(ou) ? ou : [ou];
-  return kinds.includes("agent") || kinds.includes("master");
+  if (typeof socket.getPeerCertificate !== "function") return false;
+  const kind = principalFromTlsSocket(socket as TLSSocket)?.kind;
+  return kind === "agent" || kind === "master";
 }
