@@ -107,7 +107,13 @@ export class SwarmAuth {
     wire._onRequest = (index, offset, length) => {
       if (verified) onRequest(index, offset, length);
     };
-    const timer = setTimeout(() => refuse("proved nothing in time"), this.opts.timeoutMs ?? 5000);
+    // On a busy host the event loop can stall past the deadline with the proof already in the
+    // socket's buffer; timers run before I/O is read, so the verdict waits one turn (setImmediate
+    // runs after the poll phase) to let a proof that did arrive in time be read first.
+    const timer = setTimeout(
+      () => setImmediate(() => refuse("proved nothing in time")),
+      this.opts.timeoutMs ?? 5000,
+    );
     timer.unref();
     wire.on("close", () => clearTimeout(timer));
 
