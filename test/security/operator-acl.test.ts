@@ -92,6 +92,21 @@ describe("operator ACLs", { concurrency: false, timeout: 120_000 }, () => {
     assert.equal(own.code, 0, `${own.stdout}\n${own.stderr}`);
   });
 
+  test("a viewer cannot grant an outside host a release (grant_release)", async () => {
+    const out = join(cluster.root, "granted.torrent");
+    const r = await yardctlAs(cluster, tokens.alice!, [
+      "release",
+      "torrent",
+      "web@1.0",
+      "--grant",
+      "127.0.0.1",
+      "-o",
+      out,
+    ]);
+    assert.equal(r.code, 6, `${r.stdout}\n${r.stderr}`);
+    assert.match(r.stderr, /principal alice \(operator\) may not grant_release web@1\.0/);
+  });
+
   test("an unknown token is UNAUTHENTICATED (exit 5)", async () => {
     const r = await yardctlAs(cluster, "yard_not-a-token", ["get", "agents"]);
     assert.equal(r.code, 5, r.stderr);
