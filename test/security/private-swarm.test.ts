@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
+import { get as httpsGet } from "node:https";
 import net from "node:net";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -15,6 +16,7 @@ import { silentLogger } from "../../common/logger.js";
 import { SwarmAuth } from "../../common/swarm-auth.js";
 import { parseTorrentFile } from "../../master/releases/release-torrent.js";
 import { TestCluster, waitFor } from "../cluster/harness.js";
+import { tlsMaterial } from "../tls-fixture.js";
 
 const SIZE = 3 * 1024 * 1024;
 
@@ -137,10 +139,26 @@ function freePort(): Promise<number> {
   });
 }
 
-/** One tracker request over plain HTTP; resolves the body as latin1 (bencode). */
-async function trackerGet(httpPort: number, path: string, query: string): Promise<string> {
-  const res = await fetch(`http://127.0.0.1:${httpPort}${path}${query ? `?${query}` : ""}`);
-  return Buffer.from(await res.arrayBuffer()).toString("latin1");
+/**
+ * One tracker request, as an outsider makes it: over HTTPS, trusting the cluster CA, with no
+ * client certificate. Resolves the body as latin1 (bencode).
+ */
+function trackerGet(httpPort: number, path: string, query: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    httpsGet(
+      {
+        host: "127.0.0.1",
+        port: httpPort,
+        path: `${path}${query ? `?${query}` : ""}`,
+        ca: tlsMaterial("admin").ca,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => resolve(Buffer.concat(chunks).toString("latin1")));
+      },
+    ).on("error", reject);
+  });
 }
 
 /** The info hash as an announce carries it: 20 raw bytes, percent-encoded. */

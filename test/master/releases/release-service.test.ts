@@ -26,9 +26,14 @@ function grpcCode(err: unknown): number | undefined {
 }
 
 /** GET on the master's HTTPS port, as an agent; resolves the body as latin1 (bencode is bytes). */
-function httpGet(port: number, path: string): Promise<string> {
+/** A GET on the master's HTTPS port; with an agent's certificate unless `creds` says otherwise. */
+function httpGet(
+  port: number,
+  path: string,
+  creds: { ca: Buffer; cert?: Buffer; key?: Buffer } = tlsMaterial("agent"),
+): Promise<string> {
   return new Promise((resolve, reject) => {
-    get({ host: "127.0.0.1", port, path, ...tlsMaterial("agent") }, (res) => {
+    get({ host: "127.0.0.1", port, path, ...creds }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () => resolve(Buffer.concat(chunks).toString("latin1")));
@@ -111,7 +116,9 @@ describe("release service", () => {
       /info hash 0123456789abcdef0123456789abcdef01234567 is not a release of this Yard master/,
     );
     const { release } = await client.status("web@1.0");
-    const anonymous = await httpGet(master.httpPort, announcePath(release!.infoHash));
+    // Without a member's certificate (a client that only trusts the CA) or passkey: refused.
+    const outsider = { ca: tlsMaterial("agent").ca };
+    const anonymous = await httpGet(master.httpPort, announcePath(release!.infoHash), outsider);
     assert.match(anonymous, /failure reason.*not a member of this swarm/);
     const agent = new RawAgent(master.address);
     await agent.register("host-tracker");
@@ -120,8 +127,15 @@ describe("release service", () => {
     const known = await httpGet(
       master.httpPort,
       `${announcePath(release!.infoHash)}&passkey=${agent.swarmPasskey}`,
+      outsider,
     );
     assert.doesNotMatch(known, /failure reason/);
+    // Over HTTPS an agent's (or master's) certificate is membership enough; an operator's is not.
+    assert.doesNotMatch(await httpGet(master.httpPort, announcePath(release!.infoHash)), /failure reason/);
+    assert.match(
+      await httpGet(master.httpPort, announcePath(release!.infoHash), tlsMaterial("admin")),
+      /failure reason.*not a member of this swarm/,
+    );
     assert.match(known, /8:intervali\d+e/);
     // The seeder announced itself: a leecher is told about it (compact peers: 6 bytes each).
     assert.match(known, /5:peers\d+:/);
