@@ -585,7 +585,14 @@ class AgentDaemon {
     for (const t of this.tasks.values()) {
       if (isTerminal(t.state)) continue;
       const u = this.executors.get(t.executor)?.usage(t.taskId);
-      if (u) usage.push({ taskId: t.taskId, cpuSeconds: u.cpuSeconds, memBytes: u.memBytes, timestamp: now });
+      if (u)
+        usage.push({
+          taskId: t.taskId,
+          frameworkId: t.frameworkId,
+          cpuSeconds: u.cpuSeconds,
+          memBytes: u.memBytes,
+          timestamp: now,
+        });
     }
     this.connection.send({ usage: { tasks: usage } });
   }

@@ -26,6 +26,22 @@ export class FailedPreconditionError extends YardError {
   readonly code = GrpcStatus.FAILED_PRECONDITION;
 }
 
+/**
+ * An operator named a task by its bare id, and several frameworks have a task of that id (ids
+ * are unique per framework only): the task must be named with its framework as well.
+ */
+export class AmbiguousTaskIdError extends FailedPreconditionError {
+  constructor(
+    readonly taskId: string,
+    /** "fw-1 (name)" for each framework that has a task of this id. */
+    readonly frameworks: readonly string[],
+  ) {
+    super(
+      `task id ${taskId} is used by ${frameworks.length} frameworks: ${frameworks.join(", ")}; name the framework with --framework (framework_id)`,
+    );
+  }
+}
+
 /** A named object (offer, task, agent, framework) does not exist. */
 export class NotFoundError extends YardError {
   readonly code = GrpcStatus.NOT_FOUND;

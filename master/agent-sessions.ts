@@ -5,6 +5,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { sameSecret } from "../common/auth.js";
 import { newId } from "../common/ids.js";
 import { Reason } from "../common/reasons.js";
+import { type TaskKey, taskKey } from "../common/task-key.js";
 import { isTerminal, TaskState } from "../common/task-states.js";
 import type { AgentMessage, Register, RunningTask } from "../proto/gen/yard/v1/agent.js";
 import type { AgentConditions, AgentInfo, TaskStatus, TaskUsage } from "../proto/gen/yard/v1/common.js";
@@ -124,12 +125,14 @@ export class AgentSessions {
    * process the agent still runs is counted as allocated before anything is offered there.
    */
   private reconcileAgent(agent: AgentEntry, running: RunningTask[]): void {
-    const reported = new Map(running.filter((r) => r.task).map((r) => [r.task!.taskId, r]));
+    const reported = new Map(
+      running.filter((r) => r.task).map((r) => [taskKey(r.frameworkId, r.task!.taskId), r]),
+    );
     const agentId = agent.info.id;
     agent.doomed.clear();
-    for (const taskId of [...agent.tasks]) {
-      if (reported.has(taskId)) continue;
-      const task = this.core.tasks.get(taskId)!;
+    for (const key of [...agent.tasks]) {
+      if (reported.has(key)) continue;
+      const task = this.core.knownTask(key);
       this.core.applyStatus(task, {
         state: TaskState.TASK_LOST,
         reason: Reason.TASK_GONE,
@@ -137,13 +140,14 @@ export class AgentSessions {
         source: "master",
       });
     }
-    for (const [taskId, r] of reported) {
-      const task = this.core.tasks.get(taskId);
+    for (const [key, r] of reported) {
+      const taskId = r.task!.taskId;
+      const task = this.core.tasks.get(key);
       const endedThere = isTerminal(r.state);
       if (task && task.info.agentId === agentId && !isTerminal(task.status.state)) {
         // One of the master's live tasks: it counts until its terminal update arrives (for a
         // task that ended while the agent was away, that update follows the registration).
-        agent.tasks.add(taskId);
+        agent.tasks.add(key);
         this.core.allocator.addUsed(agentId, task.frameworkId, task.info.resources!);
         if (endedThere) continue;
         const fw = this.core.frameworks.get(task.frameworkId);
@@ -172,7 +176,7 @@ export class AgentSessions {
       this.killOnAgent(agent, taskId, r.frameworkId, "the cluster no longer wants it");
       const resources = r.task!.resources;
       if (resources) {
-        agent.doomed.set(taskId, { frameworkId: r.frameworkId, resources });
+        agent.doomed.set(key, { frameworkId: r.frameworkId, resources });
         this.core.allocator.addUsed(agentId, r.frameworkId, resources);
       }
     }
@@ -182,15 +186,16 @@ export class AgentSessions {
     this.core.log.info(`killing a task the agent came back with: ${why}`, {
       agent: agent.info.id,
       task: taskId,
+      framework: frameworkId,
     });
     agent.link?.send({ killTask: { taskId, frameworkId, graceSeconds: 0 } });
   }
 
   /** Returns the resources of a doomed task once its agent reports its end. */
-  private releaseDoomed(agent: AgentEntry, taskId: string): void {
-    const d = agent.doomed.get(taskId);
+  private releaseDoomed(agent: AgentEntry, key: TaskKey): void {
+    const d = agent.doomed.get(key);
     if (!d) return;
-    agent.doomed.delete(taskId);
+    agent.doomed.delete(key);
     this.core.allocator.recover(agent.info.id, d.frameworkId, d.resources, now(), 0);
     this.core.allocateSoon(agent.info.id);
   }
@@ -204,7 +209,7 @@ export class AgentSessions {
     for (const u of msg.batch?.statuses ?? []) if (u.status) this.agentStatus(agent, u.status);
     if (msg.usage) {
       for (const u of msg.usage.tasks) {
-        const task = this.core.tasks.get(u.taskId);
+        const task = this.core.task(u.frameworkId, u.taskId);
         if (task) task.usage = u as TaskUsage;
       }
     }
@@ -284,8 +289,8 @@ export class AgentSessions {
       agent.unreachableSinceMs = t;
       this.core.store.putAgent({ ...agent, lastSeen: agent.lastSeenMs / 1000 });
       this.core.events.append({ type: "AGENT_UNREACHABLE", agentId: agent.info.id });
-      for (const taskId of [...agent.tasks]) {
-        this.core.applyStatus(this.core.tasks.get(taskId)!, {
+      for (const key of [...agent.tasks]) {
+        this.core.applyStatus(this.core.knownTask(key), {
           state: TaskState.TASK_UNREACHABLE,
           reason: Reason.AGENT_UNREACHABLE,
           message: `agent ${agent.info.id} (${agent.info.hostname}) is unreachable`,
@@ -315,8 +320,8 @@ export class AgentSessions {
       agent.status = "LOST";
       this.core.store.putAgent({ ...agent, lastSeen: agent.lastSeenMs / 1000 });
       this.core.events.append({ type: "AGENT_LOST", agentId: agent.info.id });
-      for (const taskId of [...agent.tasks]) {
-        this.core.applyStatus(this.core.tasks.get(taskId)!, {
+      for (const key of [...agent.tasks]) {
+        this.core.applyStatus(this.core.knownTask(key), {
           state: TaskState.TASK_LOST,
           reason: Reason.AGENT_GONE,
           message: `agent ${agent.info.id} (${agent.info.hostname}) is gone: unreachable for ${goneS} s`,
@@ -336,8 +341,9 @@ export class AgentSessions {
   }
 
   private agentStatus(agent: AgentEntry, status: TaskStatus): void {
-    if (isTerminal(status.state)) this.releaseDoomed(agent, status.taskId);
-    const task = this.core.tasks.get(status.taskId);
+    const key = taskKey(status.frameworkId, status.taskId);
+    if (isTerminal(status.state)) this.releaseDoomed(agent, key);
+    const task = this.core.tasks.get(key);
     this.core.store.beginGroup();
     // The agent stops resending an update once acked, so ack only what is committed; the
     // acks of one commit go down in one message.

@@ -12,6 +12,7 @@ import {
 import { newId } from "../common/ids.js";
 import { Reason } from "../common/reasons.js";
 import { isEmptyResources } from "../common/resources.js";
+import { taskKey } from "../common/task-key.js";
 import { isTerminal, TaskState } from "../common/task-states.js";
 import { type FrameworkInfo, TaskStatus } from "../proto/gen/yard/v1/common.js";
 import { Event_Type, type Operation } from "../proto/gen/yard/v1/scheduler.js";
@@ -33,7 +34,7 @@ function hashSecret(secret: string): string {
   return createHash("sha256").update(secret).digest("hex");
 }
 
-import { type MasterCore, now } from "./master-core.js";
+import { keyOf, type MasterCore, now } from "./master-core.js";
 
 export class FrameworkSessions {
   constructor(private readonly core: MasterCore) {}
@@ -146,7 +147,8 @@ export class FrameworkSessions {
       },
     });
     this.core.allocator.setFrameworkActive(entry.info.id, true);
-    for (const taskId of entry.unacked.keys()) this.core.sendUpdate(entry, this.core.tasks.get(taskId), t);
+    for (const taskId of entry.unacked.keys())
+      this.core.sendUpdate(entry, this.core.task(entry.info.id, taskId), t);
     this.core.log.info(reconnected ? "framework re-subscribed" : "framework subscribed", {
       framework: entry.info.id,
       name: entry.info.name,
@@ -234,7 +236,8 @@ export class FrameworkSessions {
         offerIds,
         operations,
         lookupOffer: (id) => this.core.offers.get(id),
-        taskIdInUse: (id) => this.core.tasks.has(id),
+        // Only this framework's own ids: another's are neither refused nor revealed.
+        taskIdInUse: (id) => this.core.task(frameworkId, id) !== undefined,
         agentExecutors: (id) => this.core.agents.get(id)?.info.executors,
       });
       this.checkTaskReleases(operations);
@@ -292,8 +295,9 @@ export class FrameworkSessions {
     });
     const runTasks = [];
     for (const task of created) {
-      this.core.tasks.set(task.info.taskId, task);
-      agent.tasks.add(task.info.taskId);
+      const key = keyOf(task);
+      this.core.tasks.set(key, task);
+      agent.tasks.add(key);
       fw.tasks.add(task.info.taskId);
       const artifact = task.info.release ? this.core.releases?.artifactFor(task.info.release) : undefined;
       // The framework's user: the agent runs process tasks as it (docs/security.md).
@@ -332,8 +336,8 @@ export class FrameworkSessions {
 
   kill(frameworkId: string, taskId: string, graceSeconds?: number): void {
     const fw = this.requireSubscribed(frameworkId);
-    const task = this.core.tasks.get(taskId);
-    if (!task || task.frameworkId !== frameworkId) throw new NotFoundError(`task ${taskId} not found`);
+    const task = this.core.task(frameworkId, taskId);
+    if (!task) throw new NotFoundError(`task ${taskId} not found`);
     if (isTerminal(task.status.state)) {
       fw.link?.send({
         type: Event_Type.UPDATE,
@@ -352,13 +356,14 @@ export class FrameworkSessions {
         update: { status: { ...status, uuid: "", source: "master" }, statuses: [] },
       });
     if (taskIds.length === 0) {
-      for (const id of fw.tasks) send(this.core.tasks.get(id)!.status);
-      for (const id of fw.unacked.keys()) if (!fw.tasks.has(id)) send(this.core.tasks.get(id)!.status);
+      for (const id of fw.tasks) send(this.core.knownTask(taskKey(frameworkId, id)).status);
+      for (const id of fw.unacked.keys())
+        if (!fw.tasks.has(id)) send(this.core.knownTask(taskKey(frameworkId, id)).status);
       return;
     }
     for (const id of taskIds) {
-      const task = this.core.tasks.get(id);
-      if (task && task.frameworkId === frameworkId) send(task.status);
+      const task = this.core.task(frameworkId, id);
+      if (task) send(task.status);
       else
         send(
           TaskStatus.fromPartial({
@@ -376,12 +381,12 @@ export class FrameworkSessions {
   acknowledge(frameworkId: string, taskId: string, uuid: string): void {
     const fw = this.requireSubscribed(frameworkId);
     if (!uuid) throw new InvalidArgumentError("uuid", "is required");
-    const task = this.core.tasks.get(taskId);
-    if (!task || task.frameworkId !== frameworkId) throw new NotFoundError(`task ${taskId} not found`);
+    const task = this.core.task(frameworkId, taskId);
+    if (!task) throw new NotFoundError(`task ${taskId} not found`);
     if (task.status.uuid !== uuid) return; // an older update: the newer one is still pending
     fw.unacked.delete(taskId);
     task.acknowledged = true;
-    this.core.store.markAcknowledged(taskId, now() / 1000);
+    this.core.store.markAcknowledged(frameworkId, taskId, now() / 1000);
     if (isTerminal(task.status.state)) this.core.forgetLater(task);
   }
 
@@ -391,7 +396,7 @@ export class FrameworkSessions {
     this.requireSubscribed(frameworkId);
     this.core.store.transaction(() => {
       for (const a of acks) {
-        if (!a.uuid || !this.core.tasks.has(a.taskId)) continue;
+        if (!a.uuid || !this.core.task(frameworkId, a.taskId)) continue;
         this.acknowledge(frameworkId, a.taskId, a.uuid);
       }
     });
@@ -435,7 +440,7 @@ export class FrameworkSessions {
       this.core.events.append({ type: "FRAMEWORK_REMOVED", frameworkId: fw.info.id, message: why });
     });
     for (const id of [...fw.tasks])
-      this.core.killTaskInternal(this.core.tasks.get(id)!, 0, Reason.FRAMEWORK_REMOVED);
+      this.core.killTaskInternal(this.core.knownTask(taskKey(fw.info.id, id)), 0, Reason.FRAMEWORK_REMOVED);
     if (fw.tasks.size === 0) this.finishRemoval(fw);
   }
 

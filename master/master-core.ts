@@ -5,6 +5,7 @@ import { agentExecutors } from "../common/executors.js";
 import { newUuid } from "../common/ids.js";
 import { LIMITS, truncateUtf8 } from "../common/limits.js";
 import { createLogger, type Logger } from "../common/logger.js";
+import { type TaskKey, taskKey } from "../common/task-key.js";
 import { canTransition, isTerminal, TaskState } from "../common/task-states.js";
 import type { MasterMessage } from "../proto/gen/yard/v1/agent.js";
 import { type AgentConditions, type Offer, TaskStatus } from "../proto/gen/yard/v1/common.js";
@@ -28,9 +29,10 @@ export class MasterCore {
   readonly log: Logger;
   readonly agents = new Map<string, AgentEntry>();
   readonly frameworks = new Map<string, FrameworkEntry>();
-  readonly tasks = new Map<string, TaskEntry>();
-  /** Terminal, acknowledged task ids, oldest first (Map keeps insertion order). */
-  readonly finished = new Map<string, true>();
+  /** Every task the master knows, by (framework, task id): ids are unique per framework only. */
+  readonly tasks = new Map<TaskKey, TaskEntry>();
+  /** Terminal, acknowledged tasks, oldest first (Map keeps insertion order). */
+  readonly finished = new Map<TaskKey, true>();
   readonly allocator: Allocator;
   readonly offers: OfferBook;
   readonly events: EventLog;
@@ -115,17 +117,18 @@ export class MasterCore {
     }
     for (const stored of this.store.loadTasks()) {
       const task: TaskEntry = { ...stored, seenUuids: [] };
-      this.tasks.set(task.info.taskId, task);
+      const key = keyOf(task);
+      this.tasks.set(key, task);
       const fw = this.frameworks.get(task.frameworkId);
       if (isTerminal(task.status.state)) {
-        if (task.acknowledged || !task.status.uuid) this.finished.set(task.info.taskId, true);
+        if (task.acknowledged || !task.status.uuid) this.finished.set(key, true);
         else fw?.unacked.set(task.info.taskId, 0);
         continue;
       }
       if (task.status.uuid && !task.acknowledged) fw?.unacked.set(task.info.taskId, 0);
       fw?.tasks.add(task.info.taskId);
       const agent = this.agents.get(task.info.agentId);
-      agent?.tasks.add(task.info.taskId);
+      agent?.tasks.add(key);
       if (agent && fw && !fw.removing) {
         this.allocator.addUsed(agent.info.id, fw.info.id, task.info.resources!);
       }
@@ -246,11 +249,23 @@ export class MasterCore {
     return true;
   }
 
-  /** Ids of the non-terminal tasks that run `release` (NAME@VERSION). */
+  /** The task `taskId` of framework `frameworkId`, if the master knows it. */
+  task(frameworkId: string, taskId: string): TaskEntry | undefined {
+    return this.tasks.get(taskKey(frameworkId, taskId));
+  }
+
+  /** A task the registry holds by construction (a framework's or an agent's own set). */
+  knownTask(key: TaskKey): TaskEntry {
+    const task = this.tasks.get(key);
+    if (!task) throw new Error(`registry out of step: task ${key} is in a set but not in the task map`);
+    return task;
+  }
+
+  /** The non-terminal tasks that run `release` (NAME@VERSION), as FRAMEWORK/TASK keys. */
   tasksUsingRelease(release: string): string[] {
     const out: string[] = [];
-    for (const t of this.tasks.values()) {
-      if (t.info.release === release && !isTerminal(t.status.state)) out.push(t.info.taskId);
+    for (const [key, t] of this.tasks) {
+      if (t.info.release === release && !isTerminal(t.status.state)) out.push(key);
     }
     return out;
   }
@@ -301,7 +316,7 @@ export class MasterCore {
     });
     const fw = this.frameworks.get(task.frameworkId);
     if (terminal) {
-      this.agents.get(task.info.agentId)?.tasks.delete(task.info.taskId);
+      this.agents.get(task.info.agentId)?.tasks.delete(keyOf(task));
       fw?.tasks.delete(task.info.taskId);
       this.allocator.recover(task.info.agentId, task.frameworkId, task.info.resources!, t, 0);
       this.allocateSoon(task.info.agentId);
@@ -331,12 +346,13 @@ export class MasterCore {
 
   /** Keeps a bounded number of terminal tasks for operators; forgets the oldest. */
   forgetLater(task: TaskEntry): void {
-    this.finished.set(task.info.taskId, true);
+    this.finished.set(keyOf(task), true);
     if (this.finished.size <= this.config.maxTerminalTasks) return;
-    const oldest = this.finished.keys().next().value as string;
+    const oldest = this.finished.keys().next().value as TaskKey;
     this.finished.delete(oldest);
+    const gone = this.tasks.get(oldest);
     this.tasks.delete(oldest);
-    this.store.deleteTask(oldest);
+    if (gone) this.store.deleteTask(gone.frameworkId, gone.info.taskId);
   }
 
   killTaskInternal(task: TaskEntry, graceSeconds: number | undefined, reason: string): void {
@@ -363,4 +379,9 @@ export class MasterCore {
     }
     // A disconnected or unreachable agent gets the kill when it re-registers (killRequested).
   }
+}
+
+/** The registry key of a task entry. */
+export function keyOf(task: { frameworkId: string; info: { taskId: string } }): TaskKey {
+  return taskKey(task.frameworkId, task.info.taskId);
 }

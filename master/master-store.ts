@@ -74,7 +74,7 @@ export interface StoredPin {
 }
 
 /** Each entry migrates the schema from user_version i to i+1. */
-const MIGRATIONS: string[] = [
+export const MASTER_MIGRATIONS: readonly string[] = [
   `CREATE TABLE agents (
      id TEXT PRIMARY KEY, info TEXT NOT NULL, status TEXT NOT NULL, draining INTEGER NOT NULL,
      registered_at REAL NOT NULL, last_seen REAL NOT NULL);
@@ -109,6 +109,20 @@ const MIGRATIONS: string[] = [
   // from before have neither; such a framework gets both at its next subscription.
   `ALTER TABLE frameworks ADD COLUMN principal TEXT NOT NULL DEFAULT '';
    ALTER TABLE frameworks ADD COLUMN secret_hash TEXT NOT NULL DEFAULT '';`,
+  // Task ids are unique per framework, not cluster-wide: the key becomes (framework_id, id).
+  // SQLite cannot change a primary key in place, so the table is rebuilt with its rows.
+  `CREATE TABLE tasks_v6 (
+     framework_id TEXT NOT NULL, id TEXT NOT NULL, agent_id TEXT NOT NULL, info TEXT NOT NULL,
+     status TEXT NOT NULL, terminal INTEGER NOT NULL, acknowledged INTEGER NOT NULL,
+     kill_requested INTEGER NOT NULL, created_at REAL NOT NULL, updated_at REAL NOT NULL,
+     PRIMARY KEY (framework_id, id));
+   INSERT INTO tasks_v6 (framework_id, id, agent_id, info, status, terminal, acknowledged, kill_requested,
+     created_at, updated_at)
+     SELECT framework_id, id, agent_id, info, status, terminal, acknowledged, kill_requested, created_at,
+       updated_at FROM tasks;
+   DROP TABLE tasks;
+   ALTER TABLE tasks_v6 RENAME TO tasks;
+   CREATE INDEX tasks_terminal ON tasks(terminal, updated_at);`,
 ];
 
 export class MasterStore {
@@ -123,7 +137,7 @@ export class MasterStore {
     // NORMAL in WAL mode: a committed transaction survives a process crash (SIGKILL);
     // only an OS crash may lose the last transactions.
     this.db = openDatabase(join(dataDir, "master.db"), {
-      migrations: MIGRATIONS,
+      migrations: MASTER_MIGRATIONS,
       name: "master registry",
       synchronous: "NORMAL",
     });
@@ -147,15 +161,17 @@ export class MasterStore {
            created_at, updated_at)
          VALUES (@id, @frameworkId, @agentId, @info, @status, @terminal, @acknowledged, @killRequested,
            @createdAt, @updatedAt)
-         ON CONFLICT(id) DO UPDATE SET status=@status, terminal=@terminal, acknowledged=@acknowledged,
-           kill_requested=@killRequested, updated_at=@updatedAt`,
+         ON CONFLICT(framework_id, id) DO UPDATE SET status=@status, terminal=@terminal,
+           acknowledged=@acknowledged, kill_requested=@killRequested, updated_at=@updatedAt`,
       ),
       updateTask: this.db.prepare(
         `UPDATE tasks SET status=@status, terminal=@terminal, acknowledged=@acknowledged,
-           kill_requested=@killRequested, updated_at=@updatedAt WHERE id=@id`,
+           kill_requested=@killRequested, updated_at=@updatedAt WHERE framework_id=@frameworkId AND id=@id`,
       ),
-      markAcknowledged: this.db.prepare(`UPDATE tasks SET acknowledged = 1, updated_at = ? WHERE id = ?`),
-      deleteTask: this.db.prepare(`DELETE FROM tasks WHERE id = ?`),
+      markAcknowledged: this.db.prepare(
+        `UPDATE tasks SET acknowledged = 1, updated_at = ? WHERE framework_id = ? AND id = ?`,
+      ),
+      deleteTask: this.db.prepare(`DELETE FROM tasks WHERE framework_id = ? AND id = ?`),
       putEvent: this.db.prepare(`INSERT INTO events (idx, event) VALUES (?, ?)`),
       trimEvents: this.db.prepare(`DELETE FROM events WHERE idx <= ?`),
       getMeta: this.db.prepare(`SELECT value FROM meta WHERE key = ?`),
@@ -290,6 +306,7 @@ export class MasterStore {
   updateTask(t: StoredTask, terminal: boolean, now: number): void {
     this.stmts.updateTask.run({
       id: t.info.taskId,
+      frameworkId: t.frameworkId,
       status: JSON.stringify(TaskStatus.toJSON(t.status)),
       terminal: terminal ? 1 : 0,
       acknowledged: t.acknowledged ? 1 : 0,
@@ -298,12 +315,12 @@ export class MasterStore {
     });
   }
 
-  markAcknowledged(id: string, now: number): void {
-    this.stmts.markAcknowledged.run(now, id);
+  markAcknowledged(frameworkId: string, taskId: string, now: number): void {
+    this.stmts.markAcknowledged.run(now, frameworkId, taskId);
   }
 
-  deleteTask(id: string): void {
-    this.stmts.deleteTask.run(id);
+  deleteTask(frameworkId: string, taskId: string): void {
+    this.stmts.deleteTask.run(frameworkId, taskId);
   }
 
   loadTasks(): StoredTask[] {

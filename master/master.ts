@@ -17,6 +17,7 @@ import type { AgentLink } from "./links.js";
 import type { LogRelay } from "./log-relay.js";
 import type { MasterStore } from "./master-store.js";
 import { DEFAULT_MASTER_CONFIG, failoverSeconds, type MasterConfig } from "./master-config.js";
+import { findOperatorTask } from "./operator-task.js";
 import { agentView, frameworkView, type TaskFilter, taskViews } from "./operator-views.js";
 import type { AgentEntry, TaskEntry } from "./registry-entries.js";
 import { agentVerdict, stallMs } from "./agent-liveness.js";
@@ -182,8 +183,8 @@ export class Master {
       else if (verdict === "gone") this.agents.agentGone(agent, t);
       if (agent.drainKillAtMs !== undefined && t >= agent.drainKillAtMs) {
         agent.drainKillAtMs = undefined;
-        for (const id of agent.tasks)
-          this.core.killTaskInternal(this.core.tasks.get(id)!, undefined, Reason.AGENT_DRAINED);
+        for (const key of agent.tasks)
+          this.core.killTaskInternal(this.core.knownTask(key), undefined, Reason.AGENT_DRAINED);
       }
     }
     for (const fw of this.core.frameworks.values()) {
@@ -203,7 +204,7 @@ export class Master {
         }
         for (const [taskId, sentAt] of fw.unacked) {
           if (t - sentAt >= this.core.config.updateRetryMs)
-            this.core.sendUpdate(fw, this.core.tasks.get(taskId), t);
+            this.core.sendUpdate(fw, this.core.task(fw.info.id, taskId), t);
         }
       }
       if (fw.removing && fw.tasks.size === 0 && !fw.forgotten) this.frameworks.finishRemoval(fw);
@@ -244,15 +245,14 @@ export class Master {
 
   /**
    * The task an operator names: by id, and by framework when given (KillTaskRequest and
-   * GetTaskLogsRequest carry framework_id so that an id is named without ambiguity).
+   * GetTaskLogsRequest carry framework_id). Task ids are unique per framework only, so a bare
+   * id that several frameworks use is refused rather than guessed (operator-task.ts).
    */
   private operatorTask(taskId: string, frameworkId = ""): TaskEntry {
-    if (!taskId) throw new InvalidArgumentError("task_id", "is required");
-    const task = this.core.tasks.get(taskId);
-    if (!task || (frameworkId !== "" && task.frameworkId !== frameworkId)) {
-      throw new NotFoundError(`task ${taskId}${frameworkId ? ` of framework ${frameworkId}` : ""} not found`);
-    }
-    return task;
+    const one = frameworkId ? this.core.task(frameworkId, taskId) : undefined;
+    // Named with its framework: one lookup; a bare id: every task of that id, of any framework.
+    const candidates = frameworkId ? (one ? [one] : []) : this.core.tasks.values();
+    return findOperatorTask(candidates, taskId, frameworkId, (id) => this.core.frameworks.get(id)?.info.name);
   }
 
   operatorKill(taskId: string, graceSeconds?: number, frameworkId = ""): void {

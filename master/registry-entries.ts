@@ -6,6 +6,7 @@ import type {
   Resources,
   TaskStatus,
 } from "../proto/gen/yard/v1/common.js";
+import type { TaskKey } from "../common/task-key.js";
 import type { AgentLink, FrameworkLink } from "./links.js";
 import type { AgentStatusName, FrameworkStatusName, StoredTask } from "./master-store.js";
 
@@ -23,14 +24,14 @@ export interface AgentEntry {
   link?: AgentLink;
   /** As the agent last reported them (Register, heartbeats); not stored: an agent reports them again. */
   conditions: AgentConditions;
-  /** Non-terminal tasks on this agent. */
-  tasks: Set<string>;
+  /** Non-terminal tasks on this agent (of every framework, hence keys). */
+  tasks: Set<TaskKey>;
   /**
    * Tasks the agent came back with that the master has as ended (or never knew), killed at
    * its re-registration. Their resources count as allocated until the agent reports their
    * end, so that nothing is offered on top of processes that still run.
    */
-  doomed: Map<string, { frameworkId: string; resources: Resources }>;
+  doomed: Map<TaskKey, { frameworkId: string; resources: Resources }>;
   /** Acks waiting for the current commit, sent together after it. */
   ackOutbox: { taskId: string; uuid: string; frameworkId: string }[];
 }
@@ -47,9 +48,12 @@ export interface FrameworkEntry {
   suppressed: boolean;
   link?: FrameworkLink;
   lastHeartbeatMs: number;
-  /** Tasks whose latest status (with a uuid) the framework has not acknowledged yet. */
+  /**
+   * Tasks whose latest status (with a uuid) the framework has not acknowledged yet, by task id
+   * (this framework's own namespace), with when it was last sent.
+   */
   unacked: Map<string, number>;
-  /** Non-terminal tasks of this framework. */
+  /** Ids of the non-terminal tasks of this framework (its own namespace). */
   tasks: Set<string>;
   /** Updates waiting for the current commit, sent together after it. */
   outbox: TaskStatus[];

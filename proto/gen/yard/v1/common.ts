@@ -325,6 +325,8 @@ export interface TaskUsage {
   cpuSeconds: number;
   memBytes: number;
   timestamp: number;
+  /** Task ids are unique per framework, not cluster-wide. */
+  frameworkId: string;
 }
 
 function createBaseRange(): Range {
@@ -2711,7 +2713,7 @@ export const Filters: MessageFns<Filters> = {
 };
 
 function createBaseTaskUsage(): TaskUsage {
-  return { taskId: "", cpuSeconds: 0, memBytes: 0, timestamp: 0 };
+  return { taskId: "", cpuSeconds: 0, memBytes: 0, timestamp: 0, frameworkId: "" };
 }
 
 export const TaskUsage: MessageFns<TaskUsage> = {
@@ -2727,6 +2729,9 @@ export const TaskUsage: MessageFns<TaskUsage> = {
     }
     if (message.timestamp !== 0) {
       writer.uint32(33).double(message.timestamp);
+    }
+    if (message.frameworkId !== "") {
+      writer.uint32(42).string(message.frameworkId);
     }
     return writer;
   },
@@ -2776,6 +2781,14 @@ export const TaskUsage: MessageFns<TaskUsage> = {
             message.timestamp = reader.double();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.frameworkId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2806,6 +2819,11 @@ export const TaskUsage: MessageFns<TaskUsage> = {
         ? globalThis.Number(object.mem_bytes)
         : 0,
       timestamp: isSet(object.timestamp) ? globalThis.Number(object.timestamp) : 0,
+      frameworkId: isSet(object.frameworkId)
+        ? globalThis.String(object.frameworkId)
+        : isSet(object.framework_id)
+        ? globalThis.String(object.framework_id)
+        : "",
     };
   },
 
@@ -2823,6 +2841,9 @@ export const TaskUsage: MessageFns<TaskUsage> = {
     if (message.timestamp !== 0) {
       obj.timestamp = floatToJson(message.timestamp);
     }
+    if (message.frameworkId !== "") {
+      obj.frameworkId = message.frameworkId;
+    }
     return obj;
   },
 
@@ -2835,6 +2856,7 @@ export const TaskUsage: MessageFns<TaskUsage> = {
     message.cpuSeconds = object.cpuSeconds ?? 0;
     message.memBytes = object.memBytes ?? 0;
     message.timestamp = object.timestamp ?? 0;
+    message.frameworkId = object.frameworkId ?? "";
     return message;
   },
 };
