@@ -9,7 +9,7 @@ import { DEFAULT_SHUTDOWN_GRACE_MS, stopStep } from "../common/shutdown.js";
 import { isTerminal } from "../common/task-states.js";
 import type { FetchArtifact, MasterMessage, Refused, Register } from "../proto/gen/yard/v1/agent.js";
 import { type Attribute, HealthState, type Range, type TaskHealth } from "../proto/gen/yard/v1/common.js";
-import type { ReportTask, TaskTable } from "./agent-task.js";
+import { findTask, type ReportTask, type TaskTable, taskName } from "./agent-task.js";
 import type { Checkpoint } from "./checkpoint.js";
 import { openCheckpoint } from "./checkpoint-open.js";
 import { DiskPressure } from "./disk-pressure.js";
@@ -284,15 +284,16 @@ class AgentDaemon {
       logger: this.log,
       send: (m) => this.connection.send(m),
       whenWritable: () => this.connection.whenWritable(),
-      resolve: (taskId, stream) => {
-        if (!TASK_ID_PATTERN.test(taskId)) return undefined;
-        const t = this.tasks.get(taskId);
+      resolve: (frameworkId, taskId, stream) => {
+        if (!TASK_ID_PATTERN.test(taskId) || !TASK_ID_PATTERN.test(frameworkId)) return undefined;
+        const t = findTask(this.tasks, frameworkId, taskId);
+        const name = t?.name ?? taskName(frameworkId, taskId);
         const ex = this.executors.get(t?.executor ?? "process");
         if (!ex) return undefined;
         return {
-          path: ex.logPath(taskId, stream),
+          path: ex.logPath(name, stream),
           done: () => {
-            const now = this.tasks.get(taskId);
+            const now = this.tasks.get(name);
             return !now || isTerminal(now.state);
           },
         };
@@ -424,7 +425,7 @@ class AgentDaemon {
     if (this.id && this.checkpoint.agentSecret() !== this.secret) this.checkpoint.setAgentSecret(this.secret);
     this.updates.flush();
     for (const t of this.tasks.values()) {
-      if (t.killRequested && !isTerminal(t.state)) this.checkpoint.setKillRequested(t.taskId);
+      if (t.killRequested && !isTerminal(t.state)) this.checkpoint.setKillRequested(t.frameworkId, t.taskId);
     }
   }
 
@@ -432,12 +433,17 @@ class AgentDaemon {
    * Checkpoints and sends a status update for a task, and records its new state; `extra` goes
    * into the same checkpoint write.
    */
-  private readonly report: ReportTask = (taskId, f, frameworkId, extra) => {
-    const t = this.tasks.get(taskId);
+  private readonly report: ReportTask = (name, f, frameworkId, extra) => {
+    const t = this.tasks.get(name);
     if (t) t.state = f.state;
     this.updates.emit(
       this.id ?? "",
-      { taskId, frameworkId: frameworkId ?? t?.frameworkId ?? "", health: this.health.health(taskId), ...f },
+      {
+        taskId: t?.taskId ?? name,
+        frameworkId: frameworkId ?? t?.frameworkId ?? "",
+        health: this.health.health(name),
+        ...f,
+      },
       extra,
     );
   };
@@ -460,9 +466,9 @@ class AgentDaemon {
     }
     const acks = m.batch?.acks ?? [];
     for (const ack of m.ack ? [m.ack, ...acks] : acks) {
-      if (this.updates.ack(ack.taskId, ack.uuid)) {
-        const t = this.tasks.get(ack.taskId);
-        if (t && isTerminal(t.state)) this.tasks.delete(ack.taskId);
+      if (this.updates.ack(ack.frameworkId, ack.taskId, ack.uuid)) {
+        const t = findTask(this.tasks, ack.frameworkId, ack.taskId);
+        if (t && isTerminal(t.state)) this.tasks.delete(t.name);
       }
     }
     if (m.readLogs) this.logs.read(m.readLogs);
@@ -584,7 +590,7 @@ class AgentDaemon {
     const usage = [];
     for (const t of this.tasks.values()) {
       if (isTerminal(t.state)) continue;
-      const u = this.executors.get(t.executor)?.usage(t.taskId);
+      const u = this.executors.get(t.executor)?.usage(t.name);
       if (u)
         usage.push({
           taskId: t.taskId,

@@ -16,6 +16,8 @@ import { isTerminal } from "../common/task-states.js";
 export type ExecutorState = Record<string, unknown>;
 
 export interface CheckpointedTask {
+  /** Its name on this agent (agent-task.ts taskName; a bare task id for older tasks). */
+  name: string;
   taskId: string;
   frameworkId: string;
   info: TaskInfo;
@@ -41,7 +43,7 @@ export interface PendingUpdate {
   status: TaskStatus;
 }
 
-const MIGRATIONS: string[] = [
+export const CHECKPOINT_MIGRATIONS: readonly string[] = [
   `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
    CREATE TABLE tasks (
      task_id TEXT PRIMARY KEY,
@@ -63,9 +65,37 @@ const MIGRATIONS: string[] = [
   // resumes the checks where they were (same verdict, same grace period).
   `ALTER TABLE tasks ADD COLUMN health BLOB;
    ALTER TABLE tasks ADD COLUMN running_since REAL;`,
+  // Task ids are unique per framework, not on the agent: tasks are keyed by (framework, id).
+  // Each keeps the name its sandbox, cgroup and container were made under: its bare id for
+  // the tasks already here. Pending updates learn their task's framework for the same reason.
+  `CREATE TABLE tasks_v3 (
+     framework_id TEXT NOT NULL,
+     task_id TEXT NOT NULL,
+     name TEXT NOT NULL UNIQUE,
+     info BLOB NOT NULL,
+     executor TEXT NOT NULL,
+     state INTEGER NOT NULL,
+     executor_state TEXT,
+     kill_requested INTEGER NOT NULL DEFAULT 0,
+     health BLOB,
+     running_since REAL,
+     PRIMARY KEY (framework_id, task_id)
+   );
+   INSERT INTO tasks_v3 (framework_id, task_id, name, info, executor, state, executor_state, kill_requested,
+     health, running_since)
+     SELECT framework_id, task_id, task_id, info, executor, state, executor_state, kill_requested, health,
+       running_since FROM tasks ORDER BY rowid;
+   DROP TABLE tasks;
+   ALTER TABLE tasks_v3 RENAME TO tasks;
+   ALTER TABLE updates ADD COLUMN framework_id TEXT NOT NULL DEFAULT '';
+   UPDATE updates SET framework_id =
+     COALESCE((SELECT t.framework_id FROM tasks t WHERE t.task_id = updates.task_id), '');
+   DROP INDEX updates_task;
+   CREATE INDEX updates_task ON updates(framework_id, task_id);`,
 ];
 
 interface TaskRow {
+  name: string;
   task_id: string;
   framework_id: string;
   info: Buffer;
@@ -95,7 +125,11 @@ export class Checkpoint {
   // Prepared once: a launch and an ack each cost one statement preparation otherwise, which
   // led an agent's profile when it launches many tasks at once.
   private readonly addUpdateTx: (status: TaskStatus, extra: UpdateExtras) => void;
-  private readonly ackTx: (taskId: string, uuid: string) => { known: boolean; taskRemoved: boolean };
+  private readonly ackTx: (
+    frameworkId: string,
+    taskId: string,
+    uuid: string,
+  ) => { known: boolean; taskRemoved: boolean };
 
   /**
    * Opens (creating and migrating) `<dataDir>/agent.db`; with `inMemory`, a database of the
@@ -104,47 +138,55 @@ export class Checkpoint {
   constructor(dataDir: string, opts: { inMemory?: boolean } = {}) {
     fs.mkdirSync(dataDir, { recursive: true });
     this.db = openDatabase(opts.inMemory ? ":memory:" : path.join(dataDir, "agent.db"), {
-      migrations: MIGRATIONS,
+      migrations: CHECKPOINT_MIGRATIONS,
       name: "agent checkpoint",
       synchronous: "FULL",
     });
     this.meta = new MetaTable(this.db);
+    // Every task statement names the task by (framework_id, task_id): ids are per framework.
+    const byTask = "WHERE framework_id = ? AND task_id = ?";
     this.insertTask = this.db.prepare(
-      `INSERT OR REPLACE INTO tasks (task_id, framework_id, info, executor, state, executor_state, kill_requested)
-       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT OR REPLACE INTO tasks (framework_id, task_id, name, info, executor, state, executor_state,
+         kill_requested) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    this.insertUpdate = this.db.prepare("INSERT INTO updates (uuid, task_id, status) VALUES (?, ?, ?)");
-    this.updateState = this.db.prepare("UPDATE tasks SET state = ? WHERE task_id = ?");
-    this.updateExecutorState = this.db.prepare("UPDATE tasks SET executor_state = ? WHERE task_id = ?");
-    this.updateHealth = this.db.prepare("UPDATE tasks SET health = ? WHERE task_id = ?");
+    this.insertUpdate = this.db.prepare(
+      "INSERT INTO updates (uuid, framework_id, task_id, status) VALUES (?, ?, ?, ?)",
+    );
+    this.updateState = this.db.prepare(`UPDATE tasks SET state = ? ${byTask}`);
+    this.updateExecutorState = this.db.prepare(`UPDATE tasks SET executor_state = ? ${byTask}`);
+    this.updateHealth = this.db.prepare(`UPDATE tasks SET health = ? ${byTask}`);
     this.updateRunningSince = this.db.prepare(
-      "UPDATE tasks SET running_since = COALESCE(running_since, ?) WHERE task_id = ?",
+      `UPDATE tasks SET running_since = COALESCE(running_since, ?) ${byTask}`,
     );
-    this.markKillRequested = this.db.prepare("UPDATE tasks SET kill_requested = 1 WHERE task_id = ?");
+    this.markKillRequested = this.db.prepare(`UPDATE tasks SET kill_requested = 1 ${byTask}`);
     this.selectPending = this.db.prepare("SELECT seq, status FROM updates ORDER BY seq");
-    this.selectUpdate = this.db.prepare("SELECT status FROM updates WHERE uuid = ? AND task_id = ?");
+    // '' for an update a migration found without its task: matched by uuid and task id alone.
+    this.selectUpdate = this.db.prepare(
+      "SELECT status FROM updates WHERE uuid = ? AND framework_id IN (?, '') AND task_id = ?",
+    );
     this.deleteUpdate = this.db.prepare("DELETE FROM updates WHERE uuid = ?");
-    this.countUpdates = this.db.prepare("SELECT COUNT(*) AS n FROM updates WHERE task_id = ?");
-    this.deleteTask = this.db.prepare("DELETE FROM tasks WHERE task_id = ?");
+    this.countUpdates = this.db.prepare(`SELECT COUNT(*) AS n FROM updates ${byTask}`);
+    this.deleteTask = this.db.prepare(`DELETE FROM tasks ${byTask}`);
     this.addUpdateTx = this.db.transaction((status: TaskStatus, extra: UpdateExtras) => {
       if (extra.task) this.addTask(extra.task);
-      this.insertUpdate.run(status.uuid, status.taskId, Buffer.from(TaskStatus.encode(status).finish()));
-      this.updateState.run(status.state, status.taskId);
+      const fw = status.frameworkId;
+      const id = status.taskId;
+      this.insertUpdate.run(status.uuid, fw, id, Buffer.from(TaskStatus.encode(status).finish()));
+      this.updateState.run(status.state, fw, id);
       if (status.health) {
-        this.updateHealth.run(Buffer.from(TaskHealth.encode(status.health).finish()), status.taskId);
+        this.updateHealth.run(Buffer.from(TaskHealth.encode(status.health).finish()), fw, id);
       }
-      if (status.state === TaskState.TASK_RUNNING)
-        this.updateRunningSince.run(status.timestamp, status.taskId);
-      if (extra.executorState) this.setExecutorState(status.taskId, extra.executorState);
+      if (status.state === TaskState.TASK_RUNNING) this.updateRunningSince.run(status.timestamp, fw, id);
+      if (extra.executorState) this.setExecutorState(fw, id, extra.executorState);
     });
-    this.ackTx = this.db.transaction((taskId: string, uuid: string) => {
-      const row = this.selectUpdate.get(uuid, taskId) as { status: Buffer } | undefined;
+    this.ackTx = this.db.transaction((frameworkId: string, taskId: string, uuid: string) => {
+      const row = this.selectUpdate.get(uuid, frameworkId, taskId) as { status: Buffer } | undefined;
       if (!row) return { known: false, taskRemoved: false };
       this.deleteUpdate.run(uuid);
       const status = TaskStatus.decode(row.status);
-      const left = this.countUpdates.get(taskId) as { n: number };
+      const left = this.countUpdates.get(frameworkId, taskId) as { n: number };
       if (isTerminal(status.state) && left.n === 0) {
-        const r = this.deleteTask.run(taskId);
+        const r = this.deleteTask.run(frameworkId, taskId);
         return { known: true, taskRemoved: r.changes > 0 };
       }
       return { known: true, taskRemoved: false };
@@ -189,8 +231,9 @@ export class Checkpoint {
   /** Records a task about to be launched. */
   addTask(t: CheckpointedTask): void {
     this.insertTask.run(
-      t.taskId,
       t.frameworkId,
+      t.taskId,
+      t.name,
       Buffer.from(TaskInfo.encode(t.info).finish()),
       t.executor,
       t.state,
@@ -199,17 +242,18 @@ export class Checkpoint {
     );
   }
 
-  setExecutorState(taskId: string, state: ExecutorState): void {
-    this.updateExecutorState.run(JSON.stringify(state), taskId);
+  setExecutorState(frameworkId: string, taskId: string, state: ExecutorState): void {
+    this.updateExecutorState.run(JSON.stringify(state), frameworkId, taskId);
   }
 
-  setKillRequested(taskId: string): void {
-    this.markKillRequested.run(taskId);
+  setKillRequested(frameworkId: string, taskId: string): void {
+    this.markKillRequested.run(frameworkId, taskId);
   }
 
   tasks(): CheckpointedTask[] {
     const rows = this.db.prepare("SELECT * FROM tasks ORDER BY rowid").all() as TaskRow[];
     return rows.map((r) => ({
+      name: r.name,
       taskId: r.task_id,
       frameworkId: r.framework_id,
       info: TaskInfo.decode(r.info),
@@ -251,20 +295,20 @@ export class Checkpoint {
    * after a power loss the worst case is the update still pending, which is sent again and
    * deduplicated by the master by uuid. Every later FULL commit makes it durable as well.
    */
-  ack(taskId: string, uuid: string): { known: boolean; taskRemoved: boolean } {
+  ack(frameworkId: string, taskId: string, uuid: string): { known: boolean; taskRemoved: boolean } {
     this.db.pragma("synchronous = NORMAL");
     try {
-      return this.ackTx(taskId, uuid);
+      return this.ackTx(frameworkId, taskId, uuid);
     } finally {
       this.db.pragma("synchronous = FULL");
     }
   }
 
   /** Forgets a task and its pending updates (after STALE_AGENT). */
-  removeTask(taskId: string): void {
+  removeTask(frameworkId: string, taskId: string): void {
     this.db.transaction(() => {
-      this.db.prepare("DELETE FROM updates WHERE task_id = ?").run(taskId);
-      this.db.prepare("DELETE FROM tasks WHERE task_id = ?").run(taskId);
+      this.db.prepare("DELETE FROM updates WHERE framework_id = ? AND task_id = ?").run(frameworkId, taskId);
+      this.db.prepare("DELETE FROM tasks WHERE framework_id = ? AND task_id = ?").run(frameworkId, taskId);
     })();
   }
 

@@ -15,7 +15,6 @@ import fs from "node:fs";
 import path from "node:path";
 import type Docker from "dockerode";
 import { errorMessage } from "../common/errors.js";
-import { TASK_ID_PATTERN } from "../common/ids.js";
 import { createLogger, type Logger } from "../common/logger.js";
 import { TaskState } from "../proto/gen/yard/v1/common.js";
 import { classifyContainerEnd, type ContainerEndState } from "./docker/container-exit.js";
@@ -32,6 +31,7 @@ import {
   containerName,
   DEFAULT_PIDS_LIMIT,
   LABEL_AGENT,
+  LABEL_FRAMEWORK,
   LABEL_TASK,
 } from "./docker/container-spec.js";
 import { engineMessage, engineStatus, isEngineDown, withTimeout } from "./docker/docker-engine.js";
@@ -41,12 +41,14 @@ import {
   type Executor,
   type ExecutorComponents,
   type ExecutorState,
+  executorKey,
   LaunchError,
   type LaunchRequest,
   type LogStream,
   type RecoverRequest,
   type TaskResourceUsage,
 } from "./executor.js";
+import { TASK_NAME_PATTERN } from "./agent-task.js";
 import { sandboxDir } from "./task-env.js";
 
 export interface DockerExecutorInit {
@@ -127,8 +129,8 @@ export class DockerExecutor implements Executor {
   }
 
   async launch(req: LaunchRequest): Promise<ExecutorState> {
-    const { taskId } = req;
-    if (!TASK_ID_PATTERN.test(taskId))
+    const taskId = executorKey(req);
+    if (!TASK_NAME_PATTERN.test(taskId))
       throw new LaunchError(taskId, `task_id "${taskId}" is not a valid task id`);
     const existing = this.tasks.get(taskId);
     if (existing && !existing.done) throw new LaunchError(taskId, `task ${taskId} is already running`);
@@ -212,7 +214,7 @@ export class DockerExecutor implements Executor {
       if (engineStatus(err) !== 404) throw new Error(this.engineError("cannot inspect the container", err));
     }
     const w = this.watch({
-      taskId: req.taskId,
+      taskId: executorKey(req),
       container,
       containerId: s.containerId,
       containerName: s.containerName ?? "",
@@ -226,7 +228,7 @@ export class DockerExecutor implements Executor {
       this.finishSoon(w);
       return;
     }
-    w.pump = new LogPump(container, s.sandbox, this.logger, req.taskId);
+    w.pump = new LogPump(container, s.sandbox, this.logger, executorKey(req));
     if (info.State.Running) {
       w.cgroup = containerCgroupFiles(info.State.Pid);
       this.logger.info("re-attached to running container", { task: req.taskId, container: w.containerName });
@@ -246,7 +248,13 @@ export class DockerExecutor implements Executor {
     const list = await withTimeout(
       this.docker.listContainers({
         all: true,
-        filters: { label: [`${LABEL_TASK}=${req.taskId}`, `${LABEL_AGENT}=${req.agentId}`] },
+        filters: {
+          label: [
+            `${LABEL_TASK}=${req.taskId}`,
+            `${LABEL_FRAMEWORK}=${req.frameworkId}`,
+            `${LABEL_AGENT}=${req.agentId}`,
+          ],
+        },
       }),
       this.engineTimeoutMs,
       "the Docker engine did not list containers",
@@ -269,7 +277,7 @@ export class DockerExecutor implements Executor {
       containerId: found.Id,
       containerName: found.Names[0]?.replace(/^\//, "") ?? found.Id,
       image: found.Image,
-      sandbox: sandboxDir(this.init.dataDir, req.taskId),
+      sandbox: sandboxDir(this.init.dataDir, executorKey(req)),
       memLimitMiB: req.info.resources?.mem ?? 0,
     };
     this.logger.info("found the container of a task launched before the restart", {

@@ -9,6 +9,13 @@ import type { ExecutorState } from "./checkpoint.js";
 export type { ExecutorState };
 
 export interface LaunchRequest {
+  /**
+   * The task's name on this agent (agent-task.ts): task ids are unique per framework only,
+   * so an executor keys its tasks by this name, names sandboxes, cgroups and containers after
+   * it, and every other method of Executor takes it. Defaults to `taskId` (a caller that
+   * drives an executor alone); `taskId` itself is what the task sees (YARD_TASK_ID, labels).
+   */
+  name?: string;
   taskId: string;
   frameworkId: string;
   agentId: string;
@@ -35,6 +42,7 @@ export interface RecoverRequest extends LaunchRequest {
 
 /** How a task ended; the agent turns it into a terminal status update. */
 export interface TaskEnded {
+  /** The name the task was launched under (LaunchRequest.name). */
   taskId: string;
   state: TaskState;
   reason: string;
@@ -70,6 +78,15 @@ export class LaunchError extends Error {
   }
 }
 
+/** The name an executor keys a task by: LaunchRequest.name, or its task id without one. */
+export function executorKey(req: LaunchRequest): string {
+  return req.name ?? req.taskId;
+}
+
+/**
+ * An executor. Every method but launch, recover and findLaunched names a task by the name it
+ * was launched under (LaunchRequest.name), given as `taskId`.
+ */
 export interface Executor {
   readonly name: string;
   /**

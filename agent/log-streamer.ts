@@ -22,7 +22,8 @@ export interface LogStreamerInit {
   /** Resolves when `send` can take more without queueing (the stream to the master drained). */
   whenWritable?: () => Promise<void>;
   /** The file of a task's stream, or undefined for a task this agent does not know. */
-  resolve: (taskId: string, stream: "stdout" | "stderr") => LogSource | undefined;
+  /** The log of task `taskId` of framework `frameworkId` (ids are unique per framework only). */
+  resolve: (frameworkId: string, taskId: string, stream: "stdout" | "stderr") => LogSource | undefined;
   pollMs?: number;
 }
 
@@ -92,7 +93,7 @@ export class LogStreamer {
       this.finish(req.requestId, `stream: "${req.stream}" is not stdout or stderr`);
       return;
     }
-    const source = this.init.resolve(req.taskId, stream);
+    const source = this.init.resolve(req.frameworkId, req.taskId, stream);
     if (!source || !fs.existsSync(source.path)) {
       this.finish(req.requestId, `unknown task ${req.taskId}`);
       return;

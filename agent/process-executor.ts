@@ -12,7 +12,6 @@ import path from "node:path";
 import { createLogger, type Logger } from "../common/logger.js";
 import { Reason } from "../common/reasons.js";
 import { firstPorts } from "../common/resources.js";
-import { TASK_ID_PATTERN } from "../common/ids.js";
 import { TaskState } from "../proto/gen/yard/v1/common.js";
 import type { CgroupManager, TaskCgroups } from "./cgroups.js";
 import {
@@ -20,6 +19,7 @@ import {
   type Executor,
   type ExecutorComponents,
   type ExecutorState,
+  executorKey,
   LaunchError,
   type LaunchRequest,
   type LogStream,
@@ -28,6 +28,7 @@ import {
   type TaskResourceUsage,
 } from "./executor.js";
 import { giveSandboxTo, openForAppendNoFollow, readTaskFile } from "./file-access.js";
+import { TASK_NAME_PATTERN } from "./agent-task.js";
 import { isSameProcessAlive, processGroupUsage, processStartTime, signalGroup } from "./proc-stat.js";
 import { execInSandbox, joinCgroups, releaseWrapper, WAIT_FOR_AGENT } from "./sandbox-exec.js";
 import { buildTaskEnv, sandboxDir, shellQuote } from "./task-env.js";
@@ -92,8 +93,9 @@ export class ProcessExecutor implements Executor {
   }
 
   async launch(req: LaunchRequest): Promise<ExecutorState> {
-    const { taskId, info } = req;
-    if (!TASK_ID_PATTERN.test(taskId))
+    const { info } = req;
+    const taskId = executorKey(req);
+    if (!TASK_NAME_PATTERN.test(taskId))
       throw new LaunchError(taskId, `task_id "${taskId}" is not a valid task id`);
     const existing = this.tasks.get(taskId);
     if (existing && !existing.done) throw new LaunchError(taskId, `task ${taskId} is already running`);
@@ -199,7 +201,7 @@ export class ProcessExecutor implements Executor {
     const alive = isSameProcessAlive(s.pid, s.startTime);
     const ports = firstPorts(req.info.resources?.ports ?? [], 1000);
     const w = this.watch({
-      taskId: req.taskId,
+      taskId: executorKey(req),
       env: buildTaskEnv({ ...req, sandbox: s.sandbox, ports }),
       pid: s.pid,
       startTime: s.startTime,

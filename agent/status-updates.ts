@@ -38,7 +38,7 @@ export class StatusUpdates {
   private timer?: NodeJS.Timeout;
   private readonly held: HeldUpdate[] = [];
   /** Acks of checkpointed updates that could not be written. */
-  private readonly heldAcks: { taskId: string; uuid: string }[] = [];
+  private readonly heldAcks: { frameworkId: string; taskId: string; uuid: string }[] = [];
 
   constructor(
     private readonly checkpoint: Checkpoint,
@@ -114,27 +114,30 @@ export class StatusUpdates {
     }
   }
 
-  /** Returns whether the task is done with (its terminal update was acked). */
-  ack(taskId: string, uuid: string): boolean {
-    const h = this.held.find((x) => x.status.uuid === uuid && x.status.taskId === taskId);
+  /**
+   * Returns whether the task is done with (its terminal update was acked). An ack names the
+   * task by framework and id, as task ids are unique per framework only.
+   */
+  ack(frameworkId: string, taskId: string, uuid: string): boolean {
+    const same = (s: TaskStatus) => s.uuid === uuid && s.taskId === taskId && s.frameworkId === frameworkId;
+    const h = this.held.find((x) => same(x.status));
     if (h) {
       if (h.acked) return false;
       h.acked = true;
-      return isTerminal(h.status.state) && !this.pendingFor(taskId);
+      return isTerminal(h.status.state) && !this.pendingFor(frameworkId, taskId);
     }
     try {
-      const r = this.checkpoint.ack(taskId, uuid);
-      if (!r.known) this.logger.debug("ack for an update not pending", { task: taskId, uuid });
+      const r = this.checkpoint.ack(frameworkId, taskId, uuid);
+      if (!r.known)
+        this.logger.debug("ack for an update not pending", { task: taskId, framework: frameworkId, uuid });
       return r.taskRemoved;
     } catch (err) {
       if (!this.writeFailed(err, "status ack")) throw err;
     }
-    const p = this.checkpoint
-      .pendingUpdates()
-      .find((x) => x.status.uuid === uuid && x.status.taskId === taskId);
+    const p = this.checkpoint.pendingUpdates().find((x) => same(x.status));
     if (!p) return false;
-    this.heldAcks.push({ taskId, uuid });
-    return isTerminal(p.status.state) && !this.pendingFor(taskId);
+    this.heldAcks.push({ frameworkId, taskId, uuid });
+    return isTerminal(p.status.state) && !this.pendingFor(frameworkId, taskId);
   }
 
   /**
@@ -145,7 +148,7 @@ export class StatusUpdates {
   flush(): void {
     while (this.heldAcks.length > 0) {
       const a = this.heldAcks[0]!;
-      this.checkpoint.ack(a.taskId, a.uuid);
+      this.checkpoint.ack(a.frameworkId, a.taskId, a.uuid);
       this.heldAcks.shift();
     }
     while (this.held.length > 0) {
@@ -154,17 +157,16 @@ export class StatusUpdates {
         this.checkpoint.addUpdate(h.status, h.extra);
         h.written = true;
       }
-      if (h.acked) this.checkpoint.ack(h.status.taskId, h.status.uuid);
+      if (h.acked) this.checkpoint.ack(h.status.frameworkId, h.status.taskId, h.status.uuid);
       this.held.shift();
     }
   }
 
   /** Whether an update of the task still waits for its ack, held or checkpointed. */
-  private pendingFor(taskId: string): boolean {
-    if (this.held.some((h) => h.status.taskId === taskId && !h.acked)) return true;
+  private pendingFor(frameworkId: string, taskId: string): boolean {
+    const of = (s: TaskStatus) => s.taskId === taskId && s.frameworkId === frameworkId;
+    if (this.held.some((h) => of(h.status) && !h.acked)) return true;
     const ackedAlready = new Set(this.heldAcks.map((a) => a.uuid));
-    return this.checkpoint
-      .pendingUpdates()
-      .some((p) => p.status.taskId === taskId && !ackedAlready.has(p.status.uuid));
+    return this.checkpoint.pendingUpdates().some((p) => of(p.status) && !ackedAlready.has(p.status.uuid));
   }
 }

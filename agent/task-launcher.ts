@@ -8,7 +8,7 @@ import { firstPorts } from "../common/resources.js";
 import { isTerminal } from "../common/task-states.js";
 import type { KillTask, RunTask } from "../proto/gen/yard/v1/agent.js";
 import { type TaskHealth, TaskState } from "../proto/gen/yard/v1/common.js";
-import type { AgentTask, ReportTask, TaskTable } from "./agent-task.js";
+import { type AgentTask, findTask, type ReportTask, type TaskTable, taskName } from "./agent-task.js";
 import type { Checkpoint, CheckpointedTask } from "./checkpoint.js";
 import type { DiskPressure } from "./disk-pressure.js";
 import type { Executor, LaunchRequest, TaskEnded } from "./executor.js";
@@ -58,17 +58,25 @@ export class TaskLauncher {
 
   private async launch(rt: RunTask): Promise<void> {
     const info = rt.task;
-    if (!info || !TASK_ID_PATTERN.test(info.taskId)) {
-      this.log.warn("run_task without a valid task, ignored", { task: info?.taskId });
+    // Both parts of the task's name must be safe in a path, a cgroup and a container name.
+    if (!info || !TASK_ID_PATTERN.test(info.taskId) || !TASK_ID_PATTERN.test(rt.frameworkId)) {
+      this.log.warn("run_task without a valid task, ignored", {
+        task: info?.taskId,
+        framework: rt.frameworkId,
+      });
       return;
     }
-    const existing = this.c.tasks.get(info.taskId);
+    const existing = findTask(this.c.tasks, rt.frameworkId, info.taskId);
     if (existing && !isTerminal(existing.state)) {
-      this.log.warn("run_task for a task already here, ignored", { task: info.taskId });
+      this.log.warn("run_task for a task already here, ignored", {
+        task: info.taskId,
+        framework: rt.frameworkId,
+      });
       return;
     }
     const executorName = info.executor || "process";
     const t: AgentTask = {
+      name: taskName(rt.frameworkId, info.taskId),
       taskId: info.taskId,
       frameworkId: rt.frameworkId,
       info,
@@ -76,7 +84,7 @@ export class TaskLauncher {
       state: TaskState.TASK_STAGING,
       killRequested: false,
     };
-    this.c.tasks.set(t.taskId, t);
+    this.c.tasks.set(t.name, t);
     // The task enters the checkpoint with its first update, in one write. A process task is
     // written before it is spawned; a docker task while its create request is with the engine
     // (an agent killed before that write leaves a container no checkpoint names, which the
@@ -90,7 +98,7 @@ export class TaskLauncher {
     const { pressure, report } = this.c;
     if (pressure.active) {
       report(
-        t.taskId,
+        t.name,
         {
           state: TaskState.TASK_FAILED,
           reason: Reason.DISK_PRESSURE,
@@ -104,7 +112,7 @@ export class TaskLauncher {
     const ex = this.c.executors.get(executorName);
     if (!ex) {
       report(
-        t.taskId,
+        t.name,
         {
           state: TaskState.TASK_FAILED,
           reason: Reason.LAUNCH_FAILED,
@@ -118,14 +126,14 @@ export class TaskLauncher {
     const whileCreating = ex.checkpointAt === "while-creating";
     // A container may take a while to create (and its image to arrive): say so.
     const starting = () =>
-      report(t.taskId, { state: TaskState.TASK_STARTING, reason: "", message: "" }, undefined, {
+      report(t.name, { state: TaskState.TASK_STARTING, reason: "", message: "" }, undefined, {
         task: firstWrite(),
       });
     if (!whileCreating) {
       const first = firstWrite()!;
       if (!pressure.tryWrite("task launch", () => this.c.checkpoint.addTask(first))) {
         report(
-          t.taskId,
+          t.name,
           {
             state: TaskState.TASK_FAILED,
             reason: Reason.DISK_PRESSURE,
@@ -141,13 +149,13 @@ export class TaskLauncher {
       // The task's release must be in the cache, verified, and installed before it starts.
       const release = rt.artifact.release;
       const fetcher = this.c.fetcher();
-      fetcher?.pin(release, t.taskId);
+      fetcher?.pin(release, t.name);
       try {
         if (!fetcher) throw new Error("the agent has no artifact fetcher");
-        await fetcher.prepare(rt.artifact, ex.releaseDir(t.taskId));
+        await fetcher.prepare(rt.artifact, ex.releaseDir(t.name));
       } catch (err) {
-        fetcher?.unpin(release, t.taskId);
-        report(t.taskId, {
+        fetcher?.unpin(release, t.name);
+        report(t.name, {
           state: TaskState.TASK_FAILED,
           reason: err instanceof InsufficientSpaceError ? Reason.INSUFFICIENT_DISK : Reason.FETCH_FAILED,
           message: `release ${release} could not be fetched, verified and installed: ${errorMessage(err)}`,
@@ -157,6 +165,7 @@ export class TaskLauncher {
     }
     try {
       const req: LaunchRequest = {
+        name: t.name,
         taskId: t.taskId,
         frameworkId: t.frameworkId,
         agentId: this.c.agentId() ?? "",
@@ -168,14 +177,14 @@ export class TaskLauncher {
       // Checks start with RUNNING, whose update carries the first verdict (unknown).
       if (!t.killRequested) this.watchHealth(t, Date.now());
       // The executor's state (pid, container id) and RUNNING: durable together, one write.
-      report(t.taskId, { state: TaskState.TASK_RUNNING, reason: "", message: "" }, undefined, {
+      report(t.name, { state: TaskState.TASK_RUNNING, reason: "", message: "" }, undefined, {
         task: firstWrite(),
         executorState: state,
       });
       if (t.killRequested) this.killInBackground(t);
     } catch (err) {
       report(
-        t.taskId,
+        t.name,
         {
           state: TaskState.TASK_FAILED,
           reason: Reason.LAUNCH_FAILED,
@@ -193,10 +202,10 @@ export class TaskLauncher {
    */
   private launchBroke(rt: RunTask, err: unknown): void {
     this.log.error("launch failed", { task: rt.task?.taskId, error: errorMessage(err) });
-    const t = rt.task ? this.c.tasks.get(rt.task.taskId) : undefined;
-    if (!t || isTerminal(t.state) || this.c.executors.get(t.executor)?.isRunning(t.taskId)) return;
+    const t = rt.task ? findTask(this.c.tasks, rt.frameworkId, rt.task.taskId) : undefined;
+    if (!t || isTerminal(t.state) || this.c.executors.get(t.executor)?.isRunning(t.name)) return;
     try {
-      this.c.report(t.taskId, {
+      this.c.report(t.name, {
         state: TaskState.TASK_FAILED,
         reason: Reason.LAUNCH_FAILED,
         message: `the agent could not launch the task: ${errorMessage(err)}`,
@@ -208,9 +217,9 @@ export class TaskLauncher {
 
   /** A kill from the master: an unknown task is reported lost, a live one is stopped. */
   kill(k: KillTask): void {
-    const t = this.c.tasks.get(k.taskId);
+    const t = findTask(this.c.tasks, k.frameworkId, k.taskId);
     if (!t) {
-      this.log.info("kill for an unknown task", { task: k.taskId });
+      this.log.info("kill for an unknown task", { task: k.taskId, framework: k.frameworkId });
       this.c.updates.emit(this.c.agentId() ?? "", {
         taskId: k.taskId,
         frameworkId: k.frameworkId,
@@ -240,15 +249,17 @@ export class TaskLauncher {
     if (!t.killRequested) {
       t.killRequested = true;
       // On a full disk the kill goes on; the flag is written when the disk pressure ends.
-      this.c.pressure.tryWrite("kill request", () => this.c.checkpoint.setKillRequested(t.taskId));
+      this.c.pressure.tryWrite("kill request", () =>
+        this.c.checkpoint.setKillRequested(t.frameworkId, t.taskId),
+      );
     }
     // A task being stopped is expected to fail its checks: no verdict about it any more.
-    this.c.health.unwatch(t.taskId);
+    this.c.health.unwatch(t.name);
     const ex = this.c.executors.get(t.executor);
-    if (!ex?.isRunning(t.taskId)) return;
+    if (!ex?.isRunning(t.name)) return;
     const grace = graceMs ?? this.killGraceOf(t);
-    this.log.info("killing task", { task: t.taskId, graceMs: grace });
-    await ex.kill(t.taskId, grace);
+    this.log.info("killing task", { task: t.taskId, framework: t.frameworkId, graceMs: grace });
+    await ex.kill(t.name, grace);
   }
 
   killGraceOf(t: AgentTask): number {
@@ -262,15 +273,15 @@ export class TaskLauncher {
   async forgetAll(): Promise<void> {
     const running = [...this.c.tasks.values()].filter((t) => !isTerminal(t.state));
     for (const t of running) {
-      this.forgetting.add(t.taskId);
-      this.c.health.forget(t.taskId);
+      this.forgetting.add(t.name);
+      this.c.health.forget(t.name);
     }
     await Promise.all(running.map((t) => this.killRunning(t, undefined)));
     this.c.tasks.clear();
     this.forgetting.clear();
   }
 
-  /** An executor says a task ended. */
+  /** An executor says a task ended (`e.taskId` is the name it was launched under). */
   onEnded(e: TaskEnded): void {
     const release = this.c.tasks.get(e.taskId)?.info.release;
     if (release) this.c.fetcher()?.unpin(release, e.taskId);
@@ -289,7 +300,7 @@ export class TaskLauncher {
     const check = t.info.healthCheck;
     if (!check) return;
     this.c.health.watch({
-      taskId: t.taskId,
+      taskId: t.name,
       check,
       ports: firstPorts(t.info.resources?.ports ?? [], 1000),
       startedAtMs,

@@ -28,7 +28,8 @@ export interface TaskRecoveryComponents {
 /** Fills the task table from the checkpoint and re-attaches to the tasks still live. */
 export async function recoverTasks(c: TaskRecoveryComponents): Promise<void> {
   for (const t of c.checkpoint.tasks()) {
-    c.tasks.set(t.taskId, {
+    c.tasks.set(t.name, {
+      name: t.name,
       taskId: t.taskId,
       frameworkId: t.frameworkId,
       info: t.info,
@@ -37,7 +38,7 @@ export async function recoverTasks(c: TaskRecoveryComponents): Promise<void> {
       killRequested: t.killRequested,
     });
     if (isTerminal(t.state)) continue; // only its update waits for an ack
-    if (t.info.release) c.fetcher.pin(t.info.release, t.taskId);
+    if (t.info.release) c.fetcher.pin(t.info.release, t.name);
     const ex = c.executors.get(t.executor);
     const agentId = c.agentId() ?? "";
     let executorState = t.executorState;
@@ -46,13 +47,13 @@ export async function recoverTasks(c: TaskRecoveryComponents): Promise<void> {
       // Killed between create and the RUNNING write: what it started says which task it is.
       try {
         executorState = await ex.findLaunched({ ...t, agentId });
-        if (executorState) c.checkpoint.setExecutorState(t.taskId, executorState);
+        if (executorState) c.checkpoint.setExecutorState(t.frameworkId, t.taskId, executorState);
       } catch (err) {
         lookupError = `; its container could not be looked for: ${errorMessage(err)}`;
       }
     }
     if (!ex || !executorState) {
-      c.report(t.taskId, {
+      c.report(t.name, {
         state: TaskState.TASK_FAILED,
         reason: ex ? Reason.LAUNCH_FAILED : Reason.EXIT_STATUS_UNKNOWN,
         message: ex
@@ -63,23 +64,23 @@ export async function recoverTasks(c: TaskRecoveryComponents): Promise<void> {
     }
     try {
       await ex.recover({ ...t, agentId, state: executorState });
-      const task = c.tasks.get(t.taskId);
+      const task = c.tasks.get(t.name);
       // Health checks go on where they were: same verdict, grace counted from the first RUNNING.
-      if (task && !t.killRequested && ex.isRunning(t.taskId)) {
+      if (task && !t.killRequested && ex.isRunning(t.name)) {
         c.launcher.watchHealth(task, t.runningSince ? t.runningSince * 1000 : Date.now(), t.health);
       }
       // A launch cut short before its RUNNING update: the task runs, so say it.
       if (
         task &&
         (task.state === TaskState.TASK_STAGING || task.state === TaskState.TASK_STARTING) &&
-        ex.isRunning(t.taskId)
+        ex.isRunning(t.name)
       ) {
-        c.report(t.taskId, { state: TaskState.TASK_RUNNING, reason: "", message: "" });
+        c.report(t.name, { state: TaskState.TASK_RUNNING, reason: "", message: "" });
       }
       // A kill that was under way when the agent stopped is carried on.
-      if (task && t.killRequested && ex.isRunning(t.taskId)) c.launcher.killInBackground(task);
+      if (task && t.killRequested && ex.isRunning(t.name)) c.launcher.killInBackground(task);
     } catch (err) {
-      c.report(t.taskId, {
+      c.report(t.name, {
         state: TaskState.TASK_FAILED,
         reason: Reason.EXIT_STATUS_UNKNOWN,
         message: `cannot re-attach to the task: ${errorMessage(err)}`,

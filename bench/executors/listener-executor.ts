@@ -5,6 +5,7 @@
 import net from "node:net";
 import {
   type ExecutorState,
+  executorKey,
   LaunchError,
   type LaunchRequest,
   type RecoverRequest,
@@ -17,14 +18,14 @@ export class ListenerExecutor extends NullExecutor {
   override async launch(req: LaunchRequest): Promise<ExecutorState> {
     const port = req.info.resources?.ports[0]?.begin;
     if (!port) throw new LaunchError(req.taskId, "the task has no port to listen on");
-    await this.listen(req.taskId, port);
+    await this.listen(executorKey(req), port);
     await super.launch(req);
     return { port };
   }
 
   /** The listener closed with the agent that held it: open it again. */
   override async recover(req: RecoverRequest): Promise<void> {
-    await this.listen(req.taskId, Number(req.state.port));
+    await this.listen(executorKey(req), Number(req.state.port));
     await super.recover(req);
   }
 

@@ -4,14 +4,15 @@
 // than fork() and process start-up, and cannot drift from the protocol as a copy would.
 import { devNull } from "node:os";
 import { Reason } from "../../common/reasons.js";
-import type {
-  ExecResult,
-  Executor,
-  ExecutorComponents,
-  ExecutorState,
-  LaunchRequest,
-  RecoverRequest,
-  TaskResourceUsage,
+import {
+  type ExecResult,
+  type Executor,
+  type ExecutorComponents,
+  type ExecutorState,
+  executorKey,
+  type LaunchRequest,
+  type RecoverRequest,
+  type TaskResourceUsage,
 } from "../../agent/executor.js";
 import { TaskState } from "../../proto/gen/yard/v1/common.js";
 
@@ -25,13 +26,13 @@ export class NullExecutor implements Executor {
   ) {}
 
   async launch(req: LaunchRequest): Promise<ExecutorState> {
-    this.running.add(req.taskId);
+    this.running.add(executorKey(req));
     return {};
   }
 
   /** Nothing ran, so nothing ended while the agent was away: the task is watched again. */
   async recover(req: RecoverRequest): Promise<void> {
-    this.running.add(req.taskId);
+    this.running.add(executorKey(req));
   }
 
   async kill(taskId: string): Promise<void> {

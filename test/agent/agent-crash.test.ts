@@ -6,6 +6,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, test } from "node:test";
 import { TaskState } from "../../proto/gen/yard/v1/common.js";
+import { taskName } from "../../agent/agent-task.js";
 import { Backoff } from "../../agent/backoff.js";
 import { processStartTime } from "../../agent/proc-stat.js";
 import { killPid, shellTask, tempDir, waitFor } from "./helpers.js";
@@ -71,8 +72,8 @@ test("a task outlives an agent SIGKILL and the restarted agent reports how it en
       .all("status")
       .find((u) => u.status?.taskId === "c-task" && u.status.state === TaskState.TASK_RUNNING),
   );
-  s.call.write({ ack: { taskId: "c-task", uuid: running.status!.uuid, frameworkId: "" } });
-  const sandbox = path.join(dataDir, "sandboxes", "c-task");
+  s.call.write({ ack: { taskId: "c-task", uuid: running.status!.uuid, frameworkId: "fw" } });
+  const sandbox = path.join(dataDir, "sandboxes", taskName("fw", "c-task"));
   taskPid = await waitFor("the task's pid", () => {
     const text = fs.existsSync(path.join(sandbox, "pid"))
       ? fs.readFileSync(path.join(sandbox, "pid"), "utf8")

@@ -7,6 +7,7 @@ import { Reason } from "../../common/reasons.js";
 import { TaskState } from "../../proto/gen/yard/v1/common.js";
 import { type AgentComponents, type AgentHandle, startAgent } from "../../agent/agent-daemon.js";
 import { tlsOf } from "../tls-fixture.js";
+import { taskName } from "../../agent/agent-task.js";
 import { Checkpoint } from "../../agent/checkpoint.js";
 import { processStartTime } from "../../agent/proc-stat.js";
 import { NullExecutor } from "../../bench/executors/null-executor.js";
@@ -151,7 +152,7 @@ describe("agent daemon", () => {
     assert.equal(uuids.length, 2);
     assert.equal(seen[0]!.state, TaskState.TASK_RUNNING);
     assert.equal(seen[1]!.state, TaskState.TASK_FAILED);
-    for (const st of seen) s.call.write({ ack: { taskId: st.taskId, uuid: st.uuid, frameworkId: "" } });
+    for (const st of seen) s.call.write({ ack: { taskId: st.taskId, uuid: st.uuid, frameworkId: FW } });
     // The positive signal: a task launched after the acks (the agent handles its stream in
     // order) has its own update resent every cycle, oldest first; an update of d-retry still
     // pending would go out again before it in the same cycle.
@@ -177,13 +178,13 @@ describe("agent daemon", () => {
     await start();
     const s = await master.waitStreams(1);
     s.call.write({ runTask: { user: "", frameworkId: FW } }); // no task: logged and ignored
-    s.call.write({ ack: { taskId: "x", uuid: "not-pending", frameworkId: "" } });
+    s.call.write({ ack: { taskId: "x", uuid: "not-pending", frameworkId: FW } });
     const info = shellTask("d-long", "echo line1; echo $PORT0; sleep 30", {
       resources: { cpus: 0.5, mem: 64, disk: 0, ports: [{ begin: 31003, end: 31003 }] },
     });
     s.call.write({ runTask: { user: "", frameworkId: FW, task: info } });
     const running = await waitState(master, "d-long", TaskState.TASK_RUNNING);
-    s.call.write({ ack: { taskId: "d-long", uuid: running.uuid, frameworkId: "" } });
+    s.call.write({ ack: { taskId: "d-long", uuid: running.uuid, frameworkId: FW } });
     await waitFor(
       "usage for d-long",
       () => master.all("usage").some((u) => u.tasks.some((t) => t.taskId === "d-long")) || undefined,
@@ -192,7 +193,7 @@ describe("agent daemon", () => {
     s.call.write({
       readLogs: {
         requestId: "r1",
-        frameworkId: "",
+        frameworkId: FW,
         taskId: "d-long",
         stream: "stdout",
         follow: false,
@@ -202,7 +203,7 @@ describe("agent daemon", () => {
     s.call.write({
       readLogs: {
         requestId: "r2",
-        frameworkId: "",
+        frameworkId: FW,
         taskId: "ghost",
         stream: "stdout",
         follow: false,
@@ -221,7 +222,7 @@ describe("agent daemon", () => {
     s.call.write({
       readLogs: {
         requestId: "r3",
-        frameworkId: "",
+        frameworkId: FW,
         taskId: "d-long",
         stream: "stdout",
         follow: true,
@@ -240,7 +241,7 @@ describe("agent daemon", () => {
     s2.call.write({
       readLogs: {
         requestId: "r4",
-        frameworkId: "",
+        frameworkId: FW,
         taskId: "d-long",
         stream: "stdout",
         follow: true,
@@ -271,7 +272,7 @@ describe("agent daemon", () => {
       },
     });
     const running = await waitState(master, "d-survive", TaskState.TASK_RUNNING);
-    s.call.write({ ack: { taskId: "d-survive", uuid: running.uuid, frameworkId: "" } });
+    s.call.write({ ack: { taskId: "d-survive", uuid: running.uuid, frameworkId: FW } });
     await first.stop(); // tasks keep running
     const second = await start();
     const s2 = await master.waitStreams(2);
@@ -280,12 +281,12 @@ describe("agent daemon", () => {
       s2.register.tasks.map((t) => [t.task?.taskId, t.state]),
       [["d-survive", TaskState.TASK_RUNNING]],
     );
-    fs.writeFileSync(`${dataDir}/sandboxes/d-survive/go`, "");
+    fs.writeFileSync(`${dataDir}/sandboxes/${taskName(FW, "d-survive")}/go`, "");
     const failed = await waitState(master, "d-survive", TaskState.TASK_FAILED);
     assert.equal(failed.exitCode, 7);
     // Every update of it (RUNNING too: its first ack may not have reached the first agent).
     for (const st of statusesOf(master, "d-survive")) {
-      s2.call.write({ ack: { taskId: "d-survive", uuid: st.uuid, frameworkId: "" } });
+      s2.call.write({ ack: { taskId: "d-survive", uuid: st.uuid, frameworkId: FW } });
     }
     // Read beside the agent (WAL lets a second connection read): the acked terminal task
     // leaves the checkpoint.
@@ -333,7 +334,7 @@ describe("agent daemon", () => {
       runTask: { user: "", frameworkId: FW, task: shellTask("d-stale", "echo $$ > pid; exec sleep 30") },
     });
     const running = await waitState(master, "d-stale", TaskState.TASK_RUNNING);
-    s.call.write({ ack: { taskId: "d-stale", uuid: running.uuid, frameworkId: "" } });
+    s.call.write({ ack: { taskId: "d-stale", uuid: running.uuid, frameworkId: FW } });
     let refusals = 0;
     master.answer = (reg) => {
       if (reg.agentId === "agent-1") return { refused: { reason: "STALE_AGENT", message: "unknown agent" } };
@@ -358,7 +359,7 @@ describe("agent daemon", () => {
       "a refusal other than STALE_AGENT is retried after a backoff",
     );
     assert.equal(s4.register.agentId, "");
-    const pid = Number(fs.readFileSync(`${dirs.at(-1)}/sandboxes/d-stale/pid`, "utf8"));
+    const pid = Number(fs.readFileSync(`${dirs.at(-1)}/sandboxes/${taskName(FW, "d-stale")}/pid`, "utf8"));
     assert.equal(processStartTime(pid), undefined, "the stale agent's task was killed");
     // The task was killed, and no update about it goes to the new identity.
     assert.equal(
@@ -386,8 +387,8 @@ describe("agent daemon", () => {
       runTask: { user: "", frameworkId: FW, task: shellTask("d-wrong", "echo $$ > pid; exec sleep 30") },
     });
     const running = await waitState(master, "d-wrong", TaskState.TASK_RUNNING);
-    s.call.write({ ack: { taskId: "d-wrong", uuid: running.uuid, frameworkId: "" } });
-    const pidFile = `${dirs.at(-1)}/sandboxes/d-wrong/pid`;
+    s.call.write({ ack: { taskId: "d-wrong", uuid: running.uuid, frameworkId: FW } });
+    const pidFile = `${dirs.at(-1)}/sandboxes/${taskName(FW, "d-wrong")}/pid`;
     const pid = await waitFor("the task's pid file", () =>
       fs.existsSync(pidFile) ? Number(fs.readFileSync(pidFile, "utf8")) || undefined : undefined,
     );

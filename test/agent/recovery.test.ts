@@ -32,6 +32,7 @@ describe("re-attach after a restart", () => {
     const info = shellTask(taskId, cmd);
     const checkpoint = new Checkpoint(dataDir);
     checkpoint.addTask({
+      name: taskId,
       taskId,
       frameworkId: "fw",
       info,
@@ -40,7 +41,7 @@ describe("re-attach after a restart", () => {
       killRequested: false,
     });
     const state = await first.executor.launch({ taskId, frameworkId: "fw", agentId: AGENT, info });
-    checkpoint.setExecutorState(taskId, state);
+    checkpoint.setExecutorState("fw", taskId, state);
     pids.push(state.pid as number);
     await first.executor.stop();
     checkpoint.close();

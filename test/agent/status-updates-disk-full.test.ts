@@ -57,6 +57,7 @@ describe("status updates on a full disk", () => {
 
   test("held in memory, sent, retried; acks held; flushed in order once space is back", () => {
     const task = {
+      name: "fw-1_t1",
       taskId: "t1",
       frameworkId: "fw-1",
       info: TaskInfo.fromPartial({ taskId: "t1" }),
@@ -70,7 +71,7 @@ describe("status updates on a full disk", () => {
     disk.fill();
     const finished = updates.emit("agent-1", fields("t1", TaskState.TASK_FINISHED));
     const launched = updates.emit("agent-1", fields("t2", TaskState.TASK_FAILED), {
-      task: { ...task, taskId: "t2", info: TaskInfo.fromPartial({ taskId: "t2" }) },
+      task: { ...task, name: "fw-1_t2", taskId: "t2", info: TaskInfo.fromPartial({ taskId: "t2" }) },
     });
     assert.deepEqual(failures, ["status update: SQLITE_FULL"]);
     assert.equal(updates.holding(), true);
@@ -81,9 +82,9 @@ describe("status updates on a full disk", () => {
     assert.deepEqual(sentStates(), ["t1:TASK_RUNNING", "t1:TASK_FINISHED", "t2:TASK_FAILED"]);
 
     // The ack of a checkpointed update cannot be written either: it is held, not resent.
-    assert.equal(updates.ack("t1", running.uuid), false);
+    assert.equal(updates.ack("fw-1", "t1", running.uuid), false);
     assert.equal(
-      updates.ack("t1", finished.uuid),
+      updates.ack("fw-1", "t1", finished.uuid),
       true,
       "the task is done with once its terminal update is acked",
     );
@@ -104,7 +105,7 @@ describe("status updates on a full disk", () => {
       checkpoint.tasks().map((t) => [t.taskId, TaskState[t.state]]),
       [["t2", "TASK_FAILED"]],
     );
-    assert.equal(updates.ack("t2", launched.uuid), true);
+    assert.equal(updates.ack("fw-1", "t2", launched.uuid), true);
     assert.deepEqual(checkpoint.tasks(), []);
     // Back to normal: a new update is written at once.
     updates.emit("agent-1", fields("t3", TaskState.TASK_RUNNING));

@@ -36,7 +36,7 @@ test("an emptied registry: the master refuses to start, and a cluster started af
   await framework.start();
   framework.submit({ taskId: "keeper", command: "echo $$ > pid; exec sleep 600" });
   await framework.waitForState("keeper", TaskState.TASK_RUNNING);
-  const pid = await taskPid(sandboxOf(cluster, 0, "keeper"));
+  const pid = await taskPid(sandboxOf(cluster, 0, framework.driver.frameworkId!, "keeper"));
   const started = processStartTime(pid);
   await framework.driver.stop();
 

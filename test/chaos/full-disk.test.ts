@@ -23,6 +23,7 @@ import { killProcessesUnder, TestCluster, waitFor } from "../cluster/harness.js"
 import { SmallDisk } from "./disk-helpers.js";
 import { clusterDispatcher } from "../../common/cluster-fetch.js";
 import { tlsMaterial, tlsOf } from "../tls-fixture.js";
+import { taskName } from "../../agent/agent-task.js";
 
 const MiB = 1024 * 1024;
 
@@ -252,7 +253,7 @@ describe("full disk on an agent (defect 5)", { timeout: 120_000 }, () => {
   });
 
   test("a kill still kills the process, and KILLED reaches the master", async () => {
-    const sandbox = join(agentData, "sandboxes", "victim");
+    const sandbox = join(agentData, "sandboxes", taskName(framework!.driver.frameworkId!, "victim"));
     assert.ok(processesIn(sandbox).length > 0, "the victim runs");
     await framework!.driver.kill("victim");
     await framework!.waitFor("victim", (s) => s.state === TaskState.TASK_KILLED, "to be KILLED");

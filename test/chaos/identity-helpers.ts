@@ -2,6 +2,7 @@
 // cleanly, starting a master that is expected to refuse, and watching a task's process.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { taskName } from "../../agent/agent-task.js";
 import { isSameProcessAlive } from "../../agent/proc-stat.js";
 import { type DaemonProcess, runYardctl, type TestCluster, waitFor } from "../cluster/harness.js";
 
@@ -10,9 +11,9 @@ export function masterDataDir(cluster: TestCluster): string {
   return join(cluster.root, "master-home", "master");
 }
 
-/** The sandbox of a process task on agent `index` of the cluster. */
-export function sandboxOf(cluster: TestCluster, index: number, taskId: string): string {
-  return join(cluster.root, `agent-${index}`, "agent", "sandboxes", taskId);
+/** The sandbox of a process task of framework `frameworkId` on agent `index` of the cluster. */
+export function sandboxOf(cluster: TestCluster, index: number, frameworkId: string, taskId: string): string {
+  return join(cluster.root, `agent-${index}`, "agent", "sandboxes", taskName(frameworkId, taskId));
 }
 
 /** SIGTERM, then waits for the exit: the daemon stops as an operator would stop it. */

@@ -8,6 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import { type AgentHandle, startAgent } from "../../../agent/agent-daemon.js";
+import { taskName } from "../../../agent/agent-task.js";
 import { sandboxDir } from "../../../agent/task-env.js";
 import { silentLogger } from "../../../common/logger.js";
 import { HealthCheck, HealthState, TaskState, type TaskStatus } from "../../../proto/gen/yard/v1/common.js";
@@ -93,7 +94,8 @@ describe("agent-run health checks", () => {
         () => (updates(taskId).length >= n ? updates(taskId) : undefined),
         15_000,
       );
-    const sandboxFile = (taskId: string, name: string) => path.join(sandboxDir(dataDir, taskId), name);
+    const sandboxFile = (taskId: string, name: string) =>
+      path.join(sandboxDir(dataDir, taskName(FW, taskId)), name);
     const hits = (taskId: string) => {
       try {
         return fs.readFileSync(sandboxFile(taskId, "hits"), "utf8").length;
