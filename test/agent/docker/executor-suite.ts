@@ -7,7 +7,12 @@ import path from "node:path";
 import { after, describe, test } from "node:test";
 import Docker from "dockerode";
 import { DockerExecutor, type DockerExecutorInit } from "../../../agent/docker-executor.js";
-import { LABEL_AGENT, LABEL_TASK, LABEL_VOLUMES } from "../../../agent/docker/container-spec.js";
+import {
+  LABEL_AGENT,
+  LABEL_FRAMEWORK,
+  LABEL_TASK,
+  LABEL_VOLUMES,
+} from "../../../agent/docker/container-spec.js";
 import { LaunchError, type TaskEnded } from "../../../agent/executor.js";
 import { silentLogger } from "../../../common/logger.js";
 import { Reason } from "../../../common/reasons.js";
@@ -326,7 +331,7 @@ export function dockerExecutorSuite(engine: TestEngine): void {
       const created = await docker.createContainer({
         Image: TEST_IMAGE,
         Cmd: ["sleep", "60"],
-        Labels: { [LABEL_AGENT]: agentId, [LABEL_TASK]: "t-never-started" },
+        Labels: { [LABEL_AGENT]: agentId, [LABEL_FRAMEWORK]: FW, [LABEL_TASK]: "t-never-started" },
         HostConfig: { NetworkMode: "none" },
       });
       const none = await second.executor.findLaunched({ ...req, taskId: "t-never-started" });
