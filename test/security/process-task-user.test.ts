@@ -21,6 +21,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { taskName } from "../../agent/agent-task.js";
 import { silentLogger } from "../../common/logger.js";
 import {
   type Offer,
@@ -128,7 +129,8 @@ describe("process tasks run unprivileged (yardctl up as root)", { skip: rootSkip
       ),
       `if err=$(ls "$YARD_SANDBOX/../.." 2>&1 >/dev/null); then echo "listing=READ"; else echo "listing=$err"; fi`,
       // The positive control: the same ../ path reaches what the task may see, its own sandbox.
-      'test -e "$YARD_SANDBOX/../$YARD_TASK_ID/stdout" && echo "own=reachable"',
+      // (Sandboxes are named <framework id>_<task id>.)
+      'test -e "$YARD_SANDBOX/../${YARD_FRAMEWORK_ID}_$YARD_TASK_ID/stdout" && echo "own=reachable"',
       'echo "own-write=$(echo x > "$YARD_SANDBOX/mine" && echo ok)"',
       'env | sed "s/^/env:/"',
     ].join("\n");
@@ -171,13 +173,14 @@ describe("process tasks run unprivileged (yardctl up as root)", { skip: rootSkip
     // What `run` printed depends on when it read the log, before or after the swap: not checked.
     const tasks = JSON.parse((await yardctl(["get", "tasks", "--all", "-o", "json"])).stdout).tasks as {
       info: { taskId: string };
+      frameworkId: string;
     }[];
     const taskId = tasks
-      .map((t) => t.info.taskId)
-      .find((id) => {
-        const out = join(home, "agent", "sandboxes", id, "stdout");
+      .filter((t) => {
+        const out = join(home, "agent", "sandboxes", taskName(t.frameworkId, t.info.taskId), "stdout");
         return existsSync(out) && lstatSync(out).isSymbolicLink();
-      });
+      })
+      .map((t) => t.info.taskId)[0];
     assert.ok(taskId, "the task left its stdout as a link");
     // Followed, the link would give the checkpoint, a SQLite file.
     assert.match(readFileSync(join(home, "agent", "agent.db"), "latin1"), /^SQLite format 3/);

@@ -87,10 +87,11 @@ describe("batch framework end to end", () => {
         final.tasks.map((t) => t.exitCode),
         [0, 0, 0],
       );
-      const stdout = fs.readFileSync(
-        path.join(root, "agent", "sandboxes", `${job.id}.2.0`, "stdout"),
-        "utf8",
-      );
+      // Sandboxes are named <framework id>_<task id> (agent/agent-task.ts).
+      const sandboxes = path.join(root, "agent", "sandboxes");
+      const third = fs.readdirSync(sandboxes).find((n) => n.endsWith(`_${job.id}.2.0`));
+      assert.ok(third, "the third task's sandbox");
+      const stdout = fs.readFileSync(path.join(sandboxes, third, "stdout"), "utf8");
       assert.equal(stdout.trim(), "hi 2");
     } finally {
       client.close();
