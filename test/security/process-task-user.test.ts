@@ -130,7 +130,7 @@ describe("process tasks run unprivileged (yardctl up as root)", { skip: rootSkip
       `if err=$(ls "$YARD_SANDBOX/../.." 2>&1 >/dev/null); then echo "listing=READ"; else echo "listing=$err"; fi`,
       // The positive control: the same ../ path reaches what the task may see, its own sandbox.
       // (Sandboxes are named <framework id>_<task id>.)
-      'test -e "$YARD_SANDBOX/../${YARD_FRAMEWORK_ID}_$YARD_TASK_ID/stdout" && echo "own=reachable"',
+      'test -e "$YARD_SANDBOX/../$YARD_FRAMEWORK_ID""_$YARD_TASK_ID/stdout" && echo "own=reachable"',
       'echo "own-write=$(echo x > "$YARD_SANDBOX/mine" && echo ok)"',
       'env | sed "s/^/env:/"',
     ].join("\n");
