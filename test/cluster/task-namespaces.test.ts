@@ -17,6 +17,7 @@ import {
   taskInfo,
 } from "../../framework-sdk/index.js";
 import { sandboxOf, stillRunning, taskPid } from "../chaos/identity-helpers.js";
+import { tlsOf } from "../tls-fixture.js";
 import { TestCluster, waitFor } from "./harness.js";
 
 /**
@@ -34,7 +35,13 @@ class Tenant {
     token: string,
     readonly name: string,
   ) {
-    this.driver = new SchedulerDriver({ master, token, framework: { name }, logger: silentLogger });
+    this.driver = new SchedulerDriver({
+      master,
+      token,
+      framework: { name },
+      logger: silentLogger,
+      ...tlsOf("framework"),
+    });
     this.driver.on("offers", async ({ offers }) => {
       const [first, ...rest] = offers;
       const take = this.wanted;
