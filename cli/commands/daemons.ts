@@ -106,7 +106,9 @@ export function registerDaemons(program: Command): void {
     .option("--keep-tasks", "on stop, leave the tasks running (they are re-attached on restart)")
     .action(async (flags: Record<string, unknown>) => {
       const opts = agentOptions(loadLayers(flags));
-      mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
+      // 0711, parents included: tasks run as another user and reach their sandbox by its
+      // absolute path, so the dirs above it must let them pass (not list); see file-access.ts.
+      mkdirSync(opts.dataDir, { recursive: true, mode: 0o711 });
       const { startAgent } = await import("../../agent/agent-daemon.js");
       const handle = await startAgent({ ...opts, logger: createLogger("agent") });
       print(`agent started, master ${opts.master}, data in ${opts.dataDir}`);

@@ -65,12 +65,12 @@ describe("slow watcher and paused log follower (real master and agent)", { timeo
       });
       fast.on("error", () => undefined);
 
-      // Many events while the watcher does not read (each drain and undrain records one),
-      // from a few callers at once.
+      // Many events while the watcher does not read (each drain and undrain records one, and
+      // one AUDIT event of the operator's action), from a few callers at once.
       let made = 0;
       const caller = async () => {
         while (made < EVENTS) {
-          made += 2;
+          made += 4;
           await unary(client.drainAgent, client, { agentId, killAfterSeconds: 0 }, md);
           await unary(client.undrainAgent, client, { agentId }, md);
         }

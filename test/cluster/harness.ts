@@ -2,7 +2,7 @@
 // temporary data dirs and free ports, and cleans up everything it started: daemons by pid,
 // and task processes by their working dir under the cluster's temp dir.
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -58,8 +58,16 @@ export async function waitFor<T>(
   }
 }
 
+function traversableTempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  chmodSync(dir, 0o711);
+  return dir;
+}
+
 export class TestCluster {
-  readonly root = mkdtempSync(join(tmpdir(), "yard-cluster-"));
+  // Tasks run as an unprivileged user: like an operator's data dir, the cluster's root must let
+  // them pass through to their sandbox by its absolute path (o+x), though not list it.
+  readonly root = traversableTempDir("yard-cluster-");
   readonly token = "test-token-" + Math.random().toString(36).slice(2);
   master?: DaemonProcess;
   masterPort = 0;
