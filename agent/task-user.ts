@@ -129,17 +129,25 @@ export class TaskUsers {
   }
 
   private async create(name: string): Promise<TaskUser> {
-    try {
-      await run("useradd", ["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "--", name]);
-      this.log.info("created the task user", { user: name });
-    } catch (err) {
-      // Another agent on the host may have created it meanwhile.
-      const other = await lookUp(name);
-      if (other) return other;
-      throw new FailedPreconditionError(
-        `the task user "${name}" does not exist and cannot be created (useradd: ${errorMessage(err)}); ` +
-          "create it, or name another with --task-user",
-      );
+    // Several agents starting on one host race to create the user: useradd then fails on the
+    // lock of /etc/passwd while another creates it. Look again and retry a few times before
+    // calling it an error.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await run("useradd", ["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "--", name]);
+        this.log.info("created the task user", { user: name });
+        break;
+      } catch (err) {
+        const other = await lookUp(name);
+        if (other) return other;
+        if (attempt >= 5) {
+          throw new FailedPreconditionError(
+            `the task user "${name}" does not exist and cannot be created (useradd: ${errorMessage(err)}); ` +
+              "create it, or name another with --task-user",
+          );
+        }
+        await new Promise((r) => setTimeout(r, 200 * attempt));
+      }
     }
     const user = await lookUp(name);
     if (!user) throw new FailedPreconditionError(`the task user "${name}" was created but cannot be found`);
