@@ -3,7 +3,6 @@
 // event log that checks the invariant "no task's terminal state ever changes" from outside
 // the master.
 import type { ChildProcess } from "node:child_process";
-import fs from "node:fs";
 import type { ClientReadableStream } from "@grpc/grpc-js";
 import { CHANNEL_OPTIONS } from "../../common/grpc.js";
 import { isTerminal, TaskState } from "../../common/task-states.js";
@@ -90,18 +89,4 @@ export class TaskEndWatch {
 export function httpServerCommand(): string {
   const server = `const v=process.env.VERSION;require('http').createServer((q,s)=>s.end(v)).listen(process.env.PORT0,'127.0.0.1')`;
   return `exec ${JSON.stringify(process.execPath)} -e ${JSON.stringify(server)}`;
-}
-
-/** Pids of the processes running in a task's sandbox (their working dir is the sandbox). */
-export function pidsOfTask(root: string, taskId: string): number[] {
-  const out: number[] = [];
-  for (const pid of fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
-    try {
-      const cwd = fs.readlinkSync(`/proc/${pid}/cwd`);
-      if (cwd.startsWith(root) && cwd.endsWith(`/${taskId}`)) out.push(Number(pid));
-    } catch {
-      // gone, or not readable
-    }
-  }
-  return out;
 }

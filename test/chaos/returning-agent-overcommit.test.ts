@@ -16,8 +16,8 @@ import {
   type TaskStatus,
   taskInfo,
 } from "../../framework-sdk/index.js";
-import { TestCluster, waitFor } from "../cluster/harness.js";
-import { pidsOfTask, Stopper } from "./partition-helpers.js";
+import { pidsOfTask, TestCluster, waitFor } from "../cluster/harness.js";
+import { Stopper } from "./partition-helpers.js";
 import { tlsOf } from "../tls-fixture.js";
 
 const AGENT_CPUS = 1;

@@ -251,3 +251,20 @@ export function killProcessesUnder(root: string): number {
   }
   return killed;
 }
+
+/**
+ * Pids of the processes running in a task's sandbox under `root` (their working dir is the
+ * sandbox, named <framework id>_<task id>: "_" is never part of an id).
+ */
+export function pidsOfTask(root: string, taskId: string): number[] {
+  const out: number[] = [];
+  for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+    try {
+      const cwd = readlinkSync(`/proc/${pid}/cwd`);
+      if (cwd.startsWith(root) && cwd.endsWith(`_${taskId}`)) out.push(Number(pid));
+    } catch {
+      // gone, or not readable
+    }
+  }
+  return out;
+}

@@ -1,10 +1,9 @@
 // The two-level scheduling loop end to end, with real processes on 127.0.0.1: one master,
 // three agents (yardctl daemons) and two frameworks (SDK drivers). Slow suite.
 import assert from "node:assert/strict";
-import fs from "node:fs";
 import { after, before, describe, test } from "node:test";
 import { TaskState } from "../../common/task-states.js";
-import { TestCluster, waitFor } from "./harness.js";
+import { pidsOfTask, TestCluster, waitFor } from "./harness.js";
 import { QueueFramework } from "./queue-framework.js";
 
 function alive(pid: number): boolean {
@@ -172,17 +171,3 @@ describe("scheduling loop (master, 3 agents, 2 frameworks)", { timeout: 240_000 
     }
   });
 });
-
-/** Pids of processes running in a task's sandbox (their cwd is the sandbox). */
-function pidsOfTask(root: string, taskId: string): number[] {
-  const out: number[] = [];
-  for (const pid of fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
-    try {
-      const cwd = fs.readlinkSync(`/proc/${pid}/cwd`);
-      if (cwd.startsWith(root) && cwd.endsWith(`/${taskId}`)) out.push(Number(pid));
-    } catch {
-      // not readable
-    }
-  }
-  return out;
-}
