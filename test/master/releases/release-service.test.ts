@@ -231,7 +231,7 @@ describe("release service", () => {
         assert.equal(grpcCode(err), GrpcStatus.FAILED_PRECONDITION);
         assert.match(
           err.message,
-          /release web@1\.0 is in use by 1 task\(s\) that have not ended \(t-web-1\.0\)/,
+          /release web@1\.0 is in use by 1 task\(s\) that have not ended \(fw-[^/)]+\/t-web-1\.0\)/,
         );
         return true;
       });
