@@ -264,7 +264,8 @@ describe("an agent started with --allow-root-tasks", { skip: rootSkip, timeout: 
             .find((m) => m.status?.taskId === id && m.status.state === TaskState.TASK_FINISHED),
         );
       }
-      const out = (id: string) => readFileSync(join(dataDir, "sandboxes", id, "stdout"), "utf8");
+      const out = (id: string) =>
+        readFileSync(join(dataDir, "sandboxes", taskName("fw", id), "stdout"), "utf8");
       assert.equal(out("as-root"), "0\n");
       assert.equal(
         out("as-default"),
