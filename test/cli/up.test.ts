@@ -1,12 +1,13 @@
 // yardctl up as an operator uses it: a cluster on free ports, then get, run, and Ctrl-C.
 import assert from "node:assert/strict";
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { type ChildProcess, execFile } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { waitFor } from "../cluster/harness.js";
+import { startYardctlUp } from "./yardctl-up.js";
 
 const YARDCTL = fileURLToPath(new URL("../../cli/yardctl.js", import.meta.url));
 
@@ -42,32 +43,14 @@ function processesMentioning(needle: string): number[] {
 
 before(async () => {
   home = mkdtempSync(join(tmpdir(), "yardctl-up-test-"));
-  const child = spawn(
-    process.execPath,
-    [YARDCTL, "up", "--temp", "--port", "0", "--http-port", "0", "--cpus", "2", "--mem", "1024"],
-    {
-      env: { PATH: process.env.PATH ?? "", HOME: home, YARD_HOME: home, YARD_LOG_LEVEL: "warn" },
-      stdio: ["ignore", "pipe", "pipe"],
-    },
+  const started = await startYardctlUp(
+    ["--temp", "--port", "0", "--http-port", "0", "--cpus", "2", "--mem", "1024"],
+    { PATH: process.env.PATH ?? "", HOME: home, YARD_HOME: home, YARD_LOG_LEVEL: "warn" },
+    20_000,
   );
-  up = child;
-  upExit = new Promise((resolve) => child.once("exit", (code) => resolve(code)));
-  let out = "";
-  let err = "";
-  child.stderr!.on("data", (d) => {
-    err += d;
-  });
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`yardctl up did not come up: ${out}${err}`)), 20_000);
-    child.stdout!.on("data", (d) => {
-      out += d;
-      if (out.includes("Press Ctrl-C")) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once("exit", (code) => reject(new Error(`yardctl up exited with ${code}: ${err}`)));
-  });
+  up = started.child;
+  upExit = started.exit;
+  const out = started.out;
   const master = /export .*YARD_MASTER=(\S+)/.exec(out)?.[1];
   dataDir = /export .*YARD_HOME=(\S+)/.exec(out)?.[1] ?? "";
   assert.ok(master && /^127\.0\.0\.1:\d+$/.test(master), `master address in: ${out}`);

@@ -6,7 +6,7 @@
 // master's registry, and does not inherit the token. A framework asking for root, or for a user
 // the host lacks, gets TASK_FAILED naming the user.
 import assert from "node:assert/strict";
-import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFile, execFileSync } from "node:child_process";
 import {
   existsSync,
   lstatSync,
@@ -33,6 +33,7 @@ import {
 import { startAgent } from "../../agent/agent-daemon.js";
 import { shellTask } from "../agent/helpers.js";
 import { TestMaster } from "../agent/test-master.js";
+import { startYardctlUp } from "../cli/yardctl-up.js";
 import { waitFor } from "../cluster/harness.js";
 import { loadTlsMaterial } from "../../common/tls.js";
 import { tlsOf } from "../tls-fixture.js";
@@ -57,28 +58,14 @@ describe("process tasks run unprivileged (yardctl up as root)", { skip: rootSkip
     home = mkdtempSync(join(tmpdir(), "yard-task-user-"));
     // A token file an operator left readable: up closes it even though the token comes from the env.
     writeFileSync(join(home, "token"), `${TOKEN}\n`, { mode: 0o644 });
-    const child = spawn(process.execPath, [YARDCTL, "up", "--port", "0", "--http-port", "0"], {
-      env: { ...env(), YARD_TOKEN: TOKEN, YARD_LOG_LEVEL: "warn" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    up = child;
-    upExit = new Promise((resolve) => child.once("exit", (code) => resolve(code)));
-    let out = "";
-    let err = "";
-    child.stderr!.on("data", (d) => {
-      err += d;
-    });
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`yardctl up did not come up: ${out}${err}`)), 60_000);
-      child.stdout!.on("data", (d) => {
-        out += d;
-        if (out.includes("Press Ctrl-C")) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-      child.once("exit", (code) => reject(new Error(`yardctl up exited with ${code}: ${err}`)));
-    });
+    const started = await startYardctlUp(
+      ["--port", "0", "--http-port", "0"],
+      { ...env(), YARD_TOKEN: TOKEN, YARD_LOG_LEVEL: "warn" },
+      60_000,
+    );
+    up = started.child;
+    upExit = started.exit;
+    const out = started.out;
     master = /YARD_MASTER=(\S+)/.exec(out)?.[1] ?? "";
     assert.match(master, /^127\.0\.0\.1:\d+$/, out);
   });
