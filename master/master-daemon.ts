@@ -16,7 +16,7 @@ import {
 } from "../common/tls.js";
 import { createLogger, type Logger } from "../common/logger.js";
 import { AgentServiceService } from "../proto/gen/yard/v1/agent.js";
-import { OperatorServiceService } from "../proto/gen/yard/v1/operator.js";
+import { type GetMastersResponse, OperatorServiceService } from "../proto/gen/yard/v1/operator.js";
 import { ReleaseServiceService } from "../proto/gen/yard/v1/release.js";
 import { SchedulerServiceService } from "../proto/gen/yard/v1/scheduler.js";
 import { agentService } from "./grpc/agent-service.js";
@@ -167,7 +167,21 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   const server = new Server(SERVER_OPTIONS);
   server.addService(AgentServiceService, agentService(master, access));
   server.addService(SchedulerServiceService, schedulerService(master, access));
-  server.addService(OperatorServiceService, operatorService(master, access));
+  // A single master leads alone, on SQLite, from its start; the ports are known once bound.
+  const startedAt = Date.now() / 1000;
+  const singleMaster = (): GetMastersResponse => {
+    const address = `${announceHost(opts.advertiseHost, host)}:${grpcPort}`;
+    const self = {
+      id: "",
+      address,
+      httpAddress: `${announceHost(opts.advertiseHost, host)}:${httpPort}`,
+      role: "leader",
+      term: 1,
+      since: startedAt,
+    };
+    return { masters: [self], leader: address, term: 1, store: "sqlite" };
+  };
+  server.addService(OperatorServiceService, operatorService(master, access, singleMaster));
   server.addService(
     ReleaseServiceService,
     releaseService(

@@ -3,6 +3,7 @@ import type { ServerWritableStream } from "@grpc/grpc-js";
 import { FailedPreconditionError, InvalidArgumentError } from "../../common/errors.js";
 import type {
   ClusterEvent,
+  GetMastersResponse,
   GetTaskLogsRequest,
   LogChunk,
   OperatorServiceServer,
@@ -19,8 +20,17 @@ const log = createLogger("master.operator");
 
 export const MASTER_VERSION = "0.1.0";
 
-export function operatorService(master: Master, access: AccessControl): OperatorServiceServer {
+/**
+ * `masters` answers GetMasters: the masters of the cluster and which one leads (a single
+ * master names itself; in HA mode it is read from etcd).
+ */
+export function operatorService(
+  master: Master,
+  access: AccessControl,
+  masters: () => GetMastersResponse,
+): OperatorServiceServer {
   return {
+    getMasters: unaryHandler(access, "view", () => masters()),
     getState: unaryHandler(access, "view", () => ({
       agents: master.agentStates(),
       frameworks: master.frameworkStates(),

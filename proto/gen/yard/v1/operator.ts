@@ -37,6 +37,34 @@ export const protobufPackage = "yard.v1";
 
 export const protobufFileName = "yard/v1/operator.proto";
 
+export interface GetMastersRequest {
+}
+
+export interface MasterState {
+  /** The master's id (stable across its restarts: kept in its data dir). */
+  id: string;
+  /** host:port of its gRPC API, as agents, frameworks and yardctl dial it. */
+  address: string;
+  /** host:port of its HTTP port (tracker, metrics, UI). */
+  httpAddress: string;
+  /** "leader" or "standby". */
+  role: string;
+  /** For the leader: its term (grows by one with every election). 0 for a standby. */
+  term: number;
+  /** Unix seconds since the master took its current role. */
+  since: number;
+}
+
+export interface GetMastersResponse {
+  masters: MasterState[];
+  /** Address of the leader; empty while none is elected. */
+  leader: string;
+  /** The leader's term; 0 while none is elected. */
+  term: number;
+  /** "etcd" in HA mode, "sqlite" for a single master. */
+  store: string;
+}
+
 export interface ReviewAccessRequest {
   /** The bearer token the operator presented, if any. */
   token: string;
@@ -207,6 +235,328 @@ export interface LogChunk {
   /** Set on the last chunk of a task that ended, when following. */
   eof: boolean;
 }
+
+function createBaseGetMastersRequest(): GetMastersRequest {
+  return {};
+}
+
+export const GetMastersRequest: MessageFns<GetMastersRequest> = {
+  encode(_: GetMastersRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetMastersRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetMastersRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): GetMastersRequest {
+    return {};
+  },
+
+  toJSON(_: GetMastersRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetMastersRequest>, I>>(base?: I): GetMastersRequest {
+    return GetMastersRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetMastersRequest>, I>>(_: I): GetMastersRequest {
+    const message = createBaseGetMastersRequest();
+    return message;
+  },
+};
+
+function createBaseMasterState(): MasterState {
+  return { id: "", address: "", httpAddress: "", role: "", term: 0, since: 0 };
+}
+
+export const MasterState: MessageFns<MasterState> = {
+  encode(message: MasterState, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.address !== "") {
+      writer.uint32(18).string(message.address);
+    }
+    if (message.httpAddress !== "") {
+      writer.uint32(26).string(message.httpAddress);
+    }
+    if (message.role !== "") {
+      writer.uint32(34).string(message.role);
+    }
+    if (message.term !== 0) {
+      writer.uint32(40).uint64(message.term);
+    }
+    if (message.since !== 0) {
+      writer.uint32(49).double(message.since);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MasterState {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMasterState();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.address = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.httpAddress = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.role = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.term = longToNumber(reader.uint64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 49) {
+              break;
+            }
+
+            message.since = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MasterState {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      address: isSet(object.address) ? globalThis.String(object.address) : "",
+      httpAddress: isSet(object.httpAddress)
+        ? globalThis.String(object.httpAddress)
+        : isSet(object.http_address)
+        ? globalThis.String(object.http_address)
+        : "",
+      role: isSet(object.role) ? globalThis.String(object.role) : "",
+      term: isSet(object.term) ? globalThis.Number(object.term) : 0,
+      since: isSet(object.since) ? globalThis.Number(object.since) : 0,
+    };
+  },
+
+  toJSON(message: MasterState): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.address !== "") {
+      obj.address = message.address;
+    }
+    if (message.httpAddress !== "") {
+      obj.httpAddress = message.httpAddress;
+    }
+    if (message.role !== "") {
+      obj.role = message.role;
+    }
+    if (message.term !== 0) {
+      obj.term = Math.round(message.term);
+    }
+    if (message.since !== 0) {
+      obj.since = floatToJson(message.since);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<MasterState>, I>>(base?: I): MasterState {
+    return MasterState.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<MasterState>, I>>(object: I): MasterState {
+    const message = createBaseMasterState();
+    message.id = object.id ?? "";
+    message.address = object.address ?? "";
+    message.httpAddress = object.httpAddress ?? "";
+    message.role = object.role ?? "";
+    message.term = object.term ?? 0;
+    message.since = object.since ?? 0;
+    return message;
+  },
+};
+
+function createBaseGetMastersResponse(): GetMastersResponse {
+  return { masters: [], leader: "", term: 0, store: "" };
+}
+
+export const GetMastersResponse: MessageFns<GetMastersResponse> = {
+  encode(message: GetMastersResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.masters) {
+      MasterState.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.leader !== "") {
+      writer.uint32(18).string(message.leader);
+    }
+    if (message.term !== 0) {
+      writer.uint32(24).uint64(message.term);
+    }
+    if (message.store !== "") {
+      writer.uint32(34).string(message.store);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetMastersResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetMastersResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.masters.push(MasterState.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.leader = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.term = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.store = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetMastersResponse {
+    return {
+      masters: globalThis.Array.isArray(object?.masters) ? object.masters.map((e: any) => MasterState.fromJSON(e)) : [],
+      leader: isSet(object.leader) ? globalThis.String(object.leader) : "",
+      term: isSet(object.term) ? globalThis.Number(object.term) : 0,
+      store: isSet(object.store) ? globalThis.String(object.store) : "",
+    };
+  },
+
+  toJSON(message: GetMastersResponse): unknown {
+    const obj: any = {};
+    if (message.masters?.length) {
+      obj.masters = message.masters.map((e) => MasterState.toJSON(e));
+    }
+    if (message.leader !== "") {
+      obj.leader = message.leader;
+    }
+    if (message.term !== 0) {
+      obj.term = Math.round(message.term);
+    }
+    if (message.store !== "") {
+      obj.store = message.store;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetMastersResponse>, I>>(base?: I): GetMastersResponse {
+    return GetMastersResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetMastersResponse>, I>>(object: I): GetMastersResponse {
+    const message = createBaseGetMastersResponse();
+    message.masters = object.masters?.map((e) => MasterState.fromPartial(e)) || [];
+    message.leader = object.leader ?? "";
+    message.term = object.term ?? 0;
+    message.store = object.store ?? "";
+    return message;
+  },
+};
 
 function createBaseReviewAccessRequest(): ReviewAccessRequest {
   return { token: "", certificate: Buffer.alloc(0), action: "", object: "" };
@@ -2773,6 +3123,19 @@ export const OperatorServiceService = {
       Buffer.from(ReviewAccessResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ReviewAccessResponse => ReviewAccessResponse.decode(value),
   },
+  /**
+   * The masters of the cluster and which one leads (docs/ha.md). Every master answers it,
+   * standbys included, so an operator can see the cluster's masters while it has no leader.
+   */
+  getMasters: {
+    path: "/yard.v1.OperatorService/GetMasters" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetMastersRequest): Buffer => Buffer.from(GetMastersRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetMastersRequest => GetMastersRequest.decode(value),
+    responseSerialize: (value: GetMastersResponse): Buffer => Buffer.from(GetMastersResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetMastersResponse => GetMastersResponse.decode(value),
+  },
 } as const;
 
 export interface OperatorServiceServer extends UntypedServiceImplementation {
@@ -2793,6 +3156,11 @@ export interface OperatorServiceServer extends UntypedServiceImplementation {
    * policy and one audit log cover them. The caller needs the review_access action.
    */
   reviewAccess: handleUnaryCall<ReviewAccessRequest, ReviewAccessResponse>;
+  /**
+   * The masters of the cluster and which one leads (docs/ha.md). Every master answers it,
+   * standbys included, so an operator can see the cluster's masters while it has no leader.
+   */
+  getMasters: handleUnaryCall<GetMastersRequest, GetMastersResponse>;
 }
 
 export interface OperatorServiceClient extends Client {
@@ -2927,6 +3295,25 @@ export interface OperatorServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ReviewAccessResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * The masters of the cluster and which one leads (docs/ha.md). Every master answers it,
+   * standbys included, so an operator can see the cluster's masters while it has no leader.
+   */
+  getMasters(
+    request: GetMastersRequest,
+    callback: (error: ServiceError | null, response: GetMastersResponse) => void,
+  ): ClientUnaryCall;
+  getMasters(
+    request: GetMastersRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetMastersResponse) => void,
+  ): ClientUnaryCall;
+  getMasters(
+    request: GetMastersRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetMastersResponse) => void,
   ): ClientUnaryCall;
 }
 
