@@ -35,6 +35,7 @@ import { MasterStore } from "./master-store.js";
 import { ReleaseManager } from "./releases/release-manager.js";
 import { ReleaseTracker } from "./releases/release-tracker.js";
 import { SwarmAccess } from "./releases/swarm-access.js";
+import type { ReleaseReplication } from "./releases/copy-quorum.js";
 
 export interface MasterOptions extends Partial<MasterConfig>, TransportChoice {
   dataDir: string;
@@ -71,6 +72,12 @@ export interface MasterOptions extends Partial<MasterConfig>, TransportChoice {
   startAfresh?: boolean;
   /** How often stored releases are checked against their sha256, in ms (default 1 h). */
   releaseVerifyIntervalMs?: number;
+  /** HA: the cluster's swarm key, shared by the masters (releases/shared-swarm-key.ts); drawn at start otherwise. */
+  swarmKey?: Buffer;
+  /** HA: copies of releases on the standbys (releases/copy-quorum.ts); a push waits for them. */
+  releaseReplication?: ReleaseReplication;
+  /** HA: the other masters' tracker URLs, announced after this master's own in every torrent. */
+  otherTrackers?: () => string[];
 }
 
 export interface MasterHandle {
@@ -143,7 +150,7 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   );
   let releases: ReleaseManager | undefined;
   let tracker: ReleaseTracker;
-  const swarm = new SwarmAccess({ isMember: (agentId) => master.isSwarmMember(agentId) });
+  const swarm = new SwarmAccess({ isMember: (agentId) => master.isSwarmMember(agentId) }, opts.swarmKey);
   try {
     tracker = await ReleaseTracker.create({
       isKnown: (infoHash) => releases?.knows(infoHash) ?? false,
@@ -151,7 +158,14 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
       logger: opts.logger ?? createLogger("master.tracker"),
     });
     releases = new ReleaseManager(
-      { store, cluster: master, logger: opts.logger ?? createLogger("master.releases"), tracker, swarm },
+      {
+        store,
+        cluster: master,
+        logger: opts.logger ?? createLogger("master.releases"),
+        tracker,
+        swarm,
+        replication: opts.releaseReplication,
+      },
       {
         dataDir: opts.dataDir,
         seeder: { listenHost: host, peerPort: opts.peerPort, uploadLimit: opts.seedUploadLimit, tls },
@@ -211,9 +225,8 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   }
   const httpPort = (http.address() as { port: number }).port;
   try {
-    await releaseStore.start(
-      `${httpScheme(tls)}://${announceHost(opts.advertiseHost, host)}:${httpPort}/announce`,
-    );
+    const own = `${httpScheme(tls)}://${announceHost(opts.advertiseHost, host)}:${httpPort}/announce`;
+    await releaseStore.start([own, ...(opts.otherTrackers?.() ?? []).filter((u) => u !== own)]);
   } catch (err) {
     server.forceShutdown();
     http.close();

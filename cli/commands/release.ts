@@ -16,6 +16,7 @@ import {
   type PushHeader,
   type PushResponse,
   Release,
+  type ReleaseCopyState,
   ReleaseServiceClient,
   ReleaseStatus,
   type StageRequest,
@@ -259,6 +260,17 @@ function atRest(r: Release): string {
   return `sha256 verified ${formatAge(Date.now() / 1000 - r.verifiedAt)} ago`;
 }
 
+/** HA: "1/1 (m2)", or "0/1 UNDER-REPLICATED". */
+function copiesText(c: ReleaseCopyState): string {
+  const held = `${c.copies}/${c.required} on standbys${c.holders.length ? ` (${c.holders.join(", ")})` : ""}`;
+  return c.copies < c.required ? `${held} UNDER-REPLICATED` : held;
+}
+
+function copiesCell(c: ReleaseCopyState | undefined): string {
+  if (!c) return "-";
+  return `${c.copies}/${c.required}${c.copies < c.required ? " UNDER-REPLICATED" : ""}`;
+}
+
 function stageSummary(s: StageStatus): string {
   const done = s.agents.filter((a) => a.state === "DONE").length;
   const verdict = s.complete ? "complete" : s.failed ? "failed" : "in progress";
@@ -293,6 +305,7 @@ export function registerRelease(program: Command): void {
       const r = res.release!;
       if (res.unchanged) print(`${rel} unchanged: the master holds these bytes already (sha256 ${r.sha256})`);
       else print(`pushed ${rel}: ${formatBytes(r.size)}, sha256 ${r.sha256}, info hash ${r.infoHash}`);
+      if (res.copies) print(`copies: ${copiesText(res.copies)}`);
     } finally {
       rmSync(work, { recursive: true, force: true });
       client.close();
@@ -311,9 +324,12 @@ export function registerRelease(program: Command): void {
       const res = await client.list();
       if (output === "json") return print(JSON.stringify(ListReleasesResponse.toJSON(res), null, 2));
       const now = Date.now() / 1000;
+      // HA: one more column, the copies on the standbys.
+      const copies = new Map(res.copies.map((c) => [c.release, c]));
+      const ha = copies.size > 0;
       print(
         renderTable(
-          ["RELEASE", "KIND", "SIZE", "SHA256", "INFO HASH", "AGE", "AT REST"],
+          ["RELEASE", "KIND", "SIZE", "SHA256", "INFO HASH", "AGE", "AT REST", ...(ha ? ["COPIES"] : [])],
           res.releases.map((r) => [
             `${r.name}@${r.version}`,
             r.kind,
@@ -326,6 +342,7 @@ export function registerRelease(program: Command): void {
               : r.verifiedAt > 0
                 ? `ok ${formatAge(now - r.verifiedAt)} ago`
                 : "not checked yet",
+            ...(ha ? [copiesCell(copies.get(`${r.name}@${r.version}`))] : []),
           ]),
         ),
       );
@@ -372,6 +389,7 @@ export function registerRelease(program: Command): void {
           `info hash:    ${r.infoHash} (pieces of ${formatBytes(r.pieceLength)})`,
           `at rest:      ${atRest(r)}`,
           `seeded:       ${s.seeded ? "yes" : r.corrupt ? "no (corrupt)" : "no"}`,
+          ...(s.copies ? [`copies:       ${copiesText(s.copies)}`] : []),
           `agents:       ${s.agents.filter((a) => a.state === "DONE").length} hold it, ${s.agents.filter((a) => a.state === "FETCHING" || a.state === "VERIFYING" || a.state === "PENDING").length} fetching`,
         ].join("\n"),
       );

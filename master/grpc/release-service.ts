@@ -57,7 +57,7 @@ export function releaseService(
         },
       );
     },
-    list: unaryHandler(access, "view", () => ({ releases: releases.list() })),
+    list: unaryHandler(access, "view", () => releases.listWithCopies()),
     remove(call, callback) {
       let principal: Principal | undefined;
       const object = call.request.release;

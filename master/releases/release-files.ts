@@ -4,6 +4,8 @@
 //   torrents/<info hash>.torrent        the metainfo as built (its announce URL is rewritten
 //                                       for the master's current address when served)
 //   tmp/                                pushes in progress; emptied at start
+//   replica/                            a standby's fetcher cache (HA, release-replica.ts):
+//                                       its verified files are hard links to the blobs
 import {
   copyFileSync,
   createReadStream,
@@ -111,8 +113,12 @@ export class ReleaseFiles {
     return dir;
   }
 
+  torrentPath(infoHash: string): string {
+    return join(this.root, "torrents", `${infoHash}.torrent`);
+  }
+
   writeTorrent(infoHash: string, torrent: Uint8Array): void {
-    const path = join(this.root, "torrents", `${infoHash}.torrent`);
+    const path = this.torrentPath(infoHash);
     writeFileSync(`${path}.tmp`, torrent);
     renameSync(`${path}.tmp`, path);
   }

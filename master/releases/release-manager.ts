@@ -11,7 +11,9 @@ import type { Logger } from "../../common/logger.js";
 import type { CachedArtifact, FetchArtifact, FetchProgress } from "../../proto/gen/yard/v1/agent.js";
 import {
   type AgentFetch,
+  type ListReleasesResponse,
   type PushResponse,
+  type ReleaseCopyState,
   type Release,
   type ReleaseStatus,
   type SetPinsRequest,
@@ -36,6 +38,7 @@ import { type SeedStats, Seeder, type SeederInit } from "./seeder.js";
 import { type SwarmAccess, MAX_GRANT_TTL_MS } from "./swarm-access.js";
 import { type FetchRecord, StagingBook, stagingVerdict } from "./staging.js";
 import type { ReceivedUpload } from "./upload.js";
+import type { ReleaseReplication } from "./copy-quorum.js";
 
 export interface ReleaseManagerComponents {
   store: MasterStore;
@@ -45,6 +48,11 @@ export interface ReleaseManagerComponents {
   tracker?: { forget(infoHash: string): void };
   /** The private swarm: its key, passkeys and grants. */
   swarm: SwarmAccess;
+  /**
+   * Copies on the other masters (HA, copy-quorum.ts): a push returns once enough standbys hold
+   * the release. Absent on a single master.
+   */
+  replication?: ReleaseReplication;
 }
 
 export interface ReleaseManagerInit {
@@ -72,7 +80,10 @@ export class ReleaseManager implements ReleaseHooks {
   private readonly pins: PinBook;
   private readonly locks = new Map<string, Promise<unknown>>();
   private seeder?: Seeder;
+  /** The master's own tracker URL (grants are valid there only). */
   private announceUrl = "";
+  /** Every tracker a torrent announces to: the master's own first (then, in HA, the other masters'). */
+  private announce: string[] = [];
   /** The verification pass under way (at start, then on the schedule), and how to stop it. */
   private verifying?: Promise<void>;
   private readonly stopVerifying = new AbortController();
@@ -104,18 +115,22 @@ export class ReleaseManager implements ReleaseHooks {
   // ---------------------------------------------------------------- lifecycle
 
   /**
-   * Starts the seeder, loads the stored releases' torrents (announcing to `announceUrl`, the
-   * master's tracker, known once its HTTP port is bound), then, in the background, checks
-   * every blob against its sha256 and seeds the sound ones; the check repeats on a schedule.
+   * Starts the seeder, loads the stored releases' torrents (announcing to `announce`, the
+   * master's tracker, known once its HTTP port is bound; in HA, then the other masters'
+   * trackers, so that a torrent still finds a tracker after a failover), then, in the
+   * background, checks every blob against its sha256 and seeds the sound ones; the check
+   * repeats on a schedule.
    */
-  async start(announceUrl: string): Promise<void> {
-    this.announceUrl = announceUrl;
+  async start(announce: string | readonly string[]): Promise<void> {
+    this.announce = typeof announce === "string" ? [announce] : [...announce];
+    if (this.announce.length === 0) throw new InvalidArgumentError("announce", "no tracker URL");
+    this.announceUrl = this.announce[0]!;
     this.files.clearTmp();
     this.seeder = await Seeder.create({ logger: this.log, swarm: this.components.swarm }, this.init.seeder);
     for (const release of this.releases.values()) {
       const key = keyOf(release);
       try {
-        this.torrents.set(key, await withAnnounce(this.files.readTorrent(release.infoHash), announceUrl));
+        this.torrents.set(key, await withAnnounce(this.files.readTorrent(release.infoHash), this.announce));
       } catch (err) {
         this.log.error("cannot load the torrent of a stored release", { release: key, error: String(err) });
       }
@@ -175,6 +190,21 @@ export class ReleaseManager implements ReleaseHooks {
     this.releases.set(key, { ...r, corrupt: false, corruptMessage: "", verifiedAt: Date.now() / 1000 });
     if (healed) this.log.info("release blob is sound again: seeding it", { release: key });
     await this.seedStored(r, healed);
+    await this.recordCopy(r);
+  }
+
+  /** In HA, records this master's sound copy of `r` (and the torrent standbys fetch it by). */
+  private async recordCopy(r: Release): Promise<void> {
+    const replication = this.components.replication;
+    if (!replication) return;
+    try {
+      await replication.held(r, this.files.readTorrent(r.infoHash));
+    } catch (err) {
+      this.log.warn("cannot record this master's copy of a release", {
+        release: keyOf(r),
+        error: String(err),
+      });
+    }
   }
 
   /**
@@ -195,6 +225,12 @@ export class ReleaseManager implements ReleaseHooks {
       },
     );
     await this.seeder?.unseed(r.infoHash);
+    await this.components.replication?.lost(key).catch((err) =>
+      this.log.warn("cannot withdraw this master's copy of a release", {
+        release: key,
+        error: String(err),
+      }),
+    );
     const why = `release ${key} is corrupt on the master: ${problem}`;
     for (const agentId of this.book.fail(key, why))
       this.components.cluster.sendToAgent(agentId, { evictArtifact: { release: key } });
@@ -210,8 +246,7 @@ export class ReleaseManager implements ReleaseHooks {
       this.files.clearSeed(release.infoHash);
     }
     const torrent =
-      this.torrents.get(key) ??
-      (await withAnnounce(this.files.readTorrent(release.infoHash), this.announceUrl));
+      this.torrents.get(key) ?? (await withAnnounce(this.files.readTorrent(release.infoHash), this.announce));
     this.torrents.set(key, torrent);
     const dir = this.files.prepareSeed(release.sha256, release.infoHash, release.fileName);
     await seeder.seed(release.infoHash, torrent, dir, false);
@@ -247,8 +282,23 @@ export class ReleaseManager implements ReleaseHooks {
 
   // ---------------------------------------------------------------- the API
 
-  /** Stores an upload. The temporary file is always consumed. */
+  /**
+   * Stores an upload; in HA, then waits until enough standbys hold a verified copy
+   * (UnderReplicatedError at the deadline: the release stays). The temporary file is always
+   * consumed.
+   */
   async push(up: ReceivedUpload): Promise<PushResponse> {
+    const res = await this.store(up);
+    const replication = this.components.replication;
+    if (!replication || !res.release) return res;
+    const key = keyOf(res.release);
+    // A push of bytes stored already waits too: pushing again is how an operator waits anew.
+    await replication.held(res.release, this.files.readTorrent(res.release.infoHash));
+    await replication.waitForCopies(key);
+    return { ...res, copies: this.copyState(key) };
+  }
+
+  private async store(up: ReceivedUpload): Promise<PushResponse> {
     try {
       const h = up.header;
       const ref = {
@@ -303,9 +353,10 @@ export class ReleaseManager implements ReleaseHooks {
         this.files.writeTorrent(built.infoHash, built.torrent);
         this.components.store.putRelease(release);
         this.remember(release);
-        this.torrents.set(key, built.torrent);
+        const torrent = await withAnnounce(built.torrent, this.announce);
+        this.torrents.set(key, torrent);
         const dir = this.files.prepareSeed(release.sha256, release.infoHash, fileName);
-        await seeder.seed(release.infoHash, built.torrent, dir, false);
+        await seeder.seed(release.infoHash, torrent, dir, false);
         this.log.info("release stored", { release: key, sha256: release.sha256, size: release.size });
         return { release, unchanged: false };
       });
@@ -334,6 +385,19 @@ export class ReleaseManager implements ReleaseHooks {
     return [...this.releases.values()].sort((a, b) =>
       a.name !== b.name ? (a.name < b.name ? -1 : 1) : a.createdAt - b.createdAt,
     );
+  }
+
+  /** The releases with their copies on the other masters (HA; no copies on a single master). */
+  listWithCopies(): ListReleasesResponse {
+    const releases = this.list();
+    if (!this.components.replication) return { releases, copies: [] };
+    return { releases, copies: releases.map((r) => this.copyState(keyOf(r))!) };
+  }
+
+  /** The copies of `key` on the other masters (HA), or undefined on a single master. */
+  private copyState(key: string): ReleaseCopyState | undefined {
+    const c = this.components.replication?.copies(key);
+    return c && { release: key, copies: c.copies, required: c.required, holders: c.holders };
   }
 
   /** Removes a release; refused while a framework pins it or a task that has not ended uses it. */
@@ -368,6 +432,12 @@ export class ReleaseManager implements ReleaseHooks {
       this.files.remove(release.sha256, release.infoHash, blobInUse);
       for (const h of holders)
         this.components.cluster.sendToAgent(h.agentId, { evictArtifact: { release: key } });
+      await this.components.replication?.removed(key).catch((err) =>
+        this.log.warn("cannot forget the copies of a removed release", {
+          release: key,
+          error: String(err),
+        }),
+      );
       this.log.info("release removed", { release: key, evictedFrom: holders.length });
     });
   }
@@ -407,6 +477,7 @@ export class ReleaseManager implements ReleaseHooks {
     const hosts = this.agentIndex();
     return {
       release,
+      copies: this.copyState(key),
       seeded: this.seeder?.isSeeding(release.infoHash) ?? false,
       agents: this.book.forRelease(key).map((r) => agentFetch(r, hosts.get(r.agentId))),
     };

@@ -58,14 +58,22 @@ export async function parseTorrentFile(torrent: Uint8Array): Promise<ParsedTorre
   return parse(torrent);
 }
 
-/** The same torrent (same info hash) announcing only to `announce`. */
-export async function withAnnounce(torrent: Uint8Array, announce: string): Promise<Buffer> {
+/**
+ * The same torrent (same info hash) announcing only to `announce`: one URL, or several (every
+ * master of an HA cluster, the leader's first), each its own tier of the announce-list.
+ */
+export async function withAnnounce(
+  torrent: Uint8Array,
+  announce: string | readonly string[],
+): Promise<Buffer> {
+  const urls = typeof announce === "string" ? [announce] : [...announce];
   const mod = await loadParseTorrent();
   const parsed = await mod.default(torrent);
-  if (parsed.announce.length === 1 && parsed.announce[0] === announce) return Buffer.from(torrent);
+  if (parsed.announce.length === urls.length && parsed.announce.every((u, i) => u === urls[i]))
+    return Buffer.from(torrent);
   const out = mod.toTorrentFile({
     info: parsed.info,
-    announce: [announce],
+    announce: urls,
     urlList: [],
     created: parsed.created,
     createdBy: parsed.createdBy,

@@ -48,6 +48,9 @@ export class SwarmAccess {
   ) {
     this.key = key;
     this.now = components.now ?? Date.now;
+    // Known from the start, not from the seeder's first announce: in HA the standbys announce
+    // with it (they derive it from the shared key) before this master may have announced.
+    this.masterPasskey();
   }
 
   /** The tracker passkey of an agent (the same for one agent id while the master runs). */

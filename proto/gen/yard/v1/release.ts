@@ -72,6 +72,22 @@ export interface PushResponse {
     | undefined;
   /** True when the same bytes were already stored under that name and version. */
   unchanged: boolean;
+  /** High availability: the standby copies the push waited for; unset on a single master. */
+  copies?: ReleaseCopyState | undefined;
+}
+
+/**
+ * High availability (docs/ha.md, "Releases in HA"): the verified copies of a release on the
+ * masters other than the leader. copies < required means under-replicated.
+ */
+export interface ReleaseCopyState {
+  /** NAME@VERSION */
+  release: string;
+  copies: number;
+  /** How many a push waits for (--release-copies). */
+  required: number;
+  /** The ids of the masters holding a copy. */
+  holders: string[];
 }
 
 export interface ListReleasesRequest {
@@ -79,6 +95,8 @@ export interface ListReleasesRequest {
 
 export interface ListReleasesResponse {
   releases: Release[];
+  /** High availability: one per release, in the same order; empty on a single master. */
+  copies: ReleaseCopyState[];
 }
 
 export interface RemoveReleaseRequest {
@@ -116,6 +134,8 @@ export interface ReleaseStatus {
   /** The master seeds it. */
   seeded: boolean;
   agents: AgentFetch[];
+  /** High availability: the standby copies; unset on a single master. */
+  copies?: ReleaseCopyState | undefined;
 }
 
 export interface GetTorrentRequest {
@@ -701,7 +721,7 @@ export const PushChunk: MessageFns<PushChunk> = {
 };
 
 function createBasePushResponse(): PushResponse {
-  return { release: undefined, unchanged: false };
+  return { release: undefined, unchanged: false, copies: undefined };
 }
 
 export const PushResponse: MessageFns<PushResponse> = {
@@ -711,6 +731,9 @@ export const PushResponse: MessageFns<PushResponse> = {
     }
     if (message.unchanged !== false) {
       writer.uint32(16).bool(message.unchanged);
+    }
+    if (message.copies !== undefined) {
+      ReleaseCopyState.encode(message.copies, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -744,6 +767,14 @@ export const PushResponse: MessageFns<PushResponse> = {
             message.unchanged = reader.bool();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.copies = ReleaseCopyState.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -760,6 +791,7 @@ export const PushResponse: MessageFns<PushResponse> = {
     return {
       release: isSet(object.release) ? Release.fromJSON(object.release) : undefined,
       unchanged: isSet(object.unchanged) ? globalThis.Boolean(object.unchanged) : false,
+      copies: isSet(object.copies) ? ReleaseCopyState.fromJSON(object.copies) : undefined,
     };
   },
 
@@ -770,6 +802,9 @@ export const PushResponse: MessageFns<PushResponse> = {
     }
     if (message.unchanged !== false) {
       obj.unchanged = message.unchanged;
+    }
+    if (message.copies !== undefined) {
+      obj.copies = ReleaseCopyState.toJSON(message.copies);
     }
     return obj;
   },
@@ -783,6 +818,126 @@ export const PushResponse: MessageFns<PushResponse> = {
       ? Release.fromPartial(object.release)
       : undefined;
     message.unchanged = object.unchanged ?? false;
+    message.copies = (object.copies !== undefined && object.copies !== null)
+      ? ReleaseCopyState.fromPartial(object.copies)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseReleaseCopyState(): ReleaseCopyState {
+  return { release: "", copies: 0, required: 0, holders: [] };
+}
+
+export const ReleaseCopyState: MessageFns<ReleaseCopyState> = {
+  encode(message: ReleaseCopyState, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.release !== "") {
+      writer.uint32(10).string(message.release);
+    }
+    if (message.copies !== 0) {
+      writer.uint32(16).uint32(message.copies);
+    }
+    if (message.required !== 0) {
+      writer.uint32(24).uint32(message.required);
+    }
+    for (const v of message.holders) {
+      writer.uint32(34).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReleaseCopyState {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReleaseCopyState();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.release = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.copies = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.required = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.holders.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReleaseCopyState {
+    return {
+      release: isSet(object.release) ? globalThis.String(object.release) : "",
+      copies: isSet(object.copies) ? globalThis.Number(object.copies) : 0,
+      required: isSet(object.required) ? globalThis.Number(object.required) : 0,
+      holders: globalThis.Array.isArray(object?.holders) ? object.holders.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: ReleaseCopyState): unknown {
+    const obj: any = {};
+    if (message.release !== "") {
+      obj.release = message.release;
+    }
+    if (message.copies !== 0) {
+      obj.copies = Math.round(message.copies);
+    }
+    if (message.required !== 0) {
+      obj.required = Math.round(message.required);
+    }
+    if (message.holders?.length) {
+      obj.holders = message.holders;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ReleaseCopyState>, I>>(base?: I): ReleaseCopyState {
+    return ReleaseCopyState.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReleaseCopyState>, I>>(object: I): ReleaseCopyState {
+    const message = createBaseReleaseCopyState();
+    message.release = object.release ?? "";
+    message.copies = object.copies ?? 0;
+    message.required = object.required ?? 0;
+    message.holders = object.holders?.map((e) => e) || [];
     return message;
   },
 };
@@ -840,13 +995,16 @@ export const ListReleasesRequest: MessageFns<ListReleasesRequest> = {
 };
 
 function createBaseListReleasesResponse(): ListReleasesResponse {
-  return { releases: [] };
+  return { releases: [], copies: [] };
 }
 
 export const ListReleasesResponse: MessageFns<ListReleasesResponse> = {
   encode(message: ListReleasesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.releases) {
       Release.encode(v!, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.copies) {
+      ReleaseCopyState.encode(v!, writer.uint32(18).fork()).join();
     }
     return writer;
   },
@@ -872,6 +1030,14 @@ export const ListReleasesResponse: MessageFns<ListReleasesResponse> = {
             message.releases.push(Release.decode(reader, reader.uint32()));
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.copies.push(ReleaseCopyState.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -887,6 +1053,9 @@ export const ListReleasesResponse: MessageFns<ListReleasesResponse> = {
   fromJSON(object: any): ListReleasesResponse {
     return {
       releases: globalThis.Array.isArray(object?.releases) ? object.releases.map((e: any) => Release.fromJSON(e)) : [],
+      copies: globalThis.Array.isArray(object?.copies)
+        ? object.copies.map((e: any) => ReleaseCopyState.fromJSON(e))
+        : [],
     };
   },
 
@@ -894,6 +1063,9 @@ export const ListReleasesResponse: MessageFns<ListReleasesResponse> = {
     const obj: any = {};
     if (message.releases?.length) {
       obj.releases = message.releases.map((e) => Release.toJSON(e));
+    }
+    if (message.copies?.length) {
+      obj.copies = message.copies.map((e) => ReleaseCopyState.toJSON(e));
     }
     return obj;
   },
@@ -904,6 +1076,7 @@ export const ListReleasesResponse: MessageFns<ListReleasesResponse> = {
   fromPartial<I extends Exact<DeepPartial<ListReleasesResponse>, I>>(object: I): ListReleasesResponse {
     const message = createBaseListReleasesResponse();
     message.releases = object.releases?.map((e) => Release.fromPartial(e)) || [];
+    message.copies = object.copies?.map((e) => ReleaseCopyState.fromPartial(e)) || [];
     return message;
   },
 };
@@ -1335,7 +1508,7 @@ export const AgentFetch: MessageFns<AgentFetch> = {
 };
 
 function createBaseReleaseStatus(): ReleaseStatus {
-  return { release: undefined, seeded: false, agents: [] };
+  return { release: undefined, seeded: false, agents: [], copies: undefined };
 }
 
 export const ReleaseStatus: MessageFns<ReleaseStatus> = {
@@ -1348,6 +1521,9 @@ export const ReleaseStatus: MessageFns<ReleaseStatus> = {
     }
     for (const v of message.agents) {
       AgentFetch.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.copies !== undefined) {
+      ReleaseCopyState.encode(message.copies, writer.uint32(34).fork()).join();
     }
     return writer;
   },
@@ -1389,6 +1565,14 @@ export const ReleaseStatus: MessageFns<ReleaseStatus> = {
             message.agents.push(AgentFetch.decode(reader, reader.uint32()));
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.copies = ReleaseCopyState.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1406,6 +1590,7 @@ export const ReleaseStatus: MessageFns<ReleaseStatus> = {
       release: isSet(object.release) ? Release.fromJSON(object.release) : undefined,
       seeded: isSet(object.seeded) ? globalThis.Boolean(object.seeded) : false,
       agents: globalThis.Array.isArray(object?.agents) ? object.agents.map((e: any) => AgentFetch.fromJSON(e)) : [],
+      copies: isSet(object.copies) ? ReleaseCopyState.fromJSON(object.copies) : undefined,
     };
   },
 
@@ -1420,6 +1605,9 @@ export const ReleaseStatus: MessageFns<ReleaseStatus> = {
     if (message.agents?.length) {
       obj.agents = message.agents.map((e) => AgentFetch.toJSON(e));
     }
+    if (message.copies !== undefined) {
+      obj.copies = ReleaseCopyState.toJSON(message.copies);
+    }
     return obj;
   },
 
@@ -1433,6 +1621,9 @@ export const ReleaseStatus: MessageFns<ReleaseStatus> = {
       : undefined;
     message.seeded = object.seeded ?? false;
     message.agents = object.agents?.map((e) => AgentFetch.fromPartial(e)) || [];
+    message.copies = (object.copies !== undefined && object.copies !== null)
+      ? ReleaseCopyState.fromPartial(object.copies)
+      : undefined;
     return message;
   },
 };
