@@ -100,6 +100,9 @@ export const SETTINGS = {
   finishedJobsMaxAge: { parse: p.positive } as SettingSpec<number>,
   // Master: how often stored releases are verified at rest, in seconds (docs/releases.md).
   releaseVerifyInterval: { parse: p.positive } as SettingSpec<number>,
+  // Master in HA mode: standby copies a push waits for, and how long, in seconds (docs/ha.md).
+  releaseCopies: { parse: p.nonNegativeInt } as SettingSpec<number>,
+  releaseCopyTimeout: { parse: p.positive } as SettingSpec<number>,
   // Every daemon and client: transport security (docs/security.md). The TLS directory holds
   // ca.crt and <name>.crt/.key; explicit files win over it.
   tlsDir: { parse: p.text } as SettingSpec<string>,

@@ -60,6 +60,8 @@ export function masterOptions(layers: Layers, token = resolveToken(layers)): Mas
       "seedUploadLimit",
       "shutdownGrace",
       "releaseVerifyInterval",
+      "releaseCopies",
+      "releaseCopyTimeout",
       "aclFile",
     ],
     layers,
@@ -82,6 +84,8 @@ export function masterOptions(layers: Layers, token = resolveToken(layers)): Mas
     seedUploadLimit: s.seedUploadLimit,
     shutdownGraceMs: seconds(s.shutdownGrace),
     releaseVerifyIntervalMs: seconds(s.releaseVerifyInterval),
+    releaseCopies: s.releaseCopies,
+    releaseCopyTimeoutMs: seconds(s.releaseCopyTimeout),
     startAfresh: layers.flags.startAfresh === true,
   };
 }

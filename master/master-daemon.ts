@@ -78,6 +78,10 @@ export interface MasterOptions extends Partial<MasterConfig>, TransportChoice {
   releaseReplication?: ReleaseReplication;
   /** HA: the other masters' tracker URLs, announced after this master's own in every torrent. */
   otherTrackers?: () => string[];
+  /** HA: standby copies a push waits for (default 1; 0 = none); a single master ignores it. */
+  releaseCopies?: number;
+  /** HA: how long a push waits for them, in ms (default 120 s); a single master ignores it. */
+  releaseCopyTimeoutMs?: number;
 }
 
 export interface MasterHandle {

@@ -75,6 +75,14 @@ export function registerDaemons(program: Command): void {
         "--release-verify-interval <seconds>",
         "how often the stored releases' sha256 is checked at rest (env YARD_RELEASE_VERIFY_INTERVAL; default 3600)",
       )
+      .option(
+        "--release-copies <n>",
+        "HA mode: standby masters that must hold a verified copy before a push succeeds, 0 = the leader's alone (env YARD_RELEASE_COPIES; default 1)",
+      )
+      .option(
+        "--release-copy-timeout <seconds>",
+        "HA mode: how long a push waits for those copies before it fails; the release stays (env YARD_RELEASE_COPY_TIMEOUT; default 120)",
+      )
       .option(START_AFRESH_FLAG, START_AFRESH_HELP),
     "master",
   ).action(async (flags: Record<string, unknown>) => {

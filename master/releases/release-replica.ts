@@ -52,6 +52,11 @@ export interface ReleaseReplicaInit {
   trackers: () => string[];
   /** Wait before trying a failed copy again, in ms (default 5 s). */
   retryMs?: number;
+  /**
+   * Look again every so often without a nudge, in ms (default 10 s): the registry and the copy
+   * keys are two watches, and a change seen on one before the other is picked up here at worst.
+   */
+  rescanMs?: number;
 }
 
 export class ReleaseReplica {
@@ -61,6 +66,7 @@ export class ReleaseReplica {
   private again = false;
   private stopped = false;
   private retryTimer?: NodeJS.Timeout;
+  private readonly rescanTimer: NodeJS.Timeout;
   private readonly unsubscribe: () => void;
 
   constructor(
@@ -69,6 +75,8 @@ export class ReleaseReplica {
   ) {
     this.log = components.logger;
     this.unsubscribe = components.copies.onChange(() => this.nudge());
+    this.rescanTimer = setInterval(() => this.nudge(), init.rescanMs ?? 10_000);
+    this.rescanTimer.unref();
   }
 
   /** Looks again at the registry's releases and the copies (after a change of either). */
@@ -112,6 +120,7 @@ export class ReleaseReplica {
   async stop(): Promise<void> {
     this.stopped = true;
     this.unsubscribe();
+    clearInterval(this.rescanTimer);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     await this.passing;
   }

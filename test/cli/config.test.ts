@@ -210,6 +210,27 @@ describe("distribution and docker settings", () => {
     );
   });
 
+  test("release copies (HA): flag > YARD_RELEASE_COPIES > file; 0 is allowed, a fraction is not", () => {
+    const file = parseConfigText(
+      "data-dir: /srv/yard\nrelease-copies: 2\nrelease-copy-timeout: 300",
+      "yard.yaml",
+    );
+    const fromFile = masterOptions(daemonLayers({ file }), "tok");
+    assert.equal(fromFile.releaseCopies, 2);
+    assert.equal(fromFile.releaseCopyTimeoutMs, 300_000);
+    const env = { YARD_RELEASE_COPIES: "0" };
+    assert.equal(masterOptions(daemonLayers({ file, env }), "tok").releaseCopies, 0);
+    const flags = { releaseCopies: "1", releaseCopyTimeout: "30" };
+    const fromFlags = masterOptions(daemonLayers({ file, env, flags }), "tok");
+    assert.equal(fromFlags.releaseCopies, 1);
+    assert.equal(fromFlags.releaseCopyTimeoutMs, 30_000);
+    assert.throws(
+      () => masterOptions(daemonLayers({ file, flags: { releaseCopies: "1.5" } }), "tok"),
+      (err: unknown) =>
+        err instanceof UsageError && /release-copies/.test(err.message) && /1\.5/.test(err.message),
+    );
+  });
+
   test("bad values are refused, naming the key and the value", () => {
     const cases: [string, RegExp][] = [
       ["upload-rate: fast", /^upload-rate in yard.yaml "fast": "fast" is not a rate/],

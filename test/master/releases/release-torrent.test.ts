@@ -83,6 +83,23 @@ describe("release torrents", () => {
     assert.deepEqual(parsed.announce, ["http://127.0.0.1:9999/announce"]);
     assert.equal(parsed.private, true);
   });
+
+  test("several masters' trackers: one tier each, the leader's first, the same info hash", async () => {
+    const { path } = randomFile(dir, "ha", 5000);
+    const built = await buildTorrent(path, { fileName: "f", size: 5000, announce, source: "yard:ha@1" });
+    const urls = [
+      "https://10.0.0.2:7071/announce",
+      "https://10.0.0.1:7071/announce",
+      "https://10.0.0.3:7071/announce",
+    ];
+    const ha = await withAnnounce(built.torrent, urls);
+    const parsed = await parseTorrentFile(ha);
+    assert.equal(parsed.infoHash, built.infoHash);
+    assert.deepEqual(parsed.announce, urls);
+    const tiers = ha.subarray(ha.indexOf("13:announce-list") + "13:announce-list".length);
+    assert.ok(tiers.toString("latin1").startsWith(`ll${urls[0]!.length}:${urls[0]}el`), "one URL per tier");
+    assert.deepEqual(await withAnnounce(ha, urls), ha, "unchanged when it already announces there");
+  });
 });
 
 /** Index just past the bencoded value that starts at `i`. */
