@@ -1,0 +1,87 @@
+// The leader follower: where a client dials next after each kind of answer.
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { Metadata, status as GrpcStatus, type ServiceError } from "@grpc/grpc-js";
+import { LeaderFollower } from "../../common/leader-follower.js";
+import { notLeaderError } from "../../common/leader-redirect.js";
+
+/** A dead master's answer. */
+const DOWN = { code: GrpcStatus.UNAVAILABLE, details: "No connection established", metadata: new Metadata() };
+/** A standby's answer that names the leader, as it arrives from a call. */
+function standby(leader?: string): ServiceError {
+  return notLeaderError(leader) as ServiceError;
+}
+
+describe("LeaderFollower", () => {
+  test("starts at the first master of the list", () => {
+    assert.equal(new LeaderFollower(["a:1", "b:1", "c:1"]).address(), "a:1");
+  });
+
+  test("a redirect moves to the named leader at once, without ending a round", () => {
+    const f = new LeaderFollower(["a:1", "b:1", "c:1"]);
+    assert.deepEqual(f.failed(standby("c:1")), { address: "c:1", redirected: true, roundFailed: false });
+    assert.equal(f.address(), "c:1");
+  });
+
+  test("a leader the operator did not list is added and dialled", () => {
+    const f = new LeaderFollower(["a:1", "b:1"]);
+    assert.equal(f.redirected(standby("leader.example:7070")), "leader.example:7070");
+    assert.equal(f.address(), "leader.example:7070");
+    assert.deepEqual(f.masters(), ["a:1", "b:1", "leader.example:7070"]);
+  });
+
+  test("redirected() leaves everything as it was for an answer without a leader", () => {
+    const f = new LeaderFollower(["a:1", "b:1"]);
+    assert.equal(f.redirected(standby()), undefined);
+    assert.equal(f.redirected(DOWN), undefined);
+    assert.equal(f.redirected(new Error("boom")), undefined);
+    assert.equal(f.address(), "a:1");
+  });
+
+  test("a dead master or a standby without a leader moves to the next; the round fails after all", () => {
+    const f = new LeaderFollower(["a:1", "b:1", "c:1"]);
+    assert.deepEqual(f.failed(DOWN), { address: "b:1", redirected: false, roundFailed: false });
+    assert.deepEqual(f.failed(standby()), { address: "c:1", redirected: false, roundFailed: false });
+    assert.deepEqual(f.failed(DOWN), { address: "a:1", redirected: false, roundFailed: true });
+    // A new round: each master once more before the next backoff.
+    assert.deepEqual(f.failed(DOWN), { address: "b:1", redirected: false, roundFailed: false });
+  });
+
+  test("one master: every failure is a failed round (backoff as before HA)", () => {
+    const f = new LeaderFollower(["a:1"]);
+    assert.deepEqual(f.failed(DOWN), { address: "a:1", redirected: false, roundFailed: true });
+    assert.deepEqual(f.failed(DOWN), { address: "a:1", redirected: false, roundFailed: true });
+  });
+
+  test("a success starts a new round", () => {
+    const f = new LeaderFollower(["a:1", "b:1"]);
+    f.failed(DOWN); // a failed, at b
+    f.succeeded(); // b leads, then dies
+    assert.deepEqual(f.failed(DOWN), { address: "a:1", redirected: false, roundFailed: false });
+    assert.deepEqual(f.failed(DOWN), { address: "b:1", redirected: false, roundFailed: true });
+  });
+
+  test("stale hints to a dead leader do not loop: the round fails and starts at the named leader", () => {
+    // a led and died; b and c have not seen its lease expire and still name it.
+    const f = new LeaderFollower(["a:1", "b:1", "c:1"]);
+    assert.deepEqual(f.failed(DOWN), { address: "b:1", redirected: false, roundFailed: false });
+    assert.deepEqual(f.failed(standby("a:1")), { address: "c:1", redirected: false, roundFailed: false });
+    assert.deepEqual(f.failed(standby("a:1")), { address: "a:1", redirected: false, roundFailed: true });
+  });
+
+  test("two standbys naming each other cannot skip the third master", () => {
+    const f = new LeaderFollower(["a:1", "b:1", "c:1"]);
+    assert.equal(f.failed(standby("b:1")).address, "b:1");
+    // b names a, which failed in this round: not followed, c is next.
+    assert.deepEqual(f.failed(standby("a:1")), { address: "c:1", redirected: false, roundFailed: false });
+  });
+
+  test("a master that names itself as the leader counts as failed", () => {
+    const f = new LeaderFollower(["a:1", "b:1"]);
+    assert.deepEqual(f.failed(standby("a:1")), { address: "b:1", redirected: false, roundFailed: false });
+  });
+
+  test("an empty list is a programming error", () => {
+    assert.throws(() => new LeaderFollower([]));
+  });
+});
