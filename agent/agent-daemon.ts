@@ -3,6 +3,7 @@
 // updates, usage reports and log streaming; the protocol is docs/protocol.md "Agent ↔ master".
 import os from "node:os";
 import { errorMessage, InvalidArgumentError } from "../common/errors.js";
+import { type MasterListInput, parseMasterList } from "../common/master-list.js";
 import { TASK_ID_PATTERN } from "../common/ids.js";
 import { createLogger, type Logger } from "../common/logger.js";
 import { DEFAULT_SHUTDOWN_GRACE_MS, stopStep } from "../common/shutdown.js";
@@ -32,7 +33,11 @@ import { chooseTransport, INSECURE_WARNING, type TlsMaterial, type TransportChoi
 export const AGENT_VERSION = "0.1.0";
 
 export interface AgentOptions extends TransportChoice {
-  master: string;
+  /**
+   * The master's gRPC address host:port, or several ("a:7070,b:7070" or a list): the agent
+   * registers with whichever leads and follows it when another takes over (docs/ha.md).
+   */
+  master: MasterListInput;
   dataDir: string;
   token?: string;
   hostname?: string;
@@ -121,6 +126,8 @@ class AgentDaemon {
   private readonly log: Logger;
   /** TLS material towards the master and its tracker; null with --insecure. */
   private readonly tls: TlsMaterial | null;
+  /** Every master the agent may dial, in the operator's order. */
+  private readonly masters: readonly string[];
   private readonly checkpoint: Checkpoint;
   private readonly executors = new Map<string, Executor>();
   private readonly tasks: TaskTable = new Map();
@@ -148,7 +155,7 @@ class AgentDaemon {
     this.log = opts.logger ?? createLogger("agent");
     this.tls = chooseTransport(opts, "agent");
     if (!this.tls) this.log.warn(INSECURE_WARNING);
-    if (!opts.master) throw new Error("master: an address host:port is required");
+    this.masters = parseMasterList(opts.master, "master");
     if (!opts.dataDir) throw new Error("dataDir: a directory is required");
     for (const name of [
       "killGraceMs",
@@ -216,7 +223,7 @@ class AgentDaemon {
     };
 
     this.connection = new MasterConnection({
-      address: opts.master,
+      masters: this.masters,
       token: opts.token,
       tls: this.tls,
       logger: this.log,
@@ -516,7 +523,7 @@ class AgentDaemon {
         this.log.error(
           "the master belongs to another cluster: keeping every task running, acting on nothing, retrying",
           {
-            master: this.opts.master,
+            master: this.connection.address,
             cluster: this.checkpoint.clusterId(),
             tasks: [...this.tasks.values()].filter((t) => !isTerminal(t.state)).length,
             message: r.message,
@@ -537,21 +544,25 @@ class AgentDaemon {
     this.checkpoint.setAgentSecret(undefined);
   }
 
-  /** --peer-host, else the local address toward the master (agent/peer-address.ts). */
+  /**
+   * --peer-host, else the local address toward the masters (agent/peer-address.ts): toward
+   * the first of the list that resolves, since all of them sit on the cluster's network.
+   */
   private async peerHost(): Promise<string | undefined> {
     if (this.opts.peerHost) return this.opts.peerHost;
-    try {
-      return await localAddressToward(this.opts.master);
-    } catch (err) {
-      this.log.warn(
-        "cannot tell the address toward the master: the BitTorrent listener binds every interface (set --peer-host)",
-        {
-          master: this.opts.master,
-          error: errorMessage(err),
-        },
-      );
-      return undefined;
+    let lastError: unknown;
+    for (const master of this.masters) {
+      try {
+        return await localAddressToward(master);
+      } catch (err) {
+        lastError = err;
+      }
     }
+    this.log.warn(
+      "cannot tell the address toward the master: the BitTorrent listener binds every interface (set --peer-host)",
+      { master: this.masters.join(","), error: errorMessage(lastError) },
+    );
+    return undefined;
   }
 
   private createFetcher(peerHost: string | undefined): ArtifactFetcher {

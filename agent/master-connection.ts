@@ -1,10 +1,15 @@
 // The agent's one bidirectional stream to the master (AgentService.Connect): register,
 // heartbeat at the interval the master gives, hand every other message to the agent, and
-// dial again with backoff whenever the stream ends or fails.
-import type { ClientDuplexStream, StatusObject } from "@grpc/grpc-js";
+// dial again whenever the stream ends or fails. With several masters it dials the leader:
+// a standby's answer moves it to the leader at once, a dead master to the next of the list
+// (common/leader-follower.ts); it backs off only after a round in which every master failed.
+import { type ClientDuplexStream, status as GrpcStatus, Metadata, type StatusObject } from "@grpc/grpc-js";
 import { authMetadata } from "../common/auth.js";
 import { errorMessage } from "../common/errors.js";
 import { CHANNEL_OPTIONS } from "../common/grpc.js";
+import { ClientPool } from "../common/leader-calls.js";
+import { LeaderFollower } from "../common/leader-follower.js";
+import { LEADER_METADATA_KEY, leaderHint, NOT_LEADER } from "../common/leader-redirect.js";
 import type { Logger } from "../common/logger.js";
 import { channelCredentials, type TlsMaterial } from "../common/tls.js";
 import {
@@ -20,7 +25,8 @@ import type { AgentConditions } from "../proto/gen/yard/v1/common.js";
 import { Backoff } from "./backoff.js";
 
 export interface MasterConnectionInit {
-  address: string;
+  /** The masters to dial (host:port each, parsed already); the leader among them is found. */
+  masters: readonly string[];
   token?: string;
   /** The agent's TLS material (the master must present a master certificate); null = plaintext. */
   tls: TlsMaterial | null;
@@ -43,8 +49,23 @@ export interface MasterConnectionInit {
 
 const DEFAULT_HEARTBEAT_S = 5;
 
+/**
+ * A Refused reason a master may give instead of ending the stream with the not-the-leader
+ * status (common/leader-redirect.ts); its message ends with "the leader is HOST:PORT" when
+ * the standby knows the leader. Both are followed the same way.
+ */
+export const NOT_LEADER_REFUSAL = "NOT_LEADER";
+
+/** How one stream ended, for the follower: the status, or a refusal. */
+interface AttemptEnd {
+  refused?: Refused;
+  registered: boolean;
+  status?: StatusObject;
+}
+
 export class MasterConnection {
-  private readonly client: AgentServiceClient;
+  private readonly clients: ClientPool<AgentServiceClient>;
+  private readonly follower: LeaderFollower;
   private readonly backoff: Backoff;
   private call?: ClientDuplexStream<AgentMessage, MasterMessage>;
   private live = false;
@@ -55,12 +76,15 @@ export class MasterConnection {
   private statuses: StatusUpdate[] = [];
 
   constructor(private readonly init: MasterConnectionInit) {
-    this.client = new AgentServiceClient(
-      init.address,
-      channelCredentials(init.tls, { serverKind: "master" }),
-      CHANNEL_OPTIONS,
-    );
+    const creds = channelCredentials(init.tls, { serverKind: "master" });
+    this.clients = new ClientPool((address) => new AgentServiceClient(address, creds, CHANNEL_OPTIONS));
+    this.follower = new LeaderFollower(init.masters);
     this.backoff = init.backoff ?? new Backoff();
+  }
+
+  /** The master dialled now (the leader once registered). */
+  get address(): string {
+    return this.follower.address();
   }
 
   /** True while registered on a live stream. */
@@ -138,35 +162,62 @@ export class MasterConnection {
     this.call?.cancel();
     this.wake?.();
     await this.loop;
-    this.client.close();
+    this.clients.closeAll();
   }
 
   private async run(): Promise<void> {
     while (!this.stopped) {
       const outcome = await this.attempt();
       if (this.stopped) break;
-      if (outcome.refused) {
-        // WRONG_CLUSTER lasts until an operator acts; the agent logs it at its own pace.
-        if (outcome.refused.reason !== "WRONG_CLUSTER") {
-          this.init.logger.warn("master refused registration", {
-            reason: outcome.refused.reason,
-            message: outcome.refused.message,
-          });
-        }
-        // A failure here (a checkpoint write on a full disk) must not end the loop: the agent
-        // would never dial again.
-        await this.init
-          .onRefused(outcome.refused)
-          .catch((err) =>
-            this.init.logger.error("handling the refusal failed", { error: errorMessage(err) }),
-          );
-        // A new identity is a fresh start, not a failure to back off from.
-        if (outcome.refused.reason === "STALE_AGENT") this.backoff.reset();
-      }
-      const delay = outcome.refused?.reason === "STALE_AGENT" ? 0 : this.backoff.next();
-      this.init.logger.debug("reconnecting to master", { delayMs: delay });
+      const delay = await this.afterAttempt(outcome);
+      this.init.logger.debug("reconnecting to master", { master: this.address, delayMs: delay });
       await this.sleep(delay);
     }
+  }
+
+  /** Moves to the next master when the last one did not lead; the delay before dialing it. */
+  private async afterAttempt(outcome: AttemptEnd): Promise<number> {
+    const refused = outcome.refused;
+    if (refused?.reason === NOT_LEADER_REFUSAL) return this.moveOn(refusalAsStatus(refused));
+    if (refused) {
+      // WRONG_CLUSTER lasts until an operator acts; the agent logs it at its own pace.
+      if (refused.reason !== "WRONG_CLUSTER") {
+        this.init.logger.warn("master refused registration", {
+          master: this.address,
+          reason: refused.reason,
+          message: refused.message,
+        });
+      }
+      // A failure here (a checkpoint write on a full disk) must not end the loop: the agent
+      // would never dial again.
+      await this.init
+        .onRefused(refused)
+        .catch((err) => this.init.logger.error("handling the refusal failed", { error: errorMessage(err) }));
+      // A new identity is a fresh start, not a failure to back off from.
+      if (refused.reason === "STALE_AGENT") {
+        this.backoff.reset();
+        return 0;
+      }
+      return this.backoff.next();
+    }
+    return this.moveOn(outcome.status);
+  }
+
+  /**
+   * The stream to address() ended or failed: a standby's answer moves to the leader at once,
+   * anything else to the next master; only a round in which every master failed backs off.
+   */
+  private moveOn(status: StatusObject | undefined): number {
+    const from = this.address;
+    const step = this.follower.failed(status);
+    if (step.address !== from) {
+      this.init.logger.info(step.redirected ? "following the leader" : "trying the next master", {
+        from,
+        to: step.address,
+        ...(leaderHint(status).notLeader ? { standby: from } : {}),
+      });
+    }
+    return step.roundFailed ? this.backoff.next() : 0;
   }
 
   private sleep(ms: number): Promise<void> {
@@ -180,17 +231,18 @@ export class MasterConnection {
     });
   }
 
-  /** One stream, from dial to end. */
-  private attempt(): Promise<{ refused?: Refused }> {
+  /** One stream to address(), from dial to end. */
+  private attempt(): Promise<AttemptEnd> {
     const log = this.init.logger;
+    const master = this.address;
     return new Promise((resolve) => {
       let refused: Refused | undefined;
       let heartbeat: NodeJS.Timeout | undefined;
       let registered = false;
-      const call = this.client.connect(authMetadata(this.init.token));
+      const call = this.clients.get(master).connect(authMetadata(this.init.token));
       this.call = call;
       const regTimer = setTimeout(() => {
-        log.warn("no answer to registration, dialing again", { master: this.init.address });
+        log.warn("no answer to registration, dialing again", { master });
         call.cancel();
       }, this.init.registrationTimeoutMs ?? 10_000);
 
@@ -203,6 +255,7 @@ export class MasterConnection {
             clearTimeout(regTimer);
             this.live = true;
             this.backoff.reset();
+            this.follower.succeeded();
             const secs = msg.registered.heartbeatIntervalSeconds;
             const interval = (Number.isFinite(secs) && secs > 0 ? secs : DEFAULT_HEARTBEAT_S) * 1000;
             heartbeat = setInterval(
@@ -212,7 +265,7 @@ export class MasterConnection {
                 }),
               interval,
             );
-            log.info("registered with master", { agent: msg.registered.agentId, master: this.init.address });
+            log.info("registered with master", { agent: msg.registered.agentId, master });
             this.init.onRegistered(msg.registered);
           } else if (msg.refused) {
             refused = msg.refused;
@@ -226,7 +279,10 @@ export class MasterConnection {
         }
       });
       call.on("error", (err) => {
-        if (!this.stopped && !refused) log.warn("stream to master failed", { error: errorMessage(err) });
+        // A standby's answer is not a failure: the next attempt follows it.
+        if (!this.stopped && !refused && !leaderHint(err).notLeader) {
+          log.warn("stream to master failed", { master, error: errorMessage(err) });
+        }
       });
       call.on("status", (s: StatusObject) => {
         clearTimeout(regTimer);
@@ -237,8 +293,8 @@ export class MasterConnection {
         }
         if (registered) this.init.onStreamEnded?.();
         if (registered && !this.stopped)
-          log.warn("stream to master ended", { code: s.code, details: s.details });
-        resolve({ refused });
+          log.warn("stream to master ended", { master, code: s.code, details: s.details });
+        resolve({ refused, registered, status: s });
       });
       try {
         call.write({ register: this.init.register() });
@@ -248,4 +304,13 @@ export class MasterConnection {
       }
     });
   }
+}
+
+/** A NOT_LEADER refusal read as the not-the-leader status it stands for. */
+function refusalAsStatus(r: Refused): StatusObject {
+  const metadata = new Metadata();
+  const leader = /the leader is (\S+)$/.exec(r.message)?.[1];
+  if (leader) metadata.set(LEADER_METADATA_KEY, leader);
+  const details = r.message.startsWith(NOT_LEADER) ? r.message : `${NOT_LEADER}: ${r.message}`;
+  return { code: GrpcStatus.UNAVAILABLE, details, metadata };
 }

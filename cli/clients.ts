@@ -1,6 +1,7 @@
 // yardctl's gRPC clients: the master's OperatorService and the batch framework's
 // BatchService. Unary calls get a short deadline so that a dead peer fails fast with
 // "cannot reach ...", and every gRPC error is phrased (errors.ts) with the peer's address.
+// Given several addresses (an HA cluster's masters), every call goes to the leader.
 import {
   type Client,
   type ClientReadableStream,
@@ -10,6 +11,8 @@ import {
 } from "@grpc/grpc-js";
 import { authMetadata } from "../common/auth.js";
 import { CHANNEL_OPTIONS, unary } from "../common/grpc.js";
+import { ClientPool, callLeader } from "../common/leader-calls.js";
+import { LeaderFollower } from "../common/leader-follower.js";
 import { channelCredentials, type TlsMaterial } from "../common/tls.js";
 import {
   BatchServiceClient,
@@ -34,11 +37,16 @@ import {
   type WatchRequest,
 } from "../proto/gen/yard/v1/operator.js";
 import { fromGrpcError, type Peer } from "./errors.js";
+import { consume } from "./streams.js";
 
 /** Deadline of unary calls: long enough for a busy master, short enough to fail fast. */
 export const UNARY_DEADLINE_MS = 5_000;
 
 export interface ClientTarget {
+  /**
+   * host:port, or several separated by commas (the masters of an HA cluster, or the
+   * instances of a framework): calls go to whichever leads, following redirects.
+   */
   address: string;
   token?: string;
   /** The operator's TLS material; null = plaintext (--insecure). */
@@ -52,52 +60,110 @@ type UnaryFn<Req, Res> = (
   cb: (err: unknown, res: Res) => void,
 ) => unknown;
 
-abstract class BaseClient<C extends Client> {
+/**
+ * A client of a service that one of several peers serves (the leading master, the active
+ * framework instance): every call goes to the leader, following redirects, trying each peer
+ * once per round (common/leader-calls.ts). With one peer it behaves as a plain client.
+ */
+export abstract class LeaderClient<C extends Client> {
   protected readonly md: Metadata;
   protected readonly peer: Peer;
-  protected constructor(
-    protected readonly client: C,
-    target: ClientTarget,
-    what: string,
-  ) {
+  private readonly clients: ClientPool<C>;
+  private readonly follower: LeaderFollower;
+
+  protected constructor(create: (address: string) => C, target: ClientTarget, what: string) {
     this.md = authMetadata(target.token);
     this.peer = { what, address: target.address };
+    this.clients = new ClientPool(create);
+    this.follower = new LeaderFollower(
+      target.address
+        .split(",")
+        .map((a) => a.trim())
+        .filter((a) => a !== ""),
+    );
+  }
+
+  /** The client of the peer dialled now; its methods serve for any peer's client. */
+  protected get client(): C {
+    return this.clients.get(this.follower.address());
   }
 
   protected async call<Req, Res>(fn: UnaryFn<Req, Res>, req: Req): Promise<Res> {
     try {
-      return await unary(fn, this.client, req, this.md, UNARY_DEADLINE_MS);
+      return await callLeader(
+        this.follower,
+        (address) => unary(fn, this.clients.get(address), req, this.md, UNARY_DEADLINE_MS),
+        { deadlineMs: UNARY_DEADLINE_MS },
+      );
     } catch (err) {
       throw fromGrpcError(err, this.peer);
     }
   }
 
+  /** Runs `attempt` on the leader (a client stream, such as a push); errors are left raw. */
+  protected onLeader<T>(attempt: (client: C) => Promise<T>): Promise<T> {
+    return callLeader(this.follower, (address) => attempt(this.clients.get(address)), {
+      deadlineMs: UNARY_DEADLINE_MS,
+    });
+  }
+
   /**
-   * Waits until the channel is connected, so that a stream to a peer that is down fails
-   * as fast as a unary call does (at the first failed connection attempt, or at the
-   * deadline), instead of waiting for the peer forever.
+   * Waits until the channel to a peer is connected, so that a stream to a peer that is down
+   * fails as fast as a unary call does (at the first failed connection attempt, or at the
+   * deadline), instead of waiting for the peer forever. A peer that is down moves it to the
+   * next one; it rejects when none can be reached.
    */
-  ready(): Promise<void> {
-    const channel = this.client.getChannel();
+  async ready(): Promise<void> {
     const deadline = Date.now() + UNARY_DEADLINE_MS;
-    const unreachable = (why: string) =>
-      fromGrpcError(
-        { code: GrpcStatus.UNAVAILABLE, details: why, message: why, metadata: new Metadata() },
-        this.peer,
-      );
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        const state = channel.getConnectivityState(true);
-        if (state === ConnectivityState.READY) return resolve();
-        if (state === ConnectivityState.TRANSIENT_FAILURE || state === ConnectivityState.SHUTDOWN) {
-          return reject(unreachable(ConnectivityState[state]));
+    for (;;) {
+      try {
+        return await connected(this.client.getChannel(), deadline);
+      } catch (why) {
+        const err = {
+          code: GrpcStatus.UNAVAILABLE,
+          details: String(why),
+          message: String(why),
+          metadata: new Metadata(),
+        };
+        if (this.follower.failed(err).roundFailed || Date.now() >= deadline) {
+          throw fromGrpcError(err, this.peer);
         }
-        channel.watchConnectivityState(state, deadline, (err) => {
-          if (err) reject(unreachable(err.message));
-          else check();
+      }
+    }
+  }
+
+  /**
+   * Reads a server stream (opened on the peer dialled now by `open`) with streams.ts's
+   * consume, on the leader: a stream that fails before its first message because its peer
+   * does not lead or cannot be reached is opened again on the next one (the leader it named
+   * at once). Errors are left raw: the caller phrases them with streamError().
+   */
+  async consume<T>(
+    open: () => ClientReadableStream<T>,
+    onData: (msg: T, stream: ClientReadableStream<T>) => boolean | undefined,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    await this.ready();
+    let received = false;
+    await callLeader(
+      this.follower,
+      async () => {
+        const stream = open();
+        await consume(
+          stream,
+          (msg) => {
+            received = true;
+            return onData(msg, stream);
+          },
+          signal,
+        ).catch((err: unknown) => {
+          // After a message the stream is the leader's: its failure is the caller's to judge.
+          throw received ? new StreamFailed(err) : err;
         });
-      };
-      check();
+      },
+      { deadlineMs: UNARY_DEADLINE_MS },
+    ).catch((err: unknown) => {
+      throw err instanceof StreamFailed ? err.cause : err;
     });
   }
 
@@ -107,21 +173,39 @@ abstract class BaseClient<C extends Client> {
   }
 
   close(): void {
-    this.client.close();
+    this.clients.closeAll();
   }
 }
 
-export class OperatorClient extends BaseClient<OperatorServiceClient> {
+/** A stream failure after its first message: not retried on another peer. */
+class StreamFailed extends Error {
+  constructor(override readonly cause: unknown) {
+    super("stream failed");
+  }
+}
+
+/** Resolves once `channel` is connected; rejects with the reason it cannot be by `deadline`. */
+function connected(channel: ReturnType<Client["getChannel"]>, deadline: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      const state = channel.getConnectivityState(true);
+      if (state === ConnectivityState.READY) return resolve();
+      if (state === ConnectivityState.TRANSIENT_FAILURE || state === ConnectivityState.SHUTDOWN) {
+        return reject(ConnectivityState[state]);
+      }
+      channel.watchConnectivityState(state, deadline, (err) => {
+        if (err) reject(err.message);
+        else check();
+      });
+    };
+    check();
+  });
+}
+
+export class OperatorClient extends LeaderClient<OperatorServiceClient> {
   constructor(target: ClientTarget) {
-    super(
-      new OperatorServiceClient(
-        target.address,
-        channelCredentials(target.tls, { serverKind: "master" }),
-        CHANNEL_OPTIONS,
-      ),
-      target,
-      "the master",
-    );
+    const creds = channelCredentials(target.tls, { serverKind: "master" });
+    super((address) => new OperatorServiceClient(address, creds, CHANNEL_OPTIONS), target, "the master");
   }
 
   getAgents(): Promise<GetAgentsResponse> {
@@ -151,14 +235,11 @@ export class OperatorClient extends BaseClient<OperatorServiceClient> {
   }
 }
 
-export class BatchClient extends BaseClient<BatchServiceClient> {
+export class BatchClient extends LeaderClient<BatchServiceClient> {
   constructor(target: ClientTarget) {
+    const creds = channelCredentials(target.tls, { serverKind: "framework" });
     super(
-      new BatchServiceClient(
-        target.address,
-        channelCredentials(target.tls, { serverKind: "framework" }),
-        CHANNEL_OPTIONS,
-      ),
+      (address) => new BatchServiceClient(address, creds, CHANNEL_OPTIONS),
       target,
       "the batch framework",
     );

@@ -42,7 +42,8 @@ function absolutePaths(raw: unknown): string[] {
 
 /** Every setting a command may take from env or the config file, by camelCase key. */
 export const SETTINGS = {
-  master: { parse: p.hostPort, default: "127.0.0.1:7070" } as SettingSpec<string>,
+  // One master, or several (docs/ha.md): clients find the leader among them.
+  master: { parse: p.masterList, default: ["127.0.0.1:7070"] } as SettingSpec<string[]>,
   token: { parse: p.text } as SettingSpec<string>,
   dataDir: { parse: p.text, env: "YARD_HOME" } as SettingSpec<string>,
   host: { parse: p.text, default: "127.0.0.1" } as SettingSpec<string>,

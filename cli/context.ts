@@ -3,6 +3,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
+import { formatMasterList } from "../common/master-list.js";
 import type { ClientTarget } from "./clients.js";
 import { type Layers, parseConfigText, resolveSettings } from "./config.js";
 import { UsageError } from "./errors.js";
@@ -78,5 +79,5 @@ export function clientTarget(flags: GlobalFlags & Record<string, unknown>): Clie
   const layers = loadLayers(flags);
   const { master } = resolveSettings(["master"], layers);
   const transport = resolveTransport(layers, "admin", "operator --group admin");
-  return { address: master!, token: resolveToken(layers), tls: transport.tls ?? null };
+  return { address: formatMasterList(master!), token: resolveToken(layers), tls: transport.tls ?? null };
 }

@@ -3,6 +3,7 @@
 // yardctl.ts catches, calls describeFailure and exits. No stack trace reaches the terminal.
 import { status as GrpcStatus } from "@grpc/grpc-js";
 import { errorMessage, isServiceError, YardError } from "../common/errors.js";
+import { leaderHint } from "../common/leader-redirect.js";
 
 /** Exit codes of yardctl. `run` also exits with the task's own exit code. */
 export const ExitCode = {
@@ -64,6 +65,16 @@ export function fromGrpcError(err: unknown, peer: Peer): unknown {
   switch (err.code) {
     case GrpcStatus.UNAVAILABLE:
     case GrpcStatus.DEADLINE_EXCEEDED:
+      // Masters that answer but none of which leads (an election under way past the deadline).
+      if (leaderHint(err).notLeader) {
+        return new CliError(
+          `no leader among ${peer.what} at ${peer.address}: ${detail}`,
+          ExitCode.UNREACHABLE,
+          {
+            cause: err,
+          },
+        );
+      }
       return new CliError(
         `cannot reach ${peer.what} at ${peer.address}${HINTS[peer.what] ?? ""}`,
         ExitCode.UNREACHABLE,

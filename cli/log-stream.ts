@@ -1,7 +1,7 @@
-// Reads a task's stdout or stderr through the master (OperatorService.GetTaskLogs).
+// Reads a task's stdout or stderr through the master (OperatorService.GetTaskLogs), the
+// leader among several.
 import { once } from "node:events";
 import type { OperatorClient } from "./clients.js";
-import { consume } from "./streams.js";
 
 /** A sink for pumpLogs that writes to `out` and waits for "drain" when it is full. */
 export function writeTo(out: NodeJS.WritableStream): (data: Buffer) => undefined | Promise<unknown> {
@@ -31,17 +31,18 @@ export async function pumpLogs(
   signal?: AbortSignal,
 ): Promise<number> {
   let bytes = 0;
-  const stream = client.getTaskLogs({
-    taskId: req.taskId,
-    frameworkId: req.frameworkId ?? "",
-    stream: req.stream,
-    follow: req.follow,
-    tailBytes: req.tailBytes ?? 0,
-  });
+  const open = () =>
+    client.getTaskLogs({
+      taskId: req.taskId,
+      frameworkId: req.frameworkId ?? "",
+      stream: req.stream,
+      follow: req.follow,
+      tailBytes: req.tailBytes ?? 0,
+    });
   try {
-    await consume(
-      stream,
-      (chunk) => {
+    await client.consume(
+      open,
+      (chunk, stream) => {
         if (chunk.data.length > 0) {
           bytes += chunk.data.length;
           const full = sink(Buffer.from(chunk.data));

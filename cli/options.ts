@@ -6,7 +6,10 @@ import { addTlsOptions } from "./transport.js";
 /** --master, --token, --config: on every command that talks to the master. */
 export function addClientOptions(cmd: Command): Command {
   return addTlsOptions(cmd, "admin")
-    .option("--master <host:port>", "the master's gRPC address (env YARD_MASTER; default 127.0.0.1:7070)")
+    .option(
+      "--master <host:port,...>",
+      "the master's gRPC address, or every master of an HA cluster, comma-separated: the leader answers (env YARD_MASTER; default 127.0.0.1:7070)",
+    )
     .option(
       "--token <token>",
       "auth token (env YARD_TOKEN; default: the token file in $YARD_HOME or ~/.yard)",

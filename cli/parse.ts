@@ -2,6 +2,7 @@
 // the raw value (a string from a flag or env var; a string, number, list or map from
 // YAML) and either returns the typed value or throws ValueError saying what is wrong with
 // it; the caller adds which flag, variable or key it came from.
+import { MasterListError, parseMasterList } from "../common/master-list.js";
 import { normalizeRanges, parseResources, type Resources } from "../common/resources.js";
 import type { Attribute, Range } from "../proto/gen/yard/v1/common.js";
 
@@ -81,6 +82,20 @@ export const hostPort: Parser<string> = (raw) => {
   const p = m ? Number(m[2]) : NaN;
   if (!m || p < 1 || p > 65535) throw new ValueError("not HOST:PORT (e.g. 127.0.0.1:7070)");
   return s;
+};
+
+/**
+ * The masters to dial: "a:7070,b:7070" (a flag or env var) or a YAML list; whitespace and
+ * duplicates are dropped. The error names the entry that is not HOST:PORT.
+ */
+export const masterList: Parser<string[]> = (raw) => {
+  try {
+    return parseMasterList(raw, "");
+  } catch (err) {
+    if (!(err instanceof MasterListError)) throw err;
+    const whole = typeof raw === "string" ? raw.trim() : undefined;
+    throw new ValueError(err.kind !== "entry" || whole === err.value ? err.reason : `entry "${err.value}": ${err.reason}`);
+  }
 };
 
 /** "31000-32000,33000" (brackets allowed) or a YAML list of such pieces. */

@@ -2,12 +2,17 @@
 // flag, YARD_MASTER or a config file (a string with commas, or a YAML list). Pure. One master
 // is the list of one; with several, the client finds the leader itself (leader-follower.ts).
 
-/** A master list that cannot be used; `field` says where it came from (--master, YARD_MASTER, a config key). */
+/**
+ * A master list that cannot be used; `field` says where it came from (--master, YARD_MASTER,
+ * a config key), `value` is the bad entry (`kind` "entry"), or the whole value when it names
+ * no master ("empty") or is no list at all ("type").
+ */
 export class MasterListError extends Error {
   constructor(
     readonly field: string,
     readonly value: string,
     readonly reason: string,
+    readonly kind: "entry" | "empty" | "type",
   ) {
     super(`${field} ${JSON.stringify(value)}: ${reason}`);
     this.name = "MasterListError";
@@ -39,24 +44,24 @@ export function parseMasterList(raw: unknown, field: string): string[] {
   else if (Array.isArray(raw)) {
     for (const item of raw) {
       if (typeof item !== "string" && typeof item !== "number") {
-        throw new MasterListError(field, String(item), "a master list holds HOST:PORT strings");
+        throw new MasterListError(field, String(item), "a master list holds HOST:PORT strings", "type");
       }
       items.push(...String(item).split(","));
     }
   } else {
-    throw new MasterListError(field, String(raw), "is not a list of HOST:PORT (e.g. a:7070,b:7070)");
+    throw new MasterListError(field, String(raw), "not a list of HOST:PORT (e.g. a:7070,b:7070)", "type");
   }
   const out: string[] = [];
   for (const item of items.map((s) => s.trim())) {
     // "a:7070," and "a:7070,,b:7070" are typos an operator means nothing by.
     if (item === "") continue;
     if (!isHostPort(item)) {
-      throw new MasterListError(field, item, "is not HOST:PORT (e.g. 127.0.0.1:7070 or a:7070,b:7070)");
+      throw new MasterListError(field, item, "not HOST:PORT (e.g. 127.0.0.1:7070)", "entry");
     }
     if (!out.includes(item)) out.push(item);
   }
   if (out.length === 0) {
-    throw new MasterListError(field, String(raw), "names no master (give HOST:PORT, or a:7070,b:7070)");
+    throw new MasterListError(field, String(raw), "names no master (give HOST:PORT, or a:7070,b:7070)", "empty");
   }
   return out;
 }

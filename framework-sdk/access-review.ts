@@ -6,13 +6,17 @@ import type { Metadata } from "@grpc/grpc-js";
 import { authMetadata } from "../common/auth.js";
 import { PermissionDeniedError, UnauthenticatedError, UnavailableError } from "../common/errors.js";
 import { CHANNEL_OPTIONS, unary } from "../common/grpc.js";
+import { ClientPool } from "../common/leader-calls.js";
+import { LeaderFollower } from "../common/leader-follower.js";
+import type { MasterListInput } from "../common/master-list.js";
 import { channelCredentials, chooseTransport, type TransportChoice } from "../common/tls.js";
+import { masterList } from "./scheduler-driver.js";
 import { OperatorServiceClient, type ReviewAccessResponse } from "../proto/gen/yard/v1/operator.js";
 
 /** Transport towards the master: the framework's `tls` material, or `insecure: true`. */
 export interface AccessReviewerOptions extends TransportChoice {
-  /** host:port of the master's gRPC endpoint. */
-  master: string;
+  /** host:port of the master's gRPC endpoint, or several masters (the leader answers). */
+  master: MasterListInput;
   /** The framework's own credential for the master (it needs the review_access action). */
   token?: string;
   /** Deadline of each review, default 10 s. */
@@ -26,14 +30,13 @@ export interface ReviewedCall {
 }
 
 export class AccessReviewer {
-  private readonly client: OperatorServiceClient;
+  private readonly clients: ClientPool<OperatorServiceClient>;
+  private readonly follower: LeaderFollower;
 
   constructor(private readonly opts: AccessReviewerOptions) {
-    this.client = new OperatorServiceClient(
-      opts.master,
-      channelCredentials(chooseTransport(opts, "AccessReviewer"), { serverKind: "master" }),
-      CHANNEL_OPTIONS,
-    );
+    this.follower = new LeaderFollower(masterList(opts.master));
+    const creds = channelCredentials(chooseTransport(opts, "AccessReviewer"), { serverKind: "master" });
+    this.clients = new ClientPool((address) => new OperatorServiceClient(address, creds, CHANNEL_OPTIONS));
   }
 
   /**
@@ -46,15 +49,25 @@ export class AccessReviewer {
     const header = call.metadata.get("authorization")[0];
     const token = typeof header === "string" && header.startsWith("Bearer ") ? header.slice(7) : "";
     const cert = call.getAuthContext?.()?.sslPeerCertificate?.raw;
-    let res: ReviewAccessResponse;
-    try {
-      res = await unary(
-        this.client.reviewAccess,
-        this.client,
+    const review = () => {
+      const client = this.clients.get(this.follower.address());
+      return unary(
+        client.reviewAccess,
+        client,
         { token, certificate: cert ?? Buffer.alloc(0), action, object },
         authMetadata(this.opts.token),
         this.opts.deadlineMs ?? 10_000,
       );
+    };
+    let res: ReviewAccessResponse;
+    try {
+      try {
+        res = await review();
+      } catch (err) {
+        // A standby that names the leader (a failover under way): asked there once.
+        if (!this.follower.redirected(err)) throw err;
+        res = await review();
+      }
     } catch (err) {
       const detail = (err as { details?: string }).details || (err as Error).message;
       throw new UnavailableError(`cannot check access with the master: ${detail}`, { cause: err });
@@ -65,6 +78,6 @@ export class AccessReviewer {
   }
 
   close(): void {
-    this.client.close();
+    this.clients.closeAll();
   }
 }

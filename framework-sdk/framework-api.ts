@@ -7,12 +7,14 @@ import { bindServer, serverOptions } from "../common/grpc.js";
 import { LIMITS } from "../common/limits.js";
 import { createLogger } from "../common/logger.js";
 import { chooseTransport, INSECURE_WARNING, serverCredentials, type TransportChoice } from "../common/tls.js";
+import type { MasterListInput } from "../common/master-list.js";
 import { SdkArgumentError } from "./errors.js";
+import { masterList } from "./scheduler-driver.js";
 
 /** `tls` (clients must present a certificate of the cluster CA) or an explicit `insecure: true`. */
 export interface FrameworkApiOptions extends TransportChoice {
-  /** host:port of the master. */
-  master: string;
+  /** host:port of the master, or several masters ("a:7070,b:7070" or a list). */
+  master: MasterListInput;
   /** The framework's own state lives here. */
   dataDir: string;
   /** Address the API listens on; 127.0.0.1 by default. */
@@ -31,7 +33,7 @@ export interface FrameworkApiListener {
 }
 
 export async function listenForFrameworkApi(opts: FrameworkApiOptions): Promise<FrameworkApiListener> {
-  if (!opts.master) throw new SdkArgumentError("master", "is empty (give host:port of the master)");
+  masterList(opts.master);
   if (!opts.dataDir) throw new SdkArgumentError("dataDir", "is empty");
   const port = opts.port ?? 0;
   if (!Number.isInteger(port) || port < 0 || port > 65535) {

@@ -5,12 +5,16 @@
 // rollout does not start on a host that is still downloading. It pins the releases its
 // deployed revisions use, so that an operator cannot remove one an undo would need.
 //
-// Calls go to the master named in the options, with the cluster token and a deadline per
+// Calls go to the master named in the options (the leader among several: a standby's
+// answer that names the leader is followed once), with the cluster token and a deadline per
 // unary call; every failure of a call is a SchedulerCallError (its `method` is the
 // ReleaseService method), a staging that ended with a failed agent a StagingFailedError.
 import type { ClientReadableStream, Metadata } from "@grpc/grpc-js";
 import { authMetadata } from "../common/auth.js";
 import { CHANNEL_OPTIONS, unary } from "../common/grpc.js";
+import { ClientPool } from "../common/leader-calls.js";
+import { LeaderFollower } from "../common/leader-follower.js";
+import type { MasterListInput } from "../common/master-list.js";
 import {
   channelCredentials,
   chooseTransport,
@@ -34,6 +38,7 @@ import {
   toSchedulerCallError,
 } from "./errors.js";
 import { EventQueue } from "./event-queue.js";
+import { masterList } from "./scheduler-driver.js";
 
 /** Where an agent's copy of a release stands (PENDING: asked, not heard of yet). */
 export type ReleaseFetchState = "PENDING" | "FETCHING" | "VERIFYING" | "DONE" | "FAILED" | "EVICTED";
@@ -77,8 +82,8 @@ export interface StageProgress {
 
 /** Transport: `tls` or `insecure: true`, else the driver's (SchedulerDriver.transport). */
 export interface ReleaseStagingOptions extends TransportChoice {
-  /** host:port of the master's gRPC endpoint (the driver's). */
-  master: string;
+  /** host:port of the master's gRPC endpoint, or several masters (the driver's). */
+  master: MasterListInput;
   /** Shared secret of the cluster (the driver's). */
   token?: string;
   /** Deadline of each unary call, default 30 s. */
@@ -150,15 +155,14 @@ function progressOf(s: StageStatus): StageProgress {
 }
 
 export class ReleaseStaging {
-  private readonly client: ReleaseServiceClient;
+  private readonly clients: ClientPool<ReleaseServiceClient>;
+  private readonly follower: LeaderFollower;
   private readonly log: Logger;
   private readonly streams = new Set<ClientReadableStream<StageStatus>>();
   private closed = false;
 
   constructor(private readonly opts: ReleaseStagingOptions) {
-    if (!opts.master || !/^[^\s:]+:\d+$/.test(opts.master)) {
-      throw new SdkArgumentError("master", `${JSON.stringify(opts.master)} is not host:port`);
-    }
+    this.follower = new LeaderFollower(masterList(opts.master));
     const deadline = opts.callDeadlineMs ?? 30_000;
     if (!Number.isFinite(deadline) || deadline <= 0) {
       throw new SdkArgumentError("callDeadlineMs", `${deadline} is not a positive number`);
@@ -173,11 +177,13 @@ export class ReleaseStaging {
     } catch (err) {
       throw new SdkArgumentError("tls", (err as Error).message);
     }
-    this.client = new ReleaseServiceClient(
-      opts.master,
-      channelCredentials(tls, { serverKind: "master" }),
-      CHANNEL_OPTIONS,
-    );
+    const creds = channelCredentials(tls, { serverKind: "master" });
+    this.clients = new ClientPool((address) => new ReleaseServiceClient(address, creds, CHANNEL_OPTIONS));
+  }
+
+  /** The client of the master dialled now; its methods serve for any master's client. */
+  private get client(): ReleaseServiceClient {
+    return this.clients.get(this.follower.address());
   }
 
   /**
@@ -199,9 +205,8 @@ export class ReleaseStaging {
   watchStage(release: string, agentIds: readonly string[] = []): AsyncIterableIterator<StageProgress> {
     const req = { release: checkRelease(release), agentIds: checkAgentIds(agentIds) };
     if (this.closed) throw new DriverStoppedError("WatchStage");
-    const stream = this.client.watchStage(req, this.metadata());
-    this.streams.add(stream);
     let failure: unknown;
+    let stream: ClientReadableStream<StageStatus>;
     const queue = new EventQueue<StageProgress>(() => {
       this.streams.delete(stream);
       stream.cancel();
@@ -210,12 +215,31 @@ export class ReleaseStaging {
       this.streams.delete(stream);
       queue.close();
     };
-    stream.on("data", (s: StageStatus) => queue.push(progressOf(s)));
-    stream.on("end", finish);
-    stream.on("error", (err) => {
-      failure = this.closed ? new DriverStoppedError("WatchStage") : toSchedulerCallError("WatchStage", err);
-      finish();
-    });
+    // A standby's answer before any progress is followed once to the leader it names.
+    let followed = false;
+    const open = () => {
+      let received = false;
+      stream = this.client.watchStage(req, this.metadata());
+      this.streams.add(stream);
+      stream.on("data", (s: StageStatus) => {
+        received = true;
+        queue.push(progressOf(s));
+      });
+      stream.on("end", finish);
+      stream.on("error", (err) => {
+        if (!this.closed && !received && !followed && this.follower.redirected(err)) {
+          followed = true;
+          this.streams.delete(stream);
+          open();
+          return;
+        }
+        failure = this.closed
+          ? new DriverStoppedError("WatchStage")
+          : toSchedulerCallError("WatchStage", err);
+        finish();
+      });
+    };
+    open();
     // Errors surface after the progress received before them.
     const iterator: AsyncIterableIterator<StageProgress> = {
       next: async () => {
@@ -303,7 +327,7 @@ export class ReleaseStaging {
     this.closed = true;
     for (const s of this.streams) s.cancel();
     this.streams.clear();
-    this.client.close();
+    this.clients.closeAll();
     this.log.debug("release staging client closed");
   }
 
@@ -318,10 +342,17 @@ export class ReleaseStaging {
     req: Req,
   ): Promise<Res> {
     if (this.closed) throw new DriverStoppedError(method);
+    const once = () => unary(fn, this.client, req, this.metadata(), this.opts.callDeadlineMs ?? 30_000);
     try {
-      return await unary(fn, this.client, req, this.metadata(), this.opts.callDeadlineMs ?? 30_000);
+      return await once();
     } catch (err) {
-      throw toSchedulerCallError(method, err);
+      // A standby that names the leader: a failover under way; the call goes there once.
+      if (!this.follower.redirected(err)) throw toSchedulerCallError(method, err);
+      try {
+        return await once();
+      } catch (again) {
+        throw toSchedulerCallError(method, again);
+      }
     }
   }
 }

@@ -2,7 +2,9 @@
 //
 // It keeps one Subscribe stream open for the framework's whole life. When the stream breaks
 // (master restart, network, silence past three heartbeat intervals) it re-subscribes with
-// the framework id it was given, with backoff, until stop(). Events reach the framework one
+// the framework id it was given, with backoff, until stop(). With several masters it
+// subscribes to the leader: a standby's answer moves it to the leader at once, a dead master
+// to the next; only a round in which every master failed backs off (docs/ha.md). Events reach the framework one
 // at a time, in the order the master sent them, through typed `on(...)` listeners and
 // through `events()` async iterators. Unary calls are promises that reject with typed errors.
 import { AsyncLocalStorage } from "node:async_hooks";
@@ -11,6 +13,10 @@ import os from "node:os";
 import type { ClientReadableStream } from "@grpc/grpc-js";
 import { authMetadata } from "../common/auth.js";
 import { CHANNEL_OPTIONS, unary } from "../common/grpc.js";
+import { ClientPool, triesAnotherMaster } from "../common/leader-calls.js";
+import { LeaderFollower } from "../common/leader-follower.js";
+import { leaderHint } from "../common/leader-redirect.js";
+import { MasterListError, type MasterListInput, parseMasterList } from "../common/master-list.js";
 import { createLogger, type Logger } from "../common/logger.js";
 import {
   channelCredentials,
@@ -44,6 +50,23 @@ const DEFAULT_HEARTBEAT_SECONDS = 5;
 /** Missing this many heartbeats in a row means the stream is dead. */
 const MISSED_HEARTBEATS = 3;
 
+/** The driver's master option as a list; an SdkArgumentError naming `master` when it is not one. */
+export function masterList(master: MasterListInput): string[] {
+  try {
+    return parseMasterList(master, "master");
+  } catch (err) {
+    if (err instanceof MasterListError) {
+      throw new SdkArgumentError(
+        "master",
+        err.kind === "entry"
+          ? `${JSON.stringify(err.value)} is not host:port (or several: "a:7070,b:7070")`
+          : `${JSON.stringify(err.value)}: ${err.reason}`,
+      );
+    }
+    throw err;
+  }
+}
+
 export interface FrameworkOptions {
   name: string;
   /** Default "*". */
@@ -76,8 +99,11 @@ export interface FrameworkOptions {
  * Neither is an SdkArgumentError: there is no silent plaintext.
  */
 export interface SchedulerDriverOptions extends TransportChoice {
-  /** host:port of the master's gRPC endpoint, e.g. "127.0.0.1:7070". */
-  master: string;
+  /**
+   * host:port of the master's gRPC endpoint, e.g. "127.0.0.1:7070"; or several masters
+   * ("a:7070,b:7070,c:7070" or a list), among which the driver finds and follows the leader.
+   */
+  master: MasterListInput;
   framework: FrameworkOptions;
   /** Shared secret of the cluster, sent as `authorization: Bearer` metadata. */
   token?: string;
@@ -93,7 +119,8 @@ export interface SchedulerDriverOptions extends TransportChoice {
 type StreamEnd = { subscribed: boolean; error: unknown };
 
 export class SchedulerDriver extends EventEmitter {
-  private readonly client: SchedulerServiceClient;
+  private readonly clients: ClientPool<SchedulerServiceClient>;
+  private readonly follower: LeaderFollower;
   private readonly tls: TlsMaterial | null;
   private readonly log: Logger;
   private readonly autoAcknowledge: boolean;
@@ -121,9 +148,7 @@ export class SchedulerDriver extends EventEmitter {
 
   constructor(private readonly opts: SchedulerDriverOptions) {
     super();
-    if (!opts.master || !/^[^\s:]+:\d+$/.test(opts.master)) {
-      throw new SdkArgumentError("master", `${JSON.stringify(opts.master)} is not host:port`);
-    }
+    this.follower = new LeaderFollower(masterList(opts.master));
     const fw = opts.framework;
     if (!fw || typeof fw.name !== "string" || fw.name.trim() === "") {
       throw new SdkArgumentError("framework.name", `${JSON.stringify(fw?.name)} must be a non-empty name`);
@@ -154,11 +179,18 @@ export class SchedulerDriver extends EventEmitter {
       labels: { ...(fw.labels ?? {}) },
       endpoint: fw.endpoint ?? "",
     };
-    this.client = new SchedulerServiceClient(
-      opts.master,
-      channelCredentials(this.tls, { serverKind: "master" }),
-      CHANNEL_OPTIONS,
-    );
+    const creds = channelCredentials(this.tls, { serverKind: "master" });
+    this.clients = new ClientPool((address) => new SchedulerServiceClient(address, creds, CHANNEL_OPTIONS));
+  }
+
+  /** The master the driver talks to now: the leader, once subscribed. */
+  get master(): string {
+    return this.follower.address();
+  }
+
+  /** The client of the master dialled now; its methods serve for any master's client. */
+  private get client(): SchedulerServiceClient {
+    return this.clients.get(this.follower.address());
   }
 
   /** The transport this driver uses, for other clients of the same framework (ReleaseStaging). */
@@ -254,7 +286,7 @@ export class SchedulerDriver extends EventEmitter {
     this.settleStart(undefined, new DriverStoppedError("start"));
     for (const q of this.queues) q.close();
     this.queues.clear();
-    this.client.close();
+    this.clients.closeAll();
   }
 
   /** Launches `tasks` on the given offers (all on one agent) in one LAUNCH operation. */
@@ -402,22 +434,36 @@ export class SchedulerDriver extends EventEmitter {
     return this.id;
   }
 
+  /**
+   * One unary call to the master dialled now; a standby's answer that names the leader is
+   * followed once (a failover under way), anything else is the call's outcome. The
+   * subscription moves to the leader on its own.
+   */
   private async call<Req, Res>(
     method: string,
     fn: (req: Req, md: import("@grpc/grpc-js").Metadata, o: object, cb: (e: any, r: Res) => void) => unknown,
     req: Req,
   ): Promise<Res> {
     if (this.state === "stopped") throw new DriverStoppedError(method);
-    try {
-      return await unary(
+    const once = () =>
+      unary(
         fn,
         this.client,
         req,
         authMetadata(this.opts.token, this.sessionSecret),
         this.opts.callDeadlineMs ?? 30_000,
       );
+    try {
+      return await once();
     } catch (err) {
-      throw toSchedulerCallError(method, err);
+      const leader = this.follower.redirected(err);
+      if (!leader) throw toSchedulerCallError(method, err);
+      this.log.info("following the leader", { call: method, leader });
+      try {
+        return await once();
+      } catch (again) {
+        throw toSchedulerCallError(method, again);
+      }
     }
   }
 
@@ -443,6 +489,19 @@ export class SchedulerDriver extends EventEmitter {
       if (end.subscribed) {
         attempt = 0;
         this.dispatch("disconnected", { reason: reason.details });
+      }
+      if (leaderHint(end.error).notLeader || triesAnotherMaster(reason)) {
+        // A standby, or a master gone: the leader (named, or the next master) at once; a
+        // round in which every master failed backs off like any broken stream.
+        const from = this.follower.address();
+        const step = this.follower.failed(end.error);
+        if (!step.roundFailed) {
+          this.log.info(step.redirected ? "following the leader" : "trying the next master", {
+            from,
+            to: step.address,
+          });
+          continue;
+        }
       }
       const fatal = this.fatalError(reason);
       if (fatal) {
@@ -520,6 +579,7 @@ export class SchedulerDriver extends EventEmitter {
         arm();
         if (ev.type === Event_Type.SUBSCRIBED && ev.subscribed) {
           subscribed = true;
+          this.follower.succeeded();
           const hb = ev.subscribed.heartbeatIntervalSeconds || DEFAULT_HEARTBEAT_SECONDS;
           silenceMs = Math.max(50, hb * MISSED_HEARTBEATS * 1000);
           arm();

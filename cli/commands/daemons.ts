@@ -105,8 +105,8 @@ export function registerDaemons(program: Command): void {
         .command("agent")
         .description("run an agent in the foreground")
         .option(
-          "--master <host:port>",
-          "the master to register with (env YARD_MASTER; default 127.0.0.1:7070)",
+          "--master <host:port,...>",
+          "the master to register with, or every master of an HA cluster, comma-separated (env YARD_MASTER; default 127.0.0.1:7070)",
         ),
     ),
     "agent",
@@ -128,7 +128,10 @@ export function registerDaemons(program: Command): void {
     program
       .command("batch")
       .description("run the batch framework in the foreground")
-      .option("--master <host:port>", "the master to subscribe to (env YARD_MASTER; default 127.0.0.1:7070)")
+      .option(
+        "--master <host:port,...>",
+        "the master to subscribe to, or every master of an HA cluster, comma-separated (env YARD_MASTER; default 127.0.0.1:7070)",
+      )
       .option("--batch-host <addr>", "address of its BatchService (env YARD_BATCH_HOST; default 127.0.0.1)")
       .option(
         "--batch-port <port>",
@@ -158,7 +161,10 @@ export function registerDaemons(program: Command): void {
     program
       .command("service")
       .description("run the service framework (apps, rollouts) in the foreground")
-      .option("--master <host:port>", "the master to subscribe to (env YARD_MASTER; default 127.0.0.1:7070)")
+      .option(
+        "--master <host:port,...>",
+        "the master to subscribe to, or every master of an HA cluster, comma-separated (env YARD_MASTER; default 127.0.0.1:7070)",
+      )
       .option(
         "--service-host <addr>",
         "address of its DeployService (env YARD_SERVICE_HOST; default 127.0.0.1)",

@@ -2,8 +2,7 @@
 // the framework's name, and the rendering of an app's rollout for the terminal. Shared by
 // deploy, rollout, scale, delete and get apps.
 import type { ClientReadableStream } from "@grpc/grpc-js";
-import { authMetadata } from "../../common/auth.js";
-import { CHANNEL_OPTIONS, unary } from "../../common/grpc.js";
+import { CHANNEL_OPTIONS } from "../../common/grpc.js";
 import { channelCredentials } from "../../common/tls.js";
 import { stateName } from "../../common/task-states.js";
 import {
@@ -18,8 +17,8 @@ import {
   type UndoRequest,
   type WatchAppRequest,
 } from "../../proto/gen/yard/v1/deploy.js";
-import { type ClientTarget, OperatorClient, UNARY_DEADLINE_MS } from "../clients.js";
-import { CliError, ExitCode, fromGrpcError, type Peer } from "../errors.js";
+import { type ClientTarget, LeaderClient, OperatorClient } from "../clients.js";
+import { CliError, ExitCode } from "../errors.js";
 import { renderTable } from "../table.js";
 
 /** The name the service framework subscribes with. */
@@ -35,27 +34,18 @@ type Fn<Req, Res> = (
   cb: (e: any, r: Res) => void,
 ) => unknown;
 
-export class DeployClient {
-  private readonly client: DeployServiceClient;
-  private readonly peer: Peer;
-  private readonly md;
-
+/**
+ * The service framework's DeployService. Given several instances (an active one and
+ * standbys that answer with the not-the-leader redirect), calls go to the active one.
+ */
+export class DeployClient extends LeaderClient<DeployServiceClient> {
   constructor(target: ClientTarget) {
-    this.client = new DeployServiceClient(
-      target.address,
-      channelCredentials(target.tls, { serverKind: "framework" }),
-      CHANNEL_OPTIONS,
+    const creds = channelCredentials(target.tls, { serverKind: "framework" });
+    super(
+      (address) => new DeployServiceClient(address, creds, CHANNEL_OPTIONS),
+      target,
+      "the service framework",
     );
-    this.peer = { what: "the service framework", address: target.address };
-    this.md = authMetadata(target.token);
-  }
-
-  private async call<Req, Res>(fn: Fn<Req, Res>, req: Req): Promise<Res> {
-    try {
-      return await unary(fn, this.client, req, this.md, UNARY_DEADLINE_MS);
-    } catch (err) {
-      throw fromGrpcError(err, this.peer);
-    }
   }
 
   apply(req: ApplyRequest): Promise<ApplyResponse> {
@@ -81,12 +71,6 @@ export class DeployClient {
   }
   watchApp(req: WatchAppRequest): ClientReadableStream<AppStatus> {
     return this.client.watchApp(req, this.md);
-  }
-  streamError(err: unknown): unknown {
-    return fromGrpcError(err, this.peer);
-  }
-  close(): void {
-    this.client.close();
   }
 }
 
@@ -214,20 +198,23 @@ export async function followDeployment(
   const tty = process.stdout.isTTY === true;
   let lastLines = 0;
   let final = "";
-  const stream = client.watchApp({ app, deploymentId });
-  await new Promise<void>((resolve, reject) => {
-    let lastText = "";
-    stream.on("data", (s: AppStatus) => {
-      if (s.deployment?.id === deploymentId) final = s.deployment.state;
-      const text = renderRollout(s);
-      if (text === lastText) return; // a change the view does not show (e.g. STAGING -> STARTING)
-      lastText = text;
-      if (tty && lastLines > 0) process.stdout.write(`\x1b[${lastLines}A\x1b[J`);
-      out(text);
-      lastLines = text.split("\n").length - 1;
+  let lastText = "";
+  await client
+    .consume(
+      () => client.watchApp({ app, deploymentId }),
+      (s) => {
+        if (s.deployment?.id === deploymentId) final = s.deployment.state;
+        const text = renderRollout(s);
+        if (text === lastText) return undefined; // a change the view does not show (e.g. STAGING -> STARTING)
+        lastText = text;
+        if (tty && lastLines > 0) process.stdout.write(`\x1b[${lastLines}A\x1b[J`);
+        out(text);
+        lastLines = text.split("\n").length - 1;
+        return undefined;
+      },
+    )
+    .catch((err: unknown) => {
+      throw client.streamError(err);
     });
-    stream.on("end", () => resolve());
-    stream.on("error", (err) => reject(client.streamError(err)));
-  });
   return final;
 }

@@ -5,7 +5,6 @@ import { isServiceError } from "../../common/errors.js";
 import { OperatorClient } from "../clients.js";
 import { clientTarget } from "../context.js";
 import { addClientOptions, print } from "../options.js";
-import { consume } from "../streams.js";
 import { formatEvent } from "../views.js";
 
 /**
@@ -34,16 +33,15 @@ export function registerEvents(program: Command): void {
     };
     let last = 0;
     try {
-      await client.ready();
       for (;;) {
-        const stream =
+        const open = () =>
           last > 0
             ? client.watch({ afterIndex: last, replay: false })
             : client.watch({ afterIndex: 0, replay: !watch || flags.replay === true });
         armQuiet();
         try {
-          await consume(
-            stream,
+          await client.consume(
+            open,
             (event) => {
               print(formatEvent(event));
               last = event.index;

@@ -22,7 +22,6 @@ export function registerLogs(program: Command): void {
     const tailBytes = flags.tail === undefined ? 0 : parseFlag(nonNegativeInt, flags.tail, "--tail");
     const client = new OperatorClient(clientTarget(flags));
     try {
-      await client.ready();
       await expectFound(
         "task",
         taskId,

@@ -5,10 +5,9 @@ import { once } from "node:events";
 import { createReadStream, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
-import type { ClientReadableStream, Metadata } from "@grpc/grpc-js";
+import type { ClientReadableStream } from "@grpc/grpc-js";
 import type { Command } from "commander";
-import { authMetadata } from "../../common/auth.js";
-import { CHANNEL_OPTIONS, unary } from "../../common/grpc.js";
+import { CHANNEL_OPTIONS } from "../../common/grpc.js";
 import { channelCredentials } from "../../common/tls.js";
 import {
   type AgentFetch,
@@ -23,39 +22,21 @@ import {
   type StageStatus,
   type TorrentFile,
 } from "../../proto/gen/yard/v1/release.js";
-import { type ClientTarget, UNARY_DEADLINE_MS } from "../clients.js";
+import { type ClientTarget, LeaderClient } from "../clients.js";
 import { clientTarget } from "../context.js";
-import { CliError, ExitCode, fromGrpcError, type Peer, UsageError } from "../errors.js";
+import { CliError, ExitCode, fromGrpcError, UsageError } from "../errors.js";
 import { addClientOptions, collect, print } from "../options.js";
-import { consume } from "../streams.js";
 import { renderTable } from "../table.js";
 import { formatAge, formatBytes } from "../views.js";
 
 const CHUNK_BYTES = 1 << 20;
 const RELEASE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*@[A-Za-z0-9][A-Za-z0-9._+-]*$/;
 
-/** The master's ReleaseService, with errors phrased for the operator. */
-export class ReleaseClient {
-  private readonly client: ReleaseServiceClient;
-  private readonly md: Metadata;
-  private readonly peer: Peer;
-
+/** The master's ReleaseService (the leader's, among several), with errors phrased for the operator. */
+export class ReleaseClient extends LeaderClient<ReleaseServiceClient> {
   constructor(target: ClientTarget) {
-    this.client = new ReleaseServiceClient(
-      target.address,
-      channelCredentials(target.tls, { serverKind: "master" }),
-      CHANNEL_OPTIONS,
-    );
-    this.md = authMetadata(target.token);
-    this.peer = { what: "the master", address: target.address };
-  }
-
-  private async call<Req, Res>(fn: (...args: any[]) => unknown, req: Req): Promise<Res> {
-    try {
-      return await unary<Req, Res>(fn as any, this.client, req, this.md, UNARY_DEADLINE_MS);
-    } catch (err) {
-      throw fromGrpcError(err, this.peer);
-    }
+    const creds = channelCredentials(target.tls, { serverKind: "master" });
+    super((address) => new ReleaseServiceClient(address, creds, CHANNEL_OPTIONS), target, "the master");
   }
 
   list(): Promise<ListReleasesResponse> {
@@ -81,13 +62,28 @@ export class ReleaseClient {
     return this.client.watchStage(req, this.md);
   }
 
-  /** Streams `path` after `header`; `onProgress` gets the bytes sent so far. */
+  /**
+   * Streams `path` after `header` to the leader; `onProgress` gets the bytes sent so far. A
+   * master that does not lead (or dies before it answers) refuses the push: it is sent
+   * again, from the start, to the leader (a push of the same bytes is idempotent).
+   */
   async push(header: PushHeader, path: string, onProgress: (sent: number) => void): Promise<PushResponse> {
+    try {
+      return await this.onLeader((client) => this.pushTo(client, header, path, onProgress));
+    } catch (err) {
+      throw fromGrpcError(err, this.peer);
+    }
+  }
+
+  private async pushTo(
+    client: ReleaseServiceClient,
+    header: PushHeader,
+    path: string,
+    onProgress: (sent: number) => void,
+  ): Promise<PushResponse> {
     let call: ReturnType<ReleaseServiceClient["push"]> | undefined;
     const response = new Promise<PushResponse>((resolve, reject) => {
-      call = this.client.push(this.md, (err, res) =>
-        err ? reject(fromGrpcError(err, this.peer)) : resolve(res),
-      );
+      call = client.push(this.md, (err, res) => (err ? reject(err) : resolve(res)));
     });
     const stream = call!;
     // A refusal (e.g. a bad name) may end the call while bytes are still being sent.
@@ -107,10 +103,6 @@ export class ReleaseClient {
     }
     stream.end();
     return response;
-  }
-
-  close(): void {
-    this.client.close();
   }
 }
 
@@ -461,22 +453,27 @@ export function registerRelease(program: Command): void {
         const tty = process.stderr.isTTY;
         let lines = 0;
         let lastStates = "";
-        await consume(client.watchStage(req), (s) => {
-          last = s;
-          if (tty) {
-            const text = `${stageSummary(s)}\n${renderTable(FETCH_HEADERS, s.agents.map(fetchRow))}`;
-            if (lines > 0) process.stderr.write(`\x1b[${lines}A\x1b[J`);
-            process.stderr.write(text);
-            lines = text.split("\n").length - 1;
-          } else {
-            const states = s.agents.map((a) => `${a.agentId}=${a.state}`).join(" ");
-            if (states !== lastStates) process.stderr.write(`${stageSummary(s)}: ${states}\n`);
-            lastStates = states;
-          }
-          return undefined;
-        }).catch((err: unknown) => {
-          throw fromGrpcError(err, { what: "the master", address: clientTarget(flags).address });
-        });
+        await client
+          .consume(
+            () => client.watchStage(req),
+            (s) => {
+              last = s;
+              if (tty) {
+                const text = `${stageSummary(s)}\n${renderTable(FETCH_HEADERS, s.agents.map(fetchRow))}`;
+                if (lines > 0) process.stderr.write(`\x1b[${lines}A\x1b[J`);
+                process.stderr.write(text);
+                lines = text.split("\n").length - 1;
+              } else {
+                const states = s.agents.map((a) => `${a.agentId}=${a.state}`).join(" ");
+                if (states !== lastStates) process.stderr.write(`${stageSummary(s)}: ${states}\n`);
+                lastStates = states;
+              }
+              return undefined;
+            },
+          )
+          .catch((err: unknown) => {
+            throw client.streamError(err);
+          });
       }
       print(stageSummary(last));
       if (!flags.watch) print(renderTable(FETCH_HEADERS, last.agents.map(fetchRow)));

@@ -12,7 +12,6 @@ import { pumpLogs } from "../log-stream.js";
 import { addClientOptions, print } from "../options.js";
 import { nonNegative, nonNegativeInt, positiveInt, text } from "../parse.js";
 import { shellCommand } from "../shell.js";
-import { consume } from "../streams.js";
 
 /** The name the batch framework subscribes with; yardctl finds its endpoint by it. */
 export const BATCH_FRAMEWORK_NAME = "batch";
@@ -153,13 +152,18 @@ async function followJob(operator: OperatorClient, batch: BatchClient, submitted
   try {
     startLogs(job);
     if (!JOB_DONE.has(job.state)) {
-      await consume(batch.watchJob({ jobId: job.id }), (j) => {
-        job = j;
-        startLogs(j);
-        return JOB_DONE.has(j.state) ? true : undefined;
-      }).catch((err: unknown) => {
-        throw batch.streamError(err);
-      });
+      await batch
+        .consume(
+          () => batch.watchJob({ jobId: job.id }),
+          (j) => {
+            job = j;
+            startLogs(j);
+            return JOB_DONE.has(j.state) ? true : undefined;
+          },
+        )
+        .catch((err: unknown) => {
+          throw batch.streamError(err);
+        });
       if (!JOB_DONE.has(job.state)) {
         job = await batch.getJob({ jobId: job.id });
         startLogs(job);

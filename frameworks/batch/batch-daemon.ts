@@ -12,6 +12,7 @@ import {
   shutdownServer,
   stopStep,
   AccessReviewer,
+  type MasterListInput,
 } from "../../framework-sdk/index.js";
 import { BatchServiceService } from "../../proto/gen/yard/v1/batch.js";
 import { BatchScheduler } from "./batch-scheduler.js";
@@ -20,8 +21,8 @@ import { DEFAULT_JOB_RETENTION, type JobRetention } from "./job-retention.js";
 import { JobStore } from "./job-store.js";
 
 export interface BatchFrameworkOptions extends TransportChoice {
-  /** host:port of the master. */
-  master: string;
+  /** host:port of the master, or several masters ("a:7070,b:7070" or a list): the leader is followed. */
+  master: MasterListInput;
   token?: string;
   /** Where batch.db lives. */
   dataDir: string;

@@ -13,6 +13,7 @@ import {
   type TaskStatus,
   TaskState,
   taskInfo,
+  type MasterListInput,
 } from "../../framework-sdk/index.js";
 import { Job } from "../../proto/gen/yard/v1/batch.js";
 import { type PendingTask, planOffers } from "./batch-planner.js";
@@ -34,7 +35,7 @@ import {
 export const REFUSE_SECONDS = 5;
 
 export interface BatchSchedulerInit extends TransportChoice {
-  master: string;
+  master: MasterListInput;
   token?: string;
   name: string;
   role: string;

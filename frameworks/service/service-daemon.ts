@@ -12,6 +12,7 @@ import {
   shutdownServer,
   stopStep,
   AccessReviewer,
+  type MasterListInput,
 } from "../../framework-sdk/index.js";
 import { createDeployService } from "./deploy-service.js";
 import { ServiceScheduler } from "./service-scheduler.js";
@@ -22,8 +23,8 @@ import { ReleaseStager } from "./stager.js";
 export const SERVICE_FRAMEWORK_NAME = "service";
 
 export interface ServiceFrameworkOptions extends TransportChoice {
-  /** host:port of the master. */
-  master: string;
+  /** host:port of the master, or several masters ("a:7070,b:7070" or a list): the leader is followed. */
+  master: MasterListInput;
   token?: string;
   /** Where service.db lives. */
   dataDir: string;

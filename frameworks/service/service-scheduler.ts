@@ -10,6 +10,7 @@ import {
   type Logger,
   RetryBackoff,
   SchedulerDriver,
+  type MasterListInput,
 } from "../../framework-sdk/index.js";
 import { AppBook } from "./app-book.js";
 import { OfferHandling } from "./offer-handling.js";
@@ -21,7 +22,7 @@ import type { Stager } from "./stager.js";
 import { UpdateHandling } from "./update-handling.js";
 
 export interface ServiceSchedulerInit extends TransportChoice {
-  master: string;
+  master: MasterListInput;
   token?: string;
   name: string;
   role: string;

@@ -8,6 +8,7 @@ import {
   type StageProgress as SdkStageProgress,
   StagingFailedError,
   type StoredReleaseInfo,
+  type MasterListInput,
 } from "../../framework-sdk/index.js";
 import type { StagingAgent } from "./service-state.js";
 
@@ -48,7 +49,7 @@ export class ReleaseStager implements Stager {
 
   /** `driver` gives the framework id that pins are set for, and its subscription secret. */
   constructor(
-    master: string,
+    master: MasterListInput,
     token: string | undefined,
     private readonly log: Logger,
     driver: { readonly frameworkId: string | undefined; readonly session?: string },

@@ -43,7 +43,7 @@ describe("config precedence: flag > env > config file > default", () => {
 
   test("defaults: spec default, overridden by the caller's defaults", () => {
     assert.deepEqual(resolveSettings(["master", "port", "httpPort"], layers({})), {
-      master: "127.0.0.1:7070",
+      master: ["127.0.0.1:7070"],
       port: 7070,
       httpPort: 7071,
     });
@@ -60,7 +60,7 @@ describe("config precedence: flag > env > config file > default", () => {
     assert.deepEqual(resolveSettings(["httpPort", "dataDir", "master"], l), {
       httpPort: 9001,
       dataDir: "/srv/yard",
-      master: "10.0.0.1:7070",
+      master: ["10.0.0.1:7070"],
     });
   });
 
@@ -110,6 +110,18 @@ describe("config errors name where the bad value came from", () => {
       key: "master",
       message: '--master "nohost": not HOST:PORT (e.g. 127.0.0.1:7070)',
     },
+    {
+      name: "a master list with one bad entry",
+      l: { env: { YARD_MASTER: "a:7070, b" } },
+      key: "master",
+      message: 'YARD_MASTER "a:7070, b": entry "b": not HOST:PORT (e.g. 127.0.0.1:7070)',
+    },
+    {
+      name: "a master list in the config file",
+      l: { file: { master: ["a:7070", "b:x"] } },
+      key: "master",
+      message: 'master in /etc/yard.yaml ["a:7070","b:x"]: entry "b:x": not HOST:PORT (e.g. 127.0.0.1:7070)',
+    },
   ];
   for (const c of cases) {
     test(c.name, () => {
@@ -120,6 +132,17 @@ describe("config errors name where the bad value came from", () => {
       );
     });
   }
+
+  test("a master list: from a flag with commas, or a YAML list; duplicates dropped", () => {
+    assert.deepEqual(resolveSettings(["master"], layers({ flags: { master: "a:1, b:2,a:1" } })).master, [
+      "a:1",
+      "b:2",
+    ]);
+    assert.deepEqual(resolveSettings(["master"], layers({ file: { master: ["a:1", "c:3"] } })).master, [
+      "a:1",
+      "c:3",
+    ]);
+  });
 
   test("a bad value in a lower layer is not looked at when a higher one is set", () => {
     assert.equal(

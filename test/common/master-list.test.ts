@@ -19,12 +19,12 @@ describe("parseMasterList", () => {
   }
 
   const bad: [string, unknown, string, RegExp][] = [
-    ["no port", "a:7070,b", "--master", /^--master "b": is not HOST:PORT/],
-    ["port 0", "a:0", "YARD_MASTER", /^YARD_MASTER "a:0": is not HOST:PORT/],
+    ["no port", "a:7070,b", "--master", /^--master "b": not HOST:PORT/],
+    ["port 0", "a:0", "YARD_MASTER", /^YARD_MASTER "a:0": not HOST:PORT/],
     ["port past 65535", "a:70000", "--master", /"a:70000"/],
     ["a scheme", "http://a:7070", "master in config.yaml", /^master in config.yaml "http:\/\/a:7070"/],
     ["nothing", " , ", "--master", /names no master/],
-    ["a map", { a: 1 }, "master in config.yaml", /is not a list of HOST:PORT/],
+    ["a map", { a: 1 }, "master in config.yaml", /not a list of HOST:PORT/],
   ];
   for (const [name, raw, field, want] of bad) {
     test(`refused: ${name}, naming the field and the value`, () => {
