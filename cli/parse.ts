@@ -94,7 +94,9 @@ export const masterList: Parser<string[]> = (raw) => {
   } catch (err) {
     if (!(err instanceof MasterListError)) throw err;
     const whole = typeof raw === "string" ? raw.trim() : undefined;
-    throw new ValueError(err.kind !== "entry" || whole === err.value ? err.reason : `entry "${err.value}": ${err.reason}`);
+    throw new ValueError(
+      err.kind !== "entry" || whole === err.value ? err.reason : `entry "${err.value}": ${err.reason}`,
+    );
   }
 };
 

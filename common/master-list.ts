@@ -61,7 +61,12 @@ export function parseMasterList(raw: unknown, field: string): string[] {
     if (!out.includes(item)) out.push(item);
   }
   if (out.length === 0) {
-    throw new MasterListError(field, String(raw), "names no master (give HOST:PORT, or a:7070,b:7070)", "empty");
+    throw new MasterListError(
+      field,
+      String(raw),
+      "names no master (give HOST:PORT, or a:7070,b:7070)",
+      "empty",
+    );
   }
   return out;
 }
