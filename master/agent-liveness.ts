@@ -6,7 +6,7 @@
 //   - time the master itself could not run (a stall of its event loop: a pause, a swap storm,
 //     a stopped process) is nobody's silence: after a stall longer than a fraction of the
 //     agent timeout every agent gets a fresh timeout before anything is declared.
-import type { AgentStatusName } from "./master-store.js";
+import type { AgentStatusName } from "./store/registry-store.js";
 
 export interface AgentClock {
   status: AgentStatusName;

@@ -1,7 +1,7 @@
 // Cluster events with a monotonically increasing index, kept for a bounded window (in memory
 // and in SQLite), so that a watcher that reconnects resumes from its last index.
 import { ClusterEvent } from "../proto/gen/yard/v1/operator.js";
-import type { MasterStore } from "./master-store.js";
+import type { RegistryStore } from "./store/registry-store.js";
 
 export type EventInput = Omit<Partial<ClusterEvent>, "index" | "timestamp"> & { type: string };
 export type EventListener = (e: ClusterEvent) => void;
@@ -12,7 +12,7 @@ export class EventLog {
   private readonly listeners = new Set<EventListener>();
 
   constructor(
-    private readonly store: MasterStore,
+    private readonly store: RegistryStore,
     private readonly capacity = 10_000,
   ) {
     this.window = store.loadEvents();

@@ -14,7 +14,7 @@ import { Allocator } from "./allocator/allocator.js";
 import { type OfferRecord, OfferBook } from "./allocator/offer-book.js";
 import { EventLog } from "./event-log.js";
 import { LogRelay } from "./log-relay.js";
-import type { AgentStatusName, MasterStore } from "./master-store.js";
+import type { AgentStatusName, RegistryStore } from "./store/registry-store.js";
 import { DEFAULT_MASTER_CONFIG, type MasterConfig, roleOf } from "./master-config.js";
 import type { AgentEntry, FrameworkEntry, TaskEntry } from "./registry-entries.js";
 import type { ReleaseHooks } from "./releases/release-hooks.js";
@@ -48,7 +48,7 @@ export class MasterCore {
   readonly clusterId: string;
 
   constructor(
-    readonly store: MasterStore,
+    readonly store: RegistryStore,
     readonly config: MasterConfig = DEFAULT_MASTER_CONFIG,
     logger?: Logger,
   ) {

@@ -31,7 +31,8 @@ import { loadPolicyFile } from "./auth/policy-file.js";
 import { establishClusterIdentity } from "./cluster-identity.js";
 import { createHttpServer } from "./http-server.js";
 import { DEFAULT_MASTER_CONFIG, Master, type MasterConfig } from "./master.js";
-import { MasterStore } from "./master-store.js";
+import type { RegistryStore } from "./store/registry-store.js";
+import { SqliteRegistryStore } from "./store/sqlite-registry-store.js";
 import { ReleaseManager } from "./releases/release-manager.js";
 import { ReleaseTracker } from "./releases/release-tracker.js";
 import { SwarmAccess } from "./releases/swarm-access.js";
@@ -39,6 +40,11 @@ import type { ReleaseReplication } from "./releases/copy-quorum.js";
 
 export interface MasterOptions extends Partial<MasterConfig>, TransportChoice {
   dataDir: string;
+  /**
+   * An open registry (etcd, promoted to writer); the SQLite one in dataDir when absent. The
+   * master closes it when it stops.
+   */
+  store?: RegistryStore;
   /** Address to listen on; 127.0.0.1 by default. */
   host?: string;
   /** gRPC port, 7070 by default; 0 picks a free one. */
@@ -116,7 +122,7 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
       "the shared cluster token is accepted as the principal cluster-token in group admin; give each principal its own certificate or token and set clusterToken: deny (docs/security.md)",
     );
   }
-  const store = new MasterStore(opts.dataDir);
+  const store: RegistryStore = opts.store ?? new SqliteRegistryStore(opts.dataDir);
   try {
     const identity = establishClusterIdentity(opts.dataDir, store, opts.startAfresh === true);
     if (identity.how === "afresh") {
@@ -127,7 +133,7 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
       log.info("cluster identity", { cluster: identity.clusterId, how: identity.how });
     }
   } catch (err) {
-    store.close();
+    await store.close();
     throw err;
   }
   const master = new Master(store, config, log);
@@ -177,7 +183,7 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
       },
     );
   } catch (err) {
-    store.close();
+    await store.close();
     throw err;
   }
   const releaseStore = releases;
@@ -197,7 +203,7 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
       term: 1,
       since: startedAt,
     };
-    return { masters: [self], leader: address, term: 1, store: "sqlite" };
+    return { masters: [self], leader: address, term: 1, store: store.kind };
   };
   server.addService(OperatorServiceService, operatorService(master, access, singleMaster));
   server.addService(
@@ -214,7 +220,7 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   try {
     grpcPort = await bindServer(server, host, opts.port ?? 7070, serverCredentials(tls));
   } catch (err) {
-    store.close();
+    await store.close();
     throw new Error(`cannot listen for gRPC on ${host}:${opts.port ?? 7070}: ${(err as Error).message}`);
   }
   try {
@@ -222,7 +228,7 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
     await once(http, "listening");
   } catch (err) {
     server.forceShutdown();
-    store.close();
+    await store.close();
     throw new Error(
       `cannot listen for HTTP(S) on ${host}:${opts.httpPort ?? 7071}: ${(err as Error).message}`,
     );
@@ -235,7 +241,7 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
     server.forceShutdown();
     http.close();
     await releaseStore.stop();
-    store.close();
+    await store.close();
     throw new Error(`cannot start the release store: ${(err as Error).message}`);
   }
   master.start();
@@ -271,7 +277,7 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
       );
       await stopStep(log, "stopping the release store", () => releaseStore.stop(), left());
       await stopStep(log, "closing the tracker", () => tracker.close(), left());
-      store.close();
+      await store.close();
     },
   };
 }

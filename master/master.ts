@@ -15,7 +15,7 @@ import { Event_Type } from "../proto/gen/yard/v1/scheduler.js";
 import type { EventLog } from "./event-log.js";
 import type { AgentLink } from "./links.js";
 import type { LogRelay } from "./log-relay.js";
-import type { MasterStore } from "./master-store.js";
+import type { RegistryStore } from "./store/registry-store.js";
 import { DEFAULT_MASTER_CONFIG, failoverSeconds, type MasterConfig } from "./master-config.js";
 import { findOperatorTask } from "./operator-task.js";
 import { agentView, frameworkView, type TaskFilter, taskViews } from "./operator-views.js";
@@ -44,7 +44,7 @@ export class Master {
   /** Operator and framework streams open now; stop() ends them. */
   readonly streams = new OpenStreams();
 
-  constructor(store: MasterStore, config: MasterConfig = DEFAULT_MASTER_CONFIG, logger?: Logger) {
+  constructor(store: RegistryStore, config: MasterConfig = DEFAULT_MASTER_CONFIG, logger?: Logger) {
     this.core = new MasterCore(store, config, logger);
     this.agents = new AgentSessions(this.core);
     this.frameworks = new FrameworkSessions(this.core);

@@ -8,7 +8,7 @@ import type {
 } from "../proto/gen/yard/v1/common.js";
 import type { TaskKey } from "../common/task-key.js";
 import type { AgentLink, FrameworkLink } from "./links.js";
-import type { AgentStatusName, FrameworkStatusName, StoredTask } from "./master-store.js";
+import type { AgentStatusName, FrameworkStatusName, StoredTask } from "./store/registry-store.js";
 
 export interface AgentEntry {
   info: AgentInfo;

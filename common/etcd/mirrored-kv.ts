@@ -10,7 +10,7 @@
 // and nothing that waited for a write runs.
 import type { Etcd3, ICompare, IKeyValue, IRequestOp, Watcher } from "etcd3";
 import type { Logger } from "../logger.js";
-import { takeTxn, type TxnPlan, type WriteOp, type WriteUnit } from "./txn-plan.js";
+import { prefixEnd, takeTxn, type TxnPlan, type WriteOp, type WriteUnit } from "./txn-plan.js";
 
 /** The leadership key a writer holds, and its create revision when this writer won it. */
 export interface Fence {
@@ -171,8 +171,14 @@ export class MirroredKv {
   }
 
   deletePrefix(subPrefix: string): void {
-    const removed = this.range(subPrefix);
-    this.write({ kind: "deletePrefix", prefix: subPrefix, removed: removed.map(([k]) => k) }, removed);
+    this.deleteRange(subPrefix, prefixEnd(subPrefix));
+  }
+
+  /** Deletes every key in [from, to) (compared as strings: keep keys ASCII). */
+  deleteRange(from: string, to: string): void {
+    const removed: Array<[string, string]> = [];
+    for (const [k, v] of this.data) if (from <= k && k < to) removed.push([k, v]);
+    this.write({ kind: "deleteRange", from, to, removed: removed.map(([k]) => k) }, removed);
     for (const [k] of removed) this.data.delete(k);
   }
 
@@ -355,9 +361,13 @@ export class MirroredKv {
         v === undefined ? { request_delete_range: { key } } : { request_put: { key, value: Buffer.from(v) } },
       );
     }
-    for (const p of plan.ranges.keys()) {
-      const key = Buffer.from(this.prefix + p);
-      success.push({ request_delete_range: { key, range_end: prefixEnd(key) } });
+    for (const r of plan.ranges) {
+      success.push({
+        request_delete_range: {
+          key: Buffer.from(this.prefix + r.from),
+          range_end: Buffer.from(this.prefix + r.to),
+        },
+      });
     }
     let delay = this.retryMinMs;
     let failures = 0;
@@ -447,7 +457,7 @@ export class MirroredKv {
   private async load(): Promise<void> {
     const gen = ++this.loads;
     const start = Buffer.from(this.prefix);
-    const end = prefixEnd(start);
+    const end = bytesPrefixEnd(start);
     const fresh = new Map<string, string>();
     let key = start;
     let at: string | undefined;
@@ -560,7 +570,7 @@ export class MirroredKv {
 }
 
 /** The end of the range of every key that starts with `key` (etcd's prefix range_end). */
-function prefixEnd(key: Buffer): Buffer {
+function bytesPrefixEnd(key: Buffer): Buffer {
   const end = Buffer.from(key);
   for (let i = end.length - 1; i >= 0; i--) {
     if (end[i]! < 0xff) {

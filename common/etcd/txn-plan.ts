@@ -10,8 +10,8 @@
 export type WriteOp =
   | { kind: "put"; key: string; value: string }
   | { kind: "delete"; key: string }
-  /** `removed`: the keys the mirror held under `prefix` when it was deleted. */
-  | { kind: "deletePrefix"; prefix: string; removed: readonly string[] };
+  /** Every key in [from, to); `removed`: the keys the mirror held there when it was deleted. */
+  | { kind: "deleteRange"; from: string; to: string; removed: readonly string[] };
 
 /** Writes that must land in etcd together (or, if larger than one txn, in order). */
 export interface WriteUnit {
@@ -26,16 +26,31 @@ export interface TxnLimits {
   maxBytes: number;
 }
 
-/** One etcd txn to be: single keys (undefined = delete) and deleted prefixes. */
+/** The first key after every key that starts with `prefix` (keys are compared as strings). */
+export function prefixEnd(prefix: string): string {
+  for (let i = prefix.length - 1; i >= 0; i--) {
+    const c = prefix.charCodeAt(i);
+    if (c < 0xffff) return prefix.slice(0, i) + String.fromCharCode(c + 1);
+  }
+  return "\u0000";
+}
+
+export interface DeletedRange {
+  from: string;
+  to: string;
+  removed: Set<string>;
+}
+
+/** One etcd txn to be: single keys (undefined = delete) and deleted ranges. */
 export class TxnPlan {
   readonly entries = new Map<string, string | undefined>();
-  readonly ranges = new Map<string, Set<string>>();
+  readonly ranges: DeletedRange[] = [];
   /** The last unit whose every op is in this txn or an earlier one. */
   completeSeq = 0;
   private bytes = 0;
 
   get opCount(): number {
-    return this.entries.size + this.ranges.size;
+    return this.entries.size + this.ranges.length;
   }
 
   get byteCount(): number {
@@ -43,62 +58,63 @@ export class TxnPlan {
   }
 
   apply(op: WriteOp): void {
-    this.bytes +=
-      op.kind === "put" ? op.key.length + op.value.length : op.kind === "delete" ? op.key.length : 0;
     switch (op.kind) {
       case "put": {
-        for (const [prefix, removed] of this.ranges) {
-          if (!op.key.startsWith(prefix)) continue;
+        this.bytes += op.key.length + op.value.length;
+        for (let i = this.ranges.length - 1; i >= 0; i--) {
+          const r = this.ranges[i]!;
+          if (!covers(r, op.key)) continue;
           // Keep the range's effect without the range: delete what it removed, one key each.
-          this.ranges.delete(prefix);
-          for (const k of removed) if (!this.entries.has(k)) this.setEntry(k, undefined);
+          this.ranges.splice(i, 1);
+          for (const k of r.removed) if (!this.entries.has(k)) this.setEntry(k, undefined);
         }
         this.setEntry(op.key, op.value);
         return;
       }
       case "delete":
-        if (this.coveringRange(op.key) === undefined) this.setEntry(op.key, undefined);
+        this.bytes += op.key.length;
+        if (!this.ranges.some((r) => covers(r, op.key))) this.setEntry(op.key, undefined);
         return;
-      case "deletePrefix": {
-        const outer = this.coveringRange(op.prefix);
-        if (outer !== undefined) {
-          for (const k of op.removed) this.ranges.get(outer)!.add(k);
+      case "deleteRange": {
+        const outer = this.ranges.find((r) => r.from <= op.from && op.to <= r.to);
+        if (outer) {
+          for (const k of op.removed) outer.removed.add(k);
           return;
         }
-        const removed = new Set(op.removed);
-        for (const k of [...this.entries.keys()]) if (k.startsWith(op.prefix)) this.entries.delete(k);
-        for (const [p, keys] of [...this.ranges]) {
-          if (!p.startsWith(op.prefix)) continue;
-          for (const k of keys) removed.add(k);
-          this.ranges.delete(p);
+        this.bytes += op.from.length + op.to.length;
+        const range: DeletedRange = { from: op.from, to: op.to, removed: new Set(op.removed) };
+        for (const k of [...this.entries.keys()]) if (covers(range, k)) this.entries.delete(k);
+        for (let i = this.ranges.length - 1; i >= 0; i--) {
+          const r = this.ranges[i]!;
+          if (!(range.from <= r.from && r.to <= range.to)) continue;
+          for (const k of r.removed) range.removed.add(k);
+          this.ranges.splice(i, 1);
         }
-        this.ranges.set(op.prefix, removed);
-        this.bytes += op.prefix.length;
+        this.ranges.push(range);
         return;
       }
     }
   }
 
   private setEntry(key: string, value: string | undefined): void {
-    // Re-inserted at the end: etcd applies a txn's ops in order, and order must not matter
-    // here since no key appears twice; the map order only keeps plans deterministic.
+    // Re-inserted at the end: no key appears twice in a txn, so the order of its ops does not
+    // matter to etcd; it only keeps plans deterministic.
     this.entries.delete(key);
     this.entries.set(key, value);
-  }
-
-  private coveringRange(key: string): string | undefined {
-    for (const p of this.ranges.keys()) if (key.startsWith(p)) return p;
-    return undefined;
   }
 
   clone(): TxnPlan {
     const c = new TxnPlan();
     for (const [k, v] of this.entries) c.entries.set(k, v);
-    for (const [p, keys] of this.ranges) c.ranges.set(p, new Set(keys));
+    for (const r of this.ranges) c.ranges.push({ from: r.from, to: r.to, removed: new Set(r.removed) });
     c.completeSeq = this.completeSeq;
     c.bytes = this.bytes;
     return c;
   }
+}
+
+function covers(r: { from: string; to: string }, key: string): boolean {
+  return r.from <= key && key < r.to;
 }
 
 function fits(plan: TxnPlan, limits: TxnLimits): boolean {

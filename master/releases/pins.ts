@@ -7,7 +7,7 @@
 // - A framework that the master removed (torn down, or away past its failover timeout) pins
 //   nothing: its pins are dropped the next time the book is consulted, so that a framework
 //   which disappeared cannot hold a release forever.
-import type { StoredPin } from "../master-store.js";
+import type { StoredPin } from "../store/registry-store.js";
 
 export interface PinsComponents {
   persist: (frameworkId: string, releases: readonly string[], pinnedAt: number) => void;

@@ -21,7 +21,7 @@ import {
   StageStatus,
   type TorrentFile,
 } from "../../proto/gen/yard/v1/release.js";
-import type { MasterStore } from "../master-store.js";
+import type { RegistryStore } from "../store/registry-store.js";
 import { ReleaseFiles } from "./release-files.js";
 import { PinBook } from "./pins.js";
 import type { ClusterView, ReleaseHooks } from "./release-hooks.js";
@@ -41,7 +41,7 @@ import type { ReceivedUpload } from "./upload.js";
 import type { ReleaseReplication } from "./copy-quorum.js";
 
 export interface ReleaseManagerComponents {
-  store: MasterStore;
+  store: RegistryStore;
   cluster: ClusterView;
   logger: Logger;
   /** Told when a release is removed, so that it forgets the release's swarm. */

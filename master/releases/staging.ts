@@ -10,7 +10,7 @@
 //   again (it resumes from what it has).
 // - Byte counts and rates change in memory only; states, errors and targets are persisted, so
 //   that a master restart keeps who holds what and which stagings are still owed.
-import type { StoredFetch } from "../master-store.js";
+import type { StoredFetch } from "../store/registry-store.js";
 
 export type FetchState = "PENDING" | "FETCHING" | "VERIFYING" | "DONE" | "FAILED" | "EVICTED";
 /** States an agent may report (PENDING is the master's own: asked, not heard of yet). */

@@ -9,7 +9,7 @@ import {
   establishClusterIdentity,
   type IdentityFacts,
 } from "../../master/cluster-identity.js";
-import { MasterStore } from "../../master/master-store.js";
+import { SqliteRegistryStore } from "../../master/store/sqlite-registry-store.js";
 
 const fresh = (): string => "cluster-new";
 const facts = (f: Partial<IdentityFacts>): IdentityFacts => ({
@@ -90,7 +90,7 @@ describe("cluster identity on a real registry", () => {
     const dir = mkdtempSync(join(tmpdir(), "yard-identity-"));
     const idFile = join(dir, "cluster-id");
     try {
-      let store = new MasterStore(dir);
+      let store = new SqliteRegistryStore(dir);
       const made = establishClusterIdentity(dir, store, false);
       assert.equal(made.how, "new");
       assert.equal(store.clusterId(), made.clusterId);
@@ -125,7 +125,7 @@ describe("cluster identity on a real registry", () => {
       store.close();
 
       truncateSync(join(dir, "master.db"), 0);
-      store = new MasterStore(dir);
+      store = new SqliteRegistryStore(dir);
       assert.throws(
         () => establishClusterIdentity(dir, store, false),
         (err: unknown) =>

@@ -11,7 +11,8 @@ import { openDatabase } from "../../common/sqlite.js";
 import { splitTaskKey, taskKey } from "../../common/task-key.js";
 import { TaskState } from "../../common/task-states.js";
 import { MasterCore } from "../../master/master-core.js";
-import { MASTER_MIGRATIONS, MasterStore, type StoredTask } from "../../master/master-store.js";
+import type { StoredTask } from "../../master/store/registry-store.js";
+import { MASTER_MIGRATIONS, SqliteRegistryStore } from "../../master/store/sqlite-registry-store.js";
 import { findOperatorTask } from "../../master/operator-task.js";
 import type { TaskEntry } from "../../master/registry-entries.js";
 import { TaskInfo, TaskStatus } from "../../proto/gen/yard/v1/common.js";
@@ -104,7 +105,7 @@ describe("the master registry keys tasks by (framework, id)", () => {
       assert.equal(old.pragma("user_version", { simple: true }), before);
       old.close();
 
-      let store = new MasterStore(dir);
+      let store = new SqliteRegistryStore(dir);
       const [migrated, ...rest] = store.loadTasks();
       assert.equal(rest.length, 0);
       assert.equal(migrated?.frameworkId, "fw-a");
@@ -120,7 +121,7 @@ describe("the master registry keys tasks by (framework, id)", () => {
       store.markAcknowledged("fw-b", "web-1", 11);
       store.close();
 
-      store = new MasterStore(dir);
+      store = new SqliteRegistryStore(dir);
       const byFw = new Map(store.loadTasks().map((x) => [x.frameworkId, x]));
       assert.equal(byFw.get("fw-a")?.status.state, TaskState.TASK_RUNNING);
       assert.equal(byFw.get("fw-a")?.acknowledged, false);

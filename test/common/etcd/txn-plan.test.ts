@@ -2,20 +2,21 @@
 // prefix becomes when a put lands inside it, and where units are cut.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { takeTxn, TxnPlan, type WriteOp, type WriteUnit } from "../../../common/etcd/txn-plan.js";
+import { prefixEnd, takeTxn, TxnPlan, type WriteOp, type WriteUnit } from "../../../common/etcd/txn-plan.js";
 
 const put = (key: string, value = "v"): WriteOp => ({ kind: "put", key, value });
 const del = (key: string): WriteOp => ({ kind: "delete", key });
 const delPrefix = (prefix: string, ...removed: string[]): WriteOp => ({
-  kind: "deletePrefix",
-  prefix,
+  kind: "deleteRange",
+  from: prefix,
+  to: prefixEnd(prefix),
   removed,
 });
 
 function plan(...ops: WriteOp[]) {
   const p = new TxnPlan();
   for (const op of ops) p.apply(op);
-  return { entries: Object.fromEntries(p.entries), ranges: [...p.ranges.keys()] };
+  return { entries: Object.fromEntries(p.entries), ranges: p.ranges.map((r) => r.from) };
 }
 
 describe("TxnPlan", () => {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import type { StoredFetch } from "../../../master/master-store.js";
+import type { StoredFetch } from "../../../master/store/registry-store.js";
 import { type ProgressReport, StagingBook, stagingVerdict } from "../../../master/releases/staging.js";
 
 const RELEASES: Record<string, { sha256: string; size: number }> = {

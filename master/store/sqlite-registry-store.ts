@@ -1,77 +1,21 @@
-// The master's durable registry in SQLite: agents, frameworks, tasks (latest state), cluster
-// events (bounded) and meta. Every multi-row change runs in one transaction; a master killed
-// with SIGKILL comes back from this file with its registry.
+// The master's durable registry in SQLite (the one-master default): agents, frameworks, tasks
+// (latest state), cluster events (bounded) and meta. Every multi-row change runs in one
+// transaction; a master killed with SIGKILL comes back from this file with its registry.
 import { chmodSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type Database from "better-sqlite3";
-import { openDatabase } from "../common/sqlite.js";
-import {
-  AgentInfo,
-  FrameworkInfo,
-  TaskInfo,
-  TaskStatus,
-  type TaskUsage,
-} from "../proto/gen/yard/v1/common.js";
-import { ClusterEvent } from "../proto/gen/yard/v1/operator.js";
-import type { Release } from "../proto/gen/yard/v1/release.js";
-
-export type AgentStatusName = "ACTIVE" | "DISCONNECTED" | "UNREACHABLE" | "LOST";
-export type FrameworkStatusName = "CONNECTED" | "DISCONNECTED" | "INACTIVE";
-
-export interface StoredAgent {
-  info: AgentInfo;
-  /** sha256 (hex) of the agent's secret. */
-  secretHash: string;
-  status: AgentStatusName;
-  draining: boolean;
-  registeredAt: number;
-  lastSeen: number;
-}
-
-export interface StoredFramework {
-  info: FrameworkInfo;
-  /** The principal that registered the framework (master/auth/): only it may subscribe with the id. */
-  principal: string;
-  /** sha256 (hex) of the framework secret issued at registration: the proof a failover presents. */
-  secretHash: string;
-  status: FrameworkStatusName;
-  registeredAt: number;
-  disconnectedAt: number;
-  suppressed: boolean;
-}
-
-export interface StoredTask {
-  info: TaskInfo;
-  frameworkId: string;
-  status: TaskStatus;
-  /** Whether the framework acknowledged `status` (only meaningful when it has a uuid). */
-  acknowledged: boolean;
-  killRequested: boolean;
-  createdAt: number;
-  usage?: TaskUsage;
-}
-
-/** What the master last knew of one agent's copy of one release (master/releases/staging.ts). */
-export interface StoredFetch {
-  /** NAME@VERSION */
-  release: string;
-  agentId: string;
-  state: string;
-  /** A Stage call asked this agent to hold the release. */
-  staged: boolean;
-  downloaded: number;
-  size: number;
-  error: string;
-  updatedAt: number;
-}
-
-/** A framework's pin on a release: Remove refuses the release while it is pinned. */
-export interface StoredPin {
-  frameworkId: string;
-  /** NAME@VERSION */
-  release: string;
-  pinnedAt: number;
-}
+import { openDatabase } from "../../common/sqlite.js";
+import { AgentInfo, FrameworkInfo, TaskInfo, TaskStatus } from "../../proto/gen/yard/v1/common.js";
+import { ClusterEvent } from "../../proto/gen/yard/v1/operator.js";
+import type { Release } from "../../proto/gen/yard/v1/release.js";
+import type {
+  RegistryStore,
+  StoredAgent,
+  StoredFetch,
+  StoredFramework,
+  StoredPin,
+  StoredTask,
+} from "./registry-store.js";
 
 /** Each entry migrates the schema from user_version i to i+1. */
 export const MASTER_MIGRATIONS: readonly string[] = [
@@ -125,7 +69,8 @@ export const MASTER_MIGRATIONS: readonly string[] = [
    CREATE INDEX tasks_terminal ON tasks(terminal, updated_at);`,
 ];
 
-export class MasterStore {
+export class SqliteRegistryStore implements RegistryStore {
+  readonly kind = "sqlite";
   private readonly db: Database.Database;
   private readonly stmts;
 
