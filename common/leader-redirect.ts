@@ -11,13 +11,17 @@ export const LEADER_METADATA_KEY = "yard-leader";
 /** The prefix of a not-the-leader answer's details; a client tells it from other UNAVAILABLEs by it. */
 export const NOT_LEADER = "not the leader";
 
-/** The status a standby answers with; `leader` is the leader's host:port, or undefined when none is elected. */
-export function notLeaderError(leader: string | undefined): Partial<ServiceError> {
+/**
+ * The status a standby answers with; `leader` is the leader's host:port, or undefined when none
+ * is elected. `what` names the standby for a human: a master, or an instance of a framework
+ * run as several (framework-sdk/framework-leader.ts), whose API redirects the same way.
+ */
+export function notLeaderError(leader: string | undefined, what = "master"): Partial<ServiceError> {
   const metadata = new Metadata();
   if (leader) metadata.set(LEADER_METADATA_KEY, leader);
   const details = leader
-    ? `${NOT_LEADER}: this master is a standby; the leader is ${leader}`
-    : `${NOT_LEADER}: this master is a standby and no leader is elected yet; retry`;
+    ? `${NOT_LEADER}: this ${what} is a standby; the leader is ${leader}`
+    : `${NOT_LEADER}: this ${what} is a standby and no leader is elected yet; retry`;
   return { code: GrpcStatus.UNAVAILABLE, details, message: details, metadata };
 }
 

@@ -74,6 +74,25 @@ export { HealthState } from "../proto/gen/yard/v1/common.js";
 
 /** State for frameworks: SQLite opened with WAL and user_version migrations, and a meta map. */
 export { MetaTable, openDatabase as openStateDatabase, type OpenDatabaseOptions } from "../common/sqlite.js";
+/**
+ * The state store seam (docs/framework-guide.md): a small ordered key-value map with atomic
+ * units, on SQLite (one instance) or etcd (several instances, one active, fenced writes).
+ */
+export { keyPart, padKey, type StateKv, StateLostError } from "./state/state-kv.js";
+export { SqliteStateKv } from "./state/sqlite-state-kv.js";
+export { EtcdStateKv, type EtcdStateKvInit } from "./state/etcd-state-kv.js";
+/** Several instances of a framework on one etcd, one active (docs/framework-guide.md). */
+export {
+  type ActiveRun,
+  type ActiveTerm,
+  DEFAULT_ETCD_PREFIX,
+  DEFAULT_FRAMEWORK_LEASE_TTL,
+  type FrameworkEtcdOptions,
+  FrameworkLeader,
+  type FrameworkLeaderInit,
+} from "./framework-leader.js";
+export { StandbyGate, type StandbyGateInit } from "./standby-gate.js";
+export { LEADER_METADATA_KEY, leaderHint, notLeaderError } from "../common/leader-redirect.js";
 export {
   type FrameworkApiListener,
   type FrameworkApiOptions,

@@ -147,6 +147,11 @@ export class BatchScheduler {
 
   // ---- jobs (called by the BatchService handlers) ----
 
+  /** Resolves once every change so far is durable; a client is answered after it. */
+  durable(): Promise<void> {
+    return this.store.durable();
+  }
+
   submit(id: string, spec: Job["spec"] & object, now = Date.now() / 1000): Job {
     const job = newJob(id, { ...spec, name: spec.name || id }, now);
     this.store.saveJob(job);
@@ -279,6 +284,9 @@ export class BatchScheduler {
         const job = this.jobs.get(task.jobId)!;
         this.commit(job, markLaunched(job, task.index, offer.agentId));
       }
+      // On etcd the write is batched: the launch waits for it (and is never sent by an instance
+      // that lost its leadership: durable() rejects then).
+      await this.store.durable();
       try {
         await driver.launch(offer, tasks, { refuseSeconds: REFUSE_SECONDS });
         this.log.info("launched", { agent: offer.agentId, tasks: tasks.map((t) => t.taskId).join(",") });
@@ -345,7 +353,13 @@ export class BatchScheduler {
     );
   }
 
-  private onUpdate(status: TaskStatus): void {
+  /** The SDK acknowledges the update once this resolves: after the change is durable. */
+  private async onUpdate(status: TaskStatus): Promise<void> {
+    this.applyUpdate(status);
+    await this.store.durable();
+  }
+
+  private applyUpdate(status: TaskStatus): void {
     const jobId = this.owners.get(status.taskId);
     const job = jobId ? this.jobs.get(jobId) : undefined;
     if (!job) {

@@ -33,7 +33,12 @@ export function createBatchService(
       const [act, object] = action === "view" ? ["view", ""] : action(call.request);
       access
         .require(call, act, object)
-        .then(() => fn(call.request))
+        .then(async () => {
+          const res = fn(call.request);
+          // What the client is told must be stored (at once in SQLite, batched on etcd).
+          await scheduler.durable();
+          return res;
+        })
         .then(
           (res) => cb(null, res),
           (err) => cb(toGrpcError(err)),

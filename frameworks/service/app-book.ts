@@ -136,6 +136,11 @@ export class AppBook {
     });
   }
 
+  /** Resolves once what flush() wrote is durable; rejects when it never will be (leadership lost). */
+  durable(): Promise<void> {
+    return this.store.durable();
+  }
+
   listOf<T>(m: Map<string, T[]>, key: string): T[] {
     let list = m.get(key);
     if (!list) {

@@ -36,6 +36,9 @@ export class OfferHandling {
         continue;
       }
       const apps = [...new Set(tasks.map((t) => book.live.get(t.taskId)?.rec.app ?? ""))];
+      // On etcd the instances' write is batched: the launch waits for it, and an instance that
+      // lost its leadership never sends it (durable() rejects).
+      await book.durable();
       try {
         await driver.launch(offer, tasks, { refuseSeconds: 1 });
         log.info("launched", { agent: offer.agentId, tasks: tasks.map((t) => t.taskId).join(",") });

@@ -1,22 +1,34 @@
 // The service framework as a daemon: its store, its DeployService endpoint, its scheduler.
 // Built only on the framework SDK's public API, like any third-party framework.
+//
+// Alone (the default) it keeps its state in <data dir>/service.db. With `etcd` several
+// instances run on one etcd: its state lives there, one instance is active (it runs the
+// scheduler and answers the DeployService), the others answer with a redirect to it and take
+// over, as the same framework, when it goes (docs/ha.md, "Frameworks that fail over").
 import type { TransportChoice } from "../../common/tls.js";
 import path from "node:path";
+import { Etcd3 } from "etcd3";
 import {
+  AccessReviewer,
   createLogger,
   DEFAULT_SHUTDOWN_GRACE_MS,
   DeployServiceService,
+  type DeployServiceServer,
+  FrameworkLeader,
+  type FrameworkEtcdOptions,
   type Logger,
   listenForFrameworkApi,
+  type MasterListInput,
   OpenStreams,
+  StandbyGate,
   shutdownServer,
   stopStep,
-  AccessReviewer,
-  type MasterListInput,
 } from "../../framework-sdk/index.js";
 import { createDeployService } from "./deploy-service.js";
+import { KvServiceStore } from "./kv-service-store.js";
 import { ServiceScheduler } from "./service-scheduler.js";
-import { ServiceStore } from "./service-store.js";
+import type { ServiceStore } from "./service-store.js";
+import { SqliteServiceStore } from "./sqlite-service-store.js";
 import { ReleaseStager } from "./stager.js";
 
 /** The name the service framework subscribes with; yardctl finds its endpoint by it. */
@@ -26,7 +38,7 @@ export interface ServiceFrameworkOptions extends TransportChoice {
   /** host:port of the master, or several masters ("a:7070,b:7070" or a list): the leader is followed. */
   master: MasterListInput;
   token?: string;
-  /** Where service.db lives. */
+  /** Where service.db lives (unused for state with `etcd`). */
   dataDir: string;
   /** Default 127.0.0.1. */
   host?: string;
@@ -41,27 +53,35 @@ export interface ServiceFrameworkOptions extends TransportChoice {
   restartBackoff?: { initialMs: number; maxMs: number };
   /** How long stop() waits for open calls before it cuts them (default 10 s). */
   shutdownGraceMs?: number;
+  /** State on etcd and one active instance among several (absent: SQLite, one instance). */
+  etcd?: FrameworkEtcdOptions;
   logger?: Logger;
 }
 
 export interface ServiceFrameworkHandle {
   endpoint: string;
   frameworkId(): string | undefined;
+  /** This instance runs the scheduler (always true without etcd). */
+  isActive(): boolean;
   stop(): Promise<void>;
 }
 
 const SEVEN_DAYS = 7 * 24 * 3600;
 
-export async function startServiceFramework(opts: ServiceFrameworkOptions): Promise<ServiceFrameworkHandle> {
-  const log = opts.logger ?? createLogger("service");
-  const { server, endpoint } = await listenForFrameworkApi(opts);
-  let store: ServiceStore;
-  try {
-    store = new ServiceStore(path.join(opts.dataDir, "service.db"));
-  } catch (err) {
-    server.forceShutdown();
-    throw err;
-  }
+/** One run of the scheduler over a store: the whole framework alone, or one term of a leader. */
+interface ActiveService {
+  impl: DeployServiceServer;
+  frameworkId(): string | undefined;
+  stop(): Promise<void>;
+}
+
+function startActive(
+  opts: ServiceFrameworkOptions,
+  store: ServiceStore,
+  endpoint: string,
+  reviewer: AccessReviewer,
+  log: Logger,
+): ActiveService {
   let scheduler: ServiceScheduler | undefined;
   const stager = new ReleaseStager(
     opts.master,
@@ -90,37 +110,128 @@ export async function startServiceFramework(opts: ServiceFrameworkOptions): Prom
       restartBackoff: opts.restartBackoff,
     });
   } catch (err) {
-    server.forceShutdown();
     stager.close();
-    store.close();
     throw err;
   }
   const running = scheduler;
   const streams = new OpenStreams();
   // Operators' calls are judged by the master's policy, and audited there.
+  const impl = createDeployService(
+    running.verbs,
+    reviewer,
+    log,
+    (release) => stager.describe(release),
+    streams,
+  );
+  running.connect();
+  return {
+    impl,
+    frameworkId: () => running.frameworkId(),
+    stop: async () => {
+      streams.endAll("the service framework is shutting down");
+      await running.stop();
+    },
+  };
+}
+
+export async function startServiceFramework(opts: ServiceFrameworkOptions): Promise<ServiceFrameworkHandle> {
+  const log = opts.logger ?? createLogger("service");
+  const { server, endpoint } = await listenForFrameworkApi(opts);
   const reviewer = new AccessReviewer({
     master: opts.master,
     token: opts.token,
     tls: opts.tls,
     insecure: opts.insecure,
   });
-  server.addService(
-    DeployServiceService,
-    createDeployService(running.verbs, reviewer, log, (release) => stager.describe(release), streams),
-  );
-  running.connect();
+  const grace = () => {
+    const deadline = Date.now() + (opts.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS);
+    return () => Math.max(0, deadline - Date.now());
+  };
+
+  if (opts.etcd) {
+    const client = new Etcd3({ hosts: opts.etcd.endpoints });
+    const leader = new FrameworkLeader({
+      client,
+      prefix: opts.etcd.prefix,
+      name: opts.name ?? SERVICE_FRAMEWORK_NAME,
+      address: endpoint,
+      ttlSeconds: opts.etcd.leaseTtlSeconds,
+      logger: log,
+    });
+    let current: ActiveService | undefined;
+    const gate = new StandbyGate({
+      leader: () => leader.leaderAddress(),
+      what: "service framework instance",
+    });
+    server.addService(
+      DeployServiceService,
+      gate.wrap<DeployServiceServer>(DeployServiceService, () =>
+        leader.isActive ? current?.impl : undefined,
+      ),
+    );
+    leader.start(async ({ state }) => {
+      const active = startActive(opts, new KvServiceStore(state), endpoint, reviewer, log);
+      current = active;
+      return {
+        stop: async () => {
+          current = undefined;
+          await stopStep(
+            log,
+            "stopping the scheduler",
+            () => active.stop(),
+            opts.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS,
+          );
+        },
+      };
+    });
+    log.info("service framework listening (one instance of several on etcd)", { endpoint });
+    let stopping: Promise<void> | undefined;
+    return {
+      endpoint,
+      frameworkId: () => current?.frameworkId(),
+      isActive: () => leader.isActive,
+      stop: () => {
+        stopping ??= (async () => {
+          const left = grace();
+          await stopStep(log, "leaving the election", () => leader.stop(), left());
+          await shutdownServer(server, left());
+          reviewer.close();
+          client.close();
+        })();
+        return stopping;
+      },
+    };
+  }
+
+  let store: ServiceStore;
+  let active: ActiveService;
+  try {
+    store = new SqliteServiceStore(path.join(opts.dataDir, "service.db"));
+  } catch (err) {
+    server.forceShutdown();
+    reviewer.close();
+    throw err;
+  }
+  try {
+    active = startActive(opts, store, endpoint, reviewer, log);
+  } catch (err) {
+    server.forceShutdown();
+    reviewer.close();
+    store.close();
+    throw err;
+  }
+  server.addService(DeployServiceService, active.impl);
   log.info("service framework listening", { endpoint });
   let stopping: Promise<void> | undefined;
   return {
     endpoint,
-    frameworkId: () => running.frameworkId(),
+    frameworkId: () => active.frameworkId(),
+    isActive: () => true,
     stop: () => {
       // Ends within the grace period whatever the master or the watchers do.
       stopping ??= (async () => {
-        const deadline = Date.now() + (opts.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS);
-        const left = () => Math.max(0, deadline - Date.now());
-        streams.endAll("the service framework is shutting down");
-        await stopStep(log, "stopping the scheduler", () => running.stop(), left());
+        const left = grace();
+        await stopStep(log, "stopping the scheduler", () => active.stop(), left());
         await shutdownServer(server, left());
         reviewer.close();
         store.close();

@@ -6,7 +6,7 @@ import { after, describe, test } from "node:test";
 import { silentLogger } from "../../../framework-sdk/index.js";
 import { BatchScheduler } from "../../../frameworks/batch/batch-scheduler.js";
 import { checkRetention, jobsToForget } from "../../../frameworks/batch/job-retention.js";
-import { JobStore } from "../../../frameworks/batch/job-store.js";
+import { SqliteJobStore } from "../../../frameworks/batch/sqlite-job-store.js";
 import { newJob } from "../../../frameworks/batch/job-state.js";
 import type { Job } from "../../../proto/gen/yard/v1/batch.js";
 
@@ -63,7 +63,7 @@ describe("jobsToForget", () => {
 describe("BatchScheduler retention", () => {
   test("ended jobs past the retention leave memory and batch.db; running ones stay", () => {
     const file = path.join(dir, "batch.db");
-    const store = new JobStore(file);
+    const store = new SqliteJobStore(file);
     const now = Date.now() / 1000;
     store.saveJob(job("old", "SUCCEEDED", now - 100));
     store.saveJob(job("mid", "FAILED", now - 50));
@@ -93,7 +93,7 @@ describe("BatchScheduler retention", () => {
     assert.equal(scheduler.get("mid"), undefined);
     void scheduler.stop();
     store.close();
-    const again = new JobStore(file);
+    const again = new SqliteJobStore(file);
     assert.deepEqual(
       again
         .loadJobs()

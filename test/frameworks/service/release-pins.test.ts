@@ -13,7 +13,7 @@ import { parseAppSpec } from "../../../frameworks/service/app-spec.js";
 import { PinSync, pinnedReleases } from "../../../frameworks/service/release-pins.js";
 import type { InstanceRecord } from "../../../frameworks/service/service-state.js";
 import { startServiceFramework } from "../../../frameworks/service/service-daemon.js";
-import { ServiceStore } from "../../../frameworks/service/service-store.js";
+import { SqliteServiceStore } from "../../../frameworks/service/sqlite-service-store.js";
 import type { Stager } from "../../../frameworks/service/stager.js";
 import { pushFile, randomFile, startTestMaster, waitFor } from "../../master/releases/helpers.js";
 import { tlsOf } from "../../tls-fixture.js";
@@ -41,7 +41,7 @@ function instance(app: string, revision: number, taskId: string): InstanceRecord
 
 describe("service release pins", () => {
   test("current, previous, deployment source and revisions with instances are pinned", () => {
-    const store = new ServiceStore(path.join(dir, "a.db"));
+    const store = new SqliteServiceStore(path.join(dir, "a.db"));
     try {
       const book = new AppBook(store);
       const d1 = book.newRevision(spec("web", "web@1"), "", "deploy", 1);
