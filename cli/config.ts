@@ -90,6 +90,12 @@ export const SETTINGS = {
   // Master: the policy file of principals, tokens and ACLs (docs/security.md).
   aclFile: { parse: p.text } as SettingSpec<string>,
   seedPort: { parse: p.port } as SettingSpec<number>,
+  // Master in HA mode (docs/ha.md): etcd's client URLs, the cluster's prefix there, the
+  // election lease's TTL, and this master's id (by default kept in its data dir).
+  etcd: { parse: p.etcdUrls } as SettingSpec<string[]>,
+  etcdPrefix: { parse: p.etcdPrefix, default: "/yard" } as SettingSpec<string>,
+  etcdLeaseTtl: { parse: p.positiveInt, default: 5 } as SettingSpec<number>,
+  masterId: { parse: p.text } as SettingSpec<string>,
   seedUploadLimit: { parse: byteRate } as SettingSpec<number>,
   // Every daemon: how long stop() waits before it cuts what is still open (docs/architecture.md).
   shutdownGrace: { parse: p.positive } as SettingSpec<number>,

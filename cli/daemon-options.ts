@@ -149,6 +149,18 @@ export function agentOptions(layers: Layers, token = resolveToken(layers), maste
   };
 }
 
+/**
+ * A framework run as several instances on etcd (docs/ha.md, "Frameworks that fail over"):
+ * undefined without --etcd (one instance, state in SQLite under the data dir).
+ */
+export function frameworkEtcdOptions(
+  layers: Layers,
+): { endpoints: string[]; prefix: string; leaseTtlSeconds: number } | undefined {
+  const s = resolveSettings(["etcd", "etcdPrefix", "etcdLeaseTtl"], layers);
+  if (!s.etcd) return undefined;
+  return { endpoints: s.etcd, prefix: s.etcdPrefix!, leaseTtlSeconds: s.etcdLeaseTtl! };
+}
+
 export function batchOptions(
   layers: Layers,
   token = resolveToken(layers),
@@ -167,6 +179,7 @@ export function batchOptions(
     port: s.batchPort,
     name: "batch",
     shutdownGraceMs: seconds(s.shutdownGrace),
+    etcd: frameworkEtcdOptions(layers),
     retention: {
       ...(s.finishedJobsKept === undefined ? {} : { maxEnded: Math.floor(s.finishedJobsKept) }),
       ...(s.finishedJobsMaxAge === undefined ? {} : { maxAgeSeconds: s.finishedJobsMaxAge }),
@@ -197,5 +210,6 @@ export function serviceOptions(
     port: resolveSetting("servicePort", SERVICE_PORT, layers).value ?? 0,
     name: "service",
     shutdownGraceMs: seconds(s.shutdownGrace),
+    etcd: frameworkEtcdOptions(layers),
   };
 }

@@ -205,6 +205,30 @@ export const stringList: Parser<string[]> = (raw) => {
   return out;
 };
 
+/** etcd client URLs: "http://a:2379,http://b:2379" or a YAML list; http or https, host and port. */
+export const etcdUrls: Parser<string[]> = (raw) => {
+  const urls = stringList(raw);
+  for (const u of urls) {
+    let url: URL;
+    try {
+      url = new URL(u);
+    } catch {
+      throw new ValueError(`"${u}" is not a URL (e.g. http://127.0.0.1:2379)`);
+    }
+    if ((url.protocol !== "http:" && url.protocol !== "https:") || !url.hostname || !url.port) {
+      throw new ValueError(`"${u}" is not an etcd client URL: http(s)://HOST:PORT`);
+    }
+  }
+  return urls;
+};
+
+/** A key prefix in etcd: starts with "/", no trailing "/", e.g. /yard or /clusters/prod. */
+export const etcdPrefix: Parser<string> = (raw) => {
+  const s = text(raw);
+  if (!/^\/[^\s]*[^/\s]$/.test(s)) throw new ValueError("must start with / and not end with / (e.g. /yard)");
+  return s;
+};
+
 /** Quotes `raw` for an error message: strings in double quotes, the rest as JSON. */
 export function quoteValue(raw: unknown): string {
   if (typeof raw === "string") return JSON.stringify(raw);

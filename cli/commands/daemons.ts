@@ -18,6 +18,20 @@ import { addAgentResourceOptions, collect, print } from "../options.js";
 import { addTlsOptions } from "../transport.js";
 
 /** `identity`: the default certificate name in the TLS directory. */
+/** A framework's flags for running as one of several instances on etcd. */
+function addFrameworkEtcdOptions(cmd: Command): Command {
+  return cmd
+    .option(
+      "--etcd <url,...>",
+      "run as one of several instances on etcd: state there, one active, the others take over (env YARD_ETCD; default: one instance, state in SQLite)",
+    )
+    .option("--etcd-prefix <prefix>", "key prefix in etcd (env YARD_ETCD_PREFIX; default /yard)")
+    .option(
+      "--etcd-lease-ttl <seconds>",
+      "the active instance's lease; a standby takes over within about this long (env YARD_ETCD_LEASE_TTL; default 5)",
+    );
+}
+
 function addDaemonOptions(cmd: Command, identity: string): Command {
   return addTlsOptions(cmd, identity)
     .option("--data-dir <dir>", "data dir, shared with the other daemons (env YARD_HOME; default ~/.yard)")
@@ -125,8 +139,7 @@ export function registerDaemons(program: Command): void {
     });
 
   addDaemonOptions(
-    program
-      .command("batch")
+    addFrameworkEtcdOptions(program.command("batch"))
       .description("run the batch framework in the foreground")
       .option(
         "--master <host:port,...>",
@@ -152,14 +165,15 @@ export function registerDaemons(program: Command): void {
     mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
     const { startBatchFramework } = await import("../../frameworks/batch/batch-daemon.js");
     const handle = await startBatchFramework({ ...opts, logger: createLogger("batch") });
-    print(`batch framework serving on ${handle.endpoint}, master ${opts.master}`);
+    print(
+      `batch framework serving on ${handle.endpoint}, master ${opts.master}${opts.etcd ? `, state on etcd (${opts.etcd.prefix}/frameworks/batch)` : ""}`,
+    );
     await waitForSignal();
     await handle.stop();
   });
 
   addDaemonOptions(
-    program
-      .command("service")
+    addFrameworkEtcdOptions(program.command("service"))
       .description("run the service framework (apps, rollouts) in the foreground")
       .option(
         "--master <host:port,...>",
@@ -180,7 +194,9 @@ export function registerDaemons(program: Command): void {
     mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
     const { startServiceFramework } = await import("../../frameworks/service/service-daemon.js");
     const handle = await startServiceFramework({ ...opts, logger: createLogger("service") });
-    print(`service framework serving on ${handle.endpoint}, master ${opts.master}`);
+    print(
+      `service framework serving on ${handle.endpoint}, master ${opts.master}${opts.etcd ? `, state on etcd (${opts.etcd.prefix}/frameworks/service)` : ""}`,
+    );
     await waitForSignal();
     await handle.stop();
   });

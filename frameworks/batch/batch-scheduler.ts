@@ -61,6 +61,8 @@ export class BatchScheduler {
   private readonly retention: JobRetention;
   private retentionTimer?: NodeJS.Timeout;
   private forgetPending = false;
+  /** Offers being turned into launches (see syncInterest). */
+  private placing = 0;
   /** Jobs whose last launch the master refused: their tasks wait 1 s doubling to 60 s before the next try. */
   private readonly refusals = new RetryBackoff<string>({ initialMs: 1_000, maxMs: 60_000 });
   /** Wakes the scheduler when the earliest backoff ends, to ask for offers again. */
@@ -236,7 +238,11 @@ export class BatchScheduler {
 
   /** Offers are wanted while a task is pending (the SDK sends only the changes). */
   private syncInterest(): void {
-    if (this.driver && !this.stopped) void this.driver.setInterest(this.pending().length > 0);
+    const wanted = this.pending().length > 0;
+    // A suppress now would rescind the offers whose launches wait for their tasks to be
+    // stored; onOffers syncs again when it is done.
+    if (!wanted && this.placing > 0) return;
+    if (this.driver && !this.stopped) void this.driver.setInterest(wanted);
   }
 
   // ---- driver events ----
@@ -256,6 +262,16 @@ export class BatchScheduler {
   }
 
   private async onOffers(offers: Offer[]): Promise<void> {
+    this.placing++;
+    try {
+      await this.placeOffers(offers);
+    } finally {
+      this.placing--;
+      this.syncInterest();
+    }
+  }
+
+  private async placeOffers(offers: Offer[]): Promise<void> {
     const driver = this.driver!;
     const plan = planOffers(offers, this.pending());
     for (const { offer, launches } of plan.accept) {

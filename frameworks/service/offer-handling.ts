@@ -15,12 +15,22 @@ export class OfferHandling {
   constructor(
     private readonly state: Pick<
       SchedulerState,
-      "book" | "log" | "now" | "agents" | "refusals" | "wants" | "driver"
+      "book" | "log" | "now" | "agents" | "refusals" | "wants" | "driver" | "placing"
     >,
     private readonly loop: TickTrigger,
   ) {}
 
   async onOffers(offers: Offer[]): Promise<void> {
+    this.state.placing++;
+    try {
+      await this.handle(offers);
+    } finally {
+      this.state.placing--;
+      this.loop.kick();
+    }
+  }
+
+  private async handle(offers: Offer[]): Promise<void> {
     const { book, log } = this.state;
     const driver = this.state.driver!;
     const now = this.state.now();
@@ -58,7 +68,6 @@ export class OfferHandling {
         .decline(decline, { refuseSeconds: REFUSE_SECONDS })
         .catch((err) => log.warn("decline failed", { error: String(err) }));
     }
-    this.loop.kick();
   }
 
   /** Backs the apps of a refused launch off: one log line per refusal, and refusals 1 s doubling to 60 s apart. */

@@ -131,6 +131,9 @@ export class RolloutTick implements TickTrigger {
   private syncInterest(): void {
     const { state } = this;
     const want = [...state.wants.values()].some((w) => w.count > 0);
+    // A suppress now would rescind offers whose launches wait for their instances to be stored;
+    // the kick at the end of that offer handling syncs again.
+    if (!want && state.placing > 0) return;
     if (state.driver && !state.stopped) state.track(state.driver.setInterest(want));
   }
 

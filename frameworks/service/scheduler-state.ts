@@ -34,6 +34,11 @@ export interface SchedulerState {
   readonly watchers: Set<Watcher>;
   driver: SchedulerDriver | undefined;
   stopped: boolean;
+  /**
+   * Offers being turned into launches (their instances stored, the Accept not yet sent): a
+   * suppress sent meanwhile would rescind those offers, so losing interest waits for them.
+   */
+  placing: number;
   /** Owns a background promise until it settles, so stop() can wait for it. */
   track(p: Promise<unknown>): void;
 }

@@ -64,6 +64,7 @@ export class ServiceScheduler {
       watchers: new Set(),
       driver: undefined,
       stopped: false,
+      placing: 0,
       track(p) {
         background.add(p);
         const forget = () => background.delete(p);
