@@ -22,7 +22,14 @@ after(async () => {
 
 /** A FrameworkLeader whose terms are recorded: when each started, and when it was stopped. */
 function instance(name: string, address: string) {
-  const leader = new FrameworkLeader({ client, prefix: "/t", name, address, ttlSeconds: 2, logger: silentLogger });
+  const leader = new FrameworkLeader({
+    client,
+    prefix: "/t",
+    name,
+    address,
+    ttlSeconds: 2,
+    logger: silentLogger,
+  });
   const terms: Array<{ term: ActiveTerm; stopped: boolean; activeAtStop?: boolean }> = [];
   leader.start(async (term) => {
     const rec: { term: ActiveTerm; stopped: boolean; activeAtStop?: boolean } = { term, stopped: false };
@@ -44,7 +51,10 @@ describe("FrameworkLeader on a real etcd", { timeout: 60_000 }, () => {
     const first = await waitFor("one active instance", () => [a, b].find((i) => i.leader.isActive));
     const second = first === a ? b : a;
     assert.equal(second.leader.isActive, false);
-    await waitFor("the standby to name the active instance", () => second.leader.leaderAddress() === first.address);
+    await waitFor(
+      "the standby to name the active instance",
+      () => second.leader.leaderAddress() === first.address,
+    );
     const t1 = first.terms[0]!;
     t1.term.state.put("meta/framework_id", "fw-1");
     await t1.term.state.durable();
@@ -69,7 +79,11 @@ describe("FrameworkLeader on a real etcd", { timeout: 60_000 }, () => {
     await assert.rejects(t1.term.state.durable(), StateLostError);
     await waitFor("the term to be stopped", () => t1.stopped);
     assert.equal(t1.activeAtStop, false);
-    assert.equal(await client.get("/t/frameworks/fw2/state/k").string(), null, "nothing written after the loss");
+    assert.equal(
+      await client.get("/t/frameworks/fw2/state/k").string(),
+      null,
+      "nothing written after the loss",
+    );
     await client.delete().key(t1.term.leadership.key);
     const t2 = await waitFor("a new term", () => a.terms[1], 20_000);
     assert.ok(t2.term.leadership.term > t1.term.leadership.term);
