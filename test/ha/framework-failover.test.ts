@@ -8,6 +8,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
+import { DeployClient } from "../../cli/commands/deploy-client.js";
 import { authMetadata } from "../../common/auth.js";
 import { CHANNEL_OPTIONS, unary } from "../../common/grpc.js";
 import { leaderHint } from "../../common/leader-redirect.js";
@@ -17,7 +18,7 @@ import { type AppStatus, DeployServiceClient } from "../../proto/gen/yard/v1/dep
 import type { TaskRecord } from "../../proto/gen/yard/v1/operator.js";
 import { pidsOfTask, TestCluster, waitFor, YARDCTL } from "../cluster/harness.js";
 import { type EtcdMember, startEtcd } from "../etcd-fixture.js";
-import { operatorCredentials, tlsEnv } from "../tls-fixture.js";
+import { operatorCredentials, tlsEnv, tlsMaterial } from "../tls-fixture.js";
 
 const SERVER = `const v=process.env.VERSION;require('http').createServer((q,s)=>{s.end(v)}).listen(process.env.PORT0,'127.0.0.1')`;
 const TASK_RUNNING = 3;
@@ -145,6 +146,18 @@ describe("frameworks that fail over", { concurrency: false, timeout: 180_000 }, 
       assert.equal(hint.notLeader, true, String(err));
       return hint.leader === first.active.endpoint;
     });
+
+    // yardctl's client, given the standby's address, follows the redirect to the active one.
+    const viaStandby = new DeployClient({
+      address: standby.endpoint,
+      token: cluster.token,
+      tls: tlsMaterial("admin"),
+    });
+    try {
+      assert.deepEqual((await viaStandby.listApps()).apps, []);
+    } finally {
+      viaStandby.close();
+    }
 
     const deploy = (version: string) => {
       const file = path.join(cluster.root, `web-${version}.yaml`);
