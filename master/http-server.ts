@@ -25,7 +25,27 @@ export function createHttpServer(
   tracker?: TrackerRoute,
   tls?: TlsMaterial | null,
 ): Server {
-  const handler = (req: IncomingMessage, res: ServerResponse) => {
+  return httpServerOf(httpHandler(master, access, tracker), tls);
+}
+
+/** The HTTP(S) server around `handler`: HTTPS with `tls`, else HTTP (see createHttpServer). */
+export function httpServerOf(
+  handler: (req: IncomingMessage, res: ServerResponse) => void,
+  tls?: TlsMaterial | null,
+): Server {
+  // An https.Server is a tls.Server, not an http.Server, but offers the same listen/close API.
+  return tls
+    ? (createHttpsServer(httpsServerOptions(tls), handler) as unknown as Server)
+    : createServer(handler);
+}
+
+/** The requests of the master's HTTP port, without a server (a master in HA mode gates them). */
+export function httpHandler(
+  master: Master,
+  access: AccessControl,
+  tracker?: TrackerRoute,
+): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? "/").split("?")[0] ?? "/";
     if (tracker?.handles(path)) {
       tracker.handle(req, res);
@@ -42,10 +62,6 @@ export function createHttpServer(
     }
     res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
   };
-  // An https.Server is a tls.Server, not an http.Server, but offers the same listen/close API.
-  return tls
-    ? (createHttpsServer(httpsServerOptions(tls), handler) as unknown as Server)
-    : createServer(handler);
 }
 
 /**

@@ -4,7 +4,7 @@ import { renameSync, writeFileSync } from "node:fs";
 import { once } from "node:events";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { Server } from "@grpc/grpc-js";
+import { Server, type UntypedServiceImplementation } from "@grpc/grpc-js";
 import { bindServer, SERVER_OPTIONS } from "../common/grpc.js";
 import { shutdownServer, stopStep } from "../common/shutdown.js";
 import {
@@ -12,6 +12,7 @@ import {
   httpScheme,
   INSECURE_WARNING,
   serverCredentials,
+  type TlsMaterial,
   type TransportChoice,
 } from "../common/tls.js";
 import { createLogger, type Logger } from "../common/logger.js";
@@ -19,24 +20,20 @@ import { AgentServiceService } from "../proto/gen/yard/v1/agent.js";
 import { type GetMastersResponse, OperatorServiceService } from "../proto/gen/yard/v1/operator.js";
 import { ReleaseServiceService } from "../proto/gen/yard/v1/release.js";
 import { SchedulerServiceService } from "../proto/gen/yard/v1/scheduler.js";
-import { agentService } from "./grpc/agent-service.js";
-import { operatorService } from "./grpc/operator-service.js";
-import { releaseService } from "./grpc/release-service.js";
-import { schedulerService } from "./grpc/scheduler-service.js";
 import { X509Certificate } from "node:crypto";
 import { AccessControl } from "./auth/access.js";
 import { Authenticator } from "./auth/authenticate.js";
 import { DEFAULT_POLICY, describePrincipal, type Policy } from "./auth/policy.js";
 import { loadPolicyFile } from "./auth/policy-file.js";
 import { establishClusterIdentity } from "./cluster-identity.js";
-import { createHttpServer } from "./http-server.js";
-import { DEFAULT_MASTER_CONFIG, Master, type MasterConfig } from "./master.js";
+import type { EventInput } from "./event-log.js";
+import { httpServerOf } from "./http-server.js";
+import { DEFAULT_MASTER_CONFIG, type Master, type MasterConfig } from "./master.js";
+import { MasterInstance, type MasterServices } from "./master-instance.js";
 import type { RegistryStore } from "./store/registry-store.js";
 import { SqliteRegistryStore } from "./store/sqlite-registry-store.js";
-import { ReleaseManager } from "./releases/release-manager.js";
-import { ReleaseTracker } from "./releases/release-tracker.js";
-import { SwarmAccess } from "./releases/swarm-access.js";
 import type { ReleaseReplication } from "./releases/copy-quorum.js";
+import type { ReleaseManager } from "./releases/release-manager.js";
 
 export interface MasterOptions extends Partial<MasterConfig>, TransportChoice {
   dataDir: string;
@@ -99,16 +96,25 @@ export interface MasterHandle {
   stop(): Promise<void>;
 }
 
-export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
-  const log = opts.logger ?? createLogger("master");
-  const host = opts.host ?? "127.0.0.1";
-  const tls = chooseTransport(opts, "master");
-  if (!tls) log.warn(INSECURE_WARNING);
+/** The master's settings: the defaults overridden by what `opts` sets. */
+export function masterConfigOf(opts: Partial<MasterConfig>): MasterConfig {
   const config: MasterConfig = { ...DEFAULT_MASTER_CONFIG };
   for (const key of Object.keys(DEFAULT_MASTER_CONFIG) as (keyof MasterConfig)[]) {
     if (opts[key] !== undefined) (config as any)[key] = opts[key];
   }
-  // The policy is read before anything else: a wrong file stops the master at once.
+  return config;
+}
+
+/**
+ * Who may call the master: the policy file (read first: a wrong file stops the master at
+ * once), the cluster token and the CA. `audit` receives each audited action as a cluster event.
+ */
+export function accessControlOf(
+  opts: MasterOptions,
+  tls: TlsMaterial | null,
+  log: Logger,
+  audit: (e: EventInput) => void,
+): AccessControl {
   const policy: Policy = opts.aclFile ? loadPolicyFile(opts.aclFile) : DEFAULT_POLICY;
   // With mTLS the cluster CA is the TLS material's: every caller has a certificate principal.
   const caCertificate = opts.caCertificate ?? tls?.ca;
@@ -122,6 +128,48 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
       "the shared cluster token is accepted as the principal cluster-token in group admin; give each principal its own certificate or token and set clusterToken: deny (docs/security.md)",
     );
   }
+  return new AccessControl(
+    new Authenticator({
+      policy,
+      clusterToken: opts.token,
+      ca: caCertificate ? new X509Certificate(caCertificate) : undefined,
+      open,
+    }),
+    policy,
+    // The audit log is the cluster's event stream: `yardctl events` shows it.
+    (e) => {
+      const who = describePrincipal(e.principal);
+      audit({
+        type: "AUDIT",
+        principal: who,
+        action: e.action,
+        object: e.object,
+        result: e.result,
+        message: `${who} ${e.action}${e.object ? ` ${e.object}` : ""}: ${e.result}`,
+      });
+    },
+  );
+}
+
+/** Adds the four services of the master to `server`, each served by `impl(service)`. */
+export function addMasterServices(
+  server: Server,
+  impl: (service: keyof MasterServices) => UntypedServiceImplementation,
+): void {
+  server.addService(AgentServiceService, impl("agent"));
+  server.addService(SchedulerServiceService, impl("scheduler"));
+  server.addService(OperatorServiceService, impl("operator"));
+  server.addService(ReleaseServiceService, impl("release"));
+}
+
+export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
+  const log = opts.logger ?? createLogger("master");
+  const host = opts.host ?? "127.0.0.1";
+  const tls = chooseTransport(opts, "master");
+  if (!tls) log.warn(INSECURE_WARNING);
+  const config = masterConfigOf(opts);
+  let instance: MasterInstance | undefined;
+  const access = accessControlOf(opts, tls, log, (e) => instance?.master.events.append(e));
   const store: RegistryStore = opts.store ?? new SqliteRegistryStore(opts.dataDir);
   try {
     const identity = establishClusterIdentity(opts.dataDir, store, opts.startAfresh === true);
@@ -136,61 +184,6 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
     await store.close();
     throw err;
   }
-  const master = new Master(store, config, log);
-  const access = new AccessControl(
-    new Authenticator({
-      policy,
-      clusterToken: opts.token,
-      ca: caCertificate ? new X509Certificate(caCertificate) : undefined,
-      open,
-    }),
-    policy,
-    // The audit log is the cluster's event stream: `yardctl events` shows it.
-    (e) => {
-      const who = describePrincipal(e.principal);
-      master.events.append({
-        type: "AUDIT",
-        principal: who,
-        action: e.action,
-        object: e.object,
-        result: e.result,
-        message: `${who} ${e.action}${e.object ? ` ${e.object}` : ""}: ${e.result}`,
-      });
-    },
-  );
-  let releases: ReleaseManager | undefined;
-  let tracker: ReleaseTracker;
-  const swarm = new SwarmAccess({ isMember: (agentId) => master.isSwarmMember(agentId) }, opts.swarmKey);
-  try {
-    tracker = await ReleaseTracker.create({
-      isKnown: (infoHash) => releases?.knows(infoHash) ?? false,
-      caller: (params, address, infoHash) => swarm.caller(params, address, infoHash),
-      logger: opts.logger ?? createLogger("master.tracker"),
-    });
-    releases = new ReleaseManager(
-      {
-        store,
-        cluster: master,
-        logger: opts.logger ?? createLogger("master.releases"),
-        tracker,
-        swarm,
-        replication: opts.releaseReplication,
-      },
-      {
-        dataDir: opts.dataDir,
-        seeder: { listenHost: host, peerPort: opts.peerPort, uploadLimit: opts.seedUploadLimit, tls },
-        verifyIntervalMs: opts.releaseVerifyIntervalMs,
-      },
-    );
-  } catch (err) {
-    await store.close();
-    throw err;
-  }
-  const releaseStore = releases;
-  master.attachReleases(releaseStore);
-  const server = new Server(SERVER_OPTIONS);
-  server.addService(AgentServiceService, agentService(master, access));
-  server.addService(SchedulerServiceService, schedulerService(master, access));
   // A single master leads alone, on SQLite, from its start; the ports are known once bound.
   const startedAt = Date.now() / 1000;
   const singleMaster = (): GetMastersResponse => {
@@ -205,17 +198,36 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
     };
     return { masters: [self], leader: address, term: 1, store: store.kind };
   };
-  server.addService(OperatorServiceService, operatorService(master, access, singleMaster));
-  server.addService(
-    ReleaseServiceService,
-    releaseService(
-      releaseStore,
-      access,
-      (frameworkId, session, principal) => master.checkSession(frameworkId, session, principal),
-      master.streams,
-    ),
-  );
-  const http = createHttpServer(master, access, tracker, tls);
+  try {
+    instance = await MasterInstance.create(
+      {
+        store,
+        access,
+        logger: log,
+        releaseLogger: opts.logger ?? createLogger("master.releases"),
+        trackerLogger: opts.logger ?? createLogger("master.tracker"),
+      },
+      {
+        dataDir: opts.dataDir,
+        config,
+        host,
+        peerPort: opts.peerPort,
+        seedUploadLimit: opts.seedUploadLimit,
+        releaseVerifyIntervalMs: opts.releaseVerifyIntervalMs,
+        tls,
+        masters: singleMaster,
+        swarmKey: opts.swarmKey,
+        replication: opts.releaseReplication,
+      },
+    );
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  const { master, releases: releaseStore, tracker } = instance;
+  const server = new Server(SERVER_OPTIONS);
+  addMasterServices(server, (service) => instance!.services[service]);
+  const http = httpServerOf(instance.http, tls);
   let grpcPort: number;
   try {
     grpcPort = await bindServer(server, host, opts.port ?? 7070, serverCredentials(tls));
@@ -245,9 +257,7 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
     throw new Error(`cannot start the release store: ${(err as Error).message}`);
   }
   master.start();
-  const discovery = join(opts.dataDir, "master.json");
-  writeFileSync(`${discovery}.tmp`, JSON.stringify({ grpcPort, httpPort, pid: process.pid }));
-  renameSync(`${discovery}.tmp`, discovery);
+  writeDiscoveryFile(opts.dataDir, grpcPort, httpPort);
   log.info(`master listening grpc=${host}:${grpcPort} ${httpScheme(tls)}=${host}:${httpPort}`, {
     transport: tls ? "mTLS" : "insecure",
   });
@@ -282,8 +292,15 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   };
 }
 
+/** master.json in the data dir: the ports this master bound, for scripts and tests. */
+export function writeDiscoveryFile(dataDir: string, grpcPort: number, httpPort: number): void {
+  const discovery = join(dataDir, "master.json");
+  writeFileSync(`${discovery}.tmp`, JSON.stringify({ grpcPort, httpPort, pid: process.pid }));
+  renameSync(`${discovery}.tmp`, discovery);
+}
+
 /** The host part of the tracker URL: the advertised name, else the bound address. */
-function announceHost(advertised: string | undefined, bound: string): string {
+export function announceHost(advertised: string | undefined, bound: string): string {
   const h = advertised || (bound === "0.0.0.0" || bound === "::" ? hostname() : bound);
   return h.includes(":") && !h.startsWith("[") ? `[${h}]` : h;
 }

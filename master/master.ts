@@ -37,6 +37,8 @@ export class Master {
   /** When the maintenance tick last ran, to notice the master's own stalls. */
   private lastMaintenanceMs = now();
   private readonly startedAt = now() / 1000;
+  /** Set by detach(): the streams' late messages are dropped. */
+  private detached = false;
 
   readonly core: MasterCore;
   readonly agents: AgentSessions;
@@ -89,10 +91,12 @@ export class Master {
   }
 
   agentMessage(...args: Parameters<AgentSessions["agentMessage"]>): void {
+    if (this.detached) return;
     this.agents.agentMessage(...args);
   }
 
   agentDisconnected(...args: Parameters<AgentSessions["agentDisconnected"]>): void {
+    if (this.detached) return;
     this.agents.agentDisconnected(...args);
   }
 
@@ -105,6 +109,7 @@ export class Master {
   }
 
   frameworkDisconnected(...args: Parameters<FrameworkSessions["frameworkDisconnected"]>): void {
+    if (this.detached) return;
     this.frameworks.frameworkDisconnected(...args);
   }
 
@@ -159,13 +164,24 @@ export class Master {
     for (const t of this.timers) t.unref();
   }
 
-  stop(): void {
+  /**
+   * A master in HA mode that lost its leadership: it stops like stop(), and the messages and
+   * disconnections its open streams still deliver are ignored. It must not write: another
+   * master leads from the registry as it was, the agents and frameworks re-register there,
+   * and its registry refuses fenced writes anyway (master/ha/).
+   */
+  detach(details: string): void {
+    this.detached = true;
+    this.stop(details);
+  }
+
+  stop(details = "master is shutting down"): void {
     this.core.running = false;
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     for (const a of this.core.agents.values()) a.link?.close();
-    for (const f of this.core.frameworks.values()) f.link?.end(Code.UNAVAILABLE, "master is shutting down");
-    this.streams.endAll("master is shutting down");
+    for (const f of this.core.frameworks.values()) f.link?.end(Code.UNAVAILABLE, details);
+    this.streams.endAll(details);
   }
 
   // ---------------------------------------------------------------- maintenance
