@@ -90,6 +90,18 @@ export function masterOptions(layers: Layers, token = resolveToken(layers)): Mas
   };
 }
 
+/** HA mode of the master (docs/ha.md): undefined without --etcd (a single master on SQLite). */
+export function masterHaOptions(
+  layers: Layers,
+): { etcd: { endpoints: string[]; prefix: string; leaseTtlSeconds: number }; masterId?: string } | undefined {
+  const s = resolveSettings(["etcd", "etcdPrefix", "etcdLeaseTtl", "masterId"], layers);
+  if (!s.etcd) return undefined;
+  return {
+    etcd: { endpoints: s.etcd, prefix: s.etcdPrefix!, leaseTtlSeconds: s.etcdLeaseTtl! },
+    masterId: s.masterId,
+  };
+}
+
 /** `master` overrides the resolved address (yardctl up dials the master it just started). */
 export function agentOptions(layers: Layers, token = resolveToken(layers), master?: string): AgentOptions {
   const s = resolveSettings(

@@ -8,6 +8,7 @@ import { loadLayers } from "../context.js";
 import {
   agentOptions,
   batchOptions,
+  masterHaOptions,
   masterOptions,
   START_AFRESH_FLAG,
   START_AFRESH_HELP,
@@ -97,13 +98,41 @@ export function registerDaemons(program: Command): void {
         "--release-copy-timeout <seconds>",
         "HA mode: how long a push waits for those copies before it fails; the release stays (env YARD_RELEASE_COPY_TIMEOUT; default 120)",
       )
+      .option(
+        "--etcd <urls>",
+        "HA mode: etcd client URLs, comma-separated; the masters elect a leader there and keep the registry there (env YARD_ETCD; docs/ha.md)",
+      )
+      .option(
+        "--etcd-prefix <prefix>",
+        "HA mode: this cluster's key prefix in etcd (env YARD_ETCD_PREFIX; default /yard)",
+      )
+      .option(
+        "--etcd-lease-ttl <seconds>",
+        "HA mode: TTL of the election lease; a leader that cannot renew it within 2/3 of it stops leading (env YARD_ETCD_LEASE_TTL; default 5)",
+      )
+      .option(
+        "--master-id <id>",
+        "HA mode: this master's id (env YARD_MASTER_ID; default: made at the first start, kept in the data dir)",
+      )
       .option(START_AFRESH_FLAG, START_AFRESH_HELP),
     "master",
   ).action(async (flags: Record<string, unknown>) => {
-    const opts = masterOptions(loadLayers(flags));
+    const layers = loadLayers(flags);
+    const opts = masterOptions(layers);
+    const ha = masterHaOptions(layers);
     await assertPortFree(opts.host!, opts.port!, "--port");
     await assertPortFree(opts.host!, opts.httpPort!, "--http-port");
     mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
+    if (ha) {
+      const { startHaMaster } = await import("../../master/ha/ha-master-daemon.js");
+      const handle = await startHaMaster({ ...opts, ...ha, logger: createLogger("master") });
+      print(
+        `master ${handle.id} listening on ${handle.address} (http ${opts.host}:${handle.httpPort}), HA on etcd ${ha.etcd.endpoints.join(",")} prefix ${ha.etcd.prefix}, data in ${opts.dataDir}`,
+      );
+      await waitForSignal();
+      await handle.stop();
+      return;
+    }
     const { startMaster } = await import("../../master/master-daemon.js");
     const handle = await startMaster({ ...opts, logger: createLogger("master") });
     print(
