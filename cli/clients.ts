@@ -27,6 +27,7 @@ import {
   type DrainAgentResponse,
   type GetAgentsResponse,
   type GetFrameworksResponse,
+  type GetMastersResponse,
   type GetTaskLogsRequest,
   type GetTasksRequest,
   type GetTasksResponse,
@@ -210,6 +211,10 @@ export class OperatorClient extends LeaderClient<OperatorServiceClient> {
 
   getAgents(): Promise<GetAgentsResponse> {
     return this.call(this.client.getAgents as UnaryFn<object, GetAgentsResponse>, {});
+  }
+  /** Answered by every master, standbys included (docs/ha.md). */
+  getMasters(): Promise<GetMastersResponse> {
+    return this.call(this.client.getMasters as UnaryFn<object, GetMastersResponse>, {});
   }
   getFrameworks(): Promise<GetFrameworksResponse> {
     return this.call(this.client.getFrameworks as UnaryFn<object, GetFrameworksResponse>, {});

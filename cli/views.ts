@@ -2,7 +2,13 @@
 // and the current time in, table cells and lines out.
 import { stateName } from "../common/task-states.js";
 import { healthStateToJSON, TaskState } from "../proto/gen/yard/v1/common.js";
-import type { AgentState, ClusterEvent, FrameworkState, TaskRecord } from "../proto/gen/yard/v1/operator.js";
+import type {
+  AgentState,
+  ClusterEvent,
+  FrameworkState,
+  GetMastersResponse,
+  TaskRecord,
+} from "../proto/gen/yard/v1/operator.js";
 import { renderTable } from "./table.js";
 
 export const AGENT_HEADERS = [
@@ -112,6 +118,23 @@ function healthName(t: TaskRecord): string {
   return healthStateToJSON(h.state)
     .replace(/^HEALTH_/, "")
     .toLowerCase();
+}
+
+export const MASTER_HEADERS = ["ID", "ADDRESS", "HTTP", "ROLE", "TERM", "SINCE"] as const;
+
+/** `get masters`: one row per master; a single master (no HA) has no id. */
+export function mastersTable(res: GetMastersResponse, nowSeconds: number): string {
+  return renderTable(
+    MASTER_HEADERS,
+    res.masters.map((m) => [
+      m.id || "-",
+      m.address,
+      m.httpAddress,
+      m.role,
+      m.term ? String(m.term) : "-",
+      m.since ? formatAge(nowSeconds - m.since) : "-",
+    ]),
+  );
 }
 
 export function agentsTable(agents: readonly AgentState[]): string {

@@ -9,15 +9,18 @@ import { OperatorClient } from "../clients.js";
 import { clientTarget } from "../context.js";
 import { UsageError } from "../errors.js";
 import { getApps } from "./apps.js";
+import { getMasters } from "./masters.js";
 import { addClientOptions, print } from "../options.js";
 import { agentsTable, frameworksTable, tasksTable } from "../views.js";
 
-const KINDS: Record<string, "agents" | "frameworks" | "tasks" | "apps"> = {
+const KINDS: Record<string, "agents" | "frameworks" | "tasks" | "apps" | "masters"> = {
   app: "apps",
   apps: "apps",
   agent: "agents",
   agents: "agents",
   framework: "frameworks",
+  master: "masters",
+  masters: "masters",
   frameworks: "frameworks",
   fw: "frameworks",
   task: "tasks",
@@ -35,20 +38,25 @@ export function registerGet(program: Command): void {
   addClientOptions(
     program
       .command("get")
-      .description("list agents, frameworks, tasks or apps")
-      .argument("<kind>", "agents, frameworks, tasks or apps")
+      .description("list agents, frameworks, tasks, apps or masters")
+      .argument("<kind>", "agents, frameworks, tasks, apps or masters")
       .option("-o, --output <format>", "table or json", "table")
       .option("--all", "also agents that are gone, frameworks torn down and tasks that ended")
       .option("--framework <id>", "tasks of this framework only")
       .option("--agent <id>", "tasks on this agent only"),
   ).action(async (kindArg: string, flags: GetFlags & Record<string, unknown>) => {
     const kind = KINDS[kindArg.toLowerCase()];
-    if (!kind) throw new UsageError(`get: "${kindArg}" is not a kind (agents, frameworks, tasks, apps)`);
+    if (!kind)
+      throw new UsageError(`get: "${kindArg}" is not a kind (agents, frameworks, tasks, apps, masters)`);
     const output = flags.output ?? "table";
     if (output !== "table" && output !== "json") {
       throw new UsageError(`--output "${output}": must be table or json`);
     }
     if (kind === "apps") return getApps(flags, output);
+    if (kind === "masters") {
+      const target = clientTarget(flags);
+      return getMasters(target, target.address.split(","), output);
+    }
     const client = new OperatorClient(clientTarget(flags));
     try {
       if (kind === "agents") {
