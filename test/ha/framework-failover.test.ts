@@ -125,7 +125,7 @@ after(async () => {
 });
 
 describe("frameworks that fail over", { concurrency: false, timeout: 180_000 }, () => {
-  test("service: the active instance SIGKILLed mid-rollout; the standby completes it, no task restarted", async () => {
+  test("service: the active instance SIGKILLed mid-rollout; the standby completes it, no task restarted", async (t) => {
     const pair = [await startInstance("service", 0), await startInstance("service", 1)];
     const first = await connected("service", pair);
     const standby = pair.find((i) => i !== first.active)!;
@@ -184,10 +184,14 @@ describe("frameworks that fail over", { concurrency: false, timeout: 180_000 }, 
     const liveAtKill = (await cluster.getTasks(false)).filter((t) => !isTerminal(t.status?.state ?? 0));
     const pidsBefore = new Map(liveAtKill.map((t) => [idOf(t), pidsOfTask(cluster.root, idOf(t))]));
     assert.equal((await app(onActive)).deployment?.state !== "SUCCEEDED", true, "the rollout is in progress");
+    const killedAt = Date.now();
     await kill(first.active);
     onActive.close();
 
     const second = await connected("service", [standby]);
+    t.diagnostic(
+      `service framework subscribed again from the standby ${Date.now() - killedAt} ms after the kill (lease TTL 2 s)`,
+    );
     assert.equal(second.id, first.id, "the same framework, failed over");
     await waitFor(
       "the v2 rollout to complete under the new active instance",
@@ -223,7 +227,7 @@ describe("frameworks that fail over", { concurrency: false, timeout: 180_000 }, 
     }
   });
 
-  test("batch: a job submitted to the active instance survives its SIGKILL and completes under the standby", async () => {
+  test("batch: a job submitted to the active instance survives its SIGKILL and completes under the standby", async (t) => {
     const pair = [await startInstance("batch", 0), await startInstance("batch", 1)];
     const first = await connected("batch", pair);
     const standby = pair.find((i) => i !== first.active)!;
@@ -266,10 +270,14 @@ describe("frameworks that fail over", { concurrency: false, timeout: 180_000 }, 
       },
       30_000,
     ).catch(async (err) => assert.fail(`${err}\n${JSON.stringify(await getJob(onActive))}\n${outputs()}`));
+    const killedAt = Date.now();
     await kill(first.active);
     onActive.close();
 
     const second = await connected("batch", [standby]);
+    t.diagnostic(
+      `batch framework subscribed again from the standby ${Date.now() - killedAt} ms after the kill (lease TTL 2 s)`,
+    );
     assert.equal(second.id, first.id, "the same framework, failed over");
     const onStandby = batchClient(standby);
     // The job is known to the new active instance before any task can end.
