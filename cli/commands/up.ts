@@ -1,5 +1,7 @@
-// yardctl up: a whole cluster in one process (master, one agent, the batch framework),
-// for a laptop or a test. Ctrl-C stops the three cleanly and kills the agent's tasks.
+// yardctl up: a whole cluster in one process (master, one agent, the batch and service
+// frameworks), for a laptop or a test. With --masters N the masters (and an etcd, unless one
+// is given) are child processes instead, so that one can be killed to watch a failover.
+// Ctrl-C stops everything cleanly and kills the agent's tasks.
 import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
@@ -21,6 +23,8 @@ import { assertPortFree, pollFor, waitForSignal } from "../lifecycle.js";
 import { addAgentResourceOptions, print } from "../options.js";
 import { tlsDirOf } from "../transport.js";
 import { ensureUpCertificates, masterSans, upIdentities } from "../up-certs.js";
+import { etcdOnPath, startLocalEtcd } from "../local-etcd.js";
+import { startUpMasters } from "../up-masters.js";
 
 const log = createLogger("up");
 
@@ -31,6 +35,15 @@ export function ensureTokenFile(home: string): string {
   const token = randomBytes(24).toString("hex");
   writeFileSync(join(home, "token"), `${token}\n`, { mode: 0o600 });
   return token;
+}
+
+/** --masters: 1 by default; more means HA on etcd. */
+function parseMasterCount(value: unknown): number {
+  if (value === undefined) return 1;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 9)
+    throw new UsageError(`--masters ${JSON.stringify(value)}: give a whole number from 1 to 9 (3 or 5 for HA)`);
+  return n;
 }
 
 interface Stoppable {
@@ -50,6 +63,14 @@ export function registerUp(program: Command): void {
       .option("--http-port <port>", "master HTTP port, 0 = a free one (env YARD_HTTP_PORT; default 7071)")
       .option("--batch-port <port>", "batch framework port, 0 = a free one (env YARD_BATCH_PORT; default 0)")
       .option(
+        "--masters <n>",
+        "run N masters (HA on etcd, docs/ha.md): master i listens on --port + 2i and --http-port + 2i (default 1: one master on SQLite)",
+      )
+      .option(
+        "--etcd <urls>",
+        "with --masters N > 1: the etcd to elect and keep the registry in (default: start one here, if etcd is on PATH)",
+      )
+      .option(
         "--token <token>",
         "auth token (env YARD_TOKEN; default: <data dir>/token, created on first start)",
       )
@@ -62,6 +83,13 @@ export function registerUp(program: Command): void {
   ).action(async (flags: Record<string, unknown>) => {
     if (flags.temp && flags.dataDir !== undefined)
       throw new UsageError("--temp and --data-dir: give one or the other");
+    const masterCount = parseMasterCount(flags.masters);
+    if (masterCount === 1 && flags.etcd !== undefined)
+      throw new UsageError("--etcd is for --masters N with N > 1 (one master keeps its registry in SQLite)");
+    if (masterCount > 1 && flags.etcd === undefined && !etcdOnPath())
+      throw new UsageError(
+        `--masters ${masterCount} needs etcd: install it (Debian: apt-get install etcd-server) or pass --etcd URL`,
+      );
     const temp = flags.temp ? mkdtempSync(join(tmpdir(), "yard-")) : undefined;
     const home = resolveHome(loadLayers(temp ? { ...flags, dataDir: temp } : flags));
     // Every daemon of `up` uses the TLS directory of its own data dir, whatever YARD_TLS_DIR says.
@@ -77,8 +105,10 @@ export function registerUp(program: Command): void {
           log.info("created the cluster CA and certificates", { dir: tlsDir, files: made.length });
       }
       const mopts = masterOptions(layers, "");
-      await assertPortFree(mopts.host!, mopts.port!, "--port");
-      await assertPortFree(mopts.host!, mopts.httpPort!, "--http-port");
+      if (masterCount === 1) {
+        await assertPortFree(mopts.host!, mopts.port!, "--port");
+        await assertPortFree(mopts.host!, mopts.httpPort!, "--http-port");
+      }
       // Passable but not listable: tasks, which run as another user, reach their sandboxes
       // under agent/ by path; everything else here is closed to them (0700 dirs, 0600 token).
       mkdirSync(home, { recursive: true, mode: 0o711 });
@@ -91,12 +121,46 @@ export function registerUp(program: Command): void {
         if (dir !== "agent") chmodSync(join(home, dir), 0o700);
       }
 
-      const { startMaster } = await import("../../master/master-daemon.js");
-      const master = await startMaster({ ...mopts, token, logger: createLogger("master") });
-      started.push({ name: "master", stop: () => master.stop() });
+      let masterAddress: string;
+      let masterLines: string[];
+      if (masterCount === 1) {
+        const { startMaster } = await import("../../master/master-daemon.js");
+        const master = await startMaster({ ...mopts, token, logger: createLogger("master") });
+        started.push({ name: "master", stop: () => master.stop() });
+        masterAddress = master.address;
+        masterLines = [
+          `  master      ${master.address}   (${mopts.tls ? "https" : "http"} ${mopts.host}:${master.httpPort})`,
+        ];
+      } else {
+        let etcd = flags.etcd as string | undefined;
+        if (etcd === undefined) {
+          const local = await startLocalEtcd(join(home, "etcd"));
+          started.push({ name: "etcd", stop: () => local.stop() });
+          etcd = local.endpoint;
+        }
+        const masters = await startUpMasters({
+          count: masterCount,
+          home,
+          host: mopts.host!,
+          port: mopts.port!,
+          httpPort: mopts.httpPort!,
+          etcd,
+          tlsDir: mopts.tls ? tlsDir : undefined,
+          token,
+          env: { YARD_LOG_LEVEL: process.env.YARD_LOG_LEVEL ?? "info" },
+        });
+        for (const m of masters) started.push({ name: m.name, stop: () => m.stop() });
+        masterAddress = masters.map((m) => m.address).join(",");
+        masterLines = [
+          ...masters.map(
+            (m) => `  ${m.name.padEnd(11)} ${m.address}   (pid ${m.pid}; ${mopts.tls ? "https" : "http"} ${m.httpAddress})`,
+          ),
+          `  etcd        ${etcd}`,
+        ];
+      }
 
       const { startAgent } = await import("../../agent/agent-daemon.js");
-      const aopts = agentOptions(layers, token, master.address);
+      const aopts = agentOptions(layers, token, masterAddress);
       const agent = await startAgent({
         ...aopts,
         // A laptop cluster uses the engine it finds (--docker-socket, DOCKER_HOST).
@@ -107,24 +171,23 @@ export function registerUp(program: Command): void {
 
       const { startBatchFramework } = await import("../../frameworks/batch/batch-daemon.js");
       const batch = await startBatchFramework({
-        ...batchOptions(layers, token, master.address),
+        ...batchOptions(layers, token, masterAddress),
         logger: createLogger("batch"),
       });
       started.push({ name: "batch framework", stop: () => batch.stop() });
 
       const { startServiceFramework } = await import("../../frameworks/service/service-daemon.js");
       const service = await startServiceFramework({
-        ...serviceOptions(layers, token, master.address),
+        ...serviceOptions(layers, token, masterAddress),
         logger: createLogger("service"),
       });
       started.push({ name: "service framework", stop: () => service.stop() });
 
       const agentId = await pollFor(() => agent.agentId(), 10_000);
       await pollFor(() => batch.frameworkId(), 10_000);
-      const httpAddress = `${mopts.host}:${master.httpPort}`;
       const lines = [
         "Yard is up.",
-        `  master      ${master.address}   (${mopts.tls ? "https" : "http"} ${httpAddress})`,
+        ...masterLines,
         `  agent       ${agentId ?? "(registering)"}   (executors: ${agent.executors().join(", ")})`,
         `  batch       ${batch.endpoint}`,
         `  service     ${service.endpoint}`,
@@ -135,10 +198,11 @@ export function registerUp(program: Command): void {
       ];
       const defaultHome = join(homedir(), ".yard");
       const env: string[] = [];
-      if (master.address !== "127.0.0.1:7070") env.push(`YARD_MASTER=${master.address}`);
+      if (masterAddress !== "127.0.0.1:7070") env.push(`YARD_MASTER=${masterAddress}`);
       if (home !== (process.env.YARD_HOME ?? defaultHome)) env.push(`YARD_HOME=${home}`);
       if (env.length > 0) lines.push(`  export ${env.join(" ")}`);
       lines.push("  yardctl get agents", "  yardctl run -- echo hi");
+      if (masterCount > 1) lines.push("  yardctl get masters        (kill -9 the leader's pid, then ask again)");
       if (agent.executors().includes("docker")) lines.push("  yardctl run --image IMAGE -- echo hi");
       lines.push("Press Ctrl-C to stop.");
       print(lines.join("\n"));
