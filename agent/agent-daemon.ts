@@ -109,6 +109,8 @@ export interface AgentComponents {
 
 export interface AgentHandle {
   agentId(): string | undefined;
+  /** Whether the agent is registered on a live stream with the leading master now. */
+  connected(): boolean;
   /** The executors the agent offers (known once started). */
   executors(): string[];
   /** Stops the agent. By default tasks keep running; with killTasks they are killed first. */
@@ -118,7 +120,12 @@ export interface AgentHandle {
 export async function startAgent(opts: AgentOptions, components: AgentComponents = {}): Promise<AgentHandle> {
   const agent = new AgentDaemon(opts, components);
   await agent.start();
-  return { agentId: () => agent.id, executors: () => agent.executorNames(), stop: (o) => agent.stop(o) };
+  return {
+    agentId: () => agent.id,
+    connected: () => agent.connected(),
+    executors: () => agent.executorNames(),
+    stop: (o) => agent.stop(o),
+  };
 }
 
 class AgentDaemon {
@@ -338,6 +345,10 @@ class AgentDaemon {
     this.updates.start();
     this.usageTimer = setInterval(() => this.reportUsage(), this.opts.usageIntervalMs ?? 10_000);
     this.connection.start();
+  }
+
+  connected(): boolean {
+    return this.connection.registered;
   }
 
   executorNames(): string[] {

@@ -102,7 +102,10 @@ async function startOne(
   const until = Date.now() + timeoutMs;
   while (!existsSync(discovery)) {
     if (child.exitCode !== null || child.signalCode !== null) {
-      throw new CliError(`${name} exited while starting (${child.signalCode ?? `exit ${child.exitCode}`})`, ExitCode.FAILURE);
+      throw new CliError(
+        `${name} exited while starting (${child.signalCode ?? `exit ${child.exitCode}`})`,
+        ExitCode.FAILURE,
+      );
     }
     if (Date.now() > until) {
       await stop();

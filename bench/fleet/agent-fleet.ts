@@ -40,6 +40,8 @@ const START_BATCH = 100;
 
 export class AgentFleet {
   readonly agents: AgentHandle[] = [];
+  /** Tasks the fleet's executors were asked to launch (a failover must add none). */
+  launches = 0;
 
   private readonly transport: TransportChoice;
 
@@ -69,6 +71,11 @@ export class AgentFleet {
     return this.agents.filter((a) => a.agentId() !== undefined).length;
   }
 
+  /** Agents registered on a live stream with the leading master right now. */
+  connected(): number {
+    return this.agents.filter((a) => a.connected()).length;
+  }
+
   /** Stops every agent; their "tasks" end with them (nothing outlives the process). */
   async stop(): Promise<void> {
     await Promise.all(this.agents.map((a) => a.stop()));
@@ -77,8 +84,15 @@ export class AgentFleet {
   private startOne(index: number): Promise<AgentHandle> {
     const s = this.spec;
     const begin = s.firstPort + index * s.portStride;
-    const executor: ExecutorFactory =
-      s.executor === "listener" ? (c) => new ListenerExecutor(c) : (c) => new NullExecutor(c);
+    const executor: ExecutorFactory = (c) => {
+      const e = s.executor === "listener" ? new ListenerExecutor(c) : new NullExecutor(c);
+      const launch = e.launch.bind(e);
+      e.launch = (req) => {
+        this.launches++;
+        return launch(req);
+      };
+      return e;
+    };
     return startAgent(
       {
         ...this.transport,

@@ -1,7 +1,9 @@
 // A process holding an AgentFleet, so that a benchmark's agents do not share a core's event
 // loop with its frameworks. Started with the fleet's spec as JSON in argv[2]; prints
 // "registered N" as agents register and "ready {…}" (JSON: seconds, rssMiB) once all have;
-// on SIGTERM it stops the agents and exits.
+// on SIGTERM it stops the agents and exits. A line "status" on stdin is answered with
+// "status {…}" (JSON: registered, connected, launches), for benchmarks that watch a failover.
+import { createInterface } from "node:readline";
 import { AgentFleet, type FleetSpec } from "./agent-fleet.js";
 
 const spec = JSON.parse(process.argv[2] ?? "{}") as FleetSpec;
@@ -20,6 +22,11 @@ console.log(
     rssMiB: process.memoryUsage().rss / 2 ** 20,
   })}`,
 );
+createInterface({ input: process.stdin }).on("line", (line) => {
+  if (line.trim() !== "status") return;
+  const status = { registered: fleet.registered(), connected: fleet.connected(), launches: fleet.launches };
+  console.log(`status ${JSON.stringify(status)}`);
+});
 process.on("SIGTERM", () => {
   fleet.stop().finally(() => process.exit(0));
 });

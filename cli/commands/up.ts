@@ -42,7 +42,9 @@ function parseMasterCount(value: unknown): number {
   if (value === undefined) return 1;
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1 || n > 9)
-    throw new UsageError(`--masters ${JSON.stringify(value)}: give a whole number from 1 to 9 (3 or 5 for HA)`);
+    throw new UsageError(
+      `--masters ${JSON.stringify(value)}: give a whole number from 1 to 9 (3 or 5 for HA)`,
+    );
   return n;
 }
 
@@ -153,7 +155,8 @@ export function registerUp(program: Command): void {
         masterAddress = masters.map((m) => m.address).join(",");
         masterLines = [
           ...masters.map(
-            (m) => `  ${m.name.padEnd(11)} ${m.address}   (pid ${m.pid}; ${mopts.tls ? "https" : "http"} ${m.httpAddress})`,
+            (m) =>
+              `  ${m.name.padEnd(11)} ${m.address}   (pid ${m.pid}; ${mopts.tls ? "https" : "http"} ${m.httpAddress})`,
           ),
           `  etcd        ${etcd}`,
         ];
@@ -202,7 +205,8 @@ export function registerUp(program: Command): void {
       if (home !== (process.env.YARD_HOME ?? defaultHome)) env.push(`YARD_HOME=${home}`);
       if (env.length > 0) lines.push(`  export ${env.join(" ")}`);
       lines.push("  yardctl get agents", "  yardctl run -- echo hi");
-      if (masterCount > 1) lines.push("  yardctl get masters        (kill -9 the leader's pid, then ask again)");
+      if (masterCount > 1)
+        lines.push("  yardctl get masters        (kill -9 the leader's pid, then ask again)");
       if (agent.executors().includes("docker")) lines.push("  yardctl run --image IMAGE -- echo hi");
       lines.push("Press Ctrl-C to stop.");
       print(lines.join("\n"));
