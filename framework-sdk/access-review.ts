@@ -6,7 +6,7 @@ import type { Metadata } from "@grpc/grpc-js";
 import { authMetadata } from "../common/auth.js";
 import { PermissionDeniedError, UnauthenticatedError, UnavailableError } from "../common/errors.js";
 import { CHANNEL_OPTIONS, unary } from "../common/grpc.js";
-import { ClientPool } from "../common/leader-calls.js";
+import { ClientPool, callLeader } from "../common/leader-calls.js";
 import { LeaderFollower } from "../common/leader-follower.js";
 import type { MasterListInput } from "../common/master-list.js";
 import { channelCredentials, chooseTransport, type TransportChoice } from "../common/tls.js";
@@ -49,8 +49,8 @@ export class AccessReviewer {
     const header = call.metadata.get("authorization")[0];
     const token = typeof header === "string" && header.startsWith("Bearer ") ? header.slice(7) : "";
     const cert = call.getAuthContext?.()?.sslPeerCertificate?.raw;
-    const review = () => {
-      const client = this.clients.get(this.follower.address());
+    const review = (address: string) => {
+      const client = this.clients.get(address);
       return unary(
         client.reviewAccess,
         client,
@@ -61,13 +61,9 @@ export class AccessReviewer {
     };
     let res: ReviewAccessResponse;
     try {
-      try {
-        res = await review();
-      } catch (err) {
-        // A standby that names the leader (a failover under way): asked there once.
-        if (!this.follower.redirected(err)) throw err;
-        res = await review();
-      }
+      // The leader answers; a standby's redirect or a dead master (a failover under way)
+      // moves the review on to the next master.
+      res = await callLeader(this.follower, review, { deadlineMs: this.opts.deadlineMs ?? 10_000 });
     } catch (err) {
       const detail = (err as { details?: string }).details || (err as Error).message;
       throw new UnavailableError(`cannot check access with the master: ${detail}`, { cause: err });

@@ -12,7 +12,7 @@
 import type { ClientReadableStream, Metadata } from "@grpc/grpc-js";
 import { authMetadata } from "../common/auth.js";
 import { CHANNEL_OPTIONS, unary } from "../common/grpc.js";
-import { ClientPool } from "../common/leader-calls.js";
+import { ClientPool, callLeader } from "../common/leader-calls.js";
 import { LeaderFollower } from "../common/leader-follower.js";
 import type { MasterListInput } from "../common/master-list.js";
 import {
@@ -342,17 +342,13 @@ export class ReleaseStaging {
     req: Req,
   ): Promise<Res> {
     if (this.closed) throw new DriverStoppedError(method);
-    const once = () => unary(fn, this.client, req, this.metadata(), this.opts.callDeadlineMs ?? 30_000);
+    const deadlineMs = this.opts.callDeadlineMs ?? 30_000;
+    const once = () => unary(fn, this.client, req, this.metadata(), deadlineMs);
     try {
-      return await once();
+      // A standby's redirect or a dead master (a failover under way): the next master.
+      return await callLeader(this.follower, once, { deadlineMs });
     } catch (err) {
-      // A standby that names the leader: a failover under way; the call goes there once.
-      if (!this.follower.redirected(err)) throw toSchedulerCallError(method, err);
-      try {
-        return await once();
-      } catch (again) {
-        throw toSchedulerCallError(method, again);
-      }
+      throw toSchedulerCallError(method, err);
     }
   }
 }

@@ -13,7 +13,7 @@ import os from "node:os";
 import type { ClientReadableStream } from "@grpc/grpc-js";
 import { authMetadata } from "../common/auth.js";
 import { CHANNEL_OPTIONS, unary } from "../common/grpc.js";
-import { ClientPool, triesAnotherMaster } from "../common/leader-calls.js";
+import { ClientPool, callLeader, triesAnotherMaster } from "../common/leader-calls.js";
 import { LeaderFollower } from "../common/leader-follower.js";
 import { leaderHint } from "../common/leader-redirect.js";
 import { MasterListError, type MasterListInput, parseMasterList } from "../common/master-list.js";
@@ -454,16 +454,10 @@ export class SchedulerDriver extends EventEmitter {
         this.opts.callDeadlineMs ?? 30_000,
       );
     try {
-      return await once();
+      // A standby's redirect or a dead master (a failover under way): the next master.
+      return await callLeader(this.follower, once, { deadlineMs: this.opts.callDeadlineMs ?? 30_000 });
     } catch (err) {
-      const leader = this.follower.redirected(err);
-      if (!leader) throw toSchedulerCallError(method, err);
-      this.log.info("following the leader", { call: method, leader });
-      try {
-        return await once();
-      } catch (again) {
-        throw toSchedulerCallError(method, again);
-      }
+      throw toSchedulerCallError(method, err);
     }
   }
 

@@ -135,10 +135,12 @@ export function registerUp(program: Command): void {
         ];
       } else {
         let etcd = flags.etcd as string | undefined;
+        let etcdNote = "";
         if (etcd === undefined) {
           const local = await startLocalEtcd(join(home, "etcd"));
           started.push({ name: "etcd", stop: () => local.stop() });
           etcd = local.endpoint;
+          etcdNote = `   (pid ${local.pid}; data in ${join(home, "etcd")})`;
         }
         const masters = await startUpMasters({
           count: masterCount,
@@ -158,7 +160,7 @@ export function registerUp(program: Command): void {
             (m) =>
               `  ${m.name.padEnd(11)} ${m.address}   (pid ${m.pid}; ${mopts.tls ? "https" : "http"} ${m.httpAddress})`,
           ),
-          `  etcd        ${etcd}`,
+          `  etcd        ${etcd}${etcdNote}`,
         ];
       }
 
