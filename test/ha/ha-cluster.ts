@@ -153,6 +153,17 @@ export class HaCluster {
     return (await unary(c.getAgents, c, {}, authMetadata(this.token), 3_000)).agents;
   }
 
+  async getFrameworks(i: number) {
+    const c = this.masters[i]!.client;
+    return (await unary(c.getFrameworks, c, {}, authMetadata(this.token), 3_000)).frameworks;
+  }
+
+  async getTasks(i: number) {
+    const c = this.masters[i]!.client;
+    const req = { frameworkId: "", agentId: "", includeTerminal: true };
+    return (await unary(c.getTasks, c, req, authMetadata(this.token), 3_000)).tasks;
+  }
+
   async getAgentsError(i: number): Promise<ServiceError> {
     try {
       await this.getAgents(i);

@@ -10,7 +10,11 @@ import { CHANNEL_OPTIONS, unary } from "../../common/grpc.js";
 import { leaderHint } from "../../common/leader-redirect.js";
 import { type AgentMessage, AgentServiceClient, type MasterMessage } from "../../proto/gen/yard/v1/agent.js";
 import { freePort } from "../etcd-fixture.js";
-import { waitFor } from "../cluster/harness.js";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { TaskState } from "../../framework-sdk/index.js";
+import { pidsOfTask, waitFor } from "../cluster/harness.js";
+import { QueueFramework } from "../cluster/queue-framework.js";
 import { agentCredentials } from "../tls-fixture.js";
 import { HaCluster, isNotLeader } from "./ha-cluster.js";
 
@@ -167,18 +171,35 @@ describe("HA masters: fencing of a frozen leader", () => {
 
 describe("HA masters: the leader killed", () => {
   const c = new HaCluster(TTL);
+  let fw: QueueFramework | undefined;
   before(() => c.start(3));
-  after(() => c.stop());
+  after(async () => {
+    await fw?.driver.stop().catch(() => undefined);
+    await c.stop();
+  });
 
-  test("kill -9: a standby leads within the TTL and a little, with the registry the old leader had", async () => {
+  test("kill -9: a standby leads within the TTL and a little, with the registry it had; nothing killed, no update lost", async () => {
     const old = await c.leader();
     c.startAgent(c.addresses.join(","));
     const agentId = await agentAt(c, old);
+    fw = new QueueFramework(c.addresses.join(","), c.token, "ha-fw");
+    const frameworkId = await fw.start();
+    // One task runs on; the other ends while no master leads, once told to.
+    const go = join(c.root, "go");
+    fw.submit(
+      { taskId: "long", command: "sleep 600" },
+      { taskId: "short", command: `while [ ! -e ${go} ]; do sleep 0.1; done` },
+    );
+    await fw.waitForState("long", TaskState.TASK_RUNNING);
+    await fw.waitForState("short", TaskState.TASK_RUNNING);
+    const pids = pidsOfTask(c.root, "long");
+    assert.ok(pids.length > 0);
     const oc = c.masters[old]!.client;
     await unary(oc.drainAgent, oc, { agentId, killAfterSeconds: 0 }, authMetadata(c.token), 10_000);
 
     const killedAt = Date.now();
     await c.kill(c.masters[old], "SIGKILL");
+    writeFileSync(go, "");
     const others = [0, 1, 2].filter((i) => i !== old);
     const next = await c.leader(others);
     const took = Date.now() - killedAt;
@@ -187,6 +208,17 @@ describe("HA masters: the leader killed", () => {
     await agentAt(c, next, agentId);
     const agent = (await c.getAgents(next)).find((a) => a.info?.id === agentId);
     assert.ok(draining(agent?.status), agent?.status);
+    // The update sent while no master led reaches the framework through the new leader.
+    await fw.waitForState("short", TaskState.TASK_FINISHED, 30_000);
+    await waitFor("the framework subscribed to the new leader", async () => {
+      const f = (await c.getFrameworks(next)).find((x) => x.info?.id === frameworkId);
+      return f?.status === "CONNECTED";
+    });
+    const tasks = await c.getTasks(next);
+    assert.equal(tasks.find((t) => t.info?.taskId === "long")?.status?.state, TaskState.TASK_RUNNING);
+    assert.equal(tasks.find((t) => t.info?.taskId === "short")?.status?.state, TaskState.TASK_FINISHED);
+    assert.deepEqual(pidsOfTask(c.root, "long"), pids, "the long task's processes were not touched");
+    assert.equal(fw.state("long"), TaskState.TASK_RUNNING);
   });
 });
 
