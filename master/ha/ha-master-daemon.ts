@@ -263,6 +263,12 @@ export async function startHaMaster(opts: HaMasterOptions): Promise<HaMasterHand
         return undefined;
       });
       registry.onReleasesChanged = () => replica?.nudge();
+      if (stopping) {
+        // stop() came while this standby was being set up: no new candidacy.
+        await replica?.stop();
+        await registry.close();
+        break;
+      }
       let leadership: Leadership;
       try {
         leadership = await campaign.won();
