@@ -22,6 +22,21 @@ export interface FollowStep {
   redirected: boolean;
   /** Every master failed since the last success: back off before dialing `address`. */
   roundFailed: boolean;
+  /**
+   * With roundFailed: some master of the round answered as a standby, so the masters are up
+   * and an election is under way (the leader died and its lease has yet to run out). The
+   * caller polls at a short, steady interval (ELECTION_POLL_MS) instead of backing off
+   * exponentially, so that it reaches the new leader within that interval of its election.
+   */
+  electionUnderWay: boolean;
+}
+
+/** How often a client looks for the new leader while standbys answer that none leads yet. */
+export const ELECTION_POLL_MS = 500;
+
+/** A poll delay within [50 %, 100 %] of ELECTION_POLL_MS: a fleet does not come back in lockstep. */
+export function electionPollDelay(random: () => number = Math.random): number {
+  return Math.round(ELECTION_POLL_MS * (0.5 + 0.5 * random()));
 }
 
 export class LeaderFollower {
@@ -29,6 +44,8 @@ export class LeaderFollower {
   private index = 0;
   /** Masters that failed since the last success (or the last failed round). */
   private readonly failedInRound = new Set<string>();
+  /** A master of the current round answered as a standby. */
+  private standbyAnswered = false;
 
   constructor(masters: readonly string[]) {
     if (masters.length === 0) throw new Error("LeaderFollower needs at least one master");
@@ -48,6 +65,7 @@ export class LeaderFollower {
   /** The master at address() answered as the leader: the next failure starts a new round. */
   succeeded(): void {
     this.failedInRound.clear();
+    this.standbyAnswered = false;
   }
 
   /**
@@ -71,22 +89,25 @@ export class LeaderFollower {
    * when none is left the round is failed and a new one starts.
    */
   failed(err: unknown): FollowStep {
+    if (leaderHint(err).notLeader) this.standbyAnswered = true;
     const leader = this.redirected(err);
-    if (leader) return { address: leader, redirected: true, roundFailed: false };
+    if (leader) return { address: leader, redirected: true, roundFailed: false, electionUnderWay: false };
     this.failedInRound.add(this.address());
     for (let step = 1; step <= this.list.length; step++) {
       const at = (this.index + step) % this.list.length;
       if (!this.failedInRound.has(this.list[at]!)) {
         this.index = at;
-        return { address: this.address(), redirected: false, roundFailed: false };
+        return { address: this.address(), redirected: false, roundFailed: false, electionUnderWay: false };
       }
     }
     // Every master failed: a new round, starting at the named leader when there is one.
     this.failedInRound.clear();
+    const electionUnderWay = this.standbyAnswered;
+    this.standbyAnswered = false;
     const hinted = leaderHint(err).leader;
     const at = hinted ? this.list.indexOf(hinted) : -1;
     if (hinted && at < 0) this.index = this.list.push(hinted) - 1;
     else this.index = at >= 0 ? at : (this.index + 1) % this.list.length;
-    return { address: this.address(), redirected: false, roundFailed: true };
+    return { address: this.address(), redirected: false, roundFailed: true, electionUnderWay };
   }
 }

@@ -14,7 +14,7 @@ import type { ClientReadableStream } from "@grpc/grpc-js";
 import { authMetadata } from "../common/auth.js";
 import { CHANNEL_OPTIONS, unary } from "../common/grpc.js";
 import { ClientPool, callLeader, triesAnotherMaster } from "../common/leader-calls.js";
-import { LeaderFollower } from "../common/leader-follower.js";
+import { electionPollDelay, LeaderFollower } from "../common/leader-follower.js";
 import { leaderHint } from "../common/leader-redirect.js";
 import { MasterListError, type MasterListInput, parseMasterList } from "../common/master-list.js";
 import { createLogger, type Logger } from "../common/logger.js";
@@ -473,6 +473,7 @@ export class SchedulerDriver extends EventEmitter {
     let attempt = 0;
     while (this.state === "running") {
       const end = await this.subscribeOnce();
+      let electionUnderWay = false;
       this.stream = undefined;
       if (this.state !== "running") break;
       if (this.tearingDown) {
@@ -489,6 +490,7 @@ export class SchedulerDriver extends EventEmitter {
         // round in which every master failed backs off like any broken stream.
         const from = this.follower.address();
         const step = this.follower.failed(end.error);
+        electionUnderWay = step.electionUnderWay;
         if (!step.roundFailed) {
           this.log.info(step.redirected ? "following the leader" : "trying the next master", {
             from,
@@ -507,7 +509,8 @@ export class SchedulerDriver extends EventEmitter {
         this.dispatching = this.dispatching.then(() => this.closeDown());
         return;
       }
-      const delay = backoffDelay(attempt++, this.opts.backoff);
+      // Standbys answered in the failed round: an election is under way; look again soon.
+      const delay = electionUnderWay ? electionPollDelay() : backoffDelay(attempt++, this.opts.backoff);
       this.log.warn("event stream broken; re-subscribing", { reason: reason.message, inMs: delay });
       await this.sleep(delay);
     }

@@ -19,7 +19,12 @@ describe("LeaderFollower", () => {
 
   test("a redirect moves to the named leader at once, without ending a round", () => {
     const f = new LeaderFollower(["a:1", "b:1", "c:1"]);
-    assert.deepEqual(f.failed(standby("c:1")), { address: "c:1", redirected: true, roundFailed: false });
+    assert.deepEqual(f.failed(standby("c:1")), {
+      address: "c:1",
+      redirected: true,
+      roundFailed: false,
+      electionUnderWay: false,
+    });
     assert.equal(f.address(), "c:1");
   });
 
@@ -40,45 +45,119 @@ describe("LeaderFollower", () => {
 
   test("a dead master or a standby without a leader moves to the next; the round fails after all", () => {
     const f = new LeaderFollower(["a:1", "b:1", "c:1"]);
-    assert.deepEqual(f.failed(DOWN), { address: "b:1", redirected: false, roundFailed: false });
-    assert.deepEqual(f.failed(standby()), { address: "c:1", redirected: false, roundFailed: false });
-    assert.deepEqual(f.failed(DOWN), { address: "a:1", redirected: false, roundFailed: true });
+    assert.deepEqual(f.failed(DOWN), {
+      address: "b:1",
+      redirected: false,
+      roundFailed: false,
+      electionUnderWay: false,
+    });
+    assert.deepEqual(f.failed(standby()), {
+      address: "c:1",
+      redirected: false,
+      roundFailed: false,
+      electionUnderWay: false,
+    });
+    // b answered as a standby: the masters are electing, so the caller polls instead of backing off.
+    assert.deepEqual(f.failed(DOWN), {
+      address: "a:1",
+      redirected: false,
+      roundFailed: true,
+      electionUnderWay: true,
+    });
     // A new round: each master once more before the next backoff.
-    assert.deepEqual(f.failed(DOWN), { address: "b:1", redirected: false, roundFailed: false });
+    assert.deepEqual(f.failed(DOWN), {
+      address: "b:1",
+      redirected: false,
+      roundFailed: false,
+      electionUnderWay: false,
+    });
   });
 
   test("one master: every failure is a failed round (backoff as before HA)", () => {
     const f = new LeaderFollower(["a:1"]);
-    assert.deepEqual(f.failed(DOWN), { address: "a:1", redirected: false, roundFailed: true });
-    assert.deepEqual(f.failed(DOWN), { address: "a:1", redirected: false, roundFailed: true });
+    assert.deepEqual(f.failed(DOWN), {
+      address: "a:1",
+      redirected: false,
+      roundFailed: true,
+      electionUnderWay: false,
+    });
+    assert.deepEqual(f.failed(DOWN), {
+      address: "a:1",
+      redirected: false,
+      roundFailed: true,
+      electionUnderWay: false,
+    });
   });
 
   test("a success starts a new round", () => {
     const f = new LeaderFollower(["a:1", "b:1"]);
     f.failed(DOWN); // a failed, at b
     f.succeeded(); // b leads, then dies
-    assert.deepEqual(f.failed(DOWN), { address: "a:1", redirected: false, roundFailed: false });
-    assert.deepEqual(f.failed(DOWN), { address: "b:1", redirected: false, roundFailed: true });
+    assert.deepEqual(f.failed(DOWN), {
+      address: "a:1",
+      redirected: false,
+      roundFailed: false,
+      electionUnderWay: false,
+    });
+    assert.deepEqual(f.failed(DOWN), {
+      address: "b:1",
+      redirected: false,
+      roundFailed: true,
+      electionUnderWay: false,
+    });
   });
 
   test("stale hints to a dead leader do not loop: the round fails and starts at the named leader", () => {
     // a led and died; b and c have not seen its lease expire and still name it.
     const f = new LeaderFollower(["a:1", "b:1", "c:1"]);
-    assert.deepEqual(f.failed(DOWN), { address: "b:1", redirected: false, roundFailed: false });
-    assert.deepEqual(f.failed(standby("a:1")), { address: "c:1", redirected: false, roundFailed: false });
-    assert.deepEqual(f.failed(standby("a:1")), { address: "a:1", redirected: false, roundFailed: true });
+    assert.deepEqual(f.failed(DOWN), {
+      address: "b:1",
+      redirected: false,
+      roundFailed: false,
+      electionUnderWay: false,
+    });
+    assert.deepEqual(f.failed(standby("a:1")), {
+      address: "c:1",
+      redirected: false,
+      roundFailed: false,
+      electionUnderWay: false,
+    });
+    assert.deepEqual(f.failed(standby("a:1")), {
+      address: "a:1",
+      redirected: false,
+      roundFailed: true,
+      electionUnderWay: true,
+    });
   });
 
   test("two standbys naming each other cannot skip the third master", () => {
     const f = new LeaderFollower(["a:1", "b:1", "c:1"]);
     assert.equal(f.failed(standby("b:1")).address, "b:1");
     // b names a, which failed in this round: not followed, c is next.
-    assert.deepEqual(f.failed(standby("a:1")), { address: "c:1", redirected: false, roundFailed: false });
+    assert.deepEqual(f.failed(standby("a:1")), {
+      address: "c:1",
+      redirected: false,
+      roundFailed: false,
+      electionUnderWay: false,
+    });
   });
 
   test("a master that names itself as the leader counts as failed", () => {
     const f = new LeaderFollower(["a:1", "b:1"]);
-    assert.deepEqual(f.failed(standby("a:1")), { address: "b:1", redirected: false, roundFailed: false });
+    assert.deepEqual(f.failed(standby("a:1")), {
+      address: "b:1",
+      redirected: false,
+      roundFailed: false,
+      electionUnderWay: false,
+    });
+  });
+
+  test("only dead masters: no election under way, the caller backs off; a success forgets the standbys", () => {
+    const f = new LeaderFollower(["a:1", "b:1"]);
+    f.failed(standby());
+    f.succeeded();
+    f.failed(DOWN);
+    assert.equal(f.failed(DOWN).electionUnderWay, false);
   });
 
   test("an empty list is a programming error", () => {
