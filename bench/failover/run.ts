@@ -268,8 +268,10 @@ async function main(): Promise<void> {
   let stale = 0;
   for (const [id, state] of latest) if (id !== "probe" && state !== TaskState.TASK_RUNNING) stale++;
   const restarted = after.launches - before.launches - 1; // the probe is the one new launch
-  // And at the new leader: every task of the framework is RUNNING there too.
-  const nl = masters.find((m) => m.address === next.leader)!;
+  // And at the leader now (which may not be the first one elected after the kill, if it
+  // stepped down under the load of the takeover): every task is RUNNING there too.
+  const final = await until("a leader", () => leaderOf(rest), 60_000);
+  const nl = masters.find((m) => m.address === final.leader)!;
   const oc = new OperatorServiceClient(nl.address, operatorCredentials(), CHANNEL_OPTIONS);
   const atLeader = (
     await unary(
@@ -291,6 +293,9 @@ async function main(): Promise<void> {
     `new leader serving:         first Accept accepted after ${s(probeAccepted)} s (target <= 5 s)`,
   );
   console.log(`all agents back:            ${N} registered again after ${s(back)} s (target <= 10 s)`);
+  console.log(
+    `leader at the end:          ${final.leader} (term ${final.term}; ${final.term - next.term} more election(s) after the first)`,
+  );
   console.log(`tasks restarted:            ${restarted} (target 0)`);
   console.log(
     `updates lost:               ${stale} tasks not RUNNING at the framework, ${terminalAfterKill.length} terminal updates after the kill (target 0)`,
