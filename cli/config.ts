@@ -94,7 +94,7 @@ export const SETTINGS = {
   // election lease's TTL, and this master's id (by default kept in its data dir).
   etcd: { parse: p.etcdUrls } as SettingSpec<string[]>,
   etcdPrefix: { parse: p.etcdPrefix, default: "/yard" } as SettingSpec<string>,
-  etcdLeaseTtl: { parse: p.positiveInt, default: 3 } as SettingSpec<number>,
+  etcdLeaseTtl: { parse: p.positiveInt, default: 5 } as SettingSpec<number>,
   masterId: { parse: p.text } as SettingSpec<string>,
   seedUploadLimit: { parse: byteRate } as SettingSpec<number>,
   // Every daemon: how long stop() waits before it cuts what is still open (docs/architecture.md).

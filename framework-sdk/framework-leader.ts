@@ -17,7 +17,7 @@ import { backoffDelay } from "./backoff.js";
 import { EtcdStateKv } from "./state/etcd-state-kv.js";
 
 /** Seconds; like the masters' `--etcd-lease-ttl`. */
-export const DEFAULT_FRAMEWORK_LEASE_TTL = 3;
+export const DEFAULT_FRAMEWORK_LEASE_TTL = 5;
 export const DEFAULT_ETCD_PREFIX = "/yard";
 
 /** How a framework daemon is told to run as one of several instances on etcd. */

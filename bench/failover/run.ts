@@ -4,7 +4,7 @@
 // every agent is registered again, how many tasks were launched again (restarted) and how
 // many status updates the framework missed.
 //
-//   node dist/bench/failover/run.js [--agents 1000] [--tasks 10000] [--lease-ttl 3]
+//   node dist/bench/failover/run.js [--agents 1000] [--tasks 10000] [--lease-ttl 5]
 //
 // Targets (docs/benchmarks.md): new leader serving ≤ 5 s, all agents back ≤ 10 s, 0 tasks
 // restarted, 0 updates lost.
@@ -29,7 +29,7 @@ const { values } = parseArgs({
     agents: { type: "string", default: "1000" },
     tasks: { type: "string", default: "10000" },
     masters: { type: "string", default: "3" },
-    "lease-ttl": { type: "string", default: "3" },
+    "lease-ttl": { type: "string", default: "5" },
   },
 });
 const N = Number(values.agents);

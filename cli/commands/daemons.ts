@@ -29,7 +29,7 @@ function addFrameworkEtcdOptions(cmd: Command): Command {
     .option("--etcd-prefix <prefix>", "key prefix in etcd (env YARD_ETCD_PREFIX; default /yard)")
     .option(
       "--etcd-lease-ttl <seconds>",
-      "the active instance's lease; a standby takes over within about this long (env YARD_ETCD_LEASE_TTL; default 3)",
+      "the active instance's lease; a standby takes over within about this long (env YARD_ETCD_LEASE_TTL; default 5)",
     );
 }
 
@@ -108,7 +108,7 @@ export function registerDaemons(program: Command): void {
       )
       .option(
         "--etcd-lease-ttl <seconds>",
-        "HA mode: TTL of the election lease; a leader that cannot renew it within 2/3 of it stops leading (env YARD_ETCD_LEASE_TTL; default 3)",
+        "HA mode: TTL of the election lease; a leader that cannot renew it within 2/3 of it stops leading (env YARD_ETCD_LEASE_TTL; default 5)",
       )
       .option(
         "--master-id <id>",
