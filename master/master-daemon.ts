@@ -1,6 +1,6 @@
 // Starts a master: SQLite registry, the core, the release store with its tracker and seeder,
 // the gRPC services and the HTTP port.
-import { renameSync, writeFileSync } from "node:fs";
+import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { once } from "node:events";
 import { hostname } from "node:os";
 import { join } from "node:path";
@@ -170,6 +170,9 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   const config = masterConfigOf(opts);
   let instance: MasterInstance | undefined;
   const access = accessControlOf(opts, tls, log, (e) => instance?.master.events.append(e));
+  // The data dir holds the cluster identity and the release blobs whichever store keeps the
+  // registry; no one else on the host may read it.
+  mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
   const store: RegistryStore = opts.store ?? new SqliteRegistryStore(opts.dataDir);
   try {
     const identity = establishClusterIdentity(opts.dataDir, store, opts.startAfresh === true);

@@ -72,6 +72,21 @@ export class Master {
     return this.core.cycleTimes(kind);
   }
 
+  /**
+   * Runs `fn` once everything written so far is durable (at once when nothing is pending);
+   * never if that write fails or this master's writes are fenced off. Replies and messages
+   * that tell of a change go through it.
+   */
+  afterCommit(fn: () => void): void {
+    // A stopping master ends its streams at once: they must not wait for a commit that a
+    // fenced (or unreachable) registry may never make.
+    if (this.stopping) fn();
+    else this.core.store.afterCommit(fn);
+  }
+
+  /** Set by stop(): links close at once (afterCommit). */
+  private stopping = false;
+
   attachReleases(hooks: ReleaseHooks): void {
     this.core.attachReleases(hooks);
   }
@@ -176,6 +191,7 @@ export class Master {
   }
 
   stop(details = "master is shutting down"): void {
+    this.stopping = true;
     this.core.running = false;
     for (const t of this.timers) clearInterval(t);
     this.timers = [];

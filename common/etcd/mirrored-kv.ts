@@ -99,10 +99,13 @@ export class MirroredKv {
   private committedSeq = 0;
   private pumping: Promise<void> | undefined;
   private retryTimer: { cancel: () => void } | undefined;
+  private splitTold = false;
 
   // The unit being built: its ops, and the undo log that rolls a throwing fn back.
   private depth = 0;
   private openOps: WriteOp[] = [];
+  /** Callbacks registered inside the open unit: they wait for it, whatever its size. */
+  private openWaiters: Waiter[] = [];
   private undo: Array<[string, string | undefined]> = [];
 
   /** Once: a txn's fence compare failed. Nothing is written after it. */
@@ -203,24 +206,31 @@ export class MirroredKv {
       }
       this.undo.length = undoMark;
       this.openOps.length = opsMark;
+      // Nothing of a failed unit is stored: what waited for it is never told.
+      if (outer) this.openWaiters = [];
       throw err;
     } finally {
       this.depth--;
       if (outer) {
         const ops = this.openOps;
+        const waiters = this.openWaiters;
         this.openOps = [];
+        this.openWaiters = [];
         this.undo = [];
         if (ops.length > 0) this.enqueue(ops);
+        for (const w of waiters) this.addWaiter({ ...w, seq: this.enqueuedSeq });
       }
     }
   }
 
   /**
    * Runs `fn` once everything written so far is stored in etcd: at once if nothing is pending.
-   * Never, if the fence is lost or the mirror closed first.
+   * Inside a unit: once the unit is stored. Never, if the fence is lost or the mirror closed
+   * first, or if the unit it was registered in throws.
    */
   afterCommit(fn: () => void): void {
-    this.addWaiter({ seq: this.enqueuedSeq, fn });
+    if (this.depth > 0) this.openWaiters.push({ seq: 0, fn });
+    else this.addWaiter({ seq: this.enqueuedSeq, fn });
   }
 
   /** Resolves once everything written so far is stored; rejects if that can no longer happen. */
@@ -329,10 +339,13 @@ export class MirroredKv {
       const fence = this.fence!;
       const { plan, split } = takeTxn(this.queue, this.limits);
       if (split) {
-        this.log.warn("a unit larger than one etcd txn is written in several (not atomically)", {
-          prefix: this.prefix,
-          maxTxnOps: this.limits.maxOps,
-        });
+        // Said once at warn level (the operator may raise etcd's --max-txn-ops and maxTxnOps),
+        // then at debug: a big Accept does it every time.
+        const msg = "a unit larger than one etcd txn is written in several (in order, not atomically)";
+        const fields = { prefix: this.prefix, maxTxnOps: this.limits.maxOps };
+        if (this.splitTold) this.log.debug(msg, fields);
+        else this.log.warn(msg, fields);
+        this.splitTold = true;
       }
       if (plan.opCount > 0) {
         const ok = await this.commitWithRetry(plan, fence);

@@ -26,15 +26,21 @@ export function agentService(master: Master, access: AccessControl): AgentServic
         tooSlow: (behind) => `agent too slow: ${behind} messages behind; connect again`,
         onOverflow: (details) => log.warn("dropped an agent that does not read", { agent: agentId, details }),
       });
+      // What goes down to the agent (registered, acks, launches, kills) tells of changes the
+      // master wrote: it leaves once they are durable, in the order it was sent.
       const link: AgentLink = {
         linkId: newLinkId(),
         send(msg) {
-          if (!closed) out.write(msg);
+          master.afterCommit(() => {
+            if (!closed) out.write(msg);
+          });
         },
         close() {
-          if (closed) return;
-          closed = true;
-          out.end();
+          master.afterCommit(() => {
+            if (closed) return;
+            closed = true;
+            out.end();
+          });
         },
       };
       let agentId: string | undefined;

@@ -14,10 +14,19 @@ export function actionOf<Req>(action: ActionOf<Req>, req: Req): readonly [Action
   return typeof action === "function" ? action(req) : [action, ""];
 }
 
+/**
+ * Holds a reply until what the master wrote before it is durable (RegistryStore.afterCommit):
+ * a caller is never told of a change that a failed or fenced commit did not store.
+ */
+export type ReplyGate = (send: () => void) => void;
+
+const AT_ONCE: ReplyGate = (send) => send();
+
 export function unaryHandler<Req, Res>(
   access: AccessControl,
   action: ActionOf<Req>,
   fn: (req: Req, call: ServerUnaryCall<Req, Res>, principal: Principal) => Res,
+  gate: ReplyGate = AT_ONCE,
 ) {
   return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
     let allowed: { principal: Principal; action: Action; object: string } | undefined;
@@ -27,7 +36,7 @@ export function unaryHandler<Req, Res>(
       allowed = { principal, action: act, object };
       const res = fn(call.request, call, principal);
       access.done(principal, act, object);
-      callback(null, res);
+      gate(() => callback(null, res));
     } catch (err) {
       if (allowed) access.done(allowed.principal, allowed.action, allowed.object, err);
       callback(toGrpcError(err) as any, null);

@@ -29,27 +29,37 @@ export function operatorService(
   access: AccessControl,
   masters: () => GetMastersResponse,
 ): OperatorServiceServer {
+  // Answers about the registry (and changes to it) wait until what it shows is durable.
+  // GetMasters does not: it must answer while the registry's store is unreachable.
+  const gate = (send: () => void) => master.afterCommit(send);
   return {
     getMasters: unaryHandler(access, "view", () => masters()),
-    getState: unaryHandler(access, "view", () => ({
-      agents: master.agentStates(),
-      frameworks: master.frameworkStates(),
-      tasks: master.taskRecords({ includeTerminal: true }),
-      masterVersion: MASTER_VERSION,
-      startedAt: master.startedAtSeconds,
-    })),
-    getAgents: unaryHandler(access, "view", () => ({ agents: master.agentStates() })),
-    getFrameworks: unaryHandler(access, "view", () => ({ frameworks: master.frameworkStates() })),
-    getTasks: unaryHandler(access, "view", (req) => ({ tasks: master.taskRecords(req) })),
+    getState: unaryHandler(
+      access,
+      "view",
+      () => ({
+        agents: master.agentStates(),
+        frameworks: master.frameworkStates(),
+        tasks: master.taskRecords({ includeTerminal: true }),
+        masterVersion: MASTER_VERSION,
+        startedAt: master.startedAtSeconds,
+      }),
+      gate,
+    ),
+    getAgents: unaryHandler(access, "view", () => ({ agents: master.agentStates() }), gate),
+    getFrameworks: unaryHandler(access, "view", () => ({ frameworks: master.frameworkStates() }), gate),
+    getTasks: unaryHandler(access, "view", (req) => ({ tasks: master.taskRecords(req) }), gate),
     drainAgent: unaryHandler(
       access,
       (req) => ["drain", req.agentId],
       (req) => ({ agent: master.drain(req.agentId, req.killAfterSeconds) }),
+      gate,
     ),
     undrainAgent: unaryHandler(
       access,
       (req) => ["drain", req.agentId],
       (req) => ({ agent: master.undrain(req.agentId) }),
+      gate,
     ),
     reviewAccess: unaryHandler(access, "review_access", (req, _call, caller) => access.review(caller, req)),
     killTask: unaryHandler(
@@ -59,6 +69,7 @@ export function operatorService(
         master.operatorKill(req.taskId, req.graceSeconds, req.frameworkId);
         return {};
       },
+      gate,
     ),
     watch(call: ServerWritableStream<WatchRequest, ClusterEvent>) {
       try {

@@ -33,6 +33,8 @@ export function releaseService(
   checkSession: SessionCheck,
   openStreams?: OpenStreams,
 ): ReleaseServiceServer {
+  // Replies that tell of a change to the registry wait until it is durable.
+  const gate = (send: () => void) => releases.afterCommit(send);
   return {
     push(call: ServerReadableStream<PushChunk, PushResponse>, callback: sendUnaryData<PushResponse>) {
       let principal: Principal | undefined;
@@ -78,11 +80,16 @@ export function releaseService(
       );
     },
     status: unaryHandler(access, "view", (req) => releases.status(req.release)),
-    setPins: unaryHandler(access, "stage_release", (req, call, principal) => {
-      checkSession(req.frameworkId, sessionOf(call.metadata), describePrincipal(principal));
-      releases.setPins(req);
-      return {};
-    }),
+    setPins: unaryHandler(
+      access,
+      "stage_release",
+      (req, call, principal) => {
+        checkSession(req.frameworkId, sessionOf(call.metadata), describePrincipal(principal));
+        releases.setPins(req);
+        return {};
+      },
+      gate,
+    ),
     getTorrent: unaryHandler(
       access,
       (req) => ["export_release", req.release],
@@ -108,7 +115,7 @@ export function releaseService(
         },
       );
     },
-    stage: unaryHandler(access, "stage_release", (req) => releases.stage(req)),
+    stage: unaryHandler(access, "stage_release", (req) => releases.stage(req), gate),
     watchStage(call: ServerWritableStream<StageRequest, StageStatus>) {
       let stop: (() => void) | undefined;
       // Each status is a snapshot: a client that is behind gets the newest one when it drains.

@@ -29,22 +29,28 @@ function sessionHandler<Req extends { frameworkId: string }, Res>(
   method: string,
   fn: (req: Req) => Res,
 ) {
-  return unaryHandler<Req, Res>(access, "view", (req, call, principal) => {
-    try {
-      master.checkSession(req.frameworkId, sessionOf(call.metadata), describePrincipal(principal));
-    } catch (err) {
-      // Someone acting in another framework's name: the operator must hear of it.
-      if (err instanceof PermissionDeniedError)
-        access.record({
-          principal,
-          action: method,
-          object: req.frameworkId,
-          result: `denied: ${err.message}`,
-        });
-      throw err;
-    }
-    return fn(req);
-  });
+  const gate = (send: () => void) => master.afterCommit(send);
+  return unaryHandler<Req, Res>(
+    access,
+    "view",
+    (req, call, principal) => {
+      try {
+        master.checkSession(req.frameworkId, sessionOf(call.metadata), describePrincipal(principal));
+      } catch (err) {
+        // Someone acting in another framework's name: the operator must hear of it.
+        if (err instanceof PermissionDeniedError)
+          access.record({
+            principal,
+            action: method,
+            object: req.frameworkId,
+            result: `denied: ${err.message}`,
+          });
+        throw err;
+      }
+      return fn(req);
+    },
+    gate,
+  );
 }
 
 export function schedulerService(master: Master, access: AccessControl): SchedulerServiceServer {
@@ -60,16 +66,22 @@ export function schedulerService(master: Master, access: AccessControl): Schedul
         onOverflow: (details) =>
           log.warn("dropped a framework that does not read", { framework: frameworkId, details }),
       });
+      // Events tell of changes the master wrote (SUBSCRIBED with its secret, updates): each
+      // leaves once what was written before it is durable, in the order it was sent.
       const link: FrameworkLink = {
         linkId: newLinkId(),
         send(event) {
-          // On overflow the writer ends the call on the next turn, and "error" runs gone().
-          if (!ended) out.write(event);
+          master.afterCommit(() => {
+            // On overflow the writer ends the call on the next turn, and "error" runs gone().
+            if (!ended) out.write(event);
+          });
         },
         end(code, message) {
-          if (ended) return;
-          ended = true;
-          out.fail({ code, details: message, message });
+          master.afterCommit(() => {
+            if (ended) return;
+            ended = true;
+            out.fail({ code, details: message, message });
+          });
         },
       };
       let frameworkId: string | undefined;

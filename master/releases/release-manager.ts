@@ -289,6 +289,8 @@ export class ReleaseManager implements ReleaseHooks {
    */
   async push(up: ReceivedUpload): Promise<PushResponse> {
     const res = await this.store(up);
+    // Success is reported for a release the registry holds durably.
+    await this.committed();
     const replication = this.components.replication;
     if (!replication || !res.release) return res;
     const key = keyOf(res.release);
@@ -440,6 +442,16 @@ export class ReleaseManager implements ReleaseHooks {
       );
       this.log.info("release removed", { release: key, evictedFrom: holders.length });
     });
+    await this.committed();
+  }
+
+  /** Runs `fn` once what the registry was told so far is durable (replies wait for it). */
+  afterCommit(fn: () => void): void {
+    this.components.store.afterCommit(fn);
+  }
+
+  private committed(): Promise<void> {
+    return new Promise((resolve) => this.afterCommit(resolve));
   }
 
   /**

@@ -131,8 +131,25 @@ export class SqliteRegistryStore implements RegistryStore {
    * transaction) it is a savepoint, so a failure still undoes exactly its own writes.
    */
   transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+    const outer = this.txDepth === 0;
+    this.txDepth++;
+    let ok = false;
+    try {
+      const result = this.db.transaction(fn)();
+      ok = true;
+      return result;
+    } finally {
+      this.txDepth--;
+      if (outer) {
+        // What waited inside the transaction waits for its commit; a rolled back one tells no one.
+        const waiting = this.txWaiting.splice(0);
+        if (ok) for (const w of waiting) this.afterCommit(w);
+      }
+    }
   }
+
+  private txDepth = 0;
+  private readonly txWaiting: (() => void)[] = [];
 
   private groupOpen = false;
   /** Told when a group commit fails (the master logs it; the agents' retries recover). */
@@ -174,9 +191,13 @@ export class SqliteRegistryStore implements RegistryStore {
     for (const fn of waiting) fn();
   }
 
-  /** Runs `fn` once what was written so far is committed (at once when no group is open). */
+  /**
+   * Runs `fn` once what was written so far is committed: at the end of the transaction it is
+   * called in, at the end of the open group, else at once.
+   */
   afterCommit(fn: () => void): void {
-    if (this.groupOpen) this.afterCommitQueue.push(fn);
+    if (this.txDepth > 0) this.txWaiting.push(fn);
+    else if (this.groupOpen) this.afterCommitQueue.push(fn);
     else fn();
   }
 

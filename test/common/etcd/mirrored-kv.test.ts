@@ -104,7 +104,9 @@ describe("MirroredKv", () => {
     const prefix = freshPrefix();
     const { kv } = track(await writer(client, prefix));
     kv.put("gone", "x");
+    const told: string[] = [];
     kv.unit(() => {
+      kv.afterCommit(() => told.push("unit"));
       kv.put("u/1", "a");
       kv.put("u/2", "b");
       kv.delete("gone");
@@ -114,12 +116,15 @@ describe("MirroredKv", () => {
       kv.unit(() => {
         kv.put("u/1", "changed");
         kv.put("never", "x");
+        kv.afterCommit(() => told.push("thrown"));
         throw new Error("boom");
       }),
     );
     assert.equal(kv.get("u/1"), "a");
     assert.equal(kv.get("never"), undefined);
+    assert.deepEqual(told, [], "a unit's callback waits for the unit's txn");
     await kv.flush();
+    assert.deepEqual(told, ["unit"]);
     const kvs = await etcdKvs(client, prefix);
     assert.deepEqual(
       kvs.map((x) => [x.key.toString().slice(prefix.length), x.value.toString()]),
@@ -233,7 +238,7 @@ describe("MirroredKv", () => {
     } finally {
       process.kill(etcd.pid!, "SIGCONT");
     }
-    await waitFor("the writes to land", () => done.length === 5, 30_000);
+    await waitFor("the writes to land", () => done.length === 5, 60_000);
     assert.deepEqual(done, [0, 1, 2, 3, 4]);
     assert.equal((await client.get(`${prefix}counter`).string()) ?? "", "4");
     assert.equal((await etcdKvs(client, `${prefix}log/`)).length, 5);
@@ -264,7 +269,7 @@ describe("MirroredKv", () => {
     );
     assert.deepEqual(done, []);
     await etcd.restart();
-    await waitFor("the writes to land", () => done.length === 2, 30_000);
+    await waitFor("the writes to land", () => done.length === 2, 60_000);
     assert.deepEqual(done, ["a", "b"]);
     assert.deepEqual(
       (await etcdKvs(client, prefix)).map((x) => [x.key.toString().slice(prefix.length), x.value.toString()]),

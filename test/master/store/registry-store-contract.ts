@@ -319,6 +319,25 @@ export function registryStoreContract(open: RegistryFactory): void {
     assert.equal(reader.loadTasks().length, 1);
   });
 
+  withRegistry("afterCommit inside a transaction waits for it; a rolled back one's never runs", async (r) => {
+    const { store } = r;
+    const ran: string[] = [];
+    store.transaction(() => {
+      store.putAgent(agent("agent-1"));
+      store.afterCommit(() => ran.push("kept"));
+      assert.deepEqual(ran, [], "not inside the transaction");
+    });
+    assert.throws(() =>
+      store.transaction(() => {
+        store.putAgent(agent("agent-2"));
+        store.afterCommit(() => ran.push("rolled back"));
+        throw new Error("boom");
+      }),
+    );
+    await flushed(store);
+    assert.deepEqual(ran, ["kept"]);
+  });
+
   withRegistry("a reopened registry loads what was written", async (r) => {
     fill(r.store);
     r.store.trimEventsThrough(1);
