@@ -35,10 +35,12 @@ run() {
 
 if [ "$mode" = smoke ]; then
   run scheduler 60 node dist/bench/scheduler/run.js --agents 50 --frameworks 2 --tasks 500
+  run scheduler-etcd 60 node dist/bench/scheduler/run.js --agents 50 --frameworks 2 --tasks 500 --store etcd
   run rollout 90 node dist/bench/rollout/run.js --instances 6 --agents 2 --min-healthy 1 --timeout 80
   run failover 120 node dist/bench/failover/run.js --agents 20 --tasks 100
 else
   run scheduler 1200 node dist/bench/scheduler/run.js
+  run scheduler-etcd 1200 node dist/bench/scheduler/run.js --agents 2000 --frameworks 4 --tasks 10000 --store both
   run rollout 1200 node dist/bench/rollout/run.js
   run failover 1200 node dist/bench/failover/run.js
 fi

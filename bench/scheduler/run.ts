@@ -6,6 +6,8 @@
 //
 //   node dist/bench/scheduler/run.js [--agents 10000] [--frameworks 10] [--tasks 50000]
 //     [--transport tls|insecure|both]   (default tls; both: the same run twice, side by side)
+//     [--store sqlite|etcd|both]        (the registry: default sqlite; etcd starts its own
+//                                        member; both: the same run on each, and their ratio)
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -18,6 +20,7 @@ import { type FleetProcess, spawnFleet, stopFleet } from "../fleet/spawn-fleet.j
 import { benchAllocator } from "./allocator-bench.js";
 import { clusterDispatcher } from "../../common/cluster-fetch.js";
 import { testTlsDir, tlsEnv, tlsMaterial, tlsOf } from "../../test/tls-fixture.js";
+import { type EtcdMember, startEtcd } from "../../test/etcd-fixture.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const yardctl = resolve(here, "../../cli/yardctl.js");
@@ -29,6 +32,8 @@ const { values } = parseArgs({
     "agent-procs": { type: "string", default: "1" },
     /** tls (mTLS, the default), insecure (plaintext), or both in one run for the TLS cost. */
     transport: { type: "string", default: "tls" },
+    /** The master's registry: sqlite, etcd (a member started for the run), or both side by side. */
+    store: { type: "string", default: "sqlite" },
     /** Write a CPU profile of the master process into this dir. */
     "profile-dir": { type: "string" },
   },
@@ -44,14 +49,31 @@ if (!modes) {
   console.error(`--transport ${JSON.stringify(values.transport)}: use tls, insecure or both`);
   process.exit(2);
 }
+type StoreKind = "sqlite" | "etcd";
+const STORES: Record<string, StoreKind[]> = { sqlite: ["sqlite"], etcd: ["etcd"], both: ["sqlite", "etcd"] };
+const stores = STORES[values.store ?? "sqlite"];
+if (!stores) {
+  console.error(`--store ${JSON.stringify(values.store)}: use sqlite, etcd or both`);
+  process.exit(2);
+}
 
 const children: ChildProcess[] = [];
 const fleets: FleetProcess[] = [];
+const members: EtcdMember[] = [];
 const root = mkdtempSync(join(tmpdir(), "yard-bench-"));
 const token = "bench-token";
 
 function cleanup(): void {
   for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
+  // Synchronous on purpose (it also runs on exit): etcd members by their pid.
+  for (const m of members) {
+    try {
+      if (m.pid) process.kill(m.pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+    rmSync(m.dataDir, { recursive: true, force: true });
+  }
   rmSync(root, { recursive: true, force: true });
 }
 process.on("exit", cleanup);
@@ -87,27 +109,51 @@ async function main(): Promise<void> {
   console.log(
     `allocator in-process: ${alone.placementsPerSecond.toFixed(0)} placements/s, cycle p50 ${alone.cycleP50Ms.toFixed(2)} ms p99 ${alone.cycleP99Ms.toFixed(2)} ms`,
   );
-  const results: { secure: boolean; e2e: number }[] = [];
-  for (const secure of modes!) {
-    console.log(`\n--- transport: ${secure ? "mTLS" : "insecure (plaintext)"}`);
-    results.push({ secure, e2e: await runOnce(secure, alone.placementsPerSecond) });
+  const results: { secure: boolean; store: StoreKind; e2e: number }[] = [];
+  for (const store of stores!) {
+    for (const secure of modes!) {
+      console.log(`\n--- transport: ${secure ? "mTLS" : "insecure (plaintext)"}, registry: ${store}`);
+      results.push({ secure, store, e2e: await runOnce(secure, store, alone.placementsPerSecond) });
+    }
   }
-  if (results.length === 2) {
-    const plain = results[0]!;
-    const tls = results[1]!;
-    console.log("");
+  const find = (store: StoreKind, secure: boolean) =>
+    results.find((r) => r.store === store && r.secure === secure);
+  console.log("");
+  for (const store of stores!) {
+    const plain = find(store, false);
+    const tls = find(store, true);
+    if (!plain || !tls) continue;
     console.log(
-      `TLS cost: ${tls.e2e.toFixed(0)} /s with mTLS vs ${plain.e2e.toFixed(0)} /s plaintext (${((1 - tls.e2e / plain.e2e) * 100).toFixed(1)} % fewer placements/s)`,
+      `TLS cost (${store}): ${tls.e2e.toFixed(0)} /s with mTLS vs ${plain.e2e.toFixed(0)} /s plaintext (${((1 - tls.e2e / plain.e2e) * 100).toFixed(1)} % fewer placements/s)`,
+    );
+  }
+  for (const secure of modes!) {
+    const sqlite = find("sqlite", secure);
+    const etcd = find("etcd", secure);
+    if (!sqlite || !etcd) continue;
+    console.log(
+      `etcd registry (${secure ? "mTLS" : "plaintext"}): ${etcd.e2e.toFixed(0)} /s vs SQLite ${sqlite.e2e.toFixed(0)} /s: ratio etcd/sqlite ${(etcd.e2e / sqlite.e2e).toFixed(3)} (target >= 0.5)`,
     );
   }
   cleanup();
   process.exit(0);
 }
 
-/** One whole run (master, fleet, frameworks) over mTLS or plaintext; returns placements/s end to end. */
-async function runOnce(secure: boolean, allocatorAlone: number): Promise<number> {
+/**
+ * One whole run (master, fleet, frameworks) over mTLS or plaintext, with the registry in
+ * SQLite or in a fresh etcd member; returns placements/s end to end.
+ */
+async function runOnce(secure: boolean, store: StoreKind, allocatorAlone: number): Promise<number> {
   const alone = { placementsPerSecond: allocatorAlone };
-  const runRoot = join(root, secure ? "tls" : "insecure");
+  const runRoot = join(root, `${secure ? "tls" : "insecure"}-${store}`);
+  let member: EtcdMember | undefined;
+  if (store === "etcd") {
+    member = await startEtcd();
+    members.push(member);
+  }
+  // One master on etcd: it campaigns alone, leads at once, and every registry write is a
+  // fenced etcd txn (the HA path, without a standby).
+  const etcdArgs = member ? ["--etcd", member.endpoint, "--etcd-prefix", "/bench"] : [];
   const masterDir = join(runRoot, "master");
   const profile = values["profile-dir"] ? ["--cpu-prof", "--cpu-prof-dir", values["profile-dir"]] : [];
   const master = spawn(
@@ -125,6 +171,7 @@ async function runOnce(secure: boolean, allocatorAlone: number): Promise<number>
       "--agent-timeout",
       "60",
       ...(secure ? [] : ["--insecure"]),
+      ...etcdArgs,
     ],
     {
       stdio: ["ignore", "ignore", "inherit"],
@@ -136,6 +183,12 @@ async function runOnce(secure: boolean, allocatorAlone: number): Promise<number>
   while (!existsSync(discovery)) await new Promise((r) => setTimeout(r, 50));
   const { grpcPort, httpPort } = JSON.parse(readFileSync(discovery, "utf8"));
   const address = `127.0.0.1:${grpcPort}`;
+  // On etcd the master serves once it has won its election.
+  for (;;) {
+    const ready = await metrics(httpPort, secure).catch(() => undefined);
+    if (ready?.has("yard_master_rss_bytes")) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
 
   const regStart = performance.now();
   const perProc = Math.ceil(N / PROCS);
@@ -269,6 +322,10 @@ async function runOnce(secure: boolean, allocatorAlone: number): Promise<number>
   master.kill("SIGINT");
   await new Promise((r) => master.once("exit", r));
   await Promise.all(fleets.splice(0).map(stopFleet));
+  if (member) {
+    await member.destroy();
+    members.splice(members.indexOf(member), 1);
+  }
   return e2e;
 }
 
