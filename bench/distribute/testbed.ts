@@ -1,6 +1,7 @@
 // A testbed of hosts in network namespaces: one namespace per host, each joined by a veth pair
 // to a Linux bridge living in its own namespace, every link capped with tc tbf in both
-// directions (the host's end caps its upload, the bridge's end its download). Addresses come
+// directions (the host's end caps its upload, the bridge's end its download) unless no rate
+// is given. A host's link can be cut and healed (partition tests). Addresses come
 // from 198.18.0.0/15, the range set aside for network benchmarks. Every namespace carries a
 // unique run id, and `destroy` deletes exactly those (their veths go with them).
 import { execFileSync } from "node:child_process";
@@ -10,12 +11,14 @@ export interface Host {
   name: string;
   ns: string;
   ip: string;
+  /** The host's end of its veth pair, inside `ns`. */
+  link: string;
 }
 
 export interface TestbedOptions {
   hosts: number;
-  /** tc rate, e.g. "100mbit". */
-  rate: string;
+  /** tc rate, e.g. "100mbit"; without it the links are not capped. */
+  rate?: string;
 }
 
 function ip(...args: string[]): void {
@@ -57,15 +60,25 @@ export class Testbed {
         inNs(ns, "ip", "link", "set", hostEnd, "up");
         inNs(this.bridgeNs, "ip", "link", "set", bridgeEnd, "master", "br0");
         inNs(this.bridgeNs, "ip", "link", "set", bridgeEnd, "up");
-        const tbf = ["root", "tbf", "rate", this.opts.rate, "burst", "256kb", "latency", "50ms"];
-        inNs(ns, "tc", "qdisc", "add", "dev", hostEnd, ...tbf);
-        inNs(this.bridgeNs, "tc", "qdisc", "add", "dev", bridgeEnd, ...tbf);
-        this.hosts.push({ name: i === 0 ? "server" : `agent-${i}`, ns, ip: addr });
+        if (this.opts.rate) {
+          const tbf = ["root", "tbf", "rate", this.opts.rate, "burst", "256kb", "latency", "50ms"];
+          inNs(ns, "tc", "qdisc", "add", "dev", hostEnd, ...tbf);
+          inNs(this.bridgeNs, "tc", "qdisc", "add", "dev", bridgeEnd, ...tbf);
+        }
+        this.hosts.push({ name: i === 0 ? "server" : `agent-${i}`, ns, ip: addr, link: hostEnd });
       }
     } catch (err) {
       this.destroy();
       throw err;
     }
+  }
+
+  /**
+   * Cuts (`up` false) or heals a host's link: set down, its end drops every packet silently
+   * (no reset reaches either side), as a pulled cable; its own address still answers inside.
+   */
+  setLink(host: Host, up: boolean): void {
+    inNs(host.ns, "ip", "link", "set", host.link, up ? "up" : "down");
   }
 
   /** Deletes every namespace this testbed made; safe to call more than once. */
