@@ -12,6 +12,7 @@ import {
   existsSync,
   linkSync,
   mkdirSync,
+  readdirSync,
   readFileSync,
   renameSync,
   rmSync,
@@ -125,6 +126,18 @@ export class ReleaseFiles {
 
   readTorrent(infoHash: string): Buffer {
     return readFileSync(join(this.root, "torrents", `${infoHash}.torrent`));
+  }
+
+  /** The sha256 of every stored blob. */
+  blobHashes(): string[] {
+    return readdirSync(join(this.root, "blobs")).filter((n) => /^[0-9a-f]{64}$/.test(n));
+  }
+
+  /** The info hash of every stored torrent. */
+  torrentHashes(): string[] {
+    return readdirSync(join(this.root, "torrents"))
+      .filter((n) => /^[0-9a-f]{40}\.torrent$/.test(n))
+      .map((n) => n.slice(0, 40));
   }
 
   /** Deletes a release's torrent and seed dir, and its blob unless `blobInUse`. */

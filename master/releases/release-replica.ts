@@ -156,6 +156,39 @@ export class ReleaseReplica {
       if (this.copying.has(release)) continue;
       await this.discard(release, sha256, wanted);
     }
+    if (this.copying.size === 0) this.sweep(wanted);
+  }
+
+  /**
+   * Deletes release files that no release of the registry and no copy key of this master
+   * names (a release removed while this master was down, or held from its own time as
+   * leader). Both must be silent, as for a removal; and only while no copy is under way, so
+   * that a file just fetched is never taken for a leftover.
+   */
+  private sweep(wanted: Map<string, Release>): void {
+    const { files, copies } = this.components;
+    const keepSha = new Set<string>();
+    const keepHash = new Set<string>();
+    for (const r of wanted.values()) {
+      keepSha.add(r.sha256);
+      keepHash.add(r.infoHash);
+    }
+    for (const [, r] of copies.heldBy(this.init.masterId)) {
+      keepSha.add(r.sha256);
+      keepHash.add(r.infoHash);
+    }
+    for (const e of this.components.fetcher.cache.all()) keepSha.add(e.sha256);
+    for (const infoHash of files.torrentHashes()) {
+      if (keepHash.has(infoHash)) continue;
+      files.clearSeed(infoHash);
+      files.clearFile(files.torrentPath(infoHash));
+      this.log.info("leftover release files deleted from this standby", { infoHash });
+    }
+    for (const sha256 of files.blobHashes()) {
+      if (keepSha.has(sha256)) continue;
+      files.clearFile(files.blobPath(sha256));
+      this.log.info("leftover release blob deleted from this standby", { sha256 });
+    }
   }
 
   private retryLater(): void {

@@ -6,7 +6,7 @@
 // standby's copy; an outsider, and a client with the wrong swarm key, get nothing from a standby.
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { Etcd3 } from "etcd3";
@@ -230,6 +230,14 @@ describe("releases in HA: copies on the standbys", () => {
       { release: "app@2.0", copies: 0, required: 1, holders: [] },
       "shown under-replicated",
     );
+    // While it was down, a release it held was removed: its files are left over.
+    const releasesDir = join(standbyData, "releases");
+    const leftSha = "ab".repeat(32);
+    const leftHash = "cd".repeat(20);
+    writeFileSync(join(releasesDir, "blobs", leftSha), "left over");
+    writeFileSync(join(releasesDir, "torrents", `${leftHash}.torrent`), "left over");
+    mkdirSync(join(releasesDir, "seed", leftHash));
+    writeFileSync(join(releasesDir, "seed", leftHash, "old.bin"), "left over");
     // The standby comes back (the same data dir): it copies what it lacks by itself.
     quorum.timeoutMs = 120_000;
     replica = await startStandby();
@@ -239,6 +247,20 @@ describe("releases in HA: copies on the standbys", () => {
     assert.equal(again.copies?.copies, 1);
     // app@1.0 was not fetched again: the standby's restart found its copy in place.
     assert.ok(replica.replica.holds(leader.releases.list().find((r) => r.version === "1.0")!));
+    // What no release and no copy key names is gone; what they name stays.
+    await waitFor(
+      "the leftovers to be deleted",
+      () => !existsSync(join(releasesDir, "blobs", leftSha)),
+      30_000,
+    );
+    await waitFor(
+      "the leftover torrent to be deleted",
+      () => !existsSync(join(releasesDir, "seed", leftHash)),
+      30_000,
+    );
+    assert.equal(existsSync(join(releasesDir, "torrents", `${leftHash}.torrent`)), false);
+    assert.ok(existsSync(join(releasesDir, "blobs", one.sha256)));
+    assert.ok(existsSync(join(releasesDir, "blobs", two.sha256)));
   });
 
   test("removing a release deletes the standby's copy and every copy key", async () => {

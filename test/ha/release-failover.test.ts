@@ -158,6 +158,14 @@ test("a release pushed to the leader is seeded by the new leader after a kill -9
     etcdClient.close();
   }
 
+  // Operators see the copies: a COPIES column and a copies line.
+  const ls = await yardctl(leader.address, ["release", "ls"]);
+  assert.equal(ls.code, 0, ls.stderr);
+  assert.match(ls.stdout, /COPIES/);
+  assert.match(ls.stdout, /app@1 .* 1\/1\s*$/m);
+  const shown = await yardctl(leader.address, ["release", "status", "app@1"]);
+  assert.match(shown.stdout, new RegExp(`copies: +1/1 on standbys \\(${standbyId}\\)`));
+
   // The leader and its disk are gone.
   leader.daemon.child.kill("SIGKILL");
   await new Promise((r) => leader.daemon.child.once("exit", r));

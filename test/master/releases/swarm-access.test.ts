@@ -34,6 +34,18 @@ describe("swarm access", () => {
     assert.equal(two.caller({ passkey: one.passkeyFor("agent-1") }, "10.0.0.1"), undefined);
   });
 
+  test("masters that share a swarm key (HA) accept each other's passkey before any announce", () => {
+    const key = Buffer.alloc(32, 9);
+    const leader = new SwarmAccess({ isMember: () => false }, key);
+    const standby = new SwarmAccess({ isMember: () => false }, Buffer.from(key));
+    assert.deepEqual(leader.caller({ passkey: standby.masterPasskey() }, "10.0.0.9"), {
+      kind: "member",
+      id: "",
+    });
+    const stranger = new SwarmAccess({ isMember: () => false });
+    assert.equal(leader.caller({ passkey: stranger.masterPasskey() }, "10.0.0.9"), undefined);
+  });
+
   test("a grant holds for its release, from its host, until its deadline", async () => {
     const { a, advance } = access();
     const g = await a.grant(HASH, "192.0.2.7", 60_000);
