@@ -42,11 +42,11 @@ let driver: SchedulerDriver | undefined;
 
 after(async () => {
   await driver?.stop().catch(() => undefined);
-  for (const d of daemons)
-    if (d.child.exitCode === null && d.child.signalCode === null) d.child.kill("SIGKILL");
-  await Promise.all(
-    daemons.map((d) => (d.child.exitCode === null ? new Promise((r) => d.child.once("exit", r)) : null)),
-  );
+  // A process killed by a signal keeps exitCode null: its signalCode says it has exited.
+  const running = daemons.filter((d) => d.child.exitCode === null && d.child.signalCode === null);
+  const exited = running.map((d) => new Promise((r) => d.child.once("exit", r)));
+  for (const d of running) d.child.kill("SIGKILL");
+  await Promise.all(exited);
   killProcessesUnder(root);
   await etcd?.destroy();
   await cluster.stop();
