@@ -14,10 +14,16 @@
 // restarts of every candidate, and is what `yardctl get masters` shows.
 //
 // Loss. etcd expires a lease TTL seconds after the last keepalive it received. A leader stops
-// counting itself as one when no keepalive it SENT within the last 2/3 TTL was answered: its
-// lease is then still alive in etcd for at least TTL/3, so it stops serving before anyone else
-// can be elected. The fence (the leader's key and its create revision) is what writes compare
-// on: a deposed leader that still runs cannot write, whatever its clock says.
+// SERVING (held() turns false) when no keepalive it SENT within the last 2/3 TTL was answered:
+// its lease is then still alive in etcd for at least TTL/3, so it stops before anyone else can
+// be elected. It does not give the leadership up yet: it asks etcd at once. A keepalive that
+// etcd answers proves the lease never expired, so the key is still there and still the lowest
+// (nobody else can have been elected), and serving resumes. This is what keeps a leader whose
+// event loop stalled for a second or two (a takeover under load) from stepping down for
+// nothing. The leadership ends when etcd says the lease is gone, or when nothing has been
+// answered for TTL + TTL/3 (etcd unreachable: the lease has expired by then). The fence (the
+// leader's key and its create revision) is what writes compare on: a deposed leader that still
+// runs cannot write, whatever its clock says.
 import type { Etcd3, IKeyValue, Lease } from "etcd3";
 import { EtcdLeaseInvalidError } from "etcd3";
 import type { Logger } from "../logger.js";
@@ -36,8 +42,10 @@ export interface Leadership {
   signal: AbortSignal;
   /**
    * A synchronous check for callers that serve requests: false once leadership is lost, and also
-   * as soon as the keepalive deadline has passed even if the timer that notices it has not run
-   * yet (a process resumed from SIGSTOP handles pending I/O before its timers).
+   * while the keepalive deadline has passed, even if the timer that notices it has not run yet (a
+   * process resumed from SIGSTOP handles pending I/O before its timers). Past the deadline the
+   * leadership is not over yet (`signal` is not aborted): if etcd answers a keepalive, held()
+   * is true again. Use `signal.aborted` to ask whether it ended.
    */
   held(): boolean;
 }
@@ -130,6 +138,7 @@ class Candidacy {
   #tick?: NodeJS.Timeout;
   #deadlineTimer?: NodeJS.Timeout;
   #inflight = false;
+  #paused = false;
 
   constructor(
     readonly lease: Lease,
@@ -142,32 +151,41 @@ class Candidacy {
     lease.on("lost", (err) => this.end(new LeadershipLostError("lease lost", { cause: err })));
   }
 
-  /** The lease counts as held until this time (ms since epoch); see the file's comment. */
+  /** Serving stops at this time (ms since epoch) unless a keepalive is answered before. */
   get deadline(): number {
     return this.#lastAnsweredSentAt + (this.ttlMs * 2) / 3;
+  }
+
+  /** Nothing answered until then: etcd has expired the lease (or cannot be reached): ended. */
+  get giveUpAt(): number {
+    return this.#lastAnsweredSentAt + (this.ttlMs * 4) / 3;
   }
 
   get ended(): boolean {
     return this.controller.signal.aborted;
   }
 
+  /** May serve now: not ended and within the deadline. Past it, asks etcd (see the file's comment). */
   held(): boolean {
     if (this.ended) return false;
-    if (Date.now() >= this.deadline) {
-      this.end(
-        new LeadershipLostError(
-          `no lease keepalive answered for ${Date.now() - this.#lastAnsweredSentAt} ms`,
-        ),
-      );
-      return false;
-    }
-    return true;
+    if (Date.now() < this.deadline) return true;
+    this.#check();
+    return false;
+  }
+
+  /** Logs the pause once: operators see when and why the leader stopped serving. */
+  #pause(now: number): void {
+    if (this.#paused || this.ended) return;
+    this.#paused = true;
+    this.logger.warn("lease keepalive overdue: not serving until etcd answers", {
+      unansweredMs: now - this.#lastAnsweredSentAt,
+    });
   }
 
   /** Starts the keepalive loop; `grantedAt` is when the grant was sent (the lease's first life). */
   start(grantedAt: number): void {
     this.#lastAnsweredSentAt = grantedAt;
-    // Six keepalives per TTL: the loss rule (2/3 TTL) then tolerates three lost in a row.
+    // Six keepalives per TTL: the serving rule (2/3 TTL) then tolerates three lost in a row.
     this.#tick = setInterval(() => this.#keepalive(), Math.max(100, Math.floor(this.ttlMs / 6)));
     this.#armDeadline();
   }
@@ -180,6 +198,10 @@ class Candidacy {
       if (!this.ended) {
         this.#lastAnsweredSentAt = Math.max(this.#lastAnsweredSentAt, sentAt);
         this.#armDeadline();
+        if (this.#paused && Date.now() < this.deadline) {
+          this.#paused = false;
+          this.logger.info("lease keepalive answered: serving again");
+        }
       }
       return !this.ended;
     } catch (err) {
@@ -190,20 +212,45 @@ class Candidacy {
     }
   }
 
+  /** Past the deadline: ends the candidacy once it is past giving up, else asks etcd now. */
+  #check(): void {
+    if (this.ended) return;
+    const now = Date.now();
+    if (now >= this.giveUpAt) {
+      this.end(
+        new LeadershipLostError(`no lease keepalive answered for ${now - this.#lastAnsweredSentAt} ms`),
+      );
+      return;
+    }
+    if (now >= this.deadline) {
+      this.#pause(now);
+      this.#keepalive();
+    }
+  }
+
   #keepalive(): void {
-    if (!this.held() || this.#inflight) return;
+    if (this.ended || this.#inflight) return;
     this.#inflight = true;
     this.refresh()
       .catch(() => false)
       .finally(() => {
         this.#inflight = false;
+        if (Date.now() >= this.deadline) this.#check(); // still unanswered: try again at once
       });
   }
 
   #armDeadline(): void {
     clearTimeout(this.#deadlineTimer);
     if (this.ended) return;
-    this.#deadlineTimer = setTimeout(() => this.held(), Math.max(0, this.deadline - Date.now()) + 1);
+    const now = Date.now();
+    const at = now < this.deadline ? this.deadline : this.giveUpAt;
+    this.#deadlineTimer = setTimeout(
+      () => {
+        this.#check();
+        this.#armDeadline();
+      },
+      Math.max(0, at - now) + 1,
+    );
   }
 
   /** Ends the candidacy: stops keepalives, aborts waiters, revokes the lease so a successor need not wait for its expiry. */
@@ -248,7 +295,8 @@ export class Campaign {
 
   /** Resolves when this candidate leads. Rejects only with CampaignResignedError (resign() was called). */
   won(): Promise<Leadership> {
-    if (this.#leadership?.held()) return Promise.resolve(this.#leadership);
+    // Not held() but ended: a leader that stopped serving while it asks etcd still leads.
+    if (this.#leadership && !this.#leadership.signal.aborted) return Promise.resolve(this.#leadership);
     if (!this.#pending) {
       this.#pending = this.#campaign(this.#generation).finally(() => {
         this.#pending = undefined;

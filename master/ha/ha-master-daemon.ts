@@ -314,7 +314,9 @@ export async function startHaMaster(opts: HaMasterOptions): Promise<HaMasterHand
       fenceLost(err);
     };
     await registry.promote({ key: leadership.key, createRevision: leadership.createRevision });
-    if (!leadership.held()) {
+    // Ended, not merely !held(): a takeover that stalls the event loop past the keepalive
+    // deadline pauses serving until etcd answers, it does not give the term up.
+    if (leadership.signal.aborted) {
       await registry.close();
       return undefined;
     }
@@ -355,7 +357,7 @@ export async function startHaMaster(opts: HaMasterOptions): Promise<HaMasterHand
     }
     const t: Term = { leadership, registry, instance, fenceLost: false };
     term = t; // the gate opens
-    if (!leading()) {
+    if (leadership.signal.aborted || t.fenceLost) {
       await stepDown(t, new Error("leadership lost while taking over"));
       return undefined;
     }
@@ -377,7 +379,7 @@ export async function startHaMaster(opts: HaMasterOptions): Promise<HaMasterHand
     );
     await stopStep(log, "closing the tracker", () => t.instance.tracker.close(), config.shutdownGraceMs);
     await t.registry.close().catch(() => undefined);
-    if (t.leadership.held()) await campaign.resign(); // the fence was refused before the lease said so
+    if (!t.leadership.signal.aborted) await campaign.resign(); // the fence was refused before the lease said so
     if (!stopping) registration.update("standby");
   };
 

@@ -184,6 +184,37 @@ describe("etcd election", () => {
     assert.equal(lb.held(), true);
   });
 
+  test("a leader whose event loop stalls past its keepalive deadline, but not past its TTL, keeps its term", async () => {
+    const prefix = freshPrefix();
+    const ttl = 6;
+    const a = candidate(prefix, "a", ttl);
+    const la = await a.won();
+    const b = candidate(prefix, "b", ttl);
+    const bWins = b.won();
+    // The fault: the event loop blocked (as a takeover under load can), so no keepalive is
+    // sent or answered, until just past the serving deadline (2/3 of the TTL). The lease itself
+    // is still alive in etcd for about a third of the TTL.
+    while (la.held()) {
+      // spinning: nothing else runs
+    }
+    const end = Date.now() + 200;
+    while (Date.now() < end) {
+      // a little past the deadline
+    }
+    assert.equal(la.held(), false, "past the deadline the leader does not serve");
+    // Not over: etcd answers the next keepalive (the lease never expired) and serving resumes.
+    const lost = la.lost.then((r) => r);
+    while (!la.held()) {
+      const r = await Promise.race([lost, new Promise((res) => setTimeout(res, 20))]);
+      if (r instanceof Error) assert.fail(`the leadership ended: ${r.message}`);
+    }
+    assert.equal(la.signal.aborted, false);
+    assert.equal((await electionStatus(client(), prefix)).term, la.term);
+    // The standby did not lead meanwhile: it leads only after the resign, in the very next term.
+    await a.resign();
+    assert.equal((await bWins).term, la.term + 1);
+  });
+
   test("a candidate that resigns before it leads: won() rejects with CampaignResignedError", async () => {
     const prefix = freshPrefix();
     const a = candidate(prefix, "a");
