@@ -1,6 +1,5 @@
 // yardctl release push|ls|rm|status|torrent|stage: the master's release store and its
 // BitTorrent distributor (docs/releases.md).
-import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { createReadStream, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -25,6 +24,8 @@ import {
 import { type ClientTarget, LeaderClient } from "../clients.js";
 import { clientTarget } from "../context.js";
 import { CliError, ExitCode, fromGrpcError, UsageError } from "../errors.js";
+import { archiveDirectory } from "../release-archive.js";
+import { runTool } from "../run-tool.js";
 import { addClientOptions, collect, print } from "../options.js";
 import { renderTable } from "../table.js";
 import { formatAge, formatBytes } from "../views.js";
@@ -155,22 +156,6 @@ function checkOutput(flags: { output?: string }): "table" | "json" {
   return output;
 }
 
-/** Runs a command, failing with its stderr when it exits non-zero. */
-async function run(cmd: string, args: string[], what: string): Promise<void> {
-  const child = spawn(cmd, args, { stdio: ["ignore", "ignore", "pipe"] });
-  let stderr = "";
-  child.stderr.on("data", (d: Buffer) => {
-    stderr += d.toString();
-  });
-  const [code] = (await Promise.race([
-    once(child, "exit"),
-    once(child, "error").then(([err]) => {
-      throw new CliError(`${what}: cannot run ${cmd}: ${(err as Error).message}`);
-    }),
-  ])) as [number | null];
-  if (code !== 0) throw new CliError(`${what}: ${cmd} failed: ${stderr.trim() || `exit code ${code}`}`);
-}
-
 interface Artifact {
   path: string;
   kind: "file" | "tar" | "docker-image";
@@ -179,8 +164,8 @@ interface Artifact {
 }
 
 /**
- * What to upload: a file as is, a directory as a tarball (sorted, owner-free, so the same
- * tree gives the same bytes and a second push is a no-op), or `docker save` of an image.
+ * What to upload: a file as is, a directory as a reproducible tarball (the same tree gives
+ * the same bytes, so a second push is a no-op: release-archive.ts), or `docker save` of an image.
  */
 async function prepareArtifact(
   release: string,
@@ -192,7 +177,7 @@ async function prepareArtifact(
   if (image !== undefined) {
     if (path !== undefined) throw new UsageError("release push: give a PATH or --image, not both");
     const out = join(work, `${base}.tar`);
-    await run("docker", ["save", "-o", out, image], `docker save ${image}`);
+    await runTool("docker", ["save", "-o", out, image], `docker save ${image}`);
     return { path: out, kind: "docker-image", fileName: `${base}.tar`, image };
   }
   if (path === undefined)
@@ -207,22 +192,7 @@ async function prepareArtifact(
   }
   if (st.isDirectory()) {
     const out = join(work, `${base}.tar`);
-    await run(
-      "tar",
-      [
-        "--sort=name",
-        "--owner=0",
-        "--group=0",
-        "--numeric-owner",
-        "--format=gnu",
-        "-C",
-        path,
-        "-cf",
-        out,
-        ".",
-      ],
-      `tar of ${path}`,
-    );
+    await archiveDirectory(path, out);
     return { path: out, kind: "tar", fileName: `${base}.tar`, image: "" };
   }
   if (!st.isFile())
