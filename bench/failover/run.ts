@@ -4,7 +4,11 @@
 // every agent is registered again, how many tasks were launched again (restarted) and how
 // many status updates the framework missed.
 //
-//   node dist/bench/failover/run.js [--agents 1000] [--tasks 10000] [--lease-ttl 5]
+//   node dist/bench/failover/run.js [--agents 1000] [--tasks 10000] [--lease-ttl 3] [--profile-dir DIR]
+//
+// With --profile-dir, every master runs under --cpu-prof and the masters still alive at the
+// end are stopped with SIGTERM (so they write their profiles); the takeover is in the new
+// leader's.
 //
 // Targets (docs/benchmarks.md): new leader serving ≤ 5 s, all agents back ≤ 10 s, 0 tasks
 // restarted, 0 updates lost.
@@ -29,13 +33,15 @@ const { values } = parseArgs({
     agents: { type: "string", default: "1000" },
     tasks: { type: "string", default: "10000" },
     masters: { type: "string", default: "3" },
-    "lease-ttl": { type: "string", default: "5" },
+    "lease-ttl": { type: "string", default: "3" },
+    "profile-dir": { type: "string" },
   },
 });
 const N = Number(values.agents);
 const T = Number(values.tasks);
 const MASTERS = Number(values.masters);
 const TTL = Number(values["lease-ttl"]);
+const PROFILE = values["profile-dir"] ? ["--cpu-prof", "--cpu-prof-dir", resolve(values["profile-dir"])] : [];
 const TASK = { cpus: 0.1, mem: 32 };
 const token = "bench-token";
 const root = mkdtempSync(join(tmpdir(), "yard-bench-failover-"));
@@ -59,6 +65,7 @@ async function startMaster(i: number, endpoint: string): Promise<MasterProc> {
   const child = spawn(
     process.execPath,
     [
+      ...PROFILE,
       yardctl,
       "master",
       "--data-dir",
@@ -162,6 +169,8 @@ async function main(): Promise<void> {
   let killedAt = 0;
   let launched = 0;
   let wantProbe = false;
+  let resubscribedAt = 0;
+  let firstOffersAt = 0;
   let probeAccepted = 0;
   let allRunning: () => void = () => undefined;
   const running = new Promise<void>((r) => {
@@ -174,7 +183,11 @@ async function main(): Promise<void> {
     framework: { name: "failover-bench", failoverTimeoutSeconds: 600 },
     callDeadlineMs: 120_000,
   });
+  driver.on("subscribed", () => {
+    if (killedAt && !resubscribedAt) resubscribedAt = performance.now();
+  });
   driver.on("offers", async ({ offers }) => {
+    if (killedAt && !firstOffersAt) firstOffersAt = performance.now();
     await Promise.all(
       offers.map(async (offer) => {
         if (wantProbe) {
@@ -290,6 +303,9 @@ async function main(): Promise<void> {
   console.log(`leader killed:              ${leader.leader} (term ${leader.term})`);
   console.log(`new leader elected:         ${next.leader} (term ${next.term}) after ${s(electedAt)} s`);
   console.log(
+    `framework re-subscribed:    after ${s(resubscribedAt)} s; first offers after ${s(firstOffersAt)} s`,
+  );
+  console.log(
     `new leader serving:         first Accept accepted after ${s(probeAccepted)} s (target <= 5 s)`,
   );
   console.log(`all agents back:            ${N} registered again after ${s(back)} s (target <= 10 s)`);
@@ -304,6 +320,19 @@ async function main(): Promise<void> {
   if (terminalAfterKill.length > 0) console.log(`  e.g. ${terminalAfterKill.slice(0, 5).join(", ")}`);
   await driver.stop();
   await stopFleet(fleet);
+  if (PROFILE.length > 0) {
+    // SIGTERM: a master that exits writes its CPU profile.
+    await Promise.all(
+      rest
+        .filter((m) => m.child.exitCode === null && m.child.signalCode === null)
+        .map((m) => {
+          const exited = new Promise((r) => m.child.once("exit", r));
+          m.child.kill("SIGTERM");
+          return exited;
+        }),
+    );
+    console.log(`CPU profiles of the masters in ${values["profile-dir"]}`);
+  }
   cleanup();
   process.exit(0);
 }

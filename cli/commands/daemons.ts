@@ -108,7 +108,7 @@ export function registerDaemons(program: Command): void {
       )
       .option(
         "--etcd-lease-ttl <seconds>",
-        "HA mode: TTL of the election lease; a leader that cannot renew it within 2/3 of it stops leading (env YARD_ETCD_LEASE_TTL; default 5)",
+        "HA mode: TTL of the election lease; a leader that cannot renew it within 2/3 of it stops serving until etcd answers, and gives up after 4/3 of it (env YARD_ETCD_LEASE_TTL; default 3)",
       )
       .option(
         "--master-id <id>",

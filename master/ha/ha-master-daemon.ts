@@ -49,7 +49,7 @@ import { openWarmRegistry, type WarmRegistry } from "./registry-wiring.js";
 import { gatedService } from "./service-gate.js";
 
 /** Defaults of the HA settings (docs/ha.md). */
-export const HA_DEFAULTS = { prefix: "/yard", leaseTtlSeconds: 5 } as const;
+export const HA_DEFAULTS = { prefix: "/yard", leaseTtlSeconds: 3 } as const;
 
 export interface HaOptions {
   /** etcd client URLs, e.g. ["http://10.0.0.1:2379", ...]. */
