@@ -15,7 +15,7 @@ import {
   type sendUnaryData,
   status,
 } from "@grpc/grpc-js";
-import { type KeyPair, createCa, issueCertificate } from "../../common/pki.js";
+import { type KeyPair, createCa, issueCertificate, issueIntoDir } from "../../common/pki.js";
 import { principalFromCertificate } from "../../common/principal.js";
 import {
   channelCredentials,
@@ -25,6 +25,7 @@ import {
   serverCredentials,
   type TlsMaterial,
 } from "../../common/tls.js";
+import { rsaCaDirCopy } from "../rsa-ca-fixture.js";
 
 const raw = (b: Buffer) => b;
 const WHO_AM_I = {
@@ -197,6 +198,44 @@ describe("mTLS over grpc-js", () => {
         null,
       );
       assert.deepEqual(warnings, [INSECURE_WARNING]);
+    });
+  });
+});
+
+describe("mTLS in a cluster whose CA an older yardctl made with RSA keys", () => {
+  // The CA and the operator certificate are RSA-2048 (node-forge era); the master's
+  // certificate is issued now, P-256 signed by the RSA CA: both key types meet in one handshake.
+  const dir = rsaCaDirCopy();
+  issueIntoDir(dir, { kind: "master", name: "master" });
+  const server = new Server();
+  let port = 0;
+
+  before(async () => {
+    server.addService(WHO_AM_I, {
+      whoAmI: (call: ServerUnaryCall<Buffer, Buffer>, cb: sendUnaryData<Buffer>) => {
+        const peer = call.getAuthContext()?.sslPeerCertificate;
+        if (!peer) return cb({ code: status.UNAUTHENTICATED, details: "no certificate" });
+        cb(null, Buffer.from(JSON.stringify(principalFromCertificate(peer))));
+      },
+    });
+    const tls = loadTlsMaterial({ dir, name: "master" });
+    port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync("127.0.0.1:0", serverCredentials(tls), (err, p) => (err ? reject(err) : resolve(p))),
+    );
+  });
+  after(async () => {
+    await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+  });
+
+  test("an RSA operator certificate of the old CA reaches a P-256 master certificate of the same CA", async () => {
+    const creds = channelCredentials(loadTlsMaterial({ dir, name: "legacy-admin" }), {
+      serverKind: "master",
+    });
+    assert.deepEqual(await whoAmI(port, creds), {
+      name: "legacy-admin",
+      kind: "operator",
+      groups: ["admin"],
+      via: "certificate",
     });
   });
 });
