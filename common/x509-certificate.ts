@@ -153,7 +153,7 @@ export function buildCertificate(spec: CertificateSpec): string {
 }
 
 /**
- * One attribute per RDN, as OpenSSL and forge write names. (pkijs would put every attribute
+ * One attribute per RDN, as OpenSSL writes names and as earlier Yard certificates had them. (pkijs would put every attribute
  * of a new name into a single multi-valued RDN.) UTF8String, as RFC 5280 4.1.2.6 asks.
  */
 function name(attrs: NameAttribute[]): Pkijs.RelativeDistinguishedNames {
