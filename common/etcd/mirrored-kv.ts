@@ -8,9 +8,17 @@
 // had when this writer won. A deposed writer's key is gone (its lease expired) or is another
 // candidate's, so its txns are refused; from the first refusal on, nothing more is written
 // and nothing that waited for a write runs.
+//
+// Several txns may be in flight at once (maxTxnsInFlight), so a burst of writes does not wait
+// on a chain of etcd round trips: txns that write a common key are still sent one after the
+// other (txn-window.ts says which may go), and a waiter runs once every write made before it
+// is stored, in order. Txns in flight together are applied by etcd in any order; if the fence
+// is lost while several are in flight, a later one may have been stored while an earlier one
+// is refused (each unit stays whole, and neither is acknowledged).
 import type { Etcd3, ICompare, IKeyValue, IRequestOp, Watcher } from "etcd3";
 import type { Logger } from "../logger.js";
 import { prefixEnd, takeTxn, type TxnPlan, type WriteOp, type WriteUnit } from "./txn-plan.js";
+import { type InFlight, keysOf, type TxnKeys, TxnWindow } from "./txn-window.js";
 
 /** The leadership key a writer holds, and its create revision when this writer won it. */
 export interface Fence {
@@ -56,6 +64,11 @@ export interface MirroredKvInit {
   maxTxnOps?: number;
   /** Bytes of keys and values per txn, under etcd's request limit (1.5 MiB by default). */
   maxTxnBytes?: number;
+  /**
+   * Txns sent to etcd before the first is stored (1: one after another). Txns that write a
+   * common key never overlap, whatever this is.
+   */
+  maxTxnsInFlight?: number;
   /** A call to etcd that has not answered by then is given up and retried. */
   callTimeoutMs?: number;
   /** Retry delays while etcd is unreachable: from min, doubling, up to max. */
@@ -72,6 +85,8 @@ interface Waiter {
 }
 
 const PAGE = 1000;
+/** Enough to keep etcd's raft pipeline busy (it fsyncs the txns that arrive together at once). */
+const DEFAULT_TXNS_IN_FLIGHT = 8;
 
 export class MirroredKv {
   private readonly client: Etcd3;
@@ -82,6 +97,7 @@ export class MirroredKv {
   private readonly retryMinMs: number;
   private readonly retryMaxMs: number;
   private readonly closeGraceMs: number;
+  private readonly maxTxnsInFlight: number;
 
   private readonly data = new Map<string, string>();
   private rev = 0;
@@ -97,8 +113,14 @@ export class MirroredKv {
   private readonly waiters: Waiter[] = [];
   private enqueuedSeq = 0;
   private committedSeq = 0;
-  private pumping: Promise<void> | undefined;
-  private retryTimer: { cancel: () => void } | undefined;
+  /** The txns in flight; replaced on promotion, so a txn of an earlier term cannot finish in it. */
+  private window: TxnWindow;
+  /** Taken from the queue, waiting for the window (a free slot, its keys out of flight). */
+  private next: { plan: TxnPlan; keys: TxnKeys } | undefined;
+  private pumpScheduled = false;
+  /** Txns being sent, each owned here until it ends (stored, refused or given up at close). */
+  private readonly sending = new Set<Promise<void>>();
+  private readonly retryTimers = new Set<{ cancel: () => void }>();
   private splitTold = false;
 
   // The unit being built: its ops, and the undo log that rolls a throwing fn back.
@@ -122,6 +144,8 @@ export class MirroredKv {
     this.retryMinMs = init.retryMinMs ?? 50;
     this.retryMaxMs = init.retryMaxMs ?? 2_000;
     this.closeGraceMs = init.closeGraceMs ?? 2_000;
+    this.maxTxnsInFlight = init.maxTxnsInFlight ?? DEFAULT_TXNS_IN_FLIGHT;
+    this.window = new TxnWindow(this.maxTxnsInFlight);
   }
 
   /** Loads everything under `prefix`, then follows it by watch (a read-only follower). */
@@ -140,6 +164,11 @@ export class MirroredKv {
   /** Whether promote() succeeded and no txn has been refused since. */
   get writable(): boolean {
     return this.fence !== undefined && this.lost === undefined && !this.closed;
+  }
+
+  /** Txns sent to etcd and not yet stored (at most maxTxnsInFlight). */
+  get txnsInFlight(): number {
+    return this.window.inFlight;
   }
 
   get(key: string): string | undefined {
@@ -266,6 +295,9 @@ export class MirroredKv {
     }
     this.fence = fence;
     this.lost = undefined;
+    // Txns of an earlier term (refused, or given up) never finish in the new window.
+    this.window = new TxnWindow(this.maxTxnsInFlight);
+    this.next = undefined;
   }
 
   async close(): Promise<void> {
@@ -282,9 +314,10 @@ export class MirroredKv {
     }
     this.closed = true;
     this.following = false;
-    this.retryTimer?.cancel();
+    for (const t of [...this.retryTimers]) t.cancel();
     this.dropWaiters(new MirrorClosedError(this.prefix));
     this.queue.length = 0;
+    this.next = undefined;
     await this.unfollow();
     // A txn in flight is not awaited: it ends at its deadline (or when the client closes),
     // and the pump stops there.
@@ -313,16 +346,56 @@ export class MirroredKv {
     this.kick();
   }
 
-  /** Starts the one pump that writes the queue, in order, unless it runs already. */
+  /**
+   * Schedules the pump for the end of this turn of the event loop, so the rest of the turn's
+   * writes join the batch.
+   */
   private kick(): void {
-    if (this.pumping) return;
-    this.pumping = this.pump()
-      .catch((err) => this.log.error("the etcd write pump failed", { prefix: this.prefix, err: String(err) }))
-      .finally(() => {
-        this.pumping = undefined;
-        // A unit enqueued while the pump was finishing.
-        if (this.queue.length > 0 && this.writable) this.kick();
-      });
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
+  /** Sends txns from the head of the queue, in order, while the window lets the next one go. */
+  private pump(): void {
+    while (this.writable) {
+      if (!this.next) {
+        if (this.queue.length === 0) return;
+        const { plan, split } = takeTxn(this.queue, this.limits);
+        if (split) {
+          // Said once at warn level (the operator may raise etcd's --max-txn-ops and
+          // maxTxnOps), then at debug: a big Accept does it every time.
+          const msg = "a unit larger than one etcd txn is written in several (in order, not atomically)";
+          const fields = { prefix: this.prefix, maxTxnOps: this.limits.maxOps };
+          if (this.splitTold) this.log.debug(msg, fields);
+          else this.log.warn(msg, fields);
+          this.splitTold = true;
+        }
+        this.next = { plan, keys: keysOf(plan) };
+      }
+      // Full, or a key of it still in flight: a txn that ends calls the pump again.
+      if (!this.window.mayStart(this.next.keys)) return;
+      const { plan, keys } = this.next;
+      this.next = undefined;
+      const flight = this.window.start(keys, plan.completeSeq);
+      const sent: Promise<void> = this.send(this.window, flight, plan, this.fence!)
+        .catch((err) => this.log.error("an etcd write failed", { prefix: this.prefix, err: String(err) }))
+        .finally(() => this.sending.delete(sent));
+      this.sending.add(sent);
+    }
+  }
+
+  private async send(window: TxnWindow, flight: InFlight, plan: TxnPlan, fence: Fence): Promise<void> {
+    if (plan.opCount > 0 && !(await this.commitWithRetry(plan, fence))) return;
+    // Refused, closed, or promoted again meanwhile: this txn's window is gone.
+    if (window !== this.window || !this.writable) return;
+    const stored = window.finish(flight);
+    if (stored > this.committedSeq) this.committedSeq = stored;
+    this.runWaiters();
+    this.kick();
   }
 
   private addWaiter(w: Waiter): void {
@@ -332,32 +405,7 @@ export class MirroredKv {
     else this.waiters.push(w);
   }
 
-  private async pump(): Promise<void> {
-    // The rest of this turn's writes join the batch.
-    await new Promise((r) => setImmediate(r));
-    while (this.queue.length > 0 && this.writable) {
-      const fence = this.fence!;
-      const { plan, split } = takeTxn(this.queue, this.limits);
-      if (split) {
-        // Said once at warn level (the operator may raise etcd's --max-txn-ops and maxTxnOps),
-        // then at debug: a big Accept does it every time.
-        const msg = "a unit larger than one etcd txn is written in several (in order, not atomically)";
-        const fields = { prefix: this.prefix, maxTxnOps: this.limits.maxOps };
-        if (this.splitTold) this.log.debug(msg, fields);
-        else this.log.warn(msg, fields);
-        this.splitTold = true;
-      }
-      if (plan.opCount > 0) {
-        const ok = await this.commitWithRetry(plan, fence);
-        if (!ok) return;
-      }
-      if (plan.completeSeq > this.committedSeq) this.committedSeq = plan.completeSeq;
-      this.runWaiters();
-      if (this.queue.length > 0) await new Promise((r) => setImmediate(r));
-    }
-  }
-
-  /** true: stored. false: refused by the fence, or closed while retrying. */
+  /** true: stored. false: refused by the fence, or closed (or deposed by another txn) while retrying. */
   private async commitWithRetry(plan: TxnPlan, fence: Fence): Promise<boolean> {
     const compare: ICompare[] = [
       {
@@ -385,7 +433,7 @@ export class MirroredKv {
     let delay = this.retryMinMs;
     let failures = 0;
     for (;;) {
-      if (this.closed) return false;
+      if (this.closed || this.lost || this.fence !== fence) return false;
       try {
         const res = await this.client.kv.txn(
           { compare, success },
@@ -419,24 +467,25 @@ export class MirroredKv {
 
   private wait(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.retryTimer = undefined;
-        resolve();
-      }, ms);
-      this.retryTimer = {
+      const handle = {
         cancel: () => {
           clearTimeout(timer);
-          this.retryTimer = undefined;
+          this.retryTimers.delete(handle);
           resolve();
         },
       };
+      const timer = setTimeout(handle.cancel, ms);
+      this.retryTimers.add(handle);
     });
   }
 
   private fenceLost(fence: Fence): void {
+    // Several txns in flight may be refused: the loss is told once.
+    if (this.lost || this.fence !== fence) return;
     const err = new FenceLostError(fence, this.prefix);
     this.lost = err;
     this.queue.length = 0;
+    this.next = undefined;
     this.log.error("etcd refused a write: this writer no longer holds its leadership key", {
       prefix: this.prefix,
       key: fence.key,
