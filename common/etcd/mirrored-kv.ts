@@ -355,7 +355,11 @@ export class MirroredKv {
     this.pumpScheduled = true;
     setImmediate(() => {
       this.pumpScheduled = false;
-      this.pump();
+      try {
+        this.pump();
+      } catch (err) {
+        this.log.error("the etcd write pump failed", { prefix: this.prefix, err: String(err) });
+      }
     });
   }
 
@@ -368,7 +372,7 @@ export class MirroredKv {
         if (split) {
           // Said once at warn level (the operator may raise etcd's --max-txn-ops and
           // maxTxnOps), then at debug: a big Accept does it every time.
-          const msg = "a unit larger than one etcd txn is written in several (in order, not atomically)";
+          const msg = "a unit larger than one etcd txn is written in several (not atomically; each key in order)";
           const fields = { prefix: this.prefix, maxTxnOps: this.limits.maxOps };
           if (this.splitTold) this.log.debug(msg, fields);
           else this.log.warn(msg, fields);

@@ -53,6 +53,8 @@ export interface EtcdRegistryStoreInit {
   prefix?: string;
   logger: Logger;
   maxTxnOps?: number;
+  /** etcd txns in flight at once (MirroredKv, 8 by default; txns on a common key never overlap). */
+  maxTxnsInFlight?: number;
   /** A call to etcd unanswered by then is retried (MirroredKv, 5 s by default). */
   callTimeoutMs?: number;
   /** For tests of the migration machinery; ETCD_REGISTRY_MIGRATIONS otherwise. */
@@ -96,6 +98,7 @@ export class EtcdRegistryStore implements RegistryStore {
       prefix: where,
       logger: init.logger,
       maxTxnOps: init.maxTxnOps,
+      maxTxnsInFlight: init.maxTxnsInFlight,
       callTimeoutMs: init.callTimeoutMs,
     });
     const store = new EtcdRegistryStore(mirror, init.migrations ?? ETCD_REGISTRY_MIGRATIONS, where);
