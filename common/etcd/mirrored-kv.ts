@@ -372,7 +372,8 @@ export class MirroredKv {
         if (split) {
           // Said once at warn level (the operator may raise etcd's --max-txn-ops and
           // maxTxnOps), then at debug: a big Accept does it every time.
-          const msg = "a unit larger than one etcd txn is written in several (not atomically; each key in order)";
+          const msg =
+            "a unit larger than one etcd txn is written in several (not atomically; each key in order)";
           const fields = { prefix: this.prefix, maxTxnOps: this.limits.maxOps };
           if (this.splitTold) this.log.debug(msg, fields);
           else this.log.warn(msg, fields);
