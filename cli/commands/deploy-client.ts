@@ -10,10 +10,12 @@ import {
   type ApplyResponse,
   type AppRequest,
   type AppStatus,
+  type Deployment,
   DeployServiceClient,
   type HistoryResponse,
   type ListAppsResponse,
   type ScaleRequest,
+  type StagingWave,
   type UndoRequest,
   type WatchAppRequest,
 } from "../../proto/gen/yard/v1/deploy.js";
@@ -119,6 +121,37 @@ export function bar(done: number, total: number, width = 20): string {
   return `[${"#".repeat(f)}${"-".repeat(width - f)}]`;
 }
 
+function waveText(w: StagingWave): string {
+  const pct =
+    w.size > 0
+      ? Math.floor((w.downloaded / w.size) * 100)
+      : w.agents > 0
+        ? Math.floor((w.agentsDone / w.agents) * 100)
+        : 100;
+  if (w.state === "DONE")
+    return `staged on ${w.agentsDone}/${w.agents} agents${w.waited ? " (its step waited for it)" : ""}`;
+  if (w.state === "FAILED") return `staging FAILED (${w.agentsDone}/${w.agents} agents)`;
+  return `staging ${w.agentsDone}/${w.agents} agents, ${pct} %`;
+}
+
+/**
+ * The staging waves as `rollout status` shows them, e.g. "step 3/4: 25 running, next wave
+ * staging 18/25 agents, 61 %": the current step's wave while its step waits for it, else the
+ * next step's.
+ */
+export function waveLine(d: Deployment, running: number): string {
+  if (d.waves.length === 0 || d.rollingBack || ENDED.has(d.state) || d.state === "STAGING") return "";
+  const of = (step: number) => d.waves.find((w) => w.step <= step && step <= w.through);
+  const head = `step ${d.step}/${d.steps}: ${running} running`;
+  const current = of(d.step);
+  if (current && current.state !== "DONE") return `${head}, this step's wave ${waveText(current)}`;
+  if (d.step >= d.steps) return `${head}, last step`;
+  const next = of(d.step + 1);
+  if (!next) return `${head}, next wave not started`;
+  if (next === current) return `${head}, next step's agents staged before step 1 (stage: all)`;
+  return `${head}, next wave ${waveText(next)}`;
+}
+
 /** The live view of `rollout status`: one block of lines. */
 export function renderRollout(s: AppStatus): string {
   const c = countsOf(s);
@@ -144,6 +177,8 @@ export function renderRollout(s: AppStatus): string {
       });
       lines.push(`  staging: ${parts.join(", ")}`);
     }
+    const waves = waveLine(d, c.newLive);
+    if (waves) lines.push(`  ${waves}`);
     if (d.message) lines.push(`  ${d.message}`);
   } else {
     lines.push(

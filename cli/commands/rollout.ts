@@ -3,7 +3,8 @@
 import type { Command } from "commander";
 import { parseFlag } from "../config.js";
 import { clientTarget } from "../context.js";
-import { CliError, ExitCode } from "../errors.js";
+import { AppStatus } from "../../proto/gen/yard/v1/deploy.js";
+import { CliError, ExitCode, UsageError } from "../errors.js";
 import { addClientOptions, print } from "../options.js";
 import { positiveInt } from "../parse.js";
 import { renderTable } from "../table.js";
@@ -22,11 +23,20 @@ export function registerRollout(program: Command): void {
       .command("status")
       .description("the app's deployment: step, old/new/healthy counts, staging")
       .argument("<app>")
-      .option("-w, --watch", "follow it until the deployment ends; exit 0 only if it succeeds"),
-  ).action(async (app: string, flags: { watch?: boolean } & Record<string, unknown>) => {
+      .option("-w, --watch", "follow it until the deployment ends; exit 0 only if it succeeds")
+      .option("-o, --output <format>", "table or json", "table"),
+  ).action(async (app: string, flags: { watch?: boolean; output?: string } & Record<string, unknown>) => {
+    const output = flags.output ?? "table";
+    if (output !== "table" && output !== "json") {
+      throw new UsageError(`--output "${output}": must be table or json`);
+    }
     const client = await connectDeploy(clientTarget(flags));
     try {
       const s = await client.getApp(app);
+      if (output === "json") {
+        print(JSON.stringify(AppStatus.toJSON(s), null, 2));
+        return;
+      }
       const d = s.deployment;
       if (flags.watch && d && !ENDED.has(d.state)) {
         const final = await followDeployment(client, app, d.id, (t) => process.stdout.write(t));

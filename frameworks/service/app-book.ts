@@ -4,7 +4,7 @@
 // transaction, the last write of each record winning.
 import { randomUUID } from "node:crypto";
 import { FailedPreconditionError, NotFoundError } from "../../common/errors.js";
-import type { AppSpec } from "./app-spec.js";
+import { type AppSpec, stageModeOf } from "./app-spec.js";
 import type { InstanceHealth } from "./instance-health.js";
 import { stepTargets } from "./rollout-plan.js";
 import {
@@ -41,6 +41,8 @@ export interface AppView {
   spec: AppSpec;
   deployment?: DeploymentRecord;
   deploymentSteps: number[];
+  /** The deployment's rollout.stage ("next" or "all"); "" without a deployment. */
+  stageMode: string;
   instances: InstanceView[];
   /** Launches wait until then (crash-loop backoff); known to the scheduler, not the book. */
   crashBackoffUntil?: number;
@@ -82,12 +84,22 @@ export class AppBook {
     }
     instances.sort((a, b) => a.launchedAt - b.launchedAt || a.taskId.localeCompare(b.taskId));
     let deploymentSteps: number[] = [];
+    let stageMode = "";
     if (deployment) {
       const target = deployment.rollingBack ? deployment.fromRevision : deployment.toRevision;
       const rev = this.revisions.get(name)?.find((r) => r.number === target);
       if (rev) deploymentSteps = stepTargets(rev.spec.rollout.steps, app.instances);
+      const to = this.revisions.get(name)?.find((r) => r.number === deployment.toRevision);
+      if (to) stageMode = stageModeOf(to.spec.rollout);
     }
-    return { app: { ...app }, spec, deployment: deployment && { ...deployment }, deploymentSteps, instances };
+    return {
+      app: { ...app },
+      spec,
+      deployment: deployment && { ...deployment, waves: deployment.waves?.map((w) => ({ ...w })) },
+      deploymentSteps,
+      stageMode,
+      instances,
+    };
   }
 
   history(name: string): { revisions: RevisionRecord[]; deployments: DeploymentRecord[] } {

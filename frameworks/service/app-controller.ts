@@ -8,6 +8,7 @@ import type { AppBook, Live } from "./app-book.js";
 import { DEFAULT_UNREACHABLE, unreachablePolicy } from "./app-spec.js";
 import { planStep, stepTargets } from "./rollout-plan.js";
 import type { AppRecord, DeploymentRecord } from "./service-state.js";
+import { waveOf } from "./waves.js";
 
 export interface ControllerEffects {
   /** Launch `count` instances of the app's `revision` when offers allow (subject to crash backoff). */
@@ -15,6 +16,11 @@ export interface ControllerEffects {
   stop(l: Live, why: string, now: number): void;
   /** Start staging the deployment's release, unless it is under way. */
   stage(app: AppRecord, dep: DeploymentRecord): void;
+  /**
+   * Start staging the wave that serves `step` (0-based) unless it is under way or done; its
+   * state is then in `dep.waves` (wave-plan.ts).
+   */
+  stageWave(app: AppRecord, dep: DeploymentRecord, step: number): void;
   /** The app was drained: forget it. */
   remove(name: string): void;
   /** Tick again soon. */
@@ -151,13 +157,14 @@ export class AppController {
       dep.lastProgressAt = now;
       this.book.put({ deployments: [dep] });
     }
+    const planned = this.stagedStep(app, dep, targets.length, now);
     const old = live
       .filter((l) => l.rec.revision !== target && !l.rec.stopping)
       .sort((a, b) => a.rec.launchedAt - b.rec.launchedAt);
     const decision = planStep({
       instances: app.instances,
       policy,
-      target: targets[dep.step]!,
+      target: targets[planned]!,
       newLive: news.length,
       newHealthy: news.filter((l) => l.health === "healthy").length,
       newReady: ready,
@@ -168,7 +175,7 @@ export class AppController {
       const l = this.book.live.get(id);
       if (l) this.fx.stop(l, `replaced by revision ${target}`, now);
     }
-    if (!decision.done) return;
+    if (!decision.done || planned < dep.step) return;
     dep.lastProgressAt = now;
     if (dep.step >= targets.length - 1) {
       dep.state = dep.rollingBack ? "ROLLED_BACK" : "SUCCEEDED";
@@ -187,6 +194,31 @@ export class AppController {
       this.fx.kick();
     }
     this.book.put({ deployments: [dep] });
+  }
+
+  /**
+   * The step to plan: the current one once its wave holds the release, else the one before
+   * (its instances kept up) while the wave stages, which the progress deadline does not count.
+   * Once the current step may go on, the next step's wave starts staging.
+   */
+  private stagedStep(app: AppRecord, dep: DeploymentRecord, steps: number, now: number): number {
+    if (dep.rollingBack || !dep.waves) return dep.step;
+    const wave = waveOf(dep, dep.step);
+    if (wave?.state !== "DONE") {
+      this.fx.stageWave(app, dep, dep.step);
+      const w = waveOf(dep, dep.step);
+      if (w && w.state !== "DONE") {
+        if (!w.waited && dep.step > 0) {
+          w.waited = true;
+          dep.message = `step ${dep.step + 1} waits for its agents to hold the release`;
+          this.book.put({ deployments: [dep] });
+        }
+        dep.lastProgressAt = now;
+        return Math.max(0, dep.step - 1);
+      }
+    }
+    if (dep.step + 1 < steps) this.fx.stageWave(app, dep, dep.step + 1);
+    return dep.step;
   }
 
   /** Keeps a revision's instances at the app's count (during staging). */

@@ -55,6 +55,19 @@ export interface RolloutPolicy {
   autoRollback: boolean;
   /** New-revision instances that may exit or turn unhealthy before the deployment fails. */
   maxFailures: number;
+  /**
+   * Where the release is staged ahead (wave-plan.ts): "next", the agents of step k+1 while
+   * step k runs (the default, also when unset); "all", every agent before step 1. Set only
+   * when the spec says so, so specs applied before it existed compare equal.
+   */
+  stage?: StageMode;
+}
+
+export type StageMode = "next" | "all";
+export const STAGE_MODES: readonly StageMode[] = ["next", "all"];
+
+export function stageModeOf(policy: RolloutPolicy): StageMode {
+  return policy.stage ?? "next";
 }
 
 /** What to do with an instance whose agent is unreachable (Marathon's unreachable strategy). */
@@ -352,6 +365,7 @@ function parseRollout(c: Checker, raw: unknown): RolloutPolicy {
     "progress_deadline",
     "auto_rollback",
     "max_failures",
+    "stage",
   ]);
   let steps: Amount[] = d.steps;
   if (o.steps !== undefined && o.steps !== null) {
@@ -382,6 +396,10 @@ function parseRollout(c: Checker, raw: unknown): RolloutPolicy {
       max: LIMITS.instances,
     }),
   };
+  if (o.stage !== undefined && o.stage !== null) {
+    if (STAGE_MODES.includes(o.stage as StageMode)) policy.stage = o.stage as StageMode;
+    else c.fail("rollout.stage", `${show(o.stage)} is not a staging mode (${STAGE_MODES.join(", ")})`);
+  }
   if (policy.progressDeadlineSeconds <= 0) {
     c.fail("rollout.progress_deadline", `${show(o.progress_deadline)} must be more than 0`);
   }

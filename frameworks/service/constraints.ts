@@ -15,6 +15,8 @@ export interface AgentView {
   agentId: string;
   hostname: string;
   attributes: Readonly<Record<string, string>>;
+  /** Releases (NAME@VERSION) the agent held when it was last offered. */
+  releases?: readonly string[];
 }
 
 export function attributeOf(agent: AgentView, field: string): string {

@@ -15,9 +15,44 @@ import type {
 import type { AppView } from "./app-book.js";
 import { type ReleaseLookup, requireSpecRelease } from "./release-check.js";
 import type { OperatorVerbs } from "./operator-verbs.js";
+import type { StagingAgent, WaveRecord } from "./service-state.js";
 import { type DeploymentRecord, isEnded } from "./service-state.js";
+import { summarizeWave } from "./waves.js";
 
-export function deploymentMessage(d: DeploymentRecord, steps: number[]): Deployment {
+function agentFetch(a: StagingAgent) {
+  return {
+    agentId: a.agentId,
+    hostname: a.hostname,
+    state: a.state,
+    downloaded: a.downloaded,
+    uploaded: 0,
+    size: a.size,
+    downloadRate: 0,
+    uploadRate: 0,
+    error: a.error,
+    updatedAt: 0,
+  };
+}
+
+function waveMessage(w: WaveRecord) {
+  const sum = summarizeWave(w);
+  return {
+    step: w.step + 1,
+    through: w.through + 1,
+    state: w.state,
+    agents: sum.agents,
+    agentsDone: sum.done,
+    downloaded: sum.downloaded,
+    size: sum.size,
+    startedAt: w.startedAt,
+    doneAt: w.doneAt,
+    waited: w.waited,
+    doneInStep: w.state === "DONE" ? w.doneInStep + 1 : 0,
+    fetches: w.agents.map(agentFetch),
+  };
+}
+
+export function deploymentMessage(d: DeploymentRecord, steps: number[], stageMode?: string): Deployment {
   return {
     id: d.id,
     fromRevision: d.fromRevision,
@@ -33,22 +68,13 @@ export function deploymentMessage(d: DeploymentRecord, steps: number[]): Deploym
       release: "",
       complete: d.stagingComplete,
       failed: false,
-      agents: d.staging.map((a) => ({
-        agentId: a.agentId,
-        hostname: a.hostname,
-        state: a.state,
-        downloaded: a.downloaded,
-        uploaded: 0,
-        size: a.size,
-        downloadRate: 0,
-        uploadRate: 0,
-        error: a.error,
-        updatedAt: 0,
-      })),
+      agents: d.staging.map(agentFetch),
     },
     rollingBack: d.rollingBack,
     failure: d.failure,
     failures: d.failures,
+    stageMode: stageMode ?? "",
+    waves: (d.waves ?? []).map(waveMessage),
   };
 }
 
@@ -59,7 +85,7 @@ export function appStatus(v: AppView): AppStatus {
     instances: v.app.instances,
     release: v.spec.release,
     image: v.spec.image,
-    deployment: v.deployment && deploymentMessage(v.deployment, v.deploymentSteps),
+    deployment: v.deployment && deploymentMessage(v.deployment, v.deploymentSteps, v.stageMode),
     tasks: v.instances.map((i) => ({
       taskId: i.taskId,
       revision: i.revision,

@@ -5,13 +5,17 @@
 import { randomUUID } from "node:crypto";
 import type { Offer, TaskInfo } from "../../framework-sdk/index.js";
 import type { AgentView } from "./constraints.js";
+import { LocalityHold } from "./locality-hold.js";
 import { placeOnOffer } from "./offer-placement.js";
+import { stagedAgents } from "./waves.js";
 import type { SchedulerState, TickTrigger } from "./scheduler-state.js";
 
 /** Seconds the master keeps an agent's resources from us after a decline. */
 export const REFUSE_SECONDS = 5;
 
 export class OfferHandling {
+  private readonly locality = new LocalityHold();
+
   constructor(
     private readonly state: Pick<
       SchedulerState,
@@ -35,10 +39,16 @@ export class OfferHandling {
     const driver = this.state.driver!;
     const now = this.state.now();
     const decline: string[] = [];
+    this.locality.keepOnly(new Set([...this.state.wants].filter(([, w]) => w.count > 0).map(([a]) => a)));
     for (const offer of offers) {
       const attrs: Record<string, string> = {};
       for (const a of offer.attributes) attrs[a.name] = a.value;
-      const agent: AgentView = { agentId: offer.agentId, hostname: offer.hostname, attributes: attrs };
+      const agent: AgentView = {
+        agentId: offer.agentId,
+        hostname: offer.hostname,
+        attributes: attrs,
+        releases: offer.releases,
+      };
       this.state.agents.set(agent.agentId, agent);
       const tasks = this.placeOnOffer(offer, agent, now);
       if (tasks.length === 0) {
@@ -112,7 +122,15 @@ export class OfferHandling {
       known: [...agents.values()],
       now,
       newTaskId: (app, revision) => `${app}.${revision}.${randomUUID().slice(0, 8)}`,
+      holdOff: (app, revision, spec) => {
+        // Only a deployment's new revision waits: an app kept at its count takes any agent.
+        const dep = book.activeDeployment(app);
+        if (!spec.release || !dep?.waves || dep.rollingBack || dep.toRevision !== revision) return false;
+        const holds = agent.releases?.includes(spec.release) === true || stagedAgents(dep).has(agent.agentId);
+        return this.locality.hold(app, holds, now);
+      },
     });
+    for (const rec of instances) this.locality.reset(rec.app);
     // Persist before the launch is sent: after a crash, reconciliation finds these.
     if (instances.length > 0) {
       for (const rec of instances) book.live.set(rec.taskId, book.fresh(rec));

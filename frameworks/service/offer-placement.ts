@@ -33,6 +33,11 @@ export interface PlacementInput {
   known: AgentView[];
   now: number;
   newTaskId(app: string, revision: number): string;
+  /**
+   * True to leave the app's launches off this offer for now (locality-hold.ts: its agent
+   * lacks the release and the app may still wait for one that holds it). Default: never.
+   */
+  holdOff?(app: string, revision: number, spec: AppSpec): boolean;
 }
 
 export interface Placement {
@@ -64,6 +69,7 @@ export function placeOnOffer(input: PlacementInput): Placement {
     if (!spec) continue;
     const executor = spec.image ? "docker" : "process";
     if (!offerRunsExecutor(offer, executor)) continue;
+    if (want.count > 0 && input.holdOff?.(name, want.revision, spec)) continue;
     const placed = input.placedOf(name, want.revision);
     while (want.count > 0) {
       if (placementViolation(spec.constraints, agent, placed, input.known)) break;

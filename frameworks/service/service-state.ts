@@ -88,8 +88,34 @@ export interface DeploymentRecord {
   failure: string;
   startedAt: number;
   endedAt: number;
+  /** The first staging (before step 1): its agents' progress. */
   staging: StagingAgent[];
   stagingComplete: boolean;
+  /**
+   * The waves of release staging (wave-plan.ts), in order; absent on deployments recorded
+   * before waves existed (their one staging covered every step).
+   */
+  waves?: WaveRecord[];
+}
+
+/** One wave of staging: the agents that host the new instances of steps `step`..`through`. */
+export interface WaveRecord {
+  /** 0-based index of the first step it serves. */
+  step: number;
+  /** 0-based index of the last step it serves (`step`, or the last with `stage: all`). */
+  through: number;
+  state: "STAGING" | "DONE" | "FAILED";
+  agents: StagingAgent[];
+  startedAt: number;
+  doneAt: number;
+  /**
+   * The deployment's step (0-based) when the wave was done, and whether that step had
+   * reached its target then: a wave done in step k−1 before it was done never held step k up.
+   */
+  doneInStep: number;
+  doneAfterStepDone: boolean;
+  /** Its step was due (the previous one done) before its agents held the release. */
+  waited: boolean;
 }
 
 export function isEnded(d: DeploymentRecord): boolean {

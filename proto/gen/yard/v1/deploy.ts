@@ -21,7 +21,7 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import { TaskState, taskStateFromJSON, taskStateToJSON } from "./common.js";
-import { StageStatus } from "./release.js";
+import { AgentFetch, StageStatus } from "./release.js";
 
 export const protobufPackage = "yard.v1";
 
@@ -126,6 +126,37 @@ export interface Deployment {
    * it fails at rollout.max_failures. Instances lost with their agent never count.
    */
   failures: number;
+  /**
+   * How the release is staged ahead (the spec's rollout.stage): "next", each step's agents
+   * while the step before runs; "all", every agent before step 1.
+   */
+  stageMode: string;
+  /** The waves of staging, in order; empty without a release or on a rollback. */
+  waves: StagingWave[];
+}
+
+/**
+ * One wave of a deployment's staging: the agents that host the new instances of steps
+ * step..through (1-based).
+ */
+export interface StagingWave {
+  step: number;
+  through: number;
+  /** STAGING, DONE or FAILED. */
+  state: string;
+  agents: number;
+  /** Agents that hold the release. */
+  agentsDone: number;
+  /** Bytes moved and to move over the wave's agents. */
+  downloaded: number;
+  size: number;
+  startedAt: number;
+  doneAt: number;
+  /** Its step was due before its agents held the release: the rollout waited for staging. */
+  waited: boolean;
+  /** The deployment's step (1-based) when the wave was done. */
+  doneInStep: number;
+  fetches: AgentFetch[];
 }
 
 export interface AppStatus {
@@ -1128,6 +1159,8 @@ function createBaseDeployment(): Deployment {
     rollingBack: false,
     failure: "",
     failures: 0,
+    stageMode: "",
+    waves: [],
   };
 }
 
@@ -1178,6 +1211,12 @@ export const Deployment: MessageFns<Deployment> = {
     }
     if (message.failures !== 0) {
       writer.uint32(328).uint32(message.failures);
+    }
+    if (message.stageMode !== "") {
+      writer.uint32(410).string(message.stageMode);
+    }
+    for (const v of message.waves) {
+      StagingWave.encode(v!, writer.uint32(418).fork()).join();
     }
     return writer;
   },
@@ -1317,6 +1356,22 @@ export const Deployment: MessageFns<Deployment> = {
             message.failures = reader.uint32();
             continue;
           }
+          case 51: {
+            if (tag !== 410) {
+              break;
+            }
+
+            message.stageMode = reader.string();
+            continue;
+          }
+          case 52: {
+            if (tag !== 418) {
+              break;
+            }
+
+            message.waves.push(StagingWave.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1369,6 +1424,14 @@ export const Deployment: MessageFns<Deployment> = {
         : false,
       failure: isSet(object.failure) ? globalThis.String(object.failure) : "",
       failures: isSet(object.failures) ? globalThis.Number(object.failures) : 0,
+      stageMode: isSet(object.stageMode)
+        ? globalThis.String(object.stageMode)
+        : isSet(object.stage_mode)
+        ? globalThis.String(object.stage_mode)
+        : "",
+      waves: globalThis.Array.isArray(object?.waves)
+        ? object.waves.map((e: any) => StagingWave.fromJSON(e))
+        : [],
     };
   },
 
@@ -1416,6 +1479,12 @@ export const Deployment: MessageFns<Deployment> = {
     if (message.failures !== 0) {
       obj.failures = Math.round(message.failures);
     }
+    if (message.stageMode !== "") {
+      obj.stageMode = message.stageMode;
+    }
+    if (message.waves?.length) {
+      obj.waves = message.waves.map((e) => StagingWave.toJSON(e));
+    }
     return obj;
   },
 
@@ -1440,6 +1509,284 @@ export const Deployment: MessageFns<Deployment> = {
     message.rollingBack = object.rollingBack ?? false;
     message.failure = object.failure ?? "";
     message.failures = object.failures ?? 0;
+    message.stageMode = object.stageMode ?? "";
+    message.waves = object.waves?.map((e) => StagingWave.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseStagingWave(): StagingWave {
+  return {
+    step: 0,
+    through: 0,
+    state: "",
+    agents: 0,
+    agentsDone: 0,
+    downloaded: 0,
+    size: 0,
+    startedAt: 0,
+    doneAt: 0,
+    waited: false,
+    doneInStep: 0,
+    fetches: [],
+  };
+}
+
+export const StagingWave: MessageFns<StagingWave> = {
+  encode(message: StagingWave, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.step !== 0) {
+      writer.uint32(8).uint32(message.step);
+    }
+    if (message.through !== 0) {
+      writer.uint32(16).uint32(message.through);
+    }
+    if (message.state !== "") {
+      writer.uint32(26).string(message.state);
+    }
+    if (message.agents !== 0) {
+      writer.uint32(32).uint32(message.agents);
+    }
+    if (message.agentsDone !== 0) {
+      writer.uint32(40).uint32(message.agentsDone);
+    }
+    if (message.downloaded !== 0) {
+      writer.uint32(48).uint64(message.downloaded);
+    }
+    if (message.size !== 0) {
+      writer.uint32(56).uint64(message.size);
+    }
+    if (message.startedAt !== 0) {
+      writer.uint32(65).double(message.startedAt);
+    }
+    if (message.doneAt !== 0) {
+      writer.uint32(73).double(message.doneAt);
+    }
+    if (message.waited !== false) {
+      writer.uint32(80).bool(message.waited);
+    }
+    if (message.doneInStep !== 0) {
+      writer.uint32(88).uint32(message.doneInStep);
+    }
+    for (const v of message.fetches) {
+      AgentFetch.encode(v!, writer.uint32(98).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StagingWave {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStagingWave();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.step = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.through = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.state = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.agents = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.agentsDone = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.downloaded = longToNumber(reader.uint64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.size = longToNumber(reader.uint64());
+            continue;
+          }
+          case 8: {
+            if (tag !== 65) {
+              break;
+            }
+
+            message.startedAt = reader.double();
+            continue;
+          }
+          case 9: {
+            if (tag !== 73) {
+              break;
+            }
+
+            message.doneAt = reader.double();
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.waited = reader.bool();
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.doneInStep = reader.uint32();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.fetches.push(AgentFetch.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StagingWave {
+    return {
+      step: isSet(object.step) ? globalThis.Number(object.step) : 0,
+      through: isSet(object.through) ? globalThis.Number(object.through) : 0,
+      state: isSet(object.state) ? globalThis.String(object.state) : "",
+      agents: isSet(object.agents) ? globalThis.Number(object.agents) : 0,
+      agentsDone: isSet(object.agentsDone)
+        ? globalThis.Number(object.agentsDone)
+        : isSet(object.agents_done)
+        ? globalThis.Number(object.agents_done)
+        : 0,
+      downloaded: isSet(object.downloaded) ? globalThis.Number(object.downloaded) : 0,
+      size: isSet(object.size) ? globalThis.Number(object.size) : 0,
+      startedAt: isSet(object.startedAt)
+        ? globalThis.Number(object.startedAt)
+        : isSet(object.started_at)
+        ? globalThis.Number(object.started_at)
+        : 0,
+      doneAt: isSet(object.doneAt)
+        ? globalThis.Number(object.doneAt)
+        : isSet(object.done_at)
+        ? globalThis.Number(object.done_at)
+        : 0,
+      waited: isSet(object.waited) ? globalThis.Boolean(object.waited) : false,
+      doneInStep: isSet(object.doneInStep)
+        ? globalThis.Number(object.doneInStep)
+        : isSet(object.done_in_step)
+        ? globalThis.Number(object.done_in_step)
+        : 0,
+      fetches: globalThis.Array.isArray(object?.fetches)
+        ? object.fetches.map((e: any) => AgentFetch.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: StagingWave): unknown {
+    const obj: any = {};
+    if (message.step !== 0) {
+      obj.step = Math.round(message.step);
+    }
+    if (message.through !== 0) {
+      obj.through = Math.round(message.through);
+    }
+    if (message.state !== "") {
+      obj.state = message.state;
+    }
+    if (message.agents !== 0) {
+      obj.agents = Math.round(message.agents);
+    }
+    if (message.agentsDone !== 0) {
+      obj.agentsDone = Math.round(message.agentsDone);
+    }
+    if (message.downloaded !== 0) {
+      obj.downloaded = Math.round(message.downloaded);
+    }
+    if (message.size !== 0) {
+      obj.size = Math.round(message.size);
+    }
+    if (message.startedAt !== 0) {
+      obj.startedAt = floatToJson(message.startedAt);
+    }
+    if (message.doneAt !== 0) {
+      obj.doneAt = floatToJson(message.doneAt);
+    }
+    if (message.waited !== false) {
+      obj.waited = message.waited;
+    }
+    if (message.doneInStep !== 0) {
+      obj.doneInStep = Math.round(message.doneInStep);
+    }
+    if (message.fetches?.length) {
+      obj.fetches = message.fetches.map((e) => AgentFetch.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<StagingWave>, I>>(base?: I): StagingWave {
+    return StagingWave.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<StagingWave>, I>>(object: I): StagingWave {
+    const message = createBaseStagingWave();
+    message.step = object.step ?? 0;
+    message.through = object.through ?? 0;
+    message.state = object.state ?? "";
+    message.agents = object.agents ?? 0;
+    message.agentsDone = object.agentsDone ?? 0;
+    message.downloaded = object.downloaded ?? 0;
+    message.size = object.size ?? 0;
+    message.startedAt = object.startedAt ?? 0;
+    message.doneAt = object.doneAt ?? 0;
+    message.waited = object.waited ?? false;
+    message.doneInStep = object.doneInStep ?? 0;
+    message.fetches = object.fetches?.map((e) => AgentFetch.fromPartial(e)) || [];
     return message;
   },
 };
@@ -2294,6 +2641,17 @@ export type DeepPartial<T> = T extends Builtin ? T
 type KeysOfUnion<T> = T extends T ? keyof T : never;
 export type Exact<P, I extends P> = P extends Builtin ? P
   : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
+
+function longToNumber(int64: { toString(): string }): number {
+  const num = globalThis.Number(int64.toString());
+  if (num > globalThis.Number.MAX_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is larger than Number.MAX_SAFE_INTEGER");
+  }
+  if (num < globalThis.Number.MIN_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
+  }
+  return num;
+}
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;
