@@ -33,6 +33,13 @@ export interface FleetSpec {
   portStride: number;
   /** Agents are spread over this many `zone` attribute values. */
   zones: number;
+  /**
+   * BitTorrent caps of each agent, bytes/s (the agent's --download-rate/--upload-rate): the
+   * fleet's agents share one host's loopback, so these stand in for the links a testbed's tc
+   * would cap. Unset: uncapped.
+   */
+  downloadRate?: number;
+  uploadRate?: number;
 }
 
 /** Agents started at once: enough to overlap their start-up, few enough not to flood the master. */
@@ -106,6 +113,8 @@ export class AgentFleet {
         ports: [{ begin, end: begin + s.portsPerAgent - 1 }],
         attributes: [{ name: "zone", value: `zone-${index % s.zones}` }],
         peerHost: "127.0.0.1",
+        downloadRate: s.downloadRate,
+        uploadRate: s.uploadRate,
         checkpointInMemory: true,
         logger: silentLogger,
       },

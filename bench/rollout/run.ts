@@ -17,6 +17,11 @@
 //
 // The issue's reproduction of the framework-restart defect, for instance, is
 // --instances 6 --steps 100% --max-surge 1 --max-unavailable 0.
+//
+// With --release-mib N the run is the staging benchmark instead (release-run.ts): the app
+// names a release of N MiB, each agent's BitTorrent links capped at --rate-mbit, and two
+// rollouts compare wave prefetch (rollout.stage: next) with staging every agent before step 1
+// (stage: all), against the target: waits + the first step's staging + 10 %.
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -29,6 +34,7 @@ import { type AppStatus, type Deployment, DeployServiceClient } from "../../prot
 import { stepTargets } from "../../frameworks/service/rollout-plan.js";
 import { OperatorServiceClient } from "../../proto/gen/yard/v1/operator.js";
 import { type FleetProcess, spawnFleet, stopFleet } from "../fleet/spawn-fleet.js";
+import { stagingBenchmark } from "./release-run.js";
 import { type ServingFigures, ServingPoller } from "./serving-poller.js";
 import { operatorCredentials, testTlsDir, tlsEnv } from "../../test/tls-fixture.js";
 
@@ -48,8 +54,14 @@ const { values } = parseArgs({
     "max-surge": { type: "string", default: "100%" },
     /** A count of instances (the availability target is instances minus it). */
     "max-unavailable": { type: "string", default: "0" },
+    /** > 0: the staging benchmark, with a release of this many MiB. */
+    "release-mib": { type: "string", default: "0" },
+    /** Each agent's (and the master seed's) BitTorrent cap in the staging benchmark. */
+    "rate-mbit": { type: "string", default: "100" },
   },
 });
+const RELEASE_MIB = Number(values["release-mib"]);
+const RATE = (Number(values["rate-mbit"]) * 1e6) / 8;
 const INSTANCES = Number(values.instances);
 const AGENTS = Number(values.agents);
 const MIN_HEALTHY = Number(values["min-healthy"]);
@@ -109,9 +121,10 @@ async function until<T>(
   }
 }
 
-function spec(version: string): string {
+function spec(version: string, extra: string[] = [], rollout: string[] = []): string {
   return [
     "name: bench",
+    ...extra,
     "command: serve",
     `env: { VERSION: ${version} }`,
     `instances: ${INSTANCES}`,
@@ -123,6 +136,7 @@ function spec(version: string): string {
     `  max_unavailable: ${MAX_UNAVAILABLE}`,
     `  min_healthy_time: ${MIN_HEALTHY}`,
     "  progress_deadline: 120",
+    ...rollout.map((l) => `  ${l}`),
     "",
   ].join("\n");
 }
@@ -185,6 +199,8 @@ function watchDeployment(
 interface RolloutResult {
   seconds: number;
   serving: ServingFigures;
+  /** The deployment as last seen (its waves, for the staging benchmark). */
+  last?: Deployment;
 }
 
 /**
@@ -199,16 +215,12 @@ async function deploy(
   version: string,
   poller?: ServingPoller,
   failover?: { afterSeconds: number; endpoint: string },
+  specYaml = spec(version),
 ): Promise<RolloutResult & { client: DeployServiceClient }> {
   poller?.start();
   const t0 = performance.now();
-  const res = await unary(
-    client.apply,
-    client,
-    { specYaml: spec(version), fileName: "bench.yaml" },
-    md,
-    10_000,
-  );
+  let last: Deployment | undefined;
+  const res = await unary(client.apply, client, { specYaml, fileName: "bench.yaml" }, md, 10_000);
   let final: string;
   if (failover) {
     // Killed after `afterSeconds`, or once the deployment enters its last step if that comes
@@ -235,12 +247,14 @@ async function deploy(
     console.log(`  framework back ${((performance.now() - t0) / 1000).toFixed(2)} s after Apply`);
     final = await watchDeployment(client, res.deploymentId);
   } else {
-    final = await watchDeployment(client, res.deploymentId);
+    final = await watchDeployment(client, res.deploymentId, (d) => {
+      last = d;
+    });
   }
   const seconds = (performance.now() - t0) / 1000;
   const serving = poller ? await poller.stop() : { min: Number.NaN, polls: 0, secondsBelowTarget: 0 };
   if (final !== "SUCCEEDED") throw new Error(`deployment of ${version} ended ${final || "without a state"}`);
-  return { seconds, serving, client };
+  return { seconds, serving, client, last };
 }
 
 async function main(): Promise<void> {
@@ -250,7 +264,23 @@ async function main(): Promise<void> {
       `min healthy ${MIN_HEALTHY} s, TCP check every ${INTERVAL} s, max surge ${MAX_SURGE}, max unavailable ${MAX_UNAVAILABLE}`,
   );
   const mhome = join(root, "master");
-  start([yardctl, "master", "--data-dir", mhome, "--port", "0", "--http-port", "0", "--token", token], mhome);
+  const seedLimit = RELEASE_MIB > 0 ? ["--seed-upload-limit", String(Math.round(RATE))] : [];
+  start(
+    [
+      yardctl,
+      "master",
+      "--data-dir",
+      mhome,
+      "--port",
+      "0",
+      "--http-port",
+      "0",
+      "--token",
+      token,
+      ...seedLimit,
+    ],
+    mhome,
+  );
   const discovery = join(mhome, "master", "master.json");
   const info = await until(
     "the master",
@@ -272,6 +302,7 @@ async function main(): Promise<void> {
     portsPerAgent: PORTS_PER_AGENT,
     portStride: PORTS_PER_AGENT,
     zones: 3,
+    ...(RELEASE_MIB > 0 ? { downloadRate: Math.round(RATE), uploadRate: Math.round(RATE) } : {}),
   });
   children.push(fleet.child);
 
@@ -279,6 +310,31 @@ async function main(): Promise<void> {
   const service = new ServiceProcess(master);
   let client = await service.start(operator);
   const poller = new ServingPoller(operator, md, target);
+  if (RELEASE_MIB > 0) {
+    await stagingBenchmark({
+      master,
+      root,
+      token,
+      mib: RELEASE_MIB,
+      rateMbit: Number(values["rate-mbit"]),
+      distinctSteps: DISTINCT_STEPS,
+      minHealthy: MIN_HEALTHY,
+      deploy: (version, release, stage) =>
+        deploy(
+          service,
+          operator,
+          client,
+          version,
+          poller,
+          undefined,
+          spec(version, [`release: ${release}`], [`stage: ${stage}`]),
+        ),
+    });
+    client.close();
+    operator.close();
+    await stopFleet(fleet);
+    return;
+  }
 
   const first = await deploy(service, operator, client, "v1");
   console.log(`v1 (first deployment, ${STEPS.length} steps): ${first.seconds.toFixed(2)} s`);

@@ -157,7 +157,7 @@ export class AppController {
       dep.lastProgressAt = now;
       this.book.put({ deployments: [dep] });
     }
-    const planned = this.stagedStep(app, dep, targets.length, now);
+    const planned = this.stagedStep(app, dep, targets, now);
     const old = live
       .filter((l) => l.rec.revision !== target && !l.rec.stopping)
       .sort((a, b) => a.rec.launchedAt - b.rec.launchedAt);
@@ -199,9 +199,10 @@ export class AppController {
   /**
    * The step to plan: the current one once its wave holds the release, else the one before
    * (its instances kept up) while the wave stages, which the progress deadline does not count.
-   * Once the current step may go on, the next step's wave starts staging.
+   * Once the current step may go on, the next step's wave starts staging (and the waves of
+   * the steps up to the next one that adds instances).
    */
-  private stagedStep(app: AppRecord, dep: DeploymentRecord, steps: number, now: number): number {
+  private stagedStep(app: AppRecord, dep: DeploymentRecord, targets: readonly number[], now: number): number {
     if (dep.rollingBack || !dep.waves) return dep.step;
     const wave = waveOf(dep, dep.step);
     if (wave?.state !== "DONE") {
@@ -217,7 +218,11 @@ export class AppController {
         return Math.max(0, dep.step - 1);
       }
     }
-    if (dep.step + 1 < steps) this.fx.stageWave(app, dep, dep.step + 1);
+    // A step that adds no instance is over as soon as it begins: the wave after it starts now too.
+    for (let s = dep.step + 1; s < targets.length; s++) {
+      this.fx.stageWave(app, dep, s);
+      if (targets[s] !== targets[s - 1]) break;
+    }
     return dep.step;
   }
 

@@ -34,14 +34,16 @@ describe("nextWave: which agents the wave stages", () => {
   const eligible = agents("c", "a", "d", "b");
 
   test("the first by hostname, as many as the wave adds", () => {
-    assert.deepEqual(nextWave({ eligible, staged: new Set(), holders: new Set(), size: 2 }), ["id-a", "id-b"]);
+    assert.deepEqual(nextWave({ eligible, staged: new Set(), holders: new Set(), size: 2 }), [
+      "id-a",
+      "id-b",
+    ]);
   });
 
   test("agents of earlier waves are not staged again and count towards the size", () => {
-    assert.deepEqual(
-      nextWave({ eligible, staged: new Set(["id-a", "id-b"]), holders: new Set(), size: 3 }),
-      ["id-c"],
-    );
+    assert.deepEqual(nextWave({ eligible, staged: new Set(["id-a", "id-b"]), holders: new Set(), size: 3 }), [
+      "id-c",
+    ]);
   });
 
   test("agents that already hold the release come first (they cost nothing)", () => {
