@@ -199,8 +199,8 @@ export class AppController {
   /**
    * The step to plan: the current one once its wave holds the release, else the one before
    * (its instances kept up) while the wave stages, which the progress deadline does not count.
-   * Once the current step may go on, the next step's wave starts staging (and the waves of
-   * the steps up to the next one that adds instances).
+   * Once the current step may go on, the next step's wave starts staging, and each later
+   * wave once the one before it is done.
    */
   private stagedStep(app: AppRecord, dep: DeploymentRecord, targets: readonly number[], now: number): number {
     if (dep.rollingBack || !dep.waves) return dep.step;
@@ -218,10 +218,12 @@ export class AppController {
         return Math.max(0, dep.step - 1);
       }
     }
-    // A step that adds no instance is over as soon as it begins: the wave after it starts now too.
+    // The later waves run back to back, one at a time, each as soon as the one before holds
+    // the release: staging runs ahead of the steps as far as the links allow, so a wave that
+    // takes longer than one step's min healthy time still does not hold its step up.
     for (let s = dep.step + 1; s < targets.length; s++) {
       this.fx.stageWave(app, dep, s);
-      if (targets[s] !== targets[s - 1]) break;
+      if (waveOf(dep, s)?.state !== "DONE") break;
     }
     return dep.step;
   }

@@ -3,8 +3,10 @@
 //
 // A rollout of N instances in steps t_1 < … < t_n stages in waves: wave 1 (the agents of step
 // 1) before step 1 launches anything, and wave k+1 while step k runs and waits out its min
-// healthy time, so that staging delays only the first step. With `stage: all` there is one
-// wave: every agent that may run the revision, before step 1.
+// healthy time (at the latest when step k begins; the waves run back to back, one at a time,
+// so a wave slower than one step's wait starts earlier), so that staging delays only the
+// first step. With `stage: all` there is one wave: every agent that may run the revision,
+// before step 1.
 //
 // Wave sizes follow the steps: after step k, the ceil(E · t_k / N) first agents of the E
 // eligible ones (those the LIKE/UNLIKE constraints allow) hold the release, so a step that
