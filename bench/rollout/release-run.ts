@@ -26,6 +26,8 @@ const yardctl = resolve(dirname(fileURLToPath(import.meta.url)), "../../cli/yard
 export interface StagingRollout {
   seconds: number;
   last?: Deployment;
+  stepAt?: Map<number, number>;
+  offWave?: number;
 }
 
 export interface StagingBenchInput {
@@ -83,6 +85,8 @@ export async function stagingBenchmark(input: StagingBenchInput): Promise<void> 
     return [
       `${name}: time to SUCCEEDED ${r.seconds.toFixed(2)} s; first staging ${first.toFixed(2)} s; ` +
         `waits + first staging ${base.toFixed(2)} s; ratio ${(r.seconds / base).toFixed(3)} (target <= 1.10)`,
+      `    steps began at ${[...(r.stepAt ?? new Map<number, number>())].map(([k, t]) => `${k}: ${t.toFixed(2)} s`).join(", ")}; ` +
+        `new instances placed on an agent no wave had staged: ${r.offWave ?? 0}`,
       ...describeWaves(r.last),
     ];
   };
@@ -90,8 +94,8 @@ export async function stagingBenchmark(input: StagingBenchInput): Promise<void> 
   console.log(
     `unavoidable waits: ${waits.toFixed(2)} s (min healthy time ${input.distinctSteps} steps x ${input.minHealthy} s)`,
   );
-  for (const line of row("stage: next (wave prefetch on) ", next)) console.log(line);
-  for (const line of row("stage: all  (prefetch off)     ", all)) console.log(line);
+  for (const line of row("stage: next (wave prefetch)       ", next)) console.log(line);
+  for (const line of row("stage: all  (all before step 1)  ", all)) console.log(line);
   const nextFirst = took(next.last?.waves[0]);
   const ratio = next.seconds / (waits + nextFirst);
   console.log(

@@ -181,7 +181,7 @@ class ServiceProcess {
 function watchDeployment(
   client: DeployServiceClient,
   deploymentId: string,
-  onProgress?: (d: Deployment) => void,
+  onProgress?: (d: Deployment, s: AppStatus) => void,
 ): Promise<string> {
   return new Promise<string>((resolvePromise, reject) => {
     let last = "";
@@ -189,7 +189,7 @@ function watchDeployment(
     call.on("data", (s: AppStatus) => {
       if (s.deployment?.id !== deploymentId) return;
       last = s.deployment.state;
-      onProgress?.(s.deployment);
+      onProgress?.(s.deployment, s);
     });
     call.on("end", () => resolvePromise(last));
     call.on("error", reject);
@@ -201,6 +201,10 @@ interface RolloutResult {
   serving: ServingFigures;
   /** The deployment as last seen (its waves, for the staging benchmark). */
   last?: Deployment;
+  /** Seconds after Apply when each step (1-based) was first seen. */
+  stepAt?: Map<number, number>;
+  /** New instances first seen on an agent that no wave had staged. */
+  offWave?: number;
 }
 
 /**
@@ -220,6 +224,9 @@ async function deploy(
   poller?.start();
   const t0 = performance.now();
   let last: Deployment | undefined;
+  const stepAt = new Map<number, number>();
+  const seenTasks = new Set<string>();
+  let offWave = 0;
   const res = await unary(client.apply, client, { specYaml, fileName: "bench.yaml" }, md, 10_000);
   let final: string;
   if (failover) {
@@ -247,14 +254,25 @@ async function deploy(
     console.log(`  framework back ${((performance.now() - t0) / 1000).toFixed(2)} s after Apply`);
     final = await watchDeployment(client, res.deploymentId);
   } else {
-    final = await watchDeployment(client, res.deploymentId, (d) => {
+    final = await watchDeployment(client, res.deploymentId, (d, s) => {
       last = d;
+      const at = (performance.now() - t0) / 1000;
+      if (!stepAt.has(d.step)) stepAt.set(d.step, at);
+      // New instances on an agent that no wave had staged yet fetch the release at launch.
+      const staged = new Set(
+        d.waves.flatMap((w) => w.fetches.filter((f) => f.state === "DONE").map((f) => f.agentId)),
+      );
+      for (const t of s.tasks) {
+        if (t.revision !== d.toRevision || seenTasks.has(t.taskId)) continue;
+        seenTasks.add(t.taskId);
+        if (d.waves.length > 0 && !staged.has(t.agentId)) offWave++;
+      }
     });
   }
   const seconds = (performance.now() - t0) / 1000;
   const serving = poller ? await poller.stop() : { min: Number.NaN, polls: 0, secondsBelowTarget: 0 };
   if (final !== "SUCCEEDED") throw new Error(`deployment of ${version} ended ${final || "without a state"}`);
-  return { seconds, serving, client, last };
+  return { seconds, serving, client, last, stepAt, offWave };
 }
 
 async function main(): Promise<void> {
