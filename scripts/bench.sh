@@ -39,6 +39,7 @@ if [ "$mode" = smoke ]; then
   run rollout 90 node dist/bench/rollout/run.js --instances 6 --agents 2 --min-healthy 1 --timeout 80
   run rollout-staging 120 node dist/bench/rollout/run.js --instances 6 --agents 3 --min-healthy 1 --release-mib 4 --timeout 110
   run failover 120 node dist/bench/failover/run.js --agents 20 --tasks 100
+  run etcd-writes 60 node dist/bench/etcd-writes/run.js --clients 8 --units 20 --rounds 1
   run tls-handshake 60 node dist/bench/tls-handshake/run.js --handshakes 40 --rounds 1
   run distribute-model 60 node dist/bench/distribute-sim/run.js --smoke
 else
@@ -47,6 +48,7 @@ else
   run rollout 1200 node dist/bench/rollout/run.js
   run rollout-staging 1200 node dist/bench/rollout/run.js --release-mib 64
   run failover 1200 node dist/bench/failover/run.js
+  run etcd-writes 600 node dist/bench/etcd-writes/run.js
   run tls-handshake 600 node dist/bench/tls-handshake/run.js
   run distribute-model 1800 node dist/bench/distribute-sim/run.js
 fi
