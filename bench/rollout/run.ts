@@ -14,6 +14,7 @@
 //   node dist/bench/rollout/run.js [--instances 100] [--agents 10] [--min-healthy 5] [--interval 0.5]
 //                                  [--kill-at 0.4] [--no-failover] [--timeout 600]
 //                                  [--steps 1,10%,50%,100%] [--max-surge 100%] [--max-unavailable 0]
+//                                  [--release-mib 0] [--rate-mbit 100] [--fleets 1]
 //
 // The issue's reproduction of the framework-restart defect, for instance, is
 // --instances 6 --steps 100% --max-surge 1 --max-unavailable 0.
@@ -58,9 +59,12 @@ const { values } = parseArgs({
     "release-mib": { type: "string", default: "0" },
     /** Each agent's (and the master seed's) BitTorrent cap in the staging benchmark. */
     "rate-mbit": { type: "string", default: "100" },
+    /** Fleet processes the agents are split over. */
+    fleets: { type: "string", default: "1" },
   },
 });
 const RELEASE_MIB = Number(values["release-mib"]);
+const FLEETS = Math.max(1, Number(values.fleets));
 const RATE = (Number(values["rate-mbit"]) * 1e6) / 8;
 const INSTANCES = Number(values.instances);
 const AGENTS = Number(values.agents);
@@ -86,7 +90,7 @@ const root = mkdtempSync(join(tmpdir(), "yard-rollout-bench-"));
 const token = "bench-token";
 const md = authMetadata(token);
 const children: ChildProcess[] = [];
-let fleet: FleetProcess | undefined;
+let fleets: FleetProcess[] = [];
 
 function cleanup(): void {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
@@ -306,23 +310,31 @@ async function main(): Promise<void> {
   );
   const master = `127.0.0.1:${info.grpcPort}`;
 
-  fleet = await spawnFleet({
-    master,
-    token,
-    tlsDir: testTlsDir(),
-    dir: join(root, "agents"),
-    count: AGENTS,
-    executor: "listener",
-    cpus: 32,
-    mem: 65536,
-    disk: 100_000,
-    firstPort: FIRST_PORT,
-    portsPerAgent: PORTS_PER_AGENT,
-    portStride: PORTS_PER_AGENT,
-    zones: 3,
-    ...(RELEASE_MIB > 0 ? { downloadRate: Math.round(RATE), uploadRate: Math.round(RATE) } : {}),
-  });
-  children.push(fleet.child);
+  // --fleets N splits the agents over N processes, so that one agent's transfer does not run
+  // on the event loop of another's launches (each agent of a cluster has its own host).
+  const perFleet = Math.ceil(AGENTS / FLEETS);
+  fleets = await Promise.all(
+    Array.from({ length: FLEETS }, (_, i) =>
+      spawnFleet({
+        master,
+        token,
+        tlsDir: testTlsDir(),
+        dir: join(root, "agents"),
+        count: Math.min(perFleet, AGENTS - i * perFleet),
+        first: i * perFleet,
+        executor: "listener",
+        cpus: 32,
+        mem: 65536,
+        disk: 100_000,
+        firstPort: FIRST_PORT,
+        portsPerAgent: PORTS_PER_AGENT,
+        portStride: PORTS_PER_AGENT,
+        zones: 3,
+        ...(RELEASE_MIB > 0 ? { downloadRate: Math.round(RATE), uploadRate: Math.round(RATE) } : {}),
+      }),
+    ),
+  );
+  for (const f of fleets) children.push(f.child);
 
   const operator = new OperatorServiceClient(master, operatorCredentials(), CHANNEL_OPTIONS);
   const service = new ServiceProcess(master);
@@ -350,7 +362,7 @@ async function main(): Promise<void> {
     });
     client.close();
     operator.close();
-    await stopFleet(fleet);
+    await Promise.all(fleets.map((f) => stopFleet(f)));
     return;
   }
 
@@ -405,7 +417,7 @@ async function main(): Promise<void> {
   );
   client.close();
   operator.close();
-  await stopFleet(fleet);
+  await Promise.all(fleets.map((f) => stopFleet(f)));
 }
 
 const timeout = setTimeout(() => {
