@@ -92,6 +92,12 @@ export {
   type FrameworkLeaderInit,
 } from "./framework-leader.js";
 export { StandbyGate, type StandbyGateInit } from "./standby-gate.js";
+export {
+  type FrameworkHostHandle,
+  type FrameworkHostInit,
+  hostFramework,
+  type HostedRun,
+} from "./framework-host.js";
 export { LEADER_METADATA_KEY, leaderHint, notLeaderError } from "../common/leader-redirect.js";
 export {
   type FrameworkApiListener,

@@ -8,20 +8,17 @@
 // same framework, when it goes (docs/ha.md, "Frameworks that fail over").
 import type { TransportChoice } from "../../common/tls.js";
 import path from "node:path";
-import { Etcd3 } from "etcd3";
 import {
   AccessReviewer,
   createLogger,
   DEFAULT_SHUTDOWN_GRACE_MS,
+  type FrameworkHostHandle,
+  hostFramework,
   type FrameworkEtcdOptions,
-  FrameworkLeader,
   type Logger,
   listenForFrameworkApi,
   type MasterListInput,
   OpenStreams,
-  StandbyGate,
-  shutdownServer,
-  stopStep,
 } from "../../framework-sdk/index.js";
 import { type BatchServiceServer, BatchServiceService } from "../../proto/gen/yard/v1/batch.js";
 import { BatchScheduler } from "./batch-scheduler.js";
@@ -56,14 +53,7 @@ export interface BatchFrameworkOptions extends TransportChoice {
   logger?: Logger;
 }
 
-export interface BatchFrameworkHandle {
-  /** host:port of the BatchService, as advertised in FrameworkInfo.endpoint. */
-  endpoint: string;
-  frameworkId(): string | undefined;
-  /** This instance runs the scheduler (always true without etcd). */
-  isActive(): boolean;
-  stop(): Promise<void>;
-}
+export type BatchFrameworkHandle = FrameworkHostHandle;
 
 const SEVEN_DAYS = 7 * 24 * 3600;
 
@@ -115,95 +105,18 @@ export async function startBatchFramework(opts: BatchFrameworkOptions): Promise<
     tls: opts.tls,
     insecure: opts.insecure,
   });
-  const grace = () => {
-    const deadline = Date.now() + (opts.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS);
-    return () => Math.max(0, deadline - Date.now());
-  };
-
-  if (opts.etcd) {
-    const client = new Etcd3({ hosts: opts.etcd.endpoints });
-    const leader = new FrameworkLeader({
-      client,
-      prefix: opts.etcd.prefix,
-      name: opts.name ?? "batch",
-      address: endpoint,
-      ttlSeconds: opts.etcd.leaseTtlSeconds,
-      logger: log,
-    });
-    let current: ActiveBatch | undefined;
-    const gate = new StandbyGate({ leader: () => leader.leaderAddress(), what: "batch framework instance" });
-    server.addService(
-      BatchServiceService,
-      gate.wrap<BatchServiceServer>(BatchServiceService, () => (leader.isActive ? current?.impl : undefined)),
-    );
-    leader.start(async ({ state }) => {
-      const active = startActive(opts, new KvJobStore(state), endpoint, reviewer, log);
-      current = active;
-      return {
-        stop: async () => {
-          current = undefined;
-          await stopStep(
-            log,
-            "stopping the scheduler",
-            () => active.stop(),
-            opts.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS,
-          );
-        },
-      };
-    });
-    log.info("batch framework listening (one instance of several on etcd)", { endpoint });
-    let stopping: Promise<void> | undefined;
-    return {
-      endpoint,
-      frameworkId: () => current?.frameworkId(),
-      isActive: () => leader.isActive,
-      stop: () => {
-        stopping ??= (async () => {
-          const left = grace();
-          await stopStep(log, "leaving the election", () => leader.stop(), left());
-          await shutdownServer(server, left());
-          reviewer.close();
-          client.close();
-        })();
-        return stopping;
-      },
-    };
-  }
-
-  let store: JobStore;
-  let active: ActiveBatch;
-  try {
-    store = new SqliteJobStore(path.join(opts.dataDir, "batch.db"));
-  } catch (err) {
-    server.forceShutdown();
-    reviewer.close();
-    throw err;
-  }
-  try {
-    active = startActive(opts, store, endpoint, reviewer, log);
-  } catch (err) {
-    server.forceShutdown();
-    reviewer.close();
-    store.close();
-    throw err;
-  }
-  server.addService(BatchServiceService, active.impl);
-  log.info("batch framework listening", { endpoint });
-  let stopping: Promise<void> | undefined;
-  return {
+  return hostFramework<BatchServiceServer, JobStore>({
+    server,
     endpoint,
-    frameworkId: () => active.frameworkId(),
-    isActive: () => true,
-    stop: () => {
-      // Ends within the grace period whatever the master or the watchers do.
-      stopping ??= (async () => {
-        const left = grace();
-        await stopStep(log, "stopping the scheduler", () => active.stop(), left());
-        await shutdownServer(server, left());
-        reviewer.close();
-        store.close();
-      })();
-      return stopping;
-    },
-  };
+    service: BatchServiceService,
+    what: "batch framework",
+    name: opts.name ?? "batch",
+    etcd: opts.etcd,
+    log,
+    shutdownGraceMs: opts.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS,
+    openLocalStore: () => new SqliteJobStore(path.join(opts.dataDir, "batch.db")),
+    storeOnState: (state) => new KvJobStore(state),
+    start: (store) => startActive(opts, store, endpoint, reviewer, log),
+    close: () => reviewer.close(),
+  });
 }

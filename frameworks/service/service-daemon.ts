@@ -7,22 +7,19 @@
 // over, as the same framework, when it goes (docs/ha.md, "Frameworks that fail over").
 import type { TransportChoice } from "../../common/tls.js";
 import path from "node:path";
-import { Etcd3 } from "etcd3";
 import {
   AccessReviewer,
   createLogger,
   DEFAULT_SHUTDOWN_GRACE_MS,
+  type FrameworkHostHandle,
+  hostFramework,
   DeployServiceService,
   type DeployServiceServer,
-  FrameworkLeader,
   type FrameworkEtcdOptions,
   type Logger,
   listenForFrameworkApi,
   type MasterListInput,
   OpenStreams,
-  StandbyGate,
-  shutdownServer,
-  stopStep,
 } from "../../framework-sdk/index.js";
 import { createDeployService } from "./deploy-service.js";
 import { KvServiceStore } from "./kv-service-store.js";
@@ -58,13 +55,7 @@ export interface ServiceFrameworkOptions extends TransportChoice {
   logger?: Logger;
 }
 
-export interface ServiceFrameworkHandle {
-  endpoint: string;
-  frameworkId(): string | undefined;
-  /** This instance runs the scheduler (always true without etcd). */
-  isActive(): boolean;
-  stop(): Promise<void>;
-}
+export type ServiceFrameworkHandle = FrameworkHostHandle;
 
 const SEVEN_DAYS = 7 * 24 * 3600;
 
@@ -143,100 +134,18 @@ export async function startServiceFramework(opts: ServiceFrameworkOptions): Prom
     tls: opts.tls,
     insecure: opts.insecure,
   });
-  const grace = () => {
-    const deadline = Date.now() + (opts.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS);
-    return () => Math.max(0, deadline - Date.now());
-  };
-
-  if (opts.etcd) {
-    const client = new Etcd3({ hosts: opts.etcd.endpoints });
-    const leader = new FrameworkLeader({
-      client,
-      prefix: opts.etcd.prefix,
-      name: opts.name ?? SERVICE_FRAMEWORK_NAME,
-      address: endpoint,
-      ttlSeconds: opts.etcd.leaseTtlSeconds,
-      logger: log,
-    });
-    let current: ActiveService | undefined;
-    const gate = new StandbyGate({
-      leader: () => leader.leaderAddress(),
-      what: "service framework instance",
-    });
-    server.addService(
-      DeployServiceService,
-      gate.wrap<DeployServiceServer>(DeployServiceService, () =>
-        leader.isActive ? current?.impl : undefined,
-      ),
-    );
-    leader.start(async ({ state }) => {
-      const active = startActive(opts, new KvServiceStore(state), endpoint, reviewer, log);
-      current = active;
-      return {
-        stop: async () => {
-          current = undefined;
-          await stopStep(
-            log,
-            "stopping the scheduler",
-            () => active.stop(),
-            opts.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS,
-          );
-        },
-      };
-    });
-    log.info("service framework listening (one instance of several on etcd)", { endpoint });
-    let stopping: Promise<void> | undefined;
-    return {
-      endpoint,
-      frameworkId: () => current?.frameworkId(),
-      isActive: () => leader.isActive,
-      stop: () => {
-        stopping ??= (async () => {
-          const left = grace();
-          await stopStep(log, "leaving the election", () => leader.stop(), left());
-          await shutdownServer(server, left());
-          reviewer.close();
-          client.close();
-        })();
-        return stopping;
-      },
-    };
-  }
-
-  let store: ServiceStore;
-  let active: ActiveService;
-  try {
-    store = new SqliteServiceStore(path.join(opts.dataDir, "service.db"));
-  } catch (err) {
-    server.forceShutdown();
-    reviewer.close();
-    throw err;
-  }
-  try {
-    active = startActive(opts, store, endpoint, reviewer, log);
-  } catch (err) {
-    server.forceShutdown();
-    reviewer.close();
-    store.close();
-    throw err;
-  }
-  server.addService(DeployServiceService, active.impl);
-  log.info("service framework listening", { endpoint });
-  let stopping: Promise<void> | undefined;
-  return {
+  return hostFramework<DeployServiceServer, ServiceStore>({
+    server,
     endpoint,
-    frameworkId: () => active.frameworkId(),
-    isActive: () => true,
-    stop: () => {
-      // Ends within the grace period whatever the master or the watchers do.
-      stopping ??= (async () => {
-        const left = grace();
-        await stopStep(log, "stopping the scheduler", () => active.stop(), left());
-        await shutdownServer(server, left());
-        reviewer.close();
-        store.close();
-      })();
-      return stopping;
-    },
-  };
+    service: DeployServiceService,
+    what: "service framework",
+    name: opts.name ?? SERVICE_FRAMEWORK_NAME,
+    etcd: opts.etcd,
+    log,
+    shutdownGraceMs: opts.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS,
+    openLocalStore: () => new SqliteServiceStore(path.join(opts.dataDir, "service.db")),
+    storeOnState: (state) => new KvServiceStore(state),
+    start: (store) => startActive(opts, store, endpoint, reviewer, log),
+    close: () => reviewer.close(),
+  });
 }
