@@ -28,6 +28,7 @@ export {
   takeTasks,
   taskInfo,
 } from "./offer-matching.js";
+export { holdsRelease, preferHolders } from "./release-locality.js";
 export { type FrameworkOptions, SchedulerDriver, type SchedulerDriverOptions } from "./scheduler-driver.js";
 /** One master (host:port) or several ("a:7070,b:7070" or a list): the SDK follows the leader. */
 export type { MasterListInput } from "../common/master-list.js";

@@ -1,12 +1,12 @@
-// Offers in, launches out: the wants of the last tick are placed on each offer (the pure
-// placement is offer-placement.ts), every instance is persisted before its launch is sent so
-// a restarted framework reconciles it instead of launching a second one, and an offer with
-// nothing to place is declined. An app whose launch the master refuses is backed off.
+// Offers in, launches out: the wants of the last tick are placed on the batch of offers, the
+// agents that hold an app's release first (the pure placement is offer-placement.ts), every
+// instance is persisted before its launch is sent so a restarted framework reconciles it
+// instead of launching a second one, and an offer with nothing to place is declined. An app whose launch the master refuses is backed off.
 import { randomUUID } from "node:crypto";
-import type { Offer, TaskInfo } from "../../framework-sdk/index.js";
+import type { Offer } from "../../framework-sdk/index.js";
 import type { AgentView } from "./constraints.js";
 import { LocalityHold } from "./locality-hold.js";
-import { placeOnOffer } from "./offer-placement.js";
+import { type Placement, placeOnOffers } from "./offer-placement.js";
 import { stagedAgents } from "./waves.js";
 import type { SchedulerState, TickTrigger } from "./scheduler-state.js";
 
@@ -40,7 +40,7 @@ export class OfferHandling {
     const now = this.state.now();
     const decline: string[] = [];
     this.locality.keepOnly(new Set([...this.state.wants].filter(([, w]) => w.count > 0).map(([a]) => a)));
-    for (const offer of offers) {
+    const batch = offers.map((offer) => {
       const attrs: Record<string, string> = {};
       for (const a of offer.attributes) attrs[a.name] = a.value;
       const agent: AgentView = {
@@ -50,7 +50,19 @@ export class OfferHandling {
         releases: offer.releases,
       };
       this.state.agents.set(agent.agentId, agent);
-      const tasks = this.placeOnOffer(offer, agent, now);
+      return { offer, agent };
+    });
+    const placements = this.place(batch, now);
+    // An app whose launch the master refused is backed off: its instances placed on the
+    // batch's later offers are dropped unsent, as if they had never been placed.
+    const refused = new Set<string>();
+    for (const [i, { offer }] of batch.entries()) {
+      const tasks = placements[i]!.tasks.filter((t) => {
+        const app = book.live.get(t.taskId)?.rec.app ?? "";
+        if (!refused.has(app)) return true;
+        this.forget(t.taskId);
+        return false;
+      });
       if (tasks.length === 0) {
         decline.push(offer.id);
         continue;
@@ -66,10 +78,8 @@ export class OfferHandling {
           if (this.state.refusals.succeeded(app)) log.info("launches accepted again", { app });
         }
       } catch (err) {
-        for (const t of tasks) {
-          book.live.delete(t.taskId);
-          book.put({ deleteInstances: [t.taskId] });
-        }
+        for (const t of tasks) this.forget(t.taskId);
+        for (const app of apps) refused.add(app);
         this.launchRefused(apps, offer, err);
       }
     }
@@ -78,6 +88,12 @@ export class OfferHandling {
         .decline(decline, { refuseSeconds: REFUSE_SECONDS })
         .catch((err) => log.warn("decline failed", { error: String(err) }));
     }
+  }
+
+  /** Drops an instance whose launch was never sent. */
+  private forget(taskId: string): void {
+    this.state.book.live.delete(taskId);
+    this.state.book.put({ deleteInstances: [taskId] });
   }
 
   /** Backs the apps of a refused launch off: one log line per refusal, and refusals 1 s doubling to 60 s apart. */
@@ -97,12 +113,14 @@ export class OfferHandling {
     }
   }
 
-  /** Places what the wants ask for on one offer and persists the instances before their launch. */
-  private placeOnOffer(offer: Offer, agent: AgentView, now: number): TaskInfo[] {
+  /**
+   * Places what the wants ask for on the batch (holders of an app's release first:
+   * offer-placement.ts) and persists the instances before any launch is sent.
+   */
+  private place(batch: { offer: Offer; agent: AgentView }[], now: number): Placement[] {
     const { book, agents } = this.state;
-    const { tasks, instances } = placeOnOffer({
-      offer,
-      agent,
+    const placements = placeOnOffers({
+      offers: batch,
       wants: this.state.wants,
       specOf: (app, revision) => {
         const a = book.apps.get(app);
@@ -122,7 +140,7 @@ export class OfferHandling {
       known: [...agents.values()],
       now,
       newTaskId: (app, revision) => `${app}.${revision}.${randomUUID().slice(0, 8)}`,
-      holdOff: (app, revision, spec) => {
+      holdOff: (app, revision, spec, agent) => {
         // Only a deployment's new revision waits: an app kept at its count takes any agent.
         const dep = book.activeDeployment(app);
         if (!spec.release || !dep?.waves || dep.rollingBack || dep.toRevision !== revision) return false;
@@ -130,13 +148,14 @@ export class OfferHandling {
         return this.locality.hold(app, holds, now);
       },
     });
+    const instances = placements.flatMap((p) => p.instances);
     for (const rec of instances) this.locality.reset(rec.app);
-    // Persist before the launch is sent: after a crash, reconciliation finds these.
+    // Persist before the launches are sent: after a crash, reconciliation finds these.
     if (instances.length > 0) {
       for (const rec of instances) book.live.set(rec.taskId, book.fresh(rec));
       book.put({ instances });
       book.flush();
     }
-    return tasks;
+    return placements;
   }
 }

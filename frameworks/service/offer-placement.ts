@@ -1,10 +1,13 @@
-// Placing the launches the apps want onto one offer. Pure: the offer, the wants and a view of
+// Placing the launches the apps want onto offers. Pure: the offers, the wants and a view of
 // where each app's instances run in; the tasks to launch and their instance records out. An
-// app's instances go on the offer while its constraints allow and its resources fit; the
-// wants' counts go down by what was placed.
+// app's instances go on an offer while its constraints allow and its resources fit; the
+// wants' counts go down by what was placed. Within a batch of offers, the agents that already
+// hold an app's release get its instances first (placeOnOffers).
 import {
   type HealthCheck,
+  holdsRelease,
   type Offer,
+  type Resources,
   offerRunsExecutor,
   type TaskInfo,
   TaskState,
@@ -38,11 +41,76 @@ export interface PlacementInput {
    * lacks the release and the app may still wait for one that holds it). Default: never.
    */
   holdOff?(app: string, revision: number, spec: AppSpec): boolean;
+  /** What is left of the offer to place on; default: all of it. */
+  resources?: Resources;
+  /** Which apps may be placed in this call (by their revision's spec); default: every one. */
+  eligible?: (spec: AppSpec) => boolean;
 }
 
 export interface Placement {
   tasks: TaskInfo[];
   instances: InstanceRecord[];
+  /** What is left of the offer after these tasks. */
+  remaining: Resources | undefined;
+}
+
+export interface BatchPlacementInput
+  extends Omit<PlacementInput, "offer" | "agent" | "resources" | "eligible" | "holdOff"> {
+  /** The offers of one batch, each with the view of its agent, in the order to try them. */
+  offers: readonly { offer: Offer; agent: AgentView }[];
+  /** PlacementInput.holdOff, told which agent's offer it is asked about. */
+  holdOff?(app: string, revision: number, spec: AppSpec, agent: AgentView): boolean;
+}
+
+/**
+ * Places the wants on a batch of offers, in two passes. First every app whose revision names a
+ * release goes on the offers whose agent holds that release (Offer.releases), so that a
+ * launch there needs no download; then whatever is still wanted goes on any offer, the
+ * holders' leftovers included. Constraints and resources are checked alike in both passes:
+ * locality only orders the offers an app may use, it never places an instance that a
+ * constraint forbids, and it never holds a launch back waiting for a holder's offer. Ties keep
+ * the batch's order (the master's seeded shuffle). Returns one placement per offer, in order.
+ */
+export function placeOnOffers(input: BatchPlacementInput): Placement[] {
+  // Instances placed earlier in this batch count for the constraints of the later offers.
+  const placedSoFar = new Map<string, AgentView[]>();
+  const placedOf = (app: string, revision: number): AgentView[] => {
+    const key = `${app}\u0000${revision}`;
+    let list = placedSoFar.get(key);
+    if (!list) {
+      list = input.placedOf(app, revision);
+      placedSoFar.set(key, list);
+    }
+    return list;
+  };
+  const out: Placement[] = input.offers.map(({ offer }) => ({
+    tasks: [],
+    instances: [],
+    remaining: offer.resources,
+  }));
+  const passes: ((offer: Offer) => (spec: AppSpec) => boolean)[] = [
+    (offer) => (spec) => spec.release !== "" && holdsRelease(offer, spec.release),
+    () => () => true,
+  ];
+  for (const eligibleOn of passes) {
+    input.offers.forEach(({ offer, agent }, i) => {
+      const sofar = out[i]!;
+      const { holdOff } = input;
+      const p = placeOnOffer({
+        ...input,
+        offer,
+        agent,
+        placedOf,
+        resources: sofar.remaining,
+        eligible: eligibleOn(offer),
+        holdOff: holdOff && ((app, revision, spec) => holdOff(app, revision, spec, agent)),
+      });
+      sofar.tasks.push(...p.tasks);
+      sofar.instances.push(...p.instances);
+      sofar.remaining = p.remaining;
+    });
+  }
+  return out;
 }
 
 /** The spec's health check as the agent runs it (TaskInfo.health_check). */
@@ -61,12 +129,13 @@ export function taskHealthCheck(hc: SpecHealthCheck): HealthCheck {
 
 export function placeOnOffer(input: PlacementInput): Placement {
   const { offer, agent } = input;
-  const out: Placement = { tasks: [], instances: [] };
-  let left = offer.resources;
+  let left = input.resources ?? offer.resources;
+  const out: Placement = { tasks: [], instances: [], remaining: left };
   if (!left) return out;
   for (const [name, want] of input.wants) {
+    if (want.count <= 0) continue;
     const spec = input.specOf(name, want.revision);
-    if (!spec) continue;
+    if (!spec || (input.eligible && !input.eligible(spec))) continue;
     const executor = spec.image ? "docker" : "process";
     if (!offerRunsExecutor(offer, executor)) continue;
     if (want.count > 0 && input.holdOff?.(name, want.revision, spec)) continue;
@@ -114,5 +183,6 @@ export function placeOnOffer(input: PlacementInput): Placement {
       want.count--;
     }
   }
+  out.remaining = left;
   return out;
 }

@@ -3,7 +3,7 @@ import { describe, test } from "node:test";
 import type { Offer } from "../../../framework-sdk/index.js";
 import { parseAppSpec } from "../../../frameworks/service/app-spec.js";
 import type { AgentView } from "../../../frameworks/service/constraints.js";
-import { placeOnOffer, type Want } from "../../../frameworks/service/offer-placement.js";
+import { placeOnOffer, placeOnOffers, type Want } from "../../../frameworks/service/offer-placement.js";
 
 const offer = (cpus: number, ports: [number, number]): Offer => ({
   id: "o1",
@@ -89,5 +89,113 @@ describe("placeOnOffer", () => {
     assert.equal(place("name: web\ncommand: x\n", plain, { revision: 1, count: 1 }).tasks.length, 1);
     const docker = { ...offer(4, [31000, 31010]), executors: ["process", "docker"] };
     assert.equal(place("name: web\nimage: web:1\n", docker, { revision: 1, count: 1 }).tasks.length, 1);
+  });
+});
+
+describe("placeOnOffers: where the bytes already are", () => {
+  const agentOf = (n: number, rack = "r1"): AgentView => ({
+    agentId: `a${n}`,
+    hostname: `host-${n}`,
+    attributes: { rack },
+  });
+  const offerOn = (n: number, releases: string[], cpus = 4): Offer => ({
+    ...offer(cpus, [31000, 31010]),
+    id: `o${n}`,
+    agentId: `a${n}`,
+    hostname: `host-${n}`,
+    attributes: [{ name: "rack", value: n <= 2 ? "r1" : "r2" }],
+    releases,
+  });
+
+  function placeBatch(yamls: string[], batch: Offer[], wants: Map<string, Want>, placed: AgentView[] = []) {
+    const specs = new Map(yamls.map((y) => parseAppSpec(y)).map((s) => [s.name, s]));
+    const views = batch.map((o) => agentOf(Number(o.agentId.slice(1)), o.attributes[0]!.value));
+    let n = 0;
+    return placeOnOffers({
+      offers: batch.map((o, i) => ({ offer: o, agent: views[i]! })),
+      wants,
+      specOf: (app) => specs.get(app),
+      placedOf: () => [...placed],
+      known: views,
+      now: 100,
+      newTaskId: (app, rev) => `${app}.${rev}.${n++}`,
+    }).map((p) => p.instances.map((i) => i.app).join(","));
+  }
+
+  const unique = "name: web\nrelease: web@1\ncommand: x\nconstraints: [hostname UNIQUE]\n";
+
+  test("named cases: holders first, then the batch order", () => {
+    const cases: { name: string; batch: Offer[]; count: number; expect: string[] }[] = [
+      {
+        name: "the holders come last in the batch and still get the instances",
+        batch: [offerOn(1, []), offerOn(2, []), offerOn(3, ["web@1"]), offerOn(4, ["web@1"])],
+        count: 2,
+        expect: ["", "", "web", "web"],
+      },
+      {
+        name: "more instances than holders: the holders, then the batch order",
+        batch: [offerOn(1, []), offerOn(2, ["web@1"]), offerOn(3, []), offerOn(4, [])],
+        count: 3,
+        expect: ["web", "web", "web", ""],
+      },
+      {
+        name: "a holder that lacks room is passed over, not waited for",
+        batch: [offerOn(1, []), offerOn(2, ["web@1"], 0.5), offerOn(3, [])],
+        count: 1,
+        expect: ["web", "", ""],
+      },
+      {
+        name: "another release held does not count",
+        batch: [offerOn(1, []), offerOn(2, ["web@2", "api@1"])],
+        count: 1,
+        expect: ["web", ""],
+      },
+    ];
+    for (const c of cases) {
+      const want = { revision: 1, count: c.count };
+      const got = placeBatch(
+        [unique.replace("command: x", "command: x\nresources: { cpus: 1, mem: 64 }")],
+        c.batch,
+        new Map([["web", want]]),
+      );
+      assert.deepEqual(got, c.expect, c.name);
+      assert.equal(want.count, Math.max(0, c.count - c.batch.length), c.name);
+    }
+  });
+
+  test("constraints stay hard: a holder that a constraint excludes gets nothing", () => {
+    const yaml = "name: web\nrelease: web@1\ncommand: x\nconstraints: [hostname UNIQUE, rack LIKE r2]\n";
+    const got = placeBatch(
+      [yaml],
+      [offerOn(1, ["web@1"]), offerOn(2, ["web@1"]), offerOn(3, []), offerOn(4, [])],
+      new Map([["web", { revision: 1, count: 2 }]]),
+    );
+    assert.deepEqual(got, ["", "", "web", "web"]);
+  });
+
+  test("instances placed earlier in the batch count for the later offers' constraints", () => {
+    const got = placeBatch(
+      [unique],
+      [offerOn(1, ["web@1"]), offerOn(1, [])],
+      new Map([["web", { revision: 1, count: 2 }]]),
+    );
+    assert.deepEqual(got, ["web", ""], "hostname UNIQUE across the two passes");
+  });
+
+  test("each app goes to the holders of its own release; an app without a release fills after", () => {
+    const api = "name: api\nrelease: api@3\ncommand: x\nresources: { cpus: 2, mem: 64 }\n";
+    const web = "name: web\nrelease: web@1\ncommand: x\nresources: { cpus: 2, mem: 64 }\n";
+    const plain = "name: cron\ncommand: x\nresources: { cpus: 2, mem: 64 }\n";
+    const wants = new Map<string, Want>([
+      ["cron", { revision: 1, count: 1 }],
+      ["web", { revision: 1, count: 2 }],
+      ["api", { revision: 1, count: 2 }],
+    ]);
+    const got = placeBatch(
+      [api, web, plain],
+      [offerOn(1, ["api@3"]), offerOn(2, ["web@1"]), offerOn(3, [])],
+      wants,
+    );
+    assert.deepEqual(got, ["api,api", "web,web", "cron"]);
   });
 });
