@@ -75,6 +75,18 @@ describe("staging book", () => {
     assert.deepEqual(b.heldBy("a1"), ["web@1"]);
   });
 
+  test("heldBy, which offers carry, follows completed fetches and evictions", () => {
+    const { b } = book();
+    b.progress("a1", report("web@2", "DONE")); // fetched for a launch, not staged
+    b.progress("a1", report("web@1", "FETCHING", { downloaded: 10 }));
+    assert.deepEqual(b.heldBy("a1"), ["web@2"], "a fetch under way is not held");
+    b.progress("a1", report("web@1", "DONE"));
+    assert.deepEqual(b.heldBy("a1"), ["web@1", "web@2"]);
+    b.progress("a1", report("web@2", "EVICTED"));
+    assert.deepEqual(b.heldBy("a1"), ["web@1"]);
+    assert.deepEqual(b.heldBy("a2"), []);
+  });
+
   test("a registration is the truth about an agent's cache", () => {
     const { b } = book();
     b.stage("web@1", ["a1"]);
