@@ -81,6 +81,7 @@ export { MetaTable, openDatabase as openStateDatabase, type OpenDatabaseOptions 
  */
 export { keyPart, padKey, type StateKv, StateLostError } from "./state/state-kv.js";
 export { SqliteStateKv } from "./state/sqlite-state-kv.js";
+export { FrameworkIdentity, type IdentityTable } from "./state/framework-identity.js";
 export { EtcdStateKv, type EtcdStateKvInit } from "./state/etcd-state-kv.js";
 /** Several instances of a framework on one etcd, one active (docs/framework-guide.md). */
 export {

@@ -5,12 +5,9 @@
 //   meta/framework_id, meta/framework_secret
 //   jobs/<job id>                    the job without its tasks (spec as JobSpec JSON)
 //   tasks/<job id>/<index>           JobTask
-import { keyPart, padKey, type StateKv } from "../../framework-sdk/index.js";
+import { FrameworkIdentity, keyPart, padKey, type StateKv } from "../../framework-sdk/index.js";
 import { type Job, JobSpec, type JobTask } from "../../proto/gen/yard/v1/batch.js";
 import type { JobStore } from "./job-store.js";
-
-const ID = "meta/framework_id";
-const SECRET = "meta/framework_secret";
 
 interface JobDoc {
   id: string;
@@ -22,27 +19,30 @@ interface JobDoc {
 }
 
 export class KvJobStore implements JobStore {
-  constructor(private readonly kv: StateKv) {}
+  private readonly identity: FrameworkIdentity;
+
+  constructor(private readonly kv: StateKv) {
+    this.identity = new FrameworkIdentity(
+      { get: (k) => kv.get(k), set: (k, v) => (v === undefined ? kv.delete(k) : kv.put(k, v)) },
+      (writes) => kv.unit(writes),
+      "meta/",
+    );
+  }
 
   get backend(): string {
     return this.kv.backend;
   }
 
   frameworkId(): string | undefined {
-    return this.kv.get(ID);
+    return this.identity.frameworkId();
   }
 
   frameworkSecret(): string | undefined {
-    return this.kv.get(SECRET);
+    return this.identity.frameworkSecret();
   }
 
   setFrameworkId(id: string | undefined, secret?: string): void {
-    this.kv.unit(() => {
-      if (id) this.kv.put(ID, id);
-      else this.kv.delete(ID);
-      if (id && secret) this.kv.put(SECRET, secret);
-      else this.kv.delete(SECRET);
-    });
+    this.identity.setFrameworkId(id, secret);
   }
 
   loadJobs(): Job[] {

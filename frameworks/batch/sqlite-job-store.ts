@@ -2,7 +2,7 @@
 // and its jobs (WAL, synchronous=FULL: a job the client was told about, or a launch about to be
 // sent, must not vanish in a crash). Schema versioned with PRAGMA user_version.
 import type Database from "better-sqlite3";
-import { MetaTable, openStateDatabase } from "../../framework-sdk/index.js";
+import { FrameworkIdentity, MetaTable, openStateDatabase } from "../../framework-sdk/index.js";
 import { type Job, JobSpec, type JobTask } from "../../proto/gen/yard/v1/batch.js";
 import type { JobStore } from "./job-store.js";
 
@@ -53,7 +53,7 @@ interface TaskRow {
 export class SqliteJobStore implements JobStore {
   readonly backend = "sqlite";
   private readonly db: Database.Database;
-  private readonly meta: MetaTable;
+  private readonly identity: FrameworkIdentity;
 
   constructor(file: string) {
     this.db = openStateDatabase(file, {
@@ -62,22 +62,22 @@ export class SqliteJobStore implements JobStore {
       synchronous: "FULL",
       foreignKeys: true,
     });
-    this.meta = new MetaTable(this.db);
+    const db = this.db;
+    this.identity = new FrameworkIdentity(new MetaTable(db), (writes) => db.transaction(writes)());
   }
 
   frameworkId(): string | undefined {
-    return this.meta.get("framework_id");
+    return this.identity.frameworkId();
   }
 
   /** The framework secret (failover proof) the master issued with the id; never logged. */
   frameworkSecret(): string | undefined {
-    return this.meta.get("framework_secret");
+    return this.identity.frameworkSecret();
   }
 
-  /** Keeps the framework id with its secret (both undefined: forget them). */
+  /** Keeps the framework id with its secret, in one transaction (both undefined: forget them). */
   setFrameworkId(id: string | undefined, secret?: string): void {
-    this.meta.set("framework_id", id);
-    this.meta.set("framework_secret", id ? secret : undefined);
+    this.identity.setFrameworkId(id, secret);
   }
 
   /** Every job with its tasks, oldest first. */

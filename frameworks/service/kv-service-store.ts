@@ -7,35 +7,35 @@
 //   revisions/<app>/<number>         RevisionRecord
 //   instances/<task id>              InstanceRecord
 //   deployments/<app>/<id>           DeploymentRecord
-import { keyPart, padKey, type StateKv } from "../../framework-sdk/index.js";
+import { FrameworkIdentity, keyPart, padKey, type StateKv } from "../../framework-sdk/index.js";
 import type { AppRecord, DeploymentRecord, InstanceRecord, RevisionRecord } from "./service-state.js";
 import type { ServiceStore, StoreChanges, StoredState } from "./service-store.js";
 
-const ID = "meta/framework_id";
-const SECRET = "meta/framework_secret";
-
 export class KvServiceStore implements ServiceStore {
-  constructor(private readonly kv: StateKv) {}
+  private readonly identity: FrameworkIdentity;
+
+  constructor(private readonly kv: StateKv) {
+    this.identity = new FrameworkIdentity(
+      { get: (k) => kv.get(k), set: (k, v) => (v === undefined ? kv.delete(k) : kv.put(k, v)) },
+      (writes) => kv.unit(writes),
+      "meta/",
+    );
+  }
 
   get backend(): string {
     return this.kv.backend;
   }
 
   frameworkId(): string | undefined {
-    return this.kv.get(ID);
+    return this.identity.frameworkId();
   }
 
   frameworkSecret(): string | undefined {
-    return this.kv.get(SECRET);
+    return this.identity.frameworkSecret();
   }
 
   setFrameworkId(id: string | undefined, secret?: string): void {
-    this.kv.unit(() => {
-      if (id) this.kv.put(ID, id);
-      else this.kv.delete(ID);
-      if (id && secret) this.kv.put(SECRET, secret);
-      else this.kv.delete(SECRET);
-    });
+    this.identity.setFrameworkId(id, secret);
   }
 
   /** In the order the SQLite store returns (keys sort differently: "web/" after "web-2/"). */

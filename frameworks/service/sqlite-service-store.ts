@@ -4,7 +4,7 @@
 // framework would launch a second one). Records are stored as JSON documents keyed by
 // their ids; schema changes go through PRAGMA user_version migrations.
 import type Database from "better-sqlite3";
-import { MetaTable, openStateDatabase } from "../../framework-sdk/index.js";
+import { FrameworkIdentity, MetaTable, openStateDatabase } from "../../framework-sdk/index.js";
 import type { AppRecord, DeploymentRecord, InstanceRecord, RevisionRecord } from "./service-state.js";
 import type { ServiceStore, StoreChanges, StoredState } from "./service-store.js";
 
@@ -23,7 +23,7 @@ const MIGRATIONS: string[] = [
 export class SqliteServiceStore implements ServiceStore {
   readonly backend = "sqlite";
   private readonly db: Database.Database;
-  private readonly meta: MetaTable;
+  private readonly identity: FrameworkIdentity;
 
   constructor(file: string) {
     this.db = openStateDatabase(file, {
@@ -31,22 +31,22 @@ export class SqliteServiceStore implements ServiceStore {
       name: "service store",
       synchronous: "FULL",
     });
-    this.meta = new MetaTable(this.db);
+    const db = this.db;
+    this.identity = new FrameworkIdentity(new MetaTable(db), (writes) => db.transaction(writes)());
   }
 
   frameworkId(): string | undefined {
-    return this.meta.get("framework_id");
+    return this.identity.frameworkId();
   }
 
   /** The framework secret (failover proof) the master issued with the id; never logged. */
   frameworkSecret(): string | undefined {
-    return this.meta.get("framework_secret");
+    return this.identity.frameworkSecret();
   }
 
-  /** Keeps the framework id with its secret (both undefined: forget them). */
+  /** Keeps the framework id with its secret, in one transaction (both undefined: forget them). */
   setFrameworkId(id: string | undefined, secret?: string): void {
-    this.meta.set("framework_id", id);
-    this.meta.set("framework_secret", id ? secret : undefined);
+    this.identity.setFrameworkId(id, secret);
   }
 
   load(): StoredState {
