@@ -1,6 +1,7 @@
 // The framework id the master issued and the secret that proves it (docs/framework-guide.md),
 // kept together in a framework's store: both set, or both gone. Stores built on a StateKv or on
 // a SQLite meta table share this instead of each writing the two keys their own way.
+import type { StateKv } from "./state-kv.js";
 
 /** A table of string values by key; set(key, undefined) deletes. */
 export interface IdentityTable {
@@ -18,6 +19,15 @@ export class FrameworkIdentity {
     private readonly together: (writes: () => void) => void,
     private readonly prefix = "",
   ) {}
+
+  /** On a StateKv: the keys meta/framework_id and meta/framework_secret, written in one unit. */
+  static onStateKv(kv: StateKv): FrameworkIdentity {
+    return new FrameworkIdentity(
+      { get: (k) => kv.get(k), set: (k, v) => (v === undefined ? kv.delete(k) : kv.put(k, v)) },
+      (writes) => kv.unit(writes),
+      "meta/",
+    );
+  }
 
   frameworkId(): string | undefined {
     return this.table.get(`${this.prefix}framework_id`);

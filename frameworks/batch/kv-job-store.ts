@@ -22,11 +22,7 @@ export class KvJobStore implements JobStore {
   private readonly identity: FrameworkIdentity;
 
   constructor(private readonly kv: StateKv) {
-    this.identity = new FrameworkIdentity(
-      { get: (k) => kv.get(k), set: (k, v) => (v === undefined ? kv.delete(k) : kv.put(k, v)) },
-      (writes) => kv.unit(writes),
-      "meta/",
-    );
+    this.identity = FrameworkIdentity.onStateKv(kv);
   }
 
   get backend(): string {

@@ -15,11 +15,7 @@ export class KvServiceStore implements ServiceStore {
   private readonly identity: FrameworkIdentity;
 
   constructor(private readonly kv: StateKv) {
-    this.identity = new FrameworkIdentity(
-      { get: (k) => kv.get(k), set: (k, v) => (v === undefined ? kv.delete(k) : kv.put(k, v)) },
-      (writes) => kv.unit(writes),
-      "meta/",
-    );
+    this.identity = FrameworkIdentity.onStateKv(kv);
   }
 
   get backend(): string {
