@@ -8,7 +8,7 @@ import { authMetadata } from "../common/auth.js";
 import { errorMessage } from "../common/errors.js";
 import { CHANNEL_OPTIONS } from "../common/grpc.js";
 import { ClientPool } from "../common/leader-calls.js";
-import { electionPollDelay, LeaderFollower } from "../common/leader-follower.js";
+import { AGENT_ELECTION_POLL_MS, electionPollDelay, LeaderFollower } from "../common/leader-follower.js";
 import { LEADER_METADATA_KEY, leaderHint, NOT_LEADER } from "../common/leader-redirect.js";
 import type { Logger } from "../common/logger.js";
 import { channelCredentials, type TlsMaterial } from "../common/tls.js";
@@ -220,7 +220,9 @@ export class MasterConnection {
     if (!step.roundFailed) return 0;
     // Standbys answered: the masters are up and electing; look again soon, without growing
     // the backoff, so the agent is back within a poll of the new leader's election.
-    return step.electionUnderWay ? electionPollDelay() : this.backoff.next();
+    return step.electionUnderWay
+      ? electionPollDelay(Math.random, AGENT_ELECTION_POLL_MS)
+      : this.backoff.next();
   }
 
   private sleep(ms: number): Promise<void> {

@@ -66,17 +66,18 @@ export async function callLeader<T>(
   let roundDelay = opts.roundDelayMs ?? 100;
   let answeredInRound = false;
   for (;;) {
+    const at = follower.address();
     try {
-      const res = await attempt(follower.address());
-      follower.succeeded();
+      const res = await attempt(at);
+      follower.succeeded(at);
       return res;
     } catch (err) {
       if (!triesAnotherMaster(err)) {
-        follower.succeeded();
+        follower.succeeded(at);
         throw err;
       }
       if (leaderHint(err).notLeader) answeredInRound = true;
-      const step = follower.failed(err);
+      const step = follower.failed(err, at);
       if (!step.roundFailed) continue;
       if (!answeredInRound || Date.now() + roundDelay >= deadline) throw err;
       answeredInRound = false;

@@ -10,6 +10,10 @@
 //   moves to the next master of the list.
 // - A round is failed when every master of the list has failed since the last success; only
 //   then does the caller back off, so that one dead master of three costs no delay.
+// - A failure reported for a master the follower has already left (a call dialled there
+//   before another call moved on) changes nothing: one client shares the follower between
+//   its stream and its unary calls, and a late answer of the old leader must not move it
+//   off the new one.
 // - Within a round a master is not tried twice: a redirect to a master that already failed
 //   in it (a standby naming a leader that died and has not lost its lease yet) is not
 //   followed, so that two stale hints cannot make the caller loop without backing off.
@@ -34,9 +38,17 @@ export interface FollowStep {
 /** How often a client looks for the new leader while standbys answer that none leads yet. */
 export const ELECTION_POLL_MS = 500;
 
-/** A poll delay within [50 %, 100 %] of ELECTION_POLL_MS: a fleet does not come back in lockstep. */
-export function electionPollDelay(random: () => number = Math.random): number {
-  return Math.round(ELECTION_POLL_MS * (0.5 + 0.5 * random()));
+/**
+ * How often an agent looks: a fleet of them polls the standbys thousands of times a second
+ * while the election runs, and each refusal costs the masters CPU that the election and the
+ * takeover need. Agents have 10 s to be back; frameworks, which must serve within 5, poll
+ * at ELECTION_POLL_MS.
+ */
+export const AGENT_ELECTION_POLL_MS = 1_000;
+
+/** A poll delay within [50 %, 100 %] of `pollMs`: a fleet does not come back in lockstep. */
+export function electionPollDelay(random: () => number = Math.random, pollMs = ELECTION_POLL_MS): number {
+  return Math.round(pollMs * (0.5 + 0.5 * random()));
 }
 
 export class LeaderFollower {
@@ -62,8 +74,9 @@ export class LeaderFollower {
     return this.list;
   }
 
-  /** The master at address() answered as the leader: the next failure starts a new round. */
-  succeeded(): void {
+  /** The master `master` (address() by default) answered as the leader: the next failure starts a new round. */
+  succeeded(master: string = this.address()): void {
+    if (master !== this.address()) return;
     this.failedInRound.clear();
     this.standbyAnswered = false;
   }
@@ -84,11 +97,15 @@ export class LeaderFollower {
   }
 
   /**
-   * The master at address() failed with `err` (its answer, or why it could not be reached):
-   * moves to the leader it named, else to the next master not yet failed in this round;
-   * when none is left the round is failed and a new one starts.
+   * The master `master` (address() by default) failed with `err` (its answer, or why it could
+   * not be reached): moves to the leader it named, else to the next master not yet failed in
+   * this round; when none is left the round is failed and a new one starts. A failure of a
+   * master other than address() is stale: the follower stays where it is.
    */
-  failed(err: unknown): FollowStep {
+  failed(err: unknown, master: string = this.address()): FollowStep {
+    if (master !== this.address()) {
+      return { address: this.address(), redirected: false, roundFailed: false, electionUnderWay: false };
+    }
     if (leaderHint(err).notLeader) this.standbyAnswered = true;
     const leader = this.redirected(err);
     if (leader) return { address: leader, redirected: true, roundFailed: false, electionUnderWay: false };

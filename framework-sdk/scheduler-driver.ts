@@ -116,7 +116,8 @@ export interface SchedulerDriverOptions extends TransportChoice {
   callDeadlineMs?: number;
 }
 
-type StreamEnd = { subscribed: boolean; error: unknown };
+/** How one Subscribe stream ended, and the master it was dialled to. */
+type StreamEnd = { subscribed: boolean; error: unknown; address: string };
 
 export class SchedulerDriver extends EventEmitter {
   private readonly clients: ClientPool<SchedulerServiceClient>;
@@ -445,10 +446,10 @@ export class SchedulerDriver extends EventEmitter {
     req: Req,
   ): Promise<Res> {
     if (this.state === "stopped") throw new DriverStoppedError(method);
-    const once = () =>
+    const once = (address: string) =>
       unary(
         fn,
-        this.client,
+        this.clients.get(address),
         req,
         authMetadata(this.opts.token, this.sessionSecret),
         this.opts.callDeadlineMs ?? 30_000,
@@ -488,13 +489,14 @@ export class SchedulerDriver extends EventEmitter {
       if (leaderHint(end.error).notLeader || triesAnotherMaster(reason)) {
         // A standby, or a master gone: the leader (named, or the next master) at once; a
         // round in which every master failed backs off like any broken stream.
-        const from = this.follower.address();
-        const step = this.follower.failed(end.error);
+        const from = end.address;
+        const step = this.follower.failed(end.error, end.address);
         electionUnderWay = step.electionUnderWay;
         if (!step.roundFailed) {
           this.log.info(step.redirected ? "following the leader" : "trying the next master", {
             from,
             to: step.address,
+            reason: reason.details,
           });
           continue;
         }
@@ -546,10 +548,13 @@ export class SchedulerDriver extends EventEmitter {
   private subscribeOnce(): Promise<StreamEnd> {
     return new Promise((resolve) => {
       const resubscribing = this.info.id !== "";
-      const call = this.client.subscribe(
-        { frameworkInfo: { ...this.info }, frameworkSecret: this.info.id ? this.frameworkSecret : "" },
-        authMetadata(this.opts.token),
-      );
+      const address = this.follower.address();
+      const call = this.clients
+        .get(address)
+        .subscribe(
+          { frameworkInfo: { ...this.info }, frameworkSecret: this.info.id ? this.frameworkSecret : "" },
+          authMetadata(this.opts.token),
+        );
       this.stream = call;
       let subscribed = false;
       let finished = false;
@@ -559,7 +564,7 @@ export class SchedulerDriver extends EventEmitter {
         if (finished) return;
         finished = true;
         clearTimeout(watchdog);
-        resolve({ subscribed, error });
+        resolve({ subscribed, error, address });
       };
       const arm = () => {
         clearTimeout(watchdog);
@@ -576,7 +581,7 @@ export class SchedulerDriver extends EventEmitter {
         arm();
         if (ev.type === Event_Type.SUBSCRIBED && ev.subscribed) {
           subscribed = true;
-          this.follower.succeeded();
+          this.follower.succeeded(address);
           const hb = ev.subscribed.heartbeatIntervalSeconds || DEFAULT_HEARTBEAT_SECONDS;
           silenceMs = Math.max(50, hb * MISSED_HEARTBEATS * 1000);
           arm();

@@ -88,7 +88,12 @@ async function startMaster(i: number, endpoint: string): Promise<MasterProc> {
     ],
     {
       stdio: ["ignore", "ignore", "inherit"],
-      env: { ...process.env, ...tlsEnv(), YARD_LOG_LEVEL: "warn", YARD_TOKEN: token },
+      env: {
+        ...process.env,
+        ...tlsEnv(),
+        YARD_LOG_LEVEL: process.env.YARD_LOG_LEVEL ?? "warn",
+        YARD_TOKEN: token,
+      },
     },
   );
   children.push(child);

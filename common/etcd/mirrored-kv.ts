@@ -270,15 +270,17 @@ export class MirroredKv {
   }
 
   /**
-   * Leads: stops following, reloads the prefix at a revision at least the fence's (so every
-   * write of the previous writer is in the mirror), and accepts writes from then on.
+   * Leads: makes sure the mirror holds the prefix at a revision at least the fence's (so every
+   * write of the previous writer is in it): the warm copy when it is current, else a reload;
+   * stops following, and accepts writes from then on.
    */
   async promote(fence: Fence): Promise<void> {
     if (this.closed) throw new MirrorClosedError(this.prefix);
+    const caughtUp = await this.caughtUp(fence);
     this.following = false;
     await this.unfollow();
     let delay = this.retryMinMs;
-    for (;;) {
+    while (!caughtUp) {
       try {
         await this.load();
         if (this.rev >= Number(fence.createRevision)) break;
@@ -298,6 +300,56 @@ export class MirroredKv {
     // Txns of an earlier term (refused, or given up) never finish in the new window.
     this.window = new TxnWindow(this.maxTxnsInFlight);
     this.next = undefined;
+  }
+
+  /**
+   * Whether the warm copy already holds what etcd holds, at a revision at or after the fence's
+   * (then this.rev is that revision): a few looks, a moment apart, while the watch delivers
+   * the last events. Most often it does, and one small read replaces loading the whole prefix
+   * again, which at 10,000 tasks takes over a second of a takeover.
+   */
+  private async caughtUp(fence: Fence): Promise<boolean> {
+    for (let look = 1; look <= 5; look++) {
+      if (this.closed || !this.following || !this.watcher) return false;
+      const at = await this.currentAt().catch(() => undefined);
+      if (at !== undefined && at >= Number(fence.createRevision)) {
+        this.rev = at;
+        this.log.debug("promoted on the warm copy", { prefix: this.prefix, revision: at, looks: look });
+        return true;
+      }
+      await sleep(20 * look);
+    }
+    return false;
+  }
+
+  /**
+   * The revision at which etcd holds exactly the mirror, or undefined when the mirror is
+   * behind. One read-only txn, at one revision, lists the keys under the prefix written after
+   * the mirror's revision, and counts all the keys there: none written since means every key there
+   * is unchanged since then (so the mirror has it), and as many as the mirror holds means
+   * none was deleted either.
+   */
+  private async currentAt(): Promise<number | undefined> {
+    const rev = this.rev;
+    const key = Buffer.from(this.prefix);
+    const range_end = bytesPrefixEnd(key);
+    const res = await this.client.kv.txn(
+      {
+        compare: [],
+        success: [
+          // Keys, not a count: etcd counts the range before it applies min_mod_revision.
+          { request_range: { key, range_end, keys_only: true, min_mod_revision: String(rev + 1) } },
+          { request_range: { key, range_end, count_only: true } },
+        ],
+        failure: [],
+      },
+      { deadline: new Date(Date.now() + this.callTimeoutMs) },
+    );
+    // The watch applied more meanwhile: the counts are of another revision than the mirror's.
+    if (this.rev !== rev) return undefined;
+    const written = res.responses[0]?.response_range?.kvs.length ?? -1;
+    const total = Number(res.responses[1]?.response_range?.count ?? -1);
+    return written === 0 && total === this.data.size ? Number(res.header.revision) : undefined;
   }
 
   async close(): Promise<void> {

@@ -2,11 +2,12 @@
 import { type ServerWritableStream, status } from "@grpc/grpc-js";
 import { sessionOf } from "../../common/auth.js";
 import { PermissionDeniedError } from "../../common/errors.js";
-import type {
-  CallResponse,
-  Event,
-  SchedulerServiceServer,
-  SubscribeRequest,
+import {
+  type CallResponse,
+  type Event,
+  Event_Type,
+  type SchedulerServiceServer,
+  type SubscribeRequest,
 } from "../../proto/gen/yard/v1/scheduler.js";
 import { createLogger } from "../../common/logger.js";
 import { StreamWriter } from "../../common/stream-writer.js";
@@ -66,13 +67,27 @@ export function schedulerService(master: Master, access: AccessControl): Schedul
         onOverflow: (details) =>
           log.warn("dropped a framework that does not read", { framework: frameworkId, details }),
       });
-      // Events tell of changes the master wrote (SUBSCRIBED with its secret, updates): each
-      // leaves once what was written before it is durable, in the order it was sent.
+      // Events that tell of changes the master wrote (SUBSCRIBED with its secret, updates)
+      // leave once what was written before them is durable. Offers and rescinds tell of
+      // nothing stored (an offer dies with the master's term, and an Accept on it waits for
+      // every earlier write), so they do not wait for other frameworks' writes: after a
+      // failover they would queue behind thousands of them. The stream keeps its order: an
+      // offer waits while an earlier event of this stream does.
+      let waitingForCommit = 0;
       const link: FrameworkLink = {
         linkId: newLinkId(),
         send(event) {
+          // On overflow the writer ends the call on the next turn, and "error" runs gone().
+          if (
+            waitingForCommit === 0 &&
+            (event.type === Event_Type.OFFERS || event.type === Event_Type.RESCIND)
+          ) {
+            if (!ended) out.write(event);
+            return;
+          }
+          waitingForCommit++;
           master.afterCommit(() => {
-            // On overflow the writer ends the call on the next turn, and "error" runs gone().
+            waitingForCommit--;
             if (!ended) out.write(event);
           });
         },

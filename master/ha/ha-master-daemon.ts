@@ -46,6 +46,7 @@ import { standbyHttp } from "./http-gate.js";
 import { MasterRegistration } from "./master-registration.js";
 import { type CandidateValue, MastersView } from "./masters-view.js";
 import { openWarmRegistry, type WarmRegistry } from "./registry-wiring.js";
+import { type CallPriority, HeldCalls } from "./held-calls.js";
 import { gatedService } from "./service-gate.js";
 
 /** Defaults of the HA settings (docs/ha.md). */
@@ -127,6 +128,10 @@ export async function startHaMaster(opts: HaMasterOptions): Promise<HaMasterHand
   });
 
   const client = new Etcd3({ hosts: opts.etcd.endpoints });
+  // The election's keepalives on a connection of their own: on the registry's, they queue
+  // behind megabytes of txns after a takeover (HTTP/2 flow control), the answer comes late,
+  // and the new leader pauses for nothing.
+  const electionClient = new Etcd3({ hosts: opts.etcd.endpoints });
   let view: MastersView | undefined;
   /**
    * The leader as this master's view shows it, never itself: a deposed master whose view has
@@ -138,23 +143,40 @@ export async function startHaMaster(opts: HaMasterOptions): Promise<HaMasterHand
     return l && l.id !== id ? l : undefined;
   };
   const refusal = () => notLeaderError(leaderOf()?.address);
+  /** Calls that arrive while this master takes over wait for its gate (held-calls.ts). */
+  const held = new HeldCalls({ maxWaitMs: 2 * ttl * 1000 });
+  /** The frameworks' calls first: the cluster serves once they are subscribed again. */
+  const ORDER: Record<keyof MasterServices, CallPriority> = {
+    scheduler: 0,
+    operator: 1,
+    release: 2,
+    agent: 3,
+  };
+  const opening = (service: keyof MasterServices) => () => held.wait(ORDER[service]);
 
   // ---- ports: bound once, gated
   const server = new Server(SERVER_OPTIONS);
   const route = (service: keyof MasterServices) => () => leading()?.instance.services[service];
   const getMasters = unaryHandler(access, "view", () => view!.snapshot());
-  server.addService(AgentServiceService, gatedService(AgentServiceService, route("agent"), refusal));
+  server.addService(
+    AgentServiceService,
+    gatedService(AgentServiceService, route("agent"), refusal, { opening: opening("agent") }),
+  );
   server.addService(
     SchedulerServiceService,
-    gatedService(SchedulerServiceService, route("scheduler"), refusal),
+    gatedService(SchedulerServiceService, route("scheduler"), refusal, { opening: opening("scheduler") }),
   );
   server.addService(
     OperatorServiceService,
     gatedService(OperatorServiceService, route("operator"), refusal, {
-      getMasters: getMasters as UntypedServiceImplementation[string],
+      own: { getMasters: getMasters as UntypedServiceImplementation[string] },
+      opening: opening("operator"),
     }),
   );
-  server.addService(ReleaseServiceService, gatedService(ReleaseServiceService, route("release"), refusal));
+  server.addService(
+    ReleaseServiceService,
+    gatedService(ReleaseServiceService, route("release"), refusal, { opening: opening("release") }),
+  );
   const http = httpServerOf(
     standbyHttp({
       route: () => leading()?.instance.http,
@@ -168,6 +190,7 @@ export async function startHaMaster(opts: HaMasterOptions): Promise<HaMasterHand
     grpcPort = await bindServer(server, host, opts.port ?? 7070, serverCredentials(tls));
   } catch (err) {
     client.close();
+    electionClient.close();
     throw new Error(`cannot listen for gRPC on ${host}:${opts.port ?? 7070}: ${(err as Error).message}`);
   }
   try {
@@ -176,6 +199,7 @@ export async function startHaMaster(opts: HaMasterOptions): Promise<HaMasterHand
   } catch (err) {
     server.forceShutdown();
     client.close();
+    electionClient.close();
     throw new Error(
       `cannot listen for HTTP(S) on ${host}:${opts.httpPort ?? 7071}: ${(err as Error).message}`,
     );
@@ -189,13 +213,13 @@ export async function startHaMaster(opts: HaMasterOptions): Promise<HaMasterHand
   };
   const announceUrl = `${httpScheme(tls)}://${self.httpAddress}/announce`;
 
-  const registration = new MasterRegistration(client, `${prefix}/masters/${id}`, ttl, log, {
+  const registration = new MasterRegistration(electionClient, `${prefix}/masters/${id}`, ttl, log, {
     ...self,
     role: "standby",
     since: Date.now() / 1000,
   });
   const campaign = new Campaign({
-    client,
+    client: electionClient,
     prefix: `${prefix}/election`,
     value: JSON.stringify(self),
     ttlSeconds: ttl,
@@ -214,6 +238,7 @@ export async function startHaMaster(opts: HaMasterOptions): Promise<HaMasterHand
     await view?.close();
     await copies?.close();
     client.close();
+    electionClient.close();
     throw new Error(`cannot reach etcd at ${opts.etcd.endpoints.join(",")}: ${(err as Error).message}`);
   }
   const copyBook = copies;
@@ -277,16 +302,22 @@ export async function startHaMaster(opts: HaMasterOptions): Promise<HaMasterHand
         await registry.close();
         continue; // resigned (stop(), or a refused fence): stand again unless stopping
       }
-      // The seeder of the release manager takes the peer port over.
-      await replica?.stop();
-      if (stopping) {
+      // Calls that arrive from here on wait for the gate rather than being refused.
+      held.hold();
+      const t = await (async () => {
+        // The seeder of the release manager takes the peer port over.
+        await replica?.stop();
+        if (stopping) return undefined;
+        return takeOver(leadership, registry).catch((err) => {
+          log.error("could not take over as leader; resigning", { error: String(err) });
+          return undefined;
+        });
+      })();
+      held.release();
+      if (stopping && !t) {
         await registry.close();
         break;
       }
-      const t = await takeOver(leadership, registry).catch((err) => {
-        log.error("could not take over as leader; resigning", { error: String(err) });
-        return undefined;
-      });
       if (!t) {
         await registry.close().catch(() => undefined);
         await campaign.resign();
@@ -313,7 +344,9 @@ export async function startHaMaster(opts: HaMasterOptions): Promise<HaMasterHand
       if (term?.registry === registry) term.fenceLost = true; // the gate closes now
       fenceLost(err);
     };
+    const t0 = performance.now();
     await registry.promote({ key: leadership.key, createRevision: leadership.createRevision });
+    const promotedMs = performance.now() - t0;
     // Ended, not merely !held(): a takeover that stalls the event loop past the keepalive
     // deadline pauses serving until etcd answers, it does not give the term up.
     if (leadership.signal.aborted) {
@@ -348,6 +381,7 @@ export async function startHaMaster(opts: HaMasterOptions): Promise<HaMasterHand
         }),
       },
     );
+    const createdMs = performance.now() - t0;
     try {
       await instance.start([announceUrl, ...otherTrackers().filter((u) => u !== announceUrl)]);
     } catch (err) {
@@ -362,7 +396,16 @@ export async function startHaMaster(opts: HaMasterOptions): Promise<HaMasterHand
       return undefined;
     }
     registration.update("leader");
-    log.info("leading", { id, term: leadership.term, address: self.address });
+    // How long the takeover took, and where: the registry's catch-up and fence, the master's
+    // recovery from it, the release store and tracker.
+    log.info("leading", {
+      id,
+      term: leadership.term,
+      address: self.address,
+      registryMs: Math.round(promotedMs),
+      recoveredMs: Math.round(createdMs),
+      tookMs: Math.round(performance.now() - t0),
+    });
     return { term: t, fenceLostAt };
   };
 
@@ -433,6 +476,7 @@ export async function startHaMaster(opts: HaMasterOptions): Promise<HaMasterHand
       await copyBook.close();
       await view?.close();
       client.close();
+      electionClient.close();
     },
   };
 }

@@ -18,50 +18,84 @@ import type {
 export type Route = () => UntypedServiceImplementation | undefined;
 
 /**
+ * When the gate is about to open (this master won the election and is taking over): a promise
+ * that settles once the gate opened or the takeover failed. A call that arrives then waits for
+ * it instead of being refused: sent on, it would find the other masters naming this one as
+ * the leader and come back only after a client's poll interval.
+ */
+export type Opening = () => Promise<unknown> | undefined;
+
+export interface GateOptions {
+  /** Methods served by the gate itself whatever the route (a standby answers GetMasters). */
+  own?: Record<string, UntypedHandleCall>;
+  opening?: Opening;
+}
+
+/**
  * An implementation of `definition` that forwards every method to `route()` when it gives an
- * implementation, and answers `refusal()` otherwise. Methods in `own` are served by the gate
- * itself whatever the route (a standby answers GetMasters).
+ * implementation, waits while `opening()` says the gate is about to open, and answers
+ * `refusal()` otherwise.
  */
 export function gatedService(
   definition: ServiceDefinition,
   route: Route,
   refusal: () => Partial<ServiceError>,
-  own: Record<string, UntypedHandleCall> = {},
+  opts: GateOptions = {},
 ): UntypedServiceImplementation {
   const out: UntypedServiceImplementation = {};
+  /** Runs `serve` with the route's handler, once the gate opened if it is opening; else `refuse`. */
+  const dispatch = (name: string, serve: (h: UntypedHandleCall) => void, refuse: () => void) => {
+    const now = route()?.[name];
+    if (now) return serve(now);
+    const soon = opts.opening?.();
+    if (!soon) return refuse();
+    // A stream's messages stay buffered until the handler listens: nothing is lost meanwhile.
+    soon.then(
+      () => {
+        const h = route()?.[name];
+        if (h) serve(h);
+        else refuse();
+      },
+      () => refuse(),
+    );
+  };
   for (const [name, method] of Object.entries(definition)) {
-    if (own[name]) {
-      out[name] = own[name]!;
+    const own = opts.own?.[name];
+    if (own) {
+      out[name] = own;
       continue;
     }
-    const target = (): UntypedHandleCall | undefined => route()?.[name];
     if (!method.requestStream && !method.responseStream) {
-      const h: handleUnaryCall<unknown, unknown> = (call, callback) => {
-        const t = target() as handleUnaryCall<unknown, unknown> | undefined;
-        if (t) t(call, callback);
-        else callback(refusal() as ServiceError, null);
-      };
+      const h: handleUnaryCall<unknown, unknown> = (call, callback) =>
+        dispatch(
+          name,
+          (t) => (t as handleUnaryCall<unknown, unknown>)(call, callback),
+          () => callback(refusal() as ServiceError, null),
+        );
       out[name] = h;
     } else if (method.requestStream && !method.responseStream) {
-      const h: handleClientStreamingCall<unknown, unknown> = (call, callback) => {
-        const t = target() as handleClientStreamingCall<unknown, unknown> | undefined;
-        if (t) t(call, callback);
-        else callback(refusal() as ServiceError, null);
-      };
+      const h: handleClientStreamingCall<unknown, unknown> = (call, callback) =>
+        dispatch(
+          name,
+          (t) => (t as handleClientStreamingCall<unknown, unknown>)(call, callback),
+          () => callback(refusal() as ServiceError, null),
+        );
       out[name] = h;
     } else if (!method.requestStream) {
-      const h: handleServerStreamingCall<unknown, unknown> = (call) => {
-        const t = target() as handleServerStreamingCall<unknown, unknown> | undefined;
-        if (t) t(call);
-        else call.emit("error", refusal());
-      };
+      const h: handleServerStreamingCall<unknown, unknown> = (call) =>
+        dispatch(
+          name,
+          (t) => (t as handleServerStreamingCall<unknown, unknown>)(call),
+          () => call.emit("error", refusal()),
+        );
       out[name] = h;
     } else {
-      const h: handleBidiStreamingCall<unknown, unknown> = (call) => {
-        const t = target() as handleBidiStreamingCall<unknown, unknown> | undefined;
-        if (t) t(call);
-        else call.emit("error", refusal());
-      };
+      const h: handleBidiStreamingCall<unknown, unknown> = (call) =>
+        dispatch(
+          name,
+          (t) => (t as handleBidiStreamingCall<unknown, unknown>)(call),
+          () => call.emit("error", refusal()),
+        );
       out[name] = h;
     }
   }

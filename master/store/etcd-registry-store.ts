@@ -170,19 +170,21 @@ export class EtcdRegistryStore implements RegistryStore {
 
   putAgent(a: StoredAgent): void {
     const key = `agents/${seg(a.info.id)}`;
-    const old = this.json<{ registeredAt: number }>(key);
-    this.mirror.put(
-      key,
-      JSON.stringify({
-        info: AgentInfo.toJSON(a.info),
-        secretHash: a.secretHash,
-        status: a.status,
-        draining: a.draining,
-        // As in SQLite: the first registration's time stays.
-        registeredAt: old ? old.registeredAt : a.registeredAt,
-        lastSeen: a.lastSeen,
-      }),
-    );
+    const old = this.json<{ registeredAt: number; lastSeen: number }>(key);
+    const record = {
+      info: AgentInfo.toJSON(a.info),
+      secretHash: a.secretHash,
+      status: a.status,
+      draining: a.draining,
+      // As in SQLite: the first registration's time stays.
+      registeredAt: old ? old.registeredAt : a.registeredAt,
+      lastSeen: a.lastSeen,
+    };
+    // lastSeen alone is no change worth a txn (registry-store.ts): after a failover, a
+    // thousand agents that come back unchanged would queue a thousand writes ahead of
+    // everything the new leader answers.
+    if (old && JSON.stringify({ ...record, lastSeen: old.lastSeen }) === this.mirror.get(key)) return;
+    this.mirror.put(key, JSON.stringify(record));
   }
 
   loadAgents(): StoredAgent[] {

@@ -27,6 +27,12 @@ export interface StoredAgent {
   status: AgentStatusName;
   draining: boolean;
   registeredAt: number;
+  /**
+   * Unix seconds of the agent's last contact, as of the last write of the agent: it is stored
+   * with a change of the agent, and a put that changes nothing else may leave it as it was
+   * (the master keeps the live value in memory; a recovered master starts every agent's
+   * clock afresh).
+   */
   lastSeen: number;
 }
 

@@ -160,6 +160,25 @@ describe("LeaderFollower", () => {
     assert.equal(f.failed(DOWN).electionUnderWay, false);
   });
 
+  test("a late failure of a master already left does not move the follower off the leader", () => {
+    // The stream followed a redirect to c; an Acknowledge dialled to the dead a before that
+    // fails only now.
+    const f = new LeaderFollower(["a:1", "b:1", "c:1"]);
+    f.failed(DOWN, "a:1");
+    f.failed(standby("c:1"), "b:1");
+    assert.equal(f.address(), "c:1");
+    assert.deepEqual(f.failed(DOWN, "a:1"), {
+      address: "c:1",
+      redirected: false,
+      roundFailed: false,
+      electionUnderWay: false,
+    });
+    assert.deepEqual(f.failed(standby("a:1"), "b:1").address, "c:1");
+    // A late success elsewhere does not end the round either: c failing now moves on.
+    f.succeeded("a:1");
+    assert.equal(f.failed(DOWN, "c:1").roundFailed, true);
+  });
+
   test("an empty list is a programming error", () => {
     assert.throws(() => new LeaderFollower([]));
   });

@@ -100,6 +100,49 @@ describe("MirroredKv", () => {
     assert.throws(() => follower.put("z", "1"), /read-only follower/);
   });
 
+  test("promotion keeps a current warm copy; one promoted amid writes holds exactly what etcd holds", async () => {
+    const prefix = freshPrefix();
+    for (let i = 0; i < 50; i++) await client.put(`${prefix}k${i}`).value(String(i));
+    const log = recordingLogger();
+    const warm = track(await MirroredKv.open({ client, prefix, logger: log }));
+    await client.put(`${prefix}k1`).value("changed");
+    await client.delete().key(`${prefix}k2`);
+    await waitFor(
+      "the follower to see the writes",
+      () => warm.get("k1") === "changed" && warm.get("k2") === undefined,
+    );
+    const lead = await leadershipKey(client, `${prefix.slice(0, -1)}-election/a`);
+    await warm.promote(lead.fence);
+    assert.ok(log.lines.includes("debug promoted on the warm copy"), log.lines.join("\n"));
+    warm.put("after", "x");
+    await warm.flush();
+    assert.equal((await client.get(`${prefix}after`).exec()).kvs[0]?.value.toString(), "x");
+    await lead.revoke();
+
+    // Writes the follower has not seen yet when it is promoted (puts, deletes, a put then a
+    // delete of the same key): it must still start from etcd's content at the fence.
+    const prefix2 = freshPrefix();
+    for (let i = 0; i < 50; i++) await client.put(`${prefix2}k${i}`).value(String(i));
+    const late = track(await MirroredKv.open({ client, prefix: prefix2, logger: recordingLogger() }));
+    const burst = [];
+    for (let i = 0; i < 50; i += 2) burst.push(client.delete().key(`${prefix2}k${i}`));
+    for (let i = 50; i < 80; i++) burst.push(client.put(`${prefix2}k${i}`).value(`new${i}`));
+    await Promise.all(burst);
+    await client.put(`${prefix2}gone`).value("1");
+    await client.delete().key(`${prefix2}gone`);
+    const lead2 = await leadershipKey(client, `${prefix2.slice(0, -1)}-election/a`);
+    await late.promote(lead2.fence);
+    const inEtcd = (await etcdKvs(client, prefix2)).map((kv) => [
+      kv.key.toString().slice(prefix2.length),
+      kv.value.toString(),
+    ]);
+    assert.deepEqual(
+      late.range(""),
+      inEtcd.sort((a, b) => (a[0]! < b[0]! ? -1 : 1)),
+    );
+    await lead2.revoke();
+  });
+
   test("the writes of a unit land in one txn; a throwing unit leaves nothing", async () => {
     const prefix = freshPrefix();
     const { kv } = track(await writer(client, prefix));

@@ -140,6 +140,31 @@ describe("EtcdRegistryStore", () => {
     );
   });
 
+  test("an agent put that changes only lastSeen writes nothing; any other change is written", async () => {
+    const prefix = `/last-seen-${++n}`;
+    const { fence, revoke } = await lead(prefix);
+    const store = await writer(prefix, fence);
+    const key = `${prefix}/registry/agents/agent-1`;
+    const modRevision = async () => (await client.get(key).exec()).kvs[0]?.mod_revision;
+    try {
+      store.putAgent(agent("agent-1", { lastSeen: 100 }));
+      await store.flush();
+      const first = await modRevision();
+      assert.ok(first);
+      store.putAgent(agent("agent-1", { lastSeen: 200 }));
+      await store.flush();
+      assert.equal(await modRevision(), first, "a put of lastSeen alone reached etcd");
+      store.putAgent(agent("agent-1", { lastSeen: 300, status: "DISCONNECTED" }));
+      await store.flush();
+      assert.notEqual(await modRevision(), first);
+      const stored = JSON.parse((await client.get(key).string())!);
+      assert.deepEqual([stored.status, stored.lastSeen], ["DISCONNECTED", 300]);
+    } finally {
+      await store.close();
+      await revoke();
+    }
+  });
+
   test("a standby's copy follows the leader's writes; a deposed leader's write is refused", async () => {
     const prefix = `/ha-${++n}`;
     const first = await lead(prefix);
