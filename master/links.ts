@@ -12,7 +12,11 @@ export interface AgentLink {
 
 export interface FrameworkLink {
   readonly linkId: number;
-  send(event: Event): void;
+  /**
+   * Sends `event` once what was written before it is stored; `stored`: the caller knows it
+   * is (it sends from an afterCommit callback), so only the stream's order holds it back.
+   */
+  send(event: Event, stored?: boolean): void;
   /** Ends the event stream with a gRPC status code and message. */
   end(code: number, message: string): void;
 }

@@ -340,7 +340,7 @@ export class MasterCore {
     // The updates of one commit reach the framework in one event.
     this.store.afterCommit(() => {
       const [status, ...statuses] = fw.outbox.splice(0);
-      if (status) fw.link?.send({ type: Event_Type.UPDATE, update: { status, statuses } });
+      if (status) fw.link?.send({ type: Event_Type.UPDATE, update: { status, statuses } }, true);
     });
   }
 

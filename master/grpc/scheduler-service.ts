@@ -68,7 +68,8 @@ export function schedulerService(master: Master, access: AccessControl): Schedul
           log.warn("dropped a framework that does not read", { framework: frameworkId, details }),
       });
       // Events that tell of changes the master wrote (SUBSCRIBED with its secret, updates)
-      // leave once what was written before them is durable. Offers and rescinds tell of
+      // leave once what was written before them is durable (updates are sent from a commit
+      // callback: stored, they wait for nothing more). Offers and rescinds tell of
       // nothing stored (an offer dies with the master's term, and an Accept on it waits for
       // every earlier write), so they do not wait for other frameworks' writes: after a
       // failover they would queue behind thousands of them. The stream keeps its order: an
@@ -76,12 +77,11 @@ export function schedulerService(master: Master, access: AccessControl): Schedul
       let waitingForCommit = 0;
       const link: FrameworkLink = {
         linkId: newLinkId(),
-        send(event) {
+        send(event, stored) {
           // On overflow the writer ends the call on the next turn, and "error" runs gone().
-          if (
-            waitingForCommit === 0 &&
-            (event.type === Event_Type.OFFERS || event.type === Event_Type.RESCIND)
-          ) {
+          const nothingToWaitFor =
+            stored === true || event.type === Event_Type.OFFERS || event.type === Event_Type.RESCIND;
+          if (waitingForCommit === 0 && nothingToWaitFor) {
             if (!ended) out.write(event);
             return;
           }

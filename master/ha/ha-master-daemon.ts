@@ -106,6 +106,17 @@ interface Term {
   fenceLost: boolean;
 }
 
+/** Resolves once everything `master` wrote so far is stored, or after `capMs`. */
+function committed(master: { afterCommit(fn: () => void): void }, capMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, capMs);
+    master.afterCommit(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
 export async function startHaMaster(opts: HaMasterOptions): Promise<HaMasterHandle> {
   const log = opts.logger ?? createLogger("master");
   const host = opts.host ?? "127.0.0.1";
@@ -145,6 +156,9 @@ export async function startHaMaster(opts: HaMasterOptions): Promise<HaMasterHand
   const refusal = () => notLeaderError(leaderOf()?.address);
   /** Calls that arrive while this master takes over wait for its gate (held-calls.ts). */
   const held = new HeldCalls({ maxWaitMs: 2 * ttl * 1000 });
+  let takingOver = false;
+  /** Set by stop(). */
+  let stopping = false;
   /** The frameworks' calls first: the cluster serves once they are subscribed again. */
   const ORDER: Record<keyof MasterServices, CallPriority> = {
     scheduler: 0,
@@ -229,6 +243,17 @@ export async function startHaMaster(opts: HaMasterOptions): Promise<HaMasterHand
   let copies: ReleaseCopies | undefined;
   try {
     view = await MastersView.open(client, prefix, log);
+    // Hold calls from the moment this master is first in line, not only once it has claimed
+    // its term: refused meanwhile, a client would go round the other masters (which name this
+    // one) and come back only after its election poll. Should no takeover follow within a
+    // TTL, the held calls go on to be refused.
+    view.onChange = () => {
+      if (stopping || held.holding || leading() || view?.leader()?.id !== id) return;
+      held.hold();
+      setTimeout(() => {
+        if (held.holding && !takingOver) held.release();
+      }, ttl * 1000).unref();
+    };
     swarmKey = await sharedSwarmKey(client, prefix);
     copies = await ReleaseCopies.open({ client, prefix, logger: log });
     await registration.start();
@@ -259,7 +284,6 @@ export async function startHaMaster(opts: HaMasterOptions): Promise<HaMasterHand
   };
 
   // ---- the election loop: standby → leader → standby ..., until stop()
-  let stopping = false;
   const ledWaiters: Array<(l: Leadership) => void> = [];
   const lead = async (): Promise<void> => {
     while (!stopping) {
@@ -304,6 +328,7 @@ export async function startHaMaster(opts: HaMasterOptions): Promise<HaMasterHand
       }
       // Calls that arrive from here on wait for the gate rather than being refused.
       held.hold();
+      takingOver = true;
       const t = await (async () => {
         // The seeder of the release manager takes the peer port over.
         await replica?.stop();
@@ -313,7 +338,12 @@ export async function startHaMaster(opts: HaMasterOptions): Promise<HaMasterHand
           return undefined;
         });
       })();
-      held.release();
+      takingOver = false;
+      // The frameworks' calls first, and the agents' once what those wrote is stored (half a
+      // second at most): a re-subscription is then not answered after a thousand
+      // re-registrations' writes.
+      const master = t?.term.instance.master;
+      held.release(master ? () => committed(master, 500) : undefined);
       if (stopping && !t) {
         await registry.close();
         break;
