@@ -16,7 +16,7 @@ import { Bitfield } from "../../common/swarm/bitfield.js";
 import { Choker, type ChokeDecision } from "../../common/swarm/choker.js";
 import { type BlockRequest, PiecePicker } from "../../common/swarm/piece-picker.js";
 import { RequestPipeline, requestBudget } from "../../common/swarm/request-pipeline.js";
-import { SeededRandom } from "../../common/swarm/seeded-random.js";
+import { SeededRandom } from "../../common/seeded-random.js";
 import { SuperSeeder } from "../../common/swarm/super-seeder.js";
 import { EventQueue } from "./event-queue.js";
 

@@ -15,7 +15,7 @@
 // Between ticks a slot that frees (its peer lost interest or left) is filled at once: the
 // engine reports `interested`, `left` and `transferred`, and sends the chokes and unchokes of
 // each returned decision.
-import { SeededRandom } from "./seeded-random.js";
+import { SeededRandom } from "../seeded-random.js";
 
 export type ChokerRole = "download" | "seed";
 

@@ -20,7 +20,7 @@
 // Pure: no I/O, no clock. The engine feeds it the peers' bitfields and haves and the outcome of
 // every request, and asks `pick` when a connection has room in its pipeline.
 import { Bitfield } from "./bitfield.js";
-import { SeededRandom } from "./seeded-random.js";
+import { SeededRandom } from "../seeded-random.js";
 
 import { STANDARD_BLOCK_BYTES } from "./request-pipeline.js";
 

@@ -16,7 +16,7 @@
 // Pure: the engine reports peers, their haves and what the seed uploaded, and asks `offer`
 // whenever a peer may take a new one (after `peerHave`, `sent`, or on its tick).
 import type { Bitfield } from "./bitfield.js";
-import { SeededRandom } from "./seeded-random.js";
+import { SeededRandom } from "../seeded-random.js";
 
 export interface SuperSeederInit {
   pieceCount: number;

@@ -28,7 +28,7 @@ import {
 } from "../../common/resources.js";
 import { DrfSorter, SorterTotals } from "./drf-sorter.js";
 import { AllocatorReason, type AllocatorReasonCode } from "./reasons.js";
-import { SeededRandom } from "./seeded-random.js";
+import { SeededRandom } from "../../common/seeded-random.js";
 
 export interface OfferGrant {
   frameworkId: string;

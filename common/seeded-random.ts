@@ -1,6 +1,7 @@
-// A small seeded pseudo-random generator (mulberry32) for the swarm's tie-breaks. Every random
-// choice of the swarm core goes through one of these, seeded by the engine (from the info hash
-// and the peer id, say), so that a test or a post-mortem replays the same choices.
+// A small seeded pseudo-random generator (mulberry32), for choices that must look random and
+// still replay exactly for the same seed and the same calls: the allocator's agent order (to
+// spread offers) and the swarm core's tie-breaks (seeded by the engine from the info hash and
+// the peer id, say), so that a test or a post-mortem replays the same choices.
 
 export class SeededRandom {
   private state: number;
@@ -23,9 +24,9 @@ export class SeededRandom {
     return Math.floor(this.next() * n);
   }
 
-  /** Shuffles `items` in place (Fisher–Yates) and returns it. */
-  shuffle<T>(items: T[]): T[] {
-    for (let i = items.length - 1; i > 0; i--) {
+  /** Shuffles items[0..length) in place (Fisher–Yates) and returns `items`. */
+  shuffle<T>(items: T[], length = items.length): T[] {
+    for (let i = length - 1; i > 0; i--) {
       const j = this.below(i + 1);
       const t = items[i]!;
       items[i] = items[j]!;
