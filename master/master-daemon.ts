@@ -29,7 +29,7 @@ import { establishClusterIdentity } from "./cluster-identity.js";
 import type { EventInput } from "./event-log.js";
 import { httpServerOf } from "./http-server.js";
 import { DEFAULT_MASTER_CONFIG, type Master, type MasterConfig } from "./master.js";
-import { MasterInstance, type MasterServices } from "./master-instance.js";
+import { instanceOptionsOf, MasterInstance, type MasterServices } from "./master-instance.js";
 import type { RegistryStore } from "./store/registry-store.js";
 import { SqliteRegistryStore } from "./store/sqlite-registry-store.js";
 import type { ReleaseReplication } from "./releases/copy-quorum.js";
@@ -203,20 +203,11 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   };
   try {
     instance = await MasterInstance.create(
+      { store, access, logger: log, injectedLogger: opts.logger },
       {
-        store,
-        access,
-        logger: log,
-        releaseLogger: opts.logger ?? createLogger("master.releases"),
-        trackerLogger: opts.logger ?? createLogger("master.tracker"),
-      },
-      {
-        dataDir: opts.dataDir,
+        ...instanceOptionsOf(opts),
         config,
         host,
-        peerPort: opts.peerPort,
-        seedUploadLimit: opts.seedUploadLimit,
-        releaseVerifyIntervalMs: opts.releaseVerifyIntervalMs,
         tls,
         masters: singleMaster,
         swarmKey: opts.swarmKey,

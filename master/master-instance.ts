@@ -4,7 +4,7 @@
 // and drops it when it loses, while its ports stay open (master/ha/).
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { UntypedServiceImplementation } from "@grpc/grpc-js";
-import type { Logger } from "../common/logger.js";
+import { createLogger, type Logger } from "../common/logger.js";
 import type { TlsMaterial } from "../common/tls.js";
 import type { GetMastersResponse } from "../proto/gen/yard/v1/operator.js";
 import type { AccessControl } from "./auth/access.js";
@@ -37,13 +37,27 @@ export interface MasterInstanceInit {
   replication?: ReleaseReplication;
 }
 
+/** What the daemons (single master, HA) pass on from their options to every instance. */
+export type DaemonInstanceOptions = Pick<
+  MasterInstanceInit,
+  "dataDir" | "peerPort" | "seedUploadLimit" | "releaseVerifyIntervalMs"
+>;
+
+/** The options of `opts` that an instance takes as they are. */
+export function instanceOptionsOf(opts: DaemonInstanceOptions): DaemonInstanceOptions {
+  const { dataDir, peerPort, seedUploadLimit, releaseVerifyIntervalMs } = opts;
+  return { dataDir, peerPort, seedUploadLimit, releaseVerifyIntervalMs };
+}
+
 export interface MasterInstanceComponents {
   store: RegistryStore;
   access: AccessControl;
   logger: Logger;
-  /** Loggers of the release store and the tracker (the master's by default). */
-  releaseLogger?: Logger;
-  trackerLogger?: Logger;
+  /**
+   * The logger a caller injected (a test, an embedding): the release store and the tracker
+   * log to it too. By default they have their own components (master.releases, master.tracker).
+   */
+  injectedLogger?: Logger;
 }
 
 /** The gRPC implementations of one instance, by service (keys of the generated definitions). */
@@ -71,13 +85,13 @@ export class MasterInstance {
     const tracker = await ReleaseTracker.create({
       isKnown: (infoHash) => releases?.knows(infoHash) ?? false,
       caller: (params, address, infoHash) => swarm.caller(params, address, infoHash),
-      logger: c.trackerLogger ?? c.logger,
+      logger: c.injectedLogger ?? createLogger("master.tracker"),
     });
     releases = new ReleaseManager(
       {
         store: c.store,
         cluster: master,
-        logger: c.releaseLogger ?? c.logger,
+        logger: c.injectedLogger ?? createLogger("master.releases"),
         tracker,
         swarm,
         replication: init.replication,

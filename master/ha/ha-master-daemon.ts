@@ -37,7 +37,7 @@ import {
   masterConfigOf,
   writeDiscoveryFile,
 } from "../master-daemon.js";
-import { MasterInstance, type MasterServices } from "../master-instance.js";
+import { instanceOptionsOf, MasterInstance, type MasterServices } from "../master-instance.js";
 import { CopyQuorum } from "../releases/copy-quorum.js";
 import { ReleaseCopies } from "../releases/release-copies.js";
 import { sharedSwarmKey } from "../releases/shared-swarm-key.js";
@@ -387,20 +387,11 @@ export async function startHaMaster(opts: HaMasterOptions): Promise<HaMasterHand
     if (identity.how !== "kept")
       log.info("cluster identity", { cluster: identity.clusterId, how: identity.how });
     const instance = await MasterInstance.create(
+      { store: registry.store, access, logger: log, injectedLogger: opts.logger },
       {
-        store: registry.store,
-        access,
-        logger: log,
-        releaseLogger: opts.logger ?? createLogger("master.releases"),
-        trackerLogger: opts.logger ?? createLogger("master.tracker"),
-      },
-      {
-        dataDir: opts.dataDir,
+        ...instanceOptionsOf(opts),
         config,
         host,
-        peerPort: opts.peerPort,
-        seedUploadLimit: opts.seedUploadLimit,
-        releaseVerifyIntervalMs: opts.releaseVerifyIntervalMs,
         tls,
         masters: () => view!.snapshot(),
         swarmKey,
