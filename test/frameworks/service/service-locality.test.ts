@@ -6,16 +6,15 @@
 // holders, the others fetch the release at launch, and the master's view then lists them
 // holding it too. Slow suite.
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { authMetadata } from "../../../common/auth.js";
-import { CHANNEL_OPTIONS, unary } from "../../../common/grpc.js";
+import { unary } from "../../../common/grpc.js";
 import { TaskState } from "../../../proto/gen/yard/v1/common.js";
-import { type AppStatus, DeployServiceClient } from "../../../proto/gen/yard/v1/deploy.js";
-import { TestCluster, waitFor, YARDCTL } from "../../cluster/harness.js";
-import { operatorCredentials, tlsEnv } from "../../tls-fixture.js";
+import type { AppStatus, DeployServiceClient } from "../../../proto/gen/yard/v1/deploy.js";
+import { TestCluster, waitFor } from "../../cluster/harness.js";
+import { type ServiceCluster, startServiceCluster } from "./service-cluster.js";
 
 const SPEC = [
   "name: web",
@@ -29,7 +28,7 @@ const SPEC = [
 ].join("\n");
 
 const cluster = new TestCluster();
-let service: ChildProcess | undefined;
+let serviceCluster: ServiceCluster | undefined;
 let client: DeployServiceClient | undefined;
 
 async function app(): Promise<AppStatus> {
@@ -72,24 +71,8 @@ async function scale(n: number): Promise<void> {
 }
 
 before(async () => {
-  await cluster.startMaster();
-  for (let i = 0; i < 2; i++) await cluster.startAgent({ cpus: 2, mem: 1024 });
-  await cluster.waitForAgents(2);
-  const home = path.join(cluster.root, "service-home");
-  service = spawn(
-    process.execPath,
-    [YARDCTL, "service", "--master", cluster.masterAddress, "--data-dir", home, "--token", cluster.token],
-    {
-      env: { ...process.env, ...tlsEnv(), YARD_HOME: home, YARD_LOG_LEVEL: "warn" },
-      stdio: ["ignore", "ignore", "inherit"],
-    },
-  );
-  const fw = await waitFor("the service framework", async () =>
-    (await cluster.getFrameworks()).find(
-      (f) => f.info?.name === "service" && f.status === "CONNECTED" && f.info.endpoint,
-    ),
-  );
-  client = new DeployServiceClient(fw.info!.endpoint, operatorCredentials("framework"), CHANNEL_OPTIONS);
+  serviceCluster = await startServiceCluster(cluster, 2);
+  client = serviceCluster.client;
   const dir = path.join(cluster.root, "web-1");
   fs.mkdirSync(dir);
   fs.writeFileSync(path.join(dir, "run.sh"), "#!/bin/sh\nexec sleep 600\n", { mode: 0o755 });
@@ -98,13 +81,7 @@ before(async () => {
 });
 
 after(async () => {
-  client?.close();
-  if (service && service.exitCode === null) {
-    const exited = new Promise((r) => service!.once("exit", r));
-    service.kill("SIGKILL");
-    await exited;
-  }
-  await cluster.stop();
+  await (serviceCluster ? serviceCluster.stop() : cluster.stop());
 });
 
 describe("service framework: where the bytes already are", () => {

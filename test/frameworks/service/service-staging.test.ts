@@ -1,16 +1,15 @@
 // End to end with the distributor: releases pushed to a real master, staged on real agents
 // by the service framework before a rollout replaces anything. Slow suite.
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import fs from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { authMetadata } from "../../../common/auth.js";
-import { CHANNEL_OPTIONS, unary } from "../../../common/grpc.js";
-import { type AppStatus, DeployServiceClient } from "../../../proto/gen/yard/v1/deploy.js";
-import { TestCluster, waitFor, YARDCTL } from "../../cluster/harness.js";
-import { operatorCredentials, tlsEnv } from "../../tls-fixture.js";
+import { unary } from "../../../common/grpc.js";
+import type { AppStatus, DeployServiceClient } from "../../../proto/gen/yard/v1/deploy.js";
+import { TestCluster } from "../../cluster/harness.js";
+import { type ServiceCluster, startServiceCluster } from "./service-cluster.js";
 
 const SERVER = (v: string) =>
   `require('http').createServer((q,s)=>s.end('${v}')).listen(process.env.PORT0,'127.0.0.1')\n`;
@@ -42,28 +41,12 @@ function get(port: number): Promise<string | undefined> {
 }
 
 const cluster = new TestCluster();
-let service: ChildProcess | undefined;
+let serviceCluster: ServiceCluster | undefined;
 let client: DeployServiceClient | undefined;
 
 before(async () => {
-  await cluster.startMaster();
-  for (let i = 0; i < 2; i++) await cluster.startAgent({ cpus: 2, mem: 1024 });
-  await cluster.waitForAgents(2);
-  const home = path.join(cluster.root, "service-home");
-  service = spawn(
-    process.execPath,
-    [YARDCTL, "service", "--master", cluster.masterAddress, "--data-dir", home, "--token", cluster.token],
-    {
-      env: { ...process.env, ...tlsEnv(), YARD_HOME: home, YARD_LOG_LEVEL: "warn" },
-      stdio: ["ignore", "ignore", "inherit"],
-    },
-  );
-  const fw = await waitFor("the service framework", async () =>
-    (await cluster.getFrameworks()).find(
-      (f) => f.info?.name === "service" && f.status === "CONNECTED" && f.info.endpoint,
-    ),
-  );
-  client = new DeployServiceClient(fw.info!.endpoint, operatorCredentials("framework"), CHANNEL_OPTIONS);
+  serviceCluster = await startServiceCluster(cluster, 2);
+  client = serviceCluster.client;
   for (const v of ["1", "2"]) {
     const dir = path.join(cluster.root, `web-${v}`);
     fs.mkdirSync(dir);
@@ -74,13 +57,7 @@ before(async () => {
 });
 
 after(async () => {
-  client?.close();
-  if (service && service.exitCode === null) {
-    const exited = new Promise((r) => service!.once("exit", r));
-    service.kill("SIGKILL");
-    await exited;
-  }
-  await cluster.stop();
+  await (serviceCluster ? serviceCluster.stop() : cluster.stop());
 });
 
 describe("service framework with the distributor", () => {

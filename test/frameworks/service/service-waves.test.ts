@@ -3,15 +3,13 @@
 // `rollout.stage: all`. Real master, agents (process executor), service framework, releases.
 // Slow suite.
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { authMetadata } from "../../../common/auth.js";
-import { CHANNEL_OPTIONS } from "../../../common/grpc.js";
-import { type AppStatus, DeployServiceClient } from "../../../proto/gen/yard/v1/deploy.js";
-import { TestCluster, waitFor, YARDCTL } from "../../cluster/harness.js";
-import { operatorCredentials, tlsEnv } from "../../tls-fixture.js";
+import type { AppStatus, DeployServiceClient } from "../../../proto/gen/yard/v1/deploy.js";
+import { TestCluster } from "../../cluster/harness.js";
+import { type ServiceCluster, startServiceCluster } from "./service-cluster.js";
 
 const AGENTS = 4;
 const SERVER = (v: string) =>
@@ -33,28 +31,12 @@ function spec(app: string, version: string, rollout: string): string {
 }
 
 const cluster = new TestCluster();
-let service: ChildProcess | undefined;
+let serviceCluster: ServiceCluster | undefined;
 let client: DeployServiceClient | undefined;
 
 before(async () => {
-  await cluster.startMaster();
-  for (let i = 0; i < AGENTS; i++) await cluster.startAgent({ cpus: 2, mem: 1024 });
-  await cluster.waitForAgents(AGENTS);
-  const home = path.join(cluster.root, "service-home");
-  service = spawn(
-    process.execPath,
-    [YARDCTL, "service", "--master", cluster.masterAddress, "--data-dir", home, "--token", cluster.token],
-    {
-      env: { ...process.env, ...tlsEnv(), YARD_HOME: home, YARD_LOG_LEVEL: "warn" },
-      stdio: ["ignore", "ignore", "inherit"],
-    },
-  );
-  const fw = await waitFor("the service framework", async () =>
-    (await cluster.getFrameworks()).find(
-      (f) => f.info?.name === "service" && f.status === "CONNECTED" && f.info.endpoint,
-    ),
-  );
-  client = new DeployServiceClient(fw.info!.endpoint, operatorCredentials("framework"), CHANNEL_OPTIONS);
+  serviceCluster = await startServiceCluster(cluster, AGENTS);
+  client = serviceCluster.client;
   for (const app of ["next", "all"]) {
     for (const v of ["1", "2"]) {
       const dir = path.join(cluster.root, `${app}-${v}`);
@@ -67,13 +49,7 @@ before(async () => {
 });
 
 after(async () => {
-  client?.close();
-  if (service && service.exitCode === null) {
-    const exited = new Promise((r) => service!.once("exit", r));
-    service.kill("SIGKILL");
-    await exited;
-  }
-  await cluster.stop();
+  await (serviceCluster ? serviceCluster.stop() : cluster.stop());
 });
 
 /** Deploys v1, then v2 of the app, and returns every view of v2's deployment until it ended. */
