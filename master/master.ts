@@ -232,7 +232,9 @@ export class Master {
       if (fw.link) {
         if (t - fw.lastHeartbeatMs >= this.core.config.frameworkHeartbeatMs) {
           fw.lastHeartbeatMs = t;
-          fw.link.send({ type: Event_Type.HEARTBEAT });
+          // It tells of no write: it need not queue behind other frameworks' (a master that
+          // cannot write pauses, then steps down and ends the stream).
+          fw.link.send({ type: Event_Type.HEARTBEAT }, true);
         }
         for (const [taskId, sentAt] of fw.unacked) {
           if (t - sentAt >= this.core.config.updateRetryMs)
