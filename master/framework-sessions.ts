@@ -137,22 +137,15 @@ export class FrameworkSessions {
         principal: who.principal,
       });
     });
-    // A new secret is told only once its hash is stored. Otherwise SUBSCRIBED tells of nothing
-    // the registry must hold first (the session lives in this master's memory; the record's
-    // status and info are written again at the next subscription), so it need not queue
-    // behind every write before it: after a failover, a thousand agents' re-registrations.
-    link.send(
-      {
-        type: Event_Type.SUBSCRIBED,
-        subscribed: {
-          frameworkId: entry.info.id,
-          heartbeatIntervalSeconds: this.core.config.frameworkHeartbeatMs / 1000,
-          session: entry.session,
-          frameworkSecret: issuedSecret,
-        },
+    link.send({
+      type: Event_Type.SUBSCRIBED,
+      subscribed: {
+        frameworkId: entry.info.id,
+        heartbeatIntervalSeconds: this.core.config.frameworkHeartbeatMs / 1000,
+        session: entry.session,
+        frameworkSecret: issuedSecret,
       },
-      issuedSecret === "",
-    );
+    });
     this.core.allocator.setFrameworkActive(entry.info.id, true);
     for (const taskId of entry.unacked.keys())
       this.core.sendUpdate(entry, this.core.task(entry.info.id, taskId), t);

@@ -13,9 +13,8 @@ export interface AgentLink {
 export interface FrameworkLink {
   readonly linkId: number;
   /**
-   * Sends `event` once what was written before it is stored; `stored`: what it tells of needs
-   * no write (or the caller sends from an afterCommit callback), so only the stream's order
-   * holds it back.
+   * Sends `event` once what was written before it is stored; `stored`: the caller knows it
+   * is (it sends from an afterCommit callback), so only the stream's order holds it back.
    */
   send(event: Event, stored?: boolean): void;
   /** Ends the event stream with a gRPC status code and message. */

@@ -232,9 +232,7 @@ export class Master {
       if (fw.link) {
         if (t - fw.lastHeartbeatMs >= this.core.config.frameworkHeartbeatMs) {
           fw.lastHeartbeatMs = t;
-          // It tells of no write: it need not queue behind other frameworks' (a master that
-          // cannot write pauses, then steps down and ends the stream).
-          fw.link.send({ type: Event_Type.HEARTBEAT }, true);
+          fw.link.send({ type: Event_Type.HEARTBEAT });
         }
         for (const [taskId, sentAt] of fw.unacked) {
           if (t - sentAt >= this.core.config.updateRetryMs)

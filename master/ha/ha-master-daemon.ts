@@ -106,6 +106,17 @@ interface Term {
   fenceLost: boolean;
 }
 
+/** Resolves once everything `master` wrote so far is stored, or after `capMs`. */
+function committed(master: { afterCommit(fn: () => void): void }, capMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, capMs);
+    master.afterCommit(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
 export async function startHaMaster(opts: HaMasterOptions): Promise<HaMasterHandle> {
   const log = opts.logger ?? createLogger("master");
   const host = opts.host ?? "127.0.0.1";
@@ -328,9 +339,11 @@ export async function startHaMaster(opts: HaMasterOptions): Promise<HaMasterHand
         });
       })();
       takingOver = false;
-      // The frameworks' calls first (a re-subscription's answer waits for no write), then
-      // the agents' in slices.
-      held.release();
+      // The frameworks' calls first, and the agents' once what those wrote is stored (half a
+      // second at most): a re-subscription is then not answered after a thousand
+      // re-registrations' writes.
+      const master = t?.term.instance.master;
+      held.release(master ? () => committed(master, 500) : undefined);
       if (stopping && !t) {
         await registry.close();
         break;

@@ -65,20 +65,34 @@ export class HeldCalls {
     });
   }
 
-  /** The takeover ended (opened the gate or failed): lets every held call go, in slices. */
-  release(): void {
+  /**
+   * The takeover ended (opened the gate or failed): lets every held call go, in slices. With
+   * `settled`, the calls of the first priority go alone, and the others once the promise it
+   * returns settles (what the first ones wrote is stored, say), so that the first ones'
+   * answers do not queue behind the rest.
+   */
+  release(settled?: () => Promise<unknown>): void {
     this.#holding = false;
     const queue = this.#held.sort((a, b) => a.priority - b.priority || a.seq - b.seq);
     this.#held = [];
-    this.#inSlices(queue);
+    const split = settled ? queue.findIndex((h) => h.priority !== queue[0]!.priority) : -1;
+    if (split <= 0) {
+      this.#inSlices(queue);
+      return;
+    }
+    this.#inSlices(queue.slice(0, split), () => {
+      settled!().finally(() => this.#inSlices(queue.slice(split)));
+    });
   }
 
-  /** Releases `calls`, a slice now and one per turn of the event loop after. */
-  #inSlices(calls: Held[]): void {
+  /** Releases `calls`, a slice now and one per turn of the event loop after; then `done`. */
+  #inSlices(calls: Held[], done?: () => void): void {
     const next = (from: number) => {
       const to = Math.min(calls.length, from + this.#sliceSize);
       for (let i = from; i < to; i++) calls[i]!.release();
       if (to < calls.length) setImmediate(() => next(to));
+      // A turn later: the released calls' handlers (microtasks) have run by then.
+      else if (done) setImmediate(done);
     };
     next(0);
   }

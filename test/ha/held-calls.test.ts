@@ -40,6 +40,30 @@ describe("HeldCalls", () => {
     assert.equal(held.wait(0), undefined, "after release, calls are not held");
   });
 
+  test("with settled, the first priority goes alone and the rest once it settles", async () => {
+    const held = new HeldCalls({ maxWaitMs: 60_000 });
+    held.hold();
+    const order: string[] = [];
+    held.wait(3)!.then(() => order.push("agent"));
+    held.wait(0)!.then(() => order.push("scheduler"));
+    let settle!: () => void;
+    let asked = false;
+    held.release(() => {
+      asked = true;
+      return new Promise<void>((r) => {
+        settle = r;
+      });
+    });
+    await nextTurn();
+    await nextTurn();
+    assert.equal(asked, true);
+    assert.deepEqual(order, ["scheduler"], "the agent went before the scheduler's calls settled");
+    settle();
+    await nextTurn();
+    await nextTurn();
+    assert.deepEqual(order, ["scheduler", "agent"]);
+  });
+
   test("a call waits at most maxWaitMs", async () => {
     const held = new HeldCalls({ maxWaitMs: 20 });
     held.hold();
