@@ -75,6 +75,8 @@ const META_DIR = ".yard";
 /** Signals whose default action the wrapper overrides with a no-op handler, so that it
  * survives a SIGTERM to the group long enough to record the command's exit code. */
 const WRAPPER_TRAPS = "TERM INT HUP";
+/** How often a kill that came before the command started looks for it. */
+const TERM_RECHECK_MS = 20;
 
 export class ProcessExecutor implements Executor {
   readonly name = "process";
@@ -229,7 +231,13 @@ export class ProcessExecutor implements Executor {
     if (!w || w.done) return Promise.resolve();
     w.killRequested = true;
     if (w.processVerified) {
+      // From its trap until the command's exec, a SIGTERM lands in the wrapper's no-op
+      // handler (in the wrapper, or in its fork before the exec) and is lost. The command's
+      // first exec leaves a marker; asked before the signal, a missing marker means the
+      // signal is sent again once it appears.
+      const commandStarted = commandHasStarted(w.sandbox);
       signalGroup(w.pid, "SIGTERM");
+      if (!commandStarted) this.termOnceStarted(w);
       if (w.killTimer === undefined) {
         w.killTimer = setTimeout(() => {
           this.logger.info("grace period over, sending SIGKILL", { task: taskId });
@@ -238,6 +246,16 @@ export class ProcessExecutor implements Executor {
       }
     }
     return w.ended;
+  }
+
+  private termOnceStarted(w: Watched): void {
+    const check = setInterval(() => {
+      if (w.done) return clearInterval(check);
+      if (!commandHasStarted(w.sandbox)) return;
+      clearInterval(check);
+      signalGroup(w.pid, "SIGTERM");
+    }, TERM_RECHECK_MS);
+    check.unref();
   }
 
   isRunning(taskId: string): boolean {
@@ -388,14 +406,27 @@ function commandLine(value: string, args: readonly string[], shell: boolean): st
   return [value, ...args].map(shellQuote).join(" ");
 }
 
+/** Written by the command's first exec, from when a signal to the group reaches it. */
+const STARTED_MARKER = `${META_DIR}/started`;
+
+function commandHasStarted(sandbox: string): boolean {
+  try {
+    fs.lstatSync(path.join(sandbox, STARTED_MARKER));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function wrapperScript(command: string): string {
   return `#!/bin/sh
 # Written by the Yard agent. Waits until the agent has put it into the task's cgroups, runs
 # the command, records its exit code where an agent that restarted meanwhile can find it.
+# The command's first exec leaves a marker: from then on a SIGTERM to the group reaches it.
 # Paths are relative to the sandbox, where the wrapper starts and stays.
 ${WAIT_FOR_AGENT}
 trap 'true' ${WRAPPER_TRAPS}
-${command}
+/bin/sh -c ': > ${STARTED_MARKER} 2>/dev/null; exec "$@"' yard-task ${command}
 code=$?
 echo "$code" > ${META_DIR}/exit_status.tmp && mv ${META_DIR}/exit_status.tmp ${META_DIR}/exit_status
 exit "$code"

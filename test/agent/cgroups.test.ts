@@ -73,8 +73,13 @@ describe("process executor cgroups", { skip: cgroupSkip }, () => {
       assert.equal(Number(read(dirs.memory, "memory.max")), 48 * MIB);
       assert.equal(read(dirs.cpu, "cpu.max"), "50000 100000");
     }
-    const usage = rec.executor.usage("cg-limits");
-    assert.ok(usage && usage.memBytes > 0, `usage ${JSON.stringify(usage)}`);
+    // A process moved into a cgroup leaves the pages it already had charged to its old one:
+    // the new cgroup's usage grows from 0 as the task touches memory, so wait for it.
+    const usage = await waitFor("memory usage read from the task's cgroup", () => {
+      const u = rec.executor.usage("cg-limits");
+      return u && u.memBytes > 0 ? u : undefined;
+    });
+    assert.ok(usage.memBytes > 0);
     const killed = rec.executor.kill("cg-limits", 2000);
     const ended = await rec.waitEnded("cg-limits");
     await killed;

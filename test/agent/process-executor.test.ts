@@ -82,6 +82,22 @@ describe("process executor", () => {
     assert.ok(Date.now() - t0 < 15_000, `took ${Date.now() - t0} ms`);
   });
 
+  test("kill: a SIGTERM sent as the wrapper starts its command still reaches the command", async () => {
+    // The wrapper ignores SIGTERM from its trap until its command is exec'd; a kill landing
+    // there is sent again once the command is up. Killing at once after launch hits that window
+    // now and then; ten tries, each of which would wait out the 20 s grace if it were lost.
+    for (let i = 0; i < 10; i++) {
+      const id = `t-early-kill-${i}`;
+      await launch(shellTask(id, "sleep 30"));
+      const t0 = Date.now();
+      const killed = rec.executor.kill(id, 20_000);
+      const ended = await rec.waitEnded(id);
+      await killed;
+      assert.equal(ended.state, TaskState.TASK_KILLED);
+      assert.ok(Date.now() - t0 < 15_000, `try ${i} took ${Date.now() - t0} ms`);
+    }
+  });
+
   test("kill: a task that ignores SIGTERM is SIGKILLed after the grace", async () => {
     await launch(shellTask("t-stubborn", "trap '' TERM; echo ready; while true; do sleep 0.1; done"));
     const out = rec.executor.logPath("t-stubborn", "stdout");
