@@ -24,6 +24,15 @@ import {
 import type { AgentConditions } from "../proto/gen/yard/v1/common.js";
 import { Backoff } from "./backoff.js";
 
+/**
+ * With TLS each agent's connection is its own (its own certificate); a local subchannel pool
+ * spares the connect a scan of grpc-js's process-wide pool, which in a process that runs
+ * thousands of agents (the benchmarks' fleet) compared each new agent with every other and
+ * made registering 10,000 of them quadratic. Plaintext agents of one process still share the
+ * process-wide pool (docs/benchmarks.md, "The cost of TLS").
+ */
+const TLS_AGENT_CHANNEL_OPTIONS = { ...CHANNEL_OPTIONS, "grpc.use_local_subchannel_pool": 1 };
+
 export interface MasterConnectionInit {
   /** The masters to dial (host:port each, parsed already); the leader among them is found. */
   masters: readonly string[];
@@ -77,7 +86,8 @@ export class MasterConnection {
 
   constructor(private readonly init: MasterConnectionInit) {
     const creds = channelCredentials(init.tls, { serverKind: "master" });
-    this.clients = new ClientPool((address) => new AgentServiceClient(address, creds, CHANNEL_OPTIONS));
+    const options = init.tls ? TLS_AGENT_CHANNEL_OPTIONS : CHANNEL_OPTIONS;
+    this.clients = new ClientPool((address) => new AgentServiceClient(address, creds, options));
     this.follower = new LeaderFollower(init.masters);
     this.backoff = init.backoff ?? new Backoff();
   }

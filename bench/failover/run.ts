@@ -4,7 +4,13 @@
 // every agent is registered again, how many tasks were launched again (restarted) and how
 // many status updates the framework missed.
 //
-//   node dist/bench/failover/run.js [--agents 1000] [--tasks 10000] [--lease-ttl 3] [--profile-dir DIR]
+//   node dist/bench/failover/run.js [--agents 1000] [--tasks 10000] [--lease-ttl 3]
+//     [--fault kill|freeze] [--profile-dir DIR]
+//
+// --fault kill (the default) is kill -9 of the leader's process: its host refuses connections
+// to its port, which a standby notices and revokes its lease (leader-process-watch.ts).
+// --fault freeze is SIGSTOP: the process keeps its connections and answers nothing, as a dead
+// or cut-off host does, so only the lease's expiry elects a new leader.
 //
 // With --profile-dir, every master runs under --cpu-prof and the masters still alive at the
 // end are stopped with SIGTERM (so they write their profiles); the takeover is in the new
@@ -34,6 +40,7 @@ const { values } = parseArgs({
     tasks: { type: "string", default: "10000" },
     masters: { type: "string", default: "3" },
     "lease-ttl": { type: "string", default: "3" },
+    fault: { type: "string", default: "kill" },
     "profile-dir": { type: "string" },
   },
 });
@@ -41,6 +48,12 @@ const N = Number(values.agents);
 const T = Number(values.tasks);
 const MASTERS = Number(values.masters);
 const TTL = Number(values["lease-ttl"]);
+const FAULTS: Record<string, NodeJS.Signals> = { kill: "SIGKILL", freeze: "SIGSTOP" };
+const FAULT = FAULTS[values.fault ?? "kill"];
+if (!FAULT) {
+  console.error(`--fault ${JSON.stringify(values.fault)}: use kill or freeze`);
+  process.exit(2);
+}
 const PROFILE = values["profile-dir"] ? ["--cpu-prof", "--cpu-prof-dir", resolve(values["profile-dir"])] : [];
 const TASK = { cpus: 0.1, mem: 32 };
 const token = "bench-token";
@@ -260,7 +273,7 @@ async function main(): Promise<void> {
   if (!victim) throw new Error(`the leader ${leader.leader} is none of the masters started`);
   wantProbe = true;
   killedAt = performance.now();
-  victim.child.kill("SIGKILL");
+  victim.child.kill(FAULT);
   const rest = masters.filter((m) => m !== victim);
 
   const next = await until(
@@ -305,7 +318,7 @@ async function main(): Promise<void> {
 
   const s = (t: number) => ((t - killedAt) / 1000).toFixed(2);
   console.log("");
-  console.log(`leader killed:              ${leader.leader} (term ${leader.term})`);
+  console.log(`leader ${FAULT === "SIGKILL" ? "killed: " : "frozen: "}             ${leader.leader} (term ${leader.term}, ${FAULT})`);
   console.log(`new leader elected:         ${next.leader} (term ${next.term}) after ${s(electedAt)} s`);
   console.log(
     `framework re-subscribed:    after ${s(resubscribedAt)} s; first offers after ${s(firstOffersAt)} s`,

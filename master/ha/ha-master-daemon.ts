@@ -44,6 +44,7 @@ import { sharedSwarmKey } from "../releases/shared-swarm-key.js";
 import { startReleaseReplica } from "../releases/start-release-replica.js";
 import { standbyHttp } from "./http-gate.js";
 import { MasterRegistration } from "./master-registration.js";
+import { LeaderProcessWatch } from "./leader-process-watch.js";
 import { type CandidateValue, MastersView } from "./masters-view.js";
 import { openWarmRegistry, type WarmRegistry } from "./registry-wiring.js";
 import { type CallPriority, HeldCalls } from "./held-calls.js";
@@ -239,6 +240,14 @@ export async function startHaMaster(opts: HaMasterOptions): Promise<HaMasterHand
     ttlSeconds: ttl,
     logger: log,
   });
+  /** A standby revokes the lease of a leader whose process is gone (leader-process-watch.ts). */
+  const leaderWatch = new LeaderProcessWatch({
+    leader: () => (stopping || leading() ? undefined : leaderOf()),
+    revoke: async (lease) => {
+      await electionClient.leaseClient.leaseRevoke({ ID: lease });
+    },
+    logger: log,
+  });
   let swarmKey: Buffer;
   let copies: ReleaseCopies | undefined;
   try {
@@ -248,18 +257,21 @@ export async function startHaMaster(opts: HaMasterOptions): Promise<HaMasterHand
     // one) and come back only after its election poll. Should no takeover follow within a
     // TTL, the held calls go on to be refused.
     view.onChange = () => {
+      leaderWatch.update();
       if (stopping || held.holding || leading() || view?.leader()?.id !== id) return;
       held.hold();
       setTimeout(() => {
         if (held.holding && !takingOver) held.release();
       }, ttl * 1000).unref();
     };
+    leaderWatch.update();
     swarmKey = await sharedSwarmKey(client, prefix);
     copies = await ReleaseCopies.open({ client, prefix, logger: log });
     await registration.start();
   } catch (err) {
     server.forceShutdown();
     http.close();
+    leaderWatch.stop();
     await view?.close();
     await copies?.close();
     client.close();
@@ -482,6 +494,7 @@ export async function startHaMaster(opts: HaMasterOptions): Promise<HaMasterHand
       }
       // Resigning hands over at once instead of after the lease's TTL; the election loop then
       // tears the instance down (stepDown) and ends.
+      leaderWatch.stop();
       await stopStep(log, "resigning", () => campaign.resign(), left());
       await stopStep(log, "waiting for the election loop", () => loop, left());
       const clean = await shutdownServer(server, left());

@@ -26,6 +26,8 @@ export interface CandidateValue {
 
 export interface LeaderInfo extends CandidateValue {
   term: number;
+  /** The etcd lease its candidate key is bound to (decimal). */
+  lease: string;
 }
 
 const cmpRev = (a: IKeyValue, b: IKeyValue) => {
@@ -86,7 +88,7 @@ export class MastersView {
     // The term record names the candidate that claimed it; a new leader that has not claimed
     // its term yet shows the next one.
     const t = term ? (term.key === first.key.toString() ? term.term : term.term + 1) : 1;
-    return { ...value, term: t };
+    return { ...value, term: t, lease: first.lease };
   }
 
   /** The running masters, sorted by id. */

@@ -1,6 +1,7 @@
 // Masters in HA mode, as real processes over a real etcd member: one leads and the standbys
 // redirect; a leader frozen past its lease is deposed and, resumed, cannot write; a leader
-// killed with SIGKILL is replaced within the TTL with the registry it had; etcd restarted
+// killed with SIGKILL is replaced within the TTL with the registry it had, and long before the
+// TTL once a standby sees its port refuse connections; etcd restarted
 // under a leader pauses the masters, which resume with their state.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -167,6 +168,26 @@ describe("HA masters: fencing of a frozen leader", () => {
       client.close();
     }
     assert.match(c.masters[old]!.output.join(""), /no longer leading/);
+    // A frozen process keeps its connections and its port: the lease decided, not a standby.
+    for (const i of others) assert.doesNotMatch(c.masters[i]!.output.join(""), /process is gone/);
+  });
+});
+
+describe("HA masters: a leader whose process dies, with a long lease", () => {
+  // A TTL far longer than the test waits: only a standby revoking the lease can elect anyone.
+  const c = new HaCluster(60);
+  before(() => c.start(2));
+  after(() => c.stop());
+
+  test("kill -9: a standby sees the port refuse, revokes the dead leader's lease and leads long before the TTL", async () => {
+    const old = await c.leader();
+    const other = 1 - old;
+    const oldTerm = (await c.getMasters(old)).term;
+    await c.kill(c.masters[old], "SIGKILL");
+    const next = await c.leader([other], 30_000);
+    assert.equal(next, other);
+    assert.equal((await c.getMasters(next)).term, oldTerm + 1);
+    assert.match(c.masters[other]!.output.join(""), /the leader's process is gone/);
   });
 });
 
