@@ -168,6 +168,38 @@ export abstract class LeaderClient<C extends Client> {
     });
   }
 
+  /**
+   * consume(), carried across a failover: a stream that delivered messages and then fails
+   * with UNAVAILABLE (its master died, or stepped down and ends its streams) is opened again
+   * on the leader; `open` says where it resumes (after the last event printed, the newest
+   * snapshot). `onResume` is told each time. A stream that fails before its first message
+   * is not resumed here: consume() has already tried every master for it.
+   */
+  async consumeAcrossFailover<T>(
+    open: () => ClientReadableStream<T>,
+    onData: (msg: T, stream: ClientReadableStream<T>) => boolean | undefined,
+    onResume: (err: ServiceErrorLike) => void,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    for (;;) {
+      let received = false;
+      try {
+        await this.consume(
+          open,
+          (msg, stream) => {
+            received = true;
+            return onData(msg, stream);
+          },
+          signal,
+        );
+        return;
+      } catch (err) {
+        if (!received || signal?.aborted || !isUnavailable(err)) throw err;
+        onResume(err);
+      }
+    }
+  }
+
   /** Phrases an error that a stream of this client emitted. */
   streamError(err: unknown): unknown {
     return fromGrpcError(err, this.peer);
@@ -176,6 +208,16 @@ export abstract class LeaderClient<C extends Client> {
   close(): void {
     this.clients.closeAll();
   }
+}
+
+/** What a gRPC error carries that a resumed stream reports. */
+export interface ServiceErrorLike {
+  code: number;
+  details?: string;
+}
+
+function isUnavailable(err: unknown): err is ServiceErrorLike {
+  return typeof err === "object" && err !== null && (err as ServiceErrorLike).code === GrpcStatus.UNAVAILABLE;
 }
 
 /** A stream failure after its first message: not retried on another peer. */

@@ -235,7 +235,7 @@ export async function followDeployment(
   let final = "";
   let lastText = "";
   await client
-    .consume(
+    .consumeAcrossFailover(
       () => client.watchApp({ app, deploymentId }),
       (s) => {
         if (s.deployment?.id === deploymentId) final = s.deployment.state;
@@ -247,6 +247,9 @@ export async function followDeployment(
         lastLines = text.split("\n").length - 1;
         return undefined;
       },
+      // The service framework's active instance died or stepped down: its standby has the
+      // deployment, and a new watch starts from its newest view.
+      (err) => process.stderr.write(`yardctl: the watch ended (${err.details ?? "unavailable"}); resuming\n`),
     )
     .catch((err: unknown) => {
       throw client.streamError(err);

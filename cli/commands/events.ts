@@ -6,6 +6,7 @@ import { OperatorClient } from "../clients.js";
 import { clientTarget } from "../context.js";
 import { addClientOptions, print } from "../options.js";
 import { formatEvent } from "../views.js";
+import type { ClusterEvent } from "../../proto/gen/yard/v1/operator.js";
 
 /**
  * Without --watch, the kept window is replayed and the command ends once the stream has
@@ -40,16 +41,26 @@ export function registerEvents(program: Command): void {
             : client.watch({ afterIndex: 0, replay: !watch || flags.replay === true });
         armQuiet();
         try {
-          await client.consume(
-            open,
-            (event) => {
-              print(formatEvent(event));
-              last = event.index;
-              armQuiet();
-              return undefined;
-            },
-            stop.signal,
-          );
+          const onEvent = (event: ClusterEvent) => {
+            print(formatEvent(event));
+            last = event.index;
+            armQuiet();
+            return undefined;
+          };
+          if (!watch) await client.consume(open, onEvent, stop.signal);
+          else {
+            // The events are the registry's, which every leader has: after a failover the
+            // watch goes on from the next one, at the new leader.
+            await client.consumeAcrossFailover(
+              open,
+              onEvent,
+              (err) =>
+                process.stderr.write(
+                  `yardctl: the events stream ended (${err.details ?? "unavailable"}); resuming at the leader after event ${last}\n`,
+                ),
+              stop.signal,
+            );
+          }
           return;
         } catch (err) {
           // A watcher that fell too far behind is dropped by the master (RESOURCE_EXHAUSTED);

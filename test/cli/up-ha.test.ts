@@ -1,7 +1,8 @@
 // yardctl up --masters 3 as a newcomer uses it: three masters on a local etcd, get masters,
-// a job, then kill -9 of the leader: a standby leads with a higher term and jobs run again.
+// a job, then kill -9 of the leader: a standby leads with a higher term, jobs run again, and
+// an `events -w` started before the kill goes on at the new leader.
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -104,9 +105,20 @@ test("kill -9 of the leader: a standby leads in a higher term and jobs run again
   assert.equal(first.code, 0, first.stderr);
   assert.match(first.stdout, /before/);
 
+  const watcher = spawn(process.execPath, [YARDCTL, "events", "-w", "--replay"], { env, stdio: ["ignore", "pipe", "pipe"] });
+  let watched = "";
+  let watchErr = "";
+  watcher.stdout.on("data", (b: Buffer) => (watched += b.toString()));
+  watcher.stderr.on("data", (b: Buffer) => (watchErr += b.toString()));
+  const watcherExit = new Promise<number | null>((r) => watcher.once("exit", (code) => r(code)));
+  // It streams once it has printed an event of the job above (replayed).
+  await waitFor("the watcher's first events", () => /TASK|task=/.test(watched) || undefined, 30_000);
+
+  const indexes = () => [...watched.matchAll(/ #(\d+) /g)].map((m) => Number(m[1]));
   const before = (await masters())!;
   const name = [...addresses].find(([, a]) => a === before.leader)?.[0];
   assert.ok(name, `the leader ${before.leader} is one of ${[...addresses.values()]}`);
+  const atKill = Math.max(...indexes());
   process.kill(pids.get(name)!, "SIGKILL");
 
   const next = await waitFor(
@@ -139,4 +151,21 @@ test("kill -9 of the leader: a standby leads in a higher term and jobs run again
     60_000,
   );
   assert.match(again.stdout, /after/);
+
+  // The watch went on at the new leader: it said so, and it prints the events of the job
+  // run after the kill (its event indexes follow the ones it printed before).
+  try {
+    await waitFor("the watcher's resume", () => /resuming at the leader after event \d+/.test(watchErr) || undefined, 30_000);
+    await waitFor(
+      "an event after the kill in the watch",
+      () => watched.split("\n").some((l) => Number(/ #(\d+) /.exec(l)?.[1]) > atKill && /TASK|task=/.test(l)) || undefined,
+      30_000,
+    );
+    const all = indexes();
+    assert.equal(new Set(all).size, all.length, "no event printed twice");
+    assert.equal(watcher.exitCode, null, `the watch ended: ${watchErr}`);
+  } finally {
+    watcher.kill("SIGTERM");
+    await watcherExit;
+  }
 });
