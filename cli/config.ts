@@ -94,7 +94,10 @@ export const SETTINGS = {
   // election lease's TTL, and this master's id (by default kept in its data dir).
   etcd: { parse: p.etcdUrls } as SettingSpec<string[]>,
   etcdPrefix: { parse: p.etcdPrefix, default: "/yard" } as SettingSpec<string>,
-  etcdLeaseTtl: { parse: p.positiveInt, default: 5 } as SettingSpec<number>,
+  // No default here: masters lead on a 3 s lease, framework instances on a 5 s one.
+  etcdLeaseTtl: { parse: p.positiveInt } as SettingSpec<number>,
+  // etcd's --max-txn-ops of the cluster's etcd: the largest unit the registry writes atomically.
+  etcdMaxTxnOps: { parse: p.positiveInt } as SettingSpec<number>,
   masterId: { parse: p.text } as SettingSpec<string>,
   seedUploadLimit: { parse: byteRate } as SettingSpec<number>,
   // Every daemon: how long stop() waits before it cuts what is still open (docs/architecture.md).

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import type { AgentOptions } from "../agent/agent-daemon.js";
 import type { BatchFrameworkOptions } from "../frameworks/batch/batch-daemon.js";
 import type { ServiceFrameworkOptions } from "../frameworks/service/service-daemon.js";
+import type { HaOptions } from "../master/ha/ha-master-daemon.js";
 import type { MasterOptions } from "../master/master-daemon.js";
 import { type Layers, resolveSetting, resolveSettings, type SettingSpec } from "./config.js";
 import * as p from "./parse.js";
@@ -93,11 +94,16 @@ export function masterOptions(layers: Layers, token = resolveToken(layers)): Mas
 /** HA mode of the master (docs/ha.md): undefined without --etcd (a single master on SQLite). */
 export function masterHaOptions(
   layers: Layers,
-): { etcd: { endpoints: string[]; prefix: string; leaseTtlSeconds: number }; masterId?: string } | undefined {
-  const s = resolveSettings(["etcd", "etcdPrefix", "etcdLeaseTtl", "masterId"], layers);
+): { etcd: HaOptions; masterId?: string } | undefined {
+  const s = resolveSettings(["etcd", "etcdPrefix", "etcdLeaseTtl", "etcdMaxTxnOps", "masterId"], layers);
   if (!s.etcd) return undefined;
   return {
-    etcd: { endpoints: s.etcd, prefix: s.etcdPrefix!, leaseTtlSeconds: s.etcdLeaseTtl! },
+    etcd: {
+      endpoints: s.etcd,
+      prefix: s.etcdPrefix!,
+      leaseTtlSeconds: s.etcdLeaseTtl, // unset: the master's default (HA_DEFAULTS)
+      maxTxnOps: s.etcdMaxTxnOps,
+    },
     masterId: s.masterId,
   };
 }
@@ -161,6 +167,9 @@ export function agentOptions(layers: Layers, token = resolveToken(layers), maste
   };
 }
 
+/** The lease of a framework's active instance (docs/ha.md, "Frameworks that fail over"). */
+const FRAMEWORK_LEASE_TTL_S = 5;
+
 /**
  * A framework run as several instances on etcd (docs/ha.md, "Frameworks that fail over"):
  * undefined without --etcd (one instance, state in SQLite under the data dir).
@@ -170,7 +179,7 @@ export function frameworkEtcdOptions(
 ): { endpoints: string[]; prefix: string; leaseTtlSeconds: number } | undefined {
   const s = resolveSettings(["etcd", "etcdPrefix", "etcdLeaseTtl"], layers);
   if (!s.etcd) return undefined;
-  return { endpoints: s.etcd, prefix: s.etcdPrefix!, leaseTtlSeconds: s.etcdLeaseTtl! };
+  return { endpoints: s.etcd, prefix: s.etcdPrefix!, leaseTtlSeconds: s.etcdLeaseTtl ?? FRAMEWORK_LEASE_TTL_S };
 }
 
 export function batchOptions(

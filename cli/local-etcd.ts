@@ -7,6 +7,12 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { CliError, ExitCode } from "./errors.js";
 
+/**
+ * The local etcd takes transactions of up to this many operations (etcd's default is 128), so
+ * that the registry writes every unit of the masters in one transaction, atomically (docs/ha.md).
+ */
+export const LOCAL_ETCD_MAX_TXN_OPS = 8192;
+
 export interface LocalEtcd {
   /** http://127.0.0.1:PORT */
   readonly endpoint: string;
@@ -65,6 +71,8 @@ export async function startLocalEtcd(dir: string, timeoutMs = 30_000): Promise<L
       peer,
       "--initial-cluster",
       `yard-up=${peer}`,
+      "--max-txn-ops",
+      String(LOCAL_ETCD_MAX_TXN_OPS),
     ],
     { stdio: ["ignore", "pipe", "pipe"] },
   );

@@ -32,6 +32,8 @@ export interface UpMastersInit {
   httpPort: number;
   etcd: string;
   etcdPrefix?: string;
+  /** The etcd's --max-txn-ops, when up started it with more than etcd's default. */
+  etcdMaxTxnOps?: number;
   /** The TLS directory every master reads master.crt/.key from; undefined = --insecure. */
   tlsDir?: string;
   token: string;
@@ -86,6 +88,7 @@ async function startOne(
     "--master-id",
     name,
     ...(init.etcdPrefix ? ["--etcd-prefix", init.etcdPrefix] : []),
+    ...(init.etcdMaxTxnOps ? ["--etcd-max-txn-ops", String(init.etcdMaxTxnOps)] : []),
     ...(init.tlsDir ? ["--tls-dir", init.tlsDir] : ["--insecure"]),
   ];
   // The token goes in the environment, never on a command line (ps shows those to every user).

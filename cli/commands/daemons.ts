@@ -111,6 +111,10 @@ export function registerDaemons(program: Command): void {
         "HA mode: TTL of the election lease; a leader that cannot renew it within 2/3 of it stops serving until etcd answers, and gives up after 4/3 of it (env YARD_ETCD_LEASE_TTL; default 3)",
       )
       .option(
+        "--etcd-max-txn-ops <n>",
+        "HA mode: etcd's --max-txn-ops; a registry change of more operations is written over several transactions (env YARD_ETCD_MAX_TXN_OPS; default 128, etcd's own default)",
+      )
+      .option(
         "--master-id <id>",
         "HA mode: this master's id (env YARD_MASTER_ID; default: made at the first start, kept in the data dir)",
       )

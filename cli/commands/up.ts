@@ -23,7 +23,7 @@ import { assertPortFree, pollFor, waitForSignal } from "../lifecycle.js";
 import { addAgentResourceOptions, print } from "../options.js";
 import { tlsDirOf } from "../transport.js";
 import { ensureUpCertificates, masterSans, upIdentities } from "../up-certs.js";
-import { etcdOnPath, startLocalEtcd } from "../local-etcd.js";
+import { etcdOnPath, LOCAL_ETCD_MAX_TXN_OPS, startLocalEtcd } from "../local-etcd.js";
 import { startUpMasters } from "../up-masters.js";
 
 const log = createLogger("up");
@@ -136,10 +136,12 @@ export function registerUp(program: Command): void {
       } else {
         let etcd = flags.etcd as string | undefined;
         let etcdNote = "";
+        let etcdMaxTxnOps: number | undefined;
         if (etcd === undefined) {
           const local = await startLocalEtcd(join(home, "etcd"));
           started.push({ name: "etcd", stop: () => local.stop() });
           etcd = local.endpoint;
+          etcdMaxTxnOps = LOCAL_ETCD_MAX_TXN_OPS;
           etcdNote = `   (pid ${local.pid}; data in ${join(home, "etcd")})`;
         }
         const masters = await startUpMasters({
@@ -149,6 +151,7 @@ export function registerUp(program: Command): void {
           port: mopts.port!,
           httpPort: mopts.httpPort!,
           etcd,
+          etcdMaxTxnOps,
           tlsDir: mopts.tls ? tlsDir : undefined,
           token,
           env: { YARD_LOG_LEVEL: process.env.YARD_LOG_LEVEL ?? "info" },

@@ -58,8 +58,10 @@ export interface HaOptions {
   endpoints: string[];
   /** Key prefix of this cluster in etcd; /yard by default. */
   prefix?: string;
-  /** TTL of the election lease in seconds; 5 by default. */
+  /** TTL of the election lease in seconds; 3 by default. */
   leaseTtlSeconds?: number;
+  /** etcd's --max-txn-ops: a unit of more operations is written over several txns; 128 by default. */
+  maxTxnOps?: number;
 }
 
 export interface HaMasterOptions extends MasterOptions {
@@ -302,7 +304,7 @@ export async function startHaMaster(opts: HaMasterOptions): Promise<HaMasterHand
       // The warm copy: followed while standing by, so that winning costs a catch-up, not a load.
       let registry: WarmRegistry;
       try {
-        registry = await openWarmRegistry({ client, prefix, logger: log });
+        registry = await openWarmRegistry({ client, prefix, logger: log, maxTxnOps: opts.etcd.maxTxnOps });
       } catch (err) {
         log.warn("cannot open the registry in etcd; retrying", { error: String(err) });
         await new Promise((r) => setTimeout(r, 1_000));

@@ -25,6 +25,8 @@ export interface WarmRegistryInit {
   /** The cluster's prefix; the registry lives under `<prefix>/registry/`. */
   prefix: string;
   logger: Logger;
+  /** etcd's --max-txn-ops (128 by default). */
+  maxTxnOps?: number;
 }
 
 export async function openWarmRegistry(init: WarmRegistryInit): Promise<WarmRegistry> {
@@ -32,6 +34,7 @@ export async function openWarmRegistry(init: WarmRegistryInit): Promise<WarmRegi
     client: init.client,
     prefix: init.prefix,
     logger: init.logger,
+    maxTxnOps: init.maxTxnOps,
   });
   const warm: WarmRegistry = {
     store,
