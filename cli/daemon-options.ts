@@ -92,9 +92,7 @@ export function masterOptions(layers: Layers, token = resolveToken(layers)): Mas
 }
 
 /** HA mode of the master (docs/ha.md): undefined without --etcd (a single master on SQLite). */
-export function masterHaOptions(
-  layers: Layers,
-): { etcd: HaOptions; masterId?: string } | undefined {
+export function masterHaOptions(layers: Layers): { etcd: HaOptions; masterId?: string } | undefined {
   const s = resolveSettings(["etcd", "etcdPrefix", "etcdLeaseTtl", "etcdMaxTxnOps", "masterId"], layers);
   if (!s.etcd) return undefined;
   return {
@@ -179,7 +177,11 @@ export function frameworkEtcdOptions(
 ): { endpoints: string[]; prefix: string; leaseTtlSeconds: number } | undefined {
   const s = resolveSettings(["etcd", "etcdPrefix", "etcdLeaseTtl"], layers);
   if (!s.etcd) return undefined;
-  return { endpoints: s.etcd, prefix: s.etcdPrefix!, leaseTtlSeconds: s.etcdLeaseTtl ?? FRAMEWORK_LEASE_TTL_S };
+  return {
+    endpoints: s.etcd,
+    prefix: s.etcdPrefix!,
+    leaseTtlSeconds: s.etcdLeaseTtl ?? FRAMEWORK_LEASE_TTL_S,
+  };
 }
 
 export function batchOptions(

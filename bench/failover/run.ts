@@ -318,7 +318,9 @@ async function main(): Promise<void> {
 
   const s = (t: number) => ((t - killedAt) / 1000).toFixed(2);
   console.log("");
-  console.log(`leader ${FAULT === "SIGKILL" ? "killed: " : "frozen: "}             ${leader.leader} (term ${leader.term}, ${FAULT})`);
+  console.log(
+    `leader ${FAULT === "SIGKILL" ? "killed: " : "frozen: "}             ${leader.leader} (term ${leader.term}, ${FAULT})`,
+  );
   console.log(`new leader elected:         ${next.leader} (term ${next.term}) after ${s(electedAt)} s`);
   console.log(
     `framework re-subscribed:    after ${s(resubscribedAt)} s; first offers after ${s(firstOffersAt)} s`,

@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { type Layers, parseConfigText, resolveSetting, resolveSettings, SETTINGS } from "../../cli/config.js";
-import { agentOptions, frameworkEtcdOptions, masterHaOptions, masterOptions } from "../../cli/daemon-options.js";
+import {
+  agentOptions,
+  frameworkEtcdOptions,
+  masterHaOptions,
+  masterOptions,
+} from "../../cli/daemon-options.js";
 import { HA_DEFAULTS } from "../../master/ha/ha-master-daemon.js";
 import { ExitCode, UsageError } from "../../cli/errors.js";
 
@@ -289,7 +294,9 @@ describe("HA settings of a master and of a framework", () => {
     assert.equal(master.etcd.leaseTtlSeconds, undefined); // the daemon's HA_DEFAULTS
     assert.equal(HA_DEFAULTS.leaseTtlSeconds, 3);
     assert.equal(frameworkEtcdOptions(l)!.leaseTtlSeconds, 5);
-    const set = layers({ flags: { etcd: "http://127.0.0.1:2379", etcdLeaseTtl: "2", etcdMaxTxnOps: "4096" } });
+    const set = layers({
+      flags: { etcd: "http://127.0.0.1:2379", etcdLeaseTtl: "2", etcdMaxTxnOps: "4096" },
+    });
     assert.equal(masterHaOptions(set)!.etcd.leaseTtlSeconds, 2);
     assert.equal(masterHaOptions(set)!.etcd.maxTxnOps, 4096);
   });
@@ -297,7 +304,8 @@ describe("HA settings of a master and of a framework", () => {
   test("a bad --etcd-max-txn-ops names the flag and the value", () => {
     assert.throws(
       () => masterHaOptions(layers({ flags: { etcd: "http://127.0.0.1:2379", etcdMaxTxnOps: "many" } })),
-      (err: unknown) => err instanceof UsageError && /--etcd-max-txn-ops/.test(err.message) && /many/.test(err.message),
+      (err: unknown) =>
+        err instanceof UsageError && /--etcd-max-txn-ops/.test(err.message) && /many/.test(err.message),
     );
   });
 });

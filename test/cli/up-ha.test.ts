@@ -105,7 +105,10 @@ test("kill -9 of the leader: a standby leads in a higher term and jobs run again
   assert.equal(first.code, 0, first.stderr);
   assert.match(first.stdout, /before/);
 
-  const watcher = spawn(process.execPath, [YARDCTL, "events", "-w", "--replay"], { env, stdio: ["ignore", "pipe", "pipe"] });
+  const watcher = spawn(process.execPath, [YARDCTL, "events", "-w", "--replay"], {
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let watched = "";
   let watchErr = "";
   watcher.stdout.on("data", (b: Buffer) => (watched += b.toString()));
@@ -155,10 +158,16 @@ test("kill -9 of the leader: a standby leads in a higher term and jobs run again
   // The watch went on at the new leader: it said so, and it prints the events of the job
   // run after the kill (its event indexes follow the ones it printed before).
   try {
-    await waitFor("the watcher's resume", () => /resuming at the leader after event \d+/.test(watchErr) || undefined, 30_000);
+    await waitFor(
+      "the watcher's resume",
+      () => /resuming at the leader after event \d+/.test(watchErr) || undefined,
+      30_000,
+    );
     await waitFor(
       "an event after the kill in the watch",
-      () => watched.split("\n").some((l) => Number(/ #(\d+) /.exec(l)?.[1]) > atKill && /TASK|task=/.test(l)) || undefined,
+      () =>
+        watched.split("\n").some((l) => Number(/ #(\d+) /.exec(l)?.[1]) > atKill && /TASK|task=/.test(l)) ||
+        undefined,
       30_000,
     );
     const all = indexes();

@@ -4,7 +4,11 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import { test } from "node:test";
-import { classifyConnectError, LeaderProcessWatch, type WatchedLeader } from "../../master/ha/leader-process-watch.js";
+import {
+  classifyConnectError,
+  LeaderProcessWatch,
+  type WatchedLeader,
+} from "../../master/ha/leader-process-watch.js";
 import { createLogger } from "../../common/logger.js";
 import { waitFor } from "../agent/helpers.js";
 
