@@ -84,7 +84,7 @@ export class LogStreamer {
   }
 
   private finish(requestId: string, error = ""): void {
-    this.init.send({ logData: { requestId, data: Buffer.alloc(0), eof: true, error } });
+    this.init.send({ logData: { requestId, data: Buffer.alloc(0), eof: true, error, offset: 0 } });
   }
 
   private async serve(req: ReadLogs, handle: ReadHandle): Promise<void> {
@@ -112,7 +112,8 @@ export class LogStreamer {
     try {
       const size = (await fh.stat()).size;
       const tail = Number(req.tailBytes);
-      let pos = tail > 0 ? Math.max(0, size - tail) : 0;
+      const offset = Number(req.offset);
+      let pos = offset > 0 ? offset : tail > 0 ? Math.max(0, size - tail) : 0;
       const buf = Buffer.alloc(LOG_CHUNK_BYTES);
       for (;;) {
         while (handle.paused && !handle.cancelled) {
@@ -126,15 +127,16 @@ export class LogStreamer {
         const wasDone = source.done();
         const { bytesRead } = await fh.read(buf, 0, LOG_CHUNK_BYTES, pos);
         if (bytesRead > 0) {
-          pos += bytesRead;
           const sent = this.init.send({
             logData: {
               requestId: req.requestId,
               data: Buffer.from(buf.subarray(0, bytesRead)),
               eof: false,
               error: "",
+              offset: pos,
             },
           });
+          pos += bytesRead;
           if (!sent) return;
           // Read no further than the stream to the master takes: the file waits on disk. A
           // cancel (or the agent stopping) ends the wait too: that stream may be gone for good.

@@ -40,6 +40,10 @@ import {
 import { fromGrpcError, type Peer } from "./errors.js";
 import { consume } from "./streams.js";
 
+/** How long a stream resumed after a failover keeps trying while the new leader cannot serve it yet. */
+const RESUME_WINDOW_MS = 30_000;
+const RESUME_RETRY_MS = 500;
+
 /** Deadline of unary calls: long enough for a busy master, short enough to fail fast. */
 export const UNARY_DEADLINE_MS = 5_000;
 
@@ -172,8 +176,11 @@ export abstract class LeaderClient<C extends Client> {
    * consume(), carried across a failover: a stream that delivered messages and then fails
    * with UNAVAILABLE (its master died, or stepped down and ends its streams) is opened again
    * on the leader; `open` says where it resumes (after the last event printed, the newest
-   * snapshot). `onResume` is told each time. A stream that fails before its first message
-   * is not resumed here: consume() has already tried every master for it.
+   * snapshot). `onResume` is told each time. Right after a failover the new leader may not
+   * serve the stream yet (its agents are still coming back: "the agent ... is not connected"),
+   * so for RESUME_WINDOW_MS a resumed stream that fails before its first message is opened
+   * again every RESUME_RETRY_MS; a stream that never delivered is not resumed (consume() has
+   * already tried every master for it).
    */
   async consumeAcrossFailover<T>(
     open: () => ClientReadableStream<T>,
@@ -181,6 +188,7 @@ export abstract class LeaderClient<C extends Client> {
     onResume: (err: ServiceErrorLike) => void,
     signal?: AbortSignal,
   ): Promise<void> {
+    let resumedAt: number | undefined;
     for (;;) {
       let received = false;
       try {
@@ -194,8 +202,14 @@ export abstract class LeaderClient<C extends Client> {
         );
         return;
       } catch (err) {
-        if (!received || signal?.aborted || !isUnavailable(err)) throw err;
-        onResume(err);
+        if (signal?.aborted) throw err;
+        if (received && isUnavailable(err)) {
+          resumedAt = Date.now();
+          onResume(err);
+          continue;
+        }
+        if (resumedAt === undefined || Date.now() - resumedAt > RESUME_WINDOW_MS) throw err;
+        await new Promise((r) => setTimeout(r, RESUME_RETRY_MS));
       }
     }
   }

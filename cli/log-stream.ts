@@ -31,6 +31,8 @@ export async function pumpLogs(
   signal?: AbortSignal,
 ): Promise<number> {
   let bytes = 0;
+  /** Where the next byte starts in the task's file: a read resumed after a failover asks for it. */
+  let next = 0;
   const open = () =>
     client.getTaskLogs({
       taskId: req.taskId,
@@ -38,13 +40,15 @@ export async function pumpLogs(
       stream: req.stream,
       follow: req.follow,
       tailBytes: req.tailBytes ?? 0,
+      offset: next,
     });
   try {
-    await client.consume(
+    await client.consumeAcrossFailover(
       open,
       (chunk, stream) => {
         if (chunk.data.length > 0) {
           bytes += chunk.data.length;
+          next = Number(chunk.offset) + chunk.data.length;
           const full = sink(Buffer.from(chunk.data));
           if (full) {
             stream.pause();
@@ -53,6 +57,12 @@ export async function pumpLogs(
         }
         return chunk.eof ? true : undefined;
       },
+      // The master that relayed the log died or stepped down: the new leader relays it from
+      // the byte after the last one written out, so nothing is shown twice or skipped.
+      (err) =>
+        process.stderr.write(
+          `yardctl: the log stream ended (${err.details ?? "unavailable"}); resuming at byte ${next}\n`,
+        ),
       signal,
     );
   } catch (err) {

@@ -5,7 +5,8 @@ import type { LogData } from "../proto/gen/yard/v1/agent.js";
 
 export interface LogSink {
   agentId: string;
-  data(chunk: Buffer): void;
+  /** `offset`: where `chunk` starts in the task's file. */
+  data(chunk: Buffer, offset: number): void;
   end(error?: string): void;
 }
 
@@ -25,7 +26,7 @@ export class LogRelay {
   deliver(msg: LogData): void {
     const sink = this.sinks.get(msg.requestId);
     if (!sink) return;
-    if (msg.data.length > 0) sink.data(Buffer.from(msg.data));
+    if (msg.data.length > 0) sink.data(Buffer.from(msg.data), Number(msg.offset));
     if (msg.eof) {
       this.sinks.delete(msg.requestId);
       sink.end(msg.error || undefined);

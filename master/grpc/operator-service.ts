@@ -122,8 +122,8 @@ export function operatorService(
         };
         const requestId = master.logs.open({
           agentId: source.agentId,
-          data: (chunk) => {
-            if (!out.write({ data: chunk, eof: false })) return stop();
+          data: (chunk, offset) => {
+            if (!out.write({ data: chunk, eof: false, offset })) return stop();
             if (out.behind && !paused) {
               paused = true;
               source.link.send({ logFlow: { requestId, paused: true } });
@@ -133,7 +133,7 @@ export function operatorService(
             finished = true;
             if (error) out.fail(new FailedPreconditionError(error));
             else {
-              out.write({ data: Buffer.alloc(0), eof: true });
+              out.write({ data: Buffer.alloc(0), eof: true, offset: 0 });
               out.end();
             }
           },
@@ -148,6 +148,7 @@ export function operatorService(
             stream,
             follow: req.follow,
             tailBytes: req.tailBytes,
+            offset: req.offset,
           },
         });
       } catch (err) {

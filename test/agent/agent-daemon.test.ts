@@ -198,6 +198,7 @@ describe("agent daemon", () => {
         stream: "stdout",
         follow: false,
         tailBytes: 0,
+        offset: 0,
       },
     });
     s.call.write({
@@ -208,6 +209,7 @@ describe("agent daemon", () => {
         stream: "stdout",
         follow: false,
         tailBytes: 0,
+        offset: 0,
       },
     });
     await waitFor("log eofs", () => master.all("logData").filter((l) => l.eof).length >= 2 || undefined);
@@ -217,6 +219,27 @@ describe("agent daemon", () => {
     assert.equal(r1.at(-1)!.error, "");
     const r2 = master.all("logData").filter((l) => l.requestId === "r2");
     assert.match(r2.at(-1)!.error, /unknown task ghost/);
+    assert.equal(r1[0]!.offset, 0, "each chunk says where it starts in the file");
+
+    // A read resumed at an offset (after a failover) starts there, whatever tail_bytes says.
+    s.call.write({
+      readLogs: {
+        requestId: "r1-resumed",
+        frameworkId: FW,
+        taskId: "d-long",
+        stream: "stdout",
+        follow: false,
+        tailBytes: 100,
+        offset: 6,
+      },
+    });
+    await waitFor(
+      "the resumed read's eof",
+      () => master.all("logData").some((l) => l.requestId === "r1-resumed" && l.eof) || undefined,
+    );
+    const resumed = master.all("logData").filter((l) => l.requestId === "r1-resumed");
+    assert.equal(Buffer.concat(resumed.map((l) => l.data)).toString(), "31003\n");
+    assert.equal(resumed[0]!.offset, 6);
 
     // A follow that ends when the task does.
     s.call.write({
@@ -227,6 +250,7 @@ describe("agent daemon", () => {
         stream: "stdout",
         follow: true,
         tailBytes: 6,
+        offset: 0,
       },
     });
 
@@ -246,6 +270,7 @@ describe("agent daemon", () => {
         stream: "stdout",
         follow: true,
         tailBytes: 0,
+        offset: 0,
       },
     });
     await waitFor("r4 data", () => master.all("logData").some((l) => l.requestId === "r4") || undefined);

@@ -42,6 +42,7 @@ describe("LogStreamer", () => {
       stream: "stdout",
       follow: true,
       tailBytes: 0,
+      offset: 0,
       frameworkId: "",
     });
     await waitFor("the read to wait for the stream", () => s.waits() === 1);
@@ -63,6 +64,7 @@ describe("LogStreamer", () => {
       stream: "stdout",
       follow: true,
       tailBytes: 0,
+      offset: 0,
       frameworkId: "",
     });
     await waitFor("the read to wait for the stream", () => s.waits() === 1);

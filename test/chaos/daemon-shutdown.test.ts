@@ -90,7 +90,7 @@ describe("daemons stop within their grace period (real processes)", { timeout: 1
     clients.push(operator);
     const logs = stalled<LogChunk>(
       operator.getTaskLogs(
-        { taskId: "chatty", frameworkId: "", stream: "stdout", follow: true, tailBytes: 0 },
+        { taskId: "chatty", frameworkId: "", stream: "stdout", follow: true, tailBytes: 0, offset: 0 },
         md,
       ),
     );
@@ -128,7 +128,7 @@ describe("daemons stop within their grace period (real processes)", { timeout: 1
     // most HTTP/2's window, has far more waiting for it at the master.
     let fastBytes = 0;
     const fast = operator.getTaskLogs(
-      { taskId: "chatty", frameworkId: "", stream: "stdout", follow: true, tailBytes: 0 },
+      { taskId: "chatty", frameworkId: "", stream: "stdout", follow: true, tailBytes: 0, offset: 0 },
       md,
     );
     fast.on("data", (c: LogChunk) => {

@@ -52,7 +52,14 @@ describe("slow watcher and paused log follower (real master and agent)", { timeo
     const baseline = rss.peak();
     try {
       const md = cluster.metadata();
-      const logRequest = { taskId: "chatty", frameworkId: "", stream: "stdout", follow: true, tailBytes: 0 };
+      const logRequest = {
+        taskId: "chatty",
+        frameworkId: "",
+        stream: "stdout",
+        follow: true,
+        tailBytes: 0,
+        offset: 0,
+      };
       const slowLogs = stalled<LogChunk>(client.getTaskLogs(logRequest, md));
       const slowWatch = stalled<ClusterEvent>(client.watch({ afterIndex: 0, replay: false }, md));
 

@@ -202,6 +202,8 @@ export interface ReadLogs {
   follow: boolean;
   tailBytes: number;
   frameworkId: string;
+  /** Start at this byte of the file; 0: tail_bytes decides. */
+  offset: number;
 }
 
 export interface CancelLogs {
@@ -226,6 +228,8 @@ export interface LogData {
    */
   eof: boolean;
   error: string;
+  /** Where data starts in the file. */
+  offset: number;
 }
 
 /** Fetch a release into the agent's cache from the BitTorrent swarm (master + other agents). */
@@ -2307,7 +2311,7 @@ export const Ping: MessageFns<Ping> = {
 };
 
 function createBaseReadLogs(): ReadLogs {
-  return { requestId: "", taskId: "", stream: "", follow: false, tailBytes: 0, frameworkId: "" };
+  return { requestId: "", taskId: "", stream: "", follow: false, tailBytes: 0, frameworkId: "", offset: 0 };
 }
 
 export const ReadLogs: MessageFns<ReadLogs> = {
@@ -2329,6 +2333,9 @@ export const ReadLogs: MessageFns<ReadLogs> = {
     }
     if (message.frameworkId !== "") {
       writer.uint32(50).string(message.frameworkId);
+    }
+    if (message.offset !== 0) {
+      writer.uint32(56).uint64(message.offset);
     }
     return writer;
   },
@@ -2394,6 +2401,14 @@ export const ReadLogs: MessageFns<ReadLogs> = {
             message.frameworkId = reader.string();
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.offset = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2430,6 +2445,7 @@ export const ReadLogs: MessageFns<ReadLogs> = {
         : isSet(object.framework_id)
         ? globalThis.String(object.framework_id)
         : "",
+      offset: isSet(object.offset) ? globalThis.Number(object.offset) : 0,
     };
   },
 
@@ -2453,6 +2469,9 @@ export const ReadLogs: MessageFns<ReadLogs> = {
     if (message.frameworkId !== "") {
       obj.frameworkId = message.frameworkId;
     }
+    if (message.offset !== 0) {
+      obj.offset = Math.round(message.offset);
+    }
     return obj;
   },
 
@@ -2467,6 +2486,7 @@ export const ReadLogs: MessageFns<ReadLogs> = {
     message.follow = object.follow ?? false;
     message.tailBytes = object.tailBytes ?? 0;
     message.frameworkId = object.frameworkId ?? "";
+    message.offset = object.offset ?? 0;
     return message;
   },
 };
@@ -2634,7 +2654,7 @@ export const LogFlow: MessageFns<LogFlow> = {
 };
 
 function createBaseLogData(): LogData {
-  return { requestId: "", data: Buffer.alloc(0), eof: false, error: "" };
+  return { requestId: "", data: Buffer.alloc(0), eof: false, error: "", offset: 0 };
 }
 
 export const LogData: MessageFns<LogData> = {
@@ -2650,6 +2670,9 @@ export const LogData: MessageFns<LogData> = {
     }
     if (message.error !== "") {
       writer.uint32(34).string(message.error);
+    }
+    if (message.offset !== 0) {
+      writer.uint32(40).uint64(message.offset);
     }
     return writer;
   },
@@ -2699,6 +2722,14 @@ export const LogData: MessageFns<LogData> = {
             message.error = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.offset = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2721,6 +2752,7 @@ export const LogData: MessageFns<LogData> = {
       data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0),
       eof: isSet(object.eof) ? globalThis.Boolean(object.eof) : false,
       error: isSet(object.error) ? globalThis.String(object.error) : "",
+      offset: isSet(object.offset) ? globalThis.Number(object.offset) : 0,
     };
   },
 
@@ -2738,6 +2770,9 @@ export const LogData: MessageFns<LogData> = {
     if (message.error !== "") {
       obj.error = message.error;
     }
+    if (message.offset !== 0) {
+      obj.offset = Math.round(message.offset);
+    }
     return obj;
   },
 
@@ -2750,6 +2785,7 @@ export const LogData: MessageFns<LogData> = {
     message.data = object.data ?? Buffer.alloc(0);
     message.eof = object.eof ?? false;
     message.error = object.error ?? "";
+    message.offset = object.offset ?? 0;
     return message;
   },
 };

@@ -228,12 +228,19 @@ export interface GetTaskLogsRequest {
   tailBytes: number;
   /** Needed only when frameworks share the task id (ids are unique per framework). */
   frameworkId: string;
+  /**
+   * Start at this byte of the file (a read resumed after a failover, from the offset
+   * after the last chunk it got); 0: tail_bytes decides.
+   */
+  offset: number;
 }
 
 export interface LogChunk {
   data: Buffer;
   /** Set on the last chunk of a task that ended, when following. */
   eof: boolean;
+  /** Where data starts in the file. */
+  offset: number;
 }
 
 function createBaseGetMastersRequest(): GetMastersRequest {
@@ -2792,7 +2799,7 @@ export const ClusterEvent: MessageFns<ClusterEvent> = {
 };
 
 function createBaseGetTaskLogsRequest(): GetTaskLogsRequest {
-  return { taskId: "", stream: "", follow: false, tailBytes: 0, frameworkId: "" };
+  return { taskId: "", stream: "", follow: false, tailBytes: 0, frameworkId: "", offset: 0 };
 }
 
 export const GetTaskLogsRequest: MessageFns<GetTaskLogsRequest> = {
@@ -2811,6 +2818,9 @@ export const GetTaskLogsRequest: MessageFns<GetTaskLogsRequest> = {
     }
     if (message.frameworkId !== "") {
       writer.uint32(42).string(message.frameworkId);
+    }
+    if (message.offset !== 0) {
+      writer.uint32(48).uint64(message.offset);
     }
     return writer;
   },
@@ -2868,6 +2878,14 @@ export const GetTaskLogsRequest: MessageFns<GetTaskLogsRequest> = {
             message.frameworkId = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.offset = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2899,6 +2917,7 @@ export const GetTaskLogsRequest: MessageFns<GetTaskLogsRequest> = {
         : isSet(object.framework_id)
         ? globalThis.String(object.framework_id)
         : "",
+      offset: isSet(object.offset) ? globalThis.Number(object.offset) : 0,
     };
   },
 
@@ -2919,6 +2938,9 @@ export const GetTaskLogsRequest: MessageFns<GetTaskLogsRequest> = {
     if (message.frameworkId !== "") {
       obj.frameworkId = message.frameworkId;
     }
+    if (message.offset !== 0) {
+      obj.offset = Math.round(message.offset);
+    }
     return obj;
   },
 
@@ -2932,12 +2954,13 @@ export const GetTaskLogsRequest: MessageFns<GetTaskLogsRequest> = {
     message.follow = object.follow ?? false;
     message.tailBytes = object.tailBytes ?? 0;
     message.frameworkId = object.frameworkId ?? "";
+    message.offset = object.offset ?? 0;
     return message;
   },
 };
 
 function createBaseLogChunk(): LogChunk {
-  return { data: Buffer.alloc(0), eof: false };
+  return { data: Buffer.alloc(0), eof: false, offset: 0 };
 }
 
 export const LogChunk: MessageFns<LogChunk> = {
@@ -2947,6 +2970,9 @@ export const LogChunk: MessageFns<LogChunk> = {
     }
     if (message.eof !== false) {
       writer.uint32(16).bool(message.eof);
+    }
+    if (message.offset !== 0) {
+      writer.uint32(24).uint64(message.offset);
     }
     return writer;
   },
@@ -2980,6 +3006,14 @@ export const LogChunk: MessageFns<LogChunk> = {
             message.eof = reader.bool();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.offset = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2996,6 +3030,7 @@ export const LogChunk: MessageFns<LogChunk> = {
     return {
       data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0),
       eof: isSet(object.eof) ? globalThis.Boolean(object.eof) : false,
+      offset: isSet(object.offset) ? globalThis.Number(object.offset) : 0,
     };
   },
 
@@ -3007,6 +3042,9 @@ export const LogChunk: MessageFns<LogChunk> = {
     if (message.eof !== false) {
       obj.eof = message.eof;
     }
+    if (message.offset !== 0) {
+      obj.offset = Math.round(message.offset);
+    }
     return obj;
   },
 
@@ -3017,6 +3055,7 @@ export const LogChunk: MessageFns<LogChunk> = {
     const message = createBaseLogChunk();
     message.data = object.data ?? Buffer.alloc(0);
     message.eof = object.eof ?? false;
+    message.offset = object.offset ?? 0;
     return message;
   },
 };
