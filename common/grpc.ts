@@ -2,9 +2,14 @@
 import { type ChannelOptions, credentials, type Server, type ServerCredentials } from "@grpc/grpc-js";
 import { LIMITS } from "./limits.js";
 
-/** Keepalives so that a dead peer is noticed in seconds, not at the TCP timeout. */
+/**
+ * Keepalives so that a dead peer is noticed in seconds, not at the TCP timeout: a ping every
+ * 3 s, 5 s for its answer. A frozen or cut-off master (its host lost) resets nothing: its
+ * agents and clients learn of it from these pings only, so they move to a new leader within
+ * 8 s of the loss (docs/ha.md).
+ */
 export const CHANNEL_OPTIONS: ChannelOptions = {
-  "grpc.keepalive_time_ms": 10_000,
+  "grpc.keepalive_time_ms": 3_000,
   "grpc.keepalive_timeout_ms": 5_000,
   "grpc.keepalive_permit_without_calls": 1,
   "grpc.max_receive_message_length": 64 * 1024 * 1024,

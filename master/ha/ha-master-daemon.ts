@@ -128,6 +128,10 @@ export async function startHaMaster(opts: HaMasterOptions): Promise<HaMasterHand
   const config = masterConfigOf(opts);
   const prefix = (opts.etcd.prefix ?? HA_DEFAULTS.prefix).replace(/\/+$/, "");
   const ttl = opts.etcd.leaseTtlSeconds ?? HA_DEFAULTS.leaseTtlSeconds;
+  // A framework on a frozen or cut-off leader notices only by silence (the SDK's watchdog:
+  // three heartbeats). Sent every half lease, that silence ends soon after a new leader is
+  // elected, instead of 15 s after the freeze.
+  config.frameworkHeartbeatMs = Math.min(config.frameworkHeartbeatMs, (ttl * 1000) / 2);
   const id = opts.masterId ?? masterIdOf(opts.dataDir);
 
   let term: Term | undefined;
