@@ -248,7 +248,12 @@ describe("full disk on an agent (defect 5)", { timeout: 120_000 }, () => {
     const json = await cluster.yardctl(["get", "agents", "-o", "json"]);
     const a = JSON.parse(json.stdout).agents.find((x: { info: { id: string } }) => x.info.id === small);
     assert.equal(a.conditions.diskPressure, true);
-    assert.match(a.conditions.message, /database or disk is full/);
+    // Whichever noticed it last names the cause: the failed checkpoint write, or the periodic
+    // free-space check (which wins on a loaded machine, where it runs after the write failed).
+    assert.match(
+      a.conditions.message,
+      /database or disk is full|free on the agent's disk, below its reserve/,
+    );
     assert.match(await metrics(), /^yard_agents_disk_pressure 1$/m);
   });
 
