@@ -5,7 +5,7 @@
 // Contracts:
 // - An artifact is used (loaded, unpacked, reported in Register.artifacts) only after its whole
 //   file matched the release's sha256, checked at fetch, at agent start and before each use.
-//   A file that fails is fetched again; webtorrent's piece check at add time keeps every
+//   A file that fails is fetched again; the engine's piece check at add time keeps every
 //   piece that is still good, so only the damaged pieces travel again.
 // - One fetch per release at a time: a second request for a release being fetched joins it.
 // - A fetch starts only when the release fits on the disk with the reserve left free (after
@@ -32,14 +32,8 @@ import { verifyArtifact } from "./artifact-verify.js";
 import { planEviction } from "./cache-eviction.js";
 import { planFetchSpace } from "./fetch-space.js";
 import { bytesOnDisk, diskSpace, reserveBytes } from "../disk-space.js";
-import { PeerGuard } from "./peer-guard.js";
-import { type AuthTorrent, SwarmAuth } from "../../common/swarm-auth.js";
-import {
-  createSwarmClient,
-  destroySwarmClient,
-  type SwarmClient,
-  type Torrent,
-} from "../../common/swarm-client.js";
+import { SwarmEngine } from "../../common/swarm/swarm-engine.js";
+import type { TorrentSession } from "../../common/swarm/torrent-session.js";
 import type { TlsMaterial } from "../../common/tls.js";
 
 export type FetchState = "FETCHING" | "VERIFYING" | "DONE" | "FAILED" | "EVICTED";
@@ -105,17 +99,14 @@ interface Active {
 }
 
 interface Seeding {
-  torrent: Torrent;
-  guard: PeerGuard;
+  torrent: TorrentSession;
   lastUploaded: number;
-  /** Bytes received from peers by this process (webtorrent's `downloaded` counts verified pieces held). */
-  received: number;
 }
 
 export class ArtifactFetcher {
   readonly cache: ArtifactCache;
   private readonly log: Logger;
-  private client?: SwarmClient;
+  private engine?: SwarmEngine;
   private readonly active = new Map<string, Active>();
   private readonly torrents = new Map<string, Seeding>();
   private readonly pins = new Map<string, Set<string>>();
@@ -123,7 +114,6 @@ export class ArtifactFetcher {
   private seedTimer?: NodeJS.Timeout;
   private stopped = false;
   private swarm?: { key: Buffer; passkey: string };
-  private auth?: SwarmAuth;
 
   constructor(
     private readonly components: ArtifactFetcherComponents,
@@ -141,19 +131,15 @@ export class ArtifactFetcher {
 
   /** Starts the peer listener, re-verifies the cache, seeds what is verified, resumes the rest. */
   async start(): Promise<void> {
-    this.client = await createSwarmClient({
+    this.engine = await SwarmEngine.create({
       peerPort: this.init.peerPort,
       listenHost: this.init.listenHost,
       uploadLimit: this.init.uploadRate,
       downloadLimit: this.init.downloadRate,
       tls: this.init.tls,
       announceParams: (): Record<string, string> => (this.swarm ? { passkey: this.swarm.passkey } : {}),
-    });
-    this.client.on("error", (err) => this.log.error("swarm client error", { error: errorMessage(err) }));
-    this.auth = new SwarmAuth({
-      key: () => this.swarm?.key,
-      peerId: this.client.peerId,
-      timeoutMs: this.init.authTimeoutMs,
+      swarmKey: () => this.swarm?.key,
+      authTimeoutMs: this.init.authTimeoutMs,
       log: this.log,
     });
     const resume: CacheEntry[] = [];
@@ -201,7 +187,7 @@ export class ArtifactFetcher {
     if (this.seedTimer) clearInterval(this.seedTimer);
     for (const a of this.active.values()) a.abort.abort(new Error("the agent is stopping"));
     await Promise.allSettled([...this.active.values()].map((a) => a.promise));
-    if (this.client) await destroySwarmClient(this.client);
+    if (this.engine) await this.engine.destroy();
     this.torrents.clear();
   }
 
@@ -214,24 +200,16 @@ export class ArtifactFetcher {
     const same = this.swarm && this.swarm.passkey === passkey && this.swarm.key.equals(key);
     this.swarm = { key: Buffer.from(key), passkey };
     if (same) return;
-    for (const s of this.torrents.values()) {
-      const tracker = (s.torrent as unknown as { discovery?: { tracker?: { start(): void } } }).discovery
-        ?.tracker;
-      try {
-        tracker?.start();
-      } catch (err) {
-        this.log.debug("re-announce failed", { error: errorMessage(err) });
-      }
-    }
+    for (const s of this.torrents.values()) s.torrent.announceNow();
   }
 
   /** Peers admitted and refused by the swarm's handshake since the start (for tests and logs). */
   swarmAuthCounts(): { verified: number; granted: number; refused: number } {
-    return { ...(this.auth?.counts ?? { verified: 0, granted: 0, refused: 0 }) };
+    return { ...(this.engine?.authCounts ?? { verified: 0, granted: 0, refused: 0 }) };
   }
 
   peerPort(): number {
-    return this.client?.address()?.port ?? 0;
+    return this.engine?.address()?.port ?? 0;
   }
 
   /** The verified releases, for Register.artifacts. */
@@ -249,11 +227,11 @@ export class ArtifactFetcher {
 
   /** Bytes received from peers for a release since this agent started (a resumed fetch receives only what it lacked). */
   received(release: string): number {
-    return this.torrents.get(release)?.received ?? 0;
+    return this.torrents.get(release)?.torrent.downloaded ?? 0;
   }
 
   bannedPeers(release: string): number {
-    return this.torrents.get(release)?.guard.banned.size ?? 0;
+    return this.torrents.get(release)?.torrent.strikes.banned.size ?? 0;
   }
 
   pin(release: string, owner: string): void {
@@ -484,7 +462,7 @@ export class ArtifactFetcher {
         else resolve();
       };
       const onDone = () => finish();
-      const onError = (err: Error | string) => finish(typeof err === "string" ? new Error(err) : err);
+      const onError = (err: Error) => finish(err);
       const onAbort = () => finish(signal.reason instanceof Error ? signal.reason : new Error("aborted"));
       if (t.done) return finish();
       t.on("done", onDone);
@@ -512,66 +490,38 @@ export class ArtifactFetcher {
     return { downloaded: t.downloaded, uploaded: t.uploaded };
   }
 
-  /** Adds a torrent to the swarm client over the release's data dir. */
-  private seed(entry: CacheEntry, torrentFile: Buffer, skipVerify: boolean): Promise<Seeding> {
-    const client = this.client;
-    if (!client) return Promise.reject(new Error("the fetcher is not started"));
-    return new Promise((resolve, reject) => {
-      let settled = false;
-      const t = client.add(
-        torrentFile,
-        { path: this.cache.dataDir(entry.release), strategy: "rarest", skipVerify },
-        (ready) => {
-          if (settled) return;
-          settled = true;
-          if (ready.files.length !== 1) {
-            reject(
-              new FetchError(
-                entry.release,
-                `torrent: holds ${ready.files.length} files; a release is one file`,
-              ),
-            );
-            ready.destroy(undefined, () => undefined);
-            return;
-          }
-          if (ready.length !== entry.size) {
-            reject(
-              new FetchError(
-                entry.release,
-                `torrent: its length ${ready.length} differs from the release's size ${entry.size}`,
-              ),
-            );
-            ready.destroy(undefined, () => undefined);
-            return;
-          }
-          if (entry.fileName !== ready.files[0]!.path)
-            this.cache.update(entry.release, { fileName: ready.files[0]!.path });
-          resolve(s);
-        },
+  /** Adds a torrent to the swarm engine over the release's data dir. */
+  private async seed(entry: CacheEntry, torrentFile: Buffer, skipVerify: boolean): Promise<Seeding> {
+    const engine = this.engine;
+    if (!engine) throw new Error("the fetcher is not started");
+    let t: TorrentSession;
+    try {
+      t = await engine.add(torrentFile, { path: this.cache.dataDir(entry.release), skipVerify });
+    } catch (err) {
+      throw new FetchError(entry.release, `torrent: ${errorMessage(err)}`, { cause: err });
+    }
+    if (t.length !== entry.size) {
+      await engine.remove(t.infoHash);
+      throw new FetchError(
+        entry.release,
+        `torrent: its length ${t.length} differs from the release's size ${entry.size}`,
       );
-      this.auth?.attach(t as unknown as AuthTorrent);
-      const guard = new PeerGuard(t, this.log);
-      const s: Seeding = { torrent: t, guard, lastUploaded: 0, received: 0 };
-      (t as unknown as { on(e: "download", cb: (n: number) => void): void }).on("download", (n) => {
-        s.received += n;
-      });
-      this.torrents.set(entry.release, s);
-      t.on("error", (err) => {
-        this.log.warn("torrent error", { release: entry.release, error: errorMessage(err) });
-        if (this.torrents.get(entry.release)?.torrent === t) this.torrents.delete(entry.release);
-        if (!settled) {
-          settled = true;
-          reject(new FetchError(entry.release, `torrent: ${errorMessage(err)}`));
-        }
-      });
+    }
+    if (entry.fileName !== t.files[0]!.path) this.cache.update(entry.release, { fileName: t.files[0]!.path });
+    const s: Seeding = { torrent: t, lastUploaded: 0 };
+    this.torrents.set(entry.release, s);
+    t.on("error", (err: Error) => {
+      this.log.warn("torrent error", { release: entry.release, error: errorMessage(err) });
+      if (this.torrents.get(entry.release)?.torrent === t) this.torrents.delete(entry.release);
     });
+    return s;
   }
 
   private async dropTorrent(release: string): Promise<void> {
     const s = this.torrents.get(release);
     if (!s) return;
     this.torrents.delete(release);
-    await new Promise<void>((resolve) => s.torrent.destroy(undefined, () => resolve()));
+    await this.engine?.remove(s.torrent.infoHash);
   }
 
   private async makeRoom(keep: string): Promise<void> {

@@ -10,9 +10,11 @@
 //      copies the seed knows of (peers' haves, plus offers still on their way), seeded random
 //      among ties; two peers are not offered the same piece while another is equally rare.
 //   3. One offer at a time per peer (`offersPerPeer`): a peer gets its next offer once the
-//      piece it was offered shows up at another peer (it passed it on), or, so that a swarm
-//      where the peer has nobody to pass it to does not stall the seed, `reofferAfterMs` after
-//      it was sent. A peer that leaves gives back the offers it had not been sent.
+//      piece it was offered shows up at another peer (it passed it on), or at once when it
+//      has nobody to pass it to (every other peer holds the piece, or it is alone: a lone
+//      outside client is not held to one piece per 5 s), or else `reofferAfterMs` after it
+//      was sent, so that a peer whose partners are slow does not stall the seed. A peer that
+//      leaves gives back the offers it had not been sent.
 // Pure: the engine reports peers, their haves and what the seed uploaded, and asks `offer`
 // whenever a peer may take a new one (after `peerHave`, `sent`, or on its tick).
 import type { Bitfield } from "./bitfield.js";
@@ -144,10 +146,16 @@ export class SuperSeeder<P> {
   offer(peer: P, now: number): number | undefined {
     const state = this.peers.get(peer);
     if (!state) return undefined;
-    // Rule 3's escape: offers sent long ago no longer hold the peer back.
+    // Rule 3's escapes: an offer delivered to a peer with nobody to pass it to (every other
+    // peer holds the piece, or there is no other peer), or sent long ago, no longer holds the
+    // peer back.
     for (let i = state.offers.length - 1; i >= 0; i--) {
-      const sentAt = state.offers[i]!.sentAt;
-      if (sentAt !== undefined && now - sentAt >= this.reofferAfterMs) {
+      const o = state.offers[i]!;
+      const sentAt = o.sentAt;
+      if (
+        (o.delivered && this.nobodyLacks(state, o.piece)) ||
+        (sentAt !== undefined && now - sentAt >= this.reofferAfterMs)
+      ) {
         const piece = state.offers[i]!.piece;
         state.offers.splice(i, 1);
         if (!state.has[piece]) this.copies[piece]!--;
@@ -177,6 +185,11 @@ export class SuperSeeder<P> {
     this.copies[best]!++;
     state.offers.push({ piece: best, delivered: false });
     return best;
+  }
+
+  private nobodyLacks(state: PeerState<P>, piece: number): boolean {
+    for (const other of this.peers.values()) if (other !== state && !other.has[piece]) return false;
+    return true;
   }
 
   private giveBack(piece: number): void {

@@ -1,19 +1,15 @@
-// The master's seeder: one webtorrent client in the master process that seeds every stored
-// release from the release store, so that a swarm always has a complete source. BitTorrent
-// over TCP only: no DHT, no local peer discovery, no uTP, no web seeds, no NAT traversal, no
-// peer exchange; peers are found through the master's tracker alone. The swarm is private:
-// it announces with the master's passkey, and a peer gets pieces only once it proved
-// membership or holds a grant (common/swarm-auth.ts).
+// The master's seeder: one swarm engine in the master process that seeds every stored release
+// from the release store, so that a swarm always has a complete source. BitTorrent over TCP
+// only; peers are found through the master's tracker alone. The seed super-seeds (BEP 16):
+// each peer is offered one piece at a time and no piece goes out twice before every piece is
+// out once, so the master's link carries about one copy of a release whatever the number of
+// agents (common/swarm/super-seeder.ts). At most 4 peers download from it at once, in turns
+// (common/swarm/choker.ts). The swarm is private: it announces with the master's passkey, and
+// a peer gets pieces only once it proved membership or holds a grant (common/swarm-auth.ts).
 import type { Logger } from "../../common/logger.js";
 import type { TlsMaterial } from "../../common/tls.js";
-import { type AuthTorrent, SwarmAuth } from "../../common/swarm-auth.js";
-import {
-  createSwarmClient,
-  destroySwarmClient,
-  type SwarmClient,
-  type Torrent,
-} from "../../common/swarm-client.js";
-import { type ChokerTorrent, SeedChoker } from "./seed-choker.js";
+import { SwarmEngine } from "../../common/swarm/swarm-engine.js";
+import type { TorrentSession } from "../../common/swarm/torrent-session.js";
 
 export interface SeederComponents {
   logger: Logger;
@@ -28,13 +24,13 @@ export interface SeederComponents {
 export interface SeederInit {
   /** TLS material for announces to the master's own HTTPS tracker; null = plain HTTP (--insecure). */
   tls?: TlsMaterial | null;
-  /** Address the peer listener binds to (webtorrent binds all interfaces unless told). */
+  /** Address the peer listener binds to (all interfaces unless told). */
   listenHost?: string;
   /** Peer port; 0 = a free one. */
   peerPort?: number;
   /** Upload cap in bytes per second; 0 or less = none. */
   uploadLimit?: number;
-  /** Unchoke slots: how many peers download from the master at once (default 4; seed-choker.ts). */
+  /** Unchoke slots: how many peers download from the master at once (default 4; common/swarm/choker.ts). */
   uploadSlots?: number;
   /** Longest turn of a peer at the seed while others wait, in milliseconds (default 10 s). */
   turnMs?: number;
@@ -50,39 +46,38 @@ export interface SeedStats {
 }
 
 export class Seeder {
-  private readonly torrents = new Map<string, Torrent>();
-  private readonly chokers = new Map<string, SeedChoker>();
-  readonly auth: SwarmAuth;
+  private readonly torrents = new Map<string, TorrentSession>();
 
   private constructor(
-    private readonly client: SwarmClient,
+    private readonly engine: SwarmEngine,
     private readonly log: Logger,
-    private readonly init: SeederInit,
-    swarm: SeederComponents["swarm"],
-  ) {
-    this.auth = new SwarmAuth({
-      key: () => swarm.key,
-      peerId: client.peerId,
-      admitWithoutProof: (address, infoHash) => swarm.granted(address, infoHash),
-      timeoutMs: init.authTimeoutMs,
-      log,
-    });
-  }
+  ) {}
 
   static async create(components: SeederComponents, init: SeederInit = {}): Promise<Seeder> {
-    const client = await createSwarmClient({
+    const { swarm, logger } = components;
+    const engine = await SwarmEngine.create({
       peerPort: init.peerPort,
       listenHost: init.listenHost,
       uploadLimit: init.uploadLimit,
+      uploadSlots: init.uploadSlots ?? 4,
+      turnMs: init.turnMs ?? 10_000,
       tls: init.tls,
-      announceParams: () => ({ passkey: components.swarm.masterPasskey() }),
+      announceParams: () => ({ passkey: swarm.masterPasskey() }),
+      swarmKey: () => swarm.key,
+      admitWithoutProof: (address, infoHash) => swarm.granted(address, infoHash),
+      authTimeoutMs: init.authTimeoutMs,
+      log: logger,
     });
-    client.on("error", (err) => components.logger.error("seeder error", { error: String(err) }));
-    return new Seeder(client, components.logger, init, components.swarm);
+    return new Seeder(engine, logger);
+  }
+
+  /** Peers admitted and refused by the swarm's handshake (for tests and logs). */
+  get auth(): { counts: { verified: number; granted: number; refused: number } } {
+    return { counts: this.engine.authCounts };
   }
 
   get port(): number {
-    return this.client.address()?.port ?? 0;
+    return this.engine.address()?.port ?? 0;
   }
 
   /**
@@ -90,48 +85,22 @@ export class Seeder {
    * With `verify` false, the bytes are taken as complete without hashing them again: they
    * were checked against their sha256 when they were stored.
    */
-  seed(infoHash: string, torrent: Uint8Array, dir: string, verify: boolean): Promise<void> {
-    if (this.torrents.has(infoHash)) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      let settled = false;
-      const t = this.client.add(torrent, { path: dir, skipVerify: !verify, strategy: "rarest" }, () => {});
-      this.torrents.set(infoHash, t);
-      // The guard first: the choker's unchoke then goes through it.
-      this.auth.attach(t as unknown as AuthTorrent);
-      const choker = new SeedChoker(
-        {
-          slots: this.init.uploadSlots ?? 4,
-          maxHoldMs: this.init.turnMs ?? 10_000,
-        },
-        this.log,
-      );
-      choker.attach(t as unknown as ChokerTorrent);
-      this.chokers.set(infoHash, choker);
-      t.once("ready", () => {
-        settled = true;
-        resolve();
-      });
-      t.on("error", (err) => {
-        const message = typeof err === "string" ? err : err.message;
-        this.torrents.delete(infoHash);
-        this.dropChoker(infoHash);
-        if (!settled) {
-          settled = true;
-          reject(new Error(`cannot seed ${infoHash}: ${message}`));
-        } else this.log.error("seeding failed", { infoHash, error: message });
-      });
-      t.on("warning", (err) =>
-        this.log.debug("seeder warning", {
-          infoHash,
-          warning: String(err).replace(/passkey=\w+/g, "passkey=…"),
-        }),
-      );
+  async seed(infoHash: string, torrent: Uint8Array, dir: string, verify: boolean): Promise<void> {
+    if (this.torrents.has(infoHash)) return;
+    let t: TorrentSession;
+    try {
+      t = await this.engine.add(torrent, { path: dir, skipVerify: !verify, superSeed: true });
+    } catch (err) {
+      throw new Error(`cannot seed ${infoHash}: ${(err as Error).message}`);
+    }
+    this.torrents.set(infoHash, t);
+    t.on("error", (err: Error) => {
+      this.log.error("seeding failed", { infoHash, error: err.message });
+      if (this.torrents.get(infoHash) === t) void this.unseed(infoHash);
     });
-  }
-
-  private dropChoker(infoHash: string): void {
-    this.chokers.get(infoHash)?.stop();
-    this.chokers.delete(infoHash);
+    t.on("warning", (w: string) =>
+      this.log.debug("seeder warning", { infoHash, warning: w.replace(/passkey=\w+/g, "passkey=…") }),
+    );
   }
 
   isSeeding(infoHash: string): boolean {
@@ -146,20 +115,13 @@ export class Seeder {
   }
 
   /** Stops seeding; the files stay where they are. */
-  unseed(infoHash: string): Promise<void> {
-    this.dropChoker(infoHash);
-    if (!this.torrents.delete(infoHash)) return Promise.resolve();
-    return new Promise((resolve) =>
-      this.client.remove(infoHash, { destroyStore: false }, (err) => {
-        if (err) this.log.warn("could not stop seeding", { infoHash, error: err.message });
-        resolve();
-      }),
-    );
+  async unseed(infoHash: string): Promise<void> {
+    if (!this.torrents.delete(infoHash)) return;
+    await this.engine.remove(infoHash);
   }
 
   stop(): Promise<void> {
-    for (const infoHash of [...this.chokers.keys()]) this.dropChoker(infoHash);
     this.torrents.clear();
-    return destroySwarmClient(this.client);
+    return this.engine.destroy();
   }
 }

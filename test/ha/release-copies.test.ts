@@ -5,14 +5,14 @@
 // and the release stays, shown under-replicated, until the standby is back; removal deletes the
 // standby's copy; an outsider, and a client with the wrong swarm key, get nothing from a standby.
 import assert from "node:assert/strict";
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { Etcd3 } from "etcd3";
 import { ReleaseClient } from "../../cli/commands/release.js";
 import { silentLogger } from "../../common/logger.js";
-import { SwarmAuth } from "../../common/swarm-auth.js";
+import { forgedFetch } from "../swarm-forger.js";
 import { startMaster, type MasterHandle } from "../../master/master-daemon.js";
 import { CopyQuorum } from "../../master/releases/copy-quorum.js";
 import { ReleaseCopies } from "../../master/releases/release-copies.js";
@@ -198,18 +198,9 @@ describe("releases in HA: copies on the standbys", () => {
     } finally {
       await new Promise<void>((r) => outsider.destroy(() => r()));
     }
-    const forger = await stockClient();
-    try {
-      const wrongKey = randomBytes(32);
-      const r = await tryPeer(forger, torrent, join(dir, "forger"), peer, (t) =>
-        new SwarmAuth({ key: () => wrongKey, peerId: forger.peerId, log: silentLogger }).attach(
-          t as unknown as Parameters<SwarmAuth["attach"]>[0],
-        ),
-      );
-      assert.equal(r.received, 0);
-    } finally {
-      await new Promise<void>((r) => forger.destroy(() => r()));
-    }
+    const forged = await forgedFetch(torrent, join(dir, "forger"), [peer]);
+    assert.equal(forged.connections, 1, "the forger's connection was made");
+    assert.equal(forged.received, 0);
     assert.ok(replica!.fetcher.swarmAuthCounts().refused >= refusedBefore + 2, "the standby refused both");
   });
 

@@ -1,14 +1,13 @@
 // Real BitTorrent parts for the fetcher's tests, all on 127.0.0.1: a bittorrent-tracker,
-// torrents made by create-torrent with that tracker as the only announce URL, and webtorrent
-// seeders (optionally serving a file whose bytes do not match the torrent).
+// torrents made by create-torrent with that tracker as the only announce URL, and seeders
+// running Yard's swarm engine (optionally serving a file whose bytes do not match the torrent).
 import { createHash, randomBytes } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { FetchArtifact } from "../../../proto/gen/yard/v1/agent.js";
-import { createSwarmClient, destroySwarmClient, type SwarmClient } from "../../../common/swarm-client.js";
 import { silentLogger } from "../../../common/logger.js";
-import { type AuthTorrent, SwarmAuth } from "../../../common/swarm-auth.js";
+import { SwarmEngine } from "../../../common/swarm/swarm-engine.js";
 
 /** The private swarm's key in these tests: the seeders prove it, the fetchers are given it. */
 export const SWARM_KEY = randomBytes(32);
@@ -73,7 +72,7 @@ export async function makeTorrent(file: string, announce: string, pieceLength = 
 }
 
 export interface Seeder {
-  client: SwarmClient;
+  engine: SwarmEngine;
   close(): Promise<void>;
 }
 
@@ -86,14 +85,14 @@ export async function startSeeder(
   torrent: Buffer,
   opts: { trustDisk?: boolean; uploadRate?: number } = {},
 ): Promise<Seeder> {
-  const client = await createSwarmClient({ listenHost: "127.0.0.1", uploadLimit: opts.uploadRate });
-  client.on("error", () => undefined);
-  const auth = new SwarmAuth({ key: () => SWARM_KEY, peerId: client.peerId, log: silentLogger });
-  await new Promise<void>((resolve) => {
-    const t = client.add(torrent, { path: dir, skipVerify: opts.trustDisk }, () => resolve());
-    auth.attach(t as unknown as AuthTorrent);
+  const engine = await SwarmEngine.create({
+    listenHost: "127.0.0.1",
+    uploadLimit: opts.uploadRate,
+    swarmKey: () => SWARM_KEY,
+    log: silentLogger,
   });
-  return { client, close: () => destroySwarmClient(client) };
+  await engine.add(torrent, { path: dir, skipVerify: opts.trustDisk });
+  return { engine, close: () => engine.destroy() };
 }
 
 export function request(

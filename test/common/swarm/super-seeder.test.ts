@@ -98,10 +98,26 @@ describe("super-seeder", () => {
   test("a sent offer that nobody passes on frees its peer after reofferAfterMs", () => {
     const s = new SuperSeeder<string>({ pieceCount: 4, seed: 1, reofferAfterMs: 5000 });
     s.addPeer("a");
+    s.addPeer("b"); // lacks the piece, but never takes it from a
     const piece = s.offer("a", 0)!;
     s.sent("a", piece, 100);
     assert.equal(s.offer("a", 5099), undefined);
     assert.notEqual(s.offer("a", 5100), undefined);
+  });
+
+  test("a peer with nobody to pass its piece to gets the next offer at once", () => {
+    const s = new SuperSeeder<string>({ pieceCount: 4, seed: 1, reofferAfterMs: 60_000 });
+    s.addPeer("alone");
+    const first = s.offer("alone", 0)!;
+    assert.equal(s.offer("alone", 0), undefined, "not sent yet: it holds its offer");
+    s.sent("alone", first, 10);
+    const second = s.offer("alone", 10);
+    assert.notEqual(second, undefined, "delivered, and no other peer lacks it");
+    assert.notEqual(second, first);
+    // A second peer that already holds the piece changes nothing; one that lacks it does.
+    s.addPeer("full", Bitfield.full(4));
+    s.sent("alone", second!, 20);
+    assert.notEqual(s.offer("alone", 20), undefined);
   });
 
   test("a peer that leaves gives back the offer it was not sent", () => {
