@@ -49,10 +49,12 @@ bench-smoke: build
 	scripts/bench.sh smoke
 
 # Release distribution alone, with options (docs/benchmarks.md). Needs root and iproute2
-# (ip, tc). Options: make bench-distribute ARGS="--agents 8 --size-mib 32"
+# (ip, tc); installs aria2 for its reference phase when missing (elsewhere, as in bench-smoke,
+# that phase is skipped without it). Options: make bench-distribute ARGS="--agents 8 --size-mib 32"
 bench-distribute: build
 	@[ "$$(id -u)" = 0 ] || { echo "bench-distribute needs root (network namespaces, tc)" >&2; exit 1; }
 	@command -v ip >/dev/null && command -v tc >/dev/null || { echo "bench-distribute needs iproute2 (ip, tc)" >&2; exit 1; }
+	@command -v aria2c >/dev/null || apt-get install -y aria2
 	node dist/bench/distribute/run.js $(ARGS)
 
 clean:

@@ -1,7 +1,8 @@
 // One agent host of the distribution benchmark. Prints {"ready":true}, waits for "go" on
 // stdin, fetches the release (mode "bt": Yard's fetcher from the swarm; mode "http": one GET
 // from the server), verifies its sha256, prints {"done":ms,...}, and keeps seeding until
-// stdin says "exit" (the other agents still need its pieces).
+// stdin says "exit" (the other agents still need its pieces). "stats" answers with its upload
+// and its CPU since "go" (cpu.ts).
 // Usage: bench-agent.js bt|http IP SERVER_IP TORRENT SHA256 SIZE DIR
 import { createHash } from "node:crypto";
 import fs from "node:fs";
@@ -62,6 +63,8 @@ async function main(): Promise<void> {
   while ((await lines.next()).value?.trim() !== "go") {
     // wait for the start signal
   }
+  // From "go" on: starting the fetcher is setup, not distribution.
+  const cpu0 = process.cpuUsage();
   const t0 = Date.now();
   let got: string;
   if (fetcher) {
@@ -79,7 +82,9 @@ async function main(): Promise<void> {
     const next = await lines.next();
     if (next.done) break;
     if (next.value.trim() === "stats") {
-      process.stdout.write(`${JSON.stringify({ uploaded: fetcher?.uploaded("bench@1") ?? 0 })}\n`);
+      process.stdout.write(
+        `${JSON.stringify({ uploaded: fetcher?.uploaded("bench@1") ?? 0, cpu: process.cpuUsage(cpu0) })}\n`,
+      );
     }
     if (next.value.trim() === "exit") break;
   }

@@ -3,7 +3,9 @@
 // `yardctl release push` does; and a plain HTTP server of the same file (the central-server
 // baseline). Writes the master's .torrent of the release to TORRENT_OUT (and the swarm's
 // credentials to TORRENT_OUT.swarm.json), prints one JSON line
-// when everything listens, answers "stats" with the seeder's counters, stops on "exit".
+// when everything listens, answers "stats" with the seeder's counters and the process's
+// process.cpuUsage() so far (the benchmark takes the difference across a phase), stops on
+// "exit".
 // Usage: bench-server.js IP FILE TORRENT_OUT DATA_DIR
 import fs from "node:fs";
 import http from "node:http";
@@ -72,7 +74,7 @@ async function main(): Promise<void> {
   for await (const line of rl) {
     if (line.trim() === "stats") {
       const s = master.releases.seedStats(BENCH_RELEASE);
-      process.stdout.write(`${JSON.stringify({ uploaded: s?.uploaded ?? 0 })}\n`);
+      process.stdout.write(`${JSON.stringify({ uploaded: s?.uploaded ?? 0, cpu: process.cpuUsage() })}\n`);
     }
     if (line.trim() === "exit") break;
   }
