@@ -12,6 +12,7 @@
 // with a reason, never the process.
 import type net from "node:net";
 import { bdecode, bencode } from "./bencode.js";
+import type { BufferPool } from "./buffer-pool.js";
 
 const PROTOCOL = Buffer.from("\x13BitTorrent protocol", "latin1");
 export const HANDSHAKE_BYTES = 68;
@@ -55,7 +56,11 @@ export interface WireHandler {
   haveAll(): void;
   haveNone(): void;
   request(piece: number, begin: number, length: number): void;
-  piece(piece: number, begin: number, block: Buffer): void;
+  /**
+   * A block. `owner` is the pooled buffer that holds it: the handler gives it back to the
+   * pool once nothing uses the block any more.
+   */
+  piece(piece: number, begin: number, block: Buffer, owner: Buffer): void;
   cancel(piece: number, begin: number, length: number): void;
   reject(piece: number, begin: number, length: number): void;
   /** The peer's extended handshake (BEP 10), decoded. */
@@ -88,13 +93,18 @@ export function decodeHandshake(b: Buffer): Handshake | string {
 
 export interface PeerWireInit {
   socket: net.Socket;
-  /** Bytes that followed the handshake in the same read. */
-  rest?: Buffer;
+  /**
+   * Called as the wire starts reading: connects the socket's bytes to `receive` and returns
+   * those that came after the handshake meanwhile.
+   */
+  onStart: () => Buffer;
   remote: Handshake;
   /** The largest message accepted: a block of at most this plus its header. */
   maxBlockBytes: number;
   /** Extension messages we accept, name -> our id (BEP 10 "m"). */
   extensions: Record<string, number>;
+  /** Where the buffers of blocks, and of messages larger than one read, come from. */
+  pool: BufferPool;
 }
 
 export class PeerWire {
@@ -135,15 +145,15 @@ export class PeerWire {
   /** Starts reading; every message goes to `handler`. */
   start(handler: WireHandler): void {
     this.handler = handler;
-    this.socket.on("data", (d: Buffer) => this.onData(d));
     this.socket.on("close", () => this.close("connection closed"));
     this.socket.on("error", (err) => this.close(err.message));
-    // The engine paused the socket after the handshake; the messages flow from here.
+    // The engine delivers the bytes (`receive`); it paused the socket after the handshake.
     this.socket.resume();
     // BEP 3: a keep-alive every two minutes at most keeps idle connections open.
     this.keepAlive = setInterval(() => this.send(Buffer.alloc(4)), 60_000);
     this.keepAlive.unref();
-    if (this.init.rest && this.init.rest.length > 0) this.onData(this.init.rest);
+    const early = this.init.onStart();
+    if (early.length > 0) this.receive(early);
   }
 
   close(reason: string): void {
@@ -201,7 +211,10 @@ export class PeerWire {
     if (this.fast) this.message(MSG.reject, piece, begin, length);
   }
 
-  /** Sends a block; resolves once the socket took it (its buffer drained), for pacing. */
+  /**
+   * Sends a block; resolves once the kernel took all of it (the write's callback), so that the
+   * caller may pace the next block on it and reuse the block's buffer.
+   */
   piece(piece: number, begin: number, block: Uint8Array): Promise<void> {
     const head = Buffer.alloc(13);
     head.writeUInt32BE(9 + block.length, 0);
@@ -209,19 +222,12 @@ export class PeerWire {
     head.writeUInt32BE(piece, 5);
     head.writeUInt32BE(begin, 9);
     if (this.closed) return Promise.resolve();
-    this.socket.cork();
-    this.socket.write(head);
-    const flushed = this.socket.write(block);
-    this.socket.uncork();
-    if (flushed) return Promise.resolve();
     return new Promise((resolve) => {
-      const done = () => {
-        this.socket.off("drain", done);
-        this.socket.off("close", done);
-        resolve();
-      };
-      this.socket.on("drain", done);
-      this.socket.on("close", done);
+      this.socket.cork();
+      this.socket.write(head);
+      // An error or a close also calls back: the buffer is free either way.
+      this.socket.write(block, () => resolve());
+      this.socket.uncork();
     });
   }
 
@@ -259,7 +265,17 @@ export class PeerWire {
 
   // Incoming bytes.
 
-  private onData(data: Buffer): void {
+  /**
+   * Bytes from the socket. `data` may be a view of the socket's read buffer, reused after this
+   * call (the engine reads into one buffer per connection instead of a new one per read):
+   * whatever is kept past this call is copied.
+   */
+  receive(data: Buffer): void {
+    this.parse(data);
+    if (this.chunks.length > 0) this.chunks = [Buffer.concat(this.chunks)];
+  }
+
+  private parse(data: Buffer): void {
     let d = data;
     while (d.length > 0 && !this.closed) {
       if (this.partial) {
@@ -270,7 +286,7 @@ export class PeerWire {
         d = d.subarray(n);
         if (p.filled < p.buf.length) return;
         this.partial = undefined;
-        this.dispatch(p.buf);
+        this.dispatch(p.buf, p.buf);
         continue;
       }
       this.chunks.push(d);
@@ -296,7 +312,7 @@ export class PeerWire {
       }
       // Not all here: copy what is into a buffer of the message's size and fill it as it comes.
       this.take(4);
-      const buf = Buffer.allocUnsafe(length);
+      const buf = this.init.pool.acquire(length);
       let filled = 0;
       for (const c of this.chunks) {
         c.copy(buf, filled);
@@ -325,7 +341,22 @@ export class PeerWire {
     return out;
   }
 
-  private dispatch(m: Buffer): void {
+  private dispatch(m: Buffer, owner?: Buffer): void {
+    if (m[0] === MSG.piece && m.length >= 9) {
+      // The block outlives this call: a view of the read buffer is copied into a pooled one.
+      let own = owner;
+      if (!own) {
+        own = this.init.pool.acquire(m.length);
+        m.copy(own);
+      }
+      this.handler!.piece(own.readUInt32BE(1), own.readUInt32BE(5), own.subarray(9), own);
+      return;
+    }
+    this.handle(m);
+    if (owner) this.init.pool.release(owner);
+  }
+
+  private handle(m: Buffer): void {
     const h = this.handler!;
     const id = m[0]!;
     const need = (bytes: number) => {
@@ -367,11 +398,8 @@ export class PeerWire {
         return;
       }
       case MSG.piece:
-        if (m.length < 9) {
-          this.close("a piece message without its header");
-          return;
-        }
-        h.piece(m.readUInt32BE(1), m.readUInt32BE(5), m.subarray(9));
+        // A whole one went to the handler in `dispatch`.
+        this.close("a piece message without its header");
         return;
       case MSG.haveAll:
         if (need(1)) h.haveAll();

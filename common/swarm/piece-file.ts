@@ -14,17 +14,21 @@ export class PieceFile {
     readonly length: number,
     readonly pieceLength: number,
     private readonly hashes: Buffer[],
+    /** The file did not exist: nothing on it to check. */
+    private readonly created: boolean,
   ) {}
 
   /** Opens `file` (creating it, sparse, when missing) at exactly `length` bytes. */
   static async open(file: string, length: number, pieceLength: number, hashes: Buffer[]): Promise<PieceFile> {
     await fs.promises.mkdir(path.dirname(file), { recursive: true });
     let fd: fs.promises.FileHandle;
+    let created = false;
     try {
       fd = await fs.promises.open(file, "r+");
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
       fd = await fs.promises.open(file, "w+");
+      created = true;
     }
     try {
       const st = await fd.stat();
@@ -33,7 +37,7 @@ export class PieceFile {
       await fd.close();
       throw err;
     }
-    return new PieceFile(file, fd, length, pieceLength, hashes);
+    return new PieceFile(file, fd, length, pieceLength, hashes, created);
   }
 
   get pieceCount(): number {
@@ -58,6 +62,13 @@ export class PieceFile {
     return buf;
   }
 
+  /** Reads the whole of `piece` into `buf` (at least the piece's size). */
+  async readInto(buf: Buffer, piece: number): Promise<void> {
+    const n = this.pieceBytes(piece);
+    const { bytesRead } = await this.fd.read(buf, 0, n, piece * this.pieceLength);
+    if (bytesRead !== n) throw new Error(`short read of piece ${piece}: ${bytesRead} of ${n} bytes`);
+  }
+
   async writePiece(piece: number, bytes: Uint8Array): Promise<void> {
     let done = 0;
     while (done < bytes.length) {
@@ -74,6 +85,8 @@ export class PieceFile {
   /** Hashes every piece on disk: the ones that match are held (a resumed fetch keeps them). */
   async check(): Promise<Bitfield> {
     const have = new Bitfield(this.pieceCount);
+    // A new file is all holes: reading them only costs the kernel zeroed pages.
+    if (this.created) return have;
     const buf = Buffer.allocUnsafe(this.pieceLength);
     for (let p = 0; p < this.pieceCount; p++) {
       const n = this.pieceBytes(p);

@@ -19,6 +19,7 @@ import path from "node:path";
 import type { Logger } from "../logger.js";
 import { SWARM_AUTH_EXTENSION, SWARM_NONCE_BYTES, SWARM_NONCE_KEY, swarmProof } from "../swarm-auth.js";
 import { Bitfield } from "./bitfield.js";
+import type { BufferPool } from "./buffer-pool.js";
 import { type ChokeDecision, Choker } from "./choker.js";
 import { PeerStrikes } from "./peer-strikes.js";
 import type { PeerWire, WireHandler } from "./peer-wire.js";
@@ -33,7 +34,7 @@ import {
 import { SuperSeeder } from "./super-seeder.js";
 import type { TokenBucket } from "./token-bucket.js";
 import { type PeerAddress, TrackerAnnouncer } from "./tracker-announcer.js";
-import type { Dispatcher } from "../cluster-fetch.js";
+import type https from "node:https";
 
 /** The extended-handshake key in which a Yard peer advertises the largest block it serves. */
 export const YARD_BLOCK_KEY = "yard_block";
@@ -72,6 +73,7 @@ export interface SessionInit {
   auth: SessionAuth;
   upload: TokenBucket;
   download: TokenBucket;
+  pool: BufferPool;
   /** The largest block this side serves a Yard peer, and asks of one. */
   maxBlockBytes: number;
   uploadSlots: number;
@@ -80,10 +82,20 @@ export interface SessionInit {
   maxConns: number;
   listenPort: () => number;
   announceParams?: () => Record<string, string>;
-  dispatcher?: Dispatcher;
+  httpsAgent?: https.Agent;
   /** Opens a connection to a peer the tracker named; the engine hands it back through `attach`. */
   dial: (address: PeerAddress, session: TorrentSession) => void;
   log: Logger;
+}
+
+/**
+ * A whole piece in memory, shared by the recent-pieces cache, its disk write and the sends
+ * that serve it; its pooled buffer goes back to the pool when the last of them lets go.
+ */
+interface HeldPiece {
+  bytes: Buffer;
+  owner: Buffer | undefined;
+  refs: number;
 }
 
 interface Outstanding {
@@ -149,8 +161,8 @@ export class TorrentSession extends EventEmitter {
   private readonly byId = new Map<string, Peer>();
   /** Addresses being dialled or connected, "host:port". */
   private readonly dialing = new Set<string>();
-  private readonly assembling = new Map<number, Buffer>();
-  private readonly recent = new Map<number, Buffer>();
+  private readonly assembling = new Map<number, { bytes: Buffer; owner: Buffer | undefined }>();
+  private readonly recent = new Map<number, HeldPiece>();
   private pendingWrites = 0;
   private inFlightBytes = 0;
   private sendingNow = 0;
@@ -228,7 +240,7 @@ export class TorrentSession extends EventEmitter {
       port: this.init.listenPort,
       stats: () => ({ uploaded: this.uploaded, downloaded: this.downloaded, left: this.left() }),
       params: this.init.announceParams,
-      dispatcher: this.init.dispatcher,
+      httpsAgent: this.init.httpsAgent,
       onPeers: (peers) => this.addPeers(peers),
       onWarning: (w) => this.emit("warning", w),
     });
@@ -445,7 +457,7 @@ export class TorrentSession extends EventEmitter {
         if (o) this.release(peer, o);
         this.fillAll();
       },
-      piece: (piece, begin, block) => this.onBlock(peer, piece, begin, block),
+      piece: (piece, begin, block, owner) => this.onBlock(peer, piece, begin, block, owner),
       closed: (reason) => this.removePeer(peer, reason),
     };
   }
@@ -528,41 +540,74 @@ export class TorrentSession extends EventEmitter {
     const wait = this.init.upload.waitMs();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     if (peer.wire.closed || peer.wire.amChoking || this.destroyed) return;
-    let block: Uint8Array;
+    let held: HeldPiece;
     try {
-      block = await this.blockOf(req);
+      held = await this.pieceInMemory(req.piece);
     } catch (err) {
       this.emit("warning", `cannot read piece ${req.piece}: ${(err as Error).message}`);
       peer.wire.reject(req.piece, req.begin, req.length);
       return;
     }
     if (peer.wire.closed || this.destroyed) return;
+    const block = held.bytes.subarray(req.begin, req.begin + req.length);
     this.init.upload.take(block.length);
+    held.refs++;
     const sent = peer.wire.piece(req.piece, req.begin, block);
     this.uploaded += block.length;
     peer.uploaded += block.length;
     if (this.choker!.role() === "seed") this.choker!.transferred(peer, block.length);
     this.emit("upload", block.length);
     await sent;
+    this.letGo(held);
     if (this.superSeeder && req.begin + req.length >= this.picker!.pieceBytes(req.piece)) {
       this.superSeeder.sent(peer, req.piece, performance.now());
       this.offer(peer);
     }
   }
 
-  private async blockOf(req: BlockRequest): Promise<Uint8Array> {
-    let whole = this.recent.get(req.piece);
-    if (!whole) {
-      whole = await this.file!.read(req.piece, 0, this.picker!.pieceBytes(req.piece));
-      this.remember(req.piece, whole);
+  /** The whole piece, from the recent pieces or read from the file into a pooled buffer. */
+  private async pieceInMemory(piece: number): Promise<HeldPiece> {
+    const cached = this.recent.get(piece);
+    if (cached) return cached;
+    const size = this.picker!.pieceBytes(piece);
+    const owner = this.init.pool.acquire(size);
+    try {
+      await this.file!.readInto(owner, piece);
+    } catch (err) {
+      this.init.pool.release(owner);
+      throw err;
     }
-    return whole.subarray(req.begin, req.begin + req.length);
+    // Another send may have read it meanwhile: keep one copy.
+    const again = this.recent.get(piece);
+    if (again) {
+      this.init.pool.release(owner);
+      return again;
+    }
+    const held: HeldPiece = { bytes: owner, owner, refs: 0 };
+    this.remember(piece, held);
+    return held;
   }
 
-  private remember(piece: number, bytes: Buffer): void {
-    this.recent.delete(piece);
-    this.recent.set(piece, bytes);
-    if (this.recent.size > RECENT_PIECES) this.recent.delete(this.recent.keys().next().value!);
+  private remember(piece: number, held: HeldPiece): void {
+    const old = this.recent.get(piece);
+    if (old === held) return;
+    if (old) {
+      this.recent.delete(piece);
+      this.letGo(old);
+    }
+    held.refs++;
+    this.recent.set(piece, held);
+    if (this.recent.size > RECENT_PIECES) {
+      const [oldest, h] = this.recent.entries().next().value!;
+      this.recent.delete(oldest);
+      this.letGo(h);
+    }
+  }
+
+  private letGo(held: HeldPiece): void {
+    if (--held.refs > 0 || !held.owner) return;
+    this.init.pool.release(held.owner);
+    held.owner = undefined;
   }
 
   private offer(peer: Peer): void {
@@ -624,12 +669,13 @@ export class TorrentSession extends EventEmitter {
     if (!this.destroyed) this.fillAll();
   }
 
-  private onBlock(peer: Peer, piece: number, begin: number, block: Buffer): void {
+  private onBlock(peer: Peer, piece: number, begin: number, block: Buffer, owner: Buffer): void {
     const o = peer.outstanding.get(key(piece, begin));
     this.downloaded += block.length;
     peer.downloaded += block.length;
     this.emit("download", block.length);
-    if (!o || o.req.length !== block.length) return; // cancelled meanwhile, or never asked
+    const drop = () => this.init.pool.release(owner);
+    if (!o || o.req.length !== block.length) return drop(); // cancelled meanwhile, or never asked
     peer.outstanding.delete(key(piece, begin));
     this.inFlightBytes -= block.length;
     const now = performance.now();
@@ -638,17 +684,21 @@ export class TorrentSession extends EventEmitter {
     if (this.choker!.role() === "download") this.choker!.transferred(peer, block.length);
     const picker = this.picker!;
     const got = picker.received(peer, o.req);
-    if (got.useful) {
+    if (!got.useful) drop();
+    else {
       this.strikes.sent(piece, peer.id);
       const size = picker.pieceBytes(piece);
-      if (begin === 0 && block.length === size) this.assembling.set(piece, block);
+      if (begin === 0 && block.length === size) this.assembling.set(piece, { bytes: block, owner });
       else {
-        let buf = this.assembling.get(piece);
-        if (!buf) {
-          buf = Buffer.allocUnsafe(size);
-          this.assembling.set(piece, buf);
+        // Smaller blocks (a standard client's 16 KiB) are gathered in a piece buffer.
+        let a = this.assembling.get(piece);
+        if (!a) {
+          const buf = this.init.pool.acquire(size);
+          a = { bytes: buf, owner: buf };
+          this.assembling.set(piece, a);
         }
-        block.copy(buf, begin);
+        block.copy(a.bytes, begin);
+        drop();
       }
       for (const c of got.cancels) {
         const other = c.peer.outstanding.get(key(c.request.piece, c.request.begin));
@@ -666,10 +716,11 @@ export class TorrentSession extends EventEmitter {
   }
 
   private pieceComplete(piece: number): void {
-    const bytes = this.assembling.get(piece)!;
+    const { bytes, owner } = this.assembling.get(piece)!;
     this.assembling.delete(piece);
     const picker = this.picker!;
     if (!this.file!.matches(piece, bytes)) {
+      if (owner) this.init.pool.release(owner);
       picker.failed(piece);
       const ban = this.strikes.failed(piece);
       this.emit("warning", `piece ${piece} failed verification`);
@@ -685,7 +736,9 @@ export class TorrentSession extends EventEmitter {
       return;
     }
     this.strikes.verified(piece);
-    this.remember(piece, bytes);
+    // Held by the recent pieces and by the write until both let go.
+    const held: HeldPiece = { bytes, owner, refs: 1 };
+    this.remember(piece, held);
     for (const p of picker.verified(piece)) p.wire.interested(false);
     // Announced at once and served from memory from now on; the disk write follows.
     for (const p of this.peers) if (p.admitted) p.wire.have(piece);
@@ -694,10 +747,12 @@ export class TorrentSession extends EventEmitter {
     this.file!.writePiece(piece, bytes).then(
       () => {
         this.pendingWrites--;
+        this.letGo(held);
         this.checkDone();
       },
       (err: Error) => {
         this.pendingWrites--;
+        this.letGo(held);
         this.fail(new Error(`cannot write piece ${piece}: ${err.message}`));
       },
     );

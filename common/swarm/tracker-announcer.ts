@@ -4,7 +4,12 @@
 // found through whichever master leads now. Extra parameters (the private swarm's passkey)
 // are read at each announce, so new credentials count from the next one; `announceNow` makes
 // that next one immediate.
-import type { Dispatcher } from "../cluster-fetch.js";
+//
+// Announces go through node:http and node:https, not fetch: fetch's HTTP parser is a
+// WebAssembly module compiled in each process at its first use, which the distribution
+// benchmark's profile showed costing more CPU than an agent's whole announce traffic.
+import http from "node:http";
+import https from "node:https";
 import { bdecode } from "./bencode.js";
 
 export interface PeerAddress {
@@ -26,7 +31,7 @@ export interface TrackerAnnouncerInit {
   stats: () => AnnounceStats;
   params?: () => Record<string, string>;
   /** For https trackers: trusts the cluster CA and presents this host's certificate. */
-  dispatcher?: Dispatcher;
+  httpsAgent?: https.Agent;
   onPeers: (peers: PeerAddress[]) => void;
   onWarning: (message: string) => void;
   /** Re-announce period when the tracker names none (default 30 s). */
@@ -114,11 +119,7 @@ export class TrackerAnnouncer {
     const full = `${url}${url.includes("?") ? "&" : "?"}info_hash=${percentBytes(this.init.infoHash)}&peer_id=${percentBytes(this.init.peerId)}&${q}`;
     let body: Uint8Array;
     try {
-      const res = await fetch(full, {
-        signal: AbortSignal.timeout(TIMEOUT_MS),
-        ...(this.init.dispatcher && url.startsWith("https:") ? { dispatcher: this.init.dispatcher } : {}),
-      } as RequestInit);
-      body = new Uint8Array(await res.arrayBuffer());
+      body = await get(full, this.init.httpsAgent);
     } catch (err) {
       if (!this.stopped) this.init.onWarning(`announce to ${redact(url)} failed: ${(err as Error).message}`);
       return;
@@ -151,6 +152,25 @@ export class TrackerAnnouncer {
     const peers = parsePeers(answer.peers);
     if (peers.length > 0) this.init.onPeers(peers);
   }
+}
+
+/** GETs `url`; resolves its body (any status: a tracker's refusal is a bencoded answer). */
+function get(url: string, httpsAgent: https.Agent | undefined): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const secure = url.startsWith("https:");
+    const req = (secure ? https : http).get(
+      url,
+      { timeout: TIMEOUT_MS, ...(secure && httpsAgent ? { agent: httpsAgent } : {}) },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => resolve(Buffer.concat(chunks)));
+        res.on("error", reject);
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error(`no answer in ${TIMEOUT_MS / 1000} s`)));
+    req.on("error", reject);
+  });
 }
 
 /** A tracker URL without its credentials, for messages. */
