@@ -675,7 +675,10 @@ export class TorrentSession extends EventEmitter {
     peer.downloaded += block.length;
     this.emit("download", block.length);
     const drop = () => this.init.pool.release(owner);
-    if (!o || o.req.length !== block.length) return drop(); // cancelled meanwhile, or never asked
+    if (!o || o.req.length !== block.length) {
+      drop(); // cancelled meanwhile, or never asked
+      return;
+    }
     peer.outstanding.delete(key(piece, begin));
     this.inFlightBytes -= block.length;
     const now = performance.now();
