@@ -98,6 +98,17 @@ interface HeldPiece {
   refs: number;
 }
 
+export interface PeerStats {
+  peerId: string;
+  address: string;
+  /** It advertised a block size in its extended handshake: a Yard peer. */
+  yard: boolean;
+  /** The block size of our requests to it. */
+  blockBytes: number;
+  downloaded: number;
+  uploaded: number;
+}
+
 interface Outstanding {
   req: BlockRequest;
   sentAt: number;
@@ -247,6 +258,23 @@ export class TorrentSession extends EventEmitter {
     this.emit("ready");
     if (complete) this.emit("done");
     this.announcer.announceNow();
+  }
+
+  /** The admitted peers: whom we trade with, in which block size, and how much (diagnostics, tests). */
+  peerStats(): PeerStats[] {
+    const out: PeerStats[] = [];
+    for (const p of this.peers) {
+      if (!p.admitted) continue;
+      out.push({
+        peerId: p.id,
+        address: `${p.wire.remoteAddress}:${p.wire.remotePort}`,
+        yard: p.theirBlock !== undefined,
+        blockBytes: p.blockBytes,
+        downloaded: p.downloaded,
+        uploaded: p.uploaded,
+      });
+    }
+    return out;
   }
 
   /** Announces again now (new credentials, a new tracker). */
