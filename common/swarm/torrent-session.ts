@@ -119,6 +119,8 @@ class Peer {
   bits: Bitfield;
   /** The largest block the peer serves (its extended handshake); undefined: a standard client. */
   theirBlock: number | undefined;
+  /** The port it listens on (its extended handshake's "p"), to know it among the tracker's peers. */
+  listenPort: number | undefined;
   blockBytes = STANDARD_BLOCK_BYTES;
   pipeline = new RequestPipeline({ blockBytes: STANDARD_BLOCK_BYTES });
   readonly outstanding = new Map<number, Outstanding>();
@@ -301,9 +303,11 @@ export class TorrentSession extends EventEmitter {
     }
   }
 
+  /** Connected to the peer listening at `a`, by our dial or by its (whose listen port it told). */
   private connectedTo(a: PeerAddress): boolean {
     for (const p of this.peers) {
-      if (p.outgoing && p.wire.remoteAddress === a.host && p.wire.remotePort === a.port) return true;
+      if (p.wire.remoteAddress !== a.host) continue;
+      if ((p.outgoing ? p.wire.remotePort : p.listenPort) === a.port) return true;
     }
     return false;
   }
@@ -404,6 +408,7 @@ export class TorrentSession extends EventEmitter {
     };
     return {
       extendedHandshake: (d) => {
+        if (typeof d.p === "number" && d.p > 0 && d.p < 65536) peer.listenPort = d.p;
         const block = d[YARD_BLOCK_KEY];
         if (typeof block === "number" && block > 0) peer.theirBlock = block;
         peer.blockBytes = negotiateBlockBytes(

@@ -75,7 +75,11 @@ describe("swarm engine", () => {
     const links = new Map<string, ReturnType<TorrentSession["peerStats"]>[number]>();
     const sample = () => {
       for (const [i, s] of [seeding, ...sessions].entries())
-        for (const p of s.peerStats()) links.set(`${i}:${p.peerId}`, p);
+        for (const p of s.peerStats()) {
+          // A connection replaced by another to the same peer starts counting again: keep the most.
+          const seen = links.get(`${i}:${p.peerId}`);
+          links.set(`${i}:${p.peerId}`, { ...p, downloaded: Math.max(p.downloaded, seen?.downloaded ?? 0) });
+        }
     };
     let stockDone = false;
     const stock = downloadWithWebtorrent(torrent, path.join(dir, "stock"), 60_000).finally(() => {
@@ -110,10 +114,12 @@ describe("swarm engine", () => {
     }
     assert.ok(yardLinks >= 2, `Yard peers traded with each other (${yardLinks} links)`);
     assert.ok(stockLinks >= 1, "the stock client was in the swarm");
-    const fromPeers = sessions.map((s) => s.peerStats().filter((p) => p.peerId !== seed.peerId));
+    const fromPeers = [...links.entries()].filter(
+      ([k, p]) => !k.startsWith("0:") && p.peerId !== seed.peerId,
+    );
     assert.ok(
-      fromPeers.flat().some((p) => p.downloaded > 0),
-      "some pieces came from a peer other than the seed",
+      fromPeers.some(([, p]) => p.downloaded > 0),
+      "the fetchers got pieces from peers other than the seed",
     );
   });
 
@@ -139,7 +145,7 @@ describe("swarm engine", () => {
     };
     const u32 = (...n: number[]) => {
       const b = Buffer.alloc(4 * n.length);
-      n.forEach((v, i) => b.writeUInt32BE(v, 4 * i));
+      for (const [i, v] of n.entries()) b.writeUInt32BE(v, 4 * i);
       return b;
     };
     /** Connects, shakes hands, sends `bytes`; resolves what came back once the engine closed the connection. */
