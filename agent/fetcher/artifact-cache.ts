@@ -2,7 +2,7 @@
 //   <cache dir>/<NAME@VERSION>/meta.json      what the master said, whether it is verified, last use
 //   <cache dir>/<NAME@VERSION>/release.torrent the metainfo, so that a fetch resumes and the
 //                                              agent seeds again after a restart
-//   <cache dir>/<NAME@VERSION>/data/<file>     the artifact itself (webtorrent's download path)
+//   <cache dir>/<NAME@VERSION>/data/<file>     the artifact itself (the swarm engine's download path)
 // meta.json is replaced atomically (write + rename), so a crash leaves the old or the new one.
 // `verified` means the whole file matched the release's sha256 when last checked; it is
 // cleared before any re-fetch, so a half-written file is never taken for a verified one.
