@@ -271,7 +271,7 @@ export class PartitionCluster {
         "--mem",
         "1024",
         "--ports",
-        "33000-33099",
+        "30000-30099",
         "--executors",
         "process",
       ],

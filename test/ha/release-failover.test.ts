@@ -200,7 +200,7 @@ test("a release pushed to the leader is seeded by the new leader after a kill -9
       "--mem",
       "1024",
       "--ports",
-      "33000-33099",
+      "30000-30099",
       "--peer-host",
       "127.0.0.1",
     ],
