@@ -6,8 +6,12 @@
 export class BufferPool {
   private readonly free = new Map<number, Buffer[]>();
 
-  /** `keep`: how many free buffers of one size are kept at most. */
-  constructor(private readonly keep = 32) {}
+  /**
+   * `keepBytes`: how much free memory of one size is kept at most (and at least two buffers):
+   * the pool is sized to what is in flight (8 recent pieces, the blocks arriving, the sends),
+   * and an agent's memory belongs to its services once a staging is over.
+   */
+  constructor(private readonly keepBytes = 32 * 1024 * 1024) {}
 
   acquire(size: number): Buffer {
     return this.free.get(size)?.pop() ?? Buffer.allocUnsafeSlow(size);
@@ -20,6 +24,6 @@ export class BufferPool {
       list = [];
       this.free.set(buf.length, list);
     }
-    if (list.length < this.keep) list.push(buf);
+    if (list.length < Math.max(2, Math.floor(this.keepBytes / buf.length))) list.push(buf);
   }
 }
