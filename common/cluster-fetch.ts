@@ -1,7 +1,6 @@
 // A fetch dispatcher that trusts the cluster CA and presents this process's certificate, for
-// the BitTorrent tracker client (bittorrent-tracker announces with the global fetch and hands
-// it `dispatcher` from its proxy options). Only the requests given this dispatcher trust the
-// cluster CA; every other fetch of the process keeps the system roots, and no verification
+// the HTTPS calls of tests and benchmarks to a master (its metrics, its tracker as an outside
+// client does). Only the requests given this dispatcher trust the cluster CA; every other fetch of the process keeps the system roots, and no verification
 // is turned off anywhere.
 import type { TlsMaterial } from "./tls.js";
 

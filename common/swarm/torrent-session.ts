@@ -204,11 +204,6 @@ export class TorrentSession extends EventEmitter {
     return n;
   }
 
-  get progress(): number {
-    const have = this.picker?.have;
-    return have ? have.count() / have.length : 0;
-  }
-
   /** Opens the file, checks what it holds (unless told not to), and starts announcing. */
   async start(): Promise<void> {
     const m = this.init.meta;
@@ -257,7 +252,6 @@ export class TorrentSession extends EventEmitter {
       onPeers: (peers) => this.addPeers(peers),
       onWarning: (w) => this.emit("warning", w),
     });
-    this.emit("ready");
     if (complete) this.emit("done");
     this.announcer.announceNow();
   }
@@ -395,7 +389,6 @@ export class TorrentSession extends EventEmitter {
     else peer.wire.haveNone();
     if (this.picker!.addPeer(peer, peer.bits) && !this.done) peer.wire.interested(true);
     if (peer.wire.peerInterested) this.applyChokes(this.choker!.interested(peer, true, now));
-    this.emit("wire", peer.wire);
   }
 
   private handler(peer: Peer): WireHandler {
@@ -589,7 +582,6 @@ export class TorrentSession extends EventEmitter {
     this.uploaded += block.length;
     peer.uploaded += block.length;
     if (this.choker!.role() === "seed") this.choker!.transferred(peer, block.length);
-    this.emit("upload", block.length);
     await sent;
     this.letGo(held);
     if (this.superSeeder && req.begin + req.length >= this.picker!.pieceBytes(req.piece)) {
@@ -706,7 +698,6 @@ export class TorrentSession extends EventEmitter {
     const o = peer.outstanding.get(key(piece, begin));
     this.downloaded += block.length;
     peer.downloaded += block.length;
-    this.emit("download", block.length);
     const drop = () => this.init.pool.release(owner);
     if (!o || o.req.length !== block.length) {
       drop(); // cancelled meanwhile, or never asked
@@ -778,7 +769,6 @@ export class TorrentSession extends EventEmitter {
     for (const p of picker.verified(piece)) p.wire.interested(false);
     // Announced at once and served from memory from now on; the disk write follows.
     for (const p of this.peers) if (p.admitted) p.wire.have(piece);
-    this.emit("verified", piece);
     this.pendingWrites++;
     this.file!.writePiece(piece, bytes).then(
       () => {
@@ -858,6 +848,5 @@ export class TorrentSession extends EventEmitter {
     this.recent.clear();
     this.assembling.clear();
     await this.file?.close();
-    this.emit("close");
   }
 }

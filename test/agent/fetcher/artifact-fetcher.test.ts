@@ -1,5 +1,5 @@
-// BitTorrent integration of the fetcher on 127.0.0.1: a real bittorrent-tracker, webtorrent
-// seeders and fetchers, real files. Slow suite (a few seconds).
+// BitTorrent integration of the fetcher on 127.0.0.1: a real bittorrent-tracker, seeders and
+// fetchers on Yard's swarm engine, real files. Slow suite (a few seconds).
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
