@@ -42,6 +42,7 @@ if [ "$mode" = smoke ]; then
   run etcd-writes 60 node dist/bench/etcd-writes/run.js --clients 8 --units 20 --rounds 1
   run tls-handshake 60 node dist/bench/tls-handshake/run.js --handshakes 40 --rounds 1
   run distribute-model 60 node dist/bench/distribute-sim/run.js --smoke
+  run distribute-model-cpu 60 node dist/bench/distribute-sim/run.js --smoke --cpu-cores 2 --cpu-ms-per-mib 16
 else
   run scheduler 1200 node dist/bench/scheduler/run.js
   run scheduler-etcd 1200 node dist/bench/scheduler/run.js --agents 2000 --frameworks 4 --tasks 10000 --store both
@@ -51,6 +52,8 @@ else
   run etcd-writes 600 node dist/bench/etcd-writes/run.js
   run tls-handshake 600 node dist/bench/tls-handshake/run.js
   run distribute-model 1800 node dist/bench/distribute-sim/run.js
+  # The check against the 2-core testbed (docs/benchmarks.md: the CPU cost per MiB it measured)
+  run distribute-model-cpu 600 node dist/bench/distribute-sim/run.js --hosts 16,32 --cpu-cores 2 --cpu-ms-per-mib 16
 fi
 
 if [ -n "${DOCKER_HOST:-}" ] || $ci; then

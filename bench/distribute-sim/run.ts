@@ -6,7 +6,7 @@
 // host), to set beside Kraken's figures (p50 10 s, p99 18 s).
 // Usage: node dist/bench/distribute-sim/run.js [--hosts 16,32,100,1000,10000] [--size-mib 64]
 //        [--rate-mbit 100] [--latency-ms 0.25] [--seed 1] [--kraken] [--no-super-seed]
-//        [--smoke]
+//        [--cpu-cores C --cpu-ms-per-mib M] [--smoke]
 import { choosePieceLength } from "../../master/releases/release-torrent.js";
 import { type SimConfig, type SimResult, simulate } from "./swarm-sim.js";
 
@@ -20,6 +20,9 @@ interface Args {
   superSeed: boolean;
   /** Block size between Yard peers; default the whole piece. */
   blockKiB?: number;
+  /** A CPU shared by all hosts (the 2-core testbed): cores and ms of CPU per MiB delivered. */
+  cpuCores?: number;
+  cpuMsPerMiB?: number;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -57,9 +60,13 @@ function parseArgs(argv: string[]): Args {
       else if (flag === "--latency-ms") a.latencyMs = positive();
       else if (flag === "--block-kib") a.blockKiB = positive();
       else if (flag === "--seed") a.seed = Math.floor(positive());
+      else if (flag === "--cpu-cores") a.cpuCores = Math.floor(positive());
+      else if (flag === "--cpu-ms-per-mib") a.cpuMsPerMiB = positive();
       else throw new Error(`unknown flag ${flag}`);
     }
   }
+  if ((a.cpuCores === undefined) !== (a.cpuMsPerMiB === undefined))
+    throw new Error("--cpu-cores and --cpu-ms-per-mib go together: the shared CPU needs both");
   return a;
 }
 
@@ -75,9 +82,14 @@ export interface Report {
   result: SimResult;
 }
 
-/** The theoretical minimum of the distribution benchmark (bench/distribute/run.ts). */
-export function theoreticalMinimumS(hosts: number, size: number, bytesPerSecond: number): number {
-  return Math.max(size / bytesPerSecond, (hosts * size) / ((hosts + 1) * bytesPerSecond));
+/**
+ * The least time N hosts can all hold S bytes: the seed must send it once, every host must
+ * receive it over its link, and the N·S bytes received come from the seed and the hosts'
+ * uploads together. With the seed on a link like the hosts' it is the distribution
+ * benchmark's max(S/u, N·S/((N+1)·u)) (bench/distribute/run.ts).
+ */
+export function theoreticalMinimumS(hosts: number, size: number, seedRate: number, linkRate: number): number {
+  return Math.max(size / seedRate, size / linkRate, (hosts * size) / (seedRate + hosts * linkRate));
 }
 
 function quantile(sorted: number[], q: number): number {
@@ -94,7 +106,7 @@ export function runOne(cfg: SimConfig): Report {
     lastS: sorted[sorted.length - 1]! / 1000,
     p50S: quantile(sorted, 0.5) / 1000,
     p99S: quantile(sorted, 0.99) / 1000,
-    minimumS: theoreticalMinimumS(cfg.hosts, cfg.sizeBytes, cfg.seedBytesPerSecond),
+    minimumS: theoreticalMinimumS(cfg.hosts, cfg.sizeBytes, cfg.seedBytesPerSecond, cfg.linkBytesPerSecond),
     seedCopies: result.seedUploaded / cfg.sizeBytes,
     hostCopies: result.hostsUploaded / cfg.sizeBytes,
     cpuS: (used.user + used.system) / 1e6,
@@ -119,7 +131,7 @@ function main(): void {
   const rate = (args.rateMbit * 1e6) / 8;
   const pieceLength = choosePieceLength(args.sizeBytes);
   console.log(
-    `distribute model: ${(args.sizeBytes / 1048576).toFixed(0)} MiB, ${pieceLength / 1024} KiB pieces sent as whole blocks, ${args.rateMbit} Mbit/s links (seed too), ${args.latencyMs} ms to the switch, super-seeding ${args.superSeed ? "on" : "off"}, seed ${args.seed}`,
+    `distribute model: ${(args.sizeBytes / 1048576).toFixed(0)} MiB, ${pieceLength / 1024} KiB pieces sent as whole blocks, ${args.rateMbit} Mbit/s links (seed too), ${args.latencyMs} ms to the switch, super-seeding ${args.superSeed ? "on" : "off"}, seed ${args.seed}${args.cpuCores ? `; one CPU of ${args.cpuCores} cores shared by all hosts, ${args.cpuMsPerMiB} ms per MiB delivered` : ""}`,
   );
   for (const hosts of args.hosts) {
     const r = runOne({
@@ -132,6 +144,10 @@ function main(): void {
       blockBytes: args.blockKiB ? args.blockKiB * 1024 : pieceLength,
       seed: args.seed,
       superSeed: args.superSeed,
+      sharedCpu:
+        args.cpuCores && args.cpuMsPerMiB
+          ? { cores: args.cpuCores, secondsPerByte: args.cpuMsPerMiB / 1000 / 1048576 }
+          : undefined,
     });
     console.log(line(r));
   }
@@ -161,4 +177,10 @@ function main(): void {
   }
 }
 
-main();
+try {
+  main();
+} catch (err) {
+  // A bad flag is the user's mistake: one line, not a stack.
+  console.error(`distribute model: ${(err as Error).message}`);
+  process.exitCode = 2;
+}

@@ -42,6 +42,13 @@ export interface SimConfig {
   /** BEP 16 at the seed (default true); false: the seed sends its bitfield and serves anything. */
   superSeed?: boolean;
   rechokeMs?: number;
+  /**
+   * A CPU shared by all hosts, as on a testbed whose hosts are processes of one machine:
+   * `cores` cores, and every block costs `secondsPerByte` of one core at its receiver (the
+   * sender's share, hashing and the kernel's copies included). Without it each host has a CPU
+   * of its own that costs nothing.
+   */
+  sharedCpu?: { cores: number; secondsPerByte: number };
 }
 
 export interface SimResult {
@@ -147,6 +154,19 @@ export function simulate(cfg: SimConfig): SimResult {
   }
 
   const send = (m: Msg) => q.after(hop, m);
+
+  // The shared CPU: each core is free from a moment on; a block's work starts when its bytes
+  // start to arrive, on the core free first, and runs whole (first come, first served).
+  const coreFree = new Float64Array(cfg.sharedCpu?.cores ?? 0);
+  const cpuMsPerByte = (cfg.sharedCpu?.secondsPerByte ?? 0) * 1000;
+  const cpuDone = (arrivalStart: number, bytes: number): number => {
+    if (coreFree.length === 0) return 0;
+    let core = 0;
+    for (let i = 1; i < coreFree.length; i++) if (coreFree[i]! < coreFree[core]!) core = i;
+    const done = Math.max(arrivalStart, coreFree[core]!) + bytes * cpuMsPerByte;
+    coreFree[core] = done;
+    return done;
+  };
 
   const applyChokes = (h: Host, d: ChokeDecision<number>) => {
     for (const p of d.unchoke) send({ k: "choke", from: h.id, to: p, yes: false, dropped: [] });
@@ -343,7 +363,7 @@ export function simulate(cfg: SimConfig): SimResult {
         const start = Math.max(m.start + hop, r.downFree);
         const end = Math.max(start + m.req.length / r.downRate, q.now + hop);
         r.downFree = end;
-        q.at(end, { k: "block", from: h.id, to: r.id, req: m.req });
+        q.at(Math.max(end, cpuDone(start, m.req.length)), { k: "block", from: h.id, to: r.id, req: m.req });
         pump(h);
         break;
       }

@@ -211,6 +211,10 @@ async function main(): Promise<void> {
       console.log(
         `yard cpu: ${cpuText(bt.cpu.master + total(bt.cpu.agents))} (master ${cpuText(bt.cpu.master)}, agents ${cpuText(total(bt.cpu.agents))})`,
       );
+      // The distribution model's CPU cost (bench/distribute-sim, --cpu-ms-per-mib): every
+      // process's CPU over the bytes the agents received.
+      const cpuMsPerMiB = ((bt.cpu.master + total(bt.cpu.agents)) * 1000) / ((args.agents * size) / 1048576);
+      console.log(`yard cpu per MiB delivered: ${cpuMsPerMiB.toFixed(1)} ms`);
     }
     if (args.phases.has("http")) {
       central = await phase("http", bed, server, dir, torrentPath, sha256, size);

@@ -34,6 +34,20 @@ describe("distribution model", () => {
     assert.notDeepEqual(simulate({ ...cfg, seed: 8 }).doneAt, simulate(cfg).doneAt);
   });
 
+  test("a shared CPU that cannot keep up bounds the run by its work, and a fast one does not", () => {
+    const free = simulate(cfg);
+    const last = (r: { doneAt: number[] }) => Math.max(...r.doneAt);
+    // 40 hosts × 8 MiB at 20 ms per MiB on 2 cores: 3.2 s of work, over 4× the link minimum.
+    const slow = simulate({ ...cfg, sharedCpu: { cores: 2, secondsPerByte: 0.02 / MiB } });
+    const workMs = (cfg.hosts * cfg.sizeBytes * 0.02 * 1000) / MiB / 2;
+    assert.ok(last(slow) >= workMs, `done at ${last(slow)} ms, before the CPU's ${workMs} ms of work`);
+    assert.ok(last(slow) > 2 * last(free));
+    const fast = simulate({ ...cfg, sharedCpu: { cores: 2, secondsPerByte: 0.0001 / MiB } });
+    // (Any change of timing takes the swarm down another path, so "fast" is not "free" exactly.)
+    assert.ok(last(fast) < 1.5 * last(free), `${last(fast)} ms against ${last(free)} ms with no CPU cost`);
+    assert.ok(last(fast) < workMs);
+  });
+
   test("without super-seeding the model still completes (the seed serves its bitfield)", () => {
     assert.equal(simulate({ ...cfg, superSeed: false }).doneAt.length, 40);
   });
