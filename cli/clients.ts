@@ -35,7 +35,7 @@ import {
   type LogChunk,
   OperatorServiceClient,
   type UndrainAgentRequest,
-  type WatchRequest,
+  WatchRequest,
 } from "../proto/gen/yard/v1/operator.js";
 import { fromGrpcError, type Peer } from "./errors.js";
 import { consume } from "./streams.js";
@@ -288,8 +288,8 @@ export class OperatorClient extends LeaderClient<OperatorServiceClient> {
     return this.call(this.client.killTask as UnaryFn<KillTaskRequest, unknown>, req);
   }
   /** Not deadline-bound: it lives as long as the caller reads it. */
-  watch(req: WatchRequest): ClientReadableStream<ClusterEvent> {
-    return this.client.watch(req, this.md);
+  watch(req: Partial<WatchRequest>): ClientReadableStream<ClusterEvent> {
+    return this.client.watch(WatchRequest.fromPartial(req), this.md);
   }
   getTaskLogs(req: GetTaskLogsRequest): ClientReadableStream<LogChunk> {
     return this.client.getTaskLogs(req, this.md);

@@ -53,6 +53,7 @@ export const SETTINGS = {
   offerTimeout: { parse: p.positive } as SettingSpec<number>,
   agentTimeout: { parse: p.positive } as SettingSpec<number>,
   agentGoneTimeout: { parse: p.positive } as SettingSpec<number>,
+  eventsKept: { parse: p.positiveInt } as SettingSpec<number>,
   roles: { parse: p.roles, flagKey: "role", flag: "role" } as SettingSpec<Record<string, p.RoleSetting>>,
   hostname: { parse: p.text } as SettingSpec<string>,
   cpus: { parse: p.nonNegative } as SettingSpec<number>,

@@ -62,6 +62,11 @@ export class UnavailableError extends YardError {
   readonly code = GrpcStatus.UNAVAILABLE;
 }
 
+/** A position the caller asked for is past what is kept (an event index that left the window). */
+export class OutOfRangeError extends YardError {
+  readonly code = GrpcStatus.OUT_OF_RANGE;
+}
+
 /** The caller did not prove who it is. */
 export class UnauthenticatedError extends YardError {
   readonly code = GrpcStatus.UNAUTHENTICATED;

@@ -16,7 +16,7 @@ export class EventLog {
 
   constructor(
     private readonly store: RegistryStore,
-    private readonly capacity = 10_000,
+    readonly capacity = 10_000,
   ) {
     this.window = store.loadEvents();
     const last = this.window[this.window.length - 1];

@@ -29,6 +29,8 @@ export interface MasterConfig {
   streamMaxPendingBytes: number;
   /** How long stop() waits for calls to finish before it cuts them (SIGTERM to exit). */
   shutdownGraceMs: number;
+  /** Cluster events kept for replay (`yardctl events --since`); older ones are forgotten. */
+  eventsKept: number;
 }
 
 export const DEFAULT_MASTER_CONFIG: MasterConfig = {
@@ -46,6 +48,7 @@ export const DEFAULT_MASTER_CONFIG: MasterConfig = {
   streamMaxPendingMessages: 5_000,
   streamMaxPendingBytes: 8 * 1024 * 1024,
   shutdownGraceMs: 10_000,
+  eventsKept: 10_000,
 };
 
 /** The role a framework subscribed under ("*" when it named none). */

@@ -56,7 +56,7 @@ export class MasterCore {
     this.clusterId = store.clusterId() ?? "";
     this.allocator = new Allocator({ defaultRefuseSeconds: config.defaultRefuseSeconds });
     this.offers = new OfferBook({ offerTimeoutMs: config.offerTimeoutMs });
-    this.events = new EventLog(store);
+    this.events = new EventLog(store, config.eventsKept);
     store.onGroupFailure = (err) =>
       this.log.error("committing status updates failed; agents will send them again", { error: String(err) });
     for (const [role, opts] of Object.entries(config.roles)) this.allocator.setRole(role, opts);

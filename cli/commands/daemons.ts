@@ -66,6 +66,10 @@ export function registerDaemons(program: Command): void {
         "time an agent may stay UNREACHABLE before its tasks are LOST (env YARD_AGENT_GONE_TIMEOUT; default 300)",
       )
       .option(
+        "--events-kept <n>",
+        "cluster events kept for replay with yardctl events --since (env YARD_EVENTS_KEPT; default 10000)",
+      )
+      .option(
         "--role <name=weight[/quota]>",
         "role weight and optional quota, repeatable, e.g. analytics=2/cpus:8;mem:4096 (env YARD_ROLES; config: roles)",
         collect,

@@ -1,9 +1,10 @@
-// yardctl events [-w] [--replay]: one line per ClusterEvent.
+// yardctl events [-w] [--replay | --since INDEX]: one line per ClusterEvent.
 import { status } from "@grpc/grpc-js";
 import type { Command } from "commander";
 import { isServiceError } from "../../common/errors.js";
 import { OperatorClient } from "../clients.js";
 import { clientTarget } from "../context.js";
+import { UsageError } from "../errors.js";
 import { addClientOptions, print } from "../options.js";
 import { formatEvent } from "../views.js";
 import type { ClusterEvent } from "../../proto/gen/yard/v1/operator.js";
@@ -21,9 +22,17 @@ export function registerEvents(program: Command): void {
       .command("events")
       .description("print cluster events, one per line")
       .option("-w, --watch", "keep printing new events until Ctrl-C")
-      .option("--replay", "with --watch: first print the events the master kept"),
+      .option("--replay", "with --watch: first print the events the master kept")
+      .option(
+        "--since <index>",
+        "start at this event index (the #N of each line); fails if the master no longer keeps it",
+      ),
   ).action(async (flags: Record<string, unknown>) => {
     const watch = flags.watch === true;
+    const since = flags.since === undefined ? undefined : parseEventIndex(String(flags.since));
+    if (since !== undefined && flags.replay === true) {
+      throw new UsageError("--since and --replay: give one (--replay starts at the oldest event kept)");
+    }
     const client = new OperatorClient(clientTarget(flags));
     const stop = new AbortController();
     let quiet: NodeJS.Timeout | undefined;
@@ -38,7 +47,9 @@ export function registerEvents(program: Command): void {
         const open = () =>
           last > 0
             ? client.watch({ afterIndex: last, replay: false })
-            : client.watch({ afterIndex: 0, replay: !watch || flags.replay === true });
+            : since !== undefined
+              ? client.watch({ afterIndex: since - 1, replay: false, failIfGone: true })
+              : client.watch({ afterIndex: 0, replay: !watch || flags.replay === true });
         armQuiet();
         try {
           const onEvent = (event: ClusterEvent) => {
@@ -76,4 +87,13 @@ export function registerEvents(program: Command): void {
       client.close();
     }
   });
+}
+
+/** An event index as --since takes it: a whole number from 1 on. */
+export function parseEventIndex(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < 1) {
+    throw new UsageError(`--since: "${value}" is not an event index (a whole number from 1 on)`);
+  }
+  return n;
 }

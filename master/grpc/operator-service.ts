@@ -1,6 +1,6 @@
 // The gRPC shell of OperatorService: cluster state, drain, kill, event watch and log reads.
 import type { ServerWritableStream } from "@grpc/grpc-js";
-import { FailedPreconditionError, InvalidArgumentError } from "../../common/errors.js";
+import { FailedPreconditionError, InvalidArgumentError, OutOfRangeError } from "../../common/errors.js";
 import type {
   ClusterEvent,
   GetMastersResponse,
@@ -78,7 +78,23 @@ export function operatorService(
         failStream(call, err);
         return;
       }
-      const after = call.request.replay ? 0 : call.request.afterIndex || master.events.lastIndex();
+      // after_index 0 means "only new events", except for a replay from a given index (1 on).
+      const req = call.request;
+      const after = req.replay
+        ? 0
+        : req.failIfGone
+          ? req.afterIndex
+          : req.afterIndex || master.events.lastIndex();
+      if (req.failIfGone && after + 1 < master.events.firstIndex()) {
+        const first = master.events.firstIndex();
+        failStream(
+          call,
+          new OutOfRangeError(
+            `events after ${after} are no longer kept: the oldest kept is ${first} (the master keeps the last ${master.events.capacity} events)`,
+          ),
+        );
+        return;
+      }
       watchEvents(master.events, call, {
         afterIndex: after,
         maxBehind: master.config.streamMaxPendingMessages,

@@ -50,7 +50,7 @@ export class TaskEndWatch {
 
   constructor(cluster: TestCluster) {
     this.client = new OperatorServiceClient(cluster.masterAddress, operatorCredentials(), CHANNEL_OPTIONS);
-    this.stream = this.client.watch({ afterIndex: 0, replay: true }, cluster.metadata());
+    this.stream = this.client.watch({ afterIndex: 0, replay: true, failIfGone: false }, cluster.metadata());
     this.stream.on("data", (e: ClusterEvent) => {
       if (e.type.startsWith("AGENT_")) this.agentEvents.push(e);
       if (e.type !== "TASK_UPDATED" && e.type !== "TASK_ADDED") return;

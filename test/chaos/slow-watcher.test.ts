@@ -61,7 +61,9 @@ describe("slow watcher and paused log follower (real master and agent)", { timeo
         offset: 0,
       };
       const slowLogs = stalled<LogChunk>(client.getTaskLogs(logRequest, md));
-      const slowWatch = stalled<ClusterEvent>(client.watch({ afterIndex: 0, replay: false }, md));
+      const slowWatch = stalled<ClusterEvent>(
+        client.watch({ afterIndex: 0, replay: false, failIfGone: false }, md),
+      );
 
       // A reader that keeps up gets all of the output: by then the agent has had every chance
       // to send the stalled follower's copy too, had nothing held it back.
@@ -121,7 +123,9 @@ describe("slow watcher and paused log follower (real master and agent)", { timeo
       // resumes after the last event it got, which is at most the one the master names.
       const last = seen[seen.length - 1] ?? sentThrough;
       assert.ok(last <= sentThrough, `received ${last}, past the ${sentThrough} named`);
-      const resumed = stalled<ClusterEvent>(client.watch({ afterIndex: last, replay: false }, md));
+      const resumed = stalled<ClusterEvent>(
+        client.watch({ afterIndex: last, replay: false, failIfGone: false }, md),
+      );
       let next = 0;
       resumed.resume((e) => {
         next ||= e.index;

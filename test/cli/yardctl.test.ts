@@ -62,6 +62,13 @@ describe("bad flags: exit 2 and one line naming the flag and the value", () => {
     { args: ["get", "agents", "-o", "yaml"], line: /^yardctl: --output "yaml": must be table or json$/ },
     { args: ["get", "agents", "--bogus"], line: /^yardctl: unknown option '--bogus'/ },
     { args: ["frobnicate"], line: /^yardctl: unknown command 'frobnicate'/ },
+    {
+      args: ["events", "--since", "abc"],
+      line: /^yardctl: --since: "abc" is not an event index \(a whole number from 1 on\)$/,
+    },
+    { args: ["events", "--since", "0"], line: /^yardctl: --since: "0" is not an event index/ },
+    { args: ["events", "--since", "3", "--replay"], line: /^yardctl: --since and --replay: give one/ },
+    { args: ["master", "--events-kept", "0"], line: /^yardctl: --events-kept "0"/ },
     { args: ["run"], line: /^yardctl: missing required argument 'command'$/ },
     {
       args: ["logs", "t1", "--tail", "-5"],

@@ -50,7 +50,7 @@ export async function replayEventsUntil(
 ): Promise<ClusterEvent[]> {
   const client = new OperatorServiceClient(cluster.masterAddress, operatorCredentials(), CHANNEL_OPTIONS);
   const events: ClusterEvent[] = [];
-  const stream = client.watch({ afterIndex: 0, replay: true }, authMetadata(token));
+  const stream = client.watch({ afterIndex: 0, replay: true, failIfGone: false }, authMetadata(token));
   stream.on("data", (e: ClusterEvent) => events.push(e));
   stream.on("error", () => undefined);
   try {

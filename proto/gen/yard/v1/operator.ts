@@ -193,6 +193,11 @@ export interface WatchRequest {
   afterIndex: number;
   /** Replay the whole kept window first. */
   replay: boolean;
+  /**
+   * With after_index: fail with OUT_OF_RANGE when the events after it have left the kept
+   * window, instead of starting at the oldest event still kept (`yardctl events --since`).
+   */
+  failIfGone: boolean;
 }
 
 export interface ClusterEvent {
@@ -2436,7 +2441,7 @@ export const KillTaskResponse: MessageFns<KillTaskResponse> = {
 };
 
 function createBaseWatchRequest(): WatchRequest {
-  return { afterIndex: 0, replay: false };
+  return { afterIndex: 0, replay: false, failIfGone: false };
 }
 
 export const WatchRequest: MessageFns<WatchRequest> = {
@@ -2446,6 +2451,9 @@ export const WatchRequest: MessageFns<WatchRequest> = {
     }
     if (message.replay !== false) {
       writer.uint32(16).bool(message.replay);
+    }
+    if (message.failIfGone !== false) {
+      writer.uint32(24).bool(message.failIfGone);
     }
     return writer;
   },
@@ -2479,6 +2487,14 @@ export const WatchRequest: MessageFns<WatchRequest> = {
             message.replay = reader.bool();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.failIfGone = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2499,6 +2515,11 @@ export const WatchRequest: MessageFns<WatchRequest> = {
         ? globalThis.Number(object.after_index)
         : 0,
       replay: isSet(object.replay) ? globalThis.Boolean(object.replay) : false,
+      failIfGone: isSet(object.failIfGone)
+        ? globalThis.Boolean(object.failIfGone)
+        : isSet(object.fail_if_gone)
+        ? globalThis.Boolean(object.fail_if_gone)
+        : false,
     };
   },
 
@@ -2510,6 +2531,9 @@ export const WatchRequest: MessageFns<WatchRequest> = {
     if (message.replay !== false) {
       obj.replay = message.replay;
     }
+    if (message.failIfGone !== false) {
+      obj.failIfGone = message.failIfGone;
+    }
     return obj;
   },
 
@@ -2520,6 +2544,7 @@ export const WatchRequest: MessageFns<WatchRequest> = {
     const message = createBaseWatchRequest();
     message.afterIndex = object.afterIndex ?? 0;
     message.replay = object.replay ?? false;
+    message.failIfGone = object.failIfGone ?? false;
     return message;
   },
 };
