@@ -36,6 +36,8 @@ import {
   OperatorServiceClient,
   type UndrainAgentRequest,
   WatchRequest,
+  type ExplainRequest,
+  type Explanation,
 } from "../proto/gen/yard/v1/operator.js";
 import { fromGrpcError, type Peer } from "./errors.js";
 import { consume } from "./streams.js";
@@ -277,6 +279,9 @@ export class OperatorClient extends LeaderClient<OperatorServiceClient> {
   }
   getTasks(req: GetTasksRequest): Promise<GetTasksResponse> {
     return this.call(this.client.getTasks as UnaryFn<GetTasksRequest, GetTasksResponse>, req);
+  }
+  explain(req: ExplainRequest): Promise<Explanation> {
+    return this.call(this.client.explain as UnaryFn<ExplainRequest, Explanation>, req);
   }
   drainAgent(req: DrainAgentRequest): Promise<DrainAgentResponse> {
     return this.call(this.client.drainAgent as UnaryFn<DrainAgentRequest, DrainAgentResponse>, req);

@@ -6,6 +6,7 @@ import { registerDaemons } from "./commands/daemons.js";
 import { registerDeploy } from "./commands/deploy.js";
 import { registerDrain } from "./commands/drain.js";
 import { registerEvents } from "./commands/events.js";
+import { registerExplain } from "./commands/explain.js";
 import { registerGet } from "./commands/get.js";
 import { registerKill } from "./commands/kill.js";
 import { registerLogs } from "./commands/logs.js";
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
   registerKill(program);
   registerDrain(program);
   registerEvents(program);
+  registerExplain(program);
   registerRelease(program);
   registerToken(program);
   registerCerts(program);

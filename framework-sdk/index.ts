@@ -29,6 +29,7 @@ export {
   taskInfo,
 } from "./offer-matching.js";
 export { holdsRelease, preferHolders } from "./release-locality.js";
+export { PendingReasonCode, PendingTally, shortResource, type WaitingUnit } from "./pending-tally.js";
 export { type FrameworkOptions, SchedulerDriver, type SchedulerDriverOptions } from "./scheduler-driver.js";
 /** One master (host:port) or several ("a:7070,b:7070" or a list): the SDK follows the leader. */
 export type { MasterListInput } from "../common/master-list.js";
@@ -65,6 +66,8 @@ export type {
   FrameworkInfo,
   HealthCheck,
   Offer,
+  PendingReason,
+  PendingWork,
   Range,
   Resources,
   TaskHealth,

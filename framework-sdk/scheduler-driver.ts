@@ -25,7 +25,14 @@ import {
   type TlsMaterial,
   type TransportChoice,
 } from "../common/tls.js";
-import type { Filters, FrameworkInfo, Offer, TaskInfo, TaskStatus } from "../proto/gen/yard/v1/common.js";
+import type {
+  Filters,
+  FrameworkInfo,
+  Offer,
+  PendingWork,
+  TaskInfo,
+  TaskStatus,
+} from "../proto/gen/yard/v1/common.js";
 import {
   type Event,
   Event_Type,
@@ -44,6 +51,7 @@ import {
   toSchedulerCallError,
 } from "./errors.js";
 import { EventQueue } from "./event-queue.js";
+import { PendingReporter } from "./pending-reporter.js";
 
 /** Heartbeat interval assumed until the master says otherwise (protocol default). */
 const DEFAULT_HEARTBEAT_SECONDS = 5;
@@ -146,6 +154,7 @@ export class SchedulerDriver extends EventEmitter {
   private frameworkSecret: string;
   private readonly pendingAcks: { taskId: string; uuid: string }[] = [];
   private startWaiter: { resolve: (id: string) => void; reject: (err: Error) => void } | undefined;
+  private readonly pendingReporter: PendingReporter;
 
   constructor(private readonly opts: SchedulerDriverOptions) {
     super();
@@ -167,6 +176,16 @@ export class SchedulerDriver extends EventEmitter {
       throw new SdkArgumentError("tls", (err as Error).message);
     }
     this.log = opts.logger ?? createLogger("framework-sdk");
+    this.pendingReporter = new PendingReporter(
+      async (work) => {
+        await this.call("ReportPending", this.client.reportPending, {
+          frameworkId: this.requireId("ReportPending"),
+          work,
+        });
+      },
+      () => this.state === "running" && this.id !== undefined,
+      this.log,
+    );
     this.autoAcknowledge = opts.autoAcknowledge ?? true;
     this.id = fw.id || undefined;
     this.frameworkSecret = fw.secret ?? "";
@@ -274,6 +293,7 @@ export class SchedulerDriver extends EventEmitter {
     if (this.state === "stopped") return;
     const wasRunning = this.state === "running";
     this.state = "stopped";
+    this.pendingReporter.stop();
     this.stream?.cancel();
     this.wakeUp?.();
     if (wasRunning) await this.loop;
@@ -403,6 +423,16 @@ export class SchedulerDriver extends EventEmitter {
         }
       });
     return this.interestSync;
+  }
+
+  /**
+   * What the framework waits to place and why the offers it saw did not fit (build it with a
+   * PendingTally): the framework's half of `yardctl explain`. Call it as often as the state
+   * changes; the master hears only changes, at most once a second, and the whole state again
+   * after a re-subscription. An empty list: nothing waits. Never rejects.
+   */
+  reportPending(work: PendingWork[]): void {
+    this.pendingReporter.set(work);
   }
 
   /** No more offers until revive(). */
@@ -614,6 +644,7 @@ export class SchedulerDriver extends EventEmitter {
         // A new subscription: tell the master again what the framework wants.
         this.interestSent = undefined;
         void this.syncInterest();
+        this.pendingReporter.resend();
         this.log.info("subscribed", { frameworkId: s.frameworkId, reconnected: resubscribing });
         this.settleStart(s.frameworkId);
         this.dispatch("subscribed", {

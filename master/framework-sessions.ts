@@ -1,5 +1,7 @@
 // The frameworks' side of the master: subscriptions and failover, and the SchedulerService
 // calls (Accept, Decline, Kill, Reconcile, Acknowledge, Suppress, Revive, Teardown).
+import { validatePendingWork } from "./pending-reports.js";
+import type { PendingWork } from "../proto/gen/yard/v1/common.js";
 import { createHash, randomBytes } from "node:crypto";
 import { sameSecret } from "../common/auth.js";
 import { status as Code } from "@grpc/grpc-js";
@@ -420,6 +422,13 @@ export class FrameworkSessions {
     for (const a of this.core.agents.values()) if (a.status === "ACTIVE") this.core.allocateSoon(a.info.id);
   }
 
+  /** The framework's half of "why pending": replaces what it reported before. */
+  reportPending(frameworkId: string, work: PendingWork[]): void {
+    this.requireSubscribed(frameworkId);
+    validatePendingWork(work);
+    this.core.pending.report(frameworkId, work, now());
+  }
+
   teardown(frameworkId: string): void {
     const fw = this.requireSubscribed(frameworkId);
     this.removeFramework(fw, "torn down");
@@ -447,6 +456,8 @@ export class FrameworkSessions {
   finishRemoval(fw: FrameworkEntry): void {
     fw.forgotten = true;
     fw.unacked.clear();
+    this.core.pending.forget(fw.info.id);
+    this.core.lastOfferAtMs.delete(fw.info.id);
     this.core.allocator.removeFramework(fw.info.id);
     this.core.log.info("framework removed", { framework: fw.info.id });
   }

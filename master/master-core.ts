@@ -16,6 +16,7 @@ import { EventLog } from "./event-log.js";
 import { LogRelay } from "./log-relay.js";
 import type { AgentStatusName, RegistryStore } from "./store/registry-store.js";
 import { DEFAULT_MASTER_CONFIG, type MasterConfig, roleOf } from "./master-config.js";
+import { PendingReports } from "./pending-reports.js";
 import type { AgentEntry, FrameworkEntry, TaskEntry } from "./registry-entries.js";
 import type { ReleaseHooks } from "./releases/release-hooks.js";
 
@@ -44,6 +45,10 @@ export class MasterCore {
   readonly counters = { placements: 0, offersSent: 0, statusUpdates: 0, cycles: 0 };
   /** The release store (master/releases/), once the daemon attached it. */
   releases?: ReleaseHooks;
+  /** What each framework reports waiting ("why pending", its half; pending-reports.ts). */
+  readonly pending = new PendingReports();
+  /** When each framework was last sent an offer (ms), for "why pending". */
+  readonly lastOfferAtMs = new Map<string, number>();
   /** The cluster's id (master/cluster-identity.ts); "" for a registry that has none. */
   readonly clusterId: string;
 
@@ -227,6 +232,7 @@ export class MasterCore {
     }
     for (const [fwId, offers] of byFramework) {
       this.counters.offersSent += offers.length;
+      this.lastOfferAtMs.set(fwId, t);
       this.frameworks.get(fwId)!.link!.send({ type: Event_Type.OFFERS, offers: { offers } });
     }
   }

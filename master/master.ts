@@ -10,7 +10,14 @@ import { OpenStreams } from "../common/stream-writer.js";
 import { isTerminal, TaskState } from "../common/task-states.js";
 import type { MasterMessage } from "../proto/gen/yard/v1/agent.js";
 import type { TaskInfo } from "../proto/gen/yard/v1/common.js";
-import type { AgentState, FrameworkState, TaskRecord } from "../proto/gen/yard/v1/operator.js";
+import type {
+  AgentState,
+  ExplainRequest,
+  Explanation,
+  FrameworkState,
+  TaskRecord,
+} from "../proto/gen/yard/v1/operator.js";
+import { explain } from "./explain.js";
 import { Event_Type } from "../proto/gen/yard/v1/scheduler.js";
 import type { EventLog } from "./event-log.js";
 import type { AgentLink } from "./links.js";
@@ -150,6 +157,15 @@ export class Master {
 
   acknowledgeBatch(...args: Parameters<FrameworkSessions["acknowledgeBatch"]>): void {
     this.frameworks.acknowledgeBatch(...args);
+  }
+
+  reportPending(...args: Parameters<FrameworkSessions["reportPending"]>): void {
+    this.frameworks.reportPending(...args);
+  }
+
+  /** Why work waits, at both levels (explain.ts). */
+  explain(req: ExplainRequest): Explanation {
+    return explain(this.core, req, now());
   }
 
   suppress(frameworkId: string): void {

@@ -3,7 +3,7 @@
 // instance is persisted before its launch is sent so a restarted framework reconciles it
 // instead of launching a second one, and an offer with nothing to place is declined. An app whose launch the master refuses is backed off.
 import { randomUUID } from "node:crypto";
-import type { Offer } from "../../framework-sdk/index.js";
+import { type Offer, PendingTally } from "../../framework-sdk/index.js";
 import type { AgentView } from "./constraints.js";
 import { LocalityHold } from "./locality-hold.js";
 import { type Placement, placeOnOffers } from "./offer-placement.js";
@@ -19,7 +19,7 @@ export class OfferHandling {
   constructor(
     private readonly state: Pick<
       SchedulerState,
-      "book" | "log" | "now" | "agents" | "refusals" | "wants" | "driver" | "placing"
+      "book" | "log" | "now" | "agents" | "refusals" | "wants" | "driver" | "placing" | "misfits"
     >,
     private readonly loop: TickTrigger,
   ) {}
@@ -52,7 +52,10 @@ export class OfferHandling {
       this.state.agents.set(agent.agentId, agent);
       return { offer, agent };
     });
-    const placements = this.place(batch, now);
+    // Why the wants did not fit this batch: the reasons of the next pending report.
+    const tally = new PendingTally();
+    const placements = this.place(batch, now, tally);
+    this.state.misfits = tally;
     // An app whose launch the master refused is backed off: its instances placed on the
     // batch's later offers are dropped unsent, as if they had never been placed.
     const refused = new Set<string>();
@@ -117,10 +120,11 @@ export class OfferHandling {
    * Places what the wants ask for on the batch (holders of an app's release first:
    * offer-placement.ts) and persists the instances before any launch is sent.
    */
-  private place(batch: { offer: Offer; agent: AgentView }[], now: number): Placement[] {
+  private place(batch: { offer: Offer; agent: AgentView }[], now: number, tally: PendingTally): Placement[] {
     const { book, agents } = this.state;
     const placements = placeOnOffers({
       offers: batch,
+      tally,
       wants: this.state.wants,
       specOf: (app, revision) => {
         const a = book.apps.get(app);

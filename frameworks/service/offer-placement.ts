@@ -9,6 +9,8 @@ import {
   type Offer,
   type Resources,
   offerRunsExecutor,
+  PendingReasonCode,
+  type PendingTally,
   type TaskInfo,
   TaskState,
   takeTasks,
@@ -45,6 +47,8 @@ export interface PlacementInput {
   resources?: Resources;
   /** Which apps may be placed in this call (by their revision's spec); default: every one. */
   eligible?: (spec: AppSpec) => boolean;
+  /** Told why an app's want did not (all) fit on this offer ("why pending"). */
+  tally?: PendingTally;
 }
 
 export interface Placement {
@@ -55,7 +59,9 @@ export interface Placement {
 }
 
 export interface BatchPlacementInput
-  extends Omit<PlacementInput, "offer" | "agent" | "resources" | "eligible" | "holdOff"> {
+  extends Omit<PlacementInput, "offer" | "agent" | "resources" | "eligible" | "holdOff" | "tally"> {
+  /** Told why wants did not fit, on the last pass only (each offer counts once per app). */
+  tally?: PendingTally;
   /** The offers of one batch, each with the view of its agent, in the order to try them. */
   offers: readonly { offer: Offer; agent: AgentView }[];
   /** PlacementInput.holdOff, told which agent's offer it is asked about. */
@@ -92,7 +98,8 @@ export function placeOnOffers(input: BatchPlacementInput): Placement[] {
     (offer) => (spec) => spec.release !== "" && holdsRelease(offer, spec.release),
     () => () => true,
   ];
-  for (const eligibleOn of passes) {
+  passes.forEach((eligibleOn, pass) => {
+    const tally = pass === passes.length - 1 ? input.tally : undefined;
     input.offers.forEach(({ offer, agent }, i) => {
       const sofar = out[i]!;
       const { holdOff } = input;
@@ -104,12 +111,13 @@ export function placeOnOffers(input: BatchPlacementInput): Placement[] {
         resources: sofar.remaining,
         eligible: eligibleOn(offer),
         holdOff: holdOff && ((app, revision, spec) => holdOff(app, revision, spec, agent)),
+        tally,
       });
       sofar.tasks.push(...p.tasks);
       sofar.instances.push(...p.instances);
       sofar.remaining = p.remaining;
     });
-  }
+  });
   return out;
 }
 
@@ -137,15 +145,40 @@ export function placeOnOffer(input: PlacementInput): Placement {
     const spec = input.specOf(name, want.revision);
     if (!spec || (input.eligible && !input.eligible(spec))) continue;
     const executor = spec.image ? "docker" : "process";
-    if (!offerRunsExecutor(offer, executor)) continue;
-    if (want.count > 0 && input.holdOff?.(name, want.revision, spec)) continue;
+    const { tally } = input;
+    if (!offerRunsExecutor(offer, executor)) {
+      tally?.misfit(
+        "app",
+        name,
+        PendingReasonCode.EXECUTOR,
+        `needs the ${executor} executor; ${offer.hostname || offer.agentId} runs ${offer.executors.join(", ") || "none"}`,
+      );
+      continue;
+    }
+    if (want.count > 0 && input.holdOff?.(name, want.revision, spec)) {
+      tally?.misfit(
+        "app",
+        name,
+        PendingReasonCode.RELEASE_NOT_STAGED,
+        `waits a while for an agent that holds release ${spec.release}`,
+      );
+      continue;
+    }
     const placed = input.placedOf(name, want.revision);
     while (want.count > 0) {
-      if (placementViolation(spec.constraints, agent, placed, input.known)) break;
+      const violation = placementViolation(spec.constraints, agent, placed, input.known);
+      if (violation) {
+        tally?.misfit("app", name, PendingReasonCode.CONSTRAINT, violation);
+        break;
+      }
       const r = spec.resources;
-      const take = takeTasks(left, [{ cpus: r.cpus, mem: r.mem, disk: r.disk, ports: r.ports }]);
+      const need = { cpus: r.cpus, mem: r.mem, disk: r.disk, ports: r.ports };
+      const take = takeTasks(left, [need]);
       const p = take.placed[0];
-      if (!p) break;
+      if (!p) {
+        tally?.tooSmall("app", name, left, need);
+        break;
+      }
       left = take.remaining;
       const taskId = input.newTaskId(name, want.revision);
       out.instances.push({

@@ -3,6 +3,7 @@
 // are kept as wants (placed on the next offers by offer-handling.ts), stops become kills
 // (sent again while no terminal update comes), and a deployment with a release stages it
 // in waves (wave-staging.ts). Crash-loop accounting lives here too, as the tick is what holds launches back.
+import { PendingReport } from "./pending-report.js";
 import { backoffDelay } from "../../framework-sdk/index.js";
 import type { Live } from "./app-book.js";
 import { AppController } from "./app-controller.js";
@@ -26,6 +27,7 @@ export class RolloutTick implements TickTrigger {
   private readonly controller: AppController;
   private readonly pins: PinSync;
   private readonly waves: WaveStaging;
+  private readonly pending: PendingReport;
   private timer: NodeJS.Timeout | undefined;
   private soon: NodeJS.Immediate | undefined;
   private ticked = false;
@@ -37,6 +39,7 @@ export class RolloutTick implements TickTrigger {
     stager: Stager,
     private readonly init: RolloutTickInit = {},
   ) {
+    this.pending = new PendingReport(state);
     this.pins = new PinSync(stager, state.log);
     this.waves = new WaveStaging(state, stager, {
       fail: (app, dep, why, now) => this.controller.fail(app, dep, why, now),
@@ -96,6 +99,7 @@ export class RolloutTick implements TickTrigger {
     if (state.stopped) return;
     const now = state.now();
     state.wants = new Map();
+    state.heldBack = new Map();
     try {
       for (const app of [...state.book.apps.values()]) this.controller.reconcileApp(app, now);
       this.resendKills(now);
@@ -115,6 +119,7 @@ export class RolloutTick implements TickTrigger {
       });
     }
     this.syncInterest();
+    state.driver?.reportPending(this.pending.build());
     const pinning = this.pins.sync(state.driver?.frameworkId, pinnedReleases(state.book));
     if (pinning) state.track(pinning);
     for (const w of state.watchers) {
@@ -124,8 +129,16 @@ export class RolloutTick implements TickTrigger {
 
   private want(app: AppRecord, revision: number, count: number, now: number): void {
     const crash = this.state.crashes.get(app.name);
-    if (crash && now < crash.nextAt) return;
-    if (!this.state.refusals.ready(app.name, now * 1000)) return;
+    if (crash && now < crash.nextAt) {
+      const why = `${crash.count} instance(s) in a row failed; crash-loop backoff`;
+      this.state.heldBack.set(app.name, { count, until: crash.nextAt, why });
+      return;
+    }
+    if (!this.state.refusals.ready(app.name, now * 1000)) {
+      const until = (this.state.refusals.readyAt(app.name) ?? now * 1000) / 1000;
+      this.state.heldBack.set(app.name, { count, until, why: "the master refused its last launch" });
+      return;
+    }
     this.state.wants.set(app.name, { revision, count });
   }
 

@@ -2,7 +2,7 @@
 // the backoffs, the launches the last tick asked for, and the driver once connected. One
 // object, so a tick, an offer and an update see the same state; each part takes only the
 // fields it uses (see the Pick<> types where they are built).
-import type { Logger, RetryBackoff, SchedulerDriver } from "../../framework-sdk/index.js";
+import type { Logger, PendingTally, RetryBackoff, SchedulerDriver } from "../../framework-sdk/index.js";
 import type { AppBook } from "./app-book.js";
 import type { AgentView } from "./constraints.js";
 import type { Want } from "./offer-placement.js";
@@ -31,6 +31,13 @@ export interface SchedulerState {
   readonly refusals: RetryBackoff<string>;
   /** Launches the last tick asked for, by app: revision and how many. Replaced every tick. */
   wants: Map<string, Want>;
+  /**
+   * Apps the last tick held back from launching (crash or refusal backoff): how many
+   * instances, until when (s), and why. Replaced every tick, like `wants`.
+   */
+  heldBack: Map<string, { count: number; until: number; why: string }>;
+  /** Why the last batch of offers did not fit each app ("why pending", pending-report.ts). */
+  misfits: PendingTally;
   readonly watchers: Set<Watcher>;
   driver: SchedulerDriver | undefined;
   stopped: boolean;

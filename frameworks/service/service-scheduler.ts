@@ -8,6 +8,7 @@ import type { TransportChoice } from "../../common/tls.js";
 import {
   FrameworkRemovedError,
   type Logger,
+  PendingTally,
   RetryBackoff,
   SchedulerDriver,
   type MasterListInput,
@@ -61,6 +62,8 @@ export class ServiceScheduler {
       crashes: new Map(),
       refusals: new RetryBackoff(init.launchBackoff ?? { initialMs: 1_000, maxMs: 60_000 }),
       wants: new Map(),
+      heldBack: new Map(),
+      misfits: new PendingTally(),
       watchers: new Set(),
       driver: undefined,
       stopped: false,

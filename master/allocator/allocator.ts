@@ -47,6 +47,36 @@ export interface AllocatorInit {
 
 export type HasOutstandingOffer = (agentId: string, frameworkId: string) => boolean;
 
+/** Why the master's offers to one framework are what they are ("why pending", the master's half). */
+export interface FrameworkOfferView {
+  active: boolean;
+  suppressed: boolean;
+  role: string;
+  dominantShare: number;
+  /** The latest end of its live refuse filters (ms), 0 when none. */
+  filteredUntilMs: number;
+  /** Every agent, counted under the first reason it is not offered to the framework now. */
+  agents: Map<FrameworkAgentReason, number>;
+}
+
+/**
+ * Per agent, from the framework's side: offered_to_it (it holds an offer there), the agent's own
+ * state (draining, disk_pressure, inactive, no_resources), filtered (its own refuse filter),
+ * then how the last cycle went for the agent: offered_elsewhere (a framework ahead of it in the
+ * DRF order, or an outstanding offer of another), quota (held back for a role below its quota),
+ * pending (free, not looked at since).
+ */
+export type FrameworkAgentReason =
+  | "offered_to_it"
+  | "draining"
+  | "disk_pressure"
+  | "inactive"
+  | "no_resources"
+  | "filtered"
+  | "offered_elsewhere"
+  | "quota"
+  | "pending";
+
 interface Scalars {
   cpus: number;
   mem: number;
@@ -396,6 +426,58 @@ export class Allocator {
   /** The role's dominant share of the cluster (unweighted), in [0, 1]. */
   roleShare(role: string): number {
     return this.roleSorter.dominantShare(role);
+  }
+
+  /** Why the framework is (not) offered each agent now; undefined for a framework not known. */
+  explainFramework(
+    frameworkId: string,
+    nowMs: number,
+    has: HasOutstandingOffer,
+  ): FrameworkOfferView | undefined {
+    const fw = this.frameworks.get(frameworkId);
+    if (!fw) return undefined;
+    const agents = new Map<FrameworkAgentReason, number>();
+    let filteredUntilMs = 0;
+    for (const a of this.agents.values()) {
+      const until = fw.filters.get(a.id) ?? 0;
+      const reason = this.agentReasonFor(fw, a, until > nowMs, has);
+      if (reason === "filtered") filteredUntilMs = Math.max(filteredUntilMs, until);
+      agents.set(reason, (agents.get(reason) ?? 0) + 1);
+    }
+    return {
+      active: fw.active,
+      suppressed: fw.suppressed,
+      role: fw.role.name,
+      dominantShare: fw.role.sorter.dominantShare(fw.id),
+      filteredUntilMs,
+      agents,
+    };
+  }
+
+  private agentReasonFor(
+    fw: FrameworkState,
+    a: AgentState,
+    filtered: boolean,
+    has: HasOutstandingOffer,
+  ): FrameworkAgentReason {
+    if (has(a.id, fw.id)) return "offered_to_it";
+    if (a.draining) return "draining";
+    if (a.diskPressure) return "disk_pressure";
+    if (!a.active) return "inactive";
+    if (!a.offerable) return "no_resources";
+    if (filtered) return "filtered";
+    if (a.visitCycle !== this.cycle) return "pending";
+    switch (a.reason) {
+      case AllocatorReason.QUOTA:
+        return "quota";
+      case AllocatorReason.OUTSTANDING_OFFER:
+      case null:
+        return "offered_elsewhere";
+      default:
+        // no_frameworks / all_filtered while this framework was not filtered: it could not be
+        // offered anything (inactive or suppressed), which the framework's own fields say.
+        return "pending";
+    }
   }
 
   /**

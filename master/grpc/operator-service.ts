@@ -49,6 +49,7 @@ export function operatorService(
     getAgents: unaryHandler(access, "view", () => ({ agents: master.agentStates() }), gate),
     getFrameworks: unaryHandler(access, "view", () => ({ frameworks: master.frameworkStates() }), gate),
     getTasks: unaryHandler(access, "view", (req) => ({ tasks: master.taskRecords(req) }), gate),
+    explain: unaryHandler(access, "view", (req) => master.explain(req), gate),
     drainAgent: unaryHandler(
       access,
       (req) => ["drain", req.agentId],

@@ -165,6 +165,10 @@ export function schedulerService(master: Master, access: AccessControl): Schedul
       master.revive(req.frameworkId);
       return done;
     }),
+    reportPending: sessionHandler(master, access, "report_pending", (req) => {
+      master.reportPending(req.frameworkId, req.work);
+      return done;
+    }),
     teardown: sessionHandler(master, access, "teardown", (req) => {
       master.teardown(req.frameworkId);
       return done;

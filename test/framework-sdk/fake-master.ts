@@ -109,6 +109,7 @@ export class FakeMaster {
       suppress: record("Suppress"),
       revive: record("Revive"),
       teardown: record("Teardown"),
+      reportPending: record("ReportPending"),
     };
     this.server.addService(SchedulerServiceService, impl);
     // OperatorService.ReviewAccess as the real master answers it with only a cluster token

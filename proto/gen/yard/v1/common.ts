@@ -329,6 +329,49 @@ export interface TaskUsage {
   frameworkId: string;
 }
 
+/**
+ * One unit of a framework's work that waits to be placed (an app's instances, a job's tasks),
+ * with why the offers of the framework's last rounds did not fit. Aggregated: one entry per
+ * unit, one reason per kind of misfit.
+ */
+export interface PendingWork {
+  /** What an operator names with `yardctl explain KIND/NAME`: "app", "job". */
+  kind: string;
+  name: string;
+  /**
+   * Ids the waiting tasks will be launched under, when the framework knows them already
+   * (`yardctl explain task/ID` finds the unit by them); at most 100.
+   */
+  taskIds: string[];
+  /** How many tasks of the unit wait. */
+  waiting: number;
+  /** What one of them asks for. */
+  needs?:
+    | Resources
+    | undefined;
+  /** Why the offers seen did not fit, one entry per reason. */
+  reasons: PendingReason[];
+  /** When the unit began to wait (unix seconds). */
+  since: number;
+  /**
+   * The framework's own sentence, when it waits for something else than offers (a release
+   * being staged, a rollout paused, a launch backed off).
+   */
+  message: string;
+}
+
+export interface PendingReason {
+  /**
+   * Stable code: insufficient_cpus, insufficient_mem, insufficient_disk, insufficient_ports,
+   * constraint, executor, release_not_staged, backed_off, ...
+   */
+  code: string;
+  /** How many offers (agents) this reason ruled out. */
+  offers: number;
+  /** One example, e.g. "needs 100 cpus, the largest offer had 2". */
+  detail: string;
+}
+
 function createBaseRange(): Range {
   return { begin: 0, end: 0 };
 }
@@ -2857,6 +2900,296 @@ export const TaskUsage: MessageFns<TaskUsage> = {
     message.memBytes = object.memBytes ?? 0;
     message.timestamp = object.timestamp ?? 0;
     message.frameworkId = object.frameworkId ?? "";
+    return message;
+  },
+};
+
+function createBasePendingWork(): PendingWork {
+  return { kind: "", name: "", taskIds: [], waiting: 0, needs: undefined, reasons: [], since: 0, message: "" };
+}
+
+export const PendingWork: MessageFns<PendingWork> = {
+  encode(message: PendingWork, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.kind !== "") {
+      writer.uint32(10).string(message.kind);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    for (const v of message.taskIds) {
+      writer.uint32(26).string(v!);
+    }
+    if (message.waiting !== 0) {
+      writer.uint32(32).uint32(message.waiting);
+    }
+    if (message.needs !== undefined) {
+      Resources.encode(message.needs, writer.uint32(42).fork()).join();
+    }
+    for (const v of message.reasons) {
+      PendingReason.encode(v!, writer.uint32(50).fork()).join();
+    }
+    if (message.since !== 0) {
+      writer.uint32(57).double(message.since);
+    }
+    if (message.message !== "") {
+      writer.uint32(66).string(message.message);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PendingWork {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePendingWork();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.taskIds.push(reader.string());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.waiting = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.needs = Resources.decode(reader, reader.uint32());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.reasons.push(PendingReason.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 7: {
+            if (tag !== 57) {
+              break;
+            }
+
+            message.since = reader.double();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PendingWork {
+    return {
+      kind: isSet(object.kind) ? globalThis.String(object.kind) : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      taskIds: globalThis.Array.isArray(object?.taskIds)
+        ? object.taskIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.task_ids)
+        ? object.task_ids.map((e: any) => globalThis.String(e))
+        : [],
+      waiting: isSet(object.waiting) ? globalThis.Number(object.waiting) : 0,
+      needs: isSet(object.needs) ? Resources.fromJSON(object.needs) : undefined,
+      reasons: globalThis.Array.isArray(object?.reasons)
+        ? object.reasons.map((e: any) => PendingReason.fromJSON(e))
+        : [],
+      since: isSet(object.since) ? globalThis.Number(object.since) : 0,
+      message: isSet(object.message) ? globalThis.String(object.message) : "",
+    };
+  },
+
+  toJSON(message: PendingWork): unknown {
+    const obj: any = {};
+    if (message.kind !== "") {
+      obj.kind = message.kind;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.taskIds?.length) {
+      obj.taskIds = message.taskIds;
+    }
+    if (message.waiting !== 0) {
+      obj.waiting = Math.round(message.waiting);
+    }
+    if (message.needs !== undefined) {
+      obj.needs = Resources.toJSON(message.needs);
+    }
+    if (message.reasons?.length) {
+      obj.reasons = message.reasons.map((e) => PendingReason.toJSON(e));
+    }
+    if (message.since !== 0) {
+      obj.since = floatToJson(message.since);
+    }
+    if (message.message !== "") {
+      obj.message = message.message;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PendingWork>, I>>(base?: I): PendingWork {
+    return PendingWork.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PendingWork>, I>>(object: I): PendingWork {
+    const message = createBasePendingWork();
+    message.kind = object.kind ?? "";
+    message.name = object.name ?? "";
+    message.taskIds = object.taskIds?.map((e) => e) || [];
+    message.waiting = object.waiting ?? 0;
+    message.needs = (object.needs !== undefined && object.needs !== null)
+      ? Resources.fromPartial(object.needs)
+      : undefined;
+    message.reasons = object.reasons?.map((e) => PendingReason.fromPartial(e)) || [];
+    message.since = object.since ?? 0;
+    message.message = object.message ?? "";
+    return message;
+  },
+};
+
+function createBasePendingReason(): PendingReason {
+  return { code: "", offers: 0, detail: "" };
+}
+
+export const PendingReason: MessageFns<PendingReason> = {
+  encode(message: PendingReason, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.code !== "") {
+      writer.uint32(10).string(message.code);
+    }
+    if (message.offers !== 0) {
+      writer.uint32(16).uint32(message.offers);
+    }
+    if (message.detail !== "") {
+      writer.uint32(26).string(message.detail);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PendingReason {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePendingReason();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.code = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.offers = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.detail = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PendingReason {
+    return {
+      code: isSet(object.code) ? globalThis.String(object.code) : "",
+      offers: isSet(object.offers) ? globalThis.Number(object.offers) : 0,
+      detail: isSet(object.detail) ? globalThis.String(object.detail) : "",
+    };
+  },
+
+  toJSON(message: PendingReason): unknown {
+    const obj: any = {};
+    if (message.code !== "") {
+      obj.code = message.code;
+    }
+    if (message.offers !== 0) {
+      obj.offers = Math.round(message.offers);
+    }
+    if (message.detail !== "") {
+      obj.detail = message.detail;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PendingReason>, I>>(base?: I): PendingReason {
+    return PendingReason.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PendingReason>, I>>(object: I): PendingReason {
+    const message = createBasePendingReason();
+    message.code = object.code ?? "";
+    message.offers = object.offers ?? 0;
+    message.detail = object.detail ?? "";
     return message;
   },
 };

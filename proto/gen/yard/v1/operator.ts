@@ -24,6 +24,7 @@ import {
   AgentConditions,
   AgentInfo,
   FrameworkInfo,
+  PendingWork,
   Resources,
   TaskInfo,
   TaskState,
@@ -36,6 +37,65 @@ import {
 export const protobufPackage = "yard.v1";
 
 export const protobufFileName = "yard/v1/operator.proto";
+
+export interface ExplainRequest {
+  /** "task", "app" or "job". */
+  kind: string;
+  name: string;
+  /** Optional: only this framework's work (ids and names are unique per framework only). */
+  frameworkId: string;
+}
+
+export interface Explanation {
+  kind: string;
+  name: string;
+  /**
+   * The framework the work belongs to; empty when no framework reports it and the master
+   * does not know it.
+   */
+  frameworkId: string;
+  frameworkName: string;
+  /** The framework's half: what it reported of this work (absent: it reports nothing waiting). */
+  work?:
+    | PendingWork
+    | undefined;
+  /** A task the master knows: its state and agent (the task is not pending then). */
+  taskState: TaskState;
+  agentId: string;
+  /** The master's half, about the framework. */
+  offers?:
+    | OfferExplanation
+    | undefined;
+  /** When the framework last reported (unix seconds; 0: never). */
+  reportedAt: number;
+}
+
+/**
+ * Why a framework gets the offers it gets: its own state, then every agent counted by why it
+ * is not offered to the framework now.
+ */
+export interface OfferExplanation {
+  active: boolean;
+  suppressed: boolean;
+  role: string;
+  dominantShare: number;
+  /** Unix seconds of its last offer; 0: none since the master started. */
+  lastOfferAt: number;
+  /** Offers it holds now, unanswered. */
+  outstandingOffers: number;
+  /**
+   * Agents by reason: offered_to_it, filtered (a refuse filter of its own), offered_elsewhere,
+   * no_resources, draining, disk_pressure, inactive, quota, pending, ...
+   */
+  agents: AgentCount[];
+  /** The latest end of its refuse filters (unix seconds), 0 when none. */
+  filteredUntil: number;
+}
+
+export interface AgentCount {
+  reason: string;
+  agents: number;
+}
 
 export interface GetMastersRequest {
 }
@@ -247,6 +307,635 @@ export interface LogChunk {
   /** Where data starts in the file. */
   offset: number;
 }
+
+function createBaseExplainRequest(): ExplainRequest {
+  return { kind: "", name: "", frameworkId: "" };
+}
+
+export const ExplainRequest: MessageFns<ExplainRequest> = {
+  encode(message: ExplainRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.kind !== "") {
+      writer.uint32(10).string(message.kind);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    if (message.frameworkId !== "") {
+      writer.uint32(26).string(message.frameworkId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExplainRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExplainRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.frameworkId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExplainRequest {
+    return {
+      kind: isSet(object.kind) ? globalThis.String(object.kind) : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      frameworkId: isSet(object.frameworkId)
+        ? globalThis.String(object.frameworkId)
+        : isSet(object.framework_id)
+        ? globalThis.String(object.framework_id)
+        : "",
+    };
+  },
+
+  toJSON(message: ExplainRequest): unknown {
+    const obj: any = {};
+    if (message.kind !== "") {
+      obj.kind = message.kind;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.frameworkId !== "") {
+      obj.frameworkId = message.frameworkId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ExplainRequest>, I>>(base?: I): ExplainRequest {
+    return ExplainRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ExplainRequest>, I>>(object: I): ExplainRequest {
+    const message = createBaseExplainRequest();
+    message.kind = object.kind ?? "";
+    message.name = object.name ?? "";
+    message.frameworkId = object.frameworkId ?? "";
+    return message;
+  },
+};
+
+function createBaseExplanation(): Explanation {
+  return {
+    kind: "",
+    name: "",
+    frameworkId: "",
+    frameworkName: "",
+    work: undefined,
+    taskState: 0,
+    agentId: "",
+    offers: undefined,
+    reportedAt: 0,
+  };
+}
+
+export const Explanation: MessageFns<Explanation> = {
+  encode(message: Explanation, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.kind !== "") {
+      writer.uint32(10).string(message.kind);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    if (message.frameworkId !== "") {
+      writer.uint32(26).string(message.frameworkId);
+    }
+    if (message.frameworkName !== "") {
+      writer.uint32(34).string(message.frameworkName);
+    }
+    if (message.work !== undefined) {
+      PendingWork.encode(message.work, writer.uint32(42).fork()).join();
+    }
+    if (message.taskState !== 0) {
+      writer.uint32(48).int32(message.taskState);
+    }
+    if (message.agentId !== "") {
+      writer.uint32(58).string(message.agentId);
+    }
+    if (message.offers !== undefined) {
+      OfferExplanation.encode(message.offers, writer.uint32(66).fork()).join();
+    }
+    if (message.reportedAt !== 0) {
+      writer.uint32(73).double(message.reportedAt);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Explanation {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExplanation();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.frameworkId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.frameworkName = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.work = PendingWork.decode(reader, reader.uint32());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.taskState = reader.int32() as any;
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.agentId = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.offers = OfferExplanation.decode(reader, reader.uint32());
+            continue;
+          }
+          case 9: {
+            if (tag !== 73) {
+              break;
+            }
+
+            message.reportedAt = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Explanation {
+    return {
+      kind: isSet(object.kind) ? globalThis.String(object.kind) : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      frameworkId: isSet(object.frameworkId)
+        ? globalThis.String(object.frameworkId)
+        : isSet(object.framework_id)
+        ? globalThis.String(object.framework_id)
+        : "",
+      frameworkName: isSet(object.frameworkName)
+        ? globalThis.String(object.frameworkName)
+        : isSet(object.framework_name)
+        ? globalThis.String(object.framework_name)
+        : "",
+      work: isSet(object.work) ? PendingWork.fromJSON(object.work) : undefined,
+      taskState: isSet(object.taskState)
+        ? taskStateFromJSON(object.taskState)
+        : isSet(object.task_state)
+        ? taskStateFromJSON(object.task_state)
+        : 0,
+      agentId: isSet(object.agentId)
+        ? globalThis.String(object.agentId)
+        : isSet(object.agent_id)
+        ? globalThis.String(object.agent_id)
+        : "",
+      offers: isSet(object.offers) ? OfferExplanation.fromJSON(object.offers) : undefined,
+      reportedAt: isSet(object.reportedAt)
+        ? globalThis.Number(object.reportedAt)
+        : isSet(object.reported_at)
+        ? globalThis.Number(object.reported_at)
+        : 0,
+    };
+  },
+
+  toJSON(message: Explanation): unknown {
+    const obj: any = {};
+    if (message.kind !== "") {
+      obj.kind = message.kind;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.frameworkId !== "") {
+      obj.frameworkId = message.frameworkId;
+    }
+    if (message.frameworkName !== "") {
+      obj.frameworkName = message.frameworkName;
+    }
+    if (message.work !== undefined) {
+      obj.work = PendingWork.toJSON(message.work);
+    }
+    if (message.taskState !== 0) {
+      obj.taskState = taskStateToJSON(message.taskState);
+    }
+    if (message.agentId !== "") {
+      obj.agentId = message.agentId;
+    }
+    if (message.offers !== undefined) {
+      obj.offers = OfferExplanation.toJSON(message.offers);
+    }
+    if (message.reportedAt !== 0) {
+      obj.reportedAt = floatToJson(message.reportedAt);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Explanation>, I>>(base?: I): Explanation {
+    return Explanation.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Explanation>, I>>(object: I): Explanation {
+    const message = createBaseExplanation();
+    message.kind = object.kind ?? "";
+    message.name = object.name ?? "";
+    message.frameworkId = object.frameworkId ?? "";
+    message.frameworkName = object.frameworkName ?? "";
+    message.work = (object.work !== undefined && object.work !== null)
+      ? PendingWork.fromPartial(object.work)
+      : undefined;
+    message.taskState = object.taskState ?? 0;
+    message.agentId = object.agentId ?? "";
+    message.offers = (object.offers !== undefined && object.offers !== null)
+      ? OfferExplanation.fromPartial(object.offers)
+      : undefined;
+    message.reportedAt = object.reportedAt ?? 0;
+    return message;
+  },
+};
+
+function createBaseOfferExplanation(): OfferExplanation {
+  return {
+    active: false,
+    suppressed: false,
+    role: "",
+    dominantShare: 0,
+    lastOfferAt: 0,
+    outstandingOffers: 0,
+    agents: [],
+    filteredUntil: 0,
+  };
+}
+
+export const OfferExplanation: MessageFns<OfferExplanation> = {
+  encode(message: OfferExplanation, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.active !== false) {
+      writer.uint32(8).bool(message.active);
+    }
+    if (message.suppressed !== false) {
+      writer.uint32(16).bool(message.suppressed);
+    }
+    if (message.role !== "") {
+      writer.uint32(26).string(message.role);
+    }
+    if (message.dominantShare !== 0) {
+      writer.uint32(33).double(message.dominantShare);
+    }
+    if (message.lastOfferAt !== 0) {
+      writer.uint32(41).double(message.lastOfferAt);
+    }
+    if (message.outstandingOffers !== 0) {
+      writer.uint32(48).uint32(message.outstandingOffers);
+    }
+    for (const v of message.agents) {
+      AgentCount.encode(v!, writer.uint32(58).fork()).join();
+    }
+    if (message.filteredUntil !== 0) {
+      writer.uint32(65).double(message.filteredUntil);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): OfferExplanation {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseOfferExplanation();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.active = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.suppressed = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.role = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 33) {
+              break;
+            }
+
+            message.dominantShare = reader.double();
+            continue;
+          }
+          case 5: {
+            if (tag !== 41) {
+              break;
+            }
+
+            message.lastOfferAt = reader.double();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.outstandingOffers = reader.uint32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.agents.push(AgentCount.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 8: {
+            if (tag !== 65) {
+              break;
+            }
+
+            message.filteredUntil = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): OfferExplanation {
+    return {
+      active: isSet(object.active) ? globalThis.Boolean(object.active) : false,
+      suppressed: isSet(object.suppressed) ? globalThis.Boolean(object.suppressed) : false,
+      role: isSet(object.role) ? globalThis.String(object.role) : "",
+      dominantShare: isSet(object.dominantShare)
+        ? globalThis.Number(object.dominantShare)
+        : isSet(object.dominant_share)
+        ? globalThis.Number(object.dominant_share)
+        : 0,
+      lastOfferAt: isSet(object.lastOfferAt)
+        ? globalThis.Number(object.lastOfferAt)
+        : isSet(object.last_offer_at)
+        ? globalThis.Number(object.last_offer_at)
+        : 0,
+      outstandingOffers: isSet(object.outstandingOffers)
+        ? globalThis.Number(object.outstandingOffers)
+        : isSet(object.outstanding_offers)
+        ? globalThis.Number(object.outstanding_offers)
+        : 0,
+      agents: globalThis.Array.isArray(object?.agents)
+        ? object.agents.map((e: any) => AgentCount.fromJSON(e))
+        : [],
+      filteredUntil: isSet(object.filteredUntil)
+        ? globalThis.Number(object.filteredUntil)
+        : isSet(object.filtered_until)
+        ? globalThis.Number(object.filtered_until)
+        : 0,
+    };
+  },
+
+  toJSON(message: OfferExplanation): unknown {
+    const obj: any = {};
+    if (message.active !== false) {
+      obj.active = message.active;
+    }
+    if (message.suppressed !== false) {
+      obj.suppressed = message.suppressed;
+    }
+    if (message.role !== "") {
+      obj.role = message.role;
+    }
+    if (message.dominantShare !== 0) {
+      obj.dominantShare = floatToJson(message.dominantShare);
+    }
+    if (message.lastOfferAt !== 0) {
+      obj.lastOfferAt = floatToJson(message.lastOfferAt);
+    }
+    if (message.outstandingOffers !== 0) {
+      obj.outstandingOffers = Math.round(message.outstandingOffers);
+    }
+    if (message.agents?.length) {
+      obj.agents = message.agents.map((e) => AgentCount.toJSON(e));
+    }
+    if (message.filteredUntil !== 0) {
+      obj.filteredUntil = floatToJson(message.filteredUntil);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<OfferExplanation>, I>>(base?: I): OfferExplanation {
+    return OfferExplanation.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<OfferExplanation>, I>>(object: I): OfferExplanation {
+    const message = createBaseOfferExplanation();
+    message.active = object.active ?? false;
+    message.suppressed = object.suppressed ?? false;
+    message.role = object.role ?? "";
+    message.dominantShare = object.dominantShare ?? 0;
+    message.lastOfferAt = object.lastOfferAt ?? 0;
+    message.outstandingOffers = object.outstandingOffers ?? 0;
+    message.agents = object.agents?.map((e) => AgentCount.fromPartial(e)) || [];
+    message.filteredUntil = object.filteredUntil ?? 0;
+    return message;
+  },
+};
+
+function createBaseAgentCount(): AgentCount {
+  return { reason: "", agents: 0 };
+}
+
+export const AgentCount: MessageFns<AgentCount> = {
+  encode(message: AgentCount, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.reason !== "") {
+      writer.uint32(10).string(message.reason);
+    }
+    if (message.agents !== 0) {
+      writer.uint32(16).uint32(message.agents);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AgentCount {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAgentCount();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.agents = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AgentCount {
+    return {
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      agents: isSet(object.agents) ? globalThis.Number(object.agents) : 0,
+    };
+  },
+
+  toJSON(message: AgentCount): unknown {
+    const obj: any = {};
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.agents !== 0) {
+      obj.agents = Math.round(message.agents);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AgentCount>, I>>(base?: I): AgentCount {
+    return AgentCount.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AgentCount>, I>>(object: I): AgentCount {
+    const message = createBaseAgentCount();
+    message.reason = object.reason ?? "";
+    message.agents = object.agents ?? 0;
+    return message;
+  },
+};
 
 function createBaseGetMastersRequest(): GetMastersRequest {
   return {};
@@ -3200,6 +3889,19 @@ export const OperatorServiceService = {
     responseSerialize: (value: GetMastersResponse): Buffer => Buffer.from(GetMastersResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetMastersResponse => GetMastersResponse.decode(value),
   },
+  /**
+   * Why work waits, at both levels: what the framework reported of it (PendingWork) and why
+   * the master's offers to that framework are what they are (`yardctl explain`).
+   */
+  explain: {
+    path: "/yard.v1.OperatorService/Explain" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ExplainRequest): Buffer => Buffer.from(ExplainRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ExplainRequest => ExplainRequest.decode(value),
+    responseSerialize: (value: Explanation): Buffer => Buffer.from(Explanation.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Explanation => Explanation.decode(value),
+  },
 } as const;
 
 export interface OperatorServiceServer extends UntypedServiceImplementation {
@@ -3225,6 +3927,11 @@ export interface OperatorServiceServer extends UntypedServiceImplementation {
    * standbys included, so an operator can see the cluster's masters while it has no leader.
    */
   getMasters: handleUnaryCall<GetMastersRequest, GetMastersResponse>;
+  /**
+   * Why work waits, at both levels: what the framework reported of it (PendingWork) and why
+   * the master's offers to that framework are what they are (`yardctl explain`).
+   */
+  explain: handleUnaryCall<ExplainRequest, Explanation>;
 }
 
 export interface OperatorServiceClient extends Client {
@@ -3378,6 +4085,25 @@ export interface OperatorServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetMastersResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Why work waits, at both levels: what the framework reported of it (PendingWork) and why
+   * the master's offers to that framework are what they are (`yardctl explain`).
+   */
+  explain(
+    request: ExplainRequest,
+    callback: (error: ServiceError | null, response: Explanation) => void,
+  ): ClientUnaryCall;
+  explain(
+    request: ExplainRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Explanation) => void,
+  ): ClientUnaryCall;
+  explain(
+    request: ExplainRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Explanation) => void,
   ): ClientUnaryCall;
 }
 

@@ -20,7 +20,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { Filters, FrameworkInfo, Offer, TaskInfo, TaskStatus } from "./common.js";
+import { Filters, FrameworkInfo, Offer, PendingWork, TaskInfo, TaskStatus } from "./common.js";
 
 export const protobufPackage = "yard.v1";
 
@@ -259,6 +259,15 @@ export interface TeardownRequest {
 }
 
 export interface CallResponse {
+}
+
+/**
+ * Replaces everything the framework reported before: an empty list means nothing waits.
+ * The master keeps it in memory only; a framework reports again after a failover.
+ */
+export interface ReportPendingRequest {
+  frameworkId: string;
+  work: PendingWork[];
 }
 
 function createBaseSubscribeRequest(): SubscribeRequest {
@@ -2227,6 +2236,95 @@ export const CallResponse: MessageFns<CallResponse> = {
   },
 };
 
+function createBaseReportPendingRequest(): ReportPendingRequest {
+  return { frameworkId: "", work: [] };
+}
+
+export const ReportPendingRequest: MessageFns<ReportPendingRequest> = {
+  encode(message: ReportPendingRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.frameworkId !== "") {
+      writer.uint32(10).string(message.frameworkId);
+    }
+    for (const v of message.work) {
+      PendingWork.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReportPendingRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReportPendingRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.frameworkId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.work.push(PendingWork.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReportPendingRequest {
+    return {
+      frameworkId: isSet(object.frameworkId)
+        ? globalThis.String(object.frameworkId)
+        : isSet(object.framework_id)
+        ? globalThis.String(object.framework_id)
+        : "",
+      work: globalThis.Array.isArray(object?.work) ? object.work.map((e: any) => PendingWork.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ReportPendingRequest): unknown {
+    const obj: any = {};
+    if (message.frameworkId !== "") {
+      obj.frameworkId = message.frameworkId;
+    }
+    if (message.work?.length) {
+      obj.work = message.work.map((e) => PendingWork.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ReportPendingRequest>, I>>(base?: I): ReportPendingRequest {
+    return ReportPendingRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReportPendingRequest>, I>>(object: I): ReportPendingRequest {
+    const message = createBaseReportPendingRequest();
+    message.frameworkId = object.frameworkId ?? "";
+    message.work = object.work?.map((e) => PendingWork.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 /**
  * The API a framework scheduler uses. A framework first opens Subscribe, a
  * server stream of events; every unary call then names its framework_id, which
@@ -2315,6 +2413,19 @@ export const SchedulerServiceService = {
     responseSerialize: (value: CallResponse): Buffer => Buffer.from(CallResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): CallResponse => CallResponse.decode(value),
   },
+  /**
+   * What the framework waits to place and why the offers it saw did not fit ("why pending",
+   * the framework's half; the master adds its own half in OperatorService.Explain).
+   */
+  reportPending: {
+    path: "/yard.v1.SchedulerService/ReportPending" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ReportPendingRequest): Buffer => Buffer.from(ReportPendingRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ReportPendingRequest => ReportPendingRequest.decode(value),
+    responseSerialize: (value: CallResponse): Buffer => Buffer.from(CallResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CallResponse => CallResponse.decode(value),
+  },
 } as const;
 
 export interface SchedulerServiceServer extends UntypedServiceImplementation {
@@ -2327,6 +2438,11 @@ export interface SchedulerServiceServer extends UntypedServiceImplementation {
   suppress: handleUnaryCall<SuppressRequest, CallResponse>;
   revive: handleUnaryCall<ReviveRequest, CallResponse>;
   teardown: handleUnaryCall<TeardownRequest, CallResponse>;
+  /**
+   * What the framework waits to place and why the offers it saw did not fit ("why pending",
+   * the framework's half; the master adds its own half in OperatorService.Explain).
+   */
+  reportPending: handleUnaryCall<ReportPendingRequest, CallResponse>;
 }
 
 export interface SchedulerServiceClient extends Client {
@@ -2449,6 +2565,25 @@ export interface SchedulerServiceClient extends Client {
   ): ClientUnaryCall;
   teardown(
     request: TeardownRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CallResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * What the framework waits to place and why the offers it saw did not fit ("why pending",
+   * the framework's half; the master adds its own half in OperatorService.Explain).
+   */
+  reportPending(
+    request: ReportPendingRequest,
+    callback: (error: ServiceError | null, response: CallResponse) => void,
+  ): ClientUnaryCall;
+  reportPending(
+    request: ReportPendingRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CallResponse) => void,
+  ): ClientUnaryCall;
+  reportPending(
+    request: ReportPendingRequest,
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: CallResponse) => void,
