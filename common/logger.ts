@@ -33,7 +33,10 @@ function serializeError(err: unknown): unknown {
   if (typeof out === "string") return scrubSecretText(out);
   if (out === null || typeof out !== "object") return out;
   // A plain copy: the serializer's object has its own prototype, which the walker leaves alone.
-  return redactSecrets({ ...(out as Record<string, unknown>) });
+  // A gRPC error's metadata is dropped: it holds the call's headers (authorization among
+  // them) and serializes as an empty map anyway; code and details stay.
+  const { metadata: _metadata, ...fields } = out as Record<string, unknown>;
+  return redactSecrets(fields);
 }
 
 /**
