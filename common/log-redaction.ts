@@ -50,7 +50,7 @@ export const SECRET_FIELD_NAMES: readonly string[] = [
 
 /** A field name that looks like it holds a secret, whatever its case or prefix. */
 const SECRET_NAME =
-  /token|secret|passw(or)?d|passphrase|authori[sz]ation|cookie|private_?key|key_?pem|swarm_?key|api_?key|credential|bearer|passkey/i;
+  /token|secret|passw(or)?d|passphrase|authori[sz]ation|cookie|private[-_]?key|key[-_]?pem|swarm[-_]?key|api[-_]?key|credential|bearer|passkey/i;
 
 /** Names that match SECRET_NAME yet hold no secret: counting or naming one is not leaking it. */
 const NOT_SECRET = /^(tokens?(Count|Used|Left)|secretsCount)$/;
