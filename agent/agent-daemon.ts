@@ -338,9 +338,7 @@ class AgentDaemon {
       // agent died between create and checkpoint) would run unaccounted for.
       await ex
         .removeOrphans?.(this.id!)
-        .catch((err) =>
-          this.log.warn("cannot sweep orphans", { executor: ex.name, error: errorMessage(err) }),
-        );
+        .catch((err) => this.log.warn("cannot sweep orphans", { executor: ex.name, err }));
     }
     this.updates.start();
     this.usageTimer = setInterval(() => this.reportUsage(), this.opts.usageIntervalMs ?? 10_000);
@@ -476,7 +474,7 @@ class AgentDaemon {
     if (m.evictArtifact) {
       const release = m.evictArtifact.release;
       this.fetcher?.evict(release).catch((err) => {
-        this.log.warn("evict refused", { release, error: errorMessage(err) });
+        this.log.warn("evict refused", { release, err });
         this.connection.send({
           fetchProgress: { ...emptyProgress(release), state: "FAILED", error: `evict: ${errorMessage(err)}` },
         });
@@ -571,7 +569,7 @@ class AgentDaemon {
     }
     this.log.warn(
       "cannot tell the address toward the master: the BitTorrent listener binds every interface (set --peer-host)",
-      { master: this.masters.join(","), error: errorMessage(lastError) },
+      { master: this.masters.join(","), err: lastError },
     );
     return undefined;
   }
@@ -601,9 +599,7 @@ class AgentDaemon {
   /** A fetch command from the master; the outcome travels as fetch_progress. */
   private fetchArtifact(f: FetchArtifact): void {
     if (!this.fetcher) return;
-    this.fetcher
-      .fetch(f)
-      .catch((err) => this.log.warn("fetch failed", { release: f.release, error: errorMessage(err) }));
+    this.fetcher.fetch(f).catch((err) => this.log.warn("fetch failed", { release: f.release, err }));
   }
 
   private reportUsage(): void {

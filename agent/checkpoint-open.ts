@@ -53,7 +53,7 @@ function removePartialFetches(cacheDir: string, log: Logger): number {
       removed++;
     }
   } catch (err) {
-    log.warn("cannot look for partial fetches", { dir: cacheDir, error: errorMessage(err) });
+    log.warn("cannot look for partial fetches", { dir: cacheDir, err });
   }
   return removed;
 }

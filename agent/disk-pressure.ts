@@ -110,7 +110,7 @@ export class DiskPressure {
       this.init.flush();
     } catch (err) {
       if (!isDiskWriteError(err)) {
-        this.init.logger.error("disk pressure probe failed", { error: errorMessage(err) });
+        this.init.logger.error("disk pressure probe failed", { err });
       }
       this.message = `the checkpoint still cannot be written (${errorMessage(err)})${this.freeText()}`;
       return;
@@ -135,7 +135,7 @@ export class DiskPressure {
     try {
       this.init.onChange(this.conditions());
     } catch (err) {
-      this.init.logger.warn("cannot report disk pressure", { error: errorMessage(err) });
+      this.init.logger.warn("cannot report disk pressure", { err });
     }
   }
 }

@@ -193,7 +193,7 @@ export class DockerExecutor implements Executor {
     }
     w.pump = new LogPump(container, sandbox, this.logger, taskId);
     this.locateCgroup(w).catch((err) =>
-      this.logger.warn("cannot locate the container's cgroup", { task: taskId, error: errorMessage(err) }),
+      this.logger.warn("cannot locate the container's cgroup", { task: taskId, err }),
     );
     this.logger.info("task launched", { task: taskId, container: name, image });
     markReady();
@@ -499,7 +499,7 @@ export class DockerExecutor implements Executor {
       w.ending = false;
       this.logger.warn("cannot read the end of a container yet", {
         task: w.taskId,
-        error: errorMessage(err),
+        err,
       });
     });
   }

@@ -5,7 +5,6 @@
 // (common/leader-follower.ts); it backs off only after a round in which every master failed.
 import { type ClientDuplexStream, status as GrpcStatus, Metadata, type StatusObject } from "@grpc/grpc-js";
 import { authMetadata } from "../common/auth.js";
-import { errorMessage } from "../common/errors.js";
 import { CHANNEL_OPTIONS } from "../common/grpc.js";
 import { ClientPool } from "../common/leader-calls.js";
 import { AGENT_ELECTION_POLL_MS, electionPollDelay, LeaderFollower } from "../common/leader-follower.js";
@@ -103,9 +102,7 @@ export class MasterConnection {
   }
 
   start(): void {
-    this.loop = this.run().catch((err) =>
-      this.init.logger.error("master connection loop failed", { error: errorMessage(err) }),
-    );
+    this.loop = this.run().catch((err) => this.init.logger.error("master connection loop failed", { err }));
   }
 
   /** Writes on the stream when registered; false otherwise (callers keep what must not be lost). */
@@ -140,7 +137,7 @@ export class MasterConnection {
       this.call.write(msg);
       return true;
     } catch (err) {
-      this.init.logger.warn("write to master failed", { error: errorMessage(err) });
+      this.init.logger.warn("write to master failed", { err });
       return false;
     }
   }
@@ -202,7 +199,7 @@ export class MasterConnection {
       // would never dial again.
       await this.init
         .onRefused(refused)
-        .catch((err) => this.init.logger.error("handling the refusal failed", { error: errorMessage(err) }));
+        .catch((err) => this.init.logger.error("handling the refusal failed", { err }));
       // A new identity is a fresh start, not a failure to back off from.
       if (refused.reason === "STALE_AGENT") {
         this.backoff.reset();
@@ -290,13 +287,13 @@ export class MasterConnection {
             log.warn("message from master before registration, ignored");
           }
         } catch (err) {
-          log.error("could not handle a message from the master", { error: errorMessage(err) });
+          log.error("could not handle a message from the master", { err });
         }
       });
       call.on("error", (err) => {
         // A standby's answer is not a failure: the next attempt follows it.
         if (!this.stopped && !refused && !leaderHint(err).notLeader) {
-          log.warn("stream to master failed", { master, error: errorMessage(err) });
+          log.warn("stream to master failed", { master, err });
         }
       });
       call.on("status", (s: StatusObject) => {
@@ -314,7 +311,7 @@ export class MasterConnection {
       try {
         call.write({ register: this.init.register() });
       } catch (err) {
-        log.error("could not send registration", { error: errorMessage(err) });
+        log.error("could not send registration", { err });
         call.cancel();
       }
     });

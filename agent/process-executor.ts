@@ -318,7 +318,7 @@ export class ProcessExecutor implements Executor {
     if (w.poll) clearInterval(w.poll);
     if (w.killTimer) clearTimeout(w.killTimer);
     this.finish(w, fallbackExitCode).catch((err) =>
-      this.logger.error("could not finish task", { task: w.taskId, error: (err as Error).message }),
+      this.logger.error("could not finish task", { task: w.taskId, err }),
     );
   }
 

@@ -8,7 +8,6 @@
 // everything held, new updates are held as well, so the checkpoint keeps them in order.
 import { newUuid } from "../common/ids.js";
 import type { Logger } from "../common/logger.js";
-import { errorMessage } from "../common/errors.js";
 import { isTerminal } from "../common/task-states.js";
 import type { AgentMessage } from "../proto/gen/yard/v1/agent.js";
 import type { TaskHealth, TaskState, TaskStatus } from "../proto/gen/yard/v1/common.js";
@@ -55,7 +54,7 @@ export class StatusUpdates {
       try {
         this.resendAll();
       } catch (err) {
-        this.logger.error("resending status updates failed", { error: errorMessage(err) });
+        this.logger.error("resending status updates failed", { err });
       }
     }, this.retryMs);
   }

@@ -201,7 +201,7 @@ export class TaskLauncher {
    * status, never stay STAGING.
    */
   private launchBroke(rt: RunTask, err: unknown): void {
-    this.log.error("launch failed", { task: rt.task?.taskId, error: errorMessage(err) });
+    this.log.error("launch failed", { task: rt.task?.taskId, err });
     const t = rt.task ? findTask(this.c.tasks, rt.frameworkId, rt.task.taskId) : undefined;
     if (!t || isTerminal(t.state) || this.c.executors.get(t.executor)?.isRunning(t.name)) return;
     try {
@@ -211,7 +211,7 @@ export class TaskLauncher {
         message: `the agent could not launch the task: ${errorMessage(err)}`,
       });
     } catch (again) {
-      this.log.error("cannot report a failed launch", { task: t.taskId, error: errorMessage(again) });
+      this.log.error("cannot report a failed launch", { task: t.taskId, err: again });
     }
   }
 
@@ -231,14 +231,12 @@ export class TaskLauncher {
     }
     if (isTerminal(t.state)) return; // its terminal update is on its way
     const graceMs = k.graceSeconds > 0 ? k.graceSeconds * 1000 : undefined;
-    this.killRunning(t, graceMs).catch((err) => this.log.error("kill failed", { error: errorMessage(err) }));
+    this.killRunning(t, graceMs).catch((err) => this.log.error("kill failed", { err }));
   }
 
   /** Kills a task, its failure logged: for callers that do not wait for the kill. */
   killInBackground(t: AgentTask): void {
-    this.killRunning(t, undefined).catch((err) =>
-      this.log.error("kill failed", { error: errorMessage(err) }),
-    );
+    this.killRunning(t, undefined).catch((err) => this.log.error("kill failed", { err }));
   }
 
   /**

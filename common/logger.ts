@@ -1,8 +1,15 @@
-// A tiny leveled logger: one named logger per component, lines to stderr.
-// YARD_LOG_LEVEL=debug|info|warn|error (default info). Never log secrets: tokens are
-// passed around as opaque values and no logger call formats them.
-export type LogLevel = "debug" | "info" | "warn" | "error";
-const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+// Structured logs on pino: one root logger per process, one child per component with
+// `component` bound. Records go to stderr, as JSON lines when stderr is not a terminal and as
+// pretty lines on one (YARD_LOG_FORMAT=json|pretty overrides; YARD_LOG_LEVEL sets the level).
+// Writes are synchronous, so the last records before a crash or process.exit() are on stderr
+// when the process ends. Secrets are redacted (log-redaction.ts). docs/logging.md.
+import { createRequire } from "node:module";
+import type { PrettyOptions } from "pino-pretty";
+import pino, { type DestinationStream, type Logger as PinoLogger } from "pino";
+import { chooseLogFormat, chooseLogLevel, type LogFormat, type LogLevel } from "./log-format.js";
+import { REDACT_PATHS, REDACTED, redactSecrets, scrubSecretText } from "./log-redaction.js";
+
+export type { LogLevel } from "./log-format.js";
 
 export interface Logger {
   debug(msg: string, fields?: Record<string, unknown>): void;
@@ -11,28 +18,111 @@ export interface Logger {
   error(msg: string, fields?: Record<string, unknown>): void;
 }
 
-function threshold(): number {
-  const level = (process.env.YARD_LOG_LEVEL ?? "info") as LogLevel;
-  return ORDER[level] ?? ORDER.info;
+export interface RootLoggerInit {
+  level?: LogLevel;
+  format?: LogFormat;
+  /** Where records go; default: stderr, written synchronously. */
+  destination?: DestinationStream;
+  /** Colours in pretty output; default: whether stderr is a terminal. */
+  colorize?: boolean;
 }
 
-export function createLogger(component: string): Logger {
-  const write = (level: LogLevel, msg: string, fields?: Record<string, unknown>) => {
-    if (ORDER[level] < threshold()) return;
-    const extra = fields
-      ? ` ${Object.entries(fields)
-          .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
-          .join(" ")}`
-      : "";
-    process.stderr.write(
-      `${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} [${component}] ${msg}${extra}\n`,
-    );
+/** The error serializer: type, message, stack and own fields, with inline credentials scrubbed. */
+function serializeError(err: unknown): unknown {
+  const out = pino.stdSerializers.err(err as Error) as unknown;
+  if (typeof out === "string") return scrubSecretText(out);
+  if (out === null || typeof out !== "object") return out;
+  // A plain copy: the serializer's object has its own prototype, which the walker leaves alone.
+  // A gRPC error's metadata is dropped: it holds the call's headers (authorization among
+  // them) and serializes as an empty map anyway; code and details stay.
+  const { metadata: _metadata, ...fields } = out as Record<string, unknown>;
+  return redactSecrets(fields);
+}
+
+/**
+ * A root logger writing to `init.destination` (stderr by default). Exported for tests that
+ * read the records a process would write; daemons get theirs through createLogger.
+ */
+export function createRootLogger(init: RootLoggerInit = {}): PinoLogger {
+  const isTty = process.stderr.isTTY === true;
+  const format = init.format ?? chooseLogFormat(process.env.YARD_LOG_FORMAT, isTty);
+  const level = init.level ?? chooseLogLevel(process.env.YARD_LOG_LEVEL);
+  const destination =
+    format === "pretty"
+      ? prettyStream(init.colorize ?? (init.destination ? false : isTty), init.destination)
+      : (init.destination ?? pino.destination({ fd: 2, sync: true }));
+  return pino(
+    {
+      level,
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: {
+        // Level names, not pino's numbers: a reader of the raw line should not need a table.
+        level: (label) => ({ level: label }),
+        log: (fields) => redactSecrets(fields),
+      },
+      serializers: { err: serializeError },
+      redact: { paths: [...REDACT_PATHS], censor: REDACTED },
+    },
+    destination,
+  );
+}
+
+/**
+ * pino-pretty in this process (not pino's worker transport), writing synchronously: a worker
+ * would lose the records still in flight when the process exits. Loaded only when chosen.
+ */
+function prettyStream(colorize: boolean, destination?: DestinationStream): DestinationStream {
+  const require = createRequire(import.meta.url);
+  const pretty = require("pino-pretty") as (options: PrettyOptions) => DestinationStream;
+  return pretty({
+    destination: destination ?? 2,
+    sync: true,
+    colorize,
+    singleLine: true,
+    translateTime: "SYS:HH:MM:ss.l",
+    ignore: "pid,hostname,component",
+    messageFormat: (record: Record<string, unknown>, messageKey: string) =>
+      record.component
+        ? `[${String(record.component)}] ${String(record[messageKey])}`
+        : String(record[messageKey]),
+  });
+}
+
+let root: PinoLogger | undefined;
+
+/** The process's root logger, made at the first record so that the environment is read then. */
+function rootLogger(): PinoLogger {
+  root ??= createRootLogger();
+  return root;
+}
+
+/**
+ * A caller that passed an Error under `error` (the old habit) gets it serialized with its
+ * stack under `err`, the name pino's serializer and every reader of these logs expect.
+ */
+function normalise(fields: Record<string, unknown> | undefined): Record<string, unknown> {
+  if (!fields) return {};
+  if (fields.error instanceof Error && fields.err === undefined) {
+    const { error, ...rest } = fields;
+    return { ...rest, err: error };
+  }
+  return fields;
+}
+
+/** The component's logger, a child of `parent` (the process's root logger by default). */
+export function createLogger(component: string, parent?: PinoLogger): Logger {
+  let child: PinoLogger | undefined;
+  // Made on first use: modules create their loggers at import, before a test or a daemon has
+  // set the environment that decides level and format.
+  const log = () => {
+    child ??= (parent ?? rootLogger()).child({ component });
+    return child;
   };
   return {
-    debug: (m, f) => write("debug", m, f),
-    info: (m, f) => write("info", m, f),
-    warn: (m, f) => write("warn", m, f),
-    error: (m, f) => write("error", m, f),
+    debug: (msg, fields) => log().debug(normalise(fields), scrubSecretText(msg)),
+    info: (msg, fields) => log().info(normalise(fields), scrubSecretText(msg)),
+    warn: (msg, fields) => log().warn(normalise(fields), scrubSecretText(msg)),
+    error: (msg, fields) => log().error(normalise(fields), scrubSecretText(msg)),
   };
 }
 

@@ -55,7 +55,7 @@ export async function stopStep(
     if (!done) log.warn(`${what} did not finish within ${ms} ms; going on`);
   } catch (err) {
     log.warn(`${what} failed during shutdown`, {
-      error: err instanceof Error ? err.message : String(err),
+      err,
       ms: Date.now() - started,
     });
   }

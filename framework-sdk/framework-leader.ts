@@ -147,14 +147,14 @@ export class FrameworkLeader {
         this.active = false;
         if (this.stopped) break;
         const delay = backoffDelay(failures++, { initialMs: 500, maxMs: 10_000 });
-        log.warn("framework election failed; retrying", { error: String(err), retryInMs: delay });
+        log.warn("framework election failed; retrying", { err, retryInMs: delay });
         let timer: NodeJS.Timeout | undefined;
         await Promise.race([new Promise((r) => (timer = setTimeout(r, delay))), this.stopRequested]);
         clearTimeout(timer);
       } finally {
         unobserve?.();
-        await campaign?.resign().catch((err) => log.debug("resign failed", { error: String(err) }));
-        await state?.close().catch((err) => log.debug("closing the state failed", { error: String(err) }));
+        await campaign?.resign().catch((err) => log.debug("resign failed", { err }));
+        await state?.close().catch((err) => log.debug("closing the state failed", { err }));
       }
     }
   }

@@ -272,9 +272,7 @@ export class SchedulerDriver extends EventEmitter {
     const subscribed = new Promise<string>((resolve, reject) => {
       this.startWaiter = { resolve, reject };
     });
-    this.loop = this.runLoop().catch((err) =>
-      this.log.error("subscription loop failed", { error: String(err) }),
-    );
+    this.loop = this.runLoop().catch((err) => this.log.error("subscription loop failed", { err }));
     return subscribed;
   }
 
@@ -386,7 +384,7 @@ export class SchedulerDriver extends EventEmitter {
       }).catch((err) =>
         this.log.warn("acknowledge failed; the master will resend the updates", {
           updates: acks.length,
-          error: err instanceof Error ? err.message : String(err),
+          err,
         }),
       );
     });
@@ -418,7 +416,7 @@ export class SchedulerDriver extends EventEmitter {
         this.interestSent = undefined;
         if (this.state === "running") {
           this.log.warn("suppress/revive failed; sent again at the next change", {
-            error: err instanceof Error ? err.message : String(err),
+            err,
           });
         }
       });
@@ -533,7 +531,7 @@ export class SchedulerDriver extends EventEmitter {
       }
       const fatal = this.fatalError(reason);
       if (fatal) {
-        this.log.error("subscription refused; not retrying", { error: fatal.message });
+        this.log.error("subscription refused; not retrying", { err: fatal });
         this.settleStart(undefined, fatal);
         this.dispatch("error", { message: fatal.message, error: fatal });
         this.state = "stopped";
@@ -689,7 +687,7 @@ export class SchedulerDriver extends EventEmitter {
   private dispatch<K extends DriverEventName>(type: K, payload: DriverEventMap[K]): void {
     this.dispatching = this.dispatching
       .then(() => this.deliver(type, payload))
-      .catch((err) => this.log.error("event delivery failed", { type, error: String(err) }));
+      .catch((err) => this.log.error("event delivery failed", { type, err }));
   }
 
   private async deliver<K extends DriverEventName>(type: K, payload: DriverEventMap[K]): Promise<void> {
@@ -709,7 +707,7 @@ export class SchedulerDriver extends EventEmitter {
         await this.inListener.run(true, () => listener.call(this, payload));
       } catch (err) {
         allOk = false;
-        this.log.error(`${type} listener threw`, { error: err instanceof Error ? err.message : String(err) });
+        this.log.error(`${type} listener threw`, { err });
       }
     }
     if (type === "update" && this.autoAcknowledge && this.state === "running" && !this.tearingDown) {

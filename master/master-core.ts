@@ -63,7 +63,7 @@ export class MasterCore {
     this.offers = new OfferBook({ offerTimeoutMs: config.offerTimeoutMs });
     this.events = new EventLog(store, config.eventsKept);
     store.onGroupFailure = (err) =>
-      this.log.error("committing status updates failed; agents will send them again", { error: String(err) });
+      this.log.error("committing status updates failed; agents will send them again", { err });
     for (const [role, opts] of Object.entries(config.roles)) this.allocator.setRole(role, opts);
     this.recover();
   }
@@ -154,7 +154,7 @@ export class MasterCore {
     try {
       fn();
     } catch (err) {
-      this.log.error(`${what} failed`, { error: err instanceof Error ? err.stack : String(err) });
+      this.log.error(`${what} failed`, { err });
     }
   }
 

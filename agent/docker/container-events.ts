@@ -79,7 +79,7 @@ export class ContainerEvents {
       this.init.onConnected();
     } catch (err) {
       if (this.stopped) return;
-      this.init.logger.warn("cannot open the docker events stream", { error: errorMessage(err) });
+      this.init.logger.warn("cannot open the docker events stream", { err });
       this.scheduleRetry();
     }
   }
@@ -88,9 +88,7 @@ export class ContainerEvents {
     if (this.retryTimer || this.stopped) return;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
-      this.ensureStarted().catch((err) =>
-        this.init.logger.error("docker events reconnect failed", { error: errorMessage(err) }),
-      );
+      this.ensureStarted().catch((err) => this.init.logger.error("docker events reconnect failed", { err }));
     }, this.backoff.next());
     this.retryTimer.unref();
   }
@@ -103,7 +101,7 @@ export class ContainerEvents {
       const id = ev.Actor?.ID ?? ev.id;
       if (id) this.init.onDie(id);
     } catch (err) {
-      this.init.logger.warn("unreadable docker event, ignored", { error: errorMessage(err) });
+      this.init.logger.warn("unreadable docker event, ignored", { err });
     }
   }
 }

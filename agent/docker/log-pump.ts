@@ -7,7 +7,6 @@ import fs from "node:fs";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import type Docker from "dockerode";
-import { errorMessage } from "../../common/errors.js";
 import type { Logger } from "../../common/logger.js";
 
 /** A Docker multiplexed-stream frame header: [stream, 0, 0, 0, size (uint32 BE)]. */
@@ -110,12 +109,12 @@ export class LogPump {
         stream.once("end", () => resolve());
         stream.once("close", () => resolve());
         stream.once("error", (e) => {
-          this.logger.warn("container log stream failed", { task: this.taskId, error: errorMessage(e) });
+          this.logger.warn("container log stream failed", { task: this.taskId, err: e });
           resolve();
         });
       });
     } catch (e) {
-      this.logger.warn("cannot follow the container's logs", { task: this.taskId, error: errorMessage(e) });
+      this.logger.warn("cannot follow the container's logs", { task: this.taskId, err: e });
     } finally {
       await Promise.all([out.close(), err.close()]);
     }

@@ -73,7 +73,7 @@ export class ArtifactCache {
         if (meta.release !== name) throw new Error(`meta.json names ${meta.release}`);
         this.entries.set(meta.release, meta);
       } catch (err) {
-        this.log.warn("unreadable cache entry removed", { dir: name, error: (err as Error).message });
+        this.log.warn("unreadable cache entry removed", { dir: name, err });
         fs.rmSync(dir, { recursive: true, force: true });
       }
     }

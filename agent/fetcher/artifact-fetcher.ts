@@ -167,9 +167,7 @@ export class ArtifactFetcher {
     }
     for (const e of resume) {
       const req = this.requestOf(e);
-      this.fetch(req).catch((err) =>
-        this.log.warn("resumed fetch failed", { release: e.release, error: errorMessage(err) }),
-      );
+      this.fetch(req).catch((err) => this.log.warn("resumed fetch failed", { release: e.release, err }));
     }
     this.seedTimer = setInterval(() => this.reportSeeding(), this.init.seedReportIntervalMs ?? 2000);
     this.seedTimer.unref();
@@ -425,9 +423,7 @@ export class ArtifactFetcher {
     }
     for (const release of plan.evict) {
       this.log.info("evicting least recently used release to make room on the disk", { release });
-      await this.evict(release).catch((err) =>
-        this.log.warn("eviction failed", { release, error: errorMessage(err) }),
-      );
+      await this.evict(release).catch((err) => this.log.warn("eviction failed", { release, err }));
     }
   }
 
@@ -511,7 +507,7 @@ export class ArtifactFetcher {
     const s: Seeding = { torrent: t, lastUploaded: 0 };
     this.torrents.set(entry.release, s);
     t.on("error", (err: Error) => {
-      this.log.warn("torrent error", { release: entry.release, error: errorMessage(err) });
+      this.log.warn("torrent error", { release: entry.release, err });
       if (this.torrents.get(entry.release)?.torrent === t) this.torrents.delete(entry.release);
     });
     return s;
@@ -531,9 +527,7 @@ export class ArtifactFetcher {
     for (const release of plan.evict) {
       if (this.active.has(release)) continue;
       this.log.info("evicting least recently used release to make room", { release, limit });
-      await this.evict(release).catch((err) =>
-        this.log.warn("eviction failed", { release, error: errorMessage(err) }),
-      );
+      await this.evict(release).catch((err) => this.log.warn("eviction failed", { release, err }));
     }
     if (plan.overLimit) {
       this.log.warn("cache over its limit: the remaining releases are in use", {
@@ -580,7 +574,7 @@ export class ArtifactFetcher {
         ...f,
       });
     } catch (err) {
-      this.log.warn("progress report failed", { error: errorMessage(err) });
+      this.log.warn("progress report failed", { err });
     }
   }
 }

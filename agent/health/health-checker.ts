@@ -107,7 +107,7 @@ export class HealthChecker {
     w.timer = setTimeout(() => {
       w.timer = undefined;
       this.runOnce(w).catch((err) =>
-        this.c.logger.error("health check failed to run", { task: w.req.taskId, error: errorMessage(err) }),
+        this.c.logger.error("health check failed to run", { task: w.req.taskId, err }),
       );
     }, delayMs);
   }

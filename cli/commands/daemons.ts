@@ -5,6 +5,7 @@ import { mkdirSync } from "node:fs";
 import type { Command } from "commander";
 import { createLogger } from "../../common/logger.js";
 import { loadLayers } from "../context.js";
+import { settingsFields } from "../daemon-settings.js";
 import {
   agentOptions,
   batchOptions,
@@ -133,21 +134,27 @@ export function registerDaemons(program: Command): void {
     mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
     if (ha) {
       const { startHaMaster } = await import("../../master/ha/ha-master-daemon.js");
-      const handle = await startHaMaster({ ...opts, ...ha, logger: createLogger("master") });
+      const logger = createLogger("master");
+      logger.info("starting", { settings: settingsFields({ ...opts, ...ha }) });
+      const handle = await startHaMaster({ ...opts, ...ha, logger });
       print(
         `master ${handle.id} listening on ${handle.address} (http ${opts.host}:${handle.httpPort}), HA on etcd ${ha.etcd.endpoints.join(",")} prefix ${ha.etcd.prefix}, data in ${opts.dataDir}`,
       );
-      await waitForSignal();
+      const signal = await waitForSignal();
       await handle.stop();
+      logger.info("stopped", { signal });
       return;
     }
     const { startMaster } = await import("../../master/master-daemon.js");
-    const handle = await startMaster({ ...opts, logger: createLogger("master") });
+    const logger = createLogger("master");
+    logger.info("starting", { settings: settingsFields(opts) });
+    const handle = await startMaster({ ...opts, logger });
     print(
       `master listening on ${handle.address} (http ${opts.host}:${handle.httpPort}), data in ${opts.dataDir}`,
     );
-    await waitForSignal();
+    const signal = await waitForSignal();
     await handle.stop();
+    logger.info("stopped", { signal });
   });
 
   addDaemonOptions(
@@ -169,10 +176,13 @@ export function registerDaemons(program: Command): void {
       // absolute path, so the dirs above it must let them pass (not list); see file-access.ts.
       mkdirSync(opts.dataDir, { recursive: true, mode: 0o711 });
       const { startAgent } = await import("../../agent/agent-daemon.js");
-      const handle = await startAgent({ ...opts, logger: createLogger("agent") });
+      const logger = createLogger("agent");
+      logger.info("starting", { settings: settingsFields(opts) });
+      const handle = await startAgent({ ...opts, logger });
       print(`agent started, master ${opts.master}, data in ${opts.dataDir}`);
-      await waitForSignal();
+      const signal = await waitForSignal();
       await handle.stop({ killTasks: flags.keepTasks !== true });
+      logger.info("stopped", { signal });
     });
 
   addDaemonOptions(
@@ -201,12 +211,15 @@ export function registerDaemons(program: Command): void {
     await assertPortFree(opts.host!, opts.port!, "--batch-port");
     mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
     const { startBatchFramework } = await import("../../frameworks/batch/batch-daemon.js");
-    const handle = await startBatchFramework({ ...opts, logger: createLogger("batch") });
+    const logger = createLogger("batch");
+    logger.info("starting", { settings: settingsFields(opts) });
+    const handle = await startBatchFramework({ ...opts, logger });
     print(
       `batch framework serving on ${handle.endpoint}, master ${opts.master}${opts.etcd ? `, state on etcd (${opts.etcd.prefix}/frameworks/batch)` : ""}`,
     );
-    await waitForSignal();
+    const signal = await waitForSignal();
     await handle.stop();
+    logger.info("stopped", { signal });
   });
 
   addDaemonOptions(
@@ -230,11 +243,14 @@ export function registerDaemons(program: Command): void {
     await assertPortFree(opts.host!, opts.port!, "--service-port");
     mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
     const { startServiceFramework } = await import("../../frameworks/service/service-daemon.js");
-    const handle = await startServiceFramework({ ...opts, logger: createLogger("service") });
+    const logger = createLogger("service");
+    logger.info("starting", { settings: settingsFields(opts) });
+    const handle = await startServiceFramework({ ...opts, logger });
     print(
       `service framework serving on ${handle.endpoint}, master ${opts.master}${opts.etcd ? `, state on etcd (${opts.etcd.prefix}/frameworks/service)` : ""}`,
     );
-    await waitForSignal();
+    const signal = await waitForSignal();
     await handle.stop();
+    logger.info("stopped", { signal });
   });
 }

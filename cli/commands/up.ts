@@ -222,9 +222,7 @@ export function registerUp(program: Command): void {
       // The reverse of the start order: the framework first (no new launches), then the
       // agent (kills its tasks), the master last.
       for (const s of started.reverse()) {
-        await s
-          .stop()
-          .catch((err: unknown) => log.error(`stopping the ${s.name} failed`, { error: String(err) }));
+        await s.stop().catch((err: unknown) => log.error(`stopping the ${s.name} failed`, { err }));
       }
       if (temp) rmSync(temp, { recursive: true, force: true });
     }

@@ -207,7 +207,7 @@ class Candidacy {
     } catch (err) {
       if (err instanceof EtcdLeaseInvalidError)
         this.end(new LeadershipLostError("lease expired in etcd", { cause: err }));
-      else this.logger.debug("lease keepalive failed", { error: String(err) });
+      else this.logger.debug("lease keepalive failed", { err });
       return false;
     }
   }
@@ -263,7 +263,7 @@ class Candidacy {
     // Best effort: if etcd is unreachable the lease expires by itself.
     this.lease
       .revoke({ deadline: Date.now() + this.ttlMs })
-      .catch((err) => this.logger.debug("lease revoke failed", { error: String(err) }));
+      .catch((err) => this.logger.debug("lease revoke failed", { err }));
   }
 }
 
@@ -316,9 +316,7 @@ export class Campaign {
    */
   observe(fn: (value: string | undefined) => void): () => void {
     const stop = new AbortController();
-    this.#follow(fn, stop.signal).catch((err) =>
-      this.#logger.error("election observer stopped", { error: String(err) }),
-    );
+    this.#follow(fn, stop.signal).catch((err) => this.#logger.error("election observer stopped", { err }));
     return () => stop.abort();
   }
 
@@ -349,7 +347,7 @@ export class Campaign {
       } catch (err) {
         if (err instanceof CampaignResignedError || generation !== this.#generation)
           throw new CampaignResignedError();
-        this.#logger.warn("campaign interrupted; standing again", { error: String(err) });
+        this.#logger.warn("campaign interrupted; standing again", { err });
         await sleep(backoff);
         backoff = Math.min(backoff * 2, this.#ttlMs);
       }
@@ -493,7 +491,7 @@ export class Campaign {
         }
         backoff = 100;
       } catch (err) {
-        this.#logger.debug("election observer restarts", { error: String(err) });
+        this.#logger.debug("election observer restarts", { err });
         await sleep(backoff, stop);
         backoff = Math.min(backoff * 2, this.#ttlMs);
       }

@@ -289,7 +289,7 @@ export class MirroredKv {
         if (this.closed) throw new MirrorClosedError(this.prefix);
         this.log.warn("promotion: loading the registry from etcd failed; retrying", {
           prefix: this.prefix,
-          err: String(err),
+          err,
         });
         await sleep(delay);
         delay = Math.min(delay * 2, this.retryMaxMs);
@@ -410,7 +410,7 @@ export class MirroredKv {
       try {
         this.pump();
       } catch (err) {
-        this.log.error("the etcd write pump failed", { prefix: this.prefix, err: String(err) });
+        this.log.error("the etcd write pump failed", { prefix: this.prefix, err });
       }
     });
   }
@@ -439,7 +439,7 @@ export class MirroredKv {
       this.next = undefined;
       const flight = this.window.start(keys, plan.completeSeq);
       const sent: Promise<void> = this.send(this.window, flight, plan, this.fence!)
-        .catch((err) => this.log.error("an etcd write failed", { prefix: this.prefix, err: String(err) }))
+        .catch((err) => this.log.error("an etcd write failed", { prefix: this.prefix, err }))
         .finally(() => this.sending.delete(sent));
       this.sending.add(sent);
     }
@@ -513,7 +513,7 @@ export class MirroredKv {
             prefix: this.prefix,
             ops: plan.opCount,
             failures,
-            err: String(err),
+            err,
           });
         }
         await this.wait(delay);
@@ -551,7 +551,7 @@ export class MirroredKv {
     try {
       this.onFenceLost?.(err);
     } catch (e) {
-      this.log.error("onFenceLost threw", { err: String(e) });
+      this.log.error("onFenceLost threw", { err: e });
     }
   }
 
@@ -561,7 +561,7 @@ export class MirroredKv {
       try {
         w.fn();
       } catch (err) {
-        this.log.error("an afterCommit callback threw", { err: String(err) });
+        this.log.error("an afterCommit callback threw", { err });
       }
     }
   }
@@ -637,12 +637,12 @@ export class MirroredKv {
       if (r > this.rev) this.rev = r;
     });
     watcher.on("disconnected", (err) => {
-      this.log.debug("etcd watch disconnected; it resumes from the last revision", { err: String(err) });
+      this.log.debug("etcd watch disconnected; it resumes from the last revision", { err });
     });
     // Canceled by etcd (e.g. the revision to resume from was compacted): load afresh.
     watcher.on("error", (err) => {
       if (this.watcher !== watcher) return;
-      this.log.warn("etcd watch canceled; reloading the mirror", { prefix: this.prefix, err: String(err) });
+      this.log.warn("etcd watch canceled; reloading the mirror", { prefix: this.prefix, err });
       this.watcher = undefined;
       void this.resync(watcher);
     });
@@ -660,7 +660,7 @@ export class MirroredKv {
       } catch (err) {
         this.log.warn("reloading the mirror from etcd failed; retrying", {
           prefix: this.prefix,
-          err: String(err),
+          err,
         });
         await sleep(delay);
         delay = Math.min(delay * 2, this.retryMaxMs);
@@ -679,7 +679,7 @@ export class MirroredKv {
     try {
       this.onChange(key, value);
     } catch (err) {
-      this.log.error("onChange threw", { key, err: String(err) });
+      this.log.error("onChange threw", { key, err });
     }
   }
 

@@ -108,7 +108,7 @@ export class EtcdStateKv implements StateKv {
     if (!this.lostError) return true;
     if (!this.droppedLogged) {
       this.droppedLogged = true;
-      this.log.warn("state writes dropped: this instance no longer leads", { error: this.lostError.message });
+      this.log.warn("state writes dropped: this instance no longer leads", { err: this.lostError });
     }
     return false;
   }

@@ -133,8 +133,7 @@ export class BatchScheduler {
     driver.on("update", (ev) => this.onUpdate(ev.status));
     driver.on("error", (ev) => this.onError(ev.error, ev.message));
     driver.start().catch((err) => {
-      if (!(err instanceof FrameworkRemovedError))
-        this.log.warn("subscription ended", { error: String(err) });
+      if (!(err instanceof FrameworkRemovedError)) this.log.warn("subscription ended", { err });
     });
   }
 
@@ -213,7 +212,7 @@ export class BatchScheduler {
   private killTask(taskId: string): void {
     const driver = this.driver;
     if (!driver?.frameworkId) return; // reconciliation after subscription will find it
-    driver.kill(taskId).catch((err) => this.log.warn("kill failed", { taskId, error: String(err) }));
+    driver.kill(taskId).catch((err) => this.log.warn("kill failed", { taskId, err }));
   }
 
   private pending(): PendingTask[] {
@@ -256,7 +255,7 @@ export class BatchScheduler {
       // Tasks the master has that no job knows are killed in onUpdate.
       await driver.reconcileKnown(live);
     } catch (err) {
-      this.log.warn("reconcile failed", { error: String(err) });
+      this.log.warn("reconcile failed", { err });
     }
     this.syncInterest();
   }
@@ -330,7 +329,7 @@ export class BatchScheduler {
           plan.decline.map((o) => o.id),
           { refuseSeconds: REFUSE_SECONDS },
         )
-        .catch((err) => this.log.warn("decline failed", { error: String(err) }));
+        .catch((err) => this.log.warn("decline failed", { err }));
     }
     this.syncInterest();
   }

@@ -93,7 +93,7 @@ export function createBatchService(
     call.on("cancelled", unwatch);
     call.on("error", (err) => {
       unwatch();
-      log.debug("watch stream error", { error: String(err) });
+      log.debug("watch stream error", { err });
     });
   }
   return impl;

@@ -263,7 +263,7 @@ export function createDeployService(
       });
       call.on("error", (err) => {
         unwatch();
-        log.debug("watch stream error", { error: String(err) });
+        log.debug("watch stream error", { err });
       });
     },
   };

@@ -89,7 +89,7 @@ export class OfferHandling {
     if (decline.length > 0) {
       await driver
         .decline(decline, { refuseSeconds: REFUSE_SECONDS })
-        .catch((err) => log.warn("decline failed", { error: String(err) }));
+        .catch((err) => log.warn("decline failed", { err }));
     }
   }
 
@@ -108,7 +108,7 @@ export class OfferHandling {
       this.state.log.warn("launch refused; backing off", {
         app,
         agent: offer.agentId,
-        error: err instanceof Error ? err.message : String(err),
+        err,
         step,
         retryInSeconds: Math.round(delayMs / 100) / 10,
       });

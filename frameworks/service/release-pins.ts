@@ -61,7 +61,7 @@ export class PinSync {
         },
         (err) => {
           this.retryAt = Date.now() + RETRY_MS;
-          this.log.warn("setting the release pins failed; retrying", { inMs: RETRY_MS, error: String(err) });
+          this.log.warn("setting the release pins failed; retrying", { inMs: RETRY_MS, err });
         },
       )
       .finally(() => {

@@ -105,7 +105,7 @@ export class RolloutTick implements TickTrigger {
       this.resendKills(now);
     } catch (err) {
       state.log.error("tick failed", {
-        error: err instanceof Error ? (err.stack ?? err.message) : String(err),
+        err,
       });
     }
     state.book.flush();
@@ -170,7 +170,7 @@ export class RolloutTick implements TickTrigger {
     const rev = book.revisions.get(l.rec.app)?.find((r) => r.number === l.rec.revision);
     const p = driver
       .kill(l.rec.taskId, rev?.spec.killGraceSeconds)
-      .catch((err) => log.warn("kill failed", { taskId: l.rec.taskId, error: String(err) }));
+      .catch((err) => log.warn("kill failed", { taskId: l.rec.taskId, err }));
     this.state.track(p);
   }
 

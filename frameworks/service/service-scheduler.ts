@@ -114,8 +114,7 @@ export class ServiceScheduler {
     });
     driver.on("error", (ev) => this.onError(ev.error, ev.message));
     driver.start().catch((err) => {
-      if (!(err instanceof FrameworkRemovedError))
-        this.log.warn("subscription ended", { error: String(err) });
+      if (!(err instanceof FrameworkRemovedError)) this.log.warn("subscription ended", { err });
     });
     this.loop.start();
   }
@@ -136,7 +135,7 @@ export class ServiceScheduler {
     try {
       await driver.reconcileKnown(ids);
     } catch (err) {
-      this.log.warn("reconcile failed", { error: String(err) });
+      this.log.warn("reconcile failed", { err });
     }
     this.loop.kick();
   }

@@ -74,7 +74,7 @@ export class ReleaseStager implements Stager {
           error: bad.map((a) => `${a.hostname || a.agentId}: ${a.error || "failed"}`).join("; "),
         };
       }
-      this.log.debug("staging call failed", { error: String(err) });
+      this.log.debug("staging call failed", { err });
       return { ok: false, error: err instanceof Error ? err.message : String(err) };
     }
   }

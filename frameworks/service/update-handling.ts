@@ -28,9 +28,7 @@ export class UpdateHandling {
       const driver = this.state.driver;
       if (!isTerminal(status.state) && driver?.frameworkId) {
         log.warn("killing a task no app knows", { taskId: status.taskId });
-        this.state.track(
-          driver.kill(status.taskId).catch((err) => log.warn("kill failed", { error: String(err) })),
-        );
+        this.state.track(driver.kill(status.taskId).catch((err) => log.warn("kill failed", { err })));
       }
       return;
     }

@@ -160,7 +160,7 @@ export class WaveStaging {
         }
         this.fx.kick();
       })
-      .catch((err) => log.error("staging failed", { error: String(err) }));
+      .catch((err) => log.error("staging failed", { err }));
     this.state.track(done);
   }
 

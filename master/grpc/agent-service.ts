@@ -80,7 +80,7 @@ export function agentService(master: Master, access: AccessControl): AgentServic
           master.agentMessage(agentId, link, msg);
         } catch (err) {
           // A bad message from one agent must never take the master down.
-          log.error("error handling an agent message", { agent: agentId, error: String(err) });
+          log.error("error handling an agent message", { agent: agentId, err });
         }
       });
       call.on("end", () => {

@@ -54,7 +54,7 @@ export function releaseService(
         },
         (err) => {
           if (principal) access.done(principal, "push_release", object, err);
-          log.warn("push refused", { error: err instanceof Error ? err.message : String(err) });
+          log.warn("push refused", { err });
           callback(toGrpcError(err) as any, null);
         },
       );

@@ -310,7 +310,7 @@ export async function startHaMaster(opts: HaMasterOptions): Promise<HaMasterHand
       try {
         registry = await openWarmRegistry({ client, prefix, logger: log, maxTxnOps: opts.etcd.maxTxnOps });
       } catch (err) {
-        log.warn("cannot open the registry in etcd; retrying", { error: String(err) });
+        log.warn("cannot open the registry in etcd; retrying", { err });
         await new Promise((r) => setTimeout(r, 1_000));
         continue;
       }
@@ -326,7 +326,7 @@ export async function startHaMaster(opts: HaMasterOptions): Promise<HaMasterHand
         peerPort: opts.peerPort,
         logger: opts.logger ?? createLogger("master.replica"),
       }).catch((err) => {
-        log.warn("cannot start the release replica of this standby", { error: String(err) });
+        log.warn("cannot start the release replica of this standby", { err });
         return undefined;
       });
       registry.onReleasesChanged = () => replica?.nudge();
@@ -352,7 +352,7 @@ export async function startHaMaster(opts: HaMasterOptions): Promise<HaMasterHand
         await replica?.stop();
         if (stopping) return undefined;
         return takeOver(leadership, registry).catch((err) => {
-          log.error("could not take over as leader; resigning", { error: String(err) });
+          log.error("could not take over as leader; resigning", { err });
           return undefined;
         });
       })();
@@ -465,7 +465,7 @@ export async function startHaMaster(opts: HaMasterOptions): Promise<HaMasterHand
     if (!stopping) registration.update("standby");
   };
 
-  const loop = lead().catch((err) => log.error("the election loop failed", { error: String(err) }));
+  const loop = lead().catch((err) => log.error("the election loop failed", { err }));
   writeDiscoveryFile(opts.dataDir, grpcPort, httpPort);
   log.info(`master ${id} listening grpc=${host}:${grpcPort} ${httpScheme(tls)}=${host}:${httpPort}`, {
     transport: tls ? "mTLS" : "insecure",

@@ -105,7 +105,7 @@ export class LeaderProcessWatch {
     });
     this.init.revoke(leader.lease).catch((err) => {
       // Already expired or revoked by another standby: the election goes on either way.
-      this.init.logger.debug("revoking the dead leader's lease failed", { error: String(err) });
+      this.init.logger.debug("revoking the dead leader's lease failed", { err });
     });
   }
 

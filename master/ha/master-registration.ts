@@ -30,7 +30,7 @@ export class MasterRegistration {
   update(role: MasterRecord["role"]): void {
     this.#record = { ...this.#record, role, since: Date.now() / 1000 };
     this.#put().catch((err) => {
-      this.logger.warn("cannot update this master's entry in etcd; retrying", { error: String(err) });
+      this.logger.warn("cannot update this master's entry in etcd; retrying", { err });
       this.#schedule();
     });
   }
@@ -48,7 +48,7 @@ export class MasterRegistration {
     lease.on("lost", (err) => {
       if (this.#closed || this.#lease !== lease) return;
       this.logger.warn("this master's entry in etcd lost its lease; writing it again", {
-        error: String(err),
+        err,
       });
       this.#lease = undefined;
       this.#schedule();

@@ -151,7 +151,7 @@ export class MastersView {
       });
       watcher.on("error", (err) => {
         // A compacted revision or a fatal watch error: load again.
-        this.logger.warn("masters view: watch failed; reloading", { error: String(err) });
+        this.logger.warn("masters view: watch failed; reloading", { err });
         this.#reload();
       });
     }
@@ -168,7 +168,7 @@ export class MastersView {
         this.#reloading = false;
       },
       (err) => {
-        this.logger.warn("masters view: reload failed; retrying", { error: String(err) });
+        this.logger.warn("masters view: reload failed; retrying", { err });
         this.#reloading = false;
         setTimeout(() => this.#reload(), 1_000).unref();
       },

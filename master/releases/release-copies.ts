@@ -14,7 +14,6 @@
 // This class mirrors the keys in memory (one range, then a watch from the next revision), so
 // that counting copies and finding a torrent are synchronous, and tells listeners of changes.
 import type { Etcd3, Watcher } from "etcd3";
-import { errorMessage } from "../../common/errors.js";
 import type { Logger } from "../../common/logger.js";
 
 export const COPIES_DIR = "release-copies";
@@ -65,9 +64,7 @@ export class ReleaseCopies {
     watcher.on("put", (kv) => this.apply(kv.key.toString(), kv.value.toString()));
     watcher.on("delete", (kv) => this.apply(kv.key.toString(), undefined));
     // The client reconnects the watch by itself, from the last revision it saw.
-    watcher.on("error", (err) =>
-      this.init.logger.warn("watch of release copies failed", { error: errorMessage(err) }),
-    );
+    watcher.on("error", (err) => this.init.logger.warn("watch of release copies failed", { err }));
     this.watcher = watcher;
   }
 

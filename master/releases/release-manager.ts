@@ -132,7 +132,7 @@ export class ReleaseManager implements ReleaseHooks {
       try {
         this.torrents.set(key, await withAnnounce(this.files.readTorrent(release.infoHash), this.announce));
       } catch (err) {
-        this.log.error("cannot load the torrent of a stored release", { release: key, error: String(err) });
+        this.log.error("cannot load the torrent of a stored release", { release: key, err });
       }
     }
     this.verifyAll();
@@ -171,7 +171,7 @@ export class ReleaseManager implements ReleaseHooks {
         await this.locked(key, () => this.verifyOne(key));
       } catch (err) {
         if (!this.stopVerifying.signal.aborted)
-          this.log.error("cannot verify a stored release", { release: key, error: String(err) });
+          this.log.error("cannot verify a stored release", { release: key, err });
       }
     }
   }
@@ -202,7 +202,7 @@ export class ReleaseManager implements ReleaseHooks {
     } catch (err) {
       this.log.warn("cannot record this master's copy of a release", {
         release: keyOf(r),
-        error: String(err),
+        err,
       });
     }
   }
@@ -228,7 +228,7 @@ export class ReleaseManager implements ReleaseHooks {
     await this.components.replication?.lost(key).catch((err) =>
       this.log.warn("cannot withdraw this master's copy of a release", {
         release: key,
-        error: String(err),
+        err,
       }),
     );
     const why = `release ${key} is corrupt on the master: ${problem}`;
@@ -437,7 +437,7 @@ export class ReleaseManager implements ReleaseHooks {
       await this.components.replication?.removed(key).catch((err) =>
         this.log.warn("cannot forget the copies of a removed release", {
           release: key,
-          error: String(err),
+          err,
         }),
       );
       this.log.info("release removed", { release: key, evictedFrom: holders.length });

@@ -16,7 +16,6 @@
 // empty or lagging registry snapshot alone never deletes anything, and a copy key deleted while
 // the registry still lists the release is recorded again.
 import { existsSync, linkSync, copyFileSync } from "node:fs";
-import { errorMessage } from "../../common/errors.js";
 import type { Logger } from "../../common/logger.js";
 import type { FetchArtifact } from "../../proto/gen/yard/v1/agent.js";
 import type { Release } from "../../proto/gen/yard/v1/release.js";
@@ -87,7 +86,7 @@ export class ReleaseReplica {
       return;
     }
     this.passing = this.pass()
-      .catch((err) => this.log.warn("release replica pass failed", { error: errorMessage(err) }))
+      .catch((err) => this.log.warn("release replica pass failed", { err }))
       .finally(() => {
         this.passing = undefined;
         if (this.again) {
@@ -140,7 +139,7 @@ export class ReleaseReplica {
           if (this.stopped) return;
           this.log.warn("cannot copy a release to this standby; trying again", {
             release: key,
-            error: errorMessage(err),
+            err,
           });
           this.retryLater();
         })

@@ -66,10 +66,8 @@ export class ReleaseTracker {
       },
     });
     // A peer's bad request is a warning for the tracker, never a reason to stop.
-    server.on("warning", (err) =>
-      components.logger.debug("tracker refused a request", { error: err.message }),
-    );
-    server.on("error", (err) => components.logger.warn("tracker error", { error: err.message }));
+    server.on("warning", (err) => components.logger.debug("tracker refused a request", { err }));
+    server.on("error", (err) => components.logger.warn("tracker error", { err }));
     return new ReleaseTracker(server, components);
   }
 
@@ -100,7 +98,7 @@ export class ReleaseTracker {
     try {
       this.server.onHttpRequest(req, res);
     } catch (err) {
-      this.log.warn("tracker request failed", { error: String(err) });
+      this.log.warn("tracker request failed", { err });
       if (!res.headersSent) res.statusCode = 500;
       res.end();
     }

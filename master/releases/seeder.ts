@@ -95,7 +95,7 @@ export class Seeder {
     }
     this.torrents.set(infoHash, t);
     t.on("error", (err: Error) => {
-      this.log.error("seeding failed", { infoHash, error: err.message });
+      this.log.error("seeding failed", { infoHash, err });
       if (this.torrents.get(infoHash) === t) void this.unseed(infoHash);
     });
     t.on("warning", (w: string) =>

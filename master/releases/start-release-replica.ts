@@ -1,8 +1,3 @@
-// Starts a standby master's release replica (HA; release-replica.ts): the agents' fetcher over
-// <data dir>/releases/replica, holding the cluster's swarm key and the masters' passkey, and
-// the replica that drives it. The HA daemon starts it while this master stands by and stops
-// it before it leads, so that the release manager's seeder takes the peer port over.
-import { errorMessage } from "../../common/errors.js";
 import type { Logger } from "../../common/logger.js";
 import type { TlsMaterial } from "../../common/tls.js";
 import type { Release } from "../../proto/gen/yard/v1/release.js";
@@ -84,7 +79,7 @@ export async function startReleaseReplica(init: StartReleaseReplicaInit): Promis
         await replica.stop();
         await fetcher.stop();
         await replica.settled();
-      })().catch((err) => log.warn("stopping the release replica failed", { error: errorMessage(err) }));
+      })().catch((err) => log.warn("stopping the release replica failed", { err }));
       return stopping;
     },
   };

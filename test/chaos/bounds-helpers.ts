@@ -22,7 +22,8 @@ export async function startServiceProcess(cluster: TestCluster): Promise<Service
     process.execPath,
     [YARDCTL, "service", "--master", cluster.masterAddress, "--data-dir", home, "--token", cluster.token],
     {
-      env: { ...process.env, ...tlsEnv(), YARD_HOME: home, YARD_LOG_LEVEL: "info" },
+      // JSON records whatever the environment says: the tests read their fields.
+      env: { ...process.env, ...tlsEnv(), YARD_HOME: home, YARD_LOG_LEVEL: "info", YARD_LOG_FORMAT: "json" },
       stdio: ["ignore", "ignore", "pipe"],
     },
   );

@@ -10,6 +10,7 @@ import { after, before, describe, test } from "node:test";
 import Database from "better-sqlite3";
 import { TaskState } from "../../common/task-states.js";
 import { TestCluster, waitFor } from "../cluster/harness.js";
+import { logRecords } from "../log-records.js";
 import { type ServiceProcess, startServiceProcess } from "./bounds-helpers.js";
 
 const cluster = new TestCluster();
@@ -27,15 +28,11 @@ after(async () => {
   await cluster.stop();
 });
 
-/** The framework's refusal lines for `app`, with their time and backoff step. */
+/** The framework's refusal records for `app`, with their time and backoff step. */
 function refusals(app: string): { at: number; step: number; line: string }[] {
-  return service!.lines
-    .filter((l) => l.includes("launch refused") && l.includes(`app=${app} `))
-    .map((line) => ({
-      at: Date.parse(line.slice(0, line.indexOf(" "))),
-      step: Number(/ step=(\d+)/.exec(line)?.[1] ?? Number.NaN),
-      line,
-    }));
+  return logRecords(service!.lines.join("\n"))
+    .filter((r) => r.msg === "launch refused; backing off" && r.app === app)
+    .map((r) => ({ at: Date.parse(r.time), step: Number(r.step ?? Number.NaN), line: JSON.stringify(r) }));
 }
 
 describe("launch refusal backoff", () => {
@@ -124,7 +121,9 @@ describe("launch refusal backoff", () => {
       40_000,
     );
     assert.ok(
-      service!.lines.some((l) => l.includes("launches accepted again") && l.includes("app=stuck")),
+      logRecords(service!.lines.join("\n")).some(
+        (r) => r.msg === "launches accepted again" && r.app === "stuck",
+      ),
       "the success is logged once",
     );
     const refusedInAll = refusals("stuck").length;

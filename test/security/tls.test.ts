@@ -18,6 +18,7 @@ import { createCa, initCaDir, issueCertificate, readCaDir } from "../../common/p
 import { channelCredentials, INSECURE_WARNING } from "../../common/tls.js";
 import { OperatorServiceClient } from "../../proto/gen/yard/v1/operator.js";
 import { TestCluster, YARDCTL } from "../cluster/harness.js";
+import { logRecords } from "../log-records.js";
 import { operatorCredentials, testTlsDir, tlsMaterial } from "../tls-fixture.js";
 
 const DAY = 86_400_000;
@@ -156,7 +157,8 @@ describe("starting without TLS", () => {
       { YARD_HOME: join(home, "b") },
       /master listening/,
     );
-    assert.match(r.output, /master listening .* transport=insecure/);
+    const listening = logRecords(r.output).find((rec) => rec.msg.startsWith("master listening"));
+    assert.equal(listening?.transport, "insecure", r.output);
     assert.ok(r.output.includes(INSECURE_WARNING), r.output);
   });
 
