@@ -66,9 +66,7 @@ export class PendingReporter {
     } catch (err) {
       this.sentJson = undefined;
       if (!this.stopped)
-        this.log.warn("reporting pending work failed; sent again at the next change", {
-          error: err instanceof Error ? err.message : String(err),
-        });
+        this.log.warn("reporting pending work failed; sent again at the next change", { err });
     } finally {
       this.inFlight = false;
     }
