@@ -6,6 +6,7 @@
 // an http check. The framework is SIGKILLed as soon as the first new instance is launched
 // and started again while the master stalls (SIGSTOP), so that it plans before it hears of
 // any instance; a poller hits every live task's port from before the deploy to the end.
+import { logRecords } from "../log-records.js";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
@@ -101,7 +102,9 @@ describe("the service framework restarted mid-rollout", { concurrency: false, ti
         // decided is stored. Its API cannot be asked now: operators' calls to it are judged by
         // the stalled master (docs/security.md), so its store is read instead.
         await waitFor("a tick of the restarted framework", () =>
-          /first tick after start.*subscribed=false/.test(service.output.join("")),
+          logRecords(service.output.join("")).some(
+            (r) => r.msg === "first tick after start" && r.subscribed === false,
+          ),
         );
         const db = new Database(path.join(cluster.root, "service-home", "service", "service.db"), {
           readonly: true,

@@ -1,5 +1,6 @@
 // The service framework (`yardctl service`) as a process of its own for the chaos tests:
 // started, SIGKILLed and started again on the same data dir, with its DeployService.
+import { logRecords } from "../log-records.js";
 import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
 import { authMetadata } from "../../common/auth.js";
@@ -51,7 +52,8 @@ export class ServiceFrameworkProcess {
     child.stderr!.on("data", keep);
     const endpoint = await waitFor("the service framework to listen", () => {
       if (child.exitCode !== null) throw new Error(`the service framework exited: ${this.output.join("")}`);
-      return /service framework listening.*endpoint=(\S+)/.exec(this.output.join(""))?.[1];
+      const listening = logRecords(this.output.join("")).find((r) => r.msg === "service framework listening");
+      return typeof listening?.endpoint === "string" ? listening.endpoint : undefined;
     });
     this.client?.close();
     this.client = new DeployServiceClient(endpoint, operatorCredentials("framework"), CHANNEL_OPTIONS);

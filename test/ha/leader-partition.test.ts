@@ -7,6 +7,7 @@
 // standby, every master names the same leader, and the registry holds one history. Needs root
 // (ip netns); CI runs as root.
 import assert from "node:assert/strict";
+import { logRecords } from "../log-records.js";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -22,11 +23,11 @@ const TTL = 3;
 const CONNECTED = new Set(["ACTIVE", "DRAINING", "DRAINED"]);
 
 /** When a master's log says `what` first (its ISO timestamp), at or after `since`. */
+/** When a record matching `what` (tried on "LEVEL message") was first logged at or after `since`. */
 function loggedAt(output: string[], what: RegExp, since: number): number | undefined {
-  for (const line of output.join("").split("\n")) {
-    const m = /^(\S+Z) .*$/.exec(line);
-    if (!m || !what.test(line)) continue;
-    const at = Date.parse(m[1]!);
+  for (const r of logRecords(output.join(""))) {
+    if (!what.test(`${r.level.toUpperCase()} ${r.msg}`)) continue;
+    const at = Date.parse(r.time);
     if (at >= since) return at;
   }
   return undefined;
