@@ -29,6 +29,11 @@ export interface MasterConfig {
   streamMaxPendingBytes: number;
   /** How long stop() waits for calls to finish before it cuts them (SIGTERM to exit). */
   shutdownGraceMs: number;
+  /**
+   * Whether the latency histograms and event counters are recorded (the gauges computed from
+   * state at scrape time are always served). On by default; off only to measure their cost.
+   */
+  metricsRecording: boolean;
 }
 
 export const DEFAULT_MASTER_CONFIG: MasterConfig = {
@@ -46,6 +51,7 @@ export const DEFAULT_MASTER_CONFIG: MasterConfig = {
   streamMaxPendingMessages: 5_000,
   streamMaxPendingBytes: 8 * 1024 * 1024,
   shutdownGraceMs: 10_000,
+  metricsRecording: true,
 };
 
 /** The role a framework subscribed under ("*" when it named none). */

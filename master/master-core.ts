@@ -18,6 +18,7 @@ import type { AgentStatusName, RegistryStore } from "./store/registry-store.js";
 import { DEFAULT_MASTER_CONFIG, type MasterConfig, roleOf } from "./master-config.js";
 import type { AgentEntry, FrameworkEntry, TaskEntry } from "./registry-entries.js";
 import type { ReleaseHooks } from "./releases/release-hooks.js";
+import { MasterRecorder, type RescindCause } from "./metrics/master-recorder.js";
 
 export const now = () => Date.now();
 
@@ -42,6 +43,8 @@ export class MasterCore {
   /** Durations of recent full cycles (all agents) and of immediate cycles (a few agents). */
   readonly cycleTimesMs = { full: [] as number[], immediate: [] as number[] };
   readonly counters = { placements: 0, offersSent: 0, statusUpdates: 0, cycles: 0 };
+  /** Latency histograms and event counters (master/metrics/); its registry is served on /metrics. */
+  readonly recorder: MasterRecorder;
   /** The release store (master/releases/), once the daemon attached it. */
   releases?: ReleaseHooks;
   /** The cluster's id (master/cluster-identity.ts); "" for a registry that has none. */
@@ -53,6 +56,7 @@ export class MasterCore {
     logger?: Logger,
   ) {
     this.log = logger ?? createLogger("master");
+    this.recorder = new MasterRecorder(config.metricsRecording ?? true);
     this.clusterId = store.clusterId() ?? "";
     this.allocator = new Allocator({ defaultRefuseSeconds: config.defaultRefuseSeconds });
     this.offers = new OfferBook({ offerTimeoutMs: config.offerTimeoutMs });
@@ -157,7 +161,7 @@ export class MasterCore {
 
   allocationTick(): void {
     const t = now();
-    for (const offer of this.offers.expired(t)) this.rescindOffer(offer, "offer timed out", t);
+    for (const offer of this.offers.expired(t)) this.rescindOffer(offer, "offer timed out", t, "timeout");
     const started = performance.now();
     const grants = this.allocator.allocate(t, (a, f) => this.offers.has(a, f));
     this.recordCycle(performance.now() - started, true);
@@ -187,6 +191,7 @@ export class MasterCore {
 
   recordCycle(ms: number, full: boolean): void {
     this.counters.cycles++;
+    this.recorder.cycle(full ? "full" : "immediate", ms);
     const list = full ? this.cycleTimesMs.full : this.cycleTimesMs.immediate;
     list.push(ms);
     if (list.length > 2000) list.splice(0, 1000);
@@ -227,12 +232,15 @@ export class MasterCore {
     }
     for (const [fwId, offers] of byFramework) {
       this.counters.offersSent += offers.length;
-      this.frameworks.get(fwId)!.link!.send({ type: Event_Type.OFFERS, offers: { offers } });
+      const fw = this.frameworks.get(fwId)!;
+      fw.lastOfferMs = t;
+      fw.link!.send({ type: Event_Type.OFFERS, offers: { offers } });
     }
   }
 
-  rescindOffer(offer: OfferRecord, reason: string, t: number): void {
+  rescindOffer(offer: OfferRecord, reason: string, t: number, cause: RescindCause): void {
     this.offers.remove(offer.id);
+    this.recorder.offerRescinded(cause);
     this.allocator.recover(offer.agentId, offer.frameworkId, offer.resources, t, 0);
     this.frameworks.get(offer.frameworkId)?.link?.send({
       type: Event_Type.RESCIND,
@@ -287,6 +295,10 @@ export class MasterCore {
       return false;
     }
     const t = now();
+    if (update.state === TaskState.TASK_RUNNING && task.status.state !== TaskState.TASK_RUNNING) {
+      if (task.acceptedAtMs !== undefined) this.recorder.taskRunning(task.acceptedAtMs, t);
+    }
+    task.statusAtMs = t;
     task.status = TaskStatus.fromPartial({
       ...update,
       // An update without a verdict (the master's own: LOST, UNREACHABLE...) keeps the last one
