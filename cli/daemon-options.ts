@@ -64,6 +64,7 @@ export function masterOptions(layers: Layers, token = resolveToken(layers)): Mas
       "releaseCopies",
       "releaseCopyTimeout",
       "aclFile",
+      "metricsRecording",
     ],
     layers,
   );
@@ -88,6 +89,7 @@ export function masterOptions(layers: Layers, token = resolveToken(layers)): Mas
     releaseCopies: s.releaseCopies,
     releaseCopyTimeoutMs: seconds(s.releaseCopyTimeout),
     startAfresh: layers.flags.startAfresh === true,
+    metricsRecording: s.metricsRecording,
   };
 }
 
@@ -132,6 +134,7 @@ export function agentOptions(layers: Layers, token = resolveToken(layers), maste
       "shutdownGrace",
       "tarTimeout",
       "dockerLoadTimeout",
+      "metricsListen",
     ],
     layers,
   );
@@ -162,6 +165,7 @@ export function agentOptions(layers: Layers, token = resolveToken(layers), maste
     shutdownGraceMs: seconds(s.shutdownGrace),
     tarTimeoutMs: seconds(s.tarTimeout),
     dockerLoadTimeoutMs: seconds(s.dockerLoadTimeout),
+    metricsListen: s.metricsListen,
   };
 }
 
@@ -223,7 +227,7 @@ export function serviceOptions(
   token = resolveToken(layers),
   master?: string,
 ): ServiceFrameworkOptions {
-  const s = resolveSettings(["master", "shutdownGrace"], layers);
+  const s = resolveSettings(["master", "shutdownGrace", "metricsListen"], layers);
   return {
     ...resolveTransport(layers, "service", "framework"),
     master: master ?? s.master!,
@@ -234,5 +238,6 @@ export function serviceOptions(
     name: "service",
     shutdownGraceMs: seconds(s.shutdownGrace),
     etcd: frameworkEtcdOptions(layers),
+    metricsListen: s.metricsListen,
   };
 }

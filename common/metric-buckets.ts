@@ -3,14 +3,18 @@
 // Prometheus wants base units.
 
 /** An allocation cycle: sub-millisecond on a small cluster, ~100 ms at 10,000 agents. */
-export const CYCLE_SECONDS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
+export const CYCLE_SECONDS = [
+  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+];
 
 /**
  * Latencies that cross processes (offer to accept, accept to running, an update to its
  * acknowledgement, a health probe): milliseconds on a quiet cluster, up to a minute for a
  * launch that stages an image.
  */
-export const LATENCY_SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+export const LATENCY_SECONDS = [
+  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
+];
 
 /** Rollout steps and other slow phases: seconds to an hour. */
 export const PHASE_SECONDS = [0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600];

@@ -265,7 +265,8 @@ export class AgentSessions {
     });
     this.core.allocator.setAgentActive(agentId, false);
     const t = now();
-    for (const o of this.core.offers.forAgent(agentId)) this.core.rescindOffer(o, "agent disconnected", t, "agent");
+    for (const o of this.core.offers.forAgent(agentId))
+      this.core.rescindOffer(o, "agent disconnected", t, "agent");
     this.core.log.warn("agent disconnected", { agent: agentId });
   }
 

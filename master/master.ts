@@ -257,7 +257,8 @@ export class Master {
     agent.drainKillAtMs = killAfterSeconds > 0 ? now() + killAfterSeconds * 1000 : undefined;
     this.core.allocator.setAgentDraining(agentId, true);
     const t = now();
-    for (const o of this.core.offers.forAgent(agentId)) this.core.rescindOffer(o, "agent is draining", t, "drain");
+    for (const o of this.core.offers.forAgent(agentId))
+      this.core.rescindOffer(o, "agent is draining", t, "drain");
     this.core.store.transaction(() => {
       this.core.store.putAgent({ ...agent, lastSeen: agent.lastSeenMs / 1000 });
       this.core.events.append({ type: "AGENT_DRAINING", agentId });
@@ -366,7 +367,11 @@ export class Master {
       if (!f.link || f.suppressed || f.removing) continue;
       const holds = this.core.offers.forFramework(f.info.id).length > 0;
       const since = f.lastOfferMs ?? nowMs;
-      out.push({ frameworkId: f.info.id, name: f.info.name, seconds: holds ? 0 : Math.max(0, nowMs - since) / 1000 });
+      out.push({
+        frameworkId: f.info.id,
+        name: f.info.name,
+        seconds: holds ? 0 : Math.max(0, nowMs - since) / 1000,
+      });
     }
     return out;
   }
