@@ -193,10 +193,7 @@ describe("a real Prometheus scrapes the master, an agent and the service framewo
 
     // The service framework: the SDK's series and its own.
     await until('yard_framework_offer_decision_seconds_count{job="yard-service",outcome="accepted"}');
-    await until(
-      'yard_framework_status_updates_total{job="yard-service",state="RUNNING"}',
-      (v) => v >= 2,
-    );
+    await until('yard_framework_status_updates_total{job="yard-service",state="RUNNING"}', (v) => v >= 2);
     await until('yard_service_deployments{job="yard-service",state="SUCCEEDED"}', (v) => v === 1);
     await until('sum(yard_service_instances{job="yard-service",app="plain"})', (v) => v === 2);
     await until('yard_service_rollout_step_seconds_count{job="yard-service",outcome="SUCCEEDED"}');
