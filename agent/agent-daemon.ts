@@ -29,6 +29,10 @@ import { TaskLauncher } from "./task-launcher.js";
 import { recoverTasks } from "./task-recovery.js";
 import { TaskUsers } from "./task-user.js";
 import { chooseTransport, INSECURE_WARNING, type TlsMaterial, type TransportChoice } from "../common/tls.js";
+import { type MetricsServer, startMetricsServer } from "../common/metrics-server.js";
+import { addResources, emptyResources } from "../common/resources.js";
+import { AgentMetrics } from "./agent-metrics.js";
+import { parseListenAddress } from "../common/listen-address.js";
 
 export const AGENT_VERSION = "0.1.0";
 
@@ -95,6 +99,11 @@ export interface AgentOptions extends TransportChoice {
    * in one process (the benchmarks); a real agent needs its checkpoint on disk.
    */
   checkpointInMemory?: boolean;
+  /**
+   * HOST:PORT of the agent's HTTP port for Prometheus /metrics and /healthz (docs/metrics.md):
+   * HTTPS needing a cluster certificate when the agent runs mTLS. Off by default.
+   */
+  metricsListen?: string;
   logger?: Logger;
 }
 
@@ -154,6 +163,9 @@ class AgentDaemon {
   private wrongClusterLoggedAt = 0;
   /** Created in start(), once the docker engine (for `docker load`) is known. */
   private fetcher?: ArtifactFetcher;
+  /** Only with --metrics-listen: fleets of thousands of agents in one process record nothing. */
+  private readonly metrics?: AgentMetrics;
+  private metricsServer?: MetricsServer;
 
   constructor(
     private readonly opts: AgentOptions,
@@ -161,6 +173,20 @@ class AgentDaemon {
   ) {
     this.log = opts.logger ?? createLogger("agent");
     this.tls = chooseTransport(opts, "agent");
+    if (opts.metricsListen !== undefined) parseListenAddress("metricsListen", opts.metricsListen);
+    this.metrics =
+      opts.metricsListen === undefined
+        ? undefined
+        : new AgentMetrics({
+            taskStates: () => [...this.tasks.values()].map((t) => t.state),
+            total: () => this.register.info?.resources,
+            used: () => {
+              let used = emptyResources();
+              for (const t of this.tasks.values())
+                if (!isTerminal(t.state) && t.info.resources) used = addResources(used, t.info.resources);
+              return used;
+            },
+          });
     if (!this.tls) this.log.warn(INSECURE_WARNING);
     this.masters = parseMasterList(opts.master, "master");
     if (!opts.dataDir) throw new Error("dataDir: a directory is required");
@@ -277,6 +303,7 @@ class AgentDaemon {
         return ex.exec(taskId, command, timeoutMs);
       },
       onChange: (taskId, health) => this.onHealthChange(taskId, health),
+      onProbe: (kind, ok, seconds) => this.metrics?.healthProbe(kind, ok, seconds),
       logger: this.log,
     });
     this.launcher = new TaskLauncher(
@@ -340,6 +367,16 @@ class AgentDaemon {
         .removeOrphans?.(this.id!)
         .catch((err) => this.log.warn("cannot sweep orphans", { executor: ex.name, err }));
     }
+    // Before the master connection: a scrape can tell an agent that never registers.
+    if (this.metrics && this.opts.metricsListen !== undefined) {
+      this.metricsServer = await startMetricsServer({
+        listen: this.opts.metricsListen,
+        field: "metricsListen",
+        registry: this.metrics.registry,
+        tls: this.tls,
+        logger: this.log,
+      });
+    }
     this.updates.start();
     this.usageTimer = setInterval(() => this.reportUsage(), this.opts.usageIntervalMs ?? 10_000);
     this.connection.start();
@@ -381,6 +418,7 @@ class AgentDaemon {
     for (const [name, ex] of this.executors) {
       await stopStep(this.log, `stopping the ${name} executor`, () => ex.stop(), left());
     }
+    await stopStep(this.log, "closing the metrics port", () => this.metricsServer?.stop(), left());
     this.checkpoint.close();
     this.log.info("agent stopped", { tasksKilled: opts.killTasks === true });
   }
@@ -452,6 +490,7 @@ class AgentDaemon {
   private readonly report: ReportTask = (name, f, frameworkId, extra) => {
     const t = this.tasks.get(name);
     if (t) t.state = f.state;
+    this.metrics?.stateReported(name, f.state);
     this.updates.emit(
       this.id ?? "",
       {
@@ -467,6 +506,7 @@ class AgentDaemon {
   private onMessage(m: MasterMessage): void {
     const runTasks = m.batch?.runTasks ?? [];
     for (const rt of m.runTask ? [m.runTask, ...runTasks] : runTasks) {
+      if (rt.task) this.metrics?.launchReceived(taskName(rt.frameworkId, rt.task.taskId));
       this.launcher.run(rt);
     }
     if (m.killTask) this.launcher.kill(m.killTask);
@@ -578,7 +618,12 @@ class AgentDaemon {
     const o = this.opts;
     const docker = this.executors.has("docker") ? engineAddress(o.dockerSocket).display : undefined;
     return new ArtifactFetcher(
-      { onProgress: (p) => this.connection.send({ fetchProgress: p }) },
+      {
+        onProgress: (p) => {
+          this.metrics?.fetchProgress(p);
+          this.connection.send({ fetchProgress: p });
+        },
+      },
       {
         cacheDir: o.cacheDir ?? `${o.dataDir}/cache`,
         cacheSizeBytes: o.cacheSizeMiB === undefined ? undefined : o.cacheSizeMiB * 1024 * 1024,

@@ -122,6 +122,10 @@ export const SETTINGS = {
   tlsCert: { parse: p.text } as SettingSpec<string>,
   tlsKey: { parse: p.text } as SettingSpec<string>,
   insecure: { parse: p.bool } as SettingSpec<boolean>,
+  // Agents and frameworks: the HTTP port of Prometheus /metrics and /healthz (docs/metrics.md).
+  metricsListen: { parse: p.hostPort } as SettingSpec<string>,
+  // Master: whether latency histograms and event counters are recorded (docs/metrics.md).
+  metricsRecording: { parse: p.bool } as SettingSpec<boolean>,
 } satisfies Record<string, SettingSpec<unknown>>;
 
 export type SettingKey = keyof typeof SETTINGS;

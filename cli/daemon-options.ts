@@ -65,6 +65,7 @@ export function masterOptions(layers: Layers, token = resolveToken(layers)): Mas
       "releaseCopies",
       "releaseCopyTimeout",
       "aclFile",
+      "metricsRecording",
     ],
     layers,
   );
@@ -90,6 +91,7 @@ export function masterOptions(layers: Layers, token = resolveToken(layers)): Mas
     releaseCopies: s.releaseCopies,
     releaseCopyTimeoutMs: seconds(s.releaseCopyTimeout),
     startAfresh: layers.flags.startAfresh === true,
+    metricsRecording: s.metricsRecording,
   };
 }
 
@@ -134,6 +136,7 @@ export function agentOptions(layers: Layers, token = resolveToken(layers), maste
       "shutdownGrace",
       "tarTimeout",
       "dockerLoadTimeout",
+      "metricsListen",
     ],
     layers,
   );
@@ -164,6 +167,7 @@ export function agentOptions(layers: Layers, token = resolveToken(layers), maste
     shutdownGraceMs: seconds(s.shutdownGrace),
     tarTimeoutMs: seconds(s.tarTimeout),
     dockerLoadTimeoutMs: seconds(s.dockerLoadTimeout),
+    metricsListen: s.metricsListen,
   };
 }
 
@@ -225,7 +229,7 @@ export function serviceOptions(
   token = resolveToken(layers),
   master?: string,
 ): ServiceFrameworkOptions {
-  const s = resolveSettings(["master", "shutdownGrace"], layers);
+  const s = resolveSettings(["master", "shutdownGrace", "metricsListen"], layers);
   return {
     ...resolveTransport(layers, "service", "framework"),
     master: master ?? s.master!,
@@ -236,5 +240,6 @@ export function serviceOptions(
     name: "service",
     shutdownGraceMs: seconds(s.shutdownGrace),
     etcd: frameworkEtcdOptions(layers),
+    metricsListen: s.metricsListen,
   };
 }

@@ -109,3 +109,15 @@ export {
   type FrameworkApiOptions,
   listenForFrameworkApi,
 } from "./framework-api.js";
+/**
+ * Metrics (docs/metrics.md): the series the driver records (`driver.metrics`), and the HTTP(S)
+ * port that serves a registry as Prometheus /metrics and /healthz (--metrics-listen).
+ */
+export { FrameworkMetrics, type OfferOutcome } from "./framework-metrics.js";
+export {
+  type MetricsServer,
+  type MetricsServerInit,
+  startMetricsServer as serveMetrics,
+} from "../common/metrics-server.js";
+export { Counter, Gauge, Histogram, Registry } from "prom-client";
+export { LATENCY_SECONDS, PHASE_SECONDS } from "../common/metric-buckets.js";

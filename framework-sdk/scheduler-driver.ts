@@ -51,6 +51,7 @@ import {
   toSchedulerCallError,
 } from "./errors.js";
 import { EventQueue } from "./event-queue.js";
+import { FrameworkMetrics } from "./framework-metrics.js";
 import { PendingReporter } from "./pending-reporter.js";
 
 /** Heartbeat interval assumed until the master says otherwise (protocol default). */
@@ -120,6 +121,11 @@ export interface SchedulerDriverOptions extends TransportChoice {
   logger?: Logger;
   /** Re-subscription delays, default 200 ms doubling to 5 s. */
   backoff?: BackoffOptions;
+  /**
+   * Where the driver records its series (offers, decisions, updates, reconnects); by default
+   * a registry of its own, readable as `driver.metrics.registry`.
+   */
+  metrics?: FrameworkMetrics;
   /** Deadline of each unary call, default 30 s. */
   callDeadlineMs?: number;
 }
@@ -156,8 +162,12 @@ export class SchedulerDriver extends EventEmitter {
   private startWaiter: { resolve: (id: string) => void; reject: (err: Error) => void } | undefined;
   private readonly pendingReporter: PendingReporter;
 
+  /** This driver's Prometheus series (framework-metrics.ts). */
+  readonly metrics: FrameworkMetrics;
+
   constructor(private readonly opts: SchedulerDriverOptions) {
     super();
+    this.metrics = opts.metrics ?? new FrameworkMetrics();
     this.follower = new LeaderFollower(masterList(opts.master));
     const fw = opts.framework;
     if (!fw || typeof fw.name !== "string" || fw.name.trim() === "") {
@@ -321,6 +331,7 @@ export class SchedulerDriver extends EventEmitter {
       operations: tasks.length > 0 ? [{ type: Operation_Type.LAUNCH, launch: { tasks: [...tasks] } }] : [],
       filters,
     });
+    this.metrics.offersDecided(offerIds, tasks.length > 0 ? "accepted" : "declined");
     return res.taskIds;
   }
 
@@ -333,6 +344,7 @@ export class SchedulerDriver extends EventEmitter {
   async decline(offerIds: readonly string[], filters?: Filters): Promise<void> {
     const frameworkId = this.requireId("Decline");
     await this.call("Decline", this.client.decline, { frameworkId, offerIds: [...offerIds], filters });
+    this.metrics.offersDecided(offerIds, "declined");
   }
 
   /** Kills a task; SIGKILL after `graceSeconds` when given, else after the task's own grace. */
@@ -644,6 +656,7 @@ export class SchedulerDriver extends EventEmitter {
         void this.syncInterest();
         this.pendingReporter.resend();
         this.log.info("subscribed", { frameworkId: s.frameworkId, reconnected: resubscribing });
+        if (resubscribing) this.metrics.reconnected();
         this.settleStart(s.frameworkId);
         this.dispatch("subscribed", {
           frameworkId: s.frameworkId,
@@ -656,9 +669,11 @@ export class SchedulerDriver extends EventEmitter {
       case Event_Type.HEARTBEAT:
         return;
       case Event_Type.OFFERS:
+        this.metrics.offersReceived((ev.offers?.offers ?? []).map((o) => o.id));
         this.dispatch("offers", { offers: ev.offers?.offers ?? [] });
         return;
       case Event_Type.RESCIND:
+        if (ev.rescind?.offerId) this.metrics.offersDecided([ev.rescind.offerId], "rescinded");
         this.dispatch("rescind", { offerId: ev.rescind?.offerId ?? "", reason: ev.rescind?.reason ?? "" });
         return;
       case Event_Type.UPDATE: {
@@ -668,6 +683,7 @@ export class SchedulerDriver extends EventEmitter {
             this.log.warn("UPDATE event without a task status; ignored");
             continue;
           }
+          this.metrics.updateReceived(status.state);
           this.dispatch("update", { status });
         }
         return;

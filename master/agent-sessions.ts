@@ -244,7 +244,7 @@ export class AgentSessions {
       });
       const t = now();
       for (const o of this.core.offers.forAgent(agentId)) {
-        this.core.rescindOffer(o, `agent under disk pressure: ${next.message}`, t);
+        this.core.rescindOffer(o, `agent under disk pressure: ${next.message}`, t, "disk_pressure");
       }
     } else {
       this.core.log.info("agent disk pressure cleared", { agent: agentId });
@@ -265,7 +265,8 @@ export class AgentSessions {
     });
     this.core.allocator.setAgentActive(agentId, false);
     const t = now();
-    for (const o of this.core.offers.forAgent(agentId)) this.core.rescindOffer(o, "agent disconnected", t);
+    for (const o of this.core.offers.forAgent(agentId))
+      this.core.rescindOffer(o, "agent disconnected", t, "agent");
     this.core.log.warn("agent disconnected", { agent: agentId });
   }
 
@@ -282,7 +283,7 @@ export class AgentSessions {
       goneAfterMs: this.core.config.agentGoneTimeoutMs,
     });
     for (const o of this.core.offers.forAgent(agent.info.id))
-      this.core.rescindOffer(o, "agent unreachable", t);
+      this.core.rescindOffer(o, "agent unreachable", t, "agent");
     this.core.allocator.setAgentActive(agent.info.id, false);
     this.core.store.transaction(() => {
       agent.status = "UNREACHABLE";

@@ -130,6 +130,7 @@ export class FrameworkSessions {
     entry.link = link;
     entry.session = randomBytes(18).toString("base64url");
     entry.lastHeartbeatMs = t;
+    entry.lastOfferMs = t;
     this.core.store.transaction(() => {
       this.core.store.putFramework({ ...entry, disconnectedAt: 0 });
       this.core.events.append({
@@ -170,7 +171,7 @@ export class FrameworkSessions {
     fw.disconnectedAtMs = t;
     this.core.allocator.setFrameworkActive(frameworkId, false);
     for (const o of this.core.offers.forFramework(frameworkId))
-      this.core.rescindOffer(o, "framework disconnected", t);
+      this.core.rescindOffer(o, "framework disconnected", t, "framework");
     this.core.store.transaction(() => {
       this.core.store.putFramework({ ...fw, disconnectedAt: t / 1000 });
       this.core.events.append({ type: "FRAMEWORK_DISCONNECTED", frameworkId });
@@ -256,7 +257,10 @@ export class FrameworkSessions {
       throw err;
     }
     const agent = this.core.agents.get(plan.agentId);
-    for (const o of plan.offers) this.core.offers.remove(o.id);
+    for (const o of plan.offers) {
+      this.core.offers.remove(o.id);
+      this.core.recorder.offerAccepted(o.createdAtMs, t);
+    }
     const refuse = refuseSeconds ?? this.core.config.defaultRefuseSeconds;
     if (!agent?.link) {
       for (const o of plan.offers) this.core.allocator.recover(o.agentId, frameworkId, o.resources, t, 0);
@@ -283,6 +287,7 @@ export class FrameworkSessions {
           killRequested: false,
           createdAt: t / 1000,
           seenUuids: [],
+          acceptedAtMs: t,
         };
         this.core.store.putTask(task, false, t / 1000);
         this.core.events.append({
@@ -325,6 +330,7 @@ export class FrameworkSessions {
     for (const id of offerIds) {
       const o = this.core.offers.remove(id);
       if (!o) continue;
+      this.core.recorder.offersDeclined(1);
       this.core.allocator.recover(
         o.agentId,
         frameworkId,
@@ -387,6 +393,7 @@ export class FrameworkSessions {
     if (!task) throw new NotFoundError(`task ${taskId} not found`);
     if (task.status.uuid !== uuid) return; // an older update: the newer one is still pending
     fw.unacked.delete(taskId);
+    if (task.statusAtMs !== undefined) this.core.recorder.updateAcknowledged(task.statusAtMs, now());
     task.acknowledged = true;
     this.core.store.markAcknowledged(frameworkId, taskId, now() / 1000);
     if (isTerminal(task.status.state)) this.core.forgetLater(task);
@@ -410,12 +417,14 @@ export class FrameworkSessions {
     this.core.allocator.suppress(frameworkId);
     const t = now();
     for (const o of this.core.offers.forFramework(frameworkId))
-      this.core.rescindOffer(o, "framework suppressed offers", t);
+      this.core.rescindOffer(o, "framework suppressed offers", t, "framework");
     this.core.store.putFramework({ ...fw, disconnectedAt: 0 });
   }
 
   revive(frameworkId: string): void {
     const fw = this.requireSubscribed(frameworkId);
+    // Starvation counts from the moment it wants offers again, not from its last offer.
+    if (fw.suppressed) fw.lastOfferMs = now();
     fw.suppressed = false;
     this.core.allocator.revive(frameworkId);
     this.core.store.putFramework({ ...fw, disconnectedAt: 0 });
@@ -443,7 +452,7 @@ export class FrameworkSessions {
     const t = now();
     this.core.allocator.setFrameworkActive(fw.info.id, false);
     for (const o of this.core.offers.forFramework(fw.info.id))
-      this.core.rescindOffer(o, `framework ${why}`, t);
+      this.core.rescindOffer(o, `framework ${why}`, t, "framework");
     this.core.store.transaction(() => {
       this.core.store.putFramework({ ...fw, status: "INACTIVE", disconnectedAt: t / 1000 });
       this.core.events.append({ type: "FRAMEWORK_REMOVED", frameworkId: fw.info.id, message: why });

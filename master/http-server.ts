@@ -1,5 +1,5 @@
-// The master's HTTP(S) port: /healthz, Prometheus /metrics and the BitTorrent tracker
-// (/announce, /scrape); later the web UI.
+// The master's HTTP(S) port: /healthz, Prometheus /metrics (the master's own registry,
+// master/metrics/) and the BitTorrent tracker (/announce, /scrape); later the web UI.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { TLSSocket } from "node:tls";
 import { UnauthenticatedError } from "../common/errors.js";
@@ -57,7 +57,14 @@ export function httpHandler(
     }
     if (path === "/metrics") {
       if (!mayViewMetrics(req, res, access)) return;
-      res.writeHead(200, { "content-type": "text/plain; version=0.0.4" }).end(metrics(master));
+      const registry = master.metricsRegistry;
+      registry
+        .metrics()
+        .then((body) => res.writeHead(200, { "content-type": registry.contentType }).end(body))
+        .catch((err: unknown) => {
+          res.writeHead(500, { "content-type": "text/plain" }).end("cannot collect metrics\n");
+          master.core.log.warn("collecting metrics failed", { error: String(err) });
+        });
       return;
     }
     res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
@@ -89,49 +96,4 @@ function mayViewMetrics(req: IncomingMessage, res: ServerResponse, access: Acces
       .end(`${message}\n`);
   }
   return false;
-}
-
-function metrics(master: Master): string {
-  const agents = master.agentStates();
-  const frameworks = master.frameworkStates();
-  const lines: string[] = [];
-  const gauge = (name: string, help: string, samples: [string, number][]) => {
-    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`);
-    for (const [labels, v] of samples) lines.push(`${name}${labels} ${v}`);
-  };
-  const counter = (name: string, help: string, v: number) => {
-    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`, `${name} ${v}`);
-  };
-  const byStatus = new Map<string, number>();
-  for (const a of agents) byStatus.set(a.status, (byStatus.get(a.status) ?? 0) + 1);
-  gauge(
-    "yard_agents",
-    "Agents by status.",
-    [...byStatus].map(([s, n]) => [`{status="${s}"}`, n]),
-  );
-  gauge("yard_agents_disk_pressure", "Agents reporting disk pressure (they get no offers).", [
-    ["", agents.filter((a) => a.conditions?.diskPressure).length],
-  ]);
-  gauge("yard_frameworks", "Frameworks known to the master.", [["", frameworks.length]]);
-  gauge("yard_tasks_active", "Non-terminal tasks.", [["", master.taskRecords({}).length]]);
-  counter("yard_task_placements_total", "Tasks launched through Accept.", master.counters.placements);
-  counter("yard_offers_sent_total", "Offers sent to frameworks.", master.counters.offersSent);
-  counter("yard_status_updates_total", "Status updates received from agents.", master.counters.statusUpdates);
-  counter("yard_allocation_cycles_total", "Allocation cycles run.", master.counters.cycles);
-  const samples: [string, number][] = [];
-  for (const kind of ["full", "immediate"] as const) {
-    const cycles = master.cycleTimes(kind).sort((a, b) => a - b);
-    const q = (x: number) =>
-      cycles.length ? cycles[Math.min(cycles.length - 1, Math.floor(x * cycles.length))]! : 0;
-    samples.push([`{kind="${kind}",quantile="0.5"}`, q(0.5)], [`{kind="${kind}",quantile="0.99"}`, q(0.99)]);
-  }
-  gauge(
-    "yard_allocation_cycle_ms",
-    "Allocation cycle duration over recent cycles: full (all agents) or immediate.",
-    samples,
-  );
-  gauge("yard_master_rss_bytes", "Resident set size of the master process.", [
-    ["", process.memoryUsage().rss],
-  ]);
-  return `${lines.join("\n")}\n`;
 }

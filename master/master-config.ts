@@ -31,6 +31,11 @@ export interface MasterConfig {
   shutdownGraceMs: number;
   /** Cluster events kept for replay (`yardctl events --since`); older ones are forgotten. */
   eventsKept: number;
+  /**
+   * Whether the latency histograms and event counters are recorded (the gauges computed from
+   * state at scrape time are always served). On by default; off only to measure their cost.
+   */
+  metricsRecording: boolean;
 }
 
 export const DEFAULT_MASTER_CONFIG: MasterConfig = {
@@ -49,6 +54,7 @@ export const DEFAULT_MASTER_CONFIG: MasterConfig = {
   streamMaxPendingBytes: 8 * 1024 * 1024,
   shutdownGraceMs: 10_000,
   eventsKept: 10_000,
+  metricsRecording: true,
 };
 
 /** The role a framework subscribed under ("*" when it named none). */

@@ -19,6 +19,7 @@ import { DEFAULT_MASTER_CONFIG, type MasterConfig, roleOf } from "./master-confi
 import { PendingReports } from "./pending-reports.js";
 import type { AgentEntry, FrameworkEntry, TaskEntry } from "./registry-entries.js";
 import type { ReleaseHooks } from "./releases/release-hooks.js";
+import { MasterRecorder, type RescindCause } from "./metrics/master-recorder.js";
 
 export const now = () => Date.now();
 
@@ -43,6 +44,8 @@ export class MasterCore {
   /** Durations of recent full cycles (all agents) and of immediate cycles (a few agents). */
   readonly cycleTimesMs = { full: [] as number[], immediate: [] as number[] };
   readonly counters = { placements: 0, offersSent: 0, statusUpdates: 0, cycles: 0 };
+  /** Latency histograms and event counters (master/metrics/); its registry is served on /metrics. */
+  readonly recorder: MasterRecorder;
   /** The release store (master/releases/), once the daemon attached it. */
   releases?: ReleaseHooks;
   /** What each framework reports waiting ("why pending", its half; pending-reports.ts). */
@@ -58,6 +61,7 @@ export class MasterCore {
     logger?: Logger,
   ) {
     this.log = logger ?? createLogger("master");
+    this.recorder = new MasterRecorder(config.metricsRecording ?? true);
     this.clusterId = store.clusterId() ?? "";
     this.allocator = new Allocator({ defaultRefuseSeconds: config.defaultRefuseSeconds });
     this.offers = new OfferBook({ offerTimeoutMs: config.offerTimeoutMs });
@@ -162,7 +166,7 @@ export class MasterCore {
 
   allocationTick(): void {
     const t = now();
-    for (const offer of this.offers.expired(t)) this.rescindOffer(offer, "offer timed out", t);
+    for (const offer of this.offers.expired(t)) this.rescindOffer(offer, "offer timed out", t, "timeout");
     const started = performance.now();
     const grants = this.allocator.allocate(t, (a, f) => this.offers.has(a, f));
     this.recordCycle(performance.now() - started, true);
@@ -192,6 +196,7 @@ export class MasterCore {
 
   recordCycle(ms: number, full: boolean): void {
     this.counters.cycles++;
+    this.recorder.cycle(full ? "full" : "immediate", ms);
     const list = full ? this.cycleTimesMs.full : this.cycleTimesMs.immediate;
     list.push(ms);
     if (list.length > 2000) list.splice(0, 1000);
@@ -232,13 +237,16 @@ export class MasterCore {
     }
     for (const [fwId, offers] of byFramework) {
       this.counters.offersSent += offers.length;
+      const fw = this.frameworks.get(fwId)!;
+      fw.lastOfferMs = t;
       this.lastOfferAtMs.set(fwId, t);
-      this.frameworks.get(fwId)!.link!.send({ type: Event_Type.OFFERS, offers: { offers } });
+      fw.link!.send({ type: Event_Type.OFFERS, offers: { offers } });
     }
   }
 
-  rescindOffer(offer: OfferRecord, reason: string, t: number): void {
+  rescindOffer(offer: OfferRecord, reason: string, t: number, cause: RescindCause): void {
     this.offers.remove(offer.id);
+    this.recorder.offerRescinded(cause);
     this.allocator.recover(offer.agentId, offer.frameworkId, offer.resources, t, 0);
     this.frameworks.get(offer.frameworkId)?.link?.send({
       type: Event_Type.RESCIND,
@@ -293,6 +301,10 @@ export class MasterCore {
       return false;
     }
     const t = now();
+    if (update.state === TaskState.TASK_RUNNING && task.status.state !== TaskState.TASK_RUNNING) {
+      if (task.acceptedAtMs !== undefined) this.recorder.taskRunning(task.acceptedAtMs, t);
+    }
+    task.statusAtMs = t;
     task.status = TaskStatus.fromPartial({
       ...update,
       // An update without a verdict (the master's own: LOST, UNREACHABLE...) keeps the last one

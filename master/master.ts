@@ -31,6 +31,8 @@ import { agentVerdict, stallMs } from "./agent-liveness.js";
 import type { ReleaseHooks } from "./releases/release-hooks.js";
 
 import { MasterCore, now } from "./master-core.js";
+import { registerStateGauges } from "./metrics/state-gauges.js";
+import type { Registry } from "prom-client";
 import { AgentSessions } from "./agent-sessions.js";
 import { FrameworkSessions } from "./framework-sessions.js";
 
@@ -57,6 +59,7 @@ export class Master {
     this.core = new MasterCore(store, config, logger);
     this.agents = new AgentSessions(this.core);
     this.frameworks = new FrameworkSessions(this.core);
+    registerStateGauges(this.core.recorder.registry, this);
   }
 
   get config(): MasterConfig {
@@ -270,7 +273,8 @@ export class Master {
     agent.drainKillAtMs = killAfterSeconds > 0 ? now() + killAfterSeconds * 1000 : undefined;
     this.core.allocator.setAgentDraining(agentId, true);
     const t = now();
-    for (const o of this.core.offers.forAgent(agentId)) this.core.rescindOffer(o, "agent is draining", t);
+    for (const o of this.core.offers.forAgent(agentId))
+      this.core.rescindOffer(o, "agent is draining", t, "drain");
     this.core.store.transaction(() => {
       this.core.store.putAgent({ ...agent, lastSeen: agent.lastSeenMs / 1000 });
       this.core.events.append({ type: "AGENT_DRAINING", agentId });
@@ -364,6 +368,37 @@ export class Master {
 
   taskRecords(filter: TaskFilter): TaskRecord[] {
     return taskViews(this.core.tasks.values(), filter);
+  }
+
+  activeTaskCount(): number {
+    let n = 0;
+    for (const t of this.core.tasks.values()) if (!isTerminal(t.status.state)) n++;
+    return n;
+  }
+
+  /** See MasterStateView.offerStarvation (master/metrics/state-gauges.ts). */
+  offerStarvation(nowMs: number): { frameworkId: string; name: string; seconds: number }[] {
+    const out = [];
+    for (const f of this.core.frameworks.values()) {
+      if (!f.link || f.suppressed || f.removing) continue;
+      const holds = this.core.offers.forFramework(f.info.id).length > 0;
+      const since = f.lastOfferMs ?? nowMs;
+      out.push({
+        frameworkId: f.info.id,
+        name: f.info.name,
+        seconds: holds ? 0 : Math.max(0, nowMs - since) / 1000,
+      });
+    }
+    return out;
+  }
+
+  fetchDone(bytes: number, seconds: number): void {
+    this.core.recorder.stagingDone(bytes, seconds);
+  }
+
+  /** The master's Prometheus registry: the recorder's series and the gauges read from state. */
+  get metricsRegistry(): Registry {
+    return this.core.recorder.registry;
   }
 
   get startedAtSeconds(): number {

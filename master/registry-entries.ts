@@ -63,9 +63,18 @@ export interface FrameworkEntry {
   removing: boolean;
   /** The allocator has forgotten it (all its tasks ended after the removal). */
   forgotten: boolean;
+  /**
+   * When it was last sent an offer, or subscribed or revived (the starvation gauge counts from
+   * there); in memory only.
+   */
+  lastOfferMs?: number;
 }
 
 export interface TaskEntry extends StoredTask {
   /** Recent update uuids from the agent, to drop retransmissions. */
   seenUuids: string[];
+  /** When this master accepted its launch (metrics: accept to running); in memory only. */
+  acceptedAtMs?: number;
+  /** When the master received (or made) its latest status (metrics: delivery); in memory only. */
+  statusAtMs?: number;
 }

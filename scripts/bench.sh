@@ -34,7 +34,7 @@ run() {
 }
 
 if [ "$mode" = smoke ]; then
-  run scheduler 60 node dist/bench/scheduler/run.js --agents 50 --frameworks 2 --tasks 500
+  run scheduler 60 node dist/bench/scheduler/run.js --agents 50 --frameworks 2 --tasks 500 --metrics both
   run scheduler-etcd 60 node dist/bench/scheduler/run.js --agents 50 --frameworks 2 --tasks 500 --store etcd
   run rollout 90 node dist/bench/rollout/run.js --instances 6 --agents 2 --min-healthy 1 --timeout 80
   run rollout-staging 120 node dist/bench/rollout/run.js --instances 6 --agents 3 --min-healthy 1 --release-mib 4 --timeout 110

@@ -24,6 +24,8 @@ export interface HealthCheckerComponents {
   exec(taskId: string, command: string, timeoutMs: number): Promise<ExecResult>;
   /** The task's verdict changed. */
   onChange(taskId: string, health: TaskHealth): void;
+  /** Each probe's kind, verdict and duration (metrics). */
+  onProbe?(kind: string, ok: boolean, seconds: number): void;
   logger: Logger;
 }
 
@@ -116,11 +118,13 @@ export class HealthChecker {
     if (w.stopped || w.running || !w.policy) return;
     w.running = true;
     let result: ProbeResult;
+    const started = performance.now();
     try {
       result = await this.probe(w, w.policy);
     } finally {
       w.running = false;
     }
+    this.c.onProbe?.(w.policy.kind, result.ok, (performance.now() - started) / 1000);
     if (w.stopped) return;
     const next = nextHealth(w.health, w.policy, result, this.now(), w.req.startedAtMs);
     const changed = next.state !== w.health.state;

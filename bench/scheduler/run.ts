@@ -8,6 +8,8 @@
 //     [--transport tls|insecure|both]   (default tls; both: the same run twice, side by side)
 //     [--store sqlite|etcd|both]        (the registry: default sqlite; etcd starts its own
 //                                        member; both: the same run on each, and their ratio)
+//     [--metrics on|off|both]           (the master's metrics recording: default on; both: the
+//                                        same run without and with, and their ratio)
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -34,6 +36,8 @@ const { values } = parseArgs({
     transport: { type: "string", default: "tls" },
     /** The master's registry: sqlite, etcd (a member started for the run), or both side by side. */
     store: { type: "string", default: "sqlite" },
+    /** The master's latency histograms and counters: on, off, or both side by side. */
+    metrics: { type: "string", default: "on" },
     /** Write a CPU profile of the master process into this dir. */
     "profile-dir": { type: "string" },
   },
@@ -54,6 +58,13 @@ const STORES: Record<string, StoreKind[]> = { sqlite: ["sqlite"], etcd: ["etcd"]
 const stores = STORES[values.store ?? "sqlite"];
 if (!stores) {
   console.error(`--store ${JSON.stringify(values.store)}: use sqlite, etcd or both`);
+  process.exit(2);
+}
+
+const METRICS: Record<string, boolean[]> = { on: [true], off: [false], both: [false, true] };
+const metricsModes = METRICS[values.metrics ?? "on"];
+if (!metricsModes) {
+  console.error(`--metrics ${JSON.stringify(values.metrics)}: use on, off or both`);
   process.exit(2);
 }
 
@@ -109,15 +120,34 @@ async function main(): Promise<void> {
   console.log(
     `allocator in-process: ${alone.placementsPerSecond.toFixed(0)} placements/s, cycle p50 ${alone.cycleP50Ms.toFixed(2)} ms p99 ${alone.cycleP99Ms.toFixed(2)} ms`,
   );
-  const results: { secure: boolean; store: StoreKind; e2e: number }[] = [];
+  const results: { secure: boolean; store: StoreKind; metrics: boolean; e2e: number }[] = [];
   for (const store of stores!) {
     for (const secure of modes!) {
-      console.log(`\n--- transport: ${secure ? "mTLS" : "insecure (plaintext)"}, registry: ${store}`);
-      results.push({ secure, store, e2e: await runOnce(secure, store, alone.placementsPerSecond) });
+      for (const metrics of metricsModes!) {
+        console.log(
+          `\n--- transport: ${secure ? "mTLS" : "insecure (plaintext)"}, registry: ${store}, metrics recording: ${metrics ? "on" : "off"}`,
+        );
+        results.push({
+          secure,
+          store,
+          metrics,
+          e2e: await runOnce(secure, store, alone.placementsPerSecond, metrics),
+        });
+      }
     }
   }
-  const find = (store: StoreKind, secure: boolean) =>
-    results.find((r) => r.store === store && r.secure === secure);
+  const find = (store: StoreKind, secure: boolean, metrics = metricsModes!.at(-1)!) =>
+    results.find((r) => r.store === store && r.secure === secure && r.metrics === metrics);
+  for (const store of stores!) {
+    for (const secure of modes!) {
+      const off = find(store, secure, false);
+      const on = find(store, secure, true);
+      if (!off || !on) continue;
+      console.log(
+        `metrics cost (${store}, ${secure ? "mTLS" : "plaintext"}): ${on.e2e.toFixed(0)} /s recording vs ${off.e2e.toFixed(0)} /s not: ratio on/off ${(on.e2e / off.e2e).toFixed(3)} (target >= 0.95)`,
+      );
+    }
+  }
   console.log("");
   for (const store of stores!) {
     const plain = find(store, false);
@@ -143,9 +173,17 @@ async function main(): Promise<void> {
  * One whole run (master, fleet, frameworks) over mTLS or plaintext, with the registry in
  * SQLite or in a fresh etcd member; returns placements/s end to end.
  */
-async function runOnce(secure: boolean, store: StoreKind, allocatorAlone: number): Promise<number> {
+async function runOnce(
+  secure: boolean,
+  store: StoreKind,
+  allocatorAlone: number,
+  metricsRecording: boolean,
+): Promise<number> {
   const alone = { placementsPerSecond: allocatorAlone };
-  const runRoot = join(root, `${secure ? "tls" : "insecure"}-${store}`);
+  const runRoot = join(
+    root,
+    `${secure ? "tls" : "insecure"}-${store}-metrics-${metricsRecording ? "on" : "off"}`,
+  );
   let member: EtcdMember | undefined;
   if (store === "etcd") {
     member = await startEtcd();
@@ -170,6 +208,8 @@ async function runOnce(secure: boolean, store: StoreKind, allocatorAlone: number
       "0",
       "--agent-timeout",
       "60",
+      "--metrics-recording",
+      String(metricsRecording),
       ...(secure ? [] : ["--insecure"]),
       ...etcdArgs,
     ],

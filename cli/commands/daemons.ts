@@ -35,6 +35,12 @@ function addFrameworkEtcdOptions(cmd: Command): Command {
 }
 
 function addDaemonOptions(cmd: Command, identity: string): Command {
+  if (identity === "agent" || identity === "service") {
+    cmd.option(
+      "--metrics-listen <host:port>",
+      "serve Prometheus /metrics and /healthz on this address, HTTPS for cluster certificates under mTLS (env YARD_METRICS_LISTEN; default off; docs/metrics.md)",
+    );
+  }
   return addTlsOptions(cmd, identity)
     .option("--data-dir <dir>", "data dir, shared with the other daemons (env YARD_HOME; default ~/.yard)")
     .option(
@@ -122,6 +128,10 @@ export function registerDaemons(program: Command): void {
       .option(
         "--master-id <id>",
         "HA mode: this master's id (env YARD_MASTER_ID; default: made at the first start, kept in the data dir)",
+      )
+      .option(
+        "--metrics-recording <bool>",
+        "record the latency histograms and event counters of /metrics (env YARD_METRICS_RECORDING; default true)",
       )
       .option(START_AFRESH_FLAG, START_AFRESH_HELP),
     "master",

@@ -54,6 +54,8 @@ export class AppBook {
   readonly deployments = new Map<string, DeploymentRecord[]>();
   readonly live = new Map<string, Live>();
   private changes: StoreChanges = {};
+  /** Told of every deployment the book is asked to store (rollout-metrics.ts). */
+  onDeployment?: (d: DeploymentRecord) => void;
 
   constructor(private readonly store: ServiceStore) {
     const s = store.load();
@@ -125,6 +127,7 @@ export class AppBook {
   }
 
   put(c: StoreChanges): void {
+    if (this.onDeployment) for (const d of c.deployments ?? []) this.onDeployment(d);
     const m = this.changes;
     for (const k of Object.keys(c) as (keyof StoreChanges)[]) {
       (m[k] as unknown[]) = [...((m[k] as unknown[]) ?? []), ...((c[k] as unknown[]) ?? [])];

@@ -20,7 +20,12 @@ import {
   listenForFrameworkApi,
   type MasterListInput,
   OpenStreams,
+  FrameworkMetrics,
+  Registry,
+  serveMetrics,
 } from "../../framework-sdk/index.js";
+import { chooseTransport } from "../../common/tls.js";
+import { RolloutMetrics } from "./rollout-metrics.js";
 import { createDeployService } from "./deploy-service.js";
 import { KvServiceStore } from "./kv-service-store.js";
 import { ServiceScheduler } from "./service-scheduler.js";
@@ -52,6 +57,11 @@ export interface ServiceFrameworkOptions extends TransportChoice {
   shutdownGraceMs?: number;
   /** State on etcd and one active instance among several (absent: SQLite, one instance). */
   etcd?: FrameworkEtcdOptions;
+  /**
+   * HOST:PORT for Prometheus /metrics and /healthz: the SDK's series and the rollout's
+   * (docs/metrics.md). Off by default.
+   */
+  metricsListen?: string;
   logger?: Logger;
 }
 
@@ -66,12 +76,20 @@ interface ActiveService {
   stop(): Promise<void>;
 }
 
+/** One registry for the daemon's life: the driver of each term records into the same series. */
+interface ServiceMetrics {
+  registry: Registry;
+  driver: FrameworkMetrics;
+  rollout: RolloutMetrics;
+}
+
 function startActive(
   opts: ServiceFrameworkOptions,
   store: ServiceStore,
   endpoint: string,
   reviewer: AccessReviewer,
   log: Logger,
+  metrics: ServiceMetrics,
 ): ActiveService {
   let scheduler: ServiceScheduler | undefined;
   const stager = new ReleaseStager(
@@ -99,6 +117,8 @@ function startActive(
       failoverTimeoutSeconds: opts.failoverTimeoutSeconds ?? SEVEN_DAYS,
       endpoint,
       restartBackoff: opts.restartBackoff,
+      metrics: metrics.driver,
+      rolloutMetrics: metrics.rollout,
     });
   } catch (err) {
     stager.close();
@@ -127,14 +147,38 @@ function startActive(
 
 export async function startServiceFramework(opts: ServiceFrameworkOptions): Promise<ServiceFrameworkHandle> {
   const log = opts.logger ?? createLogger("service");
-  const { server, endpoint } = await listenForFrameworkApi(opts);
+  const registry = new Registry();
+  const metrics: ServiceMetrics = {
+    registry,
+    driver: new FrameworkMetrics(registry, { processMetrics: opts.metricsListen !== undefined }),
+    rollout: new RolloutMetrics(registry),
+  };
+  // Before anything listens: a bad address fails the start, naming the option.
+  const metricsServer =
+    opts.metricsListen === undefined
+      ? undefined
+      : await serveMetrics({
+          listen: opts.metricsListen,
+          field: "metricsListen",
+          registry,
+          tls: chooseTransport(opts, "service framework"),
+          logger: log,
+        });
+  let listener: Awaited<ReturnType<typeof listenForFrameworkApi>>;
+  try {
+    listener = await listenForFrameworkApi(opts);
+  } catch (err) {
+    await metricsServer?.stop();
+    throw err;
+  }
+  const { server, endpoint } = listener;
   const reviewer = new AccessReviewer({
     master: opts.master,
     token: opts.token,
     tls: opts.tls,
     insecure: opts.insecure,
   });
-  return hostFramework<DeployServiceServer, ServiceStore>({
+  const handle = hostFramework<DeployServiceServer, ServiceStore>({
     server,
     endpoint,
     service: DeployServiceService,
@@ -145,7 +189,14 @@ export async function startServiceFramework(opts: ServiceFrameworkOptions): Prom
     shutdownGraceMs: opts.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS,
     openLocalStore: () => new SqliteServiceStore(path.join(opts.dataDir, "service.db")),
     storeOnState: (state) => new KvServiceStore(state),
-    start: (store) => startActive(opts, store, endpoint, reviewer, log),
+    start: (store) => startActive(opts, store, endpoint, reviewer, log, metrics),
     close: () => reviewer.close(),
   });
+  return {
+    ...handle,
+    stop: async () => {
+      await handle.stop();
+      await metricsServer?.stop();
+    },
+  };
 }

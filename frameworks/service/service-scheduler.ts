@@ -6,6 +6,7 @@
 // checks.
 import type { TransportChoice } from "../../common/tls.js";
 import {
+  type FrameworkMetrics,
   FrameworkRemovedError,
   type Logger,
   PendingTally,
@@ -13,6 +14,7 @@ import {
   SchedulerDriver,
   type MasterListInput,
 } from "../../framework-sdk/index.js";
+import type { RolloutMetrics } from "./rollout-metrics.js";
 import { AppBook } from "./app-book.js";
 import { OfferHandling } from "./offer-handling.js";
 import { OperatorVerbs } from "./operator-verbs.js";
@@ -35,6 +37,9 @@ export interface ServiceSchedulerInit extends TransportChoice {
   restartBackoff?: { initialMs: number; maxMs: number };
   /** Backoff of an app whose launch the master refused, default 1 s doubling to 60 s. */
   launchBackoff?: { initialMs: number; maxMs: number };
+  /** The driver's series (framework-sdk) and the rollout's, on the daemon's registry. */
+  metrics?: FrameworkMetrics;
+  rolloutMetrics?: RolloutMetrics;
 }
 
 export class ServiceScheduler {
@@ -74,6 +79,11 @@ export class ServiceScheduler {
         p.then(forget, forget);
       },
     };
+    if (init.rolloutMetrics) {
+      const rollout = init.rolloutMetrics;
+      rollout.attach(this.state.book);
+      this.state.book.onDeployment = (d) => rollout.deploymentChanged(d, now());
+    }
     this.loop = new RolloutTick(this.state, stager, init);
     this.verbs = new OperatorVerbs(this.state, this.loop);
     this.offers = new OfferHandling(this.state, this.loop);
@@ -96,6 +106,7 @@ export class ServiceScheduler {
       tls: this.init.tls,
       insecure: this.init.insecure,
       logger: this.log,
+      metrics: this.init.metrics,
       framework: {
         name: this.init.name,
         role: this.init.role,

@@ -32,4 +32,6 @@ export interface ClusterView {
   frameworkStates(): FrameworkState[];
   /** Ids of the non-terminal tasks whose `release` is `release`. */
   tasksUsingRelease(release: string): string[];
+  /** An agent finished a fetch the master asked for: `bytes` in `seconds` (for metrics). */
+  fetchDone?(bytes: number, seconds: number): void;
 }

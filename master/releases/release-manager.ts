@@ -74,6 +74,8 @@ export class ReleaseManager implements ReleaseHooks {
   /** NAME@VERSION → release */
   private readonly releases = new Map<string, Release>();
   private readonly byInfoHash = new Map<string, string>();
+  /** (release, agent) → when the master first asked for the fetch: staging throughput. */
+  private readonly fetchStartedMs = new Map<string, number>();
   /** NAME@VERSION → the .torrent announcing to the master's current tracker URL. */
   private readonly torrents = new Map<string, Buffer>();
   private readonly book: StagingBook;
@@ -655,6 +657,14 @@ export class ReleaseManager implements ReleaseHooks {
       });
       return;
     }
+    if (progress.state === "DONE" || progress.state === "FAILED") {
+      const clock = `${progress.release}\u0000${agentId}`;
+      const started = this.fetchStartedMs.get(clock);
+      this.fetchStartedMs.delete(clock);
+      const size = this.releases.get(progress.release)?.size ?? 0;
+      if (started !== undefined && progress.state === "DONE")
+        this.components.cluster.fetchDone?.(size, (Date.now() - started) / 1000);
+    }
     if (progress.state === "FAILED") {
       this.log.warn("an agent failed to fetch a release", {
         agent: agentId,
@@ -687,6 +697,9 @@ export class ReleaseManager implements ReleaseHooks {
   private sendFetch(agentId: string, key: string): void {
     const artifact = this.artifactFor(key);
     if (!artifact) return;
+    // The first command of a fetch starts its clock; a resend (re-registration) does not.
+    const clock = `${key}\u0000${agentId}`;
+    if (!this.fetchStartedMs.has(clock)) this.fetchStartedMs.set(clock, Date.now());
     // An agent that is not connected gets it when it registers again.
     this.components.cluster.sendToAgent(agentId, { fetchArtifact: artifact });
   }

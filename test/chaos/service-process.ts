@@ -27,7 +27,7 @@ export class ServiceFrameworkProcess {
    * Starts it and waits until its DeployService listens; with `subscribed` (the default) also
    * until it has subscribed to the master.
    */
-  async start(opts: { subscribed?: boolean } = {}): Promise<void> {
+  async start(opts: { subscribed?: boolean; args?: string[] } = {}): Promise<void> {
     this.output.length = 0;
     const child = spawn(
       process.execPath,
@@ -40,6 +40,7 @@ export class ServiceFrameworkProcess {
         this.home,
         "--token",
         this.token,
+        ...(opts.args ?? []),
       ],
       { env: { ...process.env, ...tlsEnv(), YARD_HOME: this.home }, stdio: ["ignore", "pipe", "pipe"] },
     );
