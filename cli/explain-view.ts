@@ -78,3 +78,25 @@ function ago(seconds: number): string {
   if (s < 3600) return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
   return `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`;
 }
+
+/**
+ * One line on why the work waits, for commands that wait on it (`run`, `deploy --watch`):
+ * the framework's first reason, else the master's view of its offers. Undefined when nothing
+ * of it is reported waiting.
+ */
+export function pendingSummary(e: Explanation): string | undefined {
+  const w = e.work;
+  if (!w || w.waiting === 0) return undefined;
+  const head = `${w.waiting} task(s) of ${e.kind} ${e.name} wait to be placed`;
+  const [first] = w.reasons;
+  if (first) return `${head}: ${first.code}: ${first.detail}`;
+  if (w.message) return `${head}: ${w.message}`;
+  const o = e.offers;
+  if (!o) return head;
+  if (o.suppressed) return `${head}: its framework asked for no offers`;
+  const busy = [...o.agents]
+    .filter((a) => a.reason !== "offered_to_it" && a.reason !== "pending")
+    .sort((a, b) => b.agents - a.agents)
+    .map((a) => `${a.agents} ${AGENT_REASONS[a.reason] ?? a.reason}`);
+  return busy.length > 0 ? `${head}: no offer fits; agents: ${busy.join(", ")}` : head;
+}

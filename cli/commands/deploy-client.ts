@@ -1,6 +1,7 @@
 // yardctl's client of the service framework's DeployService, found through the master by
 // the framework's name, and the rendering of an app's rollout for the terminal. Shared by
 // deploy, rollout, scale, delete and get apps.
+import { noticePending } from "../pending-notice.js";
 import type { ClientReadableStream } from "@grpc/grpc-js";
 import { CHANNEL_OPTIONS } from "../../common/grpc.js";
 import { channelCredentials } from "../../common/tls.js";
@@ -229,22 +230,40 @@ export async function followDeployment(
   app: string,
   deploymentId: string,
   out: (text: string) => void,
+  /** Asks the master why the app's instances wait; the answer is shown under the view. */
+  operator?: OperatorClient,
 ): Promise<string> {
   const tty = process.stdout.isTTY === true;
   let lastLines = 0;
   let final = "";
   let lastText = "";
+  let last: AppStatus | undefined;
+  let waiting: string | undefined;
+  const draw = () => {
+    if (!last) return;
+    const done = last.deployment?.id === deploymentId && ENDED.has(last.deployment.state);
+    const text = renderRollout(last) + (waiting && !done ? `waiting: ${waiting}\n` : "");
+    if (text === lastText) return; // a change the view does not show (e.g. STAGING -> STARTING)
+    lastText = text;
+    if (tty && lastLines > 0) process.stdout.write(`\x1b[${lastLines}A\x1b[J`);
+    out(text);
+    lastLines = text.split("\n").length - 1;
+  };
+  const stopNotices = operator
+    ? noticePending(operator, "app", app, (line) => {
+        waiting = line;
+        draw();
+      })
+    : undefined;
   await client
     .consumeAcrossFailover(
       () => client.watchApp({ app, deploymentId }),
       (s) => {
         if (s.deployment?.id === deploymentId) final = s.deployment.state;
-        const text = renderRollout(s);
-        if (text === lastText) return undefined; // a change the view does not show (e.g. STAGING -> STARTING)
-        lastText = text;
-        if (tty && lastLines > 0) process.stdout.write(`\x1b[${lastLines}A\x1b[J`);
-        out(text);
-        lastLines = text.split("\n").length - 1;
+        last = s;
+        // Instances that are all placed wait for nothing the master could explain.
+        if (s.tasks.length >= s.instances) waiting = undefined;
+        draw();
         return undefined;
       },
       // The service framework's active instance died or stepped down: its standby has the
@@ -253,6 +272,7 @@ export async function followDeployment(
     )
     .catch((err: unknown) => {
       throw client.streamError(err);
-    });
+    })
+    .finally(() => stopNotices?.());
   return final;
 }

@@ -4,6 +4,7 @@
 import { readFileSync } from "node:fs";
 import { formatBytes, LIMITS, utf8Bytes } from "../../common/limits.js";
 import type { Command } from "commander";
+import { OperatorClient } from "../clients.js";
 import { clientTarget } from "../context.js";
 import { CliError, ExitCode, UsageError } from "../errors.js";
 import type { ApplyResponse } from "../../proto/gen/yard/v1/deploy.js";
@@ -11,8 +12,13 @@ import { addClientOptions, print } from "../options.js";
 import { connectDeploy, type DeployClient, followDeployment } from "./deploy-client.js";
 
 /** Follows a deployment to its end and sets the exit code from its final state. */
-export async function watchToEnd(client: DeployClient, app: string, deploymentId: string): Promise<void> {
-  const final = await followDeployment(client, app, deploymentId, (t) => process.stdout.write(t));
+export async function watchToEnd(
+  client: DeployClient,
+  app: string,
+  deploymentId: string,
+  operator?: OperatorClient,
+): Promise<void> {
+  const final = await followDeployment(client, app, deploymentId, (t) => process.stdout.write(t), operator);
   if (final === "SUCCEEDED") {
     print(`deployment ${deploymentId} succeeded`);
     return;
@@ -66,7 +72,14 @@ export function registerDeploy(program: Command): void {
           `app ${name} scaled to ${res.app?.instances} instance(s) (revision ${res.revision}, no rollout)`,
         );
       else print(`app ${name}: revision ${res.revision}, deployment ${res.deploymentId} started`);
-      if (flags.watch && res.deploymentId) await watchToEnd(client, name, res.deploymentId);
+      if (flags.watch && res.deploymentId) {
+        const operator = new OperatorClient(clientTarget(flags));
+        try {
+          await watchToEnd(client, name, res.deploymentId, operator);
+        } finally {
+          operator.close();
+        }
+      }
     } finally {
       client.close();
     }

@@ -2,6 +2,7 @@
 // on an app's deployments.
 import type { Command } from "commander";
 import { parseFlag } from "../config.js";
+import { OperatorClient } from "../clients.js";
 import { clientTarget } from "../context.js";
 import { AppStatus } from "../../proto/gen/yard/v1/deploy.js";
 import { CliError, ExitCode, UsageError } from "../errors.js";
@@ -39,7 +40,14 @@ export function registerRollout(program: Command): void {
       }
       const d = s.deployment;
       if (flags.watch && d && !ENDED.has(d.state)) {
-        const final = await followDeployment(client, app, d.id, (t) => process.stdout.write(t));
+        const operator = new OperatorClient(clientTarget(flags));
+        const final = await followDeployment(
+          client,
+          app,
+          d.id,
+          (t) => process.stdout.write(t),
+          operator,
+        ).finally(() => operator.close());
         if (final !== "SUCCEEDED") throw new CliError(`deployment ${d.id} ended ${final}`, ExitCode.FAILURE);
         return;
       }

@@ -9,6 +9,7 @@ import { clientTarget } from "../context.js";
 import { CliError, ExitCode, UsageError } from "../errors.js";
 import { JOB_DONE, jobOutcome } from "../job-outcome.js";
 import { pumpLogs } from "../log-stream.js";
+import { noticePending } from "../pending-notice.js";
 import { addClientOptions, print } from "../options.js";
 import { nonNegative, nonNegativeInt, positiveInt, text } from "../parse.js";
 import { shellCommand } from "../shell.js";
@@ -123,9 +124,16 @@ async function followJob(operator: OperatorClient, batch: BatchClient, submitted
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
 
+  // Until a task is placed, say why none is (the job's reasons from its framework and the master).
+  let stopNotices: (() => void) | undefined = noticePending(operator, "job", submitted.id);
   const startLogs = (j: Job) => {
+    if (stopNotices && (j.tasks.some((t) => t.agentId) || JOB_DONE.has(j.state))) {
+      stopNotices();
+      stopNotices = undefined;
+    }
     for (const t of j.tasks) {
-      if (!t.taskId || pumps.has(t.taskId) || !HAS_LOGS.has(t.state)) continue;
+      // A task killed before it reached an agent never had a sandbox: no logs to ask for.
+      if (!t.taskId || !t.agentId || pumps.has(t.taskId) || !HAS_LOGS.has(t.state)) continue;
       const prefix = multi ? `[${t.index}] ` : "";
       pumps.set(
         t.taskId,
@@ -178,6 +186,7 @@ async function followJob(operator: OperatorClient, batch: BatchClient, submitted
     stopLogs.abort();
     await drained;
   } finally {
+    stopNotices?.();
     stopLogs.abort();
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
@@ -216,7 +225,12 @@ async function streamTaskLog(
       out.flush();
       return;
     } catch (err) {
-      if (received > 0 || attempt >= 10 || signal.aborted) {
+      if (signal.aborted) {
+        // Ctrl-C or the end of the job: a stream cut short is no failure to report.
+        out.flush();
+        return;
+      }
+      if (received > 0 || attempt >= 10) {
         out.flush();
         process.stderr.write(
           `yardctl: cannot read the ${stream} of task ${taskId}: ${(err as Error).message}\n`,

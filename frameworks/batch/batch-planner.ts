@@ -7,6 +7,8 @@
 import {
   type Offer,
   offerRunsExecutor,
+  PendingReasonCode,
+  type PendingTally,
   type Resources,
   type TaskRequirement,
   takeTasks,
@@ -39,7 +41,11 @@ export interface Plan {
   decline: Offer[];
 }
 
-export function planOffers(offers: readonly Offer[], pending: readonly PendingTask[]): Plan {
+export function planOffers(
+  offers: readonly Offer[],
+  pending: readonly PendingTask[],
+  tally?: PendingTally,
+): Plan {
   let left = [...pending];
   const plan: Plan = { accept: [], decline: [] };
   for (const offer of offers) {
@@ -48,14 +54,35 @@ export function planOffers(offers: readonly Offer[], pending: readonly PendingTa
       offer,
       candidates.map((t) => t.requirement),
     );
-    if (taken.placed.length === 0) {
-      plan.decline.push(offer);
-      continue;
-    }
-    const launches = taken.placed.map((p) => ({ task: candidates[p.index], resources: p.resources }));
+    const launches = taken.placed.map((p) => ({ task: candidates[p.index]!, resources: p.resources }));
     const used = new Set(launches.map((l) => l.task));
     left = left.filter((t) => !used.has(t));
-    plan.accept.push({ offer, launches });
+    if (tally) tallyMisfits(tally, offer, taken.remaining, left);
+    if (launches.length === 0) plan.decline.push(offer);
+    else plan.accept.push({ offer, launches });
   }
   return plan;
+}
+
+/** Why the jobs still waiting did not (all) fit this offer: once per job ("why pending"). */
+function tallyMisfits(
+  tally: PendingTally,
+  offer: Offer,
+  remaining: Resources,
+  waiting: readonly PendingTask[],
+) {
+  const seen = new Set<string>();
+  for (const t of waiting) {
+    if (seen.has(t.jobId)) continue;
+    seen.add(t.jobId);
+    if (!offerRunsExecutor(offer, t.executor)) {
+      const runs = offer.executors.join(", ") || "none";
+      tally.misfit(
+        "job",
+        t.jobId,
+        PendingReasonCode.EXECUTOR,
+        `needs the ${t.executor} executor; ${offer.hostname || offer.agentId} runs ${runs}`,
+      );
+    } else tally.tooSmall("job", t.jobId, remaining, t.requirement);
+  }
 }

@@ -7,12 +7,15 @@ import {
   isTerminal,
   type Logger,
   type Offer,
+  PendingReasonCode,
+  PendingTally,
   Reason,
   RetryBackoff,
   SchedulerDriver,
   type TaskStatus,
   TaskState,
   taskInfo,
+  type WaitingUnit,
   type MasterListInput,
 } from "../../framework-sdk/index.js";
 import { Job } from "../../proto/gen/yard/v1/batch.js";
@@ -65,6 +68,8 @@ export class BatchScheduler {
   private placing = 0;
   /** Jobs whose last launch the master refused: their tasks wait 1 s doubling to 60 s before the next try. */
   private readonly refusals = new RetryBackoff<string>({ initialMs: 1_000, maxMs: 60_000 });
+  /** Why the last batch of offers did not fit each job ("why pending"; reportPending). */
+  private misfits = new PendingTally();
   /** Wakes the scheduler when the earliest backoff ends, to ask for offers again. */
   private retryTimer: NodeJS.Timeout | undefined;
 
@@ -237,11 +242,48 @@ export class BatchScheduler {
 
   /** Offers are wanted while a task is pending (the SDK sends only the changes). */
   private syncInterest(): void {
+    this.reportPending();
     const wanted = this.pending().length > 0;
     // A suppress now would rescind the offers whose launches wait for their tasks to be
     // stored; onOffers syncs again when it is done.
     if (!wanted && this.placing > 0) return;
     if (this.driver && !this.stopped) void this.driver.setInterest(wanted);
+  }
+
+  /**
+   * The framework's half of "why pending" (yardctl explain job/ID): every job with tasks that
+   * wait, with why the last offers did not fit it, or the backoff that holds it.
+   */
+  private reportPending(): void {
+    if (!this.driver || this.stopped) return;
+    const nowMs = Date.now();
+    const units: WaitingUnit[] = [];
+    for (const job of this.jobs.values()) {
+      if (isJobEnded(job) || !job.spec) continue;
+      const waiting = job.tasks.filter(isPendingTask);
+      if (waiting.length === 0) continue;
+      const r = job.spec.resources;
+      const readyAt = this.refusals.ready(job.id, nowMs) ? undefined : this.refusals.readyAt(job.id);
+      const until = readyAt === undefined ? "" : new Date(readyAt).toISOString();
+      units.push({
+        kind: "job",
+        name: job.id,
+        waiting: waiting.length,
+        taskIds: waiting.map((t) => t.taskId),
+        needs: { cpus: r?.cpus ?? 0, mem: r?.mem ?? 0, disk: r?.disk ?? 0, ports: [] },
+        since: job.createdAt,
+        message: until ? `launches held back until ${until}: the master refused the last one` : "",
+        reasons: until
+          ? [
+              {
+                code: PendingReasonCode.BACKED_OFF,
+                detail: `the master refused the last launch; next try at ${until}`,
+              },
+            ]
+          : [],
+      });
+    }
+    this.driver.reportPending(this.misfits.work(units));
   }
 
   // ---- driver events ----
@@ -272,7 +314,9 @@ export class BatchScheduler {
 
   private async placeOffers(offers: Offer[]): Promise<void> {
     const driver = this.driver!;
-    const plan = planOffers(offers, this.pending());
+    const tally = new PendingTally();
+    const plan = planOffers(offers, this.pending(), tally);
+    this.misfits = tally;
     for (const { offer, launches } of plan.accept) {
       const tasks = launches.map(({ task, resources }) => {
         const job = this.jobs.get(task.jobId)!;

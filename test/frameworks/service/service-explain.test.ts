@@ -6,7 +6,9 @@ import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { TaskState } from "../../../common/task-states.js";
-import { TestCluster, waitFor } from "../../cluster/harness.js";
+import { spawn } from "node:child_process";
+import { TestCluster, waitFor, YARDCTL } from "../../cluster/harness.js";
+import { tlsEnv } from "../../tls-fixture.js";
 import { type ServiceCluster, startServiceCluster } from "./service-cluster.js";
 
 const cluster = new TestCluster();
@@ -47,7 +49,7 @@ describe("yardctl explain", { concurrency: false }, () => {
     const out = await explainUntil("app/huge", [
       /^app\/huge: 2 task\(s\) wait to be placed, waiting .*; framework \S+ \(service\)$/m,
       /^ {2}each needs: cpus 100, mem 64 MiB/m,
-      /^ {2}insufficient_cpus \(\d+ offers?\): needs 100 cpus; the largest offer had 2$/m,
+      /^ {2}insufficient_cpus \(\d+ offers?\): needs 100 cpus; the largest offer had [\d.]+$/m,
       /^master: framework \S+ \(service\) wants offers; role \*, dominant share /m,
       /agents \(2\): .*1 draining/m,
     ]);
@@ -59,6 +61,32 @@ describe("yardctl explain", { concurrency: false }, () => {
     assert.equal(e.work.waiting, 2);
     assert.equal(e.work.reasons[0].code, "insufficient_cpus");
     assert.ok(e.offers.agents.some((a: { reason: string; agents: number }) => a.reason === "draining"));
+  });
+
+  test("deploy --watch shows why the new instances wait under the rollout view", async () => {
+    const file = path.join(cluster.root, "wide.yaml");
+    fs.writeFileSync(
+      file,
+      "name: wide\ncommand: sleep 300\ninstances: 1\nresources: { cpus: 50, mem: 64 }\n",
+    );
+    const watch = spawn(process.execPath, [YARDCTL, "deploy", "-f", file, "--watch"], {
+      env: { ...process.env, ...tlsEnv(), YARD_MASTER: cluster.masterAddress, YARD_TOKEN: cluster.token },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    watch.stdout!.on("data", (b) => (out += b));
+    try {
+      await waitFor(
+        "the waiting line",
+        () =>
+          /^waiting: 1 task\(s\) of app wide wait to be placed: insufficient_cpus: needs 50 cpus; the largest offer had [\d.]+$/m.test(
+            out,
+          ),
+        60_000,
+      );
+    } finally {
+      watch.kill("SIGKILL");
+    }
   });
 
   test("an app whose constraint no agent meets: the constraint is the reason", async () => {
