@@ -159,6 +159,8 @@ export function formatEvent(e: ClusterEvent): string {
   if (e.frameworkId) parts.push(`framework=${e.frameworkId}`);
   if (e.taskId) parts.push(`task=${e.taskId}`);
   if (e.taskState !== TaskState.TASK_STATE_UNSPECIFIED) parts.push(`state=${stateName(e.taskState)}`);
+  // What a framework's event or an audit record is about: app/web, job/j-1, a release…
+  if (e.object) parts.push(e.object);
   if (e.message) parts.push(e.message.replace(/\s*\n\s*/g, " "));
   return parts.join(" ");
 }

@@ -5,6 +5,7 @@ export { AccessReviewer, type AccessReviewerOptions, type ReviewedCall } from ".
 export { PermissionDeniedError, UnauthenticatedError, UnavailableError } from "../common/errors.js";
 export { type BackoffOptions, backoffDelay, RetryBackoff } from "./backoff.js";
 export type { DriverEvent, DriverEventMap, DriverEventName, DriverListener } from "./driver-events.js";
+export type { FrameworkEvent } from "../proto/gen/yard/v1/scheduler.js";
 export {
   DriverStoppedError,
   FrameworkRemovedError,

@@ -36,6 +36,7 @@ import type {
 import {
   type Event,
   Event_Type,
+  type FrameworkEvent,
   Operation_Type,
   SchedulerServiceClient,
 } from "../proto/gen/yard/v1/scheduler.js";
@@ -53,6 +54,7 @@ import {
 import { EventQueue } from "./event-queue.js";
 import { FrameworkMetrics } from "./framework-metrics.js";
 import { PendingReporter } from "./pending-reporter.js";
+import { EventPublisher } from "./event-publisher.js";
 
 /** Heartbeat interval assumed until the master says otherwise (protocol default). */
 const DEFAULT_HEARTBEAT_SECONDS = 5;
@@ -161,6 +163,7 @@ export class SchedulerDriver extends EventEmitter {
   private readonly pendingAcks: { taskId: string; uuid: string }[] = [];
   private startWaiter: { resolve: (id: string) => void; reject: (err: Error) => void } | undefined;
   private readonly pendingReporter: PendingReporter;
+  private readonly eventPublisher: EventPublisher;
 
   /** This driver's Prometheus series (framework-metrics.ts). */
   readonly metrics: FrameworkMetrics;
@@ -191,6 +194,16 @@ export class SchedulerDriver extends EventEmitter {
         await this.call("ReportPending", this.client.reportPending, {
           frameworkId: this.requireId("ReportPending"),
           work,
+        });
+      },
+      () => this.state === "running" && this.id !== undefined,
+      this.log,
+    );
+    this.eventPublisher = new EventPublisher(
+      async (events) => {
+        await this.call("PublishEvents", this.client.publishEvents, {
+          frameworkId: this.requireId("PublishEvents"),
+          events,
         });
       },
       () => this.state === "running" && this.id !== undefined,
@@ -302,6 +315,7 @@ export class SchedulerDriver extends EventEmitter {
     const wasRunning = this.state === "running";
     this.state = "stopped";
     this.pendingReporter.stop();
+    this.eventPublisher.stop();
     this.stream?.cancel();
     this.wakeUp?.();
     if (wasRunning) await this.loop;
@@ -443,6 +457,18 @@ export class SchedulerDriver extends EventEmitter {
    */
   reportPending(work: PendingWork[]): void {
     this.pendingReporter.set(work);
+  }
+
+  /**
+   * Events of the framework's own (deployments, steps, health, staging) into the cluster's
+   * event stream (`yardctl events`), in order, batched, held while not subscribed. Types are
+   * UPPER_SNAKE_CASE and not the master's own (AGENT_*, FRAMEWORK_*, TASK_*, AUDIT, WORK_*).
+   * Never rejects.
+   */
+  publishEvents(events: (Partial<FrameworkEvent> & { type: string })[]): void {
+    this.eventPublisher.publish(
+      events.map((e) => ({ object: "", message: "", taskId: "", agentId: "", ...e })),
+    );
   }
 
   /** No more offers until revive(). */
@@ -655,6 +681,7 @@ export class SchedulerDriver extends EventEmitter {
         this.interestSent = undefined;
         void this.syncInterest();
         this.pendingReporter.resend();
+        this.eventPublisher.resume();
         this.log.info("subscribed", { frameworkId: s.frameworkId, reconnected: resubscribing });
         if (resubscribing) this.metrics.reconnected();
         this.settleStart(s.frameworkId);

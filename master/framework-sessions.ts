@@ -1,6 +1,7 @@
 // The frameworks' side of the master: subscriptions and failover, and the SchedulerService
 // calls (Accept, Decline, Kill, Reconcile, Acknowledge, Suppress, Revive, Teardown).
-import { validatePendingWork } from "./pending-reports.js";
+import { pendingChanges, validatePendingWork } from "./pending-reports.js";
+import { validateFrameworkEvents } from "./framework-events.js";
 import type { PendingWork } from "../proto/gen/yard/v1/common.js";
 import { createHash, randomBytes } from "node:crypto";
 import { sameSecret } from "../common/auth.js";
@@ -17,7 +18,7 @@ import { isEmptyResources } from "../common/resources.js";
 import { taskKey } from "../common/task-key.js";
 import { isTerminal, TaskState } from "../common/task-states.js";
 import { type FrameworkInfo, TaskStatus } from "../proto/gen/yard/v1/common.js";
-import { Event_Type, type Operation } from "../proto/gen/yard/v1/scheduler.js";
+import { Event_Type, type FrameworkEvent, type Operation } from "../proto/gen/yard/v1/scheduler.js";
 import { validateAccept } from "./accept-validation.js";
 import type { FrameworkLink } from "./links.js";
 import { failoverSeconds, roleOf } from "./master-config.js";
@@ -435,7 +436,29 @@ export class FrameworkSessions {
   reportPending(frameworkId: string, work: PendingWork[]): void {
     this.requireSubscribed(frameworkId);
     validatePendingWork(work);
+    const before = this.core.pending.of(frameworkId)?.work ?? [];
     this.core.pending.report(frameworkId, work, now());
+    // What began or stopped waiting joins the event stream (the reports themselves do not).
+    this.core.store.transaction(() => {
+      for (const e of pendingChanges(before, work)) this.core.events.append({ ...e, frameworkId });
+    });
+  }
+
+  /** Events of the framework's own, appended to the cluster's stream in one transaction. */
+  publishEvents(frameworkId: string, events: FrameworkEvent[]): void {
+    this.requireSubscribed(frameworkId);
+    validateFrameworkEvents(events);
+    this.core.store.transaction(() => {
+      for (const e of events)
+        this.core.events.append({
+          type: e.type,
+          frameworkId,
+          object: e.object,
+          message: e.message,
+          taskId: e.taskId,
+          agentId: e.agentId,
+        });
+    });
   }
 
   teardown(frameworkId: string): void {

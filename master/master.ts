@@ -166,6 +166,10 @@ export class Master {
     this.frameworks.reportPending(...args);
   }
 
+  publishEvents(...args: Parameters<FrameworkSessions["publishEvents"]>): void {
+    this.frameworks.publishEvents(...args);
+  }
+
   /** Why work waits, at both levels (explain.ts). */
   explain(req: ExplainRequest): Explanation {
     return explain(this.core, req, now());

@@ -92,3 +92,29 @@ export class PendingReports {
     return out;
   }
 }
+
+/**
+ * What changed between two reports of one framework, as events for the cluster's stream: a
+ * unit that began to wait or whose first reason changed (WORK_PENDING), and a unit that no
+ * longer waits (WORK_PLACED). Counts alone changing is no event: the stream stays readable.
+ */
+export function pendingChanges(
+  before: readonly PendingWork[],
+  after: readonly PendingWork[],
+): { type: "WORK_PENDING" | "WORK_PLACED"; object: string; message: string }[] {
+  const key = (w: PendingWork) => `${w.kind}/${w.name}`;
+  const headline = (w: PendingWork) => {
+    const r = w.reasons[0];
+    return r ? `${r.code}: ${r.detail}` : w.message || "no offer seen yet";
+  };
+  const old = new Map(before.map((w) => [key(w), w]));
+  const out: { type: "WORK_PENDING" | "WORK_PLACED"; object: string; message: string }[] = [];
+  for (const w of after) {
+    const was = old.get(key(w));
+    old.delete(key(w));
+    if (was && headline(was) === headline(w)) continue;
+    out.push({ type: "WORK_PENDING", object: key(w), message: `${w.waiting} task(s) wait: ${headline(w)}` });
+  }
+  for (const [k] of old) out.push({ type: "WORK_PLACED", object: k, message: "nothing waits any more" });
+  return out;
+}

@@ -4,6 +4,7 @@
 // (sent again while no terminal update comes), and a deployment with a release stages it
 // in waves (wave-staging.ts). Crash-loop accounting lives here too, as the tick is what holds launches back.
 import { PendingReport } from "./pending-report.js";
+import { type InstanceSeen, RolloutEvents } from "./rollout-events.js";
 import { backoffDelay } from "../../framework-sdk/index.js";
 import type { Live } from "./app-book.js";
 import { AppController } from "./app-controller.js";
@@ -28,6 +29,7 @@ export class RolloutTick implements TickTrigger {
   private readonly pins: PinSync;
   private readonly waves: WaveStaging;
   private readonly pending: PendingReport;
+  private readonly rolloutEvents = new RolloutEvents();
   private timer: NodeJS.Timeout | undefined;
   private soon: NodeJS.Immediate | undefined;
   private ticked = false;
@@ -120,11 +122,31 @@ export class RolloutTick implements TickTrigger {
     }
     this.syncInterest();
     state.driver?.reportPending(this.pending.build());
+    this.publishChanges(now);
     const pinning = this.pins.sync(state.driver?.frameworkId, pinnedReleases(state.book));
     if (pinning) state.track(pinning);
     for (const w of state.watchers) {
       for (const name of state.book.apps.keys()) w(name);
     }
+  }
+
+  /** Deployments, steps, staging and health that changed in this tick, into the event stream. */
+  private publishChanges(now: number): void {
+    const { book, driver } = this.state;
+    if (!driver) return;
+    // The latest deployment of each app, and every live instance: one pass over each.
+    const deployments: DeploymentRecord[] = [];
+    for (const deps of book.deployments.values()) {
+      const last = deps[deps.length - 1];
+      if (last) deployments.push(last);
+    }
+    const instances: InstanceSeen[] = [];
+    for (const l of book.live.values())
+      instances.push({ taskId: l.rec.taskId, app: l.rec.app, agentId: l.rec.agentId, health: l.health });
+    // The step count, only for the deployments whose step changed (book.view computes it).
+    const steps = (d: DeploymentRecord) => book.view(d.app, now).deploymentSteps.length;
+    const events = this.rolloutEvents.changes(deployments, instances, steps);
+    if (events.length > 0) driver.publishEvents(events);
   }
 
   private want(app: AppRecord, revision: number, count: number, now: number): void {

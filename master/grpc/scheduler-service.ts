@@ -165,6 +165,10 @@ export function schedulerService(master: Master, access: AccessControl): Schedul
       master.revive(req.frameworkId);
       return done;
     }),
+    publishEvents: sessionHandler(master, access, "publish_events", (req) => {
+      master.publishEvents(req.frameworkId, req.events);
+      return done;
+    }),
     reportPending: sessionHandler(master, access, "report_pending", (req) => {
       master.reportPending(req.frameworkId, req.work);
       return done;

@@ -110,6 +110,7 @@ export class FakeMaster {
       revive: record("Revive"),
       teardown: record("Teardown"),
       reportPending: record("ReportPending"),
+      publishEvents: record("PublishEvents"),
     };
     this.server.addService(SchedulerServiceService, impl);
     // OperatorService.ReviewAccess as the real master answers it with only a cluster token

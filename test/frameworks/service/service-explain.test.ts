@@ -136,6 +136,22 @@ describe("yardctl explain", { concurrency: false }, () => {
     );
   });
 
+  test("the event stream tells of the deployments and of what waits, with the framework", async () => {
+    const out = await waitFor("the framework's events in the stream", async () => {
+      const r = await cluster.yardctl(["events", "--since", "1"]);
+      return (
+        r.code === 0 &&
+        /#\d+ DEPLOYMENT_SUCCEEDED framework=\S+ app\/small deployment \S+ of small/.test(r.stdout) &&
+        /#\d+ WORK_PENDING framework=\S+ app\/huge 2 task\(s\) wait: insufficient_cpus: needs 100 cpus/.test(
+          r.stdout,
+        ) &&
+        r.stdout
+      );
+    });
+    assert.match(out, /#\d+ DEPLOYMENT_RUNNING framework=\S+ app\/small /);
+    assert.match(out, /#\d+ INSTANCE_HEALTHY agent=\S+ framework=\S+ task=small\.\S+ app\/small /);
+  });
+
   test("an app whose instances are all placed is not reported", async () => {
     // huge and picky still wait (above); small placed both of its instances.
     const small = await cluster.yardctl(["explain", "app/small"]);

@@ -264,7 +264,24 @@ export interface CallResponse {
 /**
  * Replaces everything the framework reported before: an empty list means nothing waits.
  * The master keeps it in memory only; a framework reports again after a failover.
+ * At most 100 events per call. Types are the framework's own, UPPER_SNAKE_CASE; the master's
+ * (AGENT_*, FRAMEWORK_*, TASK_*, AUDIT, WORK_*) are refused, so a framework cannot pass for it.
  */
+export interface PublishEventsRequest {
+  frameworkId: string;
+  events: FrameworkEvent[];
+}
+
+export interface FrameworkEvent {
+  /** e.g. DEPLOYMENT_RUNNING, STEP_STARTED, INSTANCE_UNHEALTHY, STAGING_PROGRESS. */
+  type: string;
+  /** What it is about: "app/web", "job/j-1". */
+  object: string;
+  message: string;
+  taskId: string;
+  agentId: string;
+}
+
 export interface ReportPendingRequest {
   frameworkId: string;
   work: PendingWork[];
@@ -2236,6 +2253,236 @@ export const CallResponse: MessageFns<CallResponse> = {
   },
 };
 
+function createBasePublishEventsRequest(): PublishEventsRequest {
+  return { frameworkId: "", events: [] };
+}
+
+export const PublishEventsRequest: MessageFns<PublishEventsRequest> = {
+  encode(message: PublishEventsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.frameworkId !== "") {
+      writer.uint32(10).string(message.frameworkId);
+    }
+    for (const v of message.events) {
+      FrameworkEvent.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PublishEventsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePublishEventsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.frameworkId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.events.push(FrameworkEvent.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PublishEventsRequest {
+    return {
+      frameworkId: isSet(object.frameworkId)
+        ? globalThis.String(object.frameworkId)
+        : isSet(object.framework_id)
+        ? globalThis.String(object.framework_id)
+        : "",
+      events: globalThis.Array.isArray(object?.events) ? object.events.map((e: any) => FrameworkEvent.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: PublishEventsRequest): unknown {
+    const obj: any = {};
+    if (message.frameworkId !== "") {
+      obj.frameworkId = message.frameworkId;
+    }
+    if (message.events?.length) {
+      obj.events = message.events.map((e) => FrameworkEvent.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PublishEventsRequest>, I>>(base?: I): PublishEventsRequest {
+    return PublishEventsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PublishEventsRequest>, I>>(object: I): PublishEventsRequest {
+    const message = createBasePublishEventsRequest();
+    message.frameworkId = object.frameworkId ?? "";
+    message.events = object.events?.map((e) => FrameworkEvent.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseFrameworkEvent(): FrameworkEvent {
+  return { type: "", object: "", message: "", taskId: "", agentId: "" };
+}
+
+export const FrameworkEvent: MessageFns<FrameworkEvent> = {
+  encode(message: FrameworkEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.type !== "") {
+      writer.uint32(10).string(message.type);
+    }
+    if (message.object !== "") {
+      writer.uint32(18).string(message.object);
+    }
+    if (message.message !== "") {
+      writer.uint32(26).string(message.message);
+    }
+    if (message.taskId !== "") {
+      writer.uint32(34).string(message.taskId);
+    }
+    if (message.agentId !== "") {
+      writer.uint32(42).string(message.agentId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FrameworkEvent {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFrameworkEvent();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.type = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.object = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.taskId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.agentId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FrameworkEvent {
+    return {
+      type: isSet(object.type) ? globalThis.String(object.type) : "",
+      object: isSet(object.object) ? globalThis.String(object.object) : "",
+      message: isSet(object.message) ? globalThis.String(object.message) : "",
+      taskId: isSet(object.taskId)
+        ? globalThis.String(object.taskId)
+        : isSet(object.task_id)
+        ? globalThis.String(object.task_id)
+        : "",
+      agentId: isSet(object.agentId)
+        ? globalThis.String(object.agentId)
+        : isSet(object.agent_id)
+        ? globalThis.String(object.agent_id)
+        : "",
+    };
+  },
+
+  toJSON(message: FrameworkEvent): unknown {
+    const obj: any = {};
+    if (message.type !== "") {
+      obj.type = message.type;
+    }
+    if (message.object !== "") {
+      obj.object = message.object;
+    }
+    if (message.message !== "") {
+      obj.message = message.message;
+    }
+    if (message.taskId !== "") {
+      obj.taskId = message.taskId;
+    }
+    if (message.agentId !== "") {
+      obj.agentId = message.agentId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<FrameworkEvent>, I>>(base?: I): FrameworkEvent {
+    return FrameworkEvent.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<FrameworkEvent>, I>>(object: I): FrameworkEvent {
+    const message = createBaseFrameworkEvent();
+    message.type = object.type ?? "";
+    message.object = object.object ?? "";
+    message.message = object.message ?? "";
+    message.taskId = object.taskId ?? "";
+    message.agentId = object.agentId ?? "";
+    return message;
+  },
+};
+
 function createBaseReportPendingRequest(): ReportPendingRequest {
   return { frameworkId: "", work: [] };
 }
@@ -2426,6 +2673,19 @@ export const SchedulerServiceService = {
     responseSerialize: (value: CallResponse): Buffer => Buffer.from(CallResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): CallResponse => CallResponse.decode(value),
   },
+  /**
+   * Events of the framework's own (deployments, steps, health changes, staging progress) into
+   * the cluster's event stream, beside the master's: one stream with one index to replay from.
+   */
+  publishEvents: {
+    path: "/yard.v1.SchedulerService/PublishEvents" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PublishEventsRequest): Buffer => Buffer.from(PublishEventsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PublishEventsRequest => PublishEventsRequest.decode(value),
+    responseSerialize: (value: CallResponse): Buffer => Buffer.from(CallResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CallResponse => CallResponse.decode(value),
+  },
 } as const;
 
 export interface SchedulerServiceServer extends UntypedServiceImplementation {
@@ -2443,6 +2703,11 @@ export interface SchedulerServiceServer extends UntypedServiceImplementation {
    * the framework's half; the master adds its own half in OperatorService.Explain).
    */
   reportPending: handleUnaryCall<ReportPendingRequest, CallResponse>;
+  /**
+   * Events of the framework's own (deployments, steps, health changes, staging progress) into
+   * the cluster's event stream, beside the master's: one stream with one index to replay from.
+   */
+  publishEvents: handleUnaryCall<PublishEventsRequest, CallResponse>;
 }
 
 export interface SchedulerServiceClient extends Client {
@@ -2584,6 +2849,25 @@ export interface SchedulerServiceClient extends Client {
   ): ClientUnaryCall;
   reportPending(
     request: ReportPendingRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CallResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Events of the framework's own (deployments, steps, health changes, staging progress) into
+   * the cluster's event stream, beside the master's: one stream with one index to replay from.
+   */
+  publishEvents(
+    request: PublishEventsRequest,
+    callback: (error: ServiceError | null, response: CallResponse) => void,
+  ): ClientUnaryCall;
+  publishEvents(
+    request: PublishEventsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CallResponse) => void,
+  ): ClientUnaryCall;
+  publishEvents(
+    request: PublishEventsRequest,
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: CallResponse) => void,
