@@ -138,7 +138,7 @@ export class AppController {
       this.fail(
         app,
         dep,
-        `${dep.failures} instance(s) of revision ${target} exited or failed their health check`,
+        `${dep.failures} instance(s) of revision ${target} exited or failed their health check${dep.lastFailure ? `; the last: ${dep.lastFailure}` : ""}`,
         now,
       );
       return;

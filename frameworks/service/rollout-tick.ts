@@ -203,7 +203,7 @@ export class RolloutTick implements TickTrigger {
   }
 
   /** An instance of the app failed: back its launches off, and count it against the deployment. */
-  countFailure(l: Live, now: number): void {
+  countFailure(l: Live, now: number, why: string): void {
     const { crashes, book } = this.state;
     const c = crashes.get(l.rec.app) ?? { count: 0, nextAt: 0 };
     const backoff = this.init.restartBackoff ?? { initialMs: 1_000, maxMs: 60_000 };
@@ -215,6 +215,9 @@ export class RolloutTick implements TickTrigger {
       const target = dep.rollingBack ? dep.fromRevision : dep.toRevision;
       if (l.rec.revision === target) {
         dep.failures++;
+        // The cause stays on the deployment: rollout status shows it, and the failure names it.
+        dep.lastFailure = `instance ${l.rec.taskId} on ${l.rec.hostname || l.rec.agentId} ${why}`;
+        dep.message = dep.lastFailure;
         book.put({ deployments: [dep] });
       }
     }

@@ -84,6 +84,8 @@ export interface DeploymentRecord {
   bestReady: number;
   /** Target-revision instances that exited or turned unhealthy in this deployment. */
   failures: number;
+  /** The cause of the last of those failures ("instance … on host … ended FAILED: …"). */
+  lastFailure?: string;
   message: string;
   failure: string;
   startedAt: number;

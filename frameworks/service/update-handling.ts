@@ -2,7 +2,13 @@
 // An instance that ended without being asked counts as a failure (unless it was lost with its
 // agent); one its agent finds unhealthy is counted and replaced; an UNREACHABLE one is timed
 // so the controller can replace it after its `unreachable.replace_after`.
-import { isInfrastructureLoss, isTerminal, TaskState, type TaskStatus } from "../../framework-sdk/index.js";
+import {
+  isInfrastructureLoss,
+  isTerminal,
+  stateName,
+  TaskState,
+  type TaskStatus,
+} from "../../framework-sdk/index.js";
 import type { Live } from "./app-book.js";
 import { healthOf, healthySince } from "./instance-health.js";
 import type { SchedulerState } from "./scheduler-state.js";
@@ -11,7 +17,8 @@ import type { SchedulerState } from "./scheduler-state.js";
 export interface UpdateLoop {
   kick(): void;
   stopInstance(l: Live, why: string, now: number): void;
-  countFailure(l: Live, now: number): void;
+  /** `why`: the cause, as the operator reads it ("exited with code 1", "unhealthy: …"). */
+  countFailure(l: Live, now: number, why: string): void;
 }
 
 export class UpdateHandling {
@@ -47,7 +54,12 @@ export class UpdateHandling {
           state: status.state,
           message: status.message,
         });
-        if (!infrastructure) this.loop.countFailure(l, now);
+        if (!infrastructure)
+          this.loop.countFailure(
+            l,
+            now,
+            `ended ${stateName(status.state)}${status.message ? `: ${status.message}` : ""}`,
+          );
       }
     } else {
       this.trackReachability(l, status, prev, now);
@@ -90,7 +102,7 @@ export class UpdateHandling {
     if (l.health === "unhealthy" && prev !== "unhealthy" && !l.rec.stopping) {
       const why = status.health?.message || "failed its health check";
       this.state.log.warn("instance unhealthy; replacing it", { taskId: l.rec.taskId, check: why });
-      this.loop.countFailure(l, now);
+      this.loop.countFailure(l, now, `unhealthy: ${why}`);
       this.loop.stopInstance(l, `unhealthy: ${why}`, now);
     }
   }

@@ -171,6 +171,8 @@ describe("service framework end to end", { concurrency: false }, () => {
     const s = await app();
     assert.equal(s.deployment?.state, "ROLLED_BACK");
     assert.equal(s.revision, 2);
+    // The cause is named: which instance, where, and what its health check said.
+    assert.match(s.deployment?.failure ?? "", /the last: instance web\.3\.\S+ on \S+ unhealthy: /);
     await waitFor("only v2 instances", async () => {
       const a = await answers();
       return a.length === 3 && a.every((v) => v === "v2") && a;
