@@ -324,6 +324,58 @@ describe("scheduler and agent APIs refuse bad input", { timeout: 60_000 }, () =>
     }
   });
 
+  test("a bad pending report or event is INVALID_ARGUMENT naming the field, and nothing of it is kept", async () => {
+    const client = new SchedulerServiceClient(master.address, frameworkCredentials(), CHANNEL_OPTIONS);
+    const frameworkId = a.driver.frameworkId!;
+    const md = () => authMetadata(TOKEN, a.driver.session);
+    const ops = new OperatorServiceClient(master.address, operatorCredentials(), CHANNEL_OPTIONS);
+    try {
+      const unit = { kind: "app", name: "web", taskIds: [], waiting: 1, reasons: [], since: 0, message: "" };
+      await assert.rejects(
+        unary(client.reportPending, client, { frameworkId, work: [unit, { ...unit, kind: "pod" }] }, md()),
+        (err: any) => err.code === Code.INVALID_ARGUMENT && /work\[1\]\.kind: "pod"/.test(err.details),
+      );
+      const e = await unary(
+        ops.explain,
+        ops,
+        { kind: "app", name: "web", frameworkId: "" },
+        authMetadata(TOKEN),
+      );
+      assert.equal(e.work, undefined, "the refused report left nothing behind");
+      const before = master.master.events.lastIndex();
+      await assert.rejects(
+        unary(
+          client.publishEvents,
+          client,
+          {
+            frameworkId,
+            events: [
+              { type: "DEPLOYMENT_RUNNING", object: "app/web", message: "", taskId: "", agentId: "" },
+              { type: "AGENT_LOST", object: "", message: "forged", taskId: "", agentId: "agent-1" },
+            ],
+          },
+          md(),
+        ),
+        (err: any) =>
+          err.code === Code.INVALID_ARGUMENT && /events\[1\]\.type: "AGENT_LOST"/.test(err.details),
+      );
+      assert.equal(master.master.events.lastIndex(), before, "no event of the refused call was appended");
+      // A good report is kept and explained.
+      await unary(client.reportPending, client, { frameworkId, work: [unit] }, md());
+      const ok = await unary(
+        ops.explain,
+        ops,
+        { kind: "app", name: "web", frameworkId: "" },
+        authMetadata(TOKEN),
+      );
+      assert.equal(ok.work?.waiting, 1);
+      assert.equal(ok.frameworkId, frameworkId);
+    } finally {
+      client.close();
+      ops.close();
+    }
+  });
+
   test("calls in another framework's name are PERMISSION_DENIED, even with the cluster token", async () => {
     const client = new SchedulerServiceClient(master.address, frameworkCredentials(), CHANNEL_OPTIONS);
     const victim = a.driver.frameworkId!;
