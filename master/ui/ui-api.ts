@@ -127,7 +127,7 @@ const ENDPOINTS: Record<string, { action: Action; run: Endpoint }> = {
 };
 
 /** Answers GET /ui/api/<name> for `session`. */
-export function serveApi(c: UiApiComponents, name: string, call: Call): void {
+export function serveApi(c: UiApiComponents, name: string, call: Call) {
   const { req, res, query, session } = call;
   if (name === "events") {
     if (!allowed(c, session, "view", "", res)) return;
@@ -149,7 +149,7 @@ export function serveApi(c: UiApiComponents, name: string, call: Call): void {
     .catch((err: unknown) => sendFailure(res, err));
 }
 
-function serveLogs(c: UiApiComponents, { res, query, session }: Call): void {
+function serveLogs(c: UiApiComponents, { res, query, session }: Call) {
   let taskId: string;
   try {
     taskId = required(query, "task");

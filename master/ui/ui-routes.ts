@@ -58,7 +58,7 @@ export function uiHandler(c: UiRoutesComponents): (req: IncomingMessage, res: Se
   };
 }
 
-function login(c: UiRoutesComponents, query: URLSearchParams, res: ServerResponse): void {
+function login(c: UiRoutesComponents, query: URLSearchParams, res: ServerResponse) {
   const code = query.get("code");
   if (!code) return sendError(res, 400, "code: is required (run `yardctl ui` for a login URL)");
   const done = c.sessions.redeem(code);
@@ -78,7 +78,7 @@ function login(c: UiRoutesComponents, query: URLSearchParams, res: ServerRespons
   res.end();
 }
 
-function serveAsset(req: IncomingMessage, res: ServerResponse, name: string): void {
+function serveAsset(req: IncomingMessage, res: ServerResponse, name: string) {
   const asset = uiAssets().get(name);
   if (!asset) return sendError(res, 404, `no UI file ${JSON.stringify(name)}`);
   if (req.headers["if-none-match"] === asset.etag) {
