@@ -38,6 +38,7 @@ import {
   WatchRequest,
   type ExplainRequest,
   type Explanation,
+  type UiLogin,
 } from "../proto/gen/yard/v1/operator.js";
 import { fromGrpcError, type Peer } from "./errors.js";
 import { consume } from "./streams.js";
@@ -291,6 +292,9 @@ export class OperatorClient extends LeaderClient<OperatorServiceClient> {
   }
   killTask(req: KillTaskRequest): Promise<unknown> {
     return this.call(this.client.killTask as UnaryFn<KillTaskRequest, unknown>, req);
+  }
+  createUiLogin(): Promise<UiLogin> {
+    return this.call(this.client.createUiLogin as UnaryFn<object, UiLogin>, {});
   }
   /** Not deadline-bound: it lives as long as the caller reads it. */
   watch(req: Partial<WatchRequest>): ClientReadableStream<ClusterEvent> {

@@ -14,6 +14,7 @@ import { registerRelease } from "./commands/release.js";
 import { registerRollout } from "./commands/rollout.js";
 import { registerRun } from "./commands/run.js";
 import { registerToken } from "./commands/token.js";
+import { registerUi } from "./commands/ui.js";
 import { registerUp } from "./commands/up.js";
 import { registerVersion, yardVersion } from "./commands/version.js";
 
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
   registerDrain(program);
   registerEvents(program);
   registerExplain(program);
+  registerUi(program);
   registerRelease(program);
   registerToken(program);
   registerCerts(program);

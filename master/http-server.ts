@@ -1,5 +1,5 @@
 // The master's HTTP(S) port: /healthz, Prometheus /metrics (the master's own registry,
-// master/metrics/) and the BitTorrent tracker (/announce, /scrape); later the web UI.
+// master/metrics/), the BitTorrent tracker (/announce, /scrape) and the web UI (/ui, master/ui/).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { TLSSocket } from "node:tls";
 import { UnauthenticatedError } from "../common/errors.js";
@@ -8,6 +8,7 @@ import { bearerOfHeader } from "./auth/authenticate.js";
 import { createServer as createHttpsServer } from "node:https";
 import { httpsServerOptions, type TlsMaterial } from "../common/tls.js";
 import type { Master } from "./master.js";
+import { isUiPath } from "./ui/ui-routes.js";
 
 /** The tracker's side of the HTTP port (master/releases/release-tracker.ts). */
 export interface TrackerRoute {
@@ -44,9 +45,14 @@ export function httpHandler(
   master: Master,
   access: AccessControl,
   tracker?: TrackerRoute,
+  ui?: (req: IncomingMessage, res: ServerResponse) => void,
 ): (req: IncomingMessage, res: ServerResponse) => void {
   return (req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? "/").split("?")[0] ?? "/";
+    if (ui && isUiPath(path)) {
+      ui(req, res);
+      return;
+    }
     if (tracker?.handles(path)) {
       tracker.handle(req, res);
       return;

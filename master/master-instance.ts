@@ -19,6 +19,11 @@ import type { ReleaseReplication } from "./releases/copy-quorum.js";
 import { ReleaseManager } from "./releases/release-manager.js";
 import { ReleaseTracker } from "./releases/release-tracker.js";
 import { SwarmAccess } from "./releases/swarm-access.js";
+import { httpScheme } from "../common/tls.js";
+import { ServiceApps } from "./ui/service-apps.js";
+import { uiLoginMinter } from "./ui/ui-login.js";
+import { uiHandler } from "./ui/ui-routes.js";
+import { UiSessions } from "./ui/ui-sessions.js";
 
 export interface MasterInstanceInit {
   dataDir: string;
@@ -109,10 +114,27 @@ export class MasterInstance {
     );
     const releaseStore = releases;
     master.attachReleases(releaseStore);
+    // The web UI's sessions live with the leading instance: a new leader asks for a new login.
+    const sessions = new UiSessions();
+    c.access.acceptDelegations((token) => sessions.delegated(token));
+    const ui = uiHandler({
+      master,
+      access: c.access,
+      sessions,
+      apps: new ServiceApps({ frameworks: () => master.frameworkStates(), tls: init.tls }),
+      releases: releaseStore,
+      secure: init.tls !== null,
+    });
+    const uiLogin = uiLoginMinter(sessions, init.masters, httpScheme(init.tls));
     const services: MasterServices = {
       agent: agentService(master, c.access) as unknown as UntypedServiceImplementation,
       scheduler: schedulerService(master, c.access) as unknown as UntypedServiceImplementation,
-      operator: operatorService(master, c.access, init.masters) as unknown as UntypedServiceImplementation,
+      operator: operatorService(
+        master,
+        c.access,
+        init.masters,
+        uiLogin,
+      ) as unknown as UntypedServiceImplementation,
       release: releaseService(
         releaseStore,
         c.access,
@@ -125,7 +147,7 @@ export class MasterInstance {
       releaseStore,
       tracker,
       services,
-      httpHandler(master, c.access, tracker),
+      httpHandler(master, c.access, tracker, ui),
     );
   }
 

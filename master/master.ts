@@ -175,6 +175,11 @@ export class Master {
     return explain(this.core, req, now());
   }
 
+  /** Every unit of work the frameworks report waiting, with why (the web UI's tasks page). */
+  pendingWork(): ReturnType<MasterCore["pending"]["all"]> {
+    return this.core.pending.all();
+  }
+
   suppress(frameworkId: string): void {
     this.frameworks.suppress(frameworkId);
   }

@@ -72,6 +72,14 @@ export class PendingReports {
     return this.byFramework.get(frameworkId);
   }
 
+  /** Every reported unit, with its framework (the web UI's list of waiting work). */
+  all(): { frameworkId: string; work: PendingWork; atMs: number }[] {
+    const out: { frameworkId: string; work: PendingWork; atMs: number }[] = [];
+    for (const [frameworkId, r] of this.byFramework)
+      for (const work of r.work) out.push({ frameworkId, work, atMs: r.atMs });
+    return out;
+  }
+
   /**
    * The reported units that `kind/name` names, with their framework: by name for app and job,
    * by one of its task ids for task. Only `frameworkId`'s when given.

@@ -58,11 +58,23 @@ export function credentialsOf(call: AuthenticatedCall): Credentials {
 }
 
 export class AccessControl {
+  /** Resolves tokens the master delegated (the web UI's sessions, master/ui/ui-sessions.ts). */
+  private delegation?: (token: string) => Principal | undefined;
+
   constructor(
     private readonly auth: Authenticator,
     private readonly policy: Policy,
     private readonly audit: AuditSink,
   ) {}
+
+  /**
+   * Lets ReviewAccess resolve tokens that stand for an operator logged into the web UI, so a
+   * framework judges the UI's calls as that operator's. Only reviews accept them: they are
+   * no credential for the master's own API.
+   */
+  acceptDelegations(resolve: (token: string) => Principal | undefined): void {
+    this.delegation = resolve;
+  }
 
   /** For callers that are not gRPC calls (the HTTP port). */
   authenticator(): Authenticator {
@@ -114,17 +126,20 @@ export class AccessControl {
       throw new InvalidArgumentError("action", `"${req.action}" is not an action`);
     }
     let p: Principal;
-    try {
-      p = this.auth.authenticate({
-        bearer: req.token || undefined,
-        certificate: req.certificate.length > 0 ? req.certificate : undefined,
-        certificateVerified: false,
-      });
-    } catch (err) {
-      // The reviewed credential is bad, not the caller's: say so in the answer.
-      if (!(err instanceof UnauthenticatedError)) throw err;
-      return { allowed: false, reason: err.message, principal: "", kind: "", unauthenticated: true };
-    }
+    const delegated = req.token ? this.delegation?.(req.token) : undefined;
+    if (delegated) p = delegated;
+    else
+      try {
+        p = this.auth.authenticate({
+          bearer: req.token || undefined,
+          certificate: req.certificate.length > 0 ? req.certificate : undefined,
+          certificateVerified: false,
+        });
+      } catch (err) {
+        // The reviewed credential is bad, not the caller's: say so in the answer.
+        if (!(err instanceof UnauthenticatedError)) throw err;
+        return { allowed: false, reason: err.message, principal: "", kind: "", unauthenticated: true };
+      }
     const d = this.decide(p, req.action, req.object);
     const via = ` (through ${describePrincipal(caller)})`;
     if (!d.allowed)

@@ -15,6 +15,7 @@ import type { AccessControl } from "../auth/access.js";
 import type { Master } from "../master.js";
 import { failStream, unaryHandler } from "./call-guard.js";
 import { watchEvents } from "./event-watch.js";
+import type { UiLoginMinter } from "../ui/ui-login.js";
 
 const log = createLogger("master.operator");
 
@@ -28,6 +29,7 @@ export function operatorService(
   master: Master,
   access: AccessControl,
   masters: () => GetMastersResponse,
+  uiLogin?: UiLoginMinter,
 ): OperatorServiceServer {
   // Answers about the registry (and changes to it) wait until what it shows is durable.
   // GetMasters does not: it must answer while the registry's store is unreachable.
@@ -62,6 +64,13 @@ export function operatorService(
       (req) => ({ agent: master.undrain(req.agentId) }),
       gate,
     ),
+    createUiLogin: unaryHandler(access, "view", (_req, _call, principal) => {
+      if (!uiLogin) throw new FailedPreconditionError("this master serves no web UI");
+      const login = uiLogin(principal);
+      // Who logged into the UI is kept; the code is not (it is a secret until used).
+      access.record({ principal, action: "ui_login", object: "", result: "ok" });
+      return login;
+    }),
     reviewAccess: unaryHandler(access, "review_access", (req, _call, caller) => access.review(caller, req)),
     killTask: unaryHandler(
       access,

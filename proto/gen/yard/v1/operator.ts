@@ -38,6 +38,18 @@ export const protobufPackage = "yard.v1";
 
 export const protobufFileName = "yard/v1/operator.proto";
 
+export interface CreateUiLoginRequest {
+}
+
+export interface UiLogin {
+  /** Single use; worthless after expires_at. */
+  code: string;
+  /** Unix seconds. */
+  expiresAt: number;
+  /** The URL that logs a browser in: this master's HTTP port, /ui/login?code=... */
+  url: string;
+}
+
 export interface ExplainRequest {
   /** "task", "app" or "job". */
   kind: string;
@@ -307,6 +319,163 @@ export interface LogChunk {
   /** Where data starts in the file. */
   offset: number;
 }
+
+function createBaseCreateUiLoginRequest(): CreateUiLoginRequest {
+  return {};
+}
+
+export const CreateUiLoginRequest: MessageFns<CreateUiLoginRequest> = {
+  encode(_: CreateUiLoginRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateUiLoginRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateUiLoginRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): CreateUiLoginRequest {
+    return {};
+  },
+
+  toJSON(_: CreateUiLoginRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CreateUiLoginRequest>, I>>(base?: I): CreateUiLoginRequest {
+    return CreateUiLoginRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CreateUiLoginRequest>, I>>(_: I): CreateUiLoginRequest {
+    const message = createBaseCreateUiLoginRequest();
+    return message;
+  },
+};
+
+function createBaseUiLogin(): UiLogin {
+  return { code: "", expiresAt: 0, url: "" };
+}
+
+export const UiLogin: MessageFns<UiLogin> = {
+  encode(message: UiLogin, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.code !== "") {
+      writer.uint32(10).string(message.code);
+    }
+    if (message.expiresAt !== 0) {
+      writer.uint32(17).double(message.expiresAt);
+    }
+    if (message.url !== "") {
+      writer.uint32(26).string(message.url);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UiLogin {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUiLogin();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.code = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.expiresAt = reader.double();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.url = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UiLogin {
+    return {
+      code: isSet(object.code) ? globalThis.String(object.code) : "",
+      expiresAt: isSet(object.expiresAt)
+        ? globalThis.Number(object.expiresAt)
+        : isSet(object.expires_at)
+        ? globalThis.Number(object.expires_at)
+        : 0,
+      url: isSet(object.url) ? globalThis.String(object.url) : "",
+    };
+  },
+
+  toJSON(message: UiLogin): unknown {
+    const obj: any = {};
+    if (message.code !== "") {
+      obj.code = message.code;
+    }
+    if (message.expiresAt !== 0) {
+      obj.expiresAt = floatToJson(message.expiresAt);
+    }
+    if (message.url !== "") {
+      obj.url = message.url;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UiLogin>, I>>(base?: I): UiLogin {
+    return UiLogin.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UiLogin>, I>>(object: I): UiLogin {
+    const message = createBaseUiLogin();
+    message.code = object.code ?? "";
+    message.expiresAt = object.expiresAt ?? 0;
+    message.url = object.url ?? "";
+    return message;
+  },
+};
 
 function createBaseExplainRequest(): ExplainRequest {
   return { kind: "", name: "", frameworkId: "" };
@@ -3902,6 +4071,20 @@ export const OperatorServiceService = {
     responseSerialize: (value: Explanation): Buffer => Buffer.from(Explanation.encode(value).finish()),
     responseDeserialize: (value: Buffer): Explanation => Explanation.decode(value),
   },
+  /**
+   * A short-lived, single-use code that logs a browser into the web UI as the caller
+   * (`yardctl ui`, docs/ui.md): the browser trades it at /ui/login for a session cookie, so
+   * the caller's long-lived credential never appears in a URL. Needs the view action.
+   */
+  createUiLogin: {
+    path: "/yard.v1.OperatorService/CreateUiLogin" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CreateUiLoginRequest): Buffer => Buffer.from(CreateUiLoginRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CreateUiLoginRequest => CreateUiLoginRequest.decode(value),
+    responseSerialize: (value: UiLogin): Buffer => Buffer.from(UiLogin.encode(value).finish()),
+    responseDeserialize: (value: Buffer): UiLogin => UiLogin.decode(value),
+  },
 } as const;
 
 export interface OperatorServiceServer extends UntypedServiceImplementation {
@@ -3932,6 +4115,12 @@ export interface OperatorServiceServer extends UntypedServiceImplementation {
    * the master's offers to that framework are what they are (`yardctl explain`).
    */
   explain: handleUnaryCall<ExplainRequest, Explanation>;
+  /**
+   * A short-lived, single-use code that logs a browser into the web UI as the caller
+   * (`yardctl ui`, docs/ui.md): the browser trades it at /ui/login for a session cookie, so
+   * the caller's long-lived credential never appears in a URL. Needs the view action.
+   */
+  createUiLogin: handleUnaryCall<CreateUiLoginRequest, UiLogin>;
 }
 
 export interface OperatorServiceClient extends Client {
@@ -4104,6 +4293,26 @@ export interface OperatorServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: Explanation) => void,
+  ): ClientUnaryCall;
+  /**
+   * A short-lived, single-use code that logs a browser into the web UI as the caller
+   * (`yardctl ui`, docs/ui.md): the browser trades it at /ui/login for a session cookie, so
+   * the caller's long-lived credential never appears in a URL. Needs the view action.
+   */
+  createUiLogin(
+    request: CreateUiLoginRequest,
+    callback: (error: ServiceError | null, response: UiLogin) => void,
+  ): ClientUnaryCall;
+  createUiLogin(
+    request: CreateUiLoginRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: UiLogin) => void,
+  ): ClientUnaryCall;
+  createUiLogin(
+    request: CreateUiLoginRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: UiLogin) => void,
   ): ClientUnaryCall;
 }
 
