@@ -4,21 +4,7 @@ import { parseFlag } from "../config.js";
 import { clientTarget } from "../context.js";
 import { addClientOptions, print } from "../options.js";
 import { nonNegativeInt } from "../parse.js";
-import { appsTable, connectDeploy } from "./deploy-client.js";
-
-/** `yardctl get apps`: the table (or JSON) of the service framework's apps. */
-export async function getApps(flags: Record<string, unknown>, output: string): Promise<void> {
-  const client = await connectDeploy(clientTarget(flags));
-  try {
-    const { apps } = await client.listApps();
-    if (output === "json") {
-      const { ListAppsResponse } = await import("../../proto/gen/yard/v1/deploy.js");
-      print(JSON.stringify(ListAppsResponse.toJSON({ apps }), null, 2));
-    } else print(appsTable(apps));
-  } finally {
-    client.close();
-  }
-}
+import { connectDeploy } from "./deploy-client.js";
 
 export function registerApps(program: Command): void {
   addClientOptions(
