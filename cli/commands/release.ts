@@ -1,5 +1,6 @@
 // yardctl release push|ls|rm|status|torrent|stage: the master's release store and its
 // BitTorrent distributor (docs/releases.md).
+import { CliError, ExitCode, fromGrpcError, UsageError } from "../errors.js";
 import { once } from "node:events";
 import { createReadStream, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -23,7 +24,7 @@ import {
 } from "../../proto/gen/yard/v1/release.js";
 import { type ClientTarget, LeaderClient } from "../clients.js";
 import { clientTarget } from "../context.js";
-import { CliError, ExitCode, fromGrpcError, UsageError } from "../errors.js";
+import { errnoSentence } from "../errno-text.js";
 import { addOutputOption, isDataFormat, LIST_FORMATS, parseOutput, printData } from "../output-format.js";
 import { archiveDirectory } from "../release-archive.js";
 import { releasesTable } from "../release-views.js";
@@ -183,9 +184,7 @@ async function prepareArtifact(
   try {
     st = statSync(path);
   } catch (err) {
-    throw new UsageError(
-      `release push: ${JSON.stringify(path)}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
-    );
+    throw new UsageError(`release push: ${JSON.stringify(path)}: ${errnoSentence(err)}`);
   }
   if (st.isDirectory()) {
     const out = join(work, `${base}.tar`);

@@ -13,6 +13,17 @@ import { renderTable } from "../table.js";
 import { connectDeploy, ENDED, followDeployment, instancesTable, renderRollout } from "./deploy-client.js";
 import { watchToEnd } from "./deploy.js";
 
+/**
+ * What a verb left the deployment in: "deployment D of app web: PAUSED at step 2/4". A
+ * deployment still staging its release says so: pause holds it once staging ends.
+ */
+export function deploymentStateLine(s: AppStatus): string {
+  const d = s.deployment;
+  if (!d) return `app ${s.name} has no deployment`;
+  const where = ENDED.has(d.state) ? "" : ` at step ${d.step}/${d.steps}`;
+  return `deployment ${d.id} of app ${s.name}: ${d.state}${where}${d.message ? ` (${d.message})` : ""}`;
+}
+
 /** One app's rollout: no wide view. */
 const STATUS_FORMATS = ["table", "json", "yaml"] as const;
 
@@ -64,8 +75,7 @@ export function registerRollout(program: Command): void {
       async (app: string, flags: Record<string, unknown>) => {
         const client = await connectDeploy(clientTarget(flags));
         try {
-          const s = await client.verb(verb, app);
-          print(`${app}: deployment ${s.deployment?.id ?? ""} ${s.deployment?.state ?? ""}`);
+          print(deploymentStateLine(await client.verb(verb, app)));
         } finally {
           client.close();
         }
