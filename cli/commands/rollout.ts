@@ -15,13 +15,13 @@ import { watchToEnd } from "./deploy.js";
 
 /**
  * What a verb left the deployment in: "deployment D of app web: PAUSED at step 2/4". A
- * deployment still staging its release says so: pause holds it once staging ends.
+ * deployment still staging says STAGING: a pause holds it once its release is staged.
  */
 export function deploymentStateLine(s: AppStatus): string {
   const d = s.deployment;
   if (!d) return `app ${s.name} has no deployment`;
   const where = ENDED.has(d.state) ? "" : ` at step ${d.step}/${d.steps}`;
-  return `deployment ${d.id} of app ${s.name}: ${d.state}${where}${d.message ? ` (${d.message})` : ""}`;
+  return `deployment ${d.id} of app ${s.name}: ${d.state}${where}`;
 }
 
 /** One app's rollout: no wide view. */

@@ -119,6 +119,9 @@ export class OperatorVerbs {
     // now so that the answer to the operator is the new state. A deployment still staging
     // keeps STAGING and holds once its release is staged.
     if (dep.state !== "STAGING") dep.state = "PAUSED";
+    // The message is what `rollout status` shows of the deployment now; the one before
+    // (e.g. waiting for a promotion) no longer holds while it is paused.
+    dep.message = `paused by the operator at step ${dep.step + 1} ("yardctl rollout resume ${name}" goes on)`;
     this.state.book.put({ deployments: [dep] });
     this.loop.kick();
   }
@@ -128,6 +131,7 @@ export class OperatorVerbs {
     dep.paused = false;
     // As the controller's next tick would (app-controller.ts, advance), so that the answer is current.
     if (dep.state === "PAUSED") dep.state = dep.rollingBack ? "ROLLING_BACK" : "RUNNING";
+    dep.message = `resumed by the operator at step ${dep.step + 1}`;
     dep.lastProgressAt = this.state.now();
     this.state.book.put({ deployments: [dep] });
     this.loop.kick();

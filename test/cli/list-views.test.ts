@@ -153,7 +153,7 @@ describe("deployments", () => {
 
   test("an ended deployment has no step; wide shows the targets and times", () => {
     const ended = [{ ...apps[0], deployment: { ...apps[0].deployment!, state: "SUCCEEDED", endedAt: 1050 } }];
-    assert.match(deploymentsTable(ended, 1060), /SUCCEEDED   -    /);
+    assert.match(deploymentsTable(ended, 1060), /SUCCEEDED {3}- {4}/);
     assert.match(deploymentsTable(ended, 1060, true), /1,2,3,4 {3}0 {10}- {7}60s ago {3}10s ago/);
   });
 });
