@@ -19,6 +19,7 @@ import {
   type GetJobRequest,
   type Job,
   type KillJobRequest,
+  type ListJobsResponse,
   type SubmitJobRequest,
 } from "../proto/gen/yard/v1/batch.js";
 import {
@@ -34,6 +35,7 @@ import {
   type KillTaskRequest,
   type LogChunk,
   OperatorServiceClient,
+  type State,
   type UndrainAgentRequest,
   WatchRequest,
   type ExplainRequest,
@@ -268,6 +270,10 @@ export class OperatorClient extends LeaderClient<OperatorServiceClient> {
     super((address) => new OperatorServiceClient(address, creds, CHANNEL_OPTIONS), target, "the master");
   }
 
+  /** The whole cluster state; `yardctl version` reads the master's version from it. */
+  getState(): Promise<State> {
+    return this.call(this.client.getState as UnaryFn<object, State>, {});
+  }
   getAgents(): Promise<GetAgentsResponse> {
     return this.call(this.client.getAgents as UnaryFn<object, GetAgentsResponse>, {});
   }
@@ -320,6 +326,9 @@ export class BatchClient extends LeaderClient<BatchServiceClient> {
   }
   getJob(req: GetJobRequest): Promise<Job> {
     return this.call(this.client.getJob as UnaryFn<GetJobRequest, Job>, req);
+  }
+  listJobs(): Promise<ListJobsResponse> {
+    return this.call(this.client.listJobs as UnaryFn<object, ListJobsResponse>, {});
   }
   killJob(req: KillJobRequest): Promise<Job> {
     return this.call(this.client.killJob as UnaryFn<KillJobRequest, Job>, req);

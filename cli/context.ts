@@ -1,11 +1,12 @@
 // The I/O around config.ts: reads the environment, the config file and the token file,
 // and resolves what a command needs (where the master is, which token, which data dir).
+import { type Layers, parseConfigText, resolveSettings } from "./config.js";
 import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { formatMasterList } from "../common/master-list.js";
 import type { ClientTarget } from "./clients.js";
-import { type Layers, parseConfigText, resolveSettings } from "./config.js";
+import { errnoSentence } from "./errno-text.js";
 import { UsageError } from "./errors.js";
 import { resolveTransport } from "./transport.js";
 
@@ -46,7 +47,7 @@ export function loadLayers(flags: Record<string, unknown>, env: NodeJS.ProcessEn
     try {
       text = readFileSync(path, "utf8");
     } catch (err) {
-      const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      const why = errnoSentence(err);
       throw new UsageError(
         `${explicit?.where ?? "config file"} ${JSON.stringify(path)}: cannot read it (${why})`,
       );

@@ -1,9 +1,10 @@
 // The one place where a failure becomes what the operator sees: ONE line on stderr and an
 // exit code that scripts can match on (documented in docs/yardctl.md). Commands throw;
 // yardctl.ts catches, calls describeFailure and exits. No stack trace reaches the terminal.
+import { leaderHint } from "../common/leader-redirect.js";
 import { status as GrpcStatus } from "@grpc/grpc-js";
 import { errorMessage, isServiceError, YardError } from "../common/errors.js";
-import { leaderHint } from "../common/leader-redirect.js";
+import { describeSystemError, errnoCode } from "./errno-text.js";
 
 /** Exit codes of yardctl. `run` also exits with the task's own exit code. */
 export const ExitCode = {
@@ -131,10 +132,17 @@ export async function expectFound<T>(kind: string, id: string, p: Promise<T>): P
 /** The line (without the "yardctl: " prefix) and exit code for any failure. */
 export function describeFailure(err: unknown): { line: string; exitCode: number } {
   if (err instanceof CliError) return { line: oneLine(err.message), exitCode: err.exitCode };
-  const code = (err as { code?: unknown } | null)?.code;
   const message = errorMessage(err);
-  if (code === "EADDRINUSE" || /EADDRINUSE|address already in use/i.test(message)) {
-    return { line: oneLine(`address already in use: ${message}`), exitCode: ExitCode.FAILURE };
+  // A system error (a file that cannot be read or written, a port taken): a sentence and
+  // the path or address, not Node's "EACCES: permission denied, open '...'".
+  if (errnoCode(err)) return { line: oneLine(describeSystemError(err)), exitCode: ExitCode.FAILURE };
+  if (/EADDRINUSE|address already in use/i.test(message)) {
+    return {
+      line: oneLine(
+        `address already in use: ${message.replace(/^.*EADDRINUSE:?\s*(address already in use)?\s*/i, "")}`,
+      ),
+      exitCode: ExitCode.FAILURE,
+    };
   }
   if (err instanceof YardError || isServiceError(err)) {
     const mapped = fromGrpcError(

@@ -1,7 +1,8 @@
 // Helpers for the foreground daemons (up, master, agent, batch): port checks before
 // binding, waiting for Ctrl-C, and polling for a daemon to get its id.
-import { createServer } from "node:net";
 import { CliError, ExitCode } from "./errors.js";
+import { createServer } from "node:net";
+import { errnoSentence } from "./errno-text.js";
 
 /**
  * Fails with one clear line when host:port is taken. Checked before the daemons start so
@@ -22,7 +23,9 @@ export async function assertPortFree(host: string, port: number, flag: string): 
       } else if (err.code === "EACCES") {
         reject(new CliError(`no permission to listen on ${host}:${port} (${flag})`, ExitCode.FAILURE));
       } else {
-        reject(new CliError(`cannot listen on ${host}:${port} (${flag}): ${err.message}`, ExitCode.FAILURE));
+        reject(
+          new CliError(`cannot listen on ${host}:${port} (${flag}): ${errnoSentence(err)}`, ExitCode.FAILURE),
+        );
       }
     });
     server.listen({ port, host, exclusive: true }, () => server.close(() => resolve()));

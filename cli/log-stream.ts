@@ -15,7 +15,12 @@ export interface LogRequest {
   stream: "stdout" | "stderr";
   follow: boolean;
   tailBytes?: number;
+  /** Start at this byte of the file (after output already shown); 0: tailBytes decides. */
+  offset?: number;
 }
+
+/** Gets each chunk and where it starts in the task's file; a promise holds the stream. */
+export type LogSink = (data: Buffer, offset: number) => undefined | Promise<unknown>;
 
 /**
  * Passes every chunk to `sink` until the last chunk (eof), the end of the stream, or an
@@ -27,12 +32,12 @@ export interface LogRequest {
 export async function pumpLogs(
   client: OperatorClient,
   req: LogRequest,
-  sink: (data: Buffer) => undefined | Promise<unknown>,
+  sink: LogSink,
   signal?: AbortSignal,
 ): Promise<number> {
   let bytes = 0;
   /** Where the next byte starts in the task's file: a read resumed after a failover asks for it. */
-  let next = 0;
+  let next = req.offset ?? 0;
   const open = () =>
     client.getTaskLogs({
       taskId: req.taskId,
@@ -49,7 +54,7 @@ export async function pumpLogs(
         if (chunk.data.length > 0) {
           bytes += chunk.data.length;
           next = Number(chunk.offset) + chunk.data.length;
-          const full = sink(Buffer.from(chunk.data));
+          const full = sink(Buffer.from(chunk.data), Number(chunk.offset));
           if (full) {
             stream.pause();
             full.finally(() => stream.resume());

@@ -2,6 +2,7 @@
 import { Command } from "commander";
 import { registerApps } from "./commands/apps.js";
 import { registerCerts } from "./commands/certs.js";
+import { registerCompletion } from "./commands/completion.js";
 import { registerDaemons } from "./commands/daemons.js";
 import { registerDeploy } from "./commands/deploy.js";
 import { registerDrain } from "./commands/drain.js";
@@ -42,5 +43,6 @@ export function buildProgram(): Command {
   registerToken(program);
   registerCerts(program);
   registerVersion(program);
+  registerCompletion(program);
   return program;
 }

@@ -67,6 +67,26 @@ export function agentConditions(a: AgentState): string {
   return out.join(",") || "-";
 }
 
+/** Extra columns of `get agents -o wide`. */
+export const AGENT_WIDE_HEADERS = [
+  ...AGENT_HEADERS.slice(0, 6),
+  "DISK",
+  "PORTS",
+  ...AGENT_HEADERS.slice(6, 7),
+  "EXECUTORS",
+  "VERSION",
+  "HEARTBEAT",
+  "AGE",
+  ...AGENT_HEADERS.slice(7),
+] as const;
+
+/** "31000-31099,32000": port ranges as the agent flags write them. */
+export function formatRanges(ranges: readonly { begin: number; end: number }[] | undefined): string {
+  const list = ranges ?? [];
+  if (list.length === 0) return "-";
+  return list.map((r) => (r.begin === r.end ? String(r.begin) : `${r.begin}-${r.end}`)).join(",");
+}
+
 export function agentRow(a: AgentState): string[] {
   const total = a.info?.resources;
   const used = a.allocated;
@@ -82,6 +102,35 @@ export function agentRow(a: AgentState): string[] {
   ];
 }
 
+/** `get agents -o wide`: the table's columns plus disk, ports, executors, version and times. */
+export function agentWideRow(a: AgentState, nowSeconds: number): string[] {
+  const row = agentRow(a);
+  const total = a.info?.resources;
+  const used = a.allocated;
+  return [
+    ...row.slice(0, 6),
+    `${num(used?.disk ?? 0)}/${num(total?.disk ?? 0)}`,
+    formatRanges(total?.ports),
+    row[6],
+    (a.info?.executors ?? []).join(",") || "-",
+    a.info?.version || "-",
+    a.lastHeartbeat > 0 ? `${formatAge(nowSeconds - a.lastHeartbeat)} ago` : "-",
+    a.registeredAt > 0 ? formatAge(nowSeconds - a.registeredAt) : "-",
+    row[7],
+  ];
+}
+
+export const FRAMEWORK_WIDE_HEADERS = [...FRAMEWORK_HEADERS, "HOSTNAME", "ENDPOINT", "AGE"] as const;
+
+export function frameworkWideRow(f: FrameworkState, nowSeconds: number): string[] {
+  return [
+    ...frameworkRow(f),
+    f.info?.hostname || "-",
+    f.info?.endpoint || "-",
+    f.registeredAt > 0 ? formatAge(nowSeconds - f.registeredAt) : "-",
+  ];
+}
+
 export function frameworkRow(f: FrameworkState): string[] {
   return [
     f.info?.id ?? "",
@@ -94,13 +143,27 @@ export function frameworkRow(f: FrameworkState): string[] {
   ];
 }
 
+/**
+ * What a task table knows beyond the tasks: framework names by id, agent hostnames by id.
+ * A framework the master no longer reports shows by its id.
+ */
+export interface TaskContext {
+  frameworkNames?: ReadonlyMap<string, string>;
+  agentHostnames?: ReadonlyMap<string, string>;
+}
+
+/** Framework id → name, from `get frameworks`' answer (torn-down ones included). */
+export function frameworkNames(frameworks: readonly FrameworkState[]): Map<string, string> {
+  return new Map(frameworks.filter((f) => f.info?.id && f.info.name).map((f) => [f.info!.id, f.info!.name]));
+}
+
 /** `nowSeconds` is Unix time in seconds, like the messages' timestamps. */
-export function taskRow(t: TaskRecord, nowSeconds: number): string[] {
+export function taskRow(t: TaskRecord, nowSeconds: number, ctx: TaskContext = {}): string[] {
   const state = t.status?.state ?? TaskState.TASK_STAGING;
   const usage = t.usage && t.usage.timestamp > 0 ? t.usage : undefined;
   return [
     t.info?.taskId ?? t.status?.taskId ?? "",
-    t.frameworkId,
+    ctx.frameworkNames?.get(t.frameworkId) || t.frameworkId,
     t.info?.agentId || t.status?.agentId || "-",
     stateName(state),
     healthName(t),
@@ -108,6 +171,37 @@ export function taskRow(t: TaskRecord, nowSeconds: number): string[] {
     usage ? formatBytes(usage.memBytes) : "-",
     t.createdAt > 0 ? formatAge(nowSeconds - t.createdAt) : "-",
     t.status?.message || "",
+  ];
+}
+
+export const TASK_WIDE_HEADERS = [
+  "ID",
+  "FRAMEWORK",
+  "FRAMEWORK ID",
+  "AGENT",
+  "HOST",
+  "STATE",
+  "HEALTH",
+  "CPU",
+  "MEM",
+  "PORTS",
+  "AGE",
+  "MESSAGE",
+] as const;
+
+/** `get tasks -o wide`: the framework's id next to its name, the agent's hostname, the ports. */
+export function taskWideRow(t: TaskRecord, nowSeconds: number, ctx: TaskContext = {}): string[] {
+  const row = taskRow(t, nowSeconds, ctx);
+  const agentId = row[2];
+  return [
+    row[0],
+    row[1],
+    t.frameworkId,
+    agentId,
+    ctx.agentHostnames?.get(agentId) || "-",
+    ...row.slice(3, 7),
+    formatRanges(t.info?.resources?.ports),
+    ...row.slice(7),
   ];
 }
 
@@ -137,18 +231,46 @@ export function mastersTable(res: GetMastersResponse, nowSeconds: number): strin
   );
 }
 
-export function agentsTable(agents: readonly AgentState[]): string {
+export function agentsTable(
+  agents: readonly AgentState[],
+  wide = false,
+  nowSeconds = Date.now() / 1000,
+): string {
+  if (wide)
+    return renderTable(
+      AGENT_WIDE_HEADERS,
+      agents.map((a) => agentWideRow(a, nowSeconds)),
+    );
   return renderTable(AGENT_HEADERS, agents.map(agentRow));
 }
 
-export function frameworksTable(frameworks: readonly FrameworkState[]): string {
+export function frameworksTable(
+  frameworks: readonly FrameworkState[],
+  wide = false,
+  nowSeconds = Date.now() / 1000,
+): string {
+  if (wide)
+    return renderTable(
+      FRAMEWORK_WIDE_HEADERS,
+      frameworks.map((f) => frameworkWideRow(f, nowSeconds)),
+    );
   return renderTable(FRAMEWORK_HEADERS, frameworks.map(frameworkRow));
 }
 
-export function tasksTable(tasks: readonly TaskRecord[], nowSeconds: number): string {
+export function tasksTable(
+  tasks: readonly TaskRecord[],
+  nowSeconds: number,
+  ctx: TaskContext = {},
+  wide = false,
+): string {
+  if (wide)
+    return renderTable(
+      TASK_WIDE_HEADERS,
+      tasks.map((t) => taskWideRow(t, nowSeconds, ctx)),
+    );
   return renderTable(
     TASK_HEADERS,
-    tasks.map((t) => taskRow(t, nowSeconds)),
+    tasks.map((t) => taskRow(t, nowSeconds, ctx)),
   );
 }
 

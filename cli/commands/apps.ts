@@ -1,24 +1,25 @@
 // yardctl scale APP N and yardctl delete APP: the app verbs outside deployments.
 import type { Command } from "commander";
+import { LIMITS } from "../../common/limits.js";
 import { parseFlag } from "../config.js";
 import { clientTarget } from "../context.js";
 import { addClientOptions, print } from "../options.js";
-import { nonNegativeInt } from "../parse.js";
-import { appsTable, connectDeploy } from "./deploy-client.js";
+import { nonNegativeInt, type Parser, ValueError } from "../parse.js";
+import { connectDeploy } from "./deploy-client.js";
 
-/** `yardctl get apps`: the table (or JSON) of the service framework's apps. */
-export async function getApps(flags: Record<string, unknown>, output: string): Promise<void> {
-  const client = await connectDeploy(clientTarget(flags));
-  try {
-    const { apps } = await client.listApps();
-    if (output === "json") {
-      const { ListAppsResponse } = await import("../../proto/gen/yard/v1/deploy.js");
-      print(JSON.stringify(ListAppsResponse.toJSON({ apps }), null, 2));
-    } else print(appsTable(apps));
-  } finally {
-    client.close();
+/**
+ * The instances of `scale`: a whole number from 0 to the service framework's limit, checked
+ * here so that a number the wire cannot carry (uint32) is refused as it was typed.
+ */
+export const instanceCount: Parser<number> = (raw) => {
+  const n = nonNegativeInt(raw);
+  if (n > LIMITS.instances) {
+    throw new ValueError(
+      `must be at most ${LIMITS.instances.toLocaleString("en-US")} (the service framework's limit of instances per app)`,
+    );
   }
-}
+  return n;
+};
 
 export function registerApps(program: Command): void {
   addClientOptions(
@@ -28,7 +29,7 @@ export function registerApps(program: Command): void {
       .argument("<app>")
       .argument("<instances>"),
   ).action(async (app: string, n: string, flags: Record<string, unknown>) => {
-    const instances = parseFlag(nonNegativeInt, n, "<instances>");
+    const instances = parseFlag(instanceCount, n, "<instances>");
     const client = await connectDeploy(clientTarget(flags));
     try {
       await client.scale({ app, instances });

@@ -6,6 +6,7 @@ import { formatBytes, LIMITS, utf8Bytes } from "../../common/limits.js";
 import type { Command } from "commander";
 import { OperatorClient } from "../clients.js";
 import { clientTarget } from "../context.js";
+import { errnoSentence } from "../errno-text.js";
 import { CliError, ExitCode, UsageError } from "../errors.js";
 import type { ApplyResponse } from "../../proto/gen/yard/v1/deploy.js";
 import { addClientOptions, print } from "../options.js";
@@ -41,9 +42,7 @@ export function registerDeploy(program: Command): void {
     try {
       text = readFileSync(flags.file === "-" ? 0 : flags.file, "utf8");
     } catch (err) {
-      throw new UsageError(
-        `--file ${JSON.stringify(flags.file)}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
-      );
+      throw new UsageError(`--file ${JSON.stringify(flags.file)}: cannot read it (${errnoSentence(err)})`);
     }
     // The service framework refuses it too; saying so here spares the upload.
     const size = utf8Bytes(text);

@@ -7,8 +7,10 @@ import { clientTarget } from "../context.js";
 import { UsageError } from "../errors.js";
 import { explainLines } from "../explain-view.js";
 import { addClientOptions, print } from "../options.js";
+import { addOutputOption, isDataFormat, parseOutput, printData } from "../output-format.js";
 
 const KINDS = ["task", "app", "job"];
+const FORMATS = ["text", "json", "yaml"] as const;
 
 /** "app/web" → { kind: "app", name: "web" }; a bad form is a usage error naming it. */
 export function parseSubject(value: string): { kind: string; name: string } {
@@ -25,22 +27,18 @@ export function parseSubject(value: string): { kind: string; name: string } {
 
 export function registerExplain(program: Command): void {
   addClientOptions(
-    program
-      .command("explain")
+    addOutputOption(program.command("explain"), FORMATS)
       .description("why a task, an app or a job waits: what its framework and the master say")
       .argument("<kind/name>", "task/ID, app/NAME or job/ID")
-      .option("--framework <id>", "the framework it belongs to (when several use the name)")
-      .option("-o, --output <format>", "text or json", "text"),
+      .option("--framework <id>", "the framework it belongs to (when several use the name)"),
   ).action(async (subject: string, flags: Record<string, unknown>) => {
     const { kind, name } = parseSubject(subject);
-    const output = String(flags.output ?? "text");
-    if (output !== "text" && output !== "json")
-      throw new UsageError(`--output "${output}": must be text or json`);
+    const output = parseOutput(flags.output, FORMATS);
     const client = new OperatorClient(clientTarget(flags));
     try {
       const frameworkId = typeof flags.framework === "string" ? flags.framework : "";
       const e = await client.explain({ kind, name, frameworkId });
-      if (output === "json") print(JSON.stringify(Explanation.toJSON(e), null, 2));
+      if (isDataFormat(output)) printData(output, Explanation.toJSON(e));
       else print(explainLines(e, Date.now() / 1000).join("\n"));
     } finally {
       client.close();

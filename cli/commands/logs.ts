@@ -1,10 +1,11 @@
-// yardctl logs TASK_ID [-f] [--stderr] [--tail BYTES]
+// yardctl logs TASK_ID [-f] [--stderr] [--tail LINES]
 import type { Command } from "commander";
 import { OperatorClient } from "../clients.js";
 import { parseFlag } from "../config.js";
 import { clientTarget } from "../context.js";
 import { expectFound } from "../errors.js";
-import { pumpLogs, writeTo } from "../log-stream.js";
+import { type LogRequest, pumpLogs, writeTo } from "../log-stream.js";
+import { readTail } from "../log-tail.js";
 import { addClientOptions } from "../options.js";
 import { nonNegativeInt } from "../parse.js";
 
@@ -16,26 +17,28 @@ export function registerLogs(program: Command): void {
       .argument("<task-id>")
       .option("-f, --follow", "keep printing until the task ends")
       .option("--stderr", "the task's stderr instead of its stdout")
-      .option("--tail <bytes>", "start this many bytes before the end")
+      .option("--tail <lines>", "only the last LINES lines (0: none, only what -f brings)")
       .option("--framework <id>", "the framework the task belongs to"),
   ).action(async (taskId: string, flags: Record<string, unknown>) => {
-    const tailBytes = flags.tail === undefined ? 0 : parseFlag(nonNegativeInt, flags.tail, "--tail");
+    const tail = flags.tail === undefined ? undefined : parseFlag(nonNegativeInt, flags.tail, "--tail");
     const client = new OperatorClient(clientTarget(flags));
+    const req: LogRequest = {
+      taskId,
+      frameworkId: typeof flags.framework === "string" ? flags.framework : "",
+      stream: flags.stderr ? "stderr" : "stdout",
+      follow: flags.follow === true,
+    };
+    const sink = writeTo(process.stdout);
     try {
       await expectFound(
         "task",
         taskId,
-        pumpLogs(
-          client,
-          {
-            taskId,
-            frameworkId: typeof flags.framework === "string" ? flags.framework : "",
-            stream: flags.stderr ? "stderr" : "stdout",
-            follow: flags.follow === true,
-            tailBytes,
-          },
-          writeTo(process.stdout),
-        ),
+        (async () => {
+          if (tail === undefined) return pumpLogs(client, req, sink);
+          const { lines, end } = await readTail(client, req, tail);
+          await sink(lines);
+          if (req.follow) await pumpLogs(client, { ...req, offset: end }, sink);
+        })(),
       );
     } finally {
       client.close();

@@ -1,11 +1,9 @@
-// yardctl get masters: each master's address, role and term. Every master answers GetMasters,
+// The masters `yardctl get masters` asks: each master's address, role and term. Every master answers GetMasters,
 // standbys too, so the first master of the list that answers is enough; one that cannot be
 // reached is skipped, any other refusal (token, policy) is final.
-import { GetMastersResponse } from "../../proto/gen/yard/v1/operator.js";
+import type { GetMastersResponse } from "../../proto/gen/yard/v1/operator.js";
 import { type ClientTarget, OperatorClient } from "../clients.js";
 import { CliError, ExitCode } from "../errors.js";
-import { print } from "../options.js";
-import { mastersTable } from "../views.js";
 
 /** The first answer of the masters in `addresses`, in order. */
 export async function firstMastersAnswer(
@@ -32,14 +30,4 @@ export async function firstMastersAnswer(
     );
   }
   throw last;
-}
-
-export async function getMasters(
-  target: ClientTarget,
-  addresses: readonly string[],
-  output: string,
-): Promise<void> {
-  const res = await firstMastersAnswer(target, addresses);
-  if (output === "json") print(JSON.stringify(GetMastersResponse.toJSON(res), null, 2));
-  else print(mastersTable(res, Date.now() / 1000));
 }

@@ -1,5 +1,6 @@
 // yardctl release push|ls|rm|status|torrent|stage: the master's release store and its
 // BitTorrent distributor (docs/releases.md).
+import { CliError, ExitCode, fromGrpcError, UsageError } from "../errors.js";
 import { once } from "node:events";
 import { createReadStream, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -23,14 +24,18 @@ import {
 } from "../../proto/gen/yard/v1/release.js";
 import { type ClientTarget, LeaderClient } from "../clients.js";
 import { clientTarget } from "../context.js";
-import { CliError, ExitCode, fromGrpcError, UsageError } from "../errors.js";
+import { errnoSentence } from "../errno-text.js";
+import { addOutputOption, isDataFormat, LIST_FORMATS, parseOutput, printData } from "../output-format.js";
 import { archiveDirectory } from "../release-archive.js";
+import { releasesTable } from "../release-views.js";
 import { runTool } from "../run-tool.js";
 import { addClientOptions, collect, print } from "../options.js";
 import { renderTable } from "../table.js";
 import { formatAge, formatBytes } from "../views.js";
 
 const CHUNK_BYTES = 1 << 20;
+/** `release status` is one release, not a list: no wide view. */
+const STATUS_FORMATS = ["table", "json", "yaml"] as const;
 const RELEASE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*@[A-Za-z0-9][A-Za-z0-9._+-]*$/;
 
 /** The master's ReleaseService (the leader's, among several), with errors phrased for the operator. */
@@ -149,13 +154,6 @@ function checkRelease(text: string): string {
   return text;
 }
 
-function checkOutput(flags: { output?: string }): "table" | "json" {
-  const output = flags.output ?? "table";
-  if (output !== "table" && output !== "json")
-    throw new UsageError(`--output "${output}": must be table or json`);
-  return output;
-}
-
 interface Artifact {
   path: string;
   kind: "file" | "tar" | "docker-image";
@@ -186,9 +184,7 @@ async function prepareArtifact(
   try {
     st = statSync(path);
   } catch (err) {
-    throw new UsageError(
-      `release push: ${JSON.stringify(path)}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
-    );
+    throw new UsageError(`release push: ${JSON.stringify(path)}: ${errnoSentence(err)}`);
   }
   if (st.isDirectory()) {
     const out = join(work, `${base}.tar`);
@@ -226,11 +222,6 @@ function atRest(r: Release): string {
 function copiesText(c: ReleaseCopyState): string {
   const held = `${c.copies}/${c.required} on standbys${c.holders.length ? ` (${c.holders.join(", ")})` : ""}`;
   return c.copies < c.required ? `${held} UNDER-REPLICATED` : held;
-}
-
-function copiesCell(c: ReleaseCopyState | undefined): string {
-  if (!c) return "-";
-  return `${c.copies}/${c.required}${c.copies < c.required ? " UNDER-REPLICATED" : ""}`;
 }
 
 function stageSummary(s: StageStatus): string {
@@ -275,39 +266,16 @@ export function registerRelease(program: Command): void {
   });
 
   addClientOptions(
-    release
-      .command("ls")
-      .description("list the releases the master stores")
-      .option("-o, --output <format>", "table or json", "table"),
+    addOutputOption(release.command("ls"), LIST_FORMATS).description(
+      "list the releases the master stores (the same as get releases)",
+    ),
   ).action(async (flags: Record<string, unknown>) => {
-    const output = checkOutput(flags);
+    const output = parseOutput(flags.output, LIST_FORMATS);
     const client = new ReleaseClient(clientTarget(flags));
     try {
       const res = await client.list();
-      if (output === "json") return print(JSON.stringify(ListReleasesResponse.toJSON(res), null, 2));
-      const now = Date.now() / 1000;
-      // HA: one more column, the copies on the standbys.
-      const copies = new Map(res.copies.map((c) => [c.release, c]));
-      const ha = copies.size > 0;
-      print(
-        renderTable(
-          ["RELEASE", "KIND", "SIZE", "SHA256", "INFO HASH", "AGE", "AT REST", ...(ha ? ["COPIES"] : [])],
-          res.releases.map((r) => [
-            `${r.name}@${r.version}`,
-            r.kind,
-            formatBytes(r.size),
-            r.sha256.slice(0, 12),
-            r.infoHash.slice(0, 12),
-            formatAge(now - r.createdAt),
-            r.corrupt
-              ? "CORRUPT"
-              : r.verifiedAt > 0
-                ? `ok ${formatAge(now - r.verifiedAt)} ago`
-                : "not checked yet",
-            ...(ha ? [copiesCell(copies.get(`${r.name}@${r.version}`))] : []),
-          ]),
-        ),
-      );
+      if (isDataFormat(output)) return printData(output, ListReleasesResponse.toJSON(res));
+      print(releasesTable(res, Date.now() / 1000, output === "wide"));
     } finally {
       client.close();
     }
@@ -330,18 +298,16 @@ export function registerRelease(program: Command): void {
   });
 
   addClientOptions(
-    release
-      .command("status")
+    addOutputOption(release.command("status"), STATUS_FORMATS)
       .description("whether the master seeds a release, and which agents hold or fetch it")
-      .argument("<release>", "NAME@VERSION")
-      .option("-o, --output <format>", "table or json", "table"),
+      .argument("<release>", "NAME@VERSION"),
   ).action(async (name: string, flags: Record<string, unknown>) => {
     const rel = checkRelease(name);
-    const output = checkOutput(flags);
+    const output = parseOutput(flags.output, STATUS_FORMATS);
     const client = new ReleaseClient(clientTarget(flags));
     try {
       const s = await client.status(rel);
-      if (output === "json") return print(JSON.stringify(ReleaseStatus.toJSON(s), null, 2));
+      if (isDataFormat(output)) return printData(output, ReleaseStatus.toJSON(s));
       const r = s.release ?? Release.fromPartial({});
       print(
         [

@@ -5,12 +5,27 @@ import { parseFlag } from "../config.js";
 import { OperatorClient } from "../clients.js";
 import { clientTarget } from "../context.js";
 import { AppStatus } from "../../proto/gen/yard/v1/deploy.js";
-import { CliError, ExitCode, UsageError } from "../errors.js";
+import { CliError, ExitCode } from "../errors.js";
 import { addClientOptions, print } from "../options.js";
+import { addOutputOption, isDataFormat, parseOutput, printData } from "../output-format.js";
 import { positiveInt } from "../parse.js";
 import { renderTable } from "../table.js";
 import { connectDeploy, ENDED, followDeployment, instancesTable, renderRollout } from "./deploy-client.js";
 import { watchToEnd } from "./deploy.js";
+
+/**
+ * What a verb left the deployment in: "deployment D of app web: PAUSED at step 2/4". A
+ * deployment still staging says STAGING: a pause holds it once its release is staged.
+ */
+export function deploymentStateLine(s: AppStatus): string {
+  const d = s.deployment;
+  if (!d) return `app ${s.name} has no deployment`;
+  const where = ENDED.has(d.state) ? "" : ` at step ${d.step}/${d.steps}`;
+  return `deployment ${d.id} of app ${s.name}: ${d.state}${where}`;
+}
+
+/** One app's rollout: no wide view. */
+const STATUS_FORMATS = ["table", "json", "yaml"] as const;
 
 function when(seconds: number): string {
   return seconds > 0 ? new Date(seconds * 1000).toISOString().replace("T", " ").slice(0, 19) : "";
@@ -20,24 +35,16 @@ export function registerRollout(program: Command): void {
   const rollout = program.command("rollout").description("watch and steer the deployments of an app");
 
   addClientOptions(
-    rollout
-      .command("status")
+    addOutputOption(rollout.command("status"), STATUS_FORMATS)
       .description("the app's deployment: step, old/new/healthy counts, staging")
       .argument("<app>")
-      .option("-w, --watch", "follow it until the deployment ends; exit 0 only if it succeeds")
-      .option("-o, --output <format>", "table or json", "table"),
+      .option("-w, --watch", "follow it until the deployment ends; exit 0 only if it succeeds"),
   ).action(async (app: string, flags: { watch?: boolean; output?: string } & Record<string, unknown>) => {
-    const output = flags.output ?? "table";
-    if (output !== "table" && output !== "json") {
-      throw new UsageError(`--output "${output}": must be table or json`);
-    }
+    const output = parseOutput(flags.output, STATUS_FORMATS);
     const client = await connectDeploy(clientTarget(flags));
     try {
       const s = await client.getApp(app);
-      if (output === "json") {
-        print(JSON.stringify(AppStatus.toJSON(s), null, 2));
-        return;
-      }
+      if (isDataFormat(output)) return printData(output, AppStatus.toJSON(s));
       const d = s.deployment;
       if (flags.watch && d && !ENDED.has(d.state)) {
         const operator = new OperatorClient(clientTarget(flags));
@@ -68,8 +75,7 @@ export function registerRollout(program: Command): void {
       async (app: string, flags: Record<string, unknown>) => {
         const client = await connectDeploy(clientTarget(flags));
         try {
-          const s = await client.verb(verb, app);
-          print(`${app}: deployment ${s.deployment?.id ?? ""} ${s.deployment?.state ?? ""}`);
+          print(deploymentStateLine(await client.verb(verb, app)));
         } finally {
           client.close();
         }

@@ -89,7 +89,8 @@ export function registerRun(program: Command): void {
   });
 }
 
-async function findBatchEndpoint(operator: OperatorClient, target: ClientTarget): Promise<string> {
+/** The batch framework's BatchService endpoint, found through the master by the framework's name. */
+export async function findBatchEndpoint(operator: OperatorClient, target: ClientTarget): Promise<string> {
   const { frameworks } = await operator.getFrameworks();
   const fw = frameworks.find(
     (f) => f.info?.name === BATCH_FRAMEWORK_NAME && f.status === "CONNECTED" && f.info.endpoint,

@@ -95,9 +95,19 @@ export class OperatorVerbs {
         `${instances} is over the limit of ${LIMITS.instances.toLocaleString("en-US")}`,
       );
     }
+    const was = app.instances;
     app.instances = instances;
     app.updatedAt = this.state.now();
-    this.state.book.put({ apps: [app] });
+    // The latest deployment's message is what `rollout status` shows as the app's state.
+    // Once it has ended it said how many instances its revision runs ("revision 2 runs on
+    // 3 instance(s)"), which a scale makes false: it now says what the scale did. An active
+    // deployment's message speaks of its step, which a scale does not make false.
+    const deps = this.state.book.deployments.get(name);
+    const latest = deps?.[deps.length - 1];
+    if (latest && !this.state.book.activeDeployment(name) && was !== instances) {
+      latest.message = `revision ${app.revision} scaled from ${was} to ${instances} instance(s)`;
+      this.state.book.put({ apps: [app], deployments: [latest] });
+    } else this.state.book.put({ apps: [app] });
     this.state.log.info("app scaled", { app: name, instances });
     this.loop.kick();
   }
@@ -105,6 +115,13 @@ export class OperatorVerbs {
   pause(name: string): void {
     const dep = this.state.book.requireActive(name);
     dep.paused = true;
+    // The state the controller gives it at its next tick (app-controller.ts, advance), set
+    // now so that the answer to the operator is the new state. A deployment still staging
+    // keeps STAGING and holds once its release is staged.
+    if (dep.state !== "STAGING") dep.state = "PAUSED";
+    // The message is what `rollout status` shows of the deployment now; the one before
+    // (e.g. waiting for a promotion) no longer holds while it is paused.
+    dep.message = `paused by the operator at step ${dep.step + 1} ("yardctl rollout resume ${name}" goes on)`;
     this.state.book.put({ deployments: [dep] });
     this.loop.kick();
   }
@@ -112,6 +129,9 @@ export class OperatorVerbs {
   resume(name: string): void {
     const dep = this.state.book.requireActive(name);
     dep.paused = false;
+    // As the controller's next tick would (app-controller.ts, advance), so that the answer is current.
+    if (dep.state === "PAUSED") dep.state = dep.rollingBack ? "ROLLING_BACK" : "RUNNING";
+    dep.message = `resumed by the operator at step ${dep.step + 1}`;
     dep.lastProgressAt = this.state.now();
     this.state.book.put({ deployments: [dep] });
     this.loop.kick();

@@ -59,7 +59,34 @@ describe("bad flags: exit 2 and one line naming the flag and the value", () => {
     { args: ["agent"], env: { YARD_MEM: "lots" }, line: /^yardctl: YARD_MEM "lots": not a number$/ },
     { args: ["get", "agents", "--master", "nohost"], line: /^yardctl: --master "nohost": not HOST:PORT/ },
     { args: ["get", "nodes"], line: /^yardctl: get: "nodes" is not a kind/ },
-    { args: ["get", "agents", "-o", "yaml"], line: /^yardctl: --output "yaml": must be table or json$/ },
+    {
+      args: ["get", "agents", "-o", "xml"],
+      line: /^yardctl: --output "xml": must be table, wide, json or yaml$/,
+    },
+    {
+      args: ["rollout", "status", "web", "-o", "wide"],
+      line: /^yardctl: --output "wide": must be table, json or yaml$/,
+    },
+    {
+      args: ["release", "ls", "-o", "csv"],
+      line: /^yardctl: --output "csv": must be table, wide, json or yaml$/,
+    },
+    {
+      args: ["explain", "app/web", "-o", "table"],
+      line: /^yardctl: --output "table": must be text, json or yaml$/,
+    },
+    {
+      args: ["scale", "web", "10001"],
+      line: /^yardctl: <instances> "10001": must be at most 10,000 \(the service framework's limit of instances per app\)$/,
+    },
+    {
+      args: ["scale", "web", "2.5"],
+      line: /^yardctl: <instances> "2.5": must be a whole number, 0 or more$/,
+    },
+    {
+      args: ["completion", "fish"],
+      line: /^yardctl: completion: "fish" is not a shell this supports \(bash, zsh\)$/,
+    },
     { args: ["get", "agents", "--bogus"], line: /^yardctl: unknown option '--bogus'/ },
     { args: ["frobnicate"], line: /^yardctl: unknown command 'frobnicate'/ },
     {
@@ -76,7 +103,15 @@ describe("bad flags: exit 2 and one line naming the flag and the value", () => {
     },
     {
       args: ["get", "agents", "--config", "/nonexistent/yard.yaml"],
-      line: /^yardctl: --config "\/nonexistent\/yard.yaml": cannot read it \(ENOENT\)$/,
+      line: /^yardctl: --config "\/nonexistent\/yard.yaml": cannot read it \(no such file or directory\)$/,
+    },
+    {
+      args: ["deploy", "-f", "/nonexistent/app.yaml"],
+      line: /^yardctl: --file "\/nonexistent\/app.yaml": cannot read it \(no such file or directory\)$/,
+    },
+    {
+      args: ["release", "push", "web@1", "/nonexistent/web"],
+      line: /^yardctl: release push: "\/nonexistent\/web": no such file or directory$/,
     },
   ];
   for (const c of cases) {
@@ -109,6 +144,14 @@ test("an unreachable master: exit 3 and how to start one", async () => {
   }
 });
 
+test("version with no master: the client's line, then exit 3 saying the master cannot be reached", async () => {
+  const port = await deadPort();
+  const r = yardctl(["version", "--master", `127.0.0.1:${port}`]);
+  assert.equal(r.code, 3, r.stderr);
+  assert.match(r.stdout, /^client: yardctl \d+\.\d+\.\d+\n$/);
+  assertOneLine(r.stderr, new RegExp(`^yardctl: cannot reach the master at 127\\.0\\.0\\.1:${port} `));
+});
+
 test("YARD_MASTER is the address when no --master is given", async () => {
   const port = await deadPort();
   const r = yardctl(["get", "tasks"], { YARD_MASTER: `127.0.0.1:${port}` });
@@ -132,10 +175,16 @@ test("a port in use: one line and exit 1", async () => {
   }
 });
 
-test("version and help exit 0", () => {
-  const v = yardctl(["version"]);
-  assert.equal(v.code, 0);
-  assert.match(v.stdout, /^yardctl \d+\.\d+\.\d+\n$/);
+test("a file that cannot be written: a sentence and the path, exit 1", () => {
+  const r = yardctl(["token", "create", "bob", "--out", "/nonexistent/dir/bob.token"]);
+  assert.equal(r.code, 1, r.stderr);
+  assertOneLine(r.stderr, /^yardctl: no such file or directory: \/nonexistent\/dir\/bob\.token$/);
+});
+
+test("version --client and help exit 0 without a master", () => {
+  const v = yardctl(["version", "--client"]);
+  assert.equal(v.code, 0, v.stderr);
+  assert.match(v.stdout, /^client: yardctl \d+\.\d+\.\d+\n$/);
   const h = yardctl(["--help"]);
   assert.equal(h.code, 0);
   assert.match(h.stdout, /Usage: yardctl/);
