@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import type { Offer } from "../../../framework-sdk/index.js";
+import { type Offer, PendingTally } from "../../../framework-sdk/index.js";
 import { parseAppSpec } from "../../../frameworks/service/app-spec.js";
 import type { AgentView } from "../../../frameworks/service/constraints.js";
 import { placeOnOffer, placeOnOffers, type Want } from "../../../frameworks/service/offer-placement.js";
@@ -17,10 +17,17 @@ const offer = (cpus: number, ports: [number, number]): Offer => ({
 });
 const agent: AgentView = { agentId: "a1", hostname: "host-1", attributes: {} };
 
-function place(yaml: string, o: Offer, want: Want, placed: AgentView[] = []) {
+function place(
+  yaml: string,
+  o: Offer,
+  want: Want,
+  placed: AgentView[] = [],
+  extra: { tally?: PendingTally; holdOff?: () => boolean } = {},
+) {
   const spec = parseAppSpec(yaml);
   let n = 0;
   return placeOnOffer({
+    ...extra,
     offer: o,
     agent,
     wants: new Map([[spec.name, want]]),
@@ -197,5 +204,39 @@ describe("placeOnOffers: where the bytes already are", () => {
       wants,
     );
     assert.deepEqual(got, ["api,api", "web,web", "cron"]);
+  });
+
+  test("why pending: each reason an app's want does not fit an offer is tallied", () => {
+    const tally = new PendingTally();
+    const yaml = (extra: string) => `name: web\ncommand: x\nresources: { cpus: 1, mem: 64 }\n${extra}`;
+    // No docker executor on the agent.
+    place(
+      "name: web\nimage: web:2\nresources: { cpus: 1, mem: 64 }\n",
+      offer(3, [31000, 31010]),
+      { revision: 1, count: 1 },
+      [],
+      { tally },
+    );
+    // Held a while for an agent that holds the release.
+    place(yaml("release: web@2\n"), offer(3, [31000, 31010]), { revision: 1, count: 1 }, [], {
+      tally,
+      holdOff: () => true,
+    });
+    // A constraint no instance may break, and an offer too small.
+    place(
+      yaml("constraints: [hostname UNIQUE]\n"),
+      offer(3, [31000, 31010]),
+      { revision: 1, count: 1 },
+      [agent],
+      { tally },
+    );
+    place(yaml(""), offer(0.5, [31000, 31010]), { revision: 1, count: 1 }, [], { tally });
+    const [w] = tally.work([{ kind: "app", name: "web", waiting: 1, since: 0 }]);
+    assert.deepEqual(w!.reasons.map((x) => [x.code, x.detail]).sort(), [
+      ["constraint", 'hostname "host-1" already runs an instance (UNIQUE)'],
+      ["executor", "needs the docker executor; host-1 runs process"],
+      ["insufficient_cpus", "needs 1 cpus; the largest offer had 0.5"],
+      ["release_not_staged", "waits a while for an agent that holds release web@2"],
+    ]);
   });
 });

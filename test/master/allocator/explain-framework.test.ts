@@ -54,4 +54,18 @@ describe("Allocator.explainFramework", () => {
       undefined,
     );
   });
+
+  test("held back for a role below its quota; an agent under disk pressure", () => {
+    const al = new Allocator();
+    for (const id of ["a1", "a2", "a3", "a4", "a5"]) al.addAgent({ id, total: r("cpus:2;mem:1000") });
+    al.setRole("q", { quota: { cpus: 4 } });
+    al.addFramework({ id: "Q", role: "q", suppressed: true });
+    al.addFramework({ id: "P", role: "p" });
+    al.setAgentDiskPressure("a5", true);
+    const grants = al.allocate(0, () => false);
+    const offered = new Set(grants.map((g) => g.agentId));
+    assert.equal(offered.size, 2);
+    const view = counts(al, "P", 1, (a, f) => f === "P" && offered.has(a));
+    assert.deepEqual(view, { offered_to_it: 2, quota: 2, disk_pressure: 1 });
+  });
 });
