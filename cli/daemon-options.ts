@@ -196,7 +196,15 @@ export function batchOptions(
   master?: string,
 ): BatchFrameworkOptions {
   const s = resolveSettings(
-    ["master", "batchHost", "batchPort", "shutdownGrace", "finishedJobsKept", "finishedJobsMaxAge"],
+    [
+      "master",
+      "batchHost",
+      "batchPort",
+      "shutdownGrace",
+      "finishedJobsKept",
+      "finishedJobsMaxAge",
+      "metricsListen",
+    ],
     layers,
   );
   return {
@@ -209,6 +217,7 @@ export function batchOptions(
     name: "batch",
     shutdownGraceMs: seconds(s.shutdownGrace),
     etcd: frameworkEtcdOptions(layers),
+    metricsListen: s.metricsListen,
     retention: {
       ...(s.finishedJobsKept === undefined ? {} : { maxEnded: Math.floor(s.finishedJobsKept) }),
       ...(s.finishedJobsMaxAge === undefined ? {} : { maxAgeSeconds: s.finishedJobsMaxAge }),

@@ -35,7 +35,7 @@ function addFrameworkEtcdOptions(cmd: Command): Command {
 }
 
 function addDaemonOptions(cmd: Command, identity: string): Command {
-  if (identity === "agent" || identity === "service") {
+  if (identity === "agent" || identity === "service" || identity === "batch") {
     cmd.option(
       "--metrics-listen <host:port>",
       "serve Prometheus /metrics and /healthz on this address, HTTPS for cluster certificates under mTLS (env YARD_METRICS_LISTEN; default off; docs/metrics.md)",

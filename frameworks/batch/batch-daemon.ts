@@ -19,7 +19,11 @@ import {
   listenForFrameworkApi,
   type MasterListInput,
   OpenStreams,
+  FrameworkMetrics,
+  Registry,
+  serveMetrics,
 } from "../../framework-sdk/index.js";
+import { chooseTransport } from "../../common/tls.js";
 import { type BatchServiceServer, BatchServiceService } from "../../proto/gen/yard/v1/batch.js";
 import { BatchScheduler } from "./batch-scheduler.js";
 import { createBatchService } from "./batch-service.js";
@@ -50,6 +54,8 @@ export interface BatchFrameworkOptions extends TransportChoice {
   shutdownGraceMs?: number;
   /** State on etcd and one active instance among several (absent: SQLite, one instance). */
   etcd?: FrameworkEtcdOptions;
+  /** Serve the SDK's metrics (docs/metrics.md) on this HOST:PORT; off when absent. */
+  metricsListen?: string;
   logger?: Logger;
 }
 
@@ -70,6 +76,7 @@ function startActive(
   endpoint: string,
   reviewer: AccessReviewer,
   log: Logger,
+  metrics: FrameworkMetrics,
 ): ActiveBatch {
   const scheduler = new BatchScheduler(store, log, {
     master: opts.master,
@@ -81,6 +88,7 @@ function startActive(
     failoverTimeoutSeconds: opts.failoverTimeoutSeconds ?? SEVEN_DAYS,
     endpoint,
     retention: { ...DEFAULT_JOB_RETENTION, ...opts.retention },
+    metrics,
   });
   const streams = new OpenStreams();
   // Operators' calls are judged by the master's policy, and audited there.
@@ -98,14 +106,34 @@ function startActive(
 
 export async function startBatchFramework(opts: BatchFrameworkOptions): Promise<BatchFrameworkHandle> {
   const log = opts.logger ?? createLogger("batch");
-  const { server, endpoint } = await listenForFrameworkApi(opts);
+  const registry = new Registry();
+  const metrics = new FrameworkMetrics(registry, { processMetrics: opts.metricsListen !== undefined });
+  // Before anything listens: a bad address fails the start, naming the option.
+  const metricsServer =
+    opts.metricsListen === undefined
+      ? undefined
+      : await serveMetrics({
+          listen: opts.metricsListen,
+          field: "metricsListen",
+          registry,
+          tls: chooseTransport(opts, "batch framework"),
+          logger: log,
+        });
+  let listener: Awaited<ReturnType<typeof listenForFrameworkApi>>;
+  try {
+    listener = await listenForFrameworkApi(opts);
+  } catch (err) {
+    await metricsServer?.stop();
+    throw err;
+  }
+  const { server, endpoint } = listener;
   const reviewer = new AccessReviewer({
     master: opts.master,
     token: opts.token,
     tls: opts.tls,
     insecure: opts.insecure,
   });
-  return hostFramework<BatchServiceServer, JobStore>({
+  const handle = hostFramework<BatchServiceServer, JobStore>({
     server,
     endpoint,
     service: BatchServiceService,
@@ -116,7 +144,14 @@ export async function startBatchFramework(opts: BatchFrameworkOptions): Promise<
     shutdownGraceMs: opts.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS,
     openLocalStore: () => new SqliteJobStore(path.join(opts.dataDir, "batch.db")),
     storeOnState: (state) => new KvJobStore(state),
-    start: (store) => startActive(opts, store, endpoint, reviewer, log),
+    start: (store) => startActive(opts, store, endpoint, reviewer, log, metrics),
     close: () => reviewer.close(),
   });
+  return {
+    ...handle,
+    stop: async () => {
+      await handle.stop();
+      await metricsServer?.stop();
+    },
+  };
 }

@@ -3,6 +3,7 @@
 // updates through the pure job state machine; this class only does the I/O around them.
 import type { TransportChoice } from "../../common/tls.js";
 import {
+  type FrameworkMetrics,
   FrameworkRemovedError,
   isTerminal,
   type Logger,
@@ -46,6 +47,8 @@ export interface BatchSchedulerInit extends TransportChoice {
   endpoint: string;
   /** How long ended jobs are remembered (job-retention.ts). */
   retention?: JobRetention;
+  /** The SDK's metrics of the driver (docs/metrics.md). */
+  metrics?: FrameworkMetrics;
 }
 
 /** How often ended jobs are checked against their maximum age. */
@@ -123,6 +126,7 @@ export class BatchScheduler {
       tls: this.init.tls,
       insecure: this.init.insecure,
       logger: this.log,
+      metrics: this.init.metrics,
       framework: {
         name: this.init.name,
         role: this.init.role,

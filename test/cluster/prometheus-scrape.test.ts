@@ -11,12 +11,13 @@ import { after, before, describe, test } from "node:test";
 import { clusterDispatcher } from "../../common/cluster-fetch.js";
 import { freePort } from "../etcd-fixture.js";
 import { ServiceFrameworkProcess } from "../chaos/service-process.js";
-import { tlsMaterial, testTlsDir } from "../tls-fixture.js";
-import { TestCluster, waitFor } from "./harness.js";
+import { tlsEnv, tlsMaterial, testTlsDir } from "../tls-fixture.js";
+import { TestCluster, waitFor, YARDCTL } from "./harness.js";
 
 const cluster = new TestCluster();
 const service = new ServiceFrameworkProcess(cluster);
 let prometheus: ChildProcess | undefined;
+let batch: ChildProcess | undefined;
 let promUrl = "";
 let agentMetricsPort = 0;
 const promOutput: string[] = [];
@@ -79,6 +80,34 @@ before(async () => {
   await cluster.waitForAgents(1);
   const serviceMetricsPort = await freePort();
   await service.start({ args: ["--metrics-listen", `127.0.0.1:${serviceMetricsPort}`] });
+  const batchMetricsPort = await freePort();
+  const batchHome = join(cluster.root, "batch-home");
+  batch = spawn(
+    process.execPath,
+    [
+      YARDCTL,
+      "batch",
+      "--master",
+      cluster.masterAddress,
+      "--data-dir",
+      batchHome,
+      "--metrics-listen",
+      `127.0.0.1:${batchMetricsPort}`,
+    ],
+    {
+      env: {
+        ...process.env,
+        ...tlsEnv(),
+        YARD_HOME: batchHome,
+        YARD_TOKEN: cluster.token,
+        YARD_LOG_LEVEL: "warn",
+      },
+      stdio: ["ignore", "ignore", "inherit"],
+    },
+  );
+  await waitFor("the batch framework", async () =>
+    (await cluster.getFrameworks()).find((f) => f.info?.name === "batch" && f.status === "CONNECTED"),
+  );
 
   const dir = join(cluster.root, "prometheus");
   mkdirSync(join(dir, "data"), { recursive: true });
@@ -111,6 +140,10 @@ before(async () => {
       "    scheme: https",
       ...clientTls,
       `    static_configs: [{ targets: ["127.0.0.1:${serviceMetricsPort}"] }]`,
+      "  - job_name: yard-batch",
+      "    scheme: https",
+      ...clientTls,
+      `    static_configs: [{ targets: ["127.0.0.1:${batchMetricsPort}"] }]`,
       "",
     ].join("\n"),
   );
@@ -147,11 +180,16 @@ after(async () => {
     prometheus.kill("SIGTERM");
     await exited;
   }
+  if (batch && batch.exitCode === null) {
+    const exited = new Promise((r) => batch!.once("exit", r));
+    batch.kill("SIGTERM");
+    await exited;
+  }
   await service.stop();
   await cluster.stop();
 });
 
-describe("a real Prometheus scrapes the master, an agent and the service framework", {
+describe("a real Prometheus scrapes the master, an agent, the service and the batch framework", {
   concurrency: false,
   timeout: 240_000,
 }, () => {
@@ -169,7 +207,7 @@ describe("a real Prometheus scrapes the master, an agent and the service framewo
   test("every target is up, and a deployment's work shows in the series", {
     skip: skipWithoutPrometheus(),
   }, async () => {
-    for (const job of ["yard-master", "yard-agent", "yard-service"])
+    for (const job of ["yard-master", "yard-agent", "yard-service", "yard-batch"])
       await until(`up{job="${job}"}`, (v) => v === 1);
     const file = join(cluster.root, "plain.yaml");
     writeFileSync(file, PLAIN);
@@ -206,5 +244,11 @@ describe("a real Prometheus scrapes the master, an agent and the service framewo
     await until('yard_service_deployments{job="yard-service",state="SUCCEEDED"}', (v) => v === 1);
     await until('sum(yard_service_instances{job="yard-service",app="plain"})', (v) => v === 2);
     await until('yard_service_rollout_step_seconds_count{job="yard-service",outcome="SUCCEEDED"}');
+
+    // The batch framework: the SDK's series, fed by one job.
+    const run = await cluster.yardctl(["run", "--", "echo", "hi"], 60_000);
+    assert.equal(run.code, 0, run.stderr);
+    await until('yard_framework_offers_received_total{job="yard-batch"}', (v) => v >= 1);
+    await until('yard_framework_status_updates_total{job="yard-batch",state="FINISHED"}', (v) => v >= 1);
   });
 });
