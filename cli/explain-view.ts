@@ -12,7 +12,7 @@ const AGENT_REASONS: Record<string, string> = {
   inactive: "disconnected",
   no_resources: "with nothing free",
   filtered: "declined by it (refuse filter)",
-  offered_elsewhere: "offered to other frameworks first (DRF order)",
+  offered_elsewhere: "offered to other frameworks (ahead in DRF order, or holding an offer there)",
   quota: "held back for a role below its quota",
   pending: "free, offered at the next cycle",
 };

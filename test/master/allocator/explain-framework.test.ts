@@ -68,4 +68,19 @@ describe("Allocator.explainFramework", () => {
     const view = counts(al, "P", 1, (a, f) => f === "P" && offered.has(a));
     assert.deepEqual(view, { offered_to_it: 2, quota: 2, disk_pressure: 1 });
   });
+
+  test("free resources on an agent where another framework holds an offer: offered elsewhere", () => {
+    const al = new Allocator();
+    al.addAgent({ id: "a1", total: r("cpus:4;mem:1024") });
+    al.addFramework({ id: "A", role: "*" });
+    al.addFramework({ id: "F", role: "*", suppressed: true });
+    const [g] = al.allocate(0, () => false);
+    assert.equal(g!.frameworkId, "A");
+    // Part of A's grant comes back while its offer stays outstanding (say, a task ended).
+    al.recover("a1", "A", r("cpus:1;mem:256"), 1, 0);
+    const aHolds = (a: string, f: string) => a === "a1" && f === "A";
+    assert.deepEqual(al.allocate(2, aHolds), []);
+    assert.equal(al.lastCycleReasons().get("a1"), "outstanding_offer");
+    assert.deepEqual(counts(al, "F", 3, aHolds), { offered_elsewhere: 1 });
+  });
 });
