@@ -47,6 +47,16 @@ export const LIMITS = {
   masterReceiveBytes: 16 * MiB,
   /** A gRPC message a framework's own API (DeployService, BatchService) accepts. */
   frameworkApiReceiveBytes: 1 * MiB,
+  /** A framework's pending report (ReportPending): units of work in it. */
+  pendingWork: 1_000,
+  /** Task ids listed per unit of a pending report. */
+  pendingTaskIds: 100,
+  /** Reasons per unit of a pending report. */
+  pendingReasons: 20,
+  /** Any text of a pending report or a framework event (a name, a detail, a message). */
+  pendingText: 500,
+  /** Events of one PublishEvents call. */
+  frameworkEventsPerCall: 100,
 } as const;
 
 /** Bytes of `s` in UTF-8. */

@@ -3,10 +3,12 @@
 // framework is not subscribed and sent after the next subscription. The queue is bounded: past
 // `maxQueued` the oldest are dropped, with one warning, so a master away for long costs a
 // bounded amount of memory. Never throws into the framework.
+import { status } from "@grpc/grpc-js";
+import { LIMITS } from "../common/limits.js";
 import type { Logger } from "../common/logger.js";
 import type { FrameworkEvent } from "../proto/gen/yard/v1/scheduler.js";
 
-const PER_CALL = 100;
+const PER_CALL = LIMITS.frameworkEventsPerCall;
 
 export class EventPublisher {
   private readonly queue: FrameworkEvent[] = [];
@@ -54,7 +56,7 @@ export class EventPublisher {
         } catch (err) {
           // Kept for the next subscription (or the next publish): a refusal of the master
           // (INVALID_ARGUMENT) drops the batch instead, or it would block every later event.
-          if ((err as { code?: number }).code === 3) this.queue.splice(0, batch.length);
+          if ((err as { code?: number }).code === status.INVALID_ARGUMENT) this.queue.splice(0, batch.length);
           if (!this.stopped)
             this.log.warn("publishing framework events failed", { err, events: batch.length });
           return;

@@ -10,6 +10,7 @@
 //   executor: the agent does not run the executor the task needs (docker, process);
 //   release_not_staged: the task waits for an agent that holds its release;
 //   backed_off: launches of the unit are held back after failures (no offer is looked at).
+import { LIMITS } from "../common/limits.js";
 import { normalizeRanges, rangesCount } from "../common/resources.js";
 import type { PendingWork, Resources } from "../proto/gen/yard/v1/common.js";
 import type { TaskRequirement } from "./offer-matching.js";
@@ -118,10 +119,10 @@ export class PendingTally {
       return {
         kind: u.kind,
         name: u.name,
-        taskIds: (u.taskIds ?? []).slice(0, MAX_TASK_IDS),
+        taskIds: (u.taskIds ?? []).slice(0, LIMITS.pendingTaskIds),
         waiting: u.waiting,
         needs: u.needs,
-        reasons: [...known, ...tallied].slice(0, MAX_REASONS),
+        reasons: [...known, ...tallied].slice(0, LIMITS.pendingReasons),
         since: u.since,
         message: u.message ?? "",
       };
@@ -143,10 +144,6 @@ export class PendingTally {
     return r;
   }
 }
-
-/** The master's bounds on a report (master/pending-reports.ts). */
-const MAX_TASK_IDS = 100;
-const MAX_REASONS = 20;
 
 function round(n: number): number {
   return Math.round(n * 100) / 100;

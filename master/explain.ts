@@ -6,11 +6,17 @@ import { InvalidArgumentError, NotFoundError } from "../common/errors.js";
 import { TaskState } from "../common/task-states.js";
 import type { Explanation, ExplainRequest, OfferExplanation } from "../proto/gen/yard/v1/operator.js";
 import type { MasterCore } from "./master-core.js";
-import { findOperatorTask } from "./operator-task.js";
+import type { TaskEntry } from "./registry-entries.js";
 
 export const EXPLAIN_KINDS = ["task", "app", "job"] as const;
 
-export function explain(core: MasterCore, req: ExplainRequest, nowMs: number): Explanation {
+/** `operatorTask`: how the master finds the task an operator names (Master.operatorTask). */
+export function explain(
+  core: MasterCore,
+  req: ExplainRequest,
+  nowMs: number,
+  operatorTask: (taskId: string, frameworkId: string) => TaskEntry,
+): Explanation {
   if (!(EXPLAIN_KINDS as readonly string[]).includes(req.kind))
     throw new InvalidArgumentError("kind", `"${req.kind}" is not one of ${EXPLAIN_KINDS.join(", ")}`);
   if (!req.name) throw new InvalidArgumentError("name", "is required");
@@ -40,17 +46,9 @@ export function explain(core: MasterCore, req: ExplainRequest, nowMs: number): E
     out.reportedAt = hit.atMs / 1000;
   } else if (req.kind === "task") {
     // Not waiting: the master may know it (launched), or nobody does.
-    const candidates = req.frameworkId
-      ? [...core.tasks.values()].filter((t) => t.frameworkId === req.frameworkId)
-      : core.tasks.values();
-    let task: ReturnType<typeof findOperatorTask>;
+    let task: TaskEntry;
     try {
-      task = findOperatorTask(
-        candidates,
-        req.name,
-        req.frameworkId,
-        (id) => core.frameworks.get(id)?.info.name,
-      );
+      task = operatorTask(req.name, req.frameworkId);
     } catch (err) {
       if (err instanceof NotFoundError)
         throw new NotFoundError(

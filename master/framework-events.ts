@@ -3,9 +3,10 @@
 // so a bad call adds nothing; the master's own types are refused so that a framework cannot
 // pass for the master in the stream operators read.
 import { InvalidArgumentError } from "../common/errors.js";
+import { LIMITS } from "../common/limits.js";
 import type { FrameworkEvent } from "../proto/gen/yard/v1/scheduler.js";
 
-export const FRAMEWORK_EVENT_LIMITS = { perCall: 100, text: 500 } as const;
+const FRAMEWORK_EVENT_LIMITS = { perCall: LIMITS.frameworkEventsPerCall, text: LIMITS.pendingText } as const;
 
 const TYPE = /^[A-Z][A-Z0-9_]{0,47}$/;
 /** Prefixes of the types the master writes itself (event-log.ts and its callers). */

@@ -172,7 +172,7 @@ export class Master {
 
   /** Why work waits, at both levels (explain.ts). */
   explain(req: ExplainRequest): Explanation {
-    return explain(this.core, req, now());
+    return explain(this.core, req, now(), (taskId, frameworkId) => this.operatorTask(taskId, frameworkId));
   }
 
   /** Every unit of work the frameworks report waiting, with why (the web UI's tasks page). */

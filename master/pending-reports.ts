@@ -3,13 +3,14 @@
 // is replaced whole by the next one, and is sent again after a failover or a re-subscription.
 // Reports are bounded so that a framework cannot make the master hold much for it.
 import { InvalidArgumentError } from "../common/errors.js";
+import { LIMITS } from "../common/limits.js";
 import type { PendingWork } from "../proto/gen/yard/v1/common.js";
 
-export const PENDING_LIMITS = {
-  work: 1_000,
-  taskIds: 100,
-  reasons: 20,
-  text: 500,
+const PENDING_LIMITS = {
+  work: LIMITS.pendingWork,
+  taskIds: LIMITS.pendingTaskIds,
+  reasons: LIMITS.pendingReasons,
+  text: LIMITS.pendingText,
 } as const;
 
 export const PENDING_KINDS = ["app", "job"] as const;
